@@ -1,0 +1,116 @@
+"""RFC 9457 problem details: the one place where errors become HTTP.
+
+Each gitstore error class maps to a status and a problem type in `PROBLEMS`; the handler is
+registered once on the root class and Starlette resolves subclasses by MRO. HTTP-only problems
+(bad JSON, wrong media type, too large) are raised as `HTTPProblem`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+import orjson
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gitstore import errors
+
+log = logging.getLogger("gitstore.api")
+
+PROBLEM_BASE = "urn:gitstore:problem:"
+MEDIA_TYPE = "application/problem+json"
+
+# error class -> (status, problem type, title). Most specific classes first is not needed:
+# lookup walks the MRO of the raised class.
+PROBLEMS: dict[type[errors.GitstoreError], tuple[int, str, str]] = {
+    errors.GitstoreError: (500, "internal-error", "Internal error"),
+    errors.NotFound: (404, "not-found", "Not found"),
+    errors.RepositoryNotFound: (404, "repository-not-found", "Repository not found"),
+    errors.EntityNotFound: (404, "entity-not-found", "Entity not found"),
+    errors.VersionNotFound: (404, "version-not-found", "Version not found"),
+    errors.AlreadyExists: (409, "already-exists", "Already exists"),
+    errors.RepositoryExists: (409, "repository-exists", "Repository already exists"),
+    errors.Conflict: (409, "conflict", "Conflict with the current state"),
+    errors.StaleVersion: (412, "precondition-failed", "Precondition failed"),
+    errors.BasePathTaken: (409, "base-path-taken", "base_path already taken"),
+    errors.NotFastForward: (409, "not-fast-forward", "Not a fast-forward"),
+    errors.InvalidInput: (422, "invalid-input", "Invalid input"),
+    errors.InvalidName: (422, "invalid-name", "Invalid name"),
+    errors.InvalidDocument: (422, "invalid-document", "Invalid entity document"),
+    errors.Busy: (503, "busy", "Busy, try again"),
+    errors.StorageFull: (507, "storage-full", "Insufficient storage"),
+}
+
+
+class HTTPProblem(Exception):
+    """A problem that only exists at the HTTP level."""
+
+    def __init__(self, status: int, kind: str, title: str, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.status, self.kind, self.title, self.detail, self.extra = status, kind, title, detail, extra
+
+
+def problem(status: int, kind: str, title: str, detail: str, *, headers: dict[str, str] | None = None, **extra: Any) -> Response:
+    body = {"type": PROBLEM_BASE + kind, "title": title, "status": status, "detail": detail, **extra}
+    return Response(orjson.dumps(body), status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def _lookup(exc: errors.GitstoreError) -> tuple[int, str, str]:
+    for cls in type(exc).__mro__:
+        if cls in PROBLEMS:
+            return PROBLEMS[cls]  # type: ignore[index]
+    return PROBLEMS[errors.GitstoreError]
+
+
+def _extensions(exc: errors.GitstoreError) -> dict[str, Any]:
+    extra = dict(exc.extra)
+    if isinstance(exc, errors.StaleVersion):
+        current = extra.get("current")
+        return {"current_etag": f'"{current}"' if current else None}
+    if isinstance(exc, errors.BasePathTaken):
+        return {"holder": extra.get("holder"), "base_path": extra.get("base_path")}
+    if isinstance(exc, errors.InvalidInput):
+        return {"errors": extra.get("errors", [])}
+    return {k: v for k, v in extra.items() if k in ("key", "name")}
+
+
+async def _gitstore_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, errors.GitstoreError)
+    status, kind, title = _lookup(exc)
+    headers = {"Retry-After": "1"} if status == 503 else None
+    if status >= 500:
+        log.error("%s %s -> %s: %s", request.method, request.url.path, status, exc.detail)
+    return problem(status, kind, title, exc.detail, headers=headers, **_extensions(exc))
+
+
+async def _http_problem(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPProblem)
+    return problem(exc.status, exc.kind, exc.title, exc.detail, **exc.extra)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    found = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
+    return problem(422, "invalid-request", "Invalid request", "the request parameters are not valid", errors=found)
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    kind = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+    return problem(exc.status_code, kind, str(exc.detail), str(exc.detail), headers=exc.headers)
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem(500, "internal-error", "Internal error", "the server failed; nothing was acknowledged")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(errors.GitstoreError, _gitstore_error)
+    app.add_exception_handler(HTTPProblem, _http_problem)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_exception)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,45 @@
+"""Publishing: one entity, or many at once atomically."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+
+from api.body import read_json, validate_body
+from api.deps import PreconditionDep, PrincipalDep, RepoDep
+from api.schemas import PublishEntityRequest, PublishOut, PublishRequest
+from gitstore.entities.api import IfAbsent
+from gitstore.errors import InvalidInput
+from gitstore.publishing import api as publishing
+
+router = APIRouter(prefix="/repos/{repo}", tags=["publishing"])
+
+
+async def _optional_json(request: Request) -> Any:
+    return await read_json(request, optional=True)
+
+
+@router.post("/entities/{key}/publish", response_model=PublishOut, summary="Publish one entity's draft (or a version of it)")
+def publish_entity(
+    repo: RepoDep, key: str, principal: PrincipalDep, expected: PreconditionDep,
+    body: Annotated[Any, Depends(_optional_json)],
+) -> PublishOut:
+    request = validate_body(PublishEntityRequest, body)
+    if isinstance(expected, IfAbsent):
+        raise InvalidInput("publishing takes If-Match, not If-None-Match", errors=[{"loc": ["If-None-Match"], "msg": "not allowed"}])
+    target = publishing.PublishTarget(key, version=request.version, expected=expected)
+    return PublishOut.of(publishing.publish(repo, [target], author=principal.author))
+
+
+@router.post("/publish", response_model=PublishOut, summary="Publish many entities in one atomic operation")
+def publish_many(repo: RepoDep, principal: PrincipalDep, body: Annotated[Any, Depends(_optional_json)]) -> PublishOut:
+    request = validate_body(PublishRequest, body)
+    if request.all_drafts == (request.keys is not None):
+        raise InvalidInput(
+            'send either {"keys": [...]} or {"all_drafts": true}', errors=[{"loc": ["body"], "msg": "exactly one of keys, all_drafts"}]
+        )
+    if request.all_drafts:
+        return PublishOut.of(publishing.publish_all_drafts(repo, author=principal.author))
+    targets = [publishing.PublishTarget(k) for k in dict.fromkeys(request.keys or [])]
+    return PublishOut.of(publishing.publish(repo, targets, author=principal.author))

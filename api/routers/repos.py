@@ -1,0 +1,50 @@
+"""/repos: content repositories, one bare git repository each."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from api.body import read_json, validate_body
+from api.deps import RepoDep, StoreDep
+from api.schemas import RepoCreate, RepoList, RepoOut
+from gitstore import ContentRepository
+from gitstore.repository import DRAFT, MAIN
+from gitstore.storage.api import read_ref
+
+router = APIRouter(prefix="/repos", tags=["repositories"])
+
+
+async def _json(request: Request) -> Any:
+    return await read_json(request)
+
+
+def _out(repo: ContentRepository) -> RepoOut:
+    git = repo.storage.git
+    main, draft = read_ref(git, MAIN), read_ref(git, DRAFT)
+    return RepoOut(
+        name=repo.name,
+        description=repo.description,
+        main=str(main) if main else None,
+        draft=str(draft) if draft else None,
+    )
+
+
+@router.post("", response_model=RepoOut, status_code=201, summary="Create a content repository",
+             openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": RepoCreate.model_json_schema()}}}})
+def create_repo(store: StoreDep, response: Response, body: Annotated[Any, Depends(_json)]) -> RepoOut:
+    request = validate_body(RepoCreate, body)
+    repo = store.create_repository(request.name, request.description)
+    response.headers["Location"] = f"/repos/{repo.name}"
+    return _out(repo)
+
+
+@router.get("", response_model=RepoList, summary="List content repositories")
+def list_repos(store: StoreDep) -> RepoList:
+    return RepoList(items=[_out(r) for r in store.repositories()])
+
+
+@router.get("/{repo}", response_model=RepoOut, summary="One content repository")
+def get_repo(repo: RepoDep) -> RepoOut:
+    return _out(repo)

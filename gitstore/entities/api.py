@@ -1,0 +1,431 @@
+"""Entities and their drafts: read any view, and change the draft one commit at a time.
+
+Every change is a commit on `refs/drafts/<key>`, made by compare-and-swap on that ref while
+holding the repository's drafts lock; the same lock covers the matching commit on
+`refs/heads/draft` and the index row, so those three never disagree about order. A change that
+leaves the content as it was makes no commit.
+
+Preconditions (seed 001's lock version): pass `expected=IfMatch(commit)` to write only if the
+draft tip is still that commit, `IfAbsent()` to create only; a failed one raises StaleVersion.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pygit2
+
+from gitstore.entities.document import (
+    Document,
+    changed_parts,
+    document_to_files,
+    parse_document,
+    writable,
+)
+from gitstore.entities.model import Author, Entity, Page, VersionInfo, WriteResult
+from gitstore.entities.snapshots import Snapshot, load_snapshot, published_commit
+from gitstore.entities.trailers import format_message
+from gitstore.errors import (
+    BasePathTaken,
+    Conflict,
+    EntityNotFound,
+    InvalidInput,
+    StaleVersion,
+    VersionNotFound,
+)
+from gitstore.index.api import DraftRow, ListFilter
+from gitstore.names import validate_key
+from gitstore.repository import DRAFT, ContentRepository, draft_ref
+from gitstore.storage.api import read_ref, set_ref, update_aggregate, write_files
+
+__all__ = [
+    "IfAbsent",
+    "IfMatch",
+    "Precondition",
+    "delete_entity",
+    "discard_draft",
+    "get_entity",
+    "list_entities",
+    "list_versions",
+    "merge_patch",
+    "patch_draft",
+    "put_draft",
+    "restore_version",
+]
+
+_SHA = re.compile(r"[0-9a-f]{40}")
+
+
+@dataclass(frozen=True, slots=True)
+class IfMatch:
+    """Write only if the draft tip is this commit."""
+
+    commit: str
+
+
+@dataclass(frozen=True, slots=True)
+class IfAbsent:
+    """Write only if there is no current draft (never created, or deleted)."""
+
+
+Precondition = IfMatch | IfAbsent | None
+
+
+# -- reads ------------------------------------------------------------------------------------
+
+
+def get_entity(
+    repo: ContentRepository,
+    key: str,
+    *,
+    state: str = "published",
+    version: int | None = None,
+    commit: str | None = None,
+) -> Entity:
+    """One view of an entity: "published" (what is live), "draft", or a past version.
+
+    Raises:
+        EntityNotFound: nothing in that view (never published, deleted, unknown key).
+        VersionNotFound: no such version or commit on this entity's draft branch.
+    """
+    validate_key(key)
+    git = repo.storage.git
+    tip = read_ref(git, draft_ref(key))
+    if tip is None:
+        raise EntityNotFound(f"no entity {key!r} in {repo.name!r}", key=key)
+    published = published_commit(repo, key)
+    if version is not None or commit is not None:
+        oid = _find_version(repo, key, tip, version=version, commit=commit)
+        snap = load_snapshot(git, oid)
+        label = "draft" if oid == tip else "published" if oid == published else "superseded"
+        return _entity(git, snap, label, tip, published)
+    if state == "draft":
+        snap = load_snapshot(git, tip)
+        if snap.deleted:
+            raise EntityNotFound(
+                f"{key!r} is deleted in draft; it stays live until the delete is published", key=key
+            )
+        return _entity(git, snap, "draft", tip, published)
+    if published is None:
+        raise EntityNotFound(f"{key!r} has never been published", key=key)
+    snap = load_snapshot(git, published)
+    if snap.deleted:
+        raise EntityNotFound(f"{key!r} was deleted and the delete is published", key=key)
+    return _entity(git, snap, "published", tip, published)
+
+
+def list_entities(
+    repo: ContentRepository, where: ListFilter, *, cursor: str | None = None, limit: int = 50
+) -> Page:
+    """Entities matching `where`, by key, from the index (never by scanning refs)."""
+    if cursor is not None:
+        validate_key(cursor, loc=("cursor",))
+    keys = repo.index.list_keys(where, after=cursor, limit=limit + 1)
+    items = []
+    for key in keys[:limit]:
+        try:
+            items.append(get_entity(repo, key, state=where.state))
+        except EntityNotFound:
+            continue  # index lagging a concurrent delete; the next read will agree
+    return Page(items=items, next_cursor=keys[limit - 1] if len(keys) > limit else None)
+
+
+def list_versions(repo: ContentRepository, key: str, *, cursor: int | None = None, limit: int = 50) -> Page:
+    """The draft branch's commits, newest first. `cursor` is the version to start from."""
+    validate_key(key)
+    git = repo.storage.git
+    tip = read_ref(git, draft_ref(key))
+    if tip is None:
+        raise EntityNotFound(f"no entity {key!r} in {repo.name!r}", key=key)
+    start = tip if cursor is None else _find_version(repo, key, tip, version=cursor, commit=None)
+    published = published_commit(repo, key)
+    items: list[VersionInfo] = []
+    oid: pygit2.Oid | None = start
+    while oid is not None and len(items) < limit:
+        snap = load_snapshot(git, oid)
+        items.append(
+            VersionInfo(
+                version=snap.version,
+                edition=snap.edition,
+                commit=str(snap.commit),
+                action=snap.action,
+                message=snap.message.split("\n", 1)[0],
+                author=snap.author,
+                committed_at=snap.at,
+                live=oid == published,
+            )
+        )
+        parents = git[oid].parent_ids
+        oid = parents[0] if parents else None
+    next_cursor = str(items[-1].version - 1) if oid is not None and items else None
+    return Page(items=items, next_cursor=next_cursor)
+
+
+# -- writes -----------------------------------------------------------------------------------
+
+
+def put_draft(
+    repo: ContentRepository,
+    key: str,
+    document: Document | dict[str, Any],
+    *,
+    author: Author,
+    expected: Precondition = None,
+) -> WriteResult:
+    """Create the entity or replace its draft with `document`."""
+    validate_key(key)
+    doc = document if isinstance(document, Document) else parse_document(document)
+    return _write(repo, key, lambda _current: (doc, False), author=author, expected=expected, action=None)
+
+
+def patch_draft(
+    repo: ContentRepository, key: str, patch: dict[str, Any], *, author: Author, expected: Precondition = None
+) -> WriteResult:
+    """Apply a JSON Merge Patch (RFC 7396) to the current draft."""
+    validate_key(key)
+    if not isinstance(patch, dict):
+        raise InvalidInput("a merge patch must be a JSON object", errors=[{"loc": [], "msg": "not an object"}])
+
+    def change(current: Snapshot | None) -> tuple[Document, bool]:
+        if current is None or current.deleted:
+            raise EntityNotFound(f"no draft of {key!r} to patch", key=key)
+        return parse_document(merge_patch(writable(current.document), patch)), False
+
+    return _write(repo, key, change, author=author, expected=expected, action="update")
+
+
+def delete_entity(repo: ContentRepository, key: str, *, author: Author, expected: Precondition = None) -> WriteResult:
+    """Soft delete: a tombstone commit. Gone from draft views; live until the delete is published."""
+    validate_key(key)
+
+    def change(current: Snapshot | None) -> tuple[Document, bool]:
+        if current is None or current.deleted:
+            raise EntityNotFound(f"no draft of {key!r} to delete", key=key)
+        return current.document, True
+
+    return _write(repo, key, change, author=author, expected=expected, action="delete")
+
+
+def discard_draft(repo: ContentRepository, key: str, *, author: Author, expected: Precondition = None) -> WriteResult:
+    """Put the published content back on the draft branch as a new commit.
+
+    The discarded work stays in history, so it can be restored later.
+    """
+    validate_key(key)
+    git = repo.storage.git
+    published = published_commit(repo, key)
+    if read_ref(git, draft_ref(key)) is None:
+        raise EntityNotFound(f"no entity {key!r} in {repo.name!r}", key=key)
+    if published is None:
+        raise Conflict(f"{key!r} has never been published, so there is nothing to go back to; delete it instead")
+    live = load_snapshot(git, published)
+    summary = f"Discard draft of {key} (back to published version {live.version})"
+    return _write(
+        repo, key, lambda _c: (live.document, live.deleted), author=author, expected=expected, action="discard", summary=summary
+    )
+
+
+def restore_version(
+    repo: ContentRepository, key: str, version: int, *, author: Author, expected: Precondition = None
+) -> WriteResult:
+    """A new draft commit with the content of an older version (rollback never rewinds)."""
+    validate_key(key)
+    git = repo.storage.git
+    tip = read_ref(git, draft_ref(key))
+    if tip is None:
+        raise EntityNotFound(f"no entity {key!r} in {repo.name!r}", key=key)
+    old = load_snapshot(git, _find_version(repo, key, tip, version=version, commit=None))
+    summary = f"Restore {key} to version {old.version}"
+    return _write(
+        repo, key, lambda _c: (old.document, old.deleted), author=author, expected=expected, action="restore", summary=summary
+    )
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396 JSON Merge Patch."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for name, value in patch.items():
+        if value is None:
+            result.pop(name, None)
+        else:
+            result[name] = merge_patch(result.get(name), value)
+    return result
+
+
+# -- the write path ---------------------------------------------------------------------------
+
+Change = Callable[[Snapshot | None], tuple[Document, bool]]
+
+
+def _write(
+    repo: ContentRepository,
+    key: str,
+    change: Change,
+    *,
+    author: Author,
+    expected: Precondition,
+    action: str | None,
+    summary: str | None = None,
+) -> WriteResult:
+    git = repo.storage.git
+    ref = draft_ref(key)
+    _check_precondition_format(expected)
+    # Build the objects before taking the lock: writers of different entities overlap here.
+    seen = read_ref(git, ref)
+    planned = _plan(git, key, seen, change, expected)
+    with repo.storage.drafts_lock.held():
+        tip = read_ref(git, ref)
+        if tip != seen:
+            planned = _plan(git, key, tip, change, expected)
+        current, doc, deleted, tree = planned
+        if current is not None and current.tree == tree:
+            return WriteResult(_entity(git, current, "draft", tip, published_commit(repo, key)), False, False)
+        if doc.base_path is not None and not deleted:
+            holder = repo.index.draft_holder(doc.base_path, other_than=key)
+            if holder is not None:
+                raise BasePathTaken(
+                    f"base_path {doc.base_path!r} is held by the draft of {holder!r}", holder=holder, base_path=doc.base_path
+                )
+        published = published_commit(repo, key)
+        live = load_snapshot(git, published) if published is not None else None
+        verb = action or ("create" if current is None or current.deleted else "update")
+        version = (current.version if current else 0) + 1
+        edition = 1 if live is None else live.edition + (0 if live.tree == tree else 1)
+        summary = summary or _summary(verb, key, current, doc)
+        trailers = [("Key", key), ("Action", verb), ("Version", str(version)), ("Edition", str(edition))]
+        sig = pygit2.Signature(author.name, author.email)
+        commit = git.create_commit(None, sig, sig, format_message(summary, trailers), tree, [tip] if tip else [])
+        draft_head = _aggregate_commit(git, key, None if deleted else tree, sig, summary, trailers, commit)
+        set_ref(git, ref, expected=tip, new=commit)
+        _advance_aggregate(git, draft_head)
+        repo.index.record_drafts(
+            [DraftRow(key, doc.type, doc.locale, str(commit), str(tree), doc.base_path, deleted, version)],
+            draft_head=str(draft_head[1]),
+        )
+        snap = load_snapshot(git, commit)
+        entity = _entity(git, snap, "draft", commit, published)
+    return WriteResult(entity, created=current is None, changed=True)
+
+
+def _plan(
+    git: pygit2.Repository, key: str, tip: pygit2.Oid | None, change: Change, expected: Precondition
+) -> tuple[Snapshot | None, Document, bool, pygit2.Oid]:
+    current = load_snapshot(git, tip) if tip is not None else None
+    if isinstance(expected, IfMatch) and (tip is None or str(tip) != expected.commit):
+        raise StaleVersion(f"the draft of {key!r} is not at {expected.commit}", current=str(tip) if tip else None)
+    if isinstance(expected, IfAbsent) and current is not None and not current.deleted:
+        raise StaleVersion(f"{key!r} already exists", current=str(tip))
+    doc, deleted = change(current)
+    tree = write_files(git, document_to_files(key, doc, deleted=deleted))
+    return current, doc, deleted, tree
+
+
+def _aggregate_commit(
+    git: pygit2.Repository,
+    key: str,
+    tree: pygit2.Oid | None,
+    sig: pygit2.Signature,
+    summary: str,
+    trailers: list[tuple[str, str]],
+    entity_commit: pygit2.Oid,
+) -> tuple[pygit2.Oid | None, pygit2.Oid]:
+    """Write (but do not yet point `draft` at) the aggregate commit for one change."""
+    head = read_ref(git, DRAFT)
+    root = git[head].tree if head is not None else None
+    new_root = update_aggregate(git, root, {key: tree})
+    message = format_message(summary, [*trailers, ("Commit", str(entity_commit))])
+    return head, git.create_commit(None, sig, sig, message, new_root, [head] if head else [])
+
+
+def _advance_aggregate(git: pygit2.Repository, draft_head: tuple[pygit2.Oid | None, pygit2.Oid]) -> None:
+    # The entity's own ref is the commit point; `draft` is derived. If an outside writer moved
+    # it, startup repair rebuilds it rather than failing an already committed change.
+    try:
+        set_ref(git, DRAFT, expected=draft_head[0], new=draft_head[1])
+    except StaleVersion:
+        pass
+
+
+def _check_precondition_format(expected: Precondition) -> None:
+    if isinstance(expected, IfMatch) and not _SHA.fullmatch(expected.commit):
+        raise InvalidInput(
+            "a precondition names a full commit id: 40 lower-case hex digits",
+            errors=[{"loc": ["If-Match"], "msg": "not a 40-hex commit id"}],
+        )
+
+
+def _summary(verb: str, key: str, current: Snapshot | None, doc: Document) -> str:
+    if verb == "create":
+        return f"Create {key}"
+    if verb == "delete":
+        return f"Delete {key}"
+    parts = changed_parts(current.document if current else None, doc)
+    return f"Update {key}: {', '.join(parts)}" if parts else f"Update {key}"
+
+
+def _find_version(
+    repo: ContentRepository, key: str, tip: pygit2.Oid, *, version: int | None, commit: str | None
+) -> pygit2.Oid:
+    git = repo.storage.git
+    if commit is not None:
+        if not _SHA.fullmatch(commit):
+            raise InvalidInput(
+                "commit must be a full commit id: 40 lower-case hex digits",
+                errors=[{"loc": ["commit"], "msg": "not a 40-hex commit id"}],
+            )
+        oid = pygit2.Oid(hex=commit)
+        if oid == tip or (oid in git and isinstance(git[oid], pygit2.Commit) and git.descendant_of(tip, oid)):
+            return oid
+        raise VersionNotFound(f"{commit} is not a version of {key!r}", key=key)
+    assert version is not None
+    if version < 1:
+        raise VersionNotFound(f"{key!r} has no version {version}", key=key)
+    sha = repo.index.commit_of_version(key, version)
+    if sha is not None:
+        return pygit2.Oid(hex=sha)
+    # The index lags (a crash, or a reindex in progress): walk back from the tip.
+    oid: pygit2.Oid | None = tip
+    while oid is not None:
+        snap = load_snapshot(git, oid)
+        if snap.version == version:
+            return oid
+        if snap.version < version:
+            break
+        parents = git[oid].parent_ids
+        oid = parents[0] if parents else None
+    raise VersionNotFound(f"{key!r} has no version {version}", key=key)
+
+
+def _entity(
+    git: pygit2.Repository, snap: Snapshot, state: str, tip: pygit2.Oid | None, published: pygit2.Oid | None
+) -> Entity:
+    if published is not None:
+        unpublished = tip is not None and git[published].tree_id != git[tip].tree_id
+    else:
+        # Never live: there is something to publish unless the draft is a tombstone.
+        tip_deleted = snap.deleted if tip == snap.commit else tip is None or load_snapshot(git, tip).deleted
+        unpublished = not tip_deleted
+    doc = snap.document
+    return Entity(
+        key=snap.key,
+        type=doc.type,
+        title=doc.title,
+        locale=doc.locale,
+        base_path=doc.base_path,
+        fields=doc.fields,
+        links=doc.links,
+        version=snap.version,
+        edition=snap.edition,
+        commit=str(snap.commit),
+        state=state,
+        published_commit=str(published) if published is not None else None,
+        has_unpublished_changes=unpublished,
+        deleted=snap.deleted,
+        author=snap.author,
+        updated_at=snap.at,
+    )

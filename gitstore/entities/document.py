@@ -1,0 +1,176 @@
+"""An entity's content and how it is laid out as files, so that `git diff` and `git blame` read
+naturally.
+
+    entity.json          pretty JSON, sorted keys, one field per line
+    fields/<name>.txt    each multi-line text field, as UTF-8, byte for byte
+
+A text field is moved to its own file only when its name is a safe, lower-case file name; any
+other field stays inline. gitstore writes every file itself, so no client-chosen path ever
+reaches a tree.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+
+from gitstore.errors import InvalidDocument
+from gitstore.names import key_problem
+
+ENTITY_FILE = "entity.json"
+TEXT_DIR = "fields"
+_TEXT_FIELD_NAME = re.compile(r"[a-z0-9_][a-z0-9_-]{0,63}")
+_BASE_PATH = re.compile(r"/[A-Za-z0-9._~!$&'()*+,;=:@%/-]{0,2047}")
+_MAX_DEPTH = 32
+
+TypeName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
+Locale = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$")]
+LinkType = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+
+
+class Document(BaseModel):
+    """What a client writes: every field is draftable (seed 000)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    type: TypeName
+    title: Annotated[str, StringConstraints(max_length=1000)]
+    locale: Locale = "en"
+    base_path: str | None = None
+    fields: dict[str, Any] = Field(default_factory=dict)
+    links: dict[LinkType, list[str]] = Field(default_factory=dict)
+
+    @field_validator("title")
+    @classmethod
+    def _title_is_one_line(cls, value: str) -> str:
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+            raise ValueError("title may not contain control characters or line breaks")
+        return value
+
+    @field_validator("base_path")
+    @classmethod
+    def _base_path_is_absolute(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not _BASE_PATH.fullmatch(value):
+            raise ValueError("base_path is an absolute URL path such as /guidance/tax, at most 2048 characters")
+        if "//" in value or any(part in (".", "..") for part in value.split("/")):
+            raise ValueError("base_path may not contain empty, '.' or '..' segments")
+        return value
+
+    @field_validator("fields")
+    @classmethod
+    def _fields_are_bounded(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if _depth(value) > _MAX_DEPTH:
+            raise ValueError(f"fields may nest at most {_MAX_DEPTH} levels deep")
+        return value
+
+    @field_validator("links")
+    @classmethod
+    def _links_name_entities(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for link_type, targets in value.items():
+            for target in targets:
+                problem = key_problem(target)
+                if problem:
+                    raise ValueError(f"links.{link_type}: {target!r} is not an entity key: {problem}")
+        return value
+
+
+def parse_document(data: Any) -> Document:
+    """Validate client data as a Document, raising InvalidDocument with every problem."""
+    try:
+        return Document.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidDocument(
+            "the entity document is not valid",
+            errors=[{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors(include_url=False)],
+        ) from None
+
+
+def document_to_files(key: str, doc: Document, *, deleted: bool = False) -> dict[str, bytes]:
+    """The files that store `doc` in a tree."""
+    inline: dict[str, Any] = {}
+    files: dict[str, bytes] = {}
+    for name, value in doc.fields.items():
+        if _belongs_in_own_file(name, value):
+            files[f"{TEXT_DIR}/{name}.txt"] = value.encode()
+        else:
+            inline[name] = value
+    body = {
+        "base_path": doc.base_path,
+        "deleted": deleted,
+        "fields": inline,
+        "key": key,
+        "links": doc.links,
+        "locale": doc.locale,
+        "title": doc.title,
+        "type": doc.type,
+    }
+    files[ENTITY_FILE] = orjson.dumps(body, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+    return files
+
+
+def files_to_document(files: dict[str, bytes]) -> tuple[Document, bool]:
+    """Read back what `document_to_files` wrote: the document and whether it is a tombstone."""
+    body = orjson.loads(files[ENTITY_FILE])
+    fields = dict(body["fields"])
+    for path, data in files.items():
+        if path.startswith(f"{TEXT_DIR}/") and path.endswith(".txt"):
+            fields[path[len(TEXT_DIR) + 1 : -4]] = data.decode()
+    doc = Document.model_construct(
+        type=body["type"],
+        title=body["title"],
+        locale=body["locale"],
+        base_path=body["base_path"],
+        fields=fields,
+        links=body["links"],
+    )
+    return doc, bool(body["deleted"])
+
+
+def writable(doc: Document) -> dict[str, Any]:
+    """The document as the plain JSON object a client would send (for merge patches)."""
+    return {
+        "type": doc.type,
+        "title": doc.title,
+        "locale": doc.locale,
+        "base_path": doc.base_path,
+        "fields": doc.fields,
+        "links": doc.links,
+    }
+
+
+def changed_parts(old: Document | None, new: Document) -> list[str]:
+    """Names of what differs, for commit messages: `title`, `fields.body`, ..."""
+    if old is None:
+        return []
+    parts = [name for name in ("type", "title", "locale", "base_path", "links") if getattr(old, name) != getattr(new, name)]
+    for name in sorted(old.fields.keys() | new.fields.keys()):
+        if old.fields.get(name, _MISSING) != new.fields.get(name, _MISSING):
+            parts.append(f"fields.{name}")
+    return parts
+
+
+_MISSING = object()
+
+
+def _belongs_in_own_file(name: str, value: Any) -> bool:
+    return (
+        isinstance(value, str)
+        and "\n" in value
+        and "\x00" not in value
+        and _TEXT_FIELD_NAME.fullmatch(name) is not None
+    )
+
+
+def _depth(value: Any, level: int = 0) -> int:
+    if level > _MAX_DEPTH:
+        return level
+    if isinstance(value, dict):
+        return max((_depth(v, level + 1) for v in value.values()), default=level + 1)
+    if isinstance(value, list):
+        return max((_depth(v, level + 1) for v in value), default=level + 1)
+    return level

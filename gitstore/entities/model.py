@@ -1,0 +1,73 @@
+"""What the entities layer hands back: frozen values, no behaviour."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Author:
+    """Who made a change; becomes the git author of its commit."""
+
+    name: str
+    email: str
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    """One view of an entity: its draft, what is live, or a past version.
+
+    `state` is "draft", "published", or "superseded" for a version that is neither.
+    `commit` is the lock version (the ETag); `version` counts commits on the draft branch;
+    `edition` is the user-facing version (seed 001), unchanged from draft to published.
+    """
+
+    key: str
+    type: str
+    title: str
+    locale: str
+    base_path: str | None
+    fields: dict[str, Any]
+    links: dict[str, list[str]]
+    version: int
+    edition: int
+    commit: str
+    state: str
+    published_commit: str | None
+    has_unpublished_changes: bool
+    deleted: bool
+    author: Author
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """The draft after a write. `changed` is False when the write was a no-op (no commit)."""
+
+    entity: Entity
+    created: bool
+    changed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class VersionInfo:
+    """One commit of an entity's draft branch."""
+
+    version: int
+    edition: int
+    commit: str
+    action: str
+    message: str
+    author: Author
+    committed_at: datetime
+    live: bool  # this version is the one published now
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a listing; `next_cursor` is None on the last page."""
+
+    items: list[Any] = field(default_factory=list)
+    next_cursor: str | None = None

@@ -1,0 +1,92 @@
+"""Reading entity commits: a commit's content, numbers and author, and what is published.
+
+The published commit of an entity is decided by `refs/heads/main`, the commit point of every
+publish: the newest publish commit lists each entity it moved (`Gitstore-Published: key sha`),
+and every older publish is fully applied to `refs/published/*` before a new one starts. So a
+reader that trusts main's newest entry first, and the ref otherwise, sees a multi-entity
+publish all at once even while its refs are still being moved, or after a crash left them
+behind.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+
+import pygit2
+
+from gitstore.entities.document import Document, files_to_document
+from gitstore.entities.model import Author
+from gitstore.entities.trailers import parse_repeated, parse_trailers
+from gitstore.repository import MAIN, ContentRepository, published_ref
+from gitstore.storage.api import read_files, read_ref
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """An entity's content at one commit of its draft branch."""
+
+    commit: pygit2.Oid
+    tree: pygit2.Oid
+    key: str
+    document: Document
+    deleted: bool
+    version: int
+    edition: int
+    action: str
+    message: str
+    author: Author
+    at: datetime
+
+
+def load_snapshot(git: pygit2.Repository, oid: pygit2.Oid) -> Snapshot:
+    commit = git[oid]
+    trailers = parse_trailers(commit.message)
+    document, deleted = files_to_document(read_files(commit.tree))
+    return Snapshot(
+        commit=oid,
+        tree=commit.tree_id,
+        key=trailers.get("Key", ""),
+        document=document,
+        deleted=deleted,
+        version=int(trailers.get("Version", "0")),
+        edition=int(trailers.get("Edition", "0")),
+        action=trailers.get("Action", ""),
+        message=commit.message,
+        author=Author(commit.author.name, commit.author.email),
+        at=commit_time(commit.author),
+    )
+
+
+def commit_time(sig: pygit2.Signature) -> datetime:
+    tz = timezone(timedelta(minutes=sig.offset)) if sig.offset else UTC
+    return datetime.fromtimestamp(sig.time, tz)
+
+
+_publish_maps: dict[str, tuple[pygit2.Oid, dict[str, str]]] = {}
+_publish_maps_guard = threading.Lock()
+
+
+def newest_publish(repo: ContentRepository, main: pygit2.Oid) -> dict[str, str]:
+    """key -> commit for every entity moved by the publish commit `main` (cached per tip)."""
+    cached = _publish_maps.get(str(repo.path))
+    if cached is not None and cached[0] == main:
+        return cached[1]
+    message = repo.storage.git[main].message
+    moved = dict(entry.split(" ", 1) for entry in parse_repeated(message, "Published"))
+    with _publish_maps_guard:
+        _publish_maps[str(repo.path)] = (main, moved)
+    return moved
+
+
+def published_commit(repo: ContentRepository, key: str) -> pygit2.Oid | None:
+    """The commit of `key` that is live (possibly a tombstone), or None if never published."""
+    git = repo.storage.git
+    main = read_ref(git, MAIN)
+    if main is None:
+        return None
+    sha = newest_publish(repo, main).get(key)
+    if sha is not None:
+        return pygit2.Oid(hex=sha)
+    return read_ref(git, published_ref(key))

@@ -1,0 +1,97 @@
+"""Every error gitstore raises, by meaning. None of them knows about HTTP.
+
+    GitstoreError
+    ├── NotFound
+    │   ├── RepositoryNotFound
+    │   ├── EntityNotFound
+    │   └── VersionNotFound
+    ├── AlreadyExists
+    │   └── RepositoryExists
+    ├── Conflict
+    │   ├── StaleVersion          a compare-and-swap lost: the ref is not where the caller said
+    │   ├── BasePathTaken         another entity holds that base_path in the same store
+    │   └── NotFastForward        publishing would rewind the published ref
+    ├── InvalidInput              carries `errors`: [{"loc": [...], "msg": ...}]
+    │   ├── InvalidName           a repository name or entity key breaks the naming rules
+    │   └── InvalidDocument       a body that is valid JSON but not a valid entity
+    ├── Busy                      a lock stayed held past the retry budget; safe to retry
+    └── StorageFull               the disk is full; nothing was written
+
+The API layer maps each class to a status code in one table (api/errors.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class GitstoreError(Exception):
+    """Root of every error gitstore raises on purpose."""
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class NotFound(GitstoreError):
+    """The thing asked for does not exist (or is not visible in the view asked for)."""
+
+
+class RepositoryNotFound(NotFound):
+    """No content repository by that name."""
+
+
+class EntityNotFound(NotFound):
+    """No entity by that key in the view asked for (draft or published)."""
+
+
+class VersionNotFound(NotFound):
+    """The entity has no such version or commit."""
+
+
+class AlreadyExists(GitstoreError):
+    """Creating something that is already there."""
+
+
+class RepositoryExists(AlreadyExists):
+    """A content repository by that name already exists."""
+
+
+class Conflict(GitstoreError):
+    """The request is well formed but clashes with the current state."""
+
+
+class StaleVersion(Conflict):
+    """A precondition failed: the draft (or published) tip is not the commit the caller named.
+
+    `extra["current"]` holds the commit the ref points at now (None if the entity is absent).
+    """
+
+
+class BasePathTaken(Conflict):
+    """Another entity already holds this base_path in the same store (draft or live)."""
+
+
+class NotFastForward(Conflict):
+    """Publishing that commit would move the published ref backwards or sideways."""
+
+
+class InvalidInput(GitstoreError):
+    """The input breaks a rule. `extra["errors"]` lists each problem with its location."""
+
+
+class InvalidName(InvalidInput):
+    """A repository name or an entity key is not allowed."""
+
+
+class InvalidDocument(InvalidInput):
+    """An entity document is not valid."""
+
+
+class Busy(GitstoreError):
+    """A git lock stayed held by someone else past the retry budget. Retrying later is safe."""
+
+
+class StorageFull(GitstoreError):
+    """The disk is full. Nothing was written."""

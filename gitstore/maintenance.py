@@ -1,0 +1,133 @@
+"""Repair and reindex: bring everything derived back in line with the commit points.
+
+Commit points, the things that say what happened:
+    refs/drafts/<key>   for draft changes
+    refs/heads/main     for publishes
+Derived, rebuilt from those when they lag (a kill -9 between two steps of a write):
+    refs/published/<key>, refs/heads/draft, the SQLite index.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pygit2
+
+from gitstore.entities.snapshots import load_snapshot, published_commit
+from gitstore.index.api import DraftRow, PublishedRow
+from gitstore.publishing.api import roll_forward
+from gitstore.repository import DRAFT, MAIN, ContentRepository
+from gitstore.storage.api import entity_path, read_ref, set_ref, subtree_id, sweep_stale_locks, update_aggregate
+
+__all__ = ["RepairReport", "reindex", "repair"]
+
+_DRAFTS = "refs/drafts/"
+# packed-refs.lock may belong to an outside `git pack-refs`; only an old one is stale.
+_PACKED_REFS_LOCK_GRACE = 60.0
+
+
+@dataclass
+class RepairReport:
+    removed_locks: list[str] = field(default_factory=list)
+    rolled_forward_publish: bool = False
+    reindexed_drafts: list[str] = field(default_factory=list)
+    repaired_draft_view: list[str] = field(default_factory=list)
+
+
+def repair(repo: ContentRepository) -> RepairReport:
+    """Run at startup: clear locks left by dead writers, finish a half-applied publish, and
+    catch the index and `draft` branch up with every entity's own ref."""
+    report = RepairReport()
+    git = repo.storage.git
+    with repo.storage.publish_lock.held(), repo.storage.drafts_lock.held():
+        # Holding both locks, no live gitstore writer owns a ref lock: any left is stale.
+        report.removed_locks = sweep_stale_locks(git, ["refs", "HEAD.lock"])
+        report.removed_locks += sweep_stale_locks(git, ["packed-refs.lock"], older_than=_PACKED_REFS_LOCK_GRACE)
+        report.rolled_forward_publish = roll_forward(repo)
+        known = repo.index.draft_commits()
+        lagging = {k: tip for k, tip in _draft_tips(git).items() if known.get(k) != str(tip)}
+        for key, tip in sorted(lagging.items()):
+            _reindex_draft(repo, key, tip, stop_at=known.get(key))
+        report.reindexed_drafts = sorted(lagging)
+        report.repaired_draft_view = _repair_draft_view(repo, lagging)
+    return report
+
+
+def reindex(repo: ContentRepository) -> int:
+    """Throw the index away and rebuild it from refs. Returns the number of entities."""
+    git = repo.storage.git
+    with repo.storage.publish_lock.held(), repo.storage.drafts_lock.held():
+        repo.index.clear()
+        tips = _draft_tips(git)
+        for key, tip in sorted(tips.items()):
+            _reindex_draft(repo, key, tip, stop_at=None)
+        head = read_ref(git, DRAFT)
+        if head is not None:
+            repo.index.record_drafts([], draft_head=str(head))
+        _reindex_published(repo, tips)
+    return len(tips)
+
+
+def _draft_tips(git: pygit2.Repository) -> dict[str, pygit2.Oid]:
+    tips = {}
+    for name in git.references:
+        if name.startswith(_DRAFTS):
+            target = git.references[name].target
+            tips[name[len(_DRAFTS) :]] = target
+    return tips
+
+
+def _reindex_draft(repo: ContentRepository, key: str, tip: pygit2.Oid, *, stop_at: str | None) -> None:
+    git = repo.storage.git
+    snap = load_snapshot(git, tip)
+    doc = snap.document
+    repo.index.record_drafts(
+        [DraftRow(key, doc.type, doc.locale, str(tip), str(snap.tree), doc.base_path, snap.deleted, snap.version)]
+    )
+    versions = []
+    oid: pygit2.Oid | None = tip
+    while oid is not None and str(oid) != stop_at:
+        commit = git[oid]
+        versions.append((load_snapshot(git, oid).version, str(oid)))
+        oid = commit.parent_ids[0] if commit.parent_ids else None
+    repo.index.record_versions(key, versions)
+
+
+def _reindex_published(repo: ContentRepository, tips: dict[str, pygit2.Oid]) -> None:
+    git = repo.storage.git
+    main = read_ref(git, MAIN)
+    if main is None:
+        return
+    rows = []
+    for key in tips:
+        oid = published_commit(repo, key)
+        if oid is None:
+            continue
+        snap = load_snapshot(git, oid)
+        doc = snap.document
+        rows.append(PublishedRow(key, str(oid), str(snap.tree), doc.base_path, doc.type, doc.locale, not snap.deleted))
+    repo.index.record_published(rows, main_head=str(main))
+
+
+def _repair_draft_view(repo: ContentRepository, tips: dict[str, pygit2.Oid]) -> list[str]:
+    """Add one commit to `draft` for entities whose subtree there is not their tip's tree."""
+    git = repo.storage.git
+    head = read_ref(git, DRAFT)
+    root = git[head].tree if head is not None else None
+    changes: dict[str, pygit2.Oid | None] = {}
+    for key, tip in tips.items():
+        snap = load_snapshot(git, tip)
+        want = None if snap.deleted else snap.tree
+        if subtree_id(root, entity_path(key)) != want:
+            changes[key] = want
+    if not changes:
+        return []
+    tree = update_aggregate(git, root, changes)
+    sig = pygit2.Signature("gitstore", "gitstore@localhost")
+    keys = sorted(changes)
+    message = f"Repair draft view: {', '.join(keys[:5])}" + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
+    message += "\n\n" + "".join(f"Gitstore-Repaired: {k} {tips[k]}\n" for k in keys)
+    commit = git.create_commit(None, sig, sig, message, tree, [head] if head else [])
+    set_ref(git, DRAFT, expected=head, new=commit)
+    repo.index.record_drafts([], draft_head=str(commit))
+    return keys

@@ -1,0 +1,73 @@
+"""Naming rules for repositories and entity keys.
+
+Both end up in file system paths and git ref names, so they are checked before anything touches
+disk and rejected rather than rewritten. The rules are stricter than git's own
+(`git check-ref-format`): lower-case ASCII only, so names never collide on case-insensitive or
+Unicode-normalising file systems, and never produce a tree entry `git fsck --strict` dislikes.
+"""
+
+from __future__ import annotations
+
+import re
+
+from gitstore.errors import InvalidName
+
+_REPO_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+_KEY = re.compile(r"[a-z0-9._-]{1,64}")
+
+# Names that mean something to git or to Windows file systems; as keys they become directory
+# names in every clone, so a checkout on another OS must not choke on them.
+_RESERVED_KEYS = frozenset(
+    {"con", "prn", "aux", "nul", "head", "fetch_head", "orig_head"}
+    | {f"com{i}" for i in range(1, 10)}
+    | {f"lpt{i}" for i in range(1, 10)}
+)
+
+
+def validate_repo_name(name: str) -> str:
+    """Return `name` if it may name a content repository, else raise InvalidName."""
+    problem = _repo_name_problem(name)
+    if problem:
+        raise InvalidName(
+            f"invalid repository name {name!r}: {problem}",
+            errors=[{"loc": ["name"], "msg": problem}],
+        )
+    return name
+
+
+def validate_key(key: str, *, loc: tuple[str | int, ...] = ("key",)) -> str:
+    """Return `key` if it may name an entity, else raise InvalidName."""
+    problem = key_problem(key)
+    if problem:
+        raise InvalidName(
+            f"invalid entity key {key!r}: {problem}",
+            errors=[{"loc": list(loc), "msg": problem}],
+        )
+    return key
+
+
+def key_problem(key: str) -> str | None:
+    """Say what is wrong with an entity key, or None if it is fine."""
+    if not _KEY.fullmatch(key):
+        return "keys are 1-64 characters of a-z, 0-9, '.', '_' and '-'"
+    if key.startswith("."):
+        return "keys may not start with '.'"
+    if ".." in key:
+        return "keys may not contain '..'"
+    if key.endswith(".lock"):
+        return "keys may not end with '.lock'"
+    if key.endswith("."):
+        return "keys may not end with '.'"
+    if key.split(".", 1)[0] in _RESERVED_KEYS:
+        return "that key is reserved by git or Windows file systems"
+    return None
+
+
+def _repo_name_problem(name: str) -> str | None:
+    if not _REPO_NAME.fullmatch(name):
+        return "names are 1-64 characters of a-z, 0-9, '.', '_' and '-', starting with a-z or 0-9"
+    if ".." in name:
+        return "names may not contain '..'"
+    if name.endswith((".git", ".lock", ".")):
+        return "names may not end with '.git', '.lock' or '.'"
+    return None

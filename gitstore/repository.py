@@ -1,0 +1,48 @@
+"""A content repository: one bare git repository plus its derived index.
+
+Ref layout (per-entity refs stay out of refs/heads, so a plain clone fetches three refs, not
+one per entity; measured: 0.02 s instead of 3.5 s for 200k refs):
+
+    refs/drafts/<key>       the entity's draft branch: one commit per change
+    refs/published/<key>    a commit of that branch; publishing fast-forwards it
+    refs/heads/main         the live site, one commit per publish; the commit point of publishing
+    refs/heads/draft        every current draft, one commit per change (the activity log)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gitstore.index.api import EntityIndex
+from gitstore.storage.api import GitRepository
+
+MAIN = "refs/heads/main"
+DRAFT = "refs/heads/draft"
+
+
+def draft_ref(key: str) -> str:
+    return f"refs/drafts/{key}"
+
+
+def published_ref(key: str) -> str:
+    return f"refs/published/{key}"
+
+
+class ContentRepository:
+    """A handle on one content repository. Cheap to keep; safe to share between threads."""
+
+    def __init__(self, name: str, path: Path) -> None:
+        self.name = name
+        self.path = path
+        self.storage = GitRepository(path)
+        self.index = EntityIndex(self.storage.control_dir / "index.sqlite3")
+
+    @property
+    def description(self) -> str:
+        try:
+            return (self.path / "description").read_text().strip()
+        except FileNotFoundError:
+            return ""
+
+    def __repr__(self) -> str:
+        return f"ContentRepository({self.name!r})"

@@ -1,0 +1,44 @@
+"""The storage layer's public surface: bare repositories, refs with compare-and-swap, trees.
+
+Only this layer imports pygit2 for writing; layers above speak in keys, commits and files.
+"""
+
+from gitstore.storage.git import GitRepository, configure_libgit2, init_bare
+from gitstore.storage.locks import RepoLock
+from gitstore.storage.refs import (
+    clear_stale_ref_lock,
+    commit_on_ref,
+    move_ref,
+    read_ref,
+    set_ref,
+    sweep_stale_locks,
+    update_refs_packed,
+)
+from gitstore.storage.trees import (
+    entity_path,
+    read_files,
+    shard_of,
+    subtree_id,
+    update_aggregate,
+    write_files,
+)
+
+__all__ = [
+    "GitRepository",
+    "RepoLock",
+    "clear_stale_ref_lock",
+    "commit_on_ref",
+    "configure_libgit2",
+    "move_ref",
+    "entity_path",
+    "init_bare",
+    "read_files",
+    "read_ref",
+    "set_ref",
+    "shard_of",
+    "subtree_id",
+    "sweep_stale_locks",
+    "update_aggregate",
+    "update_refs_packed",
+    "write_files",
+]

@@ -1,0 +1,81 @@
+"""Bare repositories on disk, opened once per thread.
+
+libgit2 forbids sharing one repository object between threads, and pygit2 releases the GIL in
+several calls, so each thread (and each process after a fork) gets its own `pygit2.Repository`.
+Opening one costs ~0.13 ms, which is why it is cached rather than opened per request.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pygit2
+
+from gitstore.storage.locks import RepoLock
+
+_configured = False
+_configure_guard = threading.Lock()
+
+
+def configure_libgit2() -> None:
+    """Process-wide libgit2 settings. Idempotent."""
+    global _configured
+    with _configure_guard:
+        if _configured:
+            return
+        # Durability is the default: without it a power loss can leave a ref naming an object
+        # that never reached the disk (~8 fsyncs and +1.3 ms per commit, measured).
+        pygit2.settings.enable_fsync_gitdir(True)
+        # Shard trees are ~8 KB, over libgit2's 4 KB default, and would be re-inflated on every
+        # read of an aggregate branch (5x slower reads, measured).
+        pygit2.settings.cache_object_limit(pygit2.enums.ObjectType.TREE, 1 << 20)
+        pygit2.settings.cache_object_limit(pygit2.enums.ObjectType.COMMIT, 1 << 16)
+        _configured = True
+
+
+class GitRepository:
+    """One bare repository: its path, its per-thread handles and its write locks.
+
+    `drafts_lock` serialises draft writes (each entity's ref, the `draft` branch, the index);
+    `publish_lock` serialises publishes (`main`, the published refs). Take publish before drafts
+    when both are needed.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        control = path / "gitstore"
+        self.drafts_lock = RepoLock(control / "drafts.lock")
+        self.publish_lock = RepoLock(control / "publish.lock")
+        self._local = threading.local()
+
+    @property
+    def git(self) -> pygit2.Repository:
+        """This thread's handle on the repository."""
+        local = self._local
+        if getattr(local, "pid", None) != os.getpid():
+            configure_libgit2()
+            local.repo = pygit2.Repository(str(self.path))
+            local.pid = os.getpid()
+        return local.repo  # type: ignore[no-any-return]
+
+    @property
+    def control_dir(self) -> Path:
+        """gitstore's own files inside the bare repository (locks, the index)."""
+        return self.path / "gitstore"
+
+
+def init_bare(path: Path, description: str) -> GitRepository:
+    """Create a bare repository at `path` (which must not exist yet)."""
+    configure_libgit2()
+    pygit2.init_repository(str(path), bare=True, initial_head="main")
+    (path / "description").write_text(description + "\n" if description else "")
+    (path / "gitstore").mkdir()
+    repo = pygit2.Repository(str(path))
+    # Clones must stay safe for people who fetch with transfer.fsckObjects; git's own tools
+    # honour these when they touch the repository (gc, fsck, the smart-HTTP server).
+    repo.config["core.fsync"] = "committed,reference"
+    repo.config["receive.fsckObjects"] = "true"
+    repo.config["gc.auto"] = "0"
+    return GitRepository(path)

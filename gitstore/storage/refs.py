@@ -1,0 +1,232 @@
+"""Refs: read them, move them with compare-and-swap, and clear locks left by dead writers.
+
+libgit2 reports a lost race in four different ways, two of them `OSError` (measured, see
+shared/research/reliability-checklist.md fact 2), and never waits for a held `.lock` file.
+Everything here catches `(GitError, OSError)`, re-reads the ref, and decides from what is
+actually on disk: moved -> StaleVersion, still locked -> retry, then Busy.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import TypeVar
+
+import pygit2
+
+from gitstore.errors import Busy, StaleVersion, StorageFull
+
+T = TypeVar("T")
+
+# git retries a held ref lock for 100 ms and packed-refs for 1 s; Gitaly raised both after lock
+# storms. Writers in gitstore serialise on a RepoLock first, so a held ref lock here is almost
+# always a stale one or an outside git process.
+RETRY_BUDGET_SECONDS = 1.0
+# A ref .lock older than this, found while holding the repository's write lock, was left by a
+# process that died mid-write.
+STALE_LOCK_SECONDS = 2.0
+
+
+def read_ref(repo: pygit2.Repository, name: str) -> pygit2.Oid | None:
+    """The commit a ref points at, or None if there is no such ref."""
+    ref = repo.references.get(name)
+    return None if ref is None else ref.target  # type: ignore[return-value]
+
+
+def commit_on_ref(
+    repo: pygit2.Repository,
+    ref: str,
+    *,
+    expected: pygit2.Oid | None,
+    author: pygit2.Signature,
+    message: str,
+    tree: pygit2.Oid,
+) -> pygit2.Oid:
+    """Create a commit on `ref` whose parent is `expected`, only if `ref` still points there.
+
+    `expected=None` means the ref must not exist yet. Raises StaleVersion if the ref moved.
+    """
+    parents = [] if expected is None else [expected]
+
+    def attempt() -> pygit2.Oid:
+        if expected is None:
+            commit = repo.create_commit(None, author, author, message, tree, parents)
+            repo.references.create(ref, commit, force=False)
+            return commit
+        return repo.create_commit(ref, author, author, message, tree, parents)
+
+    return _with_cas(repo, ref, expected, attempt)
+
+
+def set_ref(repo: pygit2.Repository, ref: str, *, expected: pygit2.Oid | None, new: pygit2.Oid) -> None:
+    """Point `ref` at `new` if it still points at `expected` (None: must not exist)."""
+
+    def attempt() -> None:
+        if expected is None:
+            repo.references.create(ref, new, force=False)
+            return
+        # set_target compares against the value this Reference object holds, under the lock.
+        current = repo.references.get(ref)
+        if current is None or current.target != expected:
+            raise StaleVersion(f"{ref} has moved", ref=ref, current=read_ref(repo, ref), expected=expected)
+        current.set_target(new)
+
+    _with_cas(repo, ref, expected, attempt)
+
+
+def move_ref(repo: pygit2.Repository, ref: str, new: pygit2.Oid) -> None:
+    """Point `ref` at `new` whatever it holds now. Only for refs the caller's RepoLock guards,
+    where nobody else can move them, so the compare-and-swap here only guards against outsiders."""
+    while True:
+        try:
+            set_ref(repo, ref, expected=read_ref(repo, ref), new=new)
+            return
+        except StaleVersion:
+            continue
+
+
+def _with_cas(repo: pygit2.Repository, ref: str, expected: pygit2.Oid | None, attempt: Callable[[], T]) -> T:
+    deadline = time.monotonic() + RETRY_BUDGET_SECONDS
+    delay = 0.002
+    while True:
+        current = read_ref(repo, ref)
+        if current != expected:
+            raise StaleVersion(f"{ref} has moved", ref=ref, current=current, expected=expected)
+        try:
+            return attempt()
+        except (pygit2.GitError, OSError, pygit2.AlreadyExistsError) as exc:
+            _raise_if_disk_full(exc)
+            current = read_ref(repo, ref)
+            if current != expected:
+                raise StaleVersion(f"{ref} has moved", ref=ref, current=current, expected=expected) from exc
+            if time.monotonic() > deadline:
+                if clear_stale_ref_lock(repo, ref):
+                    deadline = time.monotonic() + RETRY_BUDGET_SECONDS
+                    continue
+                raise Busy(f"{ref} is locked by another writer", ref=ref) from exc
+            time.sleep(delay * (1 + random.random()))
+            delay = min(delay * 2, 0.1)
+
+
+def _raise_if_disk_full(exc: BaseException) -> None:
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        raise StorageFull("no space left on the device") from exc
+    if "no space left" in str(exc).lower():
+        raise StorageFull("no space left on the device") from exc
+
+
+def ref_lock_path(repo: pygit2.Repository, ref: str) -> Path:
+    return Path(repo.path) / f"{ref}.lock"
+
+
+def clear_stale_ref_lock(repo: pygit2.Repository, ref: str, *, older_than: float = STALE_LOCK_SECONDS) -> bool:
+    """Remove `ref`'s .lock if it is older than `older_than` seconds. Call only under a RepoLock."""
+    path = ref_lock_path(repo, ref)
+    try:
+        if time.time() - path.stat().st_mtime < older_than:
+            return False
+        path.unlink()
+    except FileNotFoundError:
+        return True  # released meanwhile: worth another try
+    return True
+
+
+def sweep_stale_locks(repo: pygit2.Repository, prefixes: Iterable[str], *, older_than: float = 0.0) -> list[str]:
+    """Remove `.lock` files under the given ref prefixes. Call only while holding every RepoLock
+    that guards those refs, so no live gitstore writer can own them."""
+    removed = []
+    root = Path(repo.path)
+    for prefix in prefixes:
+        base = root / prefix
+        if not base.exists():
+            continue
+        candidates = [base] if base.is_file() else base.rglob("*.lock")
+        for path in candidates:
+            if not path.name.endswith(".lock"):
+                continue
+            try:
+                if time.time() - path.stat().st_mtime >= older_than:
+                    path.unlink()
+                    removed.append(str(path.relative_to(root)))
+            except FileNotFoundError:
+                pass
+    return removed
+
+
+def update_refs_packed(repo: pygit2.Repository, updates: Mapping[str, pygit2.Oid]) -> None:
+    """Set many refs at once by rewriting `packed-refs`: one file and one fsync instead of one
+    locked, fsynced file per ref (2,000 loose ref writes measured 0.55 s here).
+
+    The caller must hold the RepoLock that guards these refs. Loose files of the same refs are
+    removed afterwards because a loose ref shadows its packed value. Not crash-atomic on its own:
+    callers make another ref the commit point and re-apply this after a crash (it is idempotent).
+    """
+    if not updates:
+        return
+    root = Path(repo.path)
+    packed = root / "packed-refs"
+    lock = root / "packed-refs.lock"
+    deadline = time.monotonic() + RETRY_BUDGET_SECONDS * 5
+    while True:
+        try:
+            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            break
+        except FileExistsError:
+            if time.monotonic() > deadline:
+                raise Busy("packed-refs is locked by another writer") from None
+            time.sleep(0.01)
+    try:
+        entries = _read_packed_refs(packed)
+        for name, oid in updates.items():
+            entries[name] = (str(oid), None)
+        lines = ["# pack-refs with: peeled fully-peeled sorted \n"]
+        for name in sorted(entries, key=lambda n: n.encode()):
+            sha, peeled = entries[name]
+            lines.append(f"{sha} {name}\n")
+            if peeled:
+                lines.append(f"^{peeled}\n")
+        data = "".join(lines).encode()
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        lock.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+    os.replace(lock, packed)
+    _fsync_dir(root)
+    for name in updates:
+        (root / name).unlink(missing_ok=True)
+
+
+def _read_packed_refs(path: Path) -> dict[str, tuple[str, str | None]]:
+    entries: dict[str, tuple[str, str | None]] = {}
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return entries
+    last = None
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("^") and last is not None:
+            entries[last] = (entries[last][0], line[1:])
+            continue
+        sha, name = line.split(" ", 1)
+        entries[name] = (sha, None)
+        last = name
+    return entries
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

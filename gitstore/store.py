@@ -1,0 +1,74 @@
+"""The data directory: one bare repository per content library, `<name>.git`."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+from gitstore.errors import RepositoryExists, RepositoryNotFound
+from gitstore.maintenance import RepairReport, repair
+from gitstore.names import validate_repo_name
+from gitstore.repository import ContentRepository
+from gitstore.storage.api import init_bare
+
+__all__ = ["Store"]
+
+
+class Store:
+    """Every content repository under one data directory."""
+
+    def __init__(self, data_dir: str | os.PathLike[str]) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._open: dict[str, ContentRepository] = {}
+        self._guard = threading.Lock()
+
+    def create_repository(self, name: str, description: str = "") -> ContentRepository:
+        """Create an empty content repository. Raises RepositoryExists, InvalidName."""
+        path = self._path_of(name)
+        if path.exists():
+            raise RepositoryExists(f"repository {name!r} already exists", name=name)
+        # Build it aside and rename it into place: a racing create or a crash never leaves a
+        # half-made repository under the real name.
+        staging = Path(tempfile.mkdtemp(prefix=f".creating-{name}-", dir=self.data_dir))
+        try:
+            init_bare(staging / "repo.git", description)
+            try:
+                os.rename(staging / "repo.git", path)
+            except OSError:
+                raise RepositoryExists(f"repository {name!r} already exists", name=name) from None
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return self.repository(name)
+
+    def repository(self, name: str) -> ContentRepository:
+        """An existing content repository. Raises RepositoryNotFound, InvalidName."""
+        path = self._path_of(name)
+        with self._guard:
+            repo = self._open.get(name)
+            if repo is None:
+                if not (path / "HEAD").is_file():
+                    raise RepositoryNotFound(f"no repository {name!r}", name=name)
+                repo = self._open[name] = ContentRepository(name, path)
+        return repo
+
+    def repositories(self) -> list[ContentRepository]:
+        """Every repository, by name."""
+        names = sorted(p.name[: -len(".git")] for p in self.data_dir.glob("*.git") if (p / "HEAD").is_file())
+        return [self.repository(n) for n in names]
+
+    def is_empty(self) -> bool:
+        return not any(self.data_dir.glob("*.git"))
+
+    def repair_all(self) -> dict[str, RepairReport]:
+        return {repo.name: repair(repo) for repo in self.repositories()}
+
+    def _path_of(self, name: str) -> Path:
+        validate_repo_name(name)
+        path = self.data_dir / f"{name}.git"
+        if path.parent != self.data_dir:  # the name rules make this impossible; keep it so
+            raise RepositoryNotFound(f"no repository {name!r}", name=name)
+        return path
