@@ -22,8 +22,6 @@ from gitstore.storage.api import entity_path, read_ref, set_ref, subtree_id, swe
 __all__ = ["RepairReport", "reindex", "repair"]
 
 _DRAFTS = "refs/drafts/"
-# packed-refs.lock may belong to an outside `git pack-refs`; only an old one is stale.
-_PACKED_REFS_LOCK_GRACE = 60.0
 
 
 @dataclass
@@ -40,9 +38,9 @@ def repair(repo: ContentRepository) -> RepairReport:
     report = RepairReport()
     git = repo.storage.git
     with repo.storage.publish_lock.held(), repo.storage.drafts_lock.held():
-        # Holding both locks, no live gitstore writer owns a ref lock: any left is stale.
-        report.removed_locks = sweep_stale_locks(git, ["refs", "HEAD.lock"])
-        report.removed_locks += sweep_stale_locks(git, ["packed-refs.lock"], older_than=_PACKED_REFS_LOCK_GRACE)
+        # Holding both locks, no live gitstore writer owns a ref lock or packed-refs.lock: any
+        # left was left by a dead one. (Housekeeping goes through gitstore, under these locks.)
+        report.removed_locks = sweep_stale_locks(git, ["refs", "HEAD.lock", "packed-refs.lock"])
         report.rolled_forward_publish = roll_forward(repo)
         known = repo.index.draft_commits()
         lagging = {k: tip for k, tip in _draft_tips(git).items() if known.get(k) != str(tip)}

@@ -100,7 +100,7 @@ def get_entity(
     if version is not None or commit is not None:
         oid = _find_version(repo, key, tip, version=version, commit=commit)
         snap = load_snapshot(git, oid)
-        label = "draft" if oid == tip else "published" if oid == published else "superseded"
+        label = "published" if oid == published else "draft" if oid == tip else "superseded"
         return _entity(git, snap, label, tip, published)
     if state == "draft":
         snap = load_snapshot(git, tip)

@@ -125,14 +125,7 @@ def ref_lock_path(repo: pygit2.Repository, ref: str) -> Path:
 
 def clear_stale_ref_lock(repo: pygit2.Repository, ref: str, *, older_than: float = STALE_LOCK_SECONDS) -> bool:
     """Remove `ref`'s .lock if it is older than `older_than` seconds. Call only under a RepoLock."""
-    path = ref_lock_path(repo, ref)
-    try:
-        if time.time() - path.stat().st_mtime < older_than:
-            return False
-        path.unlink()
-    except FileNotFoundError:
-        return True  # released meanwhile: worth another try
-    return True
+    return _remove_if_older(ref_lock_path(repo, ref), older_than)
 
 
 def sweep_stale_locks(repo: pygit2.Repository, prefixes: Iterable[str], *, older_than: float = 0.0) -> list[str]:
@@ -170,13 +163,17 @@ def update_refs_packed(repo: pygit2.Repository, updates: Mapping[str, pygit2.Oid
     root = Path(repo.path)
     packed = root / "packed-refs"
     lock = root / "packed-refs.lock"
-    deadline = time.monotonic() + RETRY_BUDGET_SECONDS * 5
+    deadline = time.monotonic() + RETRY_BUDGET_SECONDS
     while True:
         try:
             fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             break
         except FileExistsError:
             if time.monotonic() > deadline:
+                # Only gitstore's own publishers rewrite packed-refs, under the lock our caller
+                # holds, so an old lock file was left by one that died mid-write.
+                if _remove_if_older(lock, STALE_LOCK_SECONDS):
+                    continue
                 raise Busy("packed-refs is locked by another writer") from None
             time.sleep(0.01)
     try:
@@ -203,6 +200,16 @@ def update_refs_packed(repo: pygit2.Repository, updates: Mapping[str, pygit2.Oid
     _fsync_dir(root)
     for name in updates:
         (root / name).unlink(missing_ok=True)
+
+
+def _remove_if_older(path: Path, seconds: float) -> bool:
+    try:
+        if time.time() - path.stat().st_mtime < seconds:
+            return False
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    return True
 
 
 def _read_packed_refs(path: Path) -> dict[str, tuple[str, str | None]]:

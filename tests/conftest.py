@@ -1,0 +1,58 @@
+"""Shared fixtures: a store in a temporary data directory, and an HTTP client on it."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from api.settings import Settings
+from gitstore import Author, ContentRepository, Store
+
+ADA = Author("Ada Lovelace", "ada@example.org")
+GRACE = Author("Grace Hopper", "grace@example.org")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store(tmp_path / "data")
+
+
+@pytest.fixture
+def repo(store: Store) -> ContentRepository:
+    return store.create_repository("demo", "a test repository")
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", load_samples=False, max_body_bytes=64 * 1024)
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as c:
+        c.post("/repos", json={"name": "demo"}).raise_for_status()
+        yield c
+
+
+def git(path: Path, *args: str) -> str:
+    """Run the real git client against a bare repository."""
+    done = subprocess.run(["git", "--git-dir", str(path), *args], capture_output=True, text=True, check=True)
+    return done.stdout
+
+
+def fsck_strict(path: Path) -> None:
+    done = subprocess.run(["git", "--git-dir", str(path), "fsck", "--strict", "--no-dangling"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "error" not in done.stderr.lower(), done.stderr
+
+
+def disk_state(path: Path) -> tuple[str, list[str]]:
+    """Every ref with its target, and any .lock file: what 'nothing was written' compares."""
+    refs = git(path, "for-each-ref", "--format=%(refname) %(objectname)")
+    locks = sorted(str(p.relative_to(path)) for p in path.rglob("*.lock") if "gitstore" not in p.parts)
+    return refs, locks
