@@ -19,6 +19,7 @@ from typing import Any
 import pygit2
 
 from gitstore.entities.document import (
+    Content,
     Document,
     changed_parts,
     document_to_files,
@@ -26,8 +27,8 @@ from gitstore.entities.document import (
     writable,
 )
 from gitstore.entities.model import Author, Entity, Page, VersionInfo, WriteResult
-from gitstore.entities.snapshots import Snapshot, load_snapshot, published_commit
-from gitstore.entities.trailers import format_message
+from gitstore.entities.snapshots import Snapshot, commit_time, load_snapshot, published_commit
+from gitstore.entities.trailers import format_message, parse_trailers, summary_of
 from gitstore.errors import (
     BasePathTaken,
     Conflict,
@@ -145,21 +146,21 @@ def list_versions(repo: ContentRepository, key: str, *, cursor: int | None = Non
     items: list[VersionInfo] = []
     oid: pygit2.Oid | None = start
     while oid is not None and len(items) < limit:
-        snap = load_snapshot(git, oid)
+        commit = git[oid]  # history lists read commits only, never the entity's files
+        trailers = parse_trailers(commit.message)
         items.append(
             VersionInfo(
-                version=snap.version,
-                edition=snap.edition,
-                commit=str(snap.commit),
-                action=snap.action,
-                message=snap.message.split("\n", 1)[0],
-                author=snap.author,
-                committed_at=snap.at,
+                version=int(trailers.get("Version", "0")),
+                edition=int(trailers.get("Edition", "0")),
+                commit=str(oid),
+                action=trailers.get("Action", ""),
+                message=summary_of(commit.message),
+                author=Author(commit.author.name, commit.author.email),
+                committed_at=commit_time(commit.author),
                 live=oid == published,
             )
         )
-        parents = git[oid].parent_ids
-        oid = parents[0] if parents else None
+        oid = commit.parent_ids[0] if commit.parent_ids else None
     next_cursor = str(items[-1].version - 1) if oid is not None and items else None
     return Page(items=items, next_cursor=next_cursor)
 
@@ -177,7 +178,7 @@ def put_draft(
 ) -> WriteResult:
     """Create the entity or replace its draft with `document`."""
     validate_key(key)
-    doc = document if isinstance(document, Document) else parse_document(document)
+    doc = parse_document(document.model_dump() if isinstance(document, Document) else document)
     return _write(repo, key, lambda _current: (doc, False), author=author, expected=expected, action=None)
 
 
@@ -189,7 +190,7 @@ def patch_draft(
     if not isinstance(patch, dict):
         raise InvalidInput("a merge patch must be a JSON object", errors=[{"loc": [], "msg": "not an object"}])
 
-    def change(current: Snapshot | None) -> tuple[Document, bool]:
+    def change(current: Snapshot | None) -> tuple[Content, bool]:
         if current is None or current.deleted:
             raise EntityNotFound(f"no draft of {key!r} to patch", key=key)
         return parse_document(merge_patch(writable(current.document), patch)), False
@@ -201,7 +202,7 @@ def delete_entity(repo: ContentRepository, key: str, *, author: Author, expected
     """Soft delete: a tombstone commit. Gone from draft views; live until the delete is published."""
     validate_key(key)
 
-    def change(current: Snapshot | None) -> tuple[Document, bool]:
+    def change(current: Snapshot | None) -> tuple[Content, bool]:
         if current is None or current.deleted:
             raise EntityNotFound(f"no draft of {key!r} to delete", key=key)
         return current.document, True
@@ -259,7 +260,7 @@ def merge_patch(target: Any, patch: Any) -> Any:
 
 # -- the write path ---------------------------------------------------------------------------
 
-Change = Callable[[Snapshot | None], tuple[Document, bool]]
+Change = Callable[[Snapshot | None], tuple[Content, bool]]
 
 
 def _write(
@@ -314,7 +315,7 @@ def _write(
 
 def _plan(
     git: pygit2.Repository, key: str, tip: pygit2.Oid | None, change: Change, expected: Precondition
-) -> tuple[Snapshot | None, Document, bool, pygit2.Oid]:
+) -> tuple[Snapshot | None, Content, bool, pygit2.Oid]:
     current = load_snapshot(git, tip) if tip is not None else None
     if isinstance(expected, IfMatch) and (tip is None or str(tip) != expected.commit):
         raise StaleVersion(f"the draft of {key!r} is not at {expected.commit}", current=str(tip) if tip else None)
@@ -359,7 +360,7 @@ def _check_precondition_format(expected: Precondition) -> None:
         )
 
 
-def _summary(verb: str, key: str, current: Snapshot | None, doc: Document) -> str:
+def _summary(verb: str, key: str, current: Snapshot | None, doc: Content) -> str:
     if verb == "create":
         return f"Create {key}"
     if verb == "delete":

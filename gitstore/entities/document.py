@@ -12,7 +12,7 @@ reaches a tree.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
@@ -79,10 +79,22 @@ class Document(BaseModel):
         return value
 
 
-def parse_document(data: Any) -> Document:
+class Content(NamedTuple):
+    """A validated document as gitstore carries it around (cheap to build on every read)."""
+
+    type: str
+    title: str
+    locale: str
+    base_path: str | None
+    fields: dict[str, Any]
+    links: dict[str, list[str]]
+
+
+def parse_document(data: Any) -> Content:
     """Validate client data as a Document, raising InvalidDocument with every problem."""
     try:
-        return Document.model_validate(data)
+        doc = Document.model_validate(data)
+        return Content(doc.type, doc.title, doc.locale, doc.base_path, doc.fields, doc.links)
     except ValidationError as exc:
         raise InvalidDocument(
             "the entity document is not valid",
@@ -90,7 +102,7 @@ def parse_document(data: Any) -> Document:
         ) from None
 
 
-def document_to_files(key: str, doc: Document, *, deleted: bool = False) -> dict[str, bytes]:
+def document_to_files(key: str, doc: Content, *, deleted: bool = False) -> dict[str, bytes]:
     """The files that store `doc` in a tree."""
     inline: dict[str, Any] = {}
     files: dict[str, bytes] = {}
@@ -113,25 +125,18 @@ def document_to_files(key: str, doc: Document, *, deleted: bool = False) -> dict
     return files
 
 
-def files_to_document(files: dict[str, bytes]) -> tuple[Document, bool]:
+def files_to_document(files: dict[str, bytes]) -> tuple[Content, bool]:
     """Read back what `document_to_files` wrote: the document and whether it is a tombstone."""
     body = orjson.loads(files[ENTITY_FILE])
     fields = dict(body["fields"])
     for path, data in files.items():
         if path.startswith(f"{TEXT_DIR}/") and path.endswith(".txt"):
             fields[path[len(TEXT_DIR) + 1 : -4]] = data.decode()
-    doc = Document.model_construct(
-        type=body["type"],
-        title=body["title"],
-        locale=body["locale"],
-        base_path=body["base_path"],
-        fields=fields,
-        links=body["links"],
-    )
+    doc = Content(body["type"], body["title"], body["locale"], body["base_path"], fields, body["links"])
     return doc, bool(body["deleted"])
 
 
-def writable(doc: Document) -> dict[str, Any]:
+def writable(doc: Content) -> dict[str, Any]:
     """The document as the plain JSON object a client would send (for merge patches)."""
     return {
         "type": doc.type,
@@ -143,7 +148,7 @@ def writable(doc: Document) -> dict[str, Any]:
     }
 
 
-def changed_parts(old: Document | None, new: Document) -> list[str]:
+def changed_parts(old: Content | None, new: Content) -> list[str]:
     """Names of what differs, for commit messages: `title`, `fields.body`, ..."""
     if old is None:
         return []

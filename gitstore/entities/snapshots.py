@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pygit2
 
-from gitstore.entities.document import Document, files_to_document
+from gitstore.entities.document import Content, files_to_document
 from gitstore.entities.model import Author
 from gitstore.entities.trailers import parse_repeated, parse_trailers
 from gitstore.repository import MAIN, ContentRepository, published_ref
@@ -30,7 +30,7 @@ class Snapshot:
     commit: pygit2.Oid
     tree: pygit2.Oid
     key: str
-    document: Document
+    document: Content
     deleted: bool
     version: int
     edition: int
@@ -40,7 +40,25 @@ class Snapshot:
     at: datetime
 
 
+# Commits never change, so a snapshot read once is good forever: keep the hot ones. Keyed by
+# commit id alone, which names the same content in any repository.
+_SNAPSHOT_CACHE_SIZE = 8192
+_snapshots: dict[pygit2.Oid, Snapshot] = {}
+_snapshots_guard = threading.Lock()
+
+
 def load_snapshot(git: pygit2.Repository, oid: pygit2.Oid) -> Snapshot:
+    snap = _snapshots.get(oid)
+    if snap is None:
+        snap = _read_snapshot(git, oid)
+        with _snapshots_guard:
+            if len(_snapshots) >= _SNAPSHOT_CACHE_SIZE:
+                del _snapshots[next(iter(_snapshots))]
+            _snapshots[oid] = snap
+    return snap
+
+
+def _read_snapshot(git: pygit2.Repository, oid: pygit2.Oid) -> Snapshot:
     commit = git[oid]
     trailers = parse_trailers(commit.message)
     document, deleted = files_to_document(read_files(commit.tree))

@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m bench` prints JSON. Never part of the test suite."""

@@ -1,0 +1,94 @@
+"""The `gitstore` command: look after a data directory from the shell.
+
+    gitstore init REPO [--description TEXT]
+    gitstore reindex REPO        rebuild the derived index from git
+    gitstore repair [REPO]       what the service does at startup
+    gitstore serve               run the HTTP service
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+
+from gitstore.errors import GitstoreError
+from gitstore.maintenance import reindex as reindex_repo
+from gitstore.maintenance import repair as repair_repo
+from gitstore.store import Store
+
+app = typer.Typer(help="A Git-backed content repository.", no_args_is_help=True, add_completion=False)
+
+DataDir = Annotated[
+    Path, typer.Option("--data", envvar="GITSTORE_DATA", help="data directory holding <name>.git repositories")
+]
+Json = Annotated[bool, typer.Option("--json", help="print JSON for scripts")]
+
+
+def _fail(exc: GitstoreError) -> None:
+    typer.echo(f"error: {exc.detail}", err=True)
+    raise typer.Exit(2)
+
+
+@app.command()
+def init(
+    repo: str, data: DataDir = Path("data"), description: Annotated[str, typer.Option(help="one line about it")] = ""
+) -> None:
+    """Create an empty content repository."""
+    try:
+        created = Store(data).create_repository(repo, description)
+    except GitstoreError as exc:
+        _fail(exc)
+    typer.echo(f"created {created.path}")
+
+
+@app.command()
+def reindex(repo: str, data: DataDir = Path("data"), json: Json = False) -> None:
+    """Throw the derived index away and rebuild it from refs."""
+    try:
+        count = reindex_repo(Store(data).repository(repo))
+    except GitstoreError as exc:
+        _fail(exc)
+    typer.echo(orjson.dumps({"repo": repo, "entities": count}).decode() if json else f"reindexed {count} entities in {repo}")
+
+
+@app.command()
+def repair(repo: Annotated[str | None, typer.Argument()] = None, data: DataDir = Path("data"), json: Json = False) -> None:
+    """Clear stale locks, finish a half-applied publish, catch the index up (as at startup)."""
+    store = Store(data)
+    try:
+        repos = [store.repository(repo)] if repo else store.repositories()
+        reports = {r.name: dataclasses.asdict(repair_repo(r)) for r in repos}
+    except GitstoreError as exc:
+        _fail(exc)
+    if json:
+        typer.echo(orjson.dumps(reports, option=orjson.OPT_INDENT_2).decode())
+        return
+    for name, report in reports.items():
+        typer.echo(f"{name}: {report}")
+
+
+@app.command()
+def serve(
+    data: DataDir = Path("data"),
+    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    workers: Annotated[int, typer.Option(help="worker processes")] = 1,
+) -> None:
+    """Run the HTTP service on the data directory."""
+    import uvicorn
+
+    os.environ["GITSTORE_DATA"] = str(data)
+    uvicorn.run("api.main:app", host=host, port=port, workers=workers)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

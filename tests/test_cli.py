@@ -1,0 +1,43 @@
+"""The gitstore command, end to end in a temporary data directory."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+
+from gitstore import Store
+from gitstore.entities import api as entities
+from tests.conftest import ADA
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def gitstore(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "gitstore.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+
+def test_init_then_reindex_rebuilds_the_index(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    assert gitstore("init", "site", "--data", str(data)).returncode == 0
+    repo = Store(data).repository("site")
+    entities.put_draft(repo, "home", {"type": "page", "title": "Home"}, author=ADA)
+    repo.index.clear()
+    done = gitstore("reindex", "site", "--data", str(data), "--json")
+    assert done.returncode == 0, done.stderr
+    assert orjson.loads(done.stdout) == {"repo": "site", "entities": 1}
+    assert repo.index.draft_commit_of("home") is not None
+
+
+def test_errors_exit_2_with_a_message(tmp_path: Path) -> None:
+    done = gitstore("reindex", "missing", "--data", str(tmp_path))
+    assert done.returncode == 2 and "no repository 'missing'" in done.stderr
+    assert gitstore("init", "Bad Name", "--data", str(tmp_path)).returncode == 2
+
+
+def test_repair_reports_as_json(tmp_path: Path) -> None:
+    assert gitstore("init", "site", "--data", str(tmp_path)).returncode == 0
+    done = gitstore("repair", "--data", str(tmp_path), "--json")
+    assert done.returncode == 0 and "site" in orjson.loads(done.stdout)
