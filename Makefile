@@ -19,7 +19,7 @@ serve: $(STAMP)
 	@echo "gitstore: serving $(GITSTORE_DATA) on http://$(HOST):$(PORT)"
 	@echo "  OpenAPI docs: http://$(HOST):$(PORT)/docs"
 	@echo "  try:          curl -s http://$(HOST):$(PORT)/repos/demo-course/entities | head"
-	$(BIN)/uvicorn api.main:app --factory --host $(HOST) --port $(PORT)
+	$(BIN)/uvicorn api.main:app --host $(HOST) --port $(PORT)
 
 test: $(STAMP)
 	$(BIN)/pytest
