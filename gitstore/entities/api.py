@@ -40,7 +40,7 @@ from gitstore.errors import (
 from gitstore.index.api import DraftRow, ListFilter
 from gitstore.names import validate_key
 from gitstore.repository import DRAFT, ContentRepository, draft_ref
-from gitstore.storage.api import read_ref, set_ref, update_aggregate, write_files
+from gitstore.storage.api import disk_errors, read_ref, set_ref, update_aggregate, write_files
 
 __all__ = [
     "IfAbsent",
@@ -278,8 +278,9 @@ def _write(
     _check_precondition_format(expected)
     # Build the objects before taking the lock: writers of different entities overlap here.
     seen = read_ref(git, ref)
-    planned = _plan(git, key, seen, change, expected)
-    with repo.storage.drafts_lock.held():
+    with disk_errors():
+        planned = _plan(git, key, seen, change, expected)
+    with repo.storage.drafts_lock.held(), disk_errors():
         tip = read_ref(git, ref)
         if tip != seen:
             planned = _plan(git, key, tip, change, expected)

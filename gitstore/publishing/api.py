@@ -28,7 +28,7 @@ from gitstore.errors import BasePathTaken, EntityNotFound, NotFastForward, Stale
 from gitstore.index.api import PublishedRow
 from gitstore.names import validate_key
 from gitstore.repository import MAIN, ContentRepository, draft_ref, published_ref
-from gitstore.storage.api import commit_on_ref, move_ref, read_ref, update_aggregate, update_refs_packed
+from gitstore.storage.api import commit_on_ref, disk_errors, move_ref, read_ref, update_aggregate, update_refs_packed
 
 __all__ = ["PublishRecord", "PublishTarget", "PublishedItem", "publish", "publish_all_drafts", "roll_forward"]
 
@@ -77,7 +77,7 @@ def publish(repo: ContentRepository, targets: Sequence[PublishTarget], *, author
     """
     for target in targets:
         validate_key(target.key)
-    with repo.storage.publish_lock.held():
+    with repo.storage.publish_lock.held(), disk_errors():
         roll_forward(repo)
         plan = _plan(repo, targets)
         if not plan:

@@ -8,6 +8,7 @@ from gitstore.storage.locks import RepoLock
 from gitstore.storage.refs import (
     clear_stale_ref_lock,
     commit_on_ref,
+    disk_errors,
     move_ref,
     read_ref,
     set_ref,
@@ -29,6 +30,7 @@ __all__ = [
     "clear_stale_ref_lock",
     "commit_on_ref",
     "configure_libgit2",
+    "disk_errors",
     "move_ref",
     "entity_path",
     "init_bare",

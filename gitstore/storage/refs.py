@@ -12,7 +12,8 @@ import errno
 import os
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -110,6 +111,16 @@ def _with_cas(repo: pygit2.Repository, ref: str, expected: pygit2.Oid | None, at
                 raise Busy(f"{ref} is locked by another writer", ref=ref) from exc
             time.sleep(delay * (1 + random.random()))
             delay = min(delay * 2, 0.1)
+
+
+@contextmanager
+def disk_errors() -> Iterator[None]:
+    """Turn a full disk, wherever libgit2 hits it (objects, refs), into StorageFull."""
+    try:
+        yield
+    except (pygit2.GitError, OSError) as exc:
+        _raise_if_disk_full(exc)
+        raise
 
 
 def _raise_if_disk_full(exc: BaseException) -> None:

@@ -150,3 +150,14 @@ def test_repositories_can_be_created_listed_and_read(client: TestClient) -> None
     assert [x["name"] for x in client.get("/repos").json()["items"]] == ["course-v2", "demo"]
     assert client.get("/repos/course-v2").json()["description"] == "Course"
     assert client.get("/repos/nope").status_code == 404
+
+
+def test_a_held_lock_is_503_with_retry_after_and_nothing_changes(client: TestClient, settings) -> None:  # type: ignore[no-untyped-def]
+    client.put(f"{E}/intro", json=PAGE)
+    lock = settings.data_dir / "demo.git" / "refs" / "drafts" / "intro.lock"
+    lock.write_text("")
+    r = client.patch(f"{E}/intro", json={"title": "Blocked"}, headers={"Content-Type": "application/merge-patch+json"})
+    assert r.status_code == 503 and r.headers["retry-after"] == "1"
+    assert r.json()["type"].endswith(":busy")
+    lock.unlink()
+    assert client.get(f"{E}/intro", params={"state": "draft"}).json()["title"] == "Intro"
