@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 export GITSTORE_DATA ?= $(CURDIR)/data
 
-.PHONY: serve test bench clean
+.PHONY: serve test lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ serve: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check gitstore api tests bench
+	$(BIN)/ruff format --check gitstore api tests bench
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -88,11 +88,21 @@ async def _read_capped(request: Request, limit: int) -> bytes:
 
 
 def _too_large(limit: int) -> HTTPProblem:
-    return HTTPProblem(413, "payload-too-large", "Payload too large", f"the body is larger than {limit} bytes", limit=limit)
+    return HTTPProblem(
+        413,
+        "payload-too-large",
+        "Payload too large",
+        f"the body is larger than {limit} bytes",
+        limit=limit,
+    )
 
 
 def _unsupported(media_types: frozenset[str]) -> HTTPProblem:
     accepted = sorted(media_types)
     return HTTPProblem(
-        415, "unsupported-media-type", "Unsupported media type", f"send the body as {' or '.join(accepted)}", accepted=accepted
+        415,
+        "unsupported-media-type",
+        "Unsupported media type",
+        f"send the body as {' or '.join(accepted)}",
+        accepted=accepted,
     )

@@ -27,14 +27,27 @@ def get_repo(
 
 
 def get_precondition(
-    if_match: Annotated[str | None, Header(description='"<commit>": write only if the draft tip is still that commit')] = None,
+    if_match: Annotated[
+        str | None,
+        Header(description='"<commit>": write only if the draft tip is still that commit'),
+    ] = None,
     if_none_match: Annotated[str | None, Header(description="*: create only")] = None,
 ) -> Precondition:
     if if_match is not None and if_none_match is not None:
-        raise HTTPProblem(400, "malformed-precondition", "Malformed precondition", "send If-Match or If-None-Match, not both")
+        raise HTTPProblem(
+            400,
+            "malformed-precondition",
+            "Malformed precondition",
+            "send If-Match or If-None-Match, not both",
+        )
     if if_none_match is not None:
         if if_none_match.strip() != "*":
-            raise HTTPProblem(400, "malformed-precondition", "Malformed precondition", 'If-None-Match takes only "*" here')
+            raise HTTPProblem(
+                400,
+                "malformed-precondition",
+                "Malformed precondition",
+                'If-None-Match takes only "*" here',
+            )
         return IfAbsent()
     if if_match is None:
         return None
@@ -45,7 +58,9 @@ def parse_etag(value: str) -> str:
     match = _ETAG.fullmatch(value.strip())
     if match is None:
         raise HTTPProblem(
-            400, "malformed-precondition", "Malformed precondition",
+            400,
+            "malformed-precondition",
+            "Malformed precondition",
             'If-Match takes one strong ETag: "<40 lower-case hex digits>"',
         )
     return match.group(1)

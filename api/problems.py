@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-import orjson
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -50,11 +50,31 @@ class HTTPProblem(Exception):
 
     def __init__(self, status: int, kind: str, title: str, detail: str, **extra: Any) -> None:
         super().__init__(detail)
-        self.status, self.kind, self.title, self.detail, self.extra = status, kind, title, detail, extra
+        self.status, self.kind, self.title, self.detail, self.extra = (
+            status,
+            kind,
+            title,
+            detail,
+            extra,
+        )
 
 
-def problem(status: int, kind: str, title: str, detail: str, *, headers: dict[str, str] | None = None, **extra: Any) -> Response:
-    body = {"type": PROBLEM_BASE + kind, "title": title, "status": status, "detail": detail, **extra}
+def problem(
+    status: int,
+    kind: str,
+    title: str,
+    detail: str,
+    *,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response:
+    body = {
+        "type": PROBLEM_BASE + kind,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        **extra,
+    }
     return Response(orjson.dumps(body), status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
@@ -94,7 +114,13 @@ async def _http_problem(request: Request, exc: Exception) -> Response:
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     found = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
-    return problem(422, "invalid-request", "Invalid request", "the request parameters are not valid", errors=found)
+    return problem(
+        422,
+        "invalid-request",
+        "Invalid request",
+        "the request parameters are not valid",
+        errors=found,
+    )
 
 
 async def _http_exception(request: Request, exc: Exception) -> Response:

@@ -8,19 +8,23 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gitstore import Entity, VersionInfo
 from gitstore.entities.document import Document
-from gitstore.publishing.api import PublishRecord
 
 EntityPut = Document
 
 
-class AuthorOut(BaseModel):
+class _FromLibrary(BaseModel):
+    """Built straight from gitstore's frozen dataclasses: `EntityOut.model_validate(entity)`."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+class AuthorOut(_FromLibrary):
     name: str
     email: str
 
 
-class EntityOut(BaseModel):
+class EntityOut(_FromLibrary):
     key: str
     type: str
     title: str
@@ -38,24 +42,13 @@ class EntityOut(BaseModel):
     author: AuthorOut
     updated_at: datetime
 
-    @classmethod
-    def of(cls, e: Entity) -> EntityOut:
-        return cls(
-            key=e.key, type=e.type, title=e.title, locale=e.locale, base_path=e.base_path,
-            fields=e.fields, links=e.links, version=e.version, edition=e.edition, commit=e.commit,
-            state=e.state,  # type: ignore[arg-type]
-            published_commit=e.published_commit, has_unpublished_changes=e.has_unpublished_changes,
-            deleted=e.deleted, author=AuthorOut(name=e.author.name, email=e.author.email),
-            updated_at=e.updated_at,
-        )
-
 
 class EntityPage(BaseModel):
     items: list[EntityOut]
     next_cursor: str | None
 
 
-class VersionOut(BaseModel):
+class VersionOut(_FromLibrary):
     version: int
     edition: int
     commit: str
@@ -64,13 +57,6 @@ class VersionOut(BaseModel):
     author: AuthorOut
     committed_at: datetime
     live: bool
-
-    @classmethod
-    def of(cls, v: VersionInfo) -> VersionOut:
-        return cls(
-            version=v.version, edition=v.edition, commit=v.commit, action=v.action, message=v.message,
-            author=AuthorOut(name=v.author.name, email=v.author.email), committed_at=v.committed_at, live=v.live,
-        )
 
 
 class VersionPage(BaseModel):
@@ -115,7 +101,7 @@ class RestoreRequest(BaseModel):
     version: int = Field(ge=1)
 
 
-class PublishedItemOut(BaseModel):
+class PublishedItemOut(_FromLibrary):
     key: str
     commit: str
     version: int
@@ -123,15 +109,8 @@ class PublishedItemOut(BaseModel):
     deleted: bool
 
 
-class PublishOut(BaseModel):
+class PublishOut(_FromLibrary):
     commit: str | None = Field(description="the publish commit on main; null if nothing needed publishing")
     author: AuthorOut
     published_at: datetime | None
     items: list[PublishedItemOut]
-
-    @classmethod
-    def of(cls, r: PublishRecord) -> PublishOut:
-        return cls(
-            commit=r.commit, author=AuthorOut(name=r.author.name, email=r.author.email), published_at=r.published_at,
-            items=[PublishedItemOut(key=i.key, commit=i.commit, version=i.version, edition=i.edition, deleted=i.deleted) for i in r.items],
-        )

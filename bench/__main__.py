@@ -18,6 +18,7 @@ import shutil
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,11 @@ def doc(n: int, rev: int = 1) -> dict[str, Any]:
     return {
         "type": "component",
         "title": f"Component {n} rev {rev}",
-        "fields": {"weight": n % 7, "tags": ["a", "b"], "html": f"<p>Item {n}</p>\n<p>revision {rev}</p>\n"},
+        "fields": {
+            "weight": n % 7,
+            "tags": ["a", "b"],
+            "html": f"<p>Item {n}</p>\n<p>revision {rev}</p>\n",
+        },
     }
 
 
@@ -73,28 +78,63 @@ def run(n: int, workdir: Path) -> dict[str, Any]:
     keys = [f"item-{i:05d}" for i in range(n)]
     print(f"gitstore bench: {n} entities in {workdir}", file=sys.stderr)
 
-    timed(results, "create", n, lambda: [entities.put_draft(repo, k, doc(i), author=ME) for i, k in enumerate(keys)])
+    timed(
+        results,
+        "create",
+        n,
+        lambda: [entities.put_draft(repo, k, doc(i), author=ME) for i, k in enumerate(keys)],
+    )
     timed(results, "publish_all", n, lambda: publishing.publish_all_drafts(repo, author=ME))
     updated = random.Random(1).sample(keys, 200)
-    timed(results, "update", 200, lambda: [entities.put_draft(repo, k, doc(int(k[5:]), 2), author=ME) for k in updated])
-    timed(results, "publish_200", 200, lambda: publishing.publish(repo, [publishing.PublishTarget(k) for k in updated], author=ME))
+    timed(
+        results,
+        "update",
+        200,
+        lambda: [entities.put_draft(repo, k, doc(int(k[5:]), 2), author=ME) for k in updated],
+    )
+    timed(
+        results,
+        "publish_200",
+        200,
+        lambda: publishing.publish(repo, [publishing.PublishTarget(k) for k in updated], author=ME),
+    )
     reads = random.Random(2).sample(keys, 1000)
     snapshots.forget_cached()  # cold: every read parses its commit and files from git
     timed(results, "read_published_cold", 1000, lambda: [entities.get_entity(repo, k) for k in reads])
     timed(results, "read_published_warm", 1000, lambda: [entities.get_entity(repo, k) for k in reads])
     snapshots.forget_cached()
-    timed(results, "read_draft_cold", 1000, lambda: [entities.get_entity(repo, k, state="draft") for k in reads])
+    timed(
+        results,
+        "read_draft_cold",
+        1000,
+        lambda: [entities.get_entity(repo, k, state="draft") for k in reads],
+    )
 
     entities.put_draft(repo, "history", doc(0), author=ME)
     for rev in range(2, 51):
         entities.put_draft(repo, "history", doc(0, rev), author=ME)
-    timed(results, "list_50_versions", 200, lambda: [entities.list_versions(repo, "history", limit=50) for _ in range(200)])
+    timed(
+        results,
+        "list_50_versions",
+        200,
+        lambda: [entities.list_versions(repo, "history", limit=50) for _ in range(200)],
+    )
 
     for procs in (2, 4):
         more = [f"item-{i:05d}" for i in range(n, n + 1000)]
         keys_p = [k.replace("item-", f"p{procs}-") for k in more]
-        timed(results, f"create_{procs}_processes", len(keys_p), lambda: parallel_writes(store.data_dir, keys_p, procs, 1))
-        timed(results, f"update_{procs}_processes", len(keys_p), lambda: parallel_writes(store.data_dir, keys_p, procs, 2))
+        timed(
+            results,
+            f"create_{procs}_processes",
+            len(keys_p),
+            partial(parallel_writes, store.data_dir, keys_p, procs, 1),
+        )
+        timed(
+            results,
+            f"update_{procs}_processes",
+            len(keys_p),
+            partial(parallel_writes, store.data_dir, keys_p, procs, 2),
+        )
     return results
 
 

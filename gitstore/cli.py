@@ -1,9 +1,9 @@
 """The `gitstore` command: look after a data directory from the shell.
 
-    gitstore init REPO [--description TEXT]
-    gitstore reindex REPO        rebuild the derived index from git
-    gitstore repair [REPO]       what the service does at startup
-    gitstore serve               run the HTTP service
+gitstore init REPO [--description TEXT]
+gitstore reindex REPO        rebuild the derived index from git
+gitstore repair [REPO]       what the service does at startup
+gitstore serve               run the HTTP service
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from gitstore.store import Store
 app = typer.Typer(help="A Git-backed content repository.", no_args_is_help=True, add_completion=False)
 
 DataDir = Annotated[
-    Path, typer.Option("--data", envvar="GITSTORE_DATA", help="data directory holding <name>.git repositories")
+    Path,
+    typer.Option("--data", envvar="GITSTORE_DATA", help="data directory holding <name>.git repositories"),
 ]
 Json = Annotated[bool, typer.Option("--json", help="print JSON for scripts")]
 
@@ -36,7 +37,9 @@ def _fail(exc: GitstoreError) -> None:
 
 @app.command()
 def init(
-    repo: str, data: DataDir = Path("data"), description: Annotated[str, typer.Option(help="one line about it")] = ""
+    repo: str,
+    data: DataDir = Path("data"),
+    description: Annotated[str, typer.Option(help="one line about it")] = "",
 ) -> None:
     """Create an empty content repository."""
     try:
@@ -53,11 +56,17 @@ def reindex(repo: str, data: DataDir = Path("data"), json: Json = False) -> None
         count = reindex_repo(Store(data).repository(repo))
     except GitstoreError as exc:
         _fail(exc)
-    typer.echo(orjson.dumps({"repo": repo, "entities": count}).decode() if json else f"reindexed {count} entities in {repo}")
+    typer.echo(
+        orjson.dumps({"repo": repo, "entities": count}).decode() if json else f"reindexed {count} entities in {repo}"
+    )
 
 
 @app.command()
-def repair(repo: Annotated[str | None, typer.Argument()] = None, data: DataDir = Path("data"), json: Json = False) -> None:
+def repair(
+    repo: Annotated[str | None, typer.Argument()] = None,
+    data: DataDir = Path("data"),
+    json: Json = False,
+) -> None:
     """Clear stale locks, finish a half-applied publish, catch the index up (as at startup)."""
     store = Store(data)
     try:

@@ -17,7 +17,14 @@ from gitstore.entities.snapshots import load_snapshot, published_commit
 from gitstore.index.api import DraftRow, PublishedRow
 from gitstore.publishing.api import roll_forward
 from gitstore.repository import DRAFT, MAIN, ContentRepository
-from gitstore.storage.api import entity_path, read_ref, set_ref, subtree_id, sweep_stale_locks, update_aggregate
+from gitstore.storage.api import (
+    entity_path,
+    read_ref,
+    set_ref,
+    subtree_id,
+    sweep_stale_locks,
+    update_aggregate,
+)
 
 __all__ = ["RepairReport", "reindex", "repair"]
 
@@ -80,7 +87,18 @@ def _reindex_draft(repo: ContentRepository, key: str, tip: pygit2.Oid, *, stop_a
     snap = load_snapshot(git, tip)
     doc = snap.document
     repo.index.record_drafts(
-        [DraftRow(key, doc.type, doc.locale, str(tip), str(snap.tree), doc.base_path, snap.deleted, snap.version)]
+        [
+            DraftRow(
+                key,
+                doc.type,
+                doc.locale,
+                str(tip),
+                str(snap.tree),
+                doc.base_path,
+                snap.deleted,
+                snap.version,
+            )
+        ]
     )
     versions = []
     oid: pygit2.Oid | None = tip

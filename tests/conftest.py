@@ -46,7 +46,11 @@ def git(path: Path, *args: str) -> str:
 
 
 def fsck_strict(path: Path) -> None:
-    done = subprocess.run(["git", "--git-dir", str(path), "fsck", "--strict", "--no-dangling"], capture_output=True, text=True)
+    done = subprocess.run(
+        ["git", "--git-dir", str(path), "fsck", "--strict", "--no-dangling"],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "error" not in done.stderr.lower(), done.stderr
 

@@ -16,7 +16,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def gitstore(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "gitstore.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "gitstore.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_init_then_reindex_rebuilds_the_index(tmp_path: Path) -> None:

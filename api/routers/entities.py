@@ -9,7 +9,15 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from api.auth import require_preview
 from api.body import MERGE_PATCH_TYPES, read_json, validate_body
 from api.deps import PreconditionDep, PrincipalDep, RepoDep, set_etag
-from api.schemas import DiscardRequest, EntityOut, EntityPage, EntityPut, RestoreRequest, VersionOut, VersionPage
+from api.schemas import (
+    DiscardRequest,
+    EntityOut,
+    EntityPage,
+    EntityPut,
+    RestoreRequest,
+    VersionOut,
+    VersionPage,
+)
 from gitstore.entities import api as entities
 from gitstore.entities.model import WriteResult
 from gitstore.index.api import ListFilter
@@ -18,10 +26,16 @@ router = APIRouter(prefix="/repos/{repo}/entities", tags=["entities"])
 
 Key = Annotated[str, "entity key"]
 _document_body = {
-    "requestBody": {"required": True, "content": {"application/json": {"schema": EntityPut.model_json_schema()}}}
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": EntityPut.model_json_schema()}},
+    }
 }
 _merge_patch_body = {
-    "requestBody": {"required": True, "content": {"application/merge-patch+json": {"schema": {"type": "object"}}}}
+    "requestBody": {
+        "required": True,
+        "content": {"application/merge-patch+json": {"schema": {"type": "object"}}},
+    }
 }
 
 
@@ -41,7 +55,7 @@ def _written(result: WriteResult, response: Response) -> EntityOut:
     set_etag(response, result.entity.commit)
     if result.created:
         response.status_code = 201
-    return EntityOut.of(result.entity)
+    return EntityOut.model_validate(result.entity)
 
 
 @router.get("", response_model=EntityPage, summary="List entities")
@@ -63,7 +77,7 @@ def list_entities(
     page = entities.list_entities(repo, where, cursor=cursor, limit=limit)
     if page.next_cursor is not None:
         response.headers["Link"] = f'<{request.url.include_query_params(cursor=page.next_cursor)}>; rel="next"'
-    return EntityPage(items=[EntityOut.of(e) for e in page.items], next_cursor=page.next_cursor)
+    return EntityPage(items=[EntityOut.model_validate(e) for e in page.items], next_cursor=page.next_cursor)
 
 
 @router.get("/{key}", response_model=EntityOut, summary="Read an entity: live, draft or a past version")
@@ -80,33 +94,61 @@ def get_entity(
         require_preview(principal, repo)
     entity = entities.get_entity(repo, key, state=state, version=version, commit=commit)
     set_etag(response, entity.commit)
-    return EntityOut.of(entity)
+    return EntityOut.model_validate(entity)
 
 
-@router.put("/{key}", response_model=EntityOut, summary="Create the entity or replace its draft", openapi_extra=_document_body)
+@router.put(
+    "/{key}",
+    response_model=EntityOut,
+    summary="Create the entity or replace its draft",
+    openapi_extra=_document_body,
+)
 def put_entity(
-    repo: RepoDep, key: Key, principal: PrincipalDep, expected: PreconditionDep, response: Response,
+    repo: RepoDep,
+    key: Key,
+    principal: PrincipalDep,
+    expected: PreconditionDep,
+    response: Response,
     body: Annotated[Any, Depends(_json)],
 ) -> EntityOut:
     return _written(entities.put_draft(repo, key, body, author=principal.author, expected=expected), response)
 
 
-@router.patch("/{key}", response_model=EntityOut, summary="Change the draft with a JSON Merge Patch", openapi_extra=_merge_patch_body)
+@router.patch(
+    "/{key}",
+    response_model=EntityOut,
+    summary="Change the draft with a JSON Merge Patch",
+    openapi_extra=_merge_patch_body,
+)
 def patch_entity(
-    repo: RepoDep, key: Key, principal: PrincipalDep, expected: PreconditionDep, response: Response,
+    repo: RepoDep,
+    key: Key,
+    principal: PrincipalDep,
+    expected: PreconditionDep,
+    response: Response,
     body: Annotated[Any, Depends(_merge_patch)],
 ) -> EntityOut:
     return _written(entities.patch_draft(repo, key, body, author=principal.author, expected=expected), response)
 
 
 @router.delete("/{key}", response_model=EntityOut, summary="Soft delete: live until the delete is published")
-def delete_entity(repo: RepoDep, key: Key, principal: PrincipalDep, expected: PreconditionDep, response: Response) -> EntityOut:
+def delete_entity(
+    repo: RepoDep, key: Key, principal: PrincipalDep, expected: PreconditionDep, response: Response
+) -> EntityOut:
     return _written(entities.delete_entity(repo, key, author=principal.author, expected=expected), response)
 
 
-@router.post("/{key}/discard", response_model=EntityOut, summary="Put the published content back on the draft")
+@router.post(
+    "/{key}/discard",
+    response_model=EntityOut,
+    summary="Put the published content back on the draft",
+)
 def discard_draft(
-    repo: RepoDep, key: Key, principal: PrincipalDep, expected: PreconditionDep, response: Response,
+    repo: RepoDep,
+    key: Key,
+    principal: PrincipalDep,
+    expected: PreconditionDep,
+    response: Response,
     body: Annotated[Any, Depends(_optional_json)],
 ) -> EntityOut:
     validate_body(DiscardRequest, body)
@@ -115,14 +157,25 @@ def discard_draft(
 
 @router.post("/{key}/restore", response_model=EntityOut, summary="A new draft with an old version's content")
 def restore_version(
-    repo: RepoDep, key: Key, principal: PrincipalDep, expected: PreconditionDep, response: Response,
+    repo: RepoDep,
+    key: Key,
+    principal: PrincipalDep,
+    expected: PreconditionDep,
+    response: Response,
     body: Annotated[Any, Depends(_json)],
 ) -> EntityOut:
     request = validate_body(RestoreRequest, body)
-    return _written(entities.restore_version(repo, key, request.version, author=principal.author, expected=expected), response)
+    return _written(
+        entities.restore_version(repo, key, request.version, author=principal.author, expected=expected),
+        response,
+    )
 
 
-@router.get("/{key}/versions", response_model=VersionPage, summary="The draft branch's history, newest first")
+@router.get(
+    "/{key}/versions",
+    response_model=VersionPage,
+    summary="The draft branch's history, newest first",
+)
 def list_versions(
     repo: RepoDep,
     key: Key,
@@ -136,4 +189,4 @@ def list_versions(
     page = entities.list_versions(repo, key, cursor=cursor, limit=limit)
     if page.next_cursor is not None:
         response.headers["Link"] = f'<{request.url.include_query_params(cursor=page.next_cursor)}>; rel="next"'
-    return VersionPage(items=[VersionOut.of(v) for v in page.items], next_cursor=page.next_cursor)
+    return VersionPage(items=[VersionOut.model_validate(v) for v in page.items], next_cursor=page.next_cursor)

@@ -20,16 +20,26 @@ async def _optional_json(request: Request) -> Any:
     return await read_json(request, optional=True)
 
 
-@router.post("/entities/{key}/publish", response_model=PublishOut, summary="Publish one entity's draft (or a version of it)")
+@router.post(
+    "/entities/{key}/publish",
+    response_model=PublishOut,
+    summary="Publish one entity's draft (or a version of it)",
+)
 def publish_entity(
-    repo: RepoDep, key: str, principal: PrincipalDep, expected: PreconditionDep,
+    repo: RepoDep,
+    key: str,
+    principal: PrincipalDep,
+    expected: PreconditionDep,
     body: Annotated[Any, Depends(_optional_json)],
 ) -> PublishOut:
     request = validate_body(PublishEntityRequest, body)
     if isinstance(expected, IfAbsent):
-        raise InvalidInput("publishing takes If-Match, not If-None-Match", errors=[{"loc": ["If-None-Match"], "msg": "not allowed"}])
+        raise InvalidInput(
+            "publishing takes If-Match, not If-None-Match",
+            errors=[{"loc": ["If-None-Match"], "msg": "not allowed"}],
+        )
     target = publishing.PublishTarget(key, version=request.version, expected=expected)
-    return PublishOut.of(publishing.publish(repo, [target], author=principal.author))
+    return PublishOut.model_validate(publishing.publish(repo, [target], author=principal.author))
 
 
 @router.post("/publish", response_model=PublishOut, summary="Publish many entities in one atomic operation")
@@ -37,9 +47,10 @@ def publish_many(repo: RepoDep, principal: PrincipalDep, body: Annotated[Any, De
     request = validate_body(PublishRequest, body)
     if request.all_drafts == (request.keys is not None):
         raise InvalidInput(
-            'send either {"keys": [...]} or {"all_drafts": true}', errors=[{"loc": ["body"], "msg": "exactly one of keys, all_drafts"}]
+            'send either {"keys": [...]} or {"all_drafts": true}',
+            errors=[{"loc": ["body"], "msg": "exactly one of keys, all_drafts"}],
         )
     if request.all_drafts:
-        return PublishOut.of(publishing.publish_all_drafts(repo, author=principal.author))
+        return PublishOut.model_validate(publishing.publish_all_drafts(repo, author=principal.author))
     targets = [publishing.PublishTarget(k) for k in dict.fromkeys(request.keys or [])]
-    return PublishOut.of(publishing.publish(repo, targets, author=principal.author))
+    return PublishOut.model_validate(publishing.publish(repo, targets, author=principal.author))

@@ -31,8 +31,18 @@ def _out(repo: ContentRepository) -> RepoOut:
     )
 
 
-@router.post("", response_model=RepoOut, status_code=201, summary="Create a content repository",
-             openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": RepoCreate.model_json_schema()}}}})
+@router.post(
+    "",
+    response_model=RepoOut,
+    status_code=201,
+    summary="Create a content repository",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": RepoCreate.model_json_schema()}},
+        }
+    },
+)
 def create_repo(store: StoreDep, response: Response, body: Annotated[Any, Depends(_json)]) -> RepoOut:
     request = validate_body(RepoCreate, body)
     repo = store.create_repository(request.name, request.description)

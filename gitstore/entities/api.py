@@ -106,9 +106,7 @@ def get_entity(
     if state == "draft":
         snap = load_snapshot(git, tip)
         if snap.deleted:
-            raise EntityNotFound(
-                f"{key!r} is deleted in draft; it stays live until the delete is published", key=key
-            )
+            raise EntityNotFound(f"{key!r} is deleted in draft; it stays live until the delete is published", key=key)
         return _entity(git, snap, "draft", tip, published)
     if published is None:
         raise EntityNotFound(f"{key!r} has never been published", key=key)
@@ -118,9 +116,7 @@ def get_entity(
     return _entity(git, snap, "published", tip, published)
 
 
-def list_entities(
-    repo: ContentRepository, where: ListFilter, *, cursor: str | None = None, limit: int = 50
-) -> Page:
+def list_entities(repo: ContentRepository, where: ListFilter, *, cursor: str | None = None, limit: int = 50) -> Page:
     """Entities matching `where`, by key, from the index (never by scanning refs)."""
     if cursor is not None:
         validate_key(cursor, loc=("cursor",))
@@ -183,7 +179,12 @@ def put_draft(
 
 
 def patch_draft(
-    repo: ContentRepository, key: str, patch: dict[str, Any], *, author: Author, expected: Precondition = None
+    repo: ContentRepository,
+    key: str,
+    patch: dict[str, Any],
+    *,
+    author: Author,
+    expected: Precondition = None,
 ) -> WriteResult:
     """Apply a JSON Merge Patch (RFC 7396) to the current draft."""
     validate_key(key)
@@ -225,12 +226,23 @@ def discard_draft(repo: ContentRepository, key: str, *, author: Author, expected
     live = load_snapshot(git, published)
     summary = f"Discard draft of {key} (back to published version {live.version})"
     return _write(
-        repo, key, lambda _c: (live.document, live.deleted), author=author, expected=expected, action="discard", summary=summary
+        repo,
+        key,
+        lambda _c: (live.document, live.deleted),
+        author=author,
+        expected=expected,
+        action="discard",
+        summary=summary,
     )
 
 
 def restore_version(
-    repo: ContentRepository, key: str, version: int, *, author: Author, expected: Precondition = None
+    repo: ContentRepository,
+    key: str,
+    version: int,
+    *,
+    author: Author,
+    expected: Precondition = None,
 ) -> WriteResult:
     """A new draft commit with the content of an older version (rollback never rewinds)."""
     validate_key(key)
@@ -241,7 +253,13 @@ def restore_version(
     old = load_snapshot(git, _find_version(repo, key, tip, version=version, commit=None))
     summary = f"Restore {key} to version {old.version}"
     return _write(
-        repo, key, lambda _c: (old.document, old.deleted), author=author, expected=expected, action="restore", summary=summary
+        repo,
+        key,
+        lambda _c: (old.document, old.deleted),
+        author=author,
+        expected=expected,
+        action="restore",
+        summary=summary,
     )
 
 
@@ -291,7 +309,9 @@ def _write(
             holder = repo.index.draft_holder(doc.base_path, other_than=key)
             if holder is not None:
                 raise BasePathTaken(
-                    f"base_path {doc.base_path!r} is held by the draft of {holder!r}", holder=holder, base_path=doc.base_path
+                    f"base_path {doc.base_path!r} is held by the draft of {holder!r}",
+                    holder=holder,
+                    base_path=doc.base_path,
                 )
         published = published_commit(repo, key)
         live = load_snapshot(git, published) if published is not None else None
@@ -299,14 +319,30 @@ def _write(
         version = (current.version if current else 0) + 1
         edition = 1 if live is None else live.edition + (0 if live.tree == tree else 1)
         summary = summary or _summary(verb, key, current, doc)
-        trailers = [("Key", key), ("Action", verb), ("Version", str(version)), ("Edition", str(edition))]
+        trailers = [
+            ("Key", key),
+            ("Action", verb),
+            ("Version", str(version)),
+            ("Edition", str(edition)),
+        ]
         sig = pygit2.Signature(author.name, author.email)
         commit = git.create_commit(None, sig, sig, format_message(summary, trailers), tree, [tip] if tip else [])
         draft_head = _aggregate_commit(git, key, None if deleted else tree, sig, summary, trailers, commit)
         set_ref(git, ref, expected=tip, new=commit)
         _advance_aggregate(git, draft_head)
         repo.index.record_drafts(
-            [DraftRow(key, doc.type, doc.locale, str(commit), str(tree), doc.base_path, deleted, version)],
+            [
+                DraftRow(
+                    key,
+                    doc.type,
+                    doc.locale,
+                    str(commit),
+                    str(tree),
+                    doc.base_path,
+                    deleted,
+                    version,
+                )
+            ],
             draft_head=str(draft_head[1]),
         )
         snap = load_snapshot(git, commit)
@@ -404,7 +440,11 @@ def _find_version(
 
 
 def _entity(
-    git: pygit2.Repository, snap: Snapshot, state: str, tip: pygit2.Oid | None, published: pygit2.Oid | None
+    git: pygit2.Repository,
+    snap: Snapshot,
+    state: str,
+    tip: pygit2.Oid | None,
+    published: pygit2.Oid | None,
 ) -> Entity:
     if published is not None:
         unpublished = tip is not None and git[published].tree_id != git[tip].tree_id

@@ -15,7 +15,14 @@ import re
 from typing import Annotated, Any, NamedTuple
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
 
 from gitstore.errors import InvalidDocument
 from gitstore.names import key_problem
@@ -152,7 +159,9 @@ def changed_parts(old: Content | None, new: Content) -> list[str]:
     """Names of what differs, for commit messages: `title`, `fields.body`, ..."""
     if old is None:
         return []
-    parts = [name for name in ("type", "title", "locale", "base_path", "links") if getattr(old, name) != getattr(new, name)]
+    parts = [
+        name for name in ("type", "title", "locale", "base_path", "links") if getattr(old, name) != getattr(new, name)
+    ]
     for name in sorted(old.fields.keys() | new.fields.keys()):
         if old.fields.get(name, _MISSING) != new.fields.get(name, _MISSING):
             parts.append(f"fields.{name}")

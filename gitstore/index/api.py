@@ -129,7 +129,16 @@ class EntityIndex:
                            draft_tree=excluded.draft_tree,
                            draft_base_path=excluded.draft_base_path,
                            draft_deleted=excluded.draft_deleted, version=excluded.version""",
-                    (r.key, r.type, r.locale, r.commit, r.tree, r.base_path, int(r.deleted), r.version),
+                    (
+                        r.key,
+                        r.type,
+                        r.locale,
+                        r.commit,
+                        r.tree,
+                        r.base_path,
+                        int(r.deleted),
+                        r.version,
+                    ),
                 )
                 db.execute(
                     "INSERT OR REPLACE INTO versions (key, version, commit_id) VALUES (?, ?, ?)",
@@ -175,18 +184,20 @@ class EntityIndex:
         return dict(self._db().execute("SELECT key, draft_commit FROM entities"))
 
     def commit_of_version(self, key: str, version: int) -> str | None:
-        row = self._db().execute(
-            "SELECT commit_id FROM versions WHERE key=? AND version=?", (key, version)
-        ).fetchone()
+        row = self._db().execute("SELECT commit_id FROM versions WHERE key=? AND version=?", (key, version)).fetchone()
         return None if row is None else row[0]
 
     def draft_holder(self, base_path: str, *, other_than: str) -> str | None:
         """The key whose current draft sits at `base_path`, other than `other_than`."""
-        row = self._db().execute(
-            """SELECT key FROM entities WHERE draft_base_path=? AND draft_deleted=0 AND key<>?
+        row = (
+            self._db()
+            .execute(
+                """SELECT key FROM entities WHERE draft_base_path=? AND draft_deleted=0 AND key<>?
                LIMIT 1""",
-            (base_path, other_than),
-        ).fetchone()
+                (base_path, other_than),
+            )
+            .fetchone()
+        )
         return None if row is None else row[0]
 
     def live_holders(self, base_paths: Sequence[str]) -> dict[str, str]:

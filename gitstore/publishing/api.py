@@ -22,15 +22,41 @@ import pygit2
 
 from gitstore.entities.api import IfMatch
 from gitstore.entities.model import Author
-from gitstore.entities.snapshots import Snapshot, commit_time, load_snapshot, newest_publish, published_commit
+from gitstore.entities.snapshots import (
+    Snapshot,
+    commit_time,
+    load_snapshot,
+    newest_publish,
+    published_commit,
+)
 from gitstore.entities.trailers import format_message
-from gitstore.errors import BasePathTaken, EntityNotFound, NotFastForward, StaleVersion, VersionNotFound
+from gitstore.errors import (
+    BasePathTaken,
+    EntityNotFound,
+    NotFastForward,
+    StaleVersion,
+    VersionNotFound,
+)
 from gitstore.index.api import PublishedRow
 from gitstore.names import validate_key
 from gitstore.repository import MAIN, ContentRepository, draft_ref, published_ref
-from gitstore.storage.api import commit_on_ref, disk_errors, move_ref, read_ref, update_aggregate, update_refs_packed
+from gitstore.storage.api import (
+    commit_on_ref,
+    disk_errors,
+    move_ref,
+    read_ref,
+    update_aggregate,
+    update_refs_packed,
+)
 
-__all__ = ["PublishRecord", "PublishTarget", "PublishedItem", "publish", "publish_all_drafts", "roll_forward"]
+__all__ = [
+    "PublishRecord",
+    "PublishTarget",
+    "PublishedItem",
+    "publish",
+    "publish_all_drafts",
+    "roll_forward",
+]
 
 # Above this many refs, rewriting packed-refs once beats one locked, fsynced file per ref.
 _PACKED_THRESHOLD = 32
@@ -155,7 +181,9 @@ def _check_live_paths(repo: ContentRepository, plan: dict[str, Snapshot]) -> Non
             continue
         if path in claims:
             raise BasePathTaken(
-                f"{key!r} and {claims[path]!r} would both be live at {path!r}", holder=claims[path], base_path=path
+                f"{key!r} and {claims[path]!r} would both be live at {path!r}",
+                holder=claims[path],
+                base_path=path,
             )
         claims[path] = key
     for path, holder in repo.index.live_holders(list(claims)).items():

@@ -23,7 +23,9 @@ def first_parent_chain(path: Path, ref: str) -> list[str]:
     return git(path, "rev-list", "--first-parent", ref).split()
 
 
-def test_sixteen_threads_racing_if_match_writes_have_one_winner_per_version(repo: ContentRepository) -> None:
+def test_sixteen_threads_racing_if_match_writes_have_one_winner_per_version(
+    repo: ContentRepository,
+) -> None:
     entities.put_draft(repo, "hot", {"type": "page", "title": "start"}, author=ADA)
     barrier = threading.Barrier(16)
     acks: list[tuple[int, str]] = []
@@ -69,7 +71,9 @@ def _process_writer(data_dir: str, n: int, barrier, results) -> None:  # type: i
             results.put(("lost", rnd, ""))
 
 
-def test_four_processes_racing_if_match_writes_have_one_winner_per_version(store: Store, repo: ContentRepository) -> None:
+def test_four_processes_racing_if_match_writes_have_one_winner_per_version(
+    store: Store, repo: ContentRepository
+) -> None:
     entities.put_draft(repo, "hot", {"type": "page", "title": "start"}, author=ADA)
     ctx = multiprocessing.get_context("spawn")
     barrier, results = ctx.Barrier(4), ctx.Queue()

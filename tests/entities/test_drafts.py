@@ -9,11 +9,22 @@ import pytest
 from gitstore import ContentRepository
 from gitstore.entities import api as entities
 from gitstore.entities.api import IfAbsent, IfMatch
-from gitstore.errors import BasePathTaken, Conflict, EntityNotFound, InvalidDocument, StaleVersion, VersionNotFound
+from gitstore.errors import (
+    BasePathTaken,
+    Conflict,
+    EntityNotFound,
+    InvalidDocument,
+    StaleVersion,
+    VersionNotFound,
+)
 from gitstore.publishing import api as publishing
 from tests.conftest import ADA, GRACE, fsck_strict, git
 
-PAGE = {"type": "page", "title": "Intro", "fields": {"summary": "short", "body": "line one\nline two\n"}}
+PAGE = {
+    "type": "page",
+    "title": "Intro",
+    "fields": {"summary": "short", "body": "line one\nline two\n"},
+}
 
 
 def publish(repo: ContentRepository, *keys: str) -> None:
@@ -135,7 +146,9 @@ def test_restore_makes_a_new_commit_with_the_old_content(repo: ContentRepository
     restored = entities.restore_version(repo, "intro", 1, author=GRACE)
     assert restored.entity.version == 3 and restored.entity.title == "Intro"
     v1 = entities.get_entity(repo, "intro", version=1)
-    assert git(repo.path, "rev-parse", f"{restored.entity.commit}^{{tree}}") == git(repo.path, "rev-parse", f"{v1.commit}^{{tree}}")
+    assert git(repo.path, "rev-parse", f"{restored.entity.commit}^{{tree}}") == git(
+        repo.path, "rev-parse", f"{v1.commit}^{{tree}}"
+    )
     assert git(repo.path, "log", "-1", "--format=%s", "refs/drafts/intro").strip() == "Restore intro to version 1"
 
 
@@ -151,7 +164,9 @@ def test_read_by_version_and_by_commit(repo: ContentRepository) -> None:
         entities.get_entity(repo, "intro", commit=other.commit)
 
 
-def test_if_match_on_stale_commit_raises_stale_version_with_current(repo: ContentRepository) -> None:
+def test_if_match_on_stale_commit_raises_stale_version_with_current(
+    repo: ContentRepository,
+) -> None:
     first = entities.put_draft(repo, "intro", PAGE, author=ADA).entity
     second = entities.patch_draft(repo, "intro", {"title": "Second"}, author=ADA, expected=IfMatch(first.commit)).entity
     with pytest.raises(StaleVersion) as caught:
@@ -188,7 +203,11 @@ def test_draft_branch_mirrors_every_change_for_git_users(repo: ContentRepository
     entities.put_draft(repo, "other", PAGE | {"title": "Other"}, author=GRACE)
     publish(repo, "intro")
     entities.patch_draft(repo, "intro", {"title": "Changed"}, author=GRACE)
-    assert git(repo.path, "log", "--format=%s", "draft").splitlines() == ["Update intro: title", "Create other", "Create intro"]
+    assert git(repo.path, "log", "--format=%s", "draft").splitlines() == [
+        "Update intro: title",
+        "Create other",
+        "Create intro",
+    ]
     changed = git(repo.path, "diff", "--name-only", "main", "draft").split()
     assert sorted({p.split("/")[1] for p in changed}) == ["intro", "other"]
     fsck_strict(repo.path)

@@ -19,13 +19,29 @@ def test_put_creates_with_201_and_an_etag_naming_the_commit(client: TestClient) 
     assert etag(r) == f'"{body["commit"]}"'
     assert body["version"] == 1 and body["state"] == "draft" and body["locale"] == "en"
     assert set(body) == {
-        "key", "type", "title", "locale", "base_path", "fields", "links", "version", "edition", "commit",
-        "state", "published_commit", "has_unpublished_changes", "deleted", "author", "updated_at",
+        "key",
+        "type",
+        "title",
+        "locale",
+        "base_path",
+        "fields",
+        "links",
+        "version",
+        "edition",
+        "commit",
+        "state",
+        "published_commit",
+        "has_unpublished_changes",
+        "deleted",
+        "author",
+        "updated_at",
     }
     assert client.put(f"{E}/intro", json=PAGE | {"title": "Again"}).status_code == 200
 
 
-def test_get_defaults_to_the_published_view_and_drafts_sit_behind_a_parameter(client: TestClient) -> None:
+def test_get_defaults_to_the_published_view_and_drafts_sit_behind_a_parameter(
+    client: TestClient,
+) -> None:
     client.put(f"{E}/intro", json=PAGE)
     missing = client.get(f"{E}/intro")
     assert missing.status_code == 404
@@ -39,9 +55,17 @@ def test_get_defaults_to_the_published_view_and_drafts_sit_behind_a_parameter(cl
 
 def test_if_match_write_succeeds_once_then_412_with_the_current_etag(client: TestClient) -> None:
     created = client.put(f"{E}/intro", json=PAGE)
-    first = client.patch(f"{E}/intro", json={"title": "Mine"}, headers={"If-Match": etag(created), "Content-Type": "application/merge-patch+json"})
+    first = client.patch(
+        f"{E}/intro",
+        json={"title": "Mine"},
+        headers={"If-Match": etag(created), "Content-Type": "application/merge-patch+json"},
+    )
     assert first.status_code == 200
-    stale = client.patch(f"{E}/intro", json={"title": "Theirs"}, headers={"If-Match": etag(created), "Content-Type": "application/merge-patch+json"})
+    stale = client.patch(
+        f"{E}/intro",
+        json={"title": "Theirs"},
+        headers={"If-Match": etag(created), "Content-Type": "application/merge-patch+json"},
+    )
     assert stale.status_code == 412
     assert stale.json()["current_etag"] == etag(first)
     assert client.get(f"{E}/intro", params={"state": "draft"}).json()["title"] == "Mine"
@@ -55,7 +79,11 @@ def test_if_none_match_star_creates_only(client: TestClient) -> None:
 
 def test_merge_patch_removes_fields_with_null(client: TestClient) -> None:
     client.put(f"{E}/intro", json=PAGE | {"fields": {"a": 1, "b": 2}})
-    r = client.patch(f"{E}/intro", content=b'{"fields": {"a": null}}', headers={"Content-Type": "application/merge-patch+json"})
+    r = client.patch(
+        f"{E}/intro",
+        content=b'{"fields": {"a": null}}',
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
     assert r.status_code == 200 and r.json()["fields"] == {"b": 2}
 
 
@@ -79,7 +107,11 @@ def test_delete_then_publish_takes_the_page_down(client: TestClient) -> None:
 def test_action_posts_accept_an_empty_body_without_content_type(client: TestClient) -> None:
     client.put(f"{E}/intro", json=PAGE)
     assert client.post(f"{E}/intro/publish", content=b"").status_code == 200
-    client.patch(f"{E}/intro", json={"title": "Changed"}, headers={"Content-Type": "application/merge-patch+json"})
+    client.patch(
+        f"{E}/intro",
+        json={"title": "Changed"},
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
     r = client.post(f"{E}/intro/discard")
     assert r.status_code == 200 and r.json()["title"] == "Intro" and r.json()["version"] == 3
     assert client.post(f"{E}/intro/discard", json={}).status_code == 200
@@ -87,7 +119,11 @@ def test_action_posts_accept_an_empty_body_without_content_type(client: TestClie
 
 def test_publish_with_version_and_if_match(client: TestClient) -> None:
     v1 = client.put(f"{E}/intro", json=PAGE)
-    client.patch(f"{E}/intro", json={"title": "Two"}, headers={"Content-Type": "application/merge-patch+json"})
+    client.patch(
+        f"{E}/intro",
+        json={"title": "Two"},
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
     stale = client.post(f"{E}/intro/publish", headers={"If-Match": etag(v1)})
     assert stale.status_code == 412
     r = client.post(f"{E}/intro/publish", json={"version": 1})
@@ -99,7 +135,11 @@ def test_publish_with_version_and_if_match(client: TestClient) -> None:
 
 def test_restore_and_versions(client: TestClient) -> None:
     client.put(f"{E}/intro", json=PAGE)
-    client.patch(f"{E}/intro", json={"title": "Two"}, headers={"Content-Type": "application/merge-patch+json"})
+    client.patch(
+        f"{E}/intro",
+        json={"title": "Two"},
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
     r = client.post(f"{E}/intro/restore", json={"version": 1})
     assert r.status_code == 200 and r.json()["title"] == "Intro" and r.json()["version"] == 3
     versions = client.get(f"{E}/intro/versions", params={"limit": 2})
@@ -126,7 +166,14 @@ def test_repository_publish_is_atomic_for_keys_or_all_drafts(client: TestClient)
 
 def test_listing_filters_and_paginates_with_a_link_header(client: TestClient) -> None:
     for n in range(5):
-        client.put(f"{E}/page-{n}", json={"type": "page" if n % 2 else "guide", "title": f"P{n}", "locale": "cy" if n == 4 else "en"})
+        client.put(
+            f"{E}/page-{n}",
+            json={
+                "type": "page" if n % 2 else "guide",
+                "title": f"P{n}",
+                "locale": "cy" if n == 4 else "en",
+            },
+        )
     client.post("/repos/demo/publish", json={"keys": ["page-0", "page-1"]})
     live = client.get(E).json()
     assert [e["key"] for e in live["items"]] == ["page-0", "page-1"]
@@ -156,7 +203,11 @@ def test_a_held_lock_is_503_with_retry_after_and_nothing_changes(client: TestCli
     client.put(f"{E}/intro", json=PAGE)
     lock = settings.data_dir / "demo.git" / "refs" / "drafts" / "intro.lock"
     lock.write_text("")
-    r = client.patch(f"{E}/intro", json={"title": "Blocked"}, headers={"Content-Type": "application/merge-patch+json"})
+    r = client.patch(
+        f"{E}/intro",
+        json={"title": "Blocked"},
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
     assert r.status_code == 503 and r.headers["retry-after"] == "1"
     assert r.json()["type"].endswith(":busy")
     lock.unlink()

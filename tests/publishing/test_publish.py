@@ -37,7 +37,9 @@ def test_main_holds_each_live_entity_as_readable_files(repo: ContentRepository) 
     assert git(repo.path, "rev-parse", f"main:{path}") == git(repo.path, "rev-parse", "refs/published/intro^{tree}")
 
 
-def test_publish_of_an_older_version_is_allowed_only_as_a_fast_forward(repo: ContentRepository) -> None:
+def test_publish_of_an_older_version_is_allowed_only_as_a_fast_forward(
+    repo: ContentRepository,
+) -> None:
     entities.put_draft(repo, "intro", page("One"), author=ADA)
     entities.patch_draft(repo, "intro", {"title": "Two"}, author=ADA)
     entities.patch_draft(repo, "intro", {"title": "Three"}, author=ADA)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from gitstore import Store
@@ -28,8 +27,17 @@ def test_kill_9_during_publishes_never_leaves_half_a_publish(store: Store) -> No
     killed_mid_publish = 0
     for run in range(RUNS):
         child = subprocess.run(
-            [sys.executable, "-m", "tests.reliability.publish_child", str(store.data_dir), str(run)],
-            cwd=ROOT, capture_output=True, text=True, timeout=120,
+            [
+                sys.executable,
+                "-m",
+                "tests.reliability.publish_child",
+                str(store.data_dir),
+                str(run),
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         assert child.returncode == -9, child.stderr  # it was killed, not crashed
         lines = [line for line in child.stdout.splitlines() if line.startswith("published ")]
@@ -45,10 +53,14 @@ def test_kill_9_during_publishes_never_leaves_half_a_publish(store: Store) -> No
         assert int(rounds.pop().removeprefix("round-")) >= acked  # nothing acknowledged was lost
         for key, entity in live.items():
             ref = git(repo.path, "rev-parse", f"refs/published/{key}").strip()
-            assert ref == entity.commit == repo.index._db().execute(
-                "SELECT published_commit FROM entities WHERE key=?", (key,)
-            ).fetchone()[0]
-            assert git(repo.path, "rev-parse", f"main:{entity_path(key)}") == git(repo.path, "rev-parse", f"{ref}^{{tree}}")
+            assert (
+                ref
+                == entity.commit
+                == repo.index._db().execute("SELECT published_commit FROM entities WHERE key=?", (key,)).fetchone()[0]
+            )
+            assert git(repo.path, "rev-parse", f"main:{entity_path(key)}") == git(
+                repo.path, "rev-parse", f"{ref}^{{tree}}"
+            )
         assert not list(repo.path.glob("refs/**/*.lock"))
         fsck_strict(repo.path)
     # after all that, the repository still takes writes and publishes
