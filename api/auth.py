@@ -1,7 +1,8 @@
 """Who is asking, and what they may see.
 
 Until scoped tokens land, every request acts as the one principal configured for this server
-(GITSTORE_AUTHOR_NAME / GITSTORE_AUTHOR_EMAIL), who may see drafts. The seam is here so that
+(GITSTORE_AUTHOR_NAME / GITSTORE_AUTHOR_EMAIL), who may see drafts unless
+GITSTORE_ANONYMOUS=read. The seam is here so that
 routers never decide visibility themselves: they ask `may_preview`.
 """
 
@@ -28,7 +29,7 @@ class Principal:
 
 def current_principal(request: Request) -> Principal:
     settings = request.app.state.settings
-    return Principal(settings.author_name, settings.author_email)
+    return Principal(settings.author_name, settings.author_email, can_preview=settings.anonymous_preview)
 
 
 def may_preview(principal: Principal, repo: ContentRepository) -> bool:

@@ -17,6 +17,11 @@ class Settings:
     max_body_bytes: int = 10 * 1024 * 1024
     author_name: str = "gitstore user"
     author_email: str = "user@gitstore.invalid"
+    # Until scoped tokens arrive, every caller is the local author; "read" makes them readers
+    # without the draft right (they then clone the live-only repository).
+    anonymous_preview: bool = True
+    max_clones: int = 4
+    upload_pack_timeout: float = 300.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -28,4 +33,7 @@ class Settings:
             max_body_bytes=int(env.get("GITSTORE_MAX_BODY", str(10 * 1024 * 1024))),
             author_name=env.get("GITSTORE_AUTHOR_NAME", "gitstore user"),
             author_email=env.get("GITSTORE_AUTHOR_EMAIL", "user@gitstore.invalid"),
+            anonymous_preview=env.get("GITSTORE_ANONYMOUS", "preview") != "read",
+            max_clones=int(env.get("GITSTORE_MAX_CLONES", "4")),
+            upload_pack_timeout=float(env.get("GITSTORE_UPLOAD_PACK_TIMEOUT", "300")),
         )

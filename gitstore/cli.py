@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import subprocess
 from pathlib import Path
 from typing import Annotated
 
@@ -79,6 +80,51 @@ def repair(
         return
     for name, report in reports.items():
         typer.echo(f"{name}: {report}")
+
+
+@app.command("clone-url")
+def clone_url(
+    repo: str,
+    data: DataDir = Path("data"),
+    base_url: Annotated[
+        str, typer.Option(envvar="GITSTORE_BASE_URL", help="where the service is reached")
+    ] = "http://127.0.0.1:8000",
+) -> None:
+    """Print the URL that `git clone` takes for REPO."""
+    try:
+        Store(data).repository(repo)
+    except GitstoreError as exc:
+        _fail(exc)
+    typer.echo(f"{base_url.rstrip('/')}/git/{repo}.git")
+
+
+@app.command()
+def fsck(repo: str, data: DataDir = Path("data"), json: Json = False) -> None:
+    """Check every object with `git fsck --strict`, in the repository and its live-only copy."""
+    from gitstore.publishing.mirror import live_mirror_path
+
+    try:
+        content = Store(data).repository(repo)
+    except GitstoreError as exc:
+        _fail(exc)
+    results = {}
+    for label, path in (("repository", content.path), ("live", live_mirror_path(content))):
+        if not (path / "HEAD").is_file():
+            continue
+        done = subprocess.run(
+            ["git", "--git-dir", str(path), "fsck", "--strict", "--no-dangling"], capture_output=True, text=True
+        )
+        results[label] = {"ok": done.returncode == 0, "output": (done.stdout + done.stderr).strip()}
+    if json:
+        typer.echo(orjson.dumps(results).decode())
+    else:
+        for label, result in results.items():
+            typer.echo(
+                f"{label}: {'ok' if result['ok'] else 'PROBLEMS'}"
+                + (f"\n{result['output']}" if result["output"] else "")
+            )
+    if not all(r["ok"] for r in results.values()):
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -16,6 +16,7 @@ import pygit2
 from gitstore.entities.snapshots import load_snapshot, published_commit
 from gitstore.index.api import DraftRow, PublishedRow
 from gitstore.publishing.api import roll_forward
+from gitstore.publishing.mirror import sync_live_mirror
 from gitstore.repository import DRAFT, MAIN, ContentRepository
 from gitstore.storage.api import (
     entity_path,
@@ -37,6 +38,7 @@ class RepairReport:
     rolled_forward_publish: bool = False
     reindexed_drafts: list[str] = field(default_factory=list)
     repaired_draft_view: list[str] = field(default_factory=list)
+    live_objects_copied: int = 0
 
 
 def repair(repo: ContentRepository) -> RepairReport:
@@ -55,6 +57,7 @@ def repair(repo: ContentRepository) -> RepairReport:
             _reindex_draft(repo, key, tip, stop_at=known.get(key))
         report.reindexed_drafts = sorted(lagging)
         report.repaired_draft_view = _repair_draft_view(repo, lagging)
+        report.live_objects_copied = sync_live_mirror(repo)
     return report
 
 

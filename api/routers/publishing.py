@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Request
 
 from api.body import read_json, validate_body
 from api.deps import PreconditionDep, PrincipalDep, RepoDep
@@ -12,6 +12,7 @@ from api.schemas import PublishEntityRequest, PublishOut, PublishRequest
 from gitstore.entities.api import IfAbsent
 from gitstore.errors import InvalidInput
 from gitstore.publishing import api as publishing
+from gitstore.publishing.mirror import sync_live_mirror
 
 router = APIRouter(prefix="/repos/{repo}", tags=["publishing"])
 
@@ -26,6 +27,7 @@ async def _optional_json(request: Request) -> Any:
     summary="Publish one entity's draft (or a version of it)",
 )
 def publish_entity(
+    background: BackgroundTasks,
     repo: RepoDep,
     key: str,
     principal: PrincipalDep,
@@ -39,11 +41,15 @@ def publish_entity(
             errors=[{"loc": ["If-None-Match"], "msg": "not allowed"}],
         )
     target = publishing.PublishTarget(key, version=request.version, expected=expected)
-    return PublishOut.model_validate(publishing.publish(repo, [target], author=principal.author))
+    record = publishing.publish(repo, [target], author=principal.author)
+    background.add_task(sync_live_mirror, repo)
+    return PublishOut.model_validate(record)
 
 
 @router.post("/publish", response_model=PublishOut, summary="Publish many entities in one atomic operation")
-def publish_many(repo: RepoDep, principal: PrincipalDep, body: Annotated[Any, Depends(_optional_json)]) -> PublishOut:
+def publish_many(
+    background: BackgroundTasks, repo: RepoDep, principal: PrincipalDep, body: Annotated[Any, Depends(_optional_json)]
+) -> PublishOut:
     request = validate_body(PublishRequest, body)
     if request.all_drafts == (request.keys is not None):
         raise InvalidInput(
@@ -51,6 +57,9 @@ def publish_many(repo: RepoDep, principal: PrincipalDep, body: Annotated[Any, De
             errors=[{"loc": ["body"], "msg": "exactly one of keys, all_drafts"}],
         )
     if request.all_drafts:
-        return PublishOut.model_validate(publishing.publish_all_drafts(repo, author=principal.author))
-    targets = [publishing.PublishTarget(k) for k in dict.fromkeys(request.keys or [])]
-    return PublishOut.model_validate(publishing.publish(repo, targets, author=principal.author))
+        record = publishing.publish_all_drafts(repo, author=principal.author)
+    else:
+        targets = [publishing.PublishTarget(k) for k in dict.fromkeys(request.keys or [])]
+        record = publishing.publish(repo, targets, author=principal.author)
+    background.add_task(sync_live_mirror, repo)  # after the response: readers sync on demand too
+    return PublishOut.model_validate(record)

@@ -43,10 +43,9 @@ from gitstore.repository import MAIN, ContentRepository, draft_ref, published_re
 from gitstore.storage.api import (
     commit_on_ref,
     disk_errors,
-    move_ref,
     read_ref,
     update_aggregate,
-    update_refs_packed,
+    update_refs,
 )
 
 __all__ = [
@@ -57,9 +56,6 @@ __all__ = [
     "publish_all_drafts",
     "roll_forward",
 ]
-
-# Above this many refs, rewriting packed-refs once beats one locked, fsynced file per ref.
-_PACKED_THRESHOLD = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,12 +202,7 @@ def _apply(repo: ContentRepository, main: pygit2.Oid) -> None:
     """Move the derived refs and index to what publish commit `main` says. Idempotent."""
     git = repo.storage.git
     moved = {key: pygit2.Oid(hex=sha) for key, sha in newest_publish(repo, main).items()}
-    stale = {published_ref(k): oid for k, oid in moved.items() if read_ref(git, published_ref(k)) != oid}
-    if len(stale) > _PACKED_THRESHOLD:
-        update_refs_packed(git, stale)
-    else:
-        for name, oid in stale.items():
-            move_ref(git, name, oid)
+    update_refs(git, {published_ref(k): oid for k, oid in moved.items()})
     rows = []
     for key, oid in moved.items():
         snap = load_snapshot(git, oid)

@@ -13,6 +13,7 @@ from gitstore.storage.refs import (
     read_ref,
     set_ref,
     sweep_stale_locks,
+    update_refs,
     update_refs_packed,
 )
 from gitstore.storage.trees import (
@@ -41,6 +42,7 @@ __all__ = [
     "subtree_id",
     "sweep_stale_locks",
     "update_aggregate",
+    "update_refs",
     "update_refs_packed",
     "write_files",
 ]

@@ -1,0 +1,232 @@
+"""Read-only smart HTTP: `git clone http://host/git/<repo>.git`.
+
+git's own server side does the protocol work (`git upload-pack --stateless-rpc`, v0 and v2);
+this module only decides which repository a caller may read and bounds the cost:
+
+- callers who may see drafts get the repository itself; everyone else gets the live-only
+  repository (no draft object exists there, so none can be fetched by SHA, whatever the
+  protocol version);
+- at most `max_clones` upload-packs run per repository per worker, each under a time limit,
+  and a client that disconnects takes its git process down with it;
+- push (receive-pack) and the dumb protocol are refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import zlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from api.auth import current_principal, may_preview
+from api.problems import HTTPProblem
+from gitstore import Store
+from gitstore.publishing.mirror import ensure_live_mirror
+
+router = APIRouter(prefix="/git", tags=["git"])
+
+_GIT_PROTOCOL = re.compile(r"version=[0-9]")
+_semaphores: dict[str, asyncio.Semaphore] = {}
+
+
+async def _served_path(request: Request, name: str) -> Path:
+    return await run_in_threadpool(_choose_repository, request, name)
+
+
+def _choose_repository(request: Request, name: str) -> Path:
+    store: Store = request.app.state.store
+    repo = store.repository(name)
+    if may_preview(current_principal(request), repo):
+        return repo.path
+    return ensure_live_mirror(repo)
+
+
+def _git_env(request: Request) -> dict[str, str]:
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GIT_CONFIG_NOSYSTEM": "1", "HOME": "/nonexistent"}
+    protocol = request.headers.get("git-protocol", "")
+    if _GIT_PROTOCOL.match(protocol):
+        env["GIT_PROTOCOL"] = protocol.split(":", 1)[0]
+    return env
+
+
+def _upload_pack(path: Path, *extra: str) -> list[str]:
+    return [
+        "git",
+        "-c",
+        "uploadpack.allowFilter=false",
+        "upload-pack",
+        "--stateless-rpc",
+        "--strict",
+        *extra,
+        str(path),
+    ]
+
+
+def _refuse_push() -> HTTPProblem:
+    return HTTPProblem(
+        403, "push-refused", "Push refused", "gitstore repositories are read-only over git; write through the REST API"
+    )
+
+
+@router.get("/{repo}.git/info/refs", summary="Smart HTTP ref advertisement (git-upload-pack only)")
+async def info_refs(repo: str, request: Request, service: str | None = None) -> Response:
+    if service == "git-receive-pack":
+        raise _refuse_push()
+    if service != "git-upload-pack":
+        raise HTTPProblem(
+            403, "dumb-http-refused", "Dumb HTTP refused", "only smart HTTP is served: use git 1.6.6 or newer"
+        )
+    path = await _served_path(request, repo)
+    env = _git_env(request)
+    settings = request.app.state.settings
+    proc = await asyncio.create_subprocess_exec(
+        *_upload_pack(path, "--advertise-refs"),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        advertisement, _ = await asyncio.wait_for(proc.communicate(), settings.upload_pack_timeout)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise HTTPProblem(503, "busy", "Busy, try again", "the ref advertisement took too long") from None
+    if proc.returncode != 0:
+        raise HTTPProblem(503, "busy", "Busy, try again", "git upload-pack failed to advertise refs")
+    head = b"" if env.get("GIT_PROTOCOL") == "version=2" else _pkt_line(b"# service=git-upload-pack\n") + b"0000"
+    return Response(
+        head + advertisement,
+        media_type="application/x-git-upload-pack-advertisement",
+        headers={"Cache-Control": "no-cache"},
+    )
+
+
+@router.post("/{repo}.git/git-upload-pack", summary="Smart HTTP fetch and clone")
+async def upload_pack(repo: str, request: Request) -> StreamingResponse:
+    settings = request.app.state.settings
+    path = await _served_path(request, repo)
+    # Read the whole request before streaming the answer: Starlette's disconnect listener
+    # would otherwise consume the body and the clone would hang.
+    body = _decode(
+        request.headers.get("content-encoding"),
+        await _read_capped(request, settings.max_body_bytes),
+        settings.max_body_bytes,
+    )
+    gate = _semaphores.setdefault(repo, asyncio.Semaphore(settings.max_clones))
+    if gate.locked():
+        raise HTTPProblem(503, "busy", "Busy, try again", f"{settings.max_clones} clones of {repo} are already running")
+    await gate.acquire()
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *_upload_pack(path),
+            env=_git_env(request),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+    except BaseException:
+        gate.release()
+        raise
+    return StreamingResponse(
+        _stream(proc, body, gate, settings.upload_pack_timeout),
+        media_type="application/x-git-upload-pack-result",
+        headers={"Cache-Control": "no-cache"},
+    )
+
+
+async def _stream(
+    proc: asyncio.subprocess.Process, body: bytes, gate: asyncio.Semaphore, timeout: float
+) -> AsyncIterator[bytes]:
+    assert proc.stdin is not None and proc.stdout is not None
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+
+    async def feed() -> None:
+        with contextlib.suppress(ConnectionError):
+            proc.stdin.write(body)  # type: ignore[union-attr]
+            await proc.stdin.drain()  # type: ignore[union-attr]
+            proc.stdin.close()  # type: ignore[union-attr]
+
+    feeder = asyncio.ensure_future(feed())
+    try:
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break  # over the time limit: the client sees a truncated pack and retries
+            try:
+                chunk = await asyncio.wait_for(proc.stdout.read(65536), remaining)
+            except TimeoutError:
+                break
+            if not chunk:
+                break
+            yield chunk
+    finally:
+        # Also reached when the client disconnects (the generator is closed): the git
+        # process must not outlive its request.
+        feeder.cancel()
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+        await proc.wait()
+        gate.release()
+
+
+@router.api_route("/{repo}.git/git-receive-pack", methods=["GET", "POST"], include_in_schema=False)
+async def receive_pack(repo: str) -> Response:
+    raise _refuse_push()
+
+
+@router.api_route("/{repo}.git/{path:path}", methods=["GET", "POST", "PUT", "PROPFIND"], include_in_schema=False)
+async def dumb_http(repo: str, path: str) -> Response:
+    raise HTTPProblem(403, "dumb-http-refused", "Dumb HTTP refused", "only smart HTTP (git-upload-pack) is served")
+
+
+async def _read_capped(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise HTTPProblem(
+            413, "payload-too-large", "Payload too large", f"the request is larger than {limit} bytes", limit=limit
+        )
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPProblem(
+                413, "payload-too-large", "Payload too large", f"the request is larger than {limit} bytes", limit=limit
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _decode(encoding: str | None, body: bytes, limit: int) -> bytes:
+    if encoding in (None, "", "identity"):
+        return body
+    if encoding not in ("gzip", "x-gzip"):
+        raise HTTPProblem(
+            415, "unsupported-media-type", "Unsupported media type", f"unsupported Content-Encoding {encoding!r}"
+        )
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(body, limit + 1)
+    except zlib.error:
+        raise HTTPProblem(400, "malformed-request", "Malformed request", "the gzip body is corrupt") from None
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise HTTPProblem(
+            413,
+            "payload-too-large",
+            "Payload too large",
+            f"the inflated request is larger than {limit} bytes",
+            limit=limit,
+        )
+    return out
+
+
+def _pkt_line(data: bytes) -> bytes:
+    return f"{len(data) + 4:04x}".encode() + data

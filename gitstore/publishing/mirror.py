@@ -1,0 +1,81 @@
+"""The live-only repository: what readers without the draft right may clone.
+
+Hiding refs is not access control: git's protocol v2 serves any object by SHA, even an
+unreachable one, whatever `uploadpack.hideRefs` says (measured). So readers are served from a
+separate bare repository that holds only `main`, `refs/published/*` and the objects they reach,
+kept in step with `main`: the service syncs it right after each publish response (off the
+publish's critical path: the copy costs more than the publish itself), and again before
+serving any reader, so a reader never sees a publish late. It is derived state, like the index:
+startup repair syncs it too.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pygit2
+
+from gitstore.entities.snapshots import newest_publish
+from gitstore.repository import MAIN, ContentRepository, published_ref
+from gitstore.storage.api import read_ref, update_refs
+from gitstore.storage.git import configure_libgit2
+from gitstore.storage.objects import copy_objects, missing_objects
+
+__all__ = ["ensure_live_mirror", "live_mirror_path", "sync_live_mirror"]
+
+_PUBLISHED = "refs/published/"
+
+
+def live_mirror_path(repo: ContentRepository) -> Path:
+    return repo.storage.control_dir / "live.git"
+
+
+def sync_live_mirror(repo: ContentRepository) -> int:
+    """Bring the live-only repository to `main`. Idempotent; returns the objects copied.
+
+    Usually one publish behind: only the refs that publish moved are compared. Further behind
+    (a crash, a new mirror), every published ref is."""
+    with repo.storage.publish_lock.held():
+        source = repo.storage.git
+        mirror = _open_or_create(live_mirror_path(repo))
+        main = read_ref(source, MAIN)
+        mirror_main = read_ref(mirror, MAIN)
+        if main is None or mirror_main == main:
+            return 0
+        parents = source[main].parent_ids
+        if mirror_main is not None and parents and parents[0] == mirror_main:
+            moved = {k: pygit2.Oid(hex=sha) for k, sha in newest_publish(repo, main).items()}
+        else:
+            moved = _all_published(source)
+        objects = missing_objects(source, mirror, [main, *moved.values()])
+        copied = copy_objects(source, live_mirror_path(repo), objects)
+        # objects are on disk (and fsynced) before any ref names them
+        update_refs(mirror, {published_ref(k): oid for k, oid in moved.items()})
+        update_refs(mirror, {MAIN: main})
+        return copied
+
+
+def ensure_live_mirror(repo: ContentRepository) -> Path:
+    """The live-only repository's path, caught up with the newest publish."""
+    sync_live_mirror(repo)
+    return live_mirror_path(repo)
+
+
+def _all_published(git: pygit2.Repository) -> dict[str, pygit2.Oid]:
+    found = {}
+    for name in git.references:
+        if name.startswith(_PUBLISHED):
+            found[name[len(_PUBLISHED) :]] = git.references[name].target
+    return found
+
+
+def _open_or_create(path: Path) -> pygit2.Repository:
+    configure_libgit2()
+    if (path / "HEAD").is_file():
+        return pygit2.Repository(str(path))
+    mirror = pygit2.init_repository(str(path), bare=True, initial_head="main")
+    (path / "description").write_text("live-only view: main and refs/published/* (no drafts)\n")
+    mirror.config["uploadpack.allowAnySHA1InWant"] = "false"
+    mirror.config["uploadpack.allowReachableSHA1InWant"] = "false"
+    mirror.config["uploadpack.allowTipSHA1InWant"] = "false"
+    return mirror

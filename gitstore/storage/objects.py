@@ -1,0 +1,69 @@
+"""Copying objects between repositories without copying what the target already has.
+
+Used to keep a live-only repository in step: each publish adds a handful of commits and trees,
+and packing only those (rather than everything reachable) keeps the copy proportional to the
+change. Measured: packing the whole reachable set of a 2,000-entity publish took 0.53 s against
+a 0.08 s publish.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import pygit2
+
+
+def missing_objects(
+    source: pygit2.Repository, target: pygit2.Repository, tips: Iterable[pygit2.Oid]
+) -> list[pygit2.Oid]:
+    """Objects reachable from `tips` in `source` that `target` lacks. The walk stops at any
+    commit or tree the target already has: gitstore only ever copies complete closures, so
+    everything below such an object is there too."""
+    wanted: list[pygit2.Oid] = []
+    seen: set[pygit2.Oid] = set()
+    commits = [t for t in tips if t not in target]
+    while commits:
+        oid = commits.pop()
+        if oid in seen or oid in target:
+            continue
+        seen.add(oid)
+        wanted.append(oid)
+        commit = source[oid]
+        _missing_tree(source, target, commit.tree_id, wanted, seen)  # type: ignore[attr-defined]
+        commits.extend(commit.parent_ids)  # type: ignore[attr-defined]
+    return wanted
+
+
+def _missing_tree(
+    source: pygit2.Repository,
+    target: pygit2.Repository,
+    tree_id: pygit2.Oid,
+    wanted: list[pygit2.Oid],
+    seen: set[pygit2.Oid],
+) -> None:
+    stack = [tree_id]
+    while stack:
+        oid = stack.pop()
+        if oid in seen or oid in target:
+            continue
+        seen.add(oid)
+        wanted.append(oid)
+        for entry in source[oid]:  # type: ignore[attr-defined]
+            if entry.type_str == "tree":
+                stack.append(entry.id)
+            elif entry.id not in seen and entry.id not in target:
+                seen.add(entry.id)
+                wanted.append(entry.id)
+
+
+def copy_objects(source: pygit2.Repository, target_path: Path, oids: list[pygit2.Oid]) -> int:
+    """Write `oids` from `source` into the repository at `target_path` as one pack."""
+    if not oids:
+        return 0
+    builder = pygit2.PackBuilder(source)
+    builder.set_threads(1)
+    for oid in oids:
+        builder.add(oid)
+    builder.write(str(target_path / "objects" / "pack"))
+    return builder.written_objects_count

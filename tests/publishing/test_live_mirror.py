@@ -1,0 +1,38 @@
+"""The live-only repository holds main, refs/published/* and nothing a draft reaches."""
+
+from __future__ import annotations
+
+import pygit2
+
+from gitstore import ContentRepository
+from gitstore.entities import api as entities
+from gitstore.publishing import api as publishing
+from gitstore.publishing.mirror import ensure_live_mirror, sync_live_mirror
+from tests.conftest import ADA, fsck_strict, git
+
+
+def test_mirror_catches_up_over_several_publishes_and_holds_no_draft(repo: ContentRepository) -> None:
+    for n in range(3):
+        entities.put_draft(repo, f"page-{n}", {"type": "page", "title": f"P{n}"}, author=ADA)
+        publishing.publish(repo, [publishing.PublishTarget(f"page-{n}")], author=ADA)
+    draft = entities.patch_draft(repo, "page-0", {"title": "unpublished"}, author=ADA).entity.commit
+    path = ensure_live_mirror(repo)
+    mirror = pygit2.Repository(str(path))
+    assert git(path, "for-each-ref", "--format=%(refname) %(objectname)") == git(
+        repo.path, "for-each-ref", "--format=%(refname) %(objectname)", "refs/heads/main", "refs/published"
+    )
+    assert pygit2.Oid(hex=draft) not in mirror
+    assert "refs/heads/draft" not in git(path, "for-each-ref")
+    fsck_strict(path)
+
+
+def test_mirror_sync_copies_only_what_a_publish_added(repo: ContentRepository) -> None:
+    for n in range(40):
+        entities.put_draft(repo, f"page-{n}", {"type": "page", "title": f"P{n}"}, author=ADA)
+    publishing.publish_all_drafts(repo, author=ADA)
+    assert sync_live_mirror(repo) > 40 * 3
+    entities.patch_draft(repo, "page-7", {"title": "changed"}, author=ADA)
+    publishing.publish(repo, [publishing.PublishTarget("page-7")], author=ADA)
+    # commit + entity tree + blob of page-7, and main's commit, root tree and one shard tree
+    assert sync_live_mirror(repo) == 6
+    assert sync_live_mirror(repo) == 0
