@@ -47,3 +47,13 @@ def test_repair_reports_as_json(tmp_path: Path) -> None:
     assert gitstore("init", "site", "--data", str(tmp_path)).returncode == 0
     done = gitstore("repair", "--data", str(tmp_path), "--json")
     assert done.returncode == 0 and "site" in orjson.loads(done.stdout)
+
+
+def test_clone_url_and_fsck(tmp_path: Path) -> None:
+    assert gitstore("init", "site", "--data", str(tmp_path)).returncode == 0
+    url = gitstore("clone-url", "site", "--data", str(tmp_path), "--base-url", "https://cms.example.org/")
+    assert url.stdout.strip() == "https://cms.example.org/git/site.git"
+    repo = Store(tmp_path).repository("site")
+    entities.put_draft(repo, "home", {"type": "page", "title": "Home"}, author=ADA)
+    done = gitstore("fsck", "site", "--data", str(tmp_path), "--json")
+    assert done.returncode == 0 and orjson.loads(done.stdout)["repository"]["ok"] is True
