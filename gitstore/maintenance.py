@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 import pygit2
 
 from gitstore.entities.snapshots import load_snapshot, published_commit
-from gitstore.index.api import DraftRow, PublishedRow
-from gitstore.publishing.api import roll_forward
+from gitstore.entities.trailers import parse_trailers
+from gitstore.index.api import ChangeRow, DraftRow, PublishedRow, PublishRow
+from gitstore.publishing.api import publish_row, roll_forward
 from gitstore.publishing.mirror import sync_live_mirror
 from gitstore.repository import DRAFT, MAIN, ContentRepository
 from gitstore.storage.api import (
@@ -46,6 +47,9 @@ def repair(repo: ContentRepository) -> RepairReport:
     catch the index and `draft` branch up with every entity's own ref."""
     report = RepairReport()
     git = repo.storage.git
+    if repo.index.needs_rebuild:  # an index of an older schema was dropped
+        reindex(repo)
+        repo.index.needs_rebuild = False
     with repo.storage.publish_lock.held(), repo.storage.drafts_lock.held():
         # Holding both locks, no live gitstore writer owns a ref lock or packed-refs.lock: any
         # left was left by a dead one. (Housekeeping goes through gitstore, under these locks.)
@@ -53,8 +57,10 @@ def repair(repo: ContentRepository) -> RepairReport:
         report.rolled_forward_publish = roll_forward(repo)
         known = repo.index.draft_commits()
         lagging = {k: tip for k, tip in _draft_tips(git).items() if known.get(k) != str(tip)}
+        changes = []
         for key, tip in sorted(lagging.items()):
-            _reindex_draft(repo, key, tip, stop_at=known.get(key))
+            changes += _reindex_draft(repo, key, tip, stop_at=known.get(key))
+        _record_changes_in_time_order(repo, changes)
         report.reindexed_drafts = sorted(lagging)
         report.repaired_draft_view = _repair_draft_view(repo, lagging)
         report.live_objects_copied = sync_live_mirror(repo)
@@ -67,8 +73,10 @@ def reindex(repo: ContentRepository) -> int:
     with repo.storage.publish_lock.held(), repo.storage.drafts_lock.held():
         repo.index.clear()
         tips = _draft_tips(git)
+        changes = []
         for key, tip in sorted(tips.items()):
-            _reindex_draft(repo, key, tip, stop_at=None)
+            changes += _reindex_draft(repo, key, tip, stop_at=None)
+        _record_changes_in_time_order(repo, changes)
         head = read_ref(git, DRAFT)
         if head is not None:
             repo.index.record_drafts([], draft_head=str(head))
@@ -85,31 +93,48 @@ def _draft_tips(git: pygit2.Repository) -> dict[str, pygit2.Oid]:
     return tips
 
 
-def _reindex_draft(repo: ContentRepository, key: str, tip: pygit2.Oid, *, stop_at: str | None) -> None:
+def _reindex_draft(repo: ContentRepository, key: str, tip: pygit2.Oid, *, stop_at: str | None) -> list[ChangeRow]:
+    """Index the entity's tip, and return the changes from `tip` back to `stop_at`."""
     git = repo.storage.git
     snap = load_snapshot(git, tip)
     doc = snap.document
     repo.index.record_drafts(
-        [
-            DraftRow(
-                key,
-                doc.type,
-                doc.locale,
-                str(tip),
-                str(snap.tree),
-                doc.base_path,
-                snap.deleted,
-                snap.version,
-            )
-        ]
+        [DraftRow(key, doc.type, doc.locale, str(tip), str(snap.tree), doc.base_path, snap.deleted, snap.version)]
     )
-    versions = []
+    changes = []
     oid: pygit2.Oid | None = tip
     while oid is not None and str(oid) != stop_at:
         commit = git[oid]
-        versions.append((load_snapshot(git, oid).version, str(oid)))
+        trailers = parse_trailers(commit.message)
+        changes.append(
+            ChangeRow(
+                key,
+                int(trailers.get("Version", "0")),
+                str(oid),
+                trailers.get("Action", ""),
+                commit.author.name,
+                commit.author.email,
+                commit.author.time,
+            )
+        )
         oid = commit.parent_ids[0] if commit.parent_ids else None
-    repo.index.record_versions(key, versions)
+    return changes
+
+
+def _record_changes_in_time_order(repo: ContentRepository, changes: list[ChangeRow]) -> None:
+    changes.sort(key=lambda c: (c.at, c.key, c.version))
+    repo.index.record_changes(changes)
+
+
+def _publish_log(git: pygit2.Repository, main: pygit2.Oid, *, stop_at: str | None) -> list[PublishRow]:
+    """Publish operations on main's first-parent history back to `stop_at`, oldest first."""
+    found = []
+    oid: pygit2.Oid | None = main
+    while oid is not None and str(oid) != stop_at:
+        found.append(publish_row(git, oid))
+        parents = git[oid].parent_ids
+        oid = parents[0] if parents else None
+    return found[::-1]
 
 
 def _reindex_published(repo: ContentRepository, tips: dict[str, pygit2.Oid]) -> None:
@@ -125,7 +150,7 @@ def _reindex_published(repo: ContentRepository, tips: dict[str, pygit2.Oid]) -> 
         snap = load_snapshot(git, oid)
         doc = snap.document
         rows.append(PublishedRow(key, str(oid), str(snap.tree), doc.base_path, doc.type, doc.locale, not snap.deleted))
-    repo.index.record_published(rows, main_head=str(main))
+    repo.index.record_published(rows, main_head=str(main), publishes=_publish_log(git, main, stop_at=None))
 
 
 def _repair_draft_view(repo: ContentRepository, tips: dict[str, pygit2.Oid]) -> list[str]:

@@ -37,7 +37,7 @@ from gitstore.errors import (
     StaleVersion,
     VersionNotFound,
 )
-from gitstore.index.api import DraftRow, ListFilter
+from gitstore.index.api import ChangeRow, DraftRow, ListFilter
 from gitstore.names import validate_key
 from gitstore.repository import DRAFT, ContentRepository, draft_ref
 from gitstore.storage.api import disk_errors, read_ref, set_ref, update_aggregate, write_files
@@ -330,21 +330,9 @@ def _write(
         draft_head = _aggregate_commit(git, key, None if deleted else tree, sig, summary, trailers, commit)
         set_ref(git, ref, expected=tip, new=commit)
         _advance_aggregate(git, draft_head)
-        repo.index.record_drafts(
-            [
-                DraftRow(
-                    key,
-                    doc.type,
-                    doc.locale,
-                    str(commit),
-                    str(tree),
-                    doc.base_path,
-                    deleted,
-                    version,
-                )
-            ],
-            draft_head=str(draft_head[1]),
-        )
+        row = DraftRow(key, doc.type, doc.locale, str(commit), str(tree), doc.base_path, deleted, version)
+        change = ChangeRow(key, version, str(commit), verb, author.name, author.email, sig.time)
+        repo.index.record_drafts([row], [change], draft_head=str(draft_head[1]))
         snap = load_snapshot(git, commit)
         entity = _entity(git, snap, "draft", commit, published)
     return WriteResult(entity, created=current is None, changed=True)

@@ -18,7 +18,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["DraftRow", "EntityIndex", "ListFilter", "PublishedRow"]
+__all__ = ["ChangeRow", "DraftRow", "EntityIndex", "ListFilter", "PublishRow", "PublishedRow"]
+
+# Bump when the schema changes: an index with another version is dropped and rebuilt from git.
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entities (
@@ -41,17 +44,64 @@ CREATE INDEX IF NOT EXISTS entities_draft_path ON entities (draft_base_path)
     WHERE draft_base_path IS NOT NULL AND draft_deleted = 0;
 CREATE INDEX IF NOT EXISTS entities_live_path ON entities (published_base_path)
     WHERE published_base_path IS NOT NULL AND published_live = 1;
-CREATE TABLE IF NOT EXISTS versions (
-    key     TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    commit_id TEXT NOT NULL,
-    PRIMARY KEY (key, version)
+CREATE TABLE IF NOT EXISTS changes (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    key          TEXT NOT NULL,
+    version      INTEGER NOT NULL,
+    commit_id    TEXT NOT NULL,
+    action       TEXT NOT NULL,
+    author_name  TEXT NOT NULL,
+    author_email TEXT NOT NULL,
+    at           INTEGER NOT NULL,
+    UNIQUE (key, version)
+);
+CREATE INDEX IF NOT EXISTS changes_author ON changes (author_email, seq);
+CREATE TABLE IF NOT EXISTS publishes (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    commit_id    TEXT NOT NULL UNIQUE,
+    author_name  TEXT NOT NULL,
+    author_email TEXT NOT NULL,
+    at           INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS publishes_at ON publishes (at, seq);
+CREATE TABLE IF NOT EXISTS published_items (
+    publish_seq INTEGER NOT NULL,
+    key         TEXT NOT NULL,
+    commit_id   TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    deleted     INTEGER NOT NULL,
+    PRIMARY KEY (publish_seq, key)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS published_items_key ON published_items (key, publish_seq);
 CREATE TABLE IF NOT EXISTS meta (
     name  TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
 """
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeRow:
+    """One commit of an entity's draft branch: the activity log's unit."""
+
+    key: str
+    version: int
+    commit: str
+    action: str
+    author_name: str
+    author_email: str
+    at: int  # unix seconds
+
+
+@dataclass(frozen=True, slots=True)
+class PublishRow:
+    """One publish operation (a commit on main) and what it moved: (key, commit, version, deleted)."""
+
+    commit: str
+    author_name: str
+    author_email: str
+    at: int
+    items: tuple[tuple[str, str, int, bool], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +141,18 @@ class EntityIndex:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._local = threading.local()
-        self._db().executescript(_SCHEMA)
+        db = self._db()
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        has_tables = db.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()[0] > 0
+        #: True when an index of another schema was thrown away: the caller must reindex.
+        self.needs_rebuild = has_tables and version != SCHEMA_VERSION
+        if self.needs_rebuild:
+            for (name,) in db.execute(
+                "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'"
+            ).fetchall():
+                db.execute(f'DROP TABLE "{name}"')
+        db.executescript(_SCHEMA)
+        db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def _db(self) -> sqlite3.Connection:
         local = self._local
@@ -116,8 +177,10 @@ class EntityIndex:
 
     # -- writes -------------------------------------------------------------------------------
 
-    def record_drafts(self, rows: Iterable[DraftRow], *, draft_head: str | None = None) -> None:
-        """Upsert the draft side of entities and their version -> commit rows."""
+    def record_drafts(
+        self, rows: Iterable[DraftRow], changes: Iterable[ChangeRow] = (), *, draft_head: str | None = None
+    ) -> None:
+        """Upsert the draft side of entities, and add their changes to the activity log."""
         with self._write() as db:
             for r in rows:
                 db.execute(
@@ -140,23 +203,30 @@ class EntityIndex:
                         r.version,
                     ),
                 )
-                db.execute(
-                    "INSERT OR REPLACE INTO versions (key, version, commit_id) VALUES (?, ?, ?)",
-                    (r.key, r.version, r.commit),
-                )
+            _insert_changes(db, changes)
             if draft_head is not None:
                 _set_meta(db, "draft_head", draft_head)
 
-    def record_versions(self, key: str, versions: Iterable[tuple[int, str]]) -> None:
+    def record_changes(self, changes: Iterable[ChangeRow]) -> None:
         with self._write() as db:
-            db.executemany(
-                "INSERT OR REPLACE INTO versions (key, version, commit_id) VALUES (?, ?, ?)",
-                [(key, v, c) for v, c in versions],
-            )
+            _insert_changes(db, changes)
 
-    def record_published(self, rows: Iterable[PublishedRow], *, main_head: str) -> None:
-        """Set the published side of entities, and remember which `main` commit it reflects."""
+    def record_published(
+        self, rows: Iterable[PublishedRow], *, main_head: str, publishes: Iterable[PublishRow] = ()
+    ) -> None:
+        """Set the published side of entities, log the publish operations, and remember which
+        `main` commit all this reflects."""
         with self._write() as db:
+            for p in publishes:
+                cursor = db.execute(
+                    "INSERT OR IGNORE INTO publishes (commit_id, author_name, author_email, at) VALUES (?, ?, ?, ?)",
+                    (p.commit, p.author_name, p.author_email, p.at),
+                )
+                if cursor.rowcount:
+                    db.executemany(
+                        "INSERT INTO published_items (publish_seq, key, commit_id, version, deleted) VALUES (?, ?, ?, ?, ?)",
+                        [(cursor.lastrowid, k, c, v, int(d)) for k, c, v, d in p.items],
+                    )
             db.executemany(
                 """UPDATE entities SET published_commit=?, published_tree=?, published_base_path=?,
                        published_type=?, published_locale=?, published_live=? WHERE key=?""",
@@ -167,7 +237,9 @@ class EntityIndex:
     def clear(self) -> None:
         with self._write() as db:
             db.execute("DELETE FROM entities")
-            db.execute("DELETE FROM versions")
+            db.execute("DELETE FROM changes")
+            db.execute("DELETE FROM publishes")
+            db.execute("DELETE FROM published_items")
             db.execute("DELETE FROM meta")
 
     # -- reads --------------------------------------------------------------------------------
@@ -184,7 +256,7 @@ class EntityIndex:
         return dict(self._db().execute("SELECT key, draft_commit FROM entities"))
 
     def commit_of_version(self, key: str, version: int) -> str | None:
-        row = self._db().execute("SELECT commit_id FROM versions WHERE key=? AND version=?", (key, version)).fetchone()
+        row = self._db().execute("SELECT commit_id FROM changes WHERE key=? AND version=?", (key, version)).fetchone()
         return None if row is None else row[0]
 
     def draft_holder(self, base_path: str, *, other_than: str) -> str | None:
@@ -233,6 +305,96 @@ class EntityIndex:
             params.append(after)
         sql = "SELECT key FROM entities WHERE " + " AND ".join(clauses) + " ORDER BY key LIMIT ?"
         return [row[0] for row in self._db().execute(sql, [*params, limit])]
+
+    # -- history ----------------------------------------------------------------------------
+
+    def changes(
+        self, *, key: str | None = None, author: str | None = None, before: int | None = None, limit: int = 50
+    ) -> list[tuple[int, ChangeRow]]:
+        """(seq, change) newest first; `author` matches an email or a name; `before` a seq."""
+        clauses, params = ["1=1"], []
+        if key is not None:
+            clauses.append("key=?")
+            params.append(key)
+        if author is not None:
+            clauses.append("(author_email=? OR author_name=?)")
+            params += [author, author]
+        if before is not None:
+            clauses.append("seq<?")
+            params.append(before)
+        rows = self._db().execute(
+            "SELECT seq, key, version, commit_id, action, author_name, author_email, at FROM changes WHERE "
+            + " AND ".join(clauses)
+            + " ORDER BY seq DESC LIMIT ?",
+            [*params, limit],
+        )
+        return [(row[0], ChangeRow(*row[1:])) for row in rows]
+
+    def publishes(self, *, before: int | None = None, limit: int = 50) -> list[tuple[int, PublishRow]]:
+        """(seq, publish) newest first, each with the entities it moved."""
+        db = self._db()
+        rows = db.execute(
+            "SELECT seq, commit_id, author_name, author_email, at FROM publishes WHERE seq<? ORDER BY seq DESC LIMIT ?",
+            (before if before is not None else 1 << 62, limit),
+        ).fetchall()
+        found = []
+        for seq, commit, name, email, at in rows:
+            items = tuple(
+                (k, c, v, bool(d))
+                for k, c, v, d in db.execute(
+                    "SELECT key, commit_id, version, deleted FROM published_items WHERE publish_seq=? ORDER BY key",
+                    (seq,),
+                )
+            )
+            found.append((seq, PublishRow(commit, name, email, at, items)))
+        return found
+
+    def publish_seq_at(self, at: int) -> int | None:
+        """The newest publish made at or before unix time `at`."""
+        row = self._db().execute("SELECT max(seq) FROM publishes WHERE at<=?", (at,)).fetchone()
+        return row[0]
+
+    def published_as_of(self, key: str, publish_seq: int) -> tuple[str, bool] | None:
+        """(commit, deleted) of `key` as live after publish `publish_seq`, or None."""
+        row = (
+            self._db()
+            .execute(
+                """SELECT commit_id, deleted FROM published_items WHERE key=? AND publish_seq<=?
+               ORDER BY publish_seq DESC LIMIT 1""",
+                (key, publish_seq),
+            )
+            .fetchone()
+        )
+        return None if row is None else (row[0], bool(row[1]))
+
+    def live_keys_as_of(self, publish_seq: int, *, after: str | None, limit: int) -> list[tuple[str, str]]:
+        """(key, commit) of every entity live after publish `publish_seq`, in key order."""
+        rows = self._db().execute(
+            """SELECT p.key, p.commit_id FROM published_items p
+               WHERE p.publish_seq = (SELECT max(q.publish_seq) FROM published_items q
+                                      WHERE q.key = p.key AND q.publish_seq <= ?)
+                 AND p.deleted = 0 AND p.key > ?
+               ORDER BY p.key LIMIT ?""",
+            (publish_seq, after or "", limit),
+        )
+        return [(row[0], row[1]) for row in rows]
+
+    def publish_times(self, key: str) -> dict[str, int]:
+        """commit -> when it first went live, for every commit of `key` that was ever published."""
+        rows = self._db().execute(
+            """SELECT i.commit_id, min(p.at) FROM published_items i JOIN publishes p ON p.seq = i.publish_seq
+               WHERE i.key=? GROUP BY i.commit_id""",
+            (key,),
+        )
+        return {row[0]: row[1] for row in rows}
+
+
+def _insert_changes(db: sqlite3.Connection, changes: Iterable[ChangeRow]) -> None:
+    db.executemany(
+        """INSERT OR IGNORE INTO changes (key, version, commit_id, action, author_name, author_email, at)
+           VALUES (?, ?, ?, ?, ?, ?, ?)""",
+        [(c.key, c.version, c.commit, c.action, c.author_name, c.author_email, c.at) for c in changes],
+    )
 
 
 def _filter_sql(where: ListFilter) -> tuple[list[str], list[object]]:

@@ -29,7 +29,7 @@ from gitstore.entities.snapshots import (
     newest_publish,
     published_commit,
 )
-from gitstore.entities.trailers import format_message
+from gitstore.entities.trailers import format_message, parse_repeated
 from gitstore.errors import (
     BasePathTaken,
     EntityNotFound,
@@ -37,7 +37,7 @@ from gitstore.errors import (
     StaleVersion,
     VersionNotFound,
 )
-from gitstore.index.api import PublishedRow
+from gitstore.index.api import PublishedRow, PublishRow
 from gitstore.names import validate_key
 from gitstore.repository import MAIN, ContentRepository, draft_ref, published_ref
 from gitstore.storage.api import (
@@ -54,6 +54,7 @@ __all__ = [
     "PublishedItem",
     "publish",
     "publish_all_drafts",
+    "publish_row",
     "roll_forward",
 ]
 
@@ -208,4 +209,15 @@ def _apply(repo: ContentRepository, main: pygit2.Oid) -> None:
         snap = load_snapshot(git, oid)
         doc = snap.document
         rows.append(PublishedRow(key, str(oid), str(snap.tree), doc.base_path, doc.type, doc.locale, not snap.deleted))
-    repo.index.record_published(rows, main_head=str(main))
+    repo.index.record_published(rows, main_head=str(main), publishes=[publish_row(git, main)])
+
+
+def publish_row(git: pygit2.Repository, main: pygit2.Oid) -> PublishRow:
+    """The publish log entry that commit `main` records."""
+    commit = git[main]
+    items = []
+    for entry in parse_repeated(commit.message, "Published"):
+        key, sha = entry.split(" ", 1)
+        snap = load_snapshot(git, pygit2.Oid(hex=sha))
+        items.append((key, sha, snap.version, snap.deleted))
+    return PublishRow(str(main), commit.author.name, commit.author.email, commit.author.time, tuple(items))
