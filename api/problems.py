@@ -37,6 +37,7 @@ PROBLEMS: dict[type[errors.GitstoreError], tuple[int, str, str]] = {
     errors.StaleVersion: (412, "precondition-failed", "Precondition failed"),
     errors.BasePathTaken: (409, "base-path-taken", "base_path already taken"),
     errors.NotFastForward: (409, "not-fast-forward", "Not a fast-forward"),
+    errors.MergeConflict: (409, "merge-conflict", "Conflicting changes"),
     errors.InvalidInput: (422, "invalid-input", "Invalid input"),
     errors.InvalidName: (422, "invalid-name", "Invalid name"),
     errors.InvalidDocument: (422, "invalid-document", "Invalid entity document"),
@@ -92,6 +93,8 @@ def _extensions(exc: errors.GitstoreError) -> dict[str, Any]:
         return {"current_etag": f'"{current}"' if current else None}
     if isinstance(exc, errors.BasePathTaken):
         return {"holder": extra.get("holder"), "base_path": extra.get("base_path")}
+    if isinstance(exc, errors.MergeConflict):
+        return {"conflicts": extra.get("conflicts", [])}
     if isinstance(exc, errors.InvalidInput):
         return {"errors": extra.get("errors", [])}
     return {k: v for k, v in extra.items() if k in ("key", "name")}

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gitstore.entities.document import Document
 
@@ -56,7 +56,8 @@ class VersionOut(_FromLibrary):
     message: str
     author: AuthorOut
     committed_at: datetime
-    live: bool
+    live: bool = Field(description="this version is the one live now")
+    published_at: datetime | None = Field(description="when this version first went live, if it ever did")
 
 
 class VersionPage(BaseModel):
@@ -98,7 +99,14 @@ class DiscardRequest(BaseModel):
 
 class RestoreRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
-    version: int = Field(ge=1)
+    version: int | None = Field(default=None, ge=1)
+    commit: str | None = Field(default=None, pattern=r"^[0-9a-f]{40}$")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> RestoreRequest:
+        if (self.version is None) == (self.commit is None):
+            raise ValueError("name exactly one of version, commit")
+        return self
 
 
 class PublishedItemOut(_FromLibrary):
@@ -114,3 +122,69 @@ class PublishOut(_FromLibrary):
     author: AuthorOut
     published_at: datetime | None
     items: list[PublishedItemOut]
+
+
+class FieldChangeOut(_FromLibrary):
+    path: str = Field(description="JSON Pointer into the entity document")
+    op: Literal["add", "remove", "replace"]
+    old: Any
+    new: Any
+
+
+class DiffOut(_FromLibrary):
+    key: str
+    from_commit: str | None
+    to_commit: str
+    from_version: int | None
+    to_version: int
+    changes: list[FieldChangeOut]
+    patch: str = Field(description="git-style unified patch (diff --git headers)")
+
+
+class BlameLineOut(_FromLibrary):
+    line: int
+    content: str
+    commit: str
+    version: int
+    author: AuthorOut
+    committed_at: datetime
+
+
+class BlameOut(_FromLibrary):
+    key: str
+    path: str
+    lines: list[BlameLineOut]
+
+
+class ChangeOut(_FromLibrary):
+    key: str
+    action: str
+    version: int
+    commit: str
+    author: AuthorOut
+    at: datetime
+
+
+class ActivityPage(BaseModel):
+    items: list[ChangeOut]
+    next_cursor: str | None
+
+
+class PublishLogItemOut(_FromLibrary):
+    key: str
+    commit: str
+    version: int
+    deleted: bool
+
+
+class PublishLogEntryOut(_FromLibrary):
+    id: int
+    commit: str = Field(description="the publish commit on main")
+    author: AuthorOut
+    at: datetime
+    items: list[PublishLogItemOut]
+
+
+class PublishLogPage(BaseModel):
+    items: list[PublishLogEntryOut]
+    next_cursor: str | None

@@ -10,7 +10,8 @@
     ├── Conflict
     │   ├── StaleVersion          a compare-and-swap lost: the ref is not where the caller said
     │   ├── BasePathTaken         another entity holds that base_path in the same store
-    │   └── NotFastForward        publishing would rewind the published ref
+    │   ├── NotFastForward        publishing would rewind the published ref
+    │   └── MergeConflict         a stale edit overlaps a newer one; carries `conflicts`
     ├── InvalidInput              carries `errors`: [{"loc": [...], "msg": ...}]
     │   ├── InvalidName           a repository name or entity key breaks the naming rules
     │   └── InvalidDocument       a body that is valid JSON but not a valid entity
@@ -75,6 +76,13 @@ class BasePathTaken(Conflict):
 
 class NotFastForward(Conflict):
     """Publishing that commit would move the published ref backwards or sideways."""
+
+
+class MergeConflict(Conflict):
+    """A change made on an old version overlaps a newer change to the same field or lines.
+
+    `extra["conflicts"]` lists each as {"path", "base", "ours", "theirs"}.
+    """
 
 
 class InvalidInput(GitstoreError):

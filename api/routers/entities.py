@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import PlainTextResponse
 
 from api.auth import require_preview
 from api.body import MERGE_PATCH_TYPES, read_json, validate_body
 from api.deps import PreconditionDep, PrincipalDep, RepoDep, set_etag
+from api.problems import HTTPProblem
 from api.schemas import (
+    BlameOut,
+    DiffOut,
     DiscardRequest,
     EntityOut,
     EntityPage,
@@ -19,7 +24,10 @@ from api.schemas import (
     VersionPage,
 )
 from gitstore.entities import api as entities
+from gitstore.entities.api import Precondition
 from gitstore.entities.model import WriteResult
+from gitstore.errors import InvalidInput
+from gitstore.history import api as history
 from gitstore.index.api import ListFilter
 
 router = APIRouter(prefix="/repos/{repo}/entities", tags=["entities"])
@@ -51,6 +59,30 @@ async def _optional_json(request: Request) -> Any:
     return await read_json(request, optional=True)
 
 
+BaseQuery = Annotated[
+    str | None,
+    Query(
+        pattern=r"^[0-9a-f]{40}$",
+        description="the commit this change was made on: merge it onto the current draft (instead of If-Match)",
+    ),
+]
+
+
+def _base_replaces_if_match(expected: Precondition) -> None:
+    if expected is not None:
+        raise HTTPProblem(
+            400, "malformed-precondition", "Malformed precondition", "send ?base= or a precondition header, not both"
+        )
+
+
+def _as_of_is_alone(state: str, *others: object) -> None:
+    if state != "published" or any(o is not None for o in others):
+        raise InvalidInput(
+            "as_of reads what was live: it takes no state, version, commit or filters",
+            errors=[{"loc": ["as_of"], "msg": "combined with other selectors"}],
+        )
+
+
 def _written(result: WriteResult, response: Response) -> EntityOut:
     set_etag(response, result.entity.commit)
     if result.created:
@@ -70,11 +102,16 @@ def list_entities(
     has_unpublished_changes: bool | None = None,
     cursor: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    as_of: Annotated[datetime | None, Query(description="RFC 3339 time: what was live then")] = None,
 ) -> EntityPage:
     if state == "draft" or has_unpublished_changes is not None:
         require_preview(principal, repo)
-    where = ListFilter(state=state, type=type, locale=locale, has_unpublished_changes=has_unpublished_changes)
-    page = entities.list_entities(repo, where, cursor=cursor, limit=limit)
+    if as_of is not None:
+        _as_of_is_alone(state, type, locale, has_unpublished_changes)
+        page = history.list_entities_as_of(repo, as_of, cursor=cursor, limit=limit)
+    else:
+        where = ListFilter(state=state, type=type, locale=locale, has_unpublished_changes=has_unpublished_changes)
+        page = entities.list_entities(repo, where, cursor=cursor, limit=limit)
     if page.next_cursor is not None:
         response.headers["Link"] = f'<{request.url.include_query_params(cursor=page.next_cursor)}>; rel="next"'
     return EntityPage(items=[EntityOut.model_validate(e) for e in page.items], next_cursor=page.next_cursor)
@@ -89,10 +126,15 @@ def get_entity(
     state: Literal["draft", "published"] = "published",
     version: Annotated[int | None, Query(ge=1)] = None,
     commit: Annotated[str | None, Query(max_length=64)] = None,
+    as_of: Annotated[datetime | None, Query(description="RFC 3339 time: what was live then")] = None,
 ) -> EntityOut:
     if state == "draft" or version is not None or commit is not None:
         require_preview(principal, repo)
-    entity = entities.get_entity(repo, key, state=state, version=version, commit=commit)
+    if as_of is not None:
+        _as_of_is_alone(state, version, commit)
+        entity = history.get_entity_as_of(repo, key, as_of)
+    else:
+        entity = entities.get_entity(repo, key, state=state, version=version, commit=commit)
     set_etag(response, entity.commit)
     return EntityOut.model_validate(entity)
 
@@ -110,7 +152,11 @@ def put_entity(
     expected: PreconditionDep,
     response: Response,
     body: Annotated[Any, Depends(_json)],
+    base: BaseQuery = None,
 ) -> EntityOut:
+    if base is not None:
+        _base_replaces_if_match(expected)
+        return _written(history.write_from_base(repo, key, base, document=body, author=principal.author), response)
     return _written(entities.put_draft(repo, key, body, author=principal.author, expected=expected), response)
 
 
@@ -127,7 +173,15 @@ def patch_entity(
     expected: PreconditionDep,
     response: Response,
     body: Annotated[Any, Depends(_merge_patch)],
+    base: BaseQuery = None,
 ) -> EntityOut:
+    if base is not None:
+        _base_replaces_if_match(expected)
+        if not isinstance(body, dict):
+            raise InvalidInput(
+                "a merge patch must be a JSON object", errors=[{"loc": ["body"], "msg": "not an object"}]
+            )
+        return _written(history.write_from_base(repo, key, base, patch=body, author=principal.author), response)
     return _written(entities.patch_draft(repo, key, body, author=principal.author, expected=expected), response)
 
 
@@ -166,7 +220,9 @@ def restore_version(
 ) -> EntityOut:
     request = validate_body(RestoreRequest, body)
     return _written(
-        entities.restore_version(repo, key, request.version, author=principal.author, expected=expected),
+        entities.restore_version(
+            repo, key, request.version, commit=request.commit, author=principal.author, expected=expected
+        ),
         response,
     )
 
@@ -190,3 +246,42 @@ def list_versions(
     if page.next_cursor is not None:
         response.headers["Link"] = f'<{request.url.include_query_params(cursor=page.next_cursor)}>; rel="next"'
     return VersionPage(items=[VersionOut.model_validate(v) for v in page.items], next_cursor=page.next_cursor)
+
+
+@router.get(
+    "/{key}/diff",
+    response_model=DiffOut,
+    summary="What changed between two versions (default: what publishing would change)",
+    responses={200: {"content": {"text/x-diff": {}}}},
+)
+def diff_entity(
+    repo: RepoDep,
+    key: Key,
+    principal: PrincipalDep,
+    request: Request,
+    from_: Annotated[
+        str, Query(alias="from", max_length=64, description="version, commit, 'published' or 'draft'")
+    ] = "published",
+    to: Annotated[str, Query(max_length=64, description="version, commit, 'published' or 'draft'")] = "draft",
+) -> Any:
+    require_preview(principal, repo)
+    result = history.diff(repo, key, from_=from_, to=to)
+    if "text/x-diff" in request.headers.get("accept", ""):
+        return PlainTextResponse(result.patch, media_type="text/x-diff")
+    return DiffOut.model_validate(result)
+
+
+@router.get("/{key}/blame", response_model=BlameOut, summary="Who last changed each line of one of the entity's files")
+def blame_entity(
+    repo: RepoDep,
+    key: Key,
+    principal: PrincipalDep,
+    path: Annotated[str | None, Query(max_length=200, description="a file of the entity (default entity.json)")] = None,
+    field: Annotated[
+        str | None, Query(max_length=200, description="a field: its own file, or its lines of entity.json")
+    ] = None,
+) -> BlameOut:
+    require_preview(principal, repo)
+    if path is not None and field is not None:
+        raise InvalidInput("name a path or a field, not both", errors=[{"loc": ["field"], "msg": "with path"}])
+    return BlameOut.model_validate(history.blame(repo, key, path=path, field=field))

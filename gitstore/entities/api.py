@@ -12,8 +12,9 @@ draft tip is still that commit, `IfAbsent()` to create only; a failed one raises
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pygit2
@@ -48,6 +49,7 @@ __all__ = [
     "Precondition",
     "delete_entity",
     "discard_draft",
+    "entity_view",
     "get_entity",
     "list_entities",
     "list_versions",
@@ -102,18 +104,18 @@ def get_entity(
         oid = _find_version(repo, key, tip, version=version, commit=commit)
         snap = load_snapshot(git, oid)
         label = "published" if oid == published else "draft" if oid == tip else "superseded"
-        return _entity(git, snap, label, tip, published)
+        return entity_view(git, snap, label, tip, published)
     if state == "draft":
         snap = load_snapshot(git, tip)
         if snap.deleted:
             raise EntityNotFound(f"{key!r} is deleted in draft; it stays live until the delete is published", key=key)
-        return _entity(git, snap, "draft", tip, published)
+        return entity_view(git, snap, "draft", tip, published)
     if published is None:
         raise EntityNotFound(f"{key!r} has never been published", key=key)
     snap = load_snapshot(git, published)
     if snap.deleted:
         raise EntityNotFound(f"{key!r} was deleted and the delete is published", key=key)
-    return _entity(git, snap, "published", tip, published)
+    return entity_view(git, snap, "published", tip, published)
 
 
 def list_entities(repo: ContentRepository, where: ListFilter, *, cursor: str | None = None, limit: int = 50) -> Page:
@@ -139,6 +141,7 @@ def list_versions(repo: ContentRepository, key: str, *, cursor: int | None = Non
         raise EntityNotFound(f"no entity {key!r} in {repo.name!r}", key=key)
     start = tip if cursor is None else _find_version(repo, key, tip, version=cursor, commit=None)
     published = published_commit(repo, key)
+    went_live = repo.index.publish_times(key)
     items: list[VersionInfo] = []
     oid: pygit2.Oid | None = start
     while oid is not None and len(items) < limit:
@@ -154,6 +157,7 @@ def list_versions(repo: ContentRepository, key: str, *, cursor: int | None = Non
                 author=Author(commit.author.name, commit.author.email),
                 committed_at=commit_time(commit.author),
                 live=oid == published,
+                published_at=datetime.fromtimestamp(went_live[str(oid)], UTC) if str(oid) in went_live else None,
             )
         )
         oid = commit.parent_ids[0] if commit.parent_ids else None
@@ -167,15 +171,32 @@ def list_versions(repo: ContentRepository, key: str, *, cursor: int | None = Non
 def put_draft(
     repo: ContentRepository,
     key: str,
-    document: Document | dict[str, Any],
+    document: Content | Document | dict[str, Any],
     *,
     author: Author,
     expected: Precondition = None,
+    summary: str | None = None,
+    extra_trailers: Sequence[tuple[str, str]] = (),
 ) -> WriteResult:
-    """Create the entity or replace its draft with `document`."""
+    """Create the entity or replace its draft with `document`.
+
+    `summary` and `extra_trailers` let a layer above say more in the commit message (a merge
+    names both of its sides)."""
     validate_key(key)
-    doc = parse_document(document.model_dump() if isinstance(document, Document) else document)
-    return _write(repo, key, lambda _current: (doc, False), author=author, expected=expected, action=None)
+    if isinstance(document, Content):
+        doc = document
+    else:
+        doc = parse_document(document.model_dump() if isinstance(document, Document) else document)
+    return _write(
+        repo,
+        key,
+        lambda _current: (doc, False),
+        author=author,
+        expected=expected,
+        action=None,
+        summary=summary,
+        extra_trailers=extra_trailers,
+    )
 
 
 def patch_draft(
@@ -239,18 +260,20 @@ def discard_draft(repo: ContentRepository, key: str, *, author: Author, expected
 def restore_version(
     repo: ContentRepository,
     key: str,
-    version: int,
+    version: int | None = None,
     *,
+    commit: str | None = None,
     author: Author,
     expected: Precondition = None,
 ) -> WriteResult:
-    """A new draft commit with the content of an older version (rollback never rewinds)."""
+    """A new draft commit with the content of an older version, named by number or commit
+    (seed 003's "undo"; rollback never rewinds)."""
     validate_key(key)
     git = repo.storage.git
     tip = read_ref(git, draft_ref(key))
     if tip is None:
         raise EntityNotFound(f"no entity {key!r} in {repo.name!r}", key=key)
-    old = load_snapshot(git, _find_version(repo, key, tip, version=version, commit=None))
+    old = load_snapshot(git, _find_version(repo, key, tip, version=version, commit=commit))
     summary = f"Restore {key} to version {old.version}"
     return _write(
         repo,
@@ -290,6 +313,7 @@ def _write(
     expected: Precondition,
     action: str | None,
     summary: str | None = None,
+    extra_trailers: Sequence[tuple[str, str]] = (),
 ) -> WriteResult:
     git = repo.storage.git
     ref = draft_ref(key)
@@ -304,7 +328,7 @@ def _write(
             planned = _plan(git, key, tip, change, expected)
         current, doc, deleted, tree = planned
         if current is not None and current.tree == tree:
-            return WriteResult(_entity(git, current, "draft", tip, published_commit(repo, key)), False, False)
+            return WriteResult(entity_view(git, current, "draft", tip, published_commit(repo, key)), False, False)
         if doc.base_path is not None and not deleted:
             holder = repo.index.draft_holder(doc.base_path, other_than=key)
             if holder is not None:
@@ -324,6 +348,7 @@ def _write(
             ("Action", verb),
             ("Version", str(version)),
             ("Edition", str(edition)),
+            *extra_trailers,
         ]
         sig = pygit2.Signature(author.name, author.email)
         commit = git.create_commit(None, sig, sig, format_message(summary, trailers), tree, [tip] if tip else [])
@@ -334,7 +359,7 @@ def _write(
         change = ChangeRow(key, version, str(commit), verb, author.name, author.email, sig.time)
         repo.index.record_drafts([row], [change], draft_head=str(draft_head[1]))
         snap = load_snapshot(git, commit)
-        entity = _entity(git, snap, "draft", commit, published)
+        entity = entity_view(git, snap, "draft", commit, published)
     return WriteResult(entity, created=current is None, changed=True)
 
 
@@ -408,7 +433,8 @@ def _find_version(
         if oid == tip or (oid in git and isinstance(git[oid], pygit2.Commit) and git.descendant_of(tip, oid)):
             return oid
         raise VersionNotFound(f"{commit} is not a version of {key!r}", key=key)
-    assert version is not None
+    if version is None:
+        raise InvalidInput("name a version or a commit", errors=[{"loc": ["version"], "msg": "missing"}])
     if version < 1:
         raise VersionNotFound(f"{key!r} has no version {version}", key=key)
     sha = repo.index.commit_of_version(key, version)
@@ -427,7 +453,7 @@ def _find_version(
     raise VersionNotFound(f"{key!r} has no version {version}", key=key)
 
 
-def _entity(
+def entity_view(
     git: pygit2.Repository,
     snap: Snapshot,
     state: str,

@@ -63,6 +63,7 @@ class VersionInfo:
     author: Author
     committed_at: datetime
     live: bool  # this version is the one published now
+    published_at: datetime | None  # when this version first went live, if it ever did
 
 
 @dataclass(frozen=True, slots=True)

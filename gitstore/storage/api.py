@@ -4,6 +4,7 @@ Only this layer imports pygit2 for writing; layers above speak in keys, commits 
 """
 
 from gitstore.storage.git import GitRepository, configure_libgit2, init_bare
+from gitstore.storage.history import BlamedLine, blame_file, merge_text, tree_patch
 from gitstore.storage.locks import RepoLock
 from gitstore.storage.refs import (
     clear_stale_ref_lock,
@@ -26,8 +27,10 @@ from gitstore.storage.trees import (
 )
 
 __all__ = [
+    "BlamedLine",
     "GitRepository",
     "RepoLock",
+    "blame_file",
     "clear_stale_ref_lock",
     "commit_on_ref",
     "configure_libgit2",
@@ -35,12 +38,14 @@ __all__ = [
     "move_ref",
     "entity_path",
     "init_bare",
+    "merge_text",
     "read_files",
     "read_ref",
     "set_ref",
     "shard_of",
     "subtree_id",
     "sweep_stale_locks",
+    "tree_patch",
     "update_aggregate",
     "update_refs",
     "update_refs_packed",

@@ -1,0 +1,45 @@
+"""Git's history tools on one entity's branch: patch text, blame, three-way text merge.
+
+Only ever used on per-entity branches, whose trees hold a handful of files: libgit2's blame on
+an aggregate branch took 90 s for one file (measured), on an entity branch 21 ms.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pygit2
+
+BLOB = pygit2.enums.FileMode.BLOB
+
+
+def tree_patch(git: pygit2.Repository, old: pygit2.Oid | None, new: pygit2.Oid | None) -> str:
+    """`git diff` between two trees (None: the empty tree), as unified patch text."""
+    empty = git.TreeBuilder().write() if old is None or new is None else None
+    diff = git.diff(git[old or empty], git[new or empty])
+    return diff.patch or ""
+
+
+@dataclass(frozen=True, slots=True)
+class BlamedLine:
+    line: int
+    content: str
+    commit: pygit2.Oid
+
+
+def blame_file(git: pygit2.Repository, path: str, newest: pygit2.Oid) -> list[BlamedLine]:
+    """Each line of `path` at commit `newest`, with the commit that last changed it."""
+    lines = git[newest].tree[path].data.decode().splitlines()  # type: ignore[attr-defined]
+    owner: list[pygit2.Oid | None] = [None] * len(lines)
+    for hunk in git.blame(path, newest_commit=newest):
+        start = hunk.final_start_line_number - 1
+        for i in range(start, min(start + hunk.lines_in_hunk, len(lines))):
+            owner[i] = hunk.final_commit_id
+    return [BlamedLine(i + 1, text, owner[i] or newest) for i, text in enumerate(lines)]
+
+
+def merge_text(git: pygit2.Repository, base: str, ours: str, theirs: str) -> str | None:
+    """Line-level three-way merge (git's xdiff). None when the same lines changed both ways."""
+    entries = [pygit2.IndexEntry("field", git.create_blob(text.encode()), BLOB) for text in (base, ours, theirs)]
+    result = git.merge_file_from_index(*entries)
+    return result.contents if result.automergeable else None
