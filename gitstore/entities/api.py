@@ -28,7 +28,7 @@ from gitstore.entities.document import (
     writable,
 )
 from gitstore.entities.model import Author, Entity, Page, VersionInfo, WriteResult
-from gitstore.entities.snapshots import Snapshot, commit_time, load_snapshot, published_commit
+from gitstore.entities.snapshots import Snapshot, commit_time, draft_tip, load_snapshot, published_commit
 from gitstore.entities.trailers import format_message, parse_trailers, summary_of
 from gitstore.errors import (
     BasePathTaken,
@@ -96,9 +96,7 @@ def get_entity(
     """
     validate_key(key)
     git = repo.storage.git
-    tip = read_ref(git, draft_ref(key))
-    if tip is None:
-        raise EntityNotFound(f"no entity {key!r} in {repo.name!r}", key=key)
+    tip = draft_tip(repo, key)
     published = published_commit(repo, key)
     if version is not None or commit is not None:
         oid = _find_version(repo, key, tip, version=version, commit=commit)
@@ -136,9 +134,7 @@ def list_versions(repo: ContentRepository, key: str, *, cursor: int | None = Non
     """The draft branch's commits, newest first. `cursor` is the version to start from."""
     validate_key(key)
     git = repo.storage.git
-    tip = read_ref(git, draft_ref(key))
-    if tip is None:
-        raise EntityNotFound(f"no entity {key!r} in {repo.name!r}", key=key)
+    tip = draft_tip(repo, key)
     start = tip if cursor is None else _find_version(repo, key, tip, version=cursor, commit=None)
     published = published_commit(repo, key)
     went_live = repo.index.publish_times(key)
@@ -239,9 +235,8 @@ def discard_draft(repo: ContentRepository, key: str, *, author: Author, expected
     """
     validate_key(key)
     git = repo.storage.git
+    draft_tip(repo, key)
     published = published_commit(repo, key)
-    if read_ref(git, draft_ref(key)) is None:
-        raise EntityNotFound(f"no entity {key!r} in {repo.name!r}", key=key)
     if published is None:
         raise Conflict(f"{key!r} has never been published, so there is nothing to go back to; delete it instead")
     live = load_snapshot(git, published)
@@ -270,9 +265,7 @@ def restore_version(
     (seed 003's "undo"; rollback never rewinds)."""
     validate_key(key)
     git = repo.storage.git
-    tip = read_ref(git, draft_ref(key))
-    if tip is None:
-        raise EntityNotFound(f"no entity {key!r} in {repo.name!r}", key=key)
+    tip = draft_tip(repo, key)
     old = load_snapshot(git, _find_version(repo, key, tip, version=version, commit=commit))
     summary = f"Restore {key} to version {old.version}"
     return _write(

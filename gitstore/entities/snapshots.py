@@ -19,7 +19,8 @@ import pygit2
 from gitstore.entities.document import Content, files_to_document
 from gitstore.entities.model import Author
 from gitstore.entities.trailers import parse_repeated, parse_trailers
-from gitstore.repository import MAIN, ContentRepository, published_ref
+from gitstore.errors import EntityNotFound
+from gitstore.repository import MAIN, ContentRepository, draft_ref, published_ref
 from gitstore.storage.api import read_files, read_ref
 
 
@@ -102,6 +103,14 @@ def newest_publish(repo: ContentRepository, main: pygit2.Oid) -> dict[str, str]:
     with _publish_maps_guard:
         _publish_maps[str(repo.path)] = (main, moved)
     return moved
+
+
+def draft_tip(repo: ContentRepository, key: str) -> pygit2.Oid:
+    """The tip of `key`'s draft branch. Raises EntityNotFound if the entity never existed."""
+    tip = read_ref(repo.storage.git, draft_ref(key))
+    if tip is None:
+        raise EntityNotFound(f"no entity {key!r} in {repo.name!r}", key=key)
+    return tip
 
 
 def published_commit(repo: ContentRepository, key: str) -> pygit2.Oid | None:

@@ -18,7 +18,7 @@ from gitstore.entities import api as entities
 from gitstore.entities.api import IfMatch
 from gitstore.entities.document import Content, parse_document, writable
 from gitstore.entities.model import Author, Entity, Page, WriteResult
-from gitstore.entities.snapshots import Snapshot, load_snapshot, published_commit
+from gitstore.entities.snapshots import Snapshot, draft_tip, load_snapshot, published_commit
 from gitstore.errors import EntityNotFound, InvalidInput, MergeConflict, VersionNotFound
 from gitstore.names import validate_key
 from gitstore.repository import ContentRepository, draft_ref
@@ -119,7 +119,7 @@ def diff(repo: ContentRepository, key: str, *, from_: str = "published", to: str
     The default answers "what will publishing change".
     """
     validate_key(key)
-    tip = _tip(repo, key)
+    tip = draft_tip(repo, key)
     old = _resolve(repo, key, tip, from_, allow_missing=True)
     new = _resolve(repo, key, tip, to, allow_missing=False)
     assert new is not None
@@ -162,7 +162,7 @@ def blame(repo: ContentRepository, key: str, *, path: str | None = None, field: 
     """
     validate_key(key)
     git = repo.storage.git
-    tip = _tip(repo, key)
+    tip = draft_tip(repo, key)
     tree = git[tip].tree
     start, end = 1, None
     if field is not None:
@@ -312,7 +312,7 @@ def write_from_base(
     """
     validate_key(key)
     git = repo.storage.git
-    tip = _tip(repo, key)
+    tip = draft_tip(repo, key)
     base_snap = load_snapshot(git, _version_commit(repo, key, tip, base))
     if document is not None:
         theirs = parse_document(document)
@@ -321,7 +321,7 @@ def write_from_base(
     # Merge while holding the drafts lock, so the tip merged onto is the tip written onto: under
     # contention a lock-free merge-and-retry loop can starve (measured with 6 racing writers).
     with repo.storage.drafts_lock.held():
-        tip = _tip(repo, key)
+        tip = draft_tip(repo, key)
         if tip == base_snap.commit:  # nothing happened since the client's version: a plain write
             document_, summary, trailers = theirs, None, []
         else:
@@ -372,13 +372,6 @@ def _plain(value: Any) -> Any:
 
 
 # -- shared -----------------------------------------------------------------------------------
-
-
-def _tip(repo: ContentRepository, key: str) -> pygit2.Oid:
-    tip = read_ref(repo.storage.git, draft_ref(key))
-    if tip is None:
-        raise EntityNotFound(f"no entity {key!r} in {repo.name!r}", key=key)
-    return tip
 
 
 def _resolve(repo: ContentRepository, key: str, tip: pygit2.Oid, ref: str, *, allow_missing: bool) -> Snapshot | None:

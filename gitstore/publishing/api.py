@@ -25,6 +25,7 @@ from gitstore.entities.model import Author
 from gitstore.entities.snapshots import (
     Snapshot,
     commit_time,
+    draft_tip,
     load_snapshot,
     newest_publish,
     published_commit,
@@ -32,14 +33,13 @@ from gitstore.entities.snapshots import (
 from gitstore.entities.trailers import format_message, parse_repeated
 from gitstore.errors import (
     BasePathTaken,
-    EntityNotFound,
     NotFastForward,
     StaleVersion,
     VersionNotFound,
 )
 from gitstore.index.api import PublishedRow, PublishRow
 from gitstore.names import validate_key
-from gitstore.repository import MAIN, ContentRepository, draft_ref, published_ref
+from gitstore.repository import MAIN, ContentRepository, published_ref
 from gitstore.storage.api import (
     commit_on_ref,
     disk_errors,
@@ -141,9 +141,7 @@ def _plan(repo: ContentRepository, targets: Iterable[PublishTarget]) -> dict[str
     plan: dict[str, Snapshot] = {}
     for target in targets:
         key = target.key
-        tip = read_ref(git, draft_ref(key))
-        if tip is None:
-            raise EntityNotFound(f"no entity {key!r} in {repo.name!r}", key=key)
+        tip = draft_tip(repo, key)
         if target.expected is not None and str(tip) != target.expected.commit:
             raise StaleVersion(f"the draft of {key!r} is not at {target.expected.commit}", current=str(tip))
         chosen = tip if target.version is None else _commit_of_version(repo, key, target.version)
