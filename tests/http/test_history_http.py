@@ -76,7 +76,9 @@ def test_stale_edit_with_base_merges_or_conflicts(client: TestClient) -> None:
     assert conflict.status_code == 409
     assert conflict.json()["conflicts"] == [{"path": "/title", "base": "Guide", "ours": "Mine", "theirs": "Other"}]
     put = client.put(
-        f"{E}/guide", params={"base": first}, json={"type": "page", "title": "Guide", "fields": {"body": BODY, "extra": 1}}
+        f"{E}/guide",
+        params={"base": first},
+        json={"type": "page", "title": "Guide", "fields": {"body": BODY, "extra": 1}},
     )
     assert put.status_code == 200 and put.json()["fields"]["extra"] == 1 and put.json()["title"] == "Mine"
     both = client.patch(f"{E}/guide", params={"base": first}, json={}, headers=PATCH | {"If-Match": f'"{first}"'})
