@@ -4,8 +4,8 @@
 
 Builds a repository of N entities x V versions (20,000 commits by default), serves it with
 uvicorn on a free loopback port, and measures: a protocol v2 clone (time, bytes), an
-incremental fetch after one publish, and the share of single-entity publish time spent
-bringing the live-only mirror up to date.
+incremental fetch after one publish, the live-only mirror's sync next to a single-entity
+publish, and a clone again after `gitstore gc` has packed the repository.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import orjson
 
 from gitstore import Author, Store
 from gitstore.entities import api as entities
+from gitstore.housekeeping import gc
 from gitstore.publishing import api as publishing
 from gitstore.publishing.mirror import sync_live_mirror
 
@@ -118,6 +119,12 @@ def run(n: int, versions: int, work: Path) -> dict[str, Any]:
         results["clone_v2_seconds"] = round(time.perf_counter() - t, 3)
         results["clone_bytes"] = sum(p.stat().st_size for p in (clone / "objects").rglob("*") if p.is_file())
         results["clone_commits"] = int(git("--git-dir", str(clone), "rev-list", "--count", "--all").strip())
+        report = gc(repo)
+        results["gc_seconds"] = report.seconds
+        clone_after = work / "clone-after-gc"
+        t = time.perf_counter()
+        git("-c", "protocol.version=2", "clone", "-q", "--bare", f"{url}/git/site.git", str(clone_after))
+        results["clone_v2_after_gc_seconds"] = round(time.perf_counter() - t, 3)
         entities.patch_draft(repo, "page-00001", {"title": "One more"}, author=ME)
         publishing.publish(repo, [publishing.PublishTarget("page-00001")], author=ME)
         t = time.perf_counter()

@@ -128,6 +128,18 @@ def fsck(repo: str, data: DataDir = Path("data"), json: Json = False) -> None:
 
 
 @app.command()
+def gc(repo: str, data: DataDir = Path("data"), json: Json = False) -> None:
+    """Pack objects and refs in the repository and its live-only copy."""
+    from gitstore.housekeeping import gc as gc_repo
+
+    try:
+        report = dataclasses.asdict(gc_repo(Store(data).repository(repo)))
+    except GitstoreError as exc:
+        _fail(exc)
+    typer.echo(orjson.dumps(report).decode() if json else f"{repo}: {report}")
+
+
+@app.command()
 def serve(
     data: DataDir = Path("data"),
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",

@@ -23,6 +23,7 @@ LAYERS = [
     "gitstore.publishing",
     "gitstore.history",
     "gitstore.maintenance",
+    "gitstore.housekeeping",
     "gitstore.store",
     "gitstore.samples",
     "gitstore.cli",
