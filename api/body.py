@@ -9,10 +9,10 @@ a 4xx problem before anything is written.
 from __future__ import annotations
 
 import json
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import orjson
-from fastapi import Request
+from fastapi import Depends, Request
 from pydantic import BaseModel, ValidationError
 
 from api.problems import HTTPProblem
@@ -24,21 +24,34 @@ JSON_TYPES = frozenset({"application/json"})
 MERGE_PATCH_TYPES = frozenset({"application/merge-patch+json", "application/json"})
 
 
-async def read_json(request: Request, *, media_types: frozenset[str] = JSON_TYPES, optional: bool = False) -> Any:
-    """The parsed JSON body. With `optional`, an empty body without Content-Type gives None."""
+async def read_body(request: Request) -> bytes:
+    """The raw body, refused with 413 past the size limit: from Content-Length before reading
+    anything, and by counting while streaming (a chunked body has no Content-Length)."""
     limit: int = request.app.state.settings.max_body_bytes
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_json(request: Request, *, media_types: frozenset[str] = JSON_TYPES, optional: bool = False) -> Any:
+    """The parsed JSON body. With `optional`, an empty body without Content-Type gives None."""
     content_type = request.headers.get("content-type")
     if content_type is None and optional:
-        if await _read_capped(request, limit):
+        if await read_body(request):
             raise _unsupported(media_types)
         return None
     media_type = (content_type or "").split(";", 1)[0].strip().lower()
     if media_type not in media_types:
         raise _unsupported(media_types)
-    raw = await _read_capped(request, limit)
+    raw = await read_body(request)
     if not raw and optional:
         return None
     return parse_strict(raw)
@@ -76,17 +89,6 @@ def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return seen
 
 
-async def _read_capped(request: Request, limit: int) -> bytes:
-    chunks = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def _too_large(limit: int) -> HTTPProblem:
     return HTTPProblem(
         413,
@@ -106,3 +108,21 @@ def _unsupported(media_types: frozenset[str]) -> HTTPProblem:
         f"send the body as {' or '.join(accepted)}",
         accepted=accepted,
     )
+
+
+async def _json_body(request: Request) -> Any:
+    return await read_json(request)
+
+
+async def _optional_json_body(request: Request) -> Any:
+    return await read_json(request, optional=True)
+
+
+async def _merge_patch_body(request: Request) -> Any:
+    return await read_json(request, media_types=MERGE_PATCH_TYPES)
+
+
+# Route parameters: `body: JsonBody`. Action POSTs take OptionalJsonBody (empty, or JSON).
+JsonBody = Annotated[Any, Depends(_json_body)]
+OptionalJsonBody = Annotated[Any, Depends(_optional_json_body)]
+MergePatchBody = Annotated[Any, Depends(_merge_patch_body)]

@@ -26,6 +26,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import current_principal, may_preview
+from api.body import read_body
 from api.problems import HTTPProblem
 from gitstore import Store
 from gitstore.publishing.mirror import ensure_live_mirror
@@ -116,7 +117,7 @@ async def upload_pack(repo: str, request: Request) -> StreamingResponse:
     # would otherwise consume the body and the clone would hang.
     body = _decode(
         request.headers.get("content-encoding"),
-        await _read_capped(request, settings.max_body_bytes),
+        await read_body(request),
         settings.max_body_bytes,
     )
     gate = _semaphores.setdefault(repo, asyncio.Semaphore(settings.max_clones))
@@ -186,23 +187,6 @@ async def receive_pack(repo: str) -> Response:
 @router.api_route("/{repo}.git/{path:path}", methods=["GET", "POST", "PUT", "PROPFIND"], include_in_schema=False)
 async def dumb_http(repo: str, path: str) -> Response:
     raise HTTPProblem(403, "dumb-http-refused", "Dumb HTTP refused", "only smart HTTP (git-upload-pack) is served")
-
-
-async def _read_capped(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise HTTPProblem(
-            413, "payload-too-large", "Payload too large", f"the request is larger than {limit} bytes", limit=limit
-        )
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise HTTPProblem(
-                413, "payload-too-large", "Payload too large", f"the request is larger than {limit} bytes", limit=limit
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _decode(encoding: str | None, body: bytes, limit: int) -> bytes:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 
 from api.auth import require_preview
-from api.body import MERGE_PATCH_TYPES, read_json, validate_body
+from api.body import JsonBody, MergePatchBody, OptionalJsonBody, validate_body
 from api.deps import PreconditionDep, PrincipalDep, RepoDep, set_etag
 from api.problems import HTTPProblem
 from api.schemas import (
@@ -45,18 +45,6 @@ _merge_patch_body = {
         "content": {"application/merge-patch+json": {"schema": {"type": "object"}}},
     }
 }
-
-
-async def _json(request: Request) -> Any:
-    return await read_json(request)
-
-
-async def _merge_patch(request: Request) -> Any:
-    return await read_json(request, media_types=MERGE_PATCH_TYPES)
-
-
-async def _optional_json(request: Request) -> Any:
-    return await read_json(request, optional=True)
 
 
 BaseQuery = Annotated[
@@ -151,7 +139,7 @@ def put_entity(
     principal: PrincipalDep,
     expected: PreconditionDep,
     response: Response,
-    body: Annotated[Any, Depends(_json)],
+    body: JsonBody,
     base: BaseQuery = None,
 ) -> EntityOut:
     if base is not None:
@@ -172,7 +160,7 @@ def patch_entity(
     principal: PrincipalDep,
     expected: PreconditionDep,
     response: Response,
-    body: Annotated[Any, Depends(_merge_patch)],
+    body: MergePatchBody,
     base: BaseQuery = None,
 ) -> EntityOut:
     if base is not None:
@@ -203,7 +191,7 @@ def discard_draft(
     principal: PrincipalDep,
     expected: PreconditionDep,
     response: Response,
-    body: Annotated[Any, Depends(_optional_json)],
+    body: OptionalJsonBody,
 ) -> EntityOut:
     validate_body(DiscardRequest, body)
     return _written(entities.discard_draft(repo, key, author=principal.author, expected=expected), response)
@@ -216,7 +204,7 @@ def restore_version(
     principal: PrincipalDep,
     expected: PreconditionDep,
     response: Response,
-    body: Annotated[Any, Depends(_json)],
+    body: JsonBody,
 ) -> EntityOut:
     request = validate_body(RestoreRequest, body)
     return _written(

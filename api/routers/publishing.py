@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from fastapi import APIRouter, BackgroundTasks
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Request
-
-from api.body import read_json, validate_body
+from api.body import OptionalJsonBody, validate_body
 from api.deps import PreconditionDep, PrincipalDep, RepoDep
 from api.schemas import PublishEntityRequest, PublishOut, PublishRequest
 from gitstore.entities.api import IfAbsent
@@ -15,10 +13,6 @@ from gitstore.publishing import api as publishing
 from gitstore.publishing.mirror import sync_live_mirror
 
 router = APIRouter(prefix="/repos/{repo}", tags=["publishing"])
-
-
-async def _optional_json(request: Request) -> Any:
-    return await read_json(request, optional=True)
 
 
 @router.post(
@@ -32,7 +26,7 @@ def publish_entity(
     key: str,
     principal: PrincipalDep,
     expected: PreconditionDep,
-    body: Annotated[Any, Depends(_optional_json)],
+    body: OptionalJsonBody,
 ) -> PublishOut:
     request = validate_body(PublishEntityRequest, body)
     if isinstance(expected, IfAbsent):
@@ -48,7 +42,7 @@ def publish_entity(
 
 @router.post("/publish", response_model=PublishOut, summary="Publish many entities in one atomic operation")
 def publish_many(
-    background: BackgroundTasks, repo: RepoDep, principal: PrincipalDep, body: Annotated[Any, Depends(_optional_json)]
+    background: BackgroundTasks, repo: RepoDep, principal: PrincipalDep, body: OptionalJsonBody
 ) -> PublishOut:
     request = validate_body(PublishRequest, body)
     if request.all_drafts == (request.keys is not None):

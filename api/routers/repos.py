@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from fastapi import APIRouter, Response
 
-from fastapi import APIRouter, Depends, Request, Response
-
-from api.body import read_json, validate_body
+from api.body import JsonBody, validate_body
 from api.deps import RepoDep, StoreDep
 from api.schemas import RepoCreate, RepoList, RepoOut
 from gitstore import ContentRepository
@@ -14,10 +12,6 @@ from gitstore.repository import DRAFT, MAIN
 from gitstore.storage.api import read_ref
 
 router = APIRouter(prefix="/repos", tags=["repositories"])
-
-
-async def _json(request: Request) -> Any:
-    return await read_json(request)
 
 
 def _out(repo: ContentRepository) -> RepoOut:
@@ -43,7 +37,7 @@ def _out(repo: ContentRepository) -> RepoOut:
         }
     },
 )
-def create_repo(store: StoreDep, response: Response, body: Annotated[Any, Depends(_json)]) -> RepoOut:
+def create_repo(store: StoreDep, response: Response, body: JsonBody) -> RepoOut:
     request = validate_body(RepoCreate, body)
     repo = store.create_repository(request.name, request.description)
     response.headers["Location"] = f"/repos/{repo.name}"
