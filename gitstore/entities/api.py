@@ -241,15 +241,7 @@ def discard_draft(repo: ContentRepository, key: str, *, author: Author, expected
         raise Conflict(f"{key!r} has never been published, so there is nothing to go back to; delete it instead")
     live = load_snapshot(git, published)
     summary = f"Discard draft of {key} (back to published version {live.version})"
-    return _write(
-        repo,
-        key,
-        lambda _c: (live.document, live.deleted),
-        author=author,
-        expected=expected,
-        action="discard",
-        summary=summary,
-    )
+    return _put_back(repo, key, live, author=author, expected=expected, action="discard", summary=summary)
 
 
 def restore_version(
@@ -268,13 +260,27 @@ def restore_version(
     tip = draft_tip(repo, key)
     old = load_snapshot(git, _find_version(repo, key, tip, version=version, commit=commit))
     summary = f"Restore {key} to version {old.version}"
+    return _put_back(repo, key, old, author=author, expected=expected, action="restore", summary=summary)
+
+
+def _put_back(
+    repo: ContentRepository,
+    key: str,
+    snap: Snapshot,
+    *,
+    author: Author,
+    expected: Precondition,
+    action: str,
+    summary: str,
+) -> WriteResult:
+    """A new draft commit holding `snap`'s content exactly (its tree comes back byte for byte)."""
     return _write(
         repo,
         key,
-        lambda _c: (old.document, old.deleted),
+        lambda _c: (snap.document, snap.deleted),
         author=author,
         expected=expected,
-        action="restore",
+        action=action,
         summary=summary,
     )
 
