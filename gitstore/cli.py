@@ -31,11 +31,6 @@ DataDir = Annotated[
 Json = Annotated[bool, typer.Option("--json", help="print JSON for scripts")]
 
 
-def _fail(exc: GitstoreError) -> None:
-    typer.echo(f"error: {exc.detail}", err=True)
-    raise typer.Exit(2)
-
-
 @app.command()
 def init(
     repo: str,
@@ -43,20 +38,14 @@ def init(
     description: Annotated[str, typer.Option(help="one line about it")] = "",
 ) -> None:
     """Create an empty content repository."""
-    try:
-        created = Store(data).create_repository(repo, description)
-    except GitstoreError as exc:
-        _fail(exc)
+    created = Store(data).create_repository(repo, description)
     typer.echo(f"created {created.path}")
 
 
 @app.command()
 def reindex(repo: str, data: DataDir = Path("data"), json: Json = False) -> None:
     """Throw the derived index away and rebuild it from refs."""
-    try:
-        count = reindex_repo(Store(data).repository(repo))
-    except GitstoreError as exc:
-        _fail(exc)
+    count = reindex_repo(Store(data).repository(repo))
     typer.echo(
         orjson.dumps({"repo": repo, "entities": count}).decode() if json else f"reindexed {count} entities in {repo}"
     )
@@ -70,11 +59,8 @@ def repair(
 ) -> None:
     """Clear stale locks, finish a half-applied publish, catch the index up (as at startup)."""
     store = Store(data)
-    try:
-        repos = [store.repository(repo)] if repo else store.repositories()
-        reports = {r.name: dataclasses.asdict(repair_repo(r)) for r in repos}
-    except GitstoreError as exc:
-        _fail(exc)
+    repos = [store.repository(repo)] if repo else store.repositories()
+    reports = {r.name: dataclasses.asdict(repair_repo(r)) for r in repos}
     if json:
         typer.echo(orjson.dumps(reports, option=orjson.OPT_INDENT_2).decode())
         return
@@ -91,10 +77,7 @@ def clone_url(
     ] = "http://127.0.0.1:8000",
 ) -> None:
     """Print the URL that `git clone` takes for REPO."""
-    try:
-        Store(data).repository(repo)
-    except GitstoreError as exc:
-        _fail(exc)
+    Store(data).repository(repo)
     typer.echo(f"{base_url.rstrip('/')}/git/{repo}.git")
 
 
@@ -103,10 +86,7 @@ def fsck(repo: str, data: DataDir = Path("data"), json: Json = False) -> None:
     """Check every object with `git fsck --strict`, in the repository and its live-only copy."""
     from gitstore.publishing.mirror import live_mirror_path
 
-    try:
-        content = Store(data).repository(repo)
-    except GitstoreError as exc:
-        _fail(exc)
+    content = Store(data).repository(repo)
     results = {}
     for label, path in (("repository", content.path), ("live", live_mirror_path(content))):
         if not (path / "HEAD").is_file():
@@ -132,10 +112,7 @@ def gc(repo: str, data: DataDir = Path("data"), json: Json = False) -> None:
     """Pack objects and refs in the repository and its live-only copy."""
     from gitstore.housekeeping import gc as gc_repo
 
-    try:
-        report = dataclasses.asdict(gc_repo(Store(data).repository(repo)))
-    except GitstoreError as exc:
-        _fail(exc)
+    report = dataclasses.asdict(gc_repo(Store(data).repository(repo)))
     typer.echo(orjson.dumps(report).decode() if json else f"{repo}: {report}")
 
 
@@ -154,7 +131,12 @@ def serve(
 
 
 def main() -> None:
-    app()
+    # Every command's domain errors end here: a one-line message and exit status 2, no traceback.
+    try:
+        app()
+    except GitstoreError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":
