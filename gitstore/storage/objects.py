@@ -42,19 +42,15 @@ def _missing_tree(
     wanted: list[pygit2.Oid],
     seen: set[pygit2.Oid],
 ) -> None:
-    stack = [tree_id]
+    stack = [(tree_id, True)]
     while stack:
-        oid = stack.pop()
+        oid, is_tree = stack.pop()
         if oid in seen or oid in target:
             continue
         seen.add(oid)
         wanted.append(oid)
-        for entry in source[oid]:  # type: ignore[attr-defined]
-            if entry.type_str == "tree":
-                stack.append(entry.id)
-            elif entry.id not in seen and entry.id not in target:
-                seen.add(entry.id)
-                wanted.append(entry.id)
+        if is_tree:  # blobs are taken from their entry, never read
+            stack.extend((entry.id, entry.type_str == "tree") for entry in source[oid])  # type: ignore[attr-defined]
 
 
 def copy_objects(source: pygit2.Repository, target_path: Path, oids: list[pygit2.Oid]) -> int:
