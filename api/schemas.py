@@ -24,6 +24,11 @@ class AuthorOut(_FromLibrary):
     email: str
 
 
+class MemberOut(_FromLibrary):
+    key: str
+    pin: str | None = Field(description="a commit of the member's draft branch, or null for the latest")
+
+
 class EntityOut(_FromLibrary):
     key: str
     type: str
@@ -32,6 +37,7 @@ class EntityOut(_FromLibrary):
     base_path: str | None
     fields: dict[str, Any]
     links: dict[str, list[str]]
+    members: list[MemberOut] | None = Field(description="a container's ordered manifest; null if not a container")
     version: int
     edition: int
     commit: str

@@ -1,7 +1,8 @@
 """Repair and reindex: bring everything derived back in line with the commit points.
 
 Commit points, the things that say what happened:
-    refs/drafts/<key>   for draft changes
+    refs/drafts/<key>   for a draft change to one entity
+    refs/heads/draft    for a batch of draft changes (its newest commit lists them)
     refs/heads/main     for publishes
 Derived, rebuilt from those when they lag (a kill -9 between two steps of a write):
     refs/published/<key>, refs/heads/draft, the SQLite index.
@@ -13,10 +14,11 @@ from dataclasses import dataclass, field
 
 import pygit2
 
+from gitstore.entities.api import index_rows, roll_forward_drafts
 from gitstore.entities.snapshots import load_snapshot, published_commit
 from gitstore.entities.trailers import parse_trailers
-from gitstore.index.api import ChangeRow, DraftRow, PublishedRow, PublishRow
-from gitstore.publishing.api import publish_row, roll_forward
+from gitstore.index.api import ChangeRow, PublishRow
+from gitstore.publishing.api import publish_row, published_row, roll_forward
 from gitstore.publishing.mirror import sync_live_mirror
 from gitstore.repository import DRAFT, MAIN, ContentRepository
 from gitstore.storage.api import (
@@ -37,6 +39,7 @@ _DRAFTS = "refs/drafts/"
 class RepairReport:
     removed_locks: list[str] = field(default_factory=list)
     rolled_forward_publish: bool = False
+    rolled_forward_batch: bool = False
     reindexed_drafts: list[str] = field(default_factory=list)
     repaired_draft_view: list[str] = field(default_factory=list)
     live_objects_copied: int = 0
@@ -55,6 +58,7 @@ def repair(repo: ContentRepository) -> RepairReport:
         # left was left by a dead one. (Housekeeping goes through gitstore, under these locks.)
         report.removed_locks = sweep_stale_locks(git, ["refs", "HEAD.lock", "packed-refs.lock"])
         report.rolled_forward_publish = roll_forward(repo)
+        report.rolled_forward_batch = roll_forward_drafts(repo)
         known = repo.index.draft_commits()
         lagging = {k: tip for k, tip in _draft_tips(git).items() if known.get(k) != str(tip)}
         changes = []
@@ -72,6 +76,7 @@ def reindex(repo: ContentRepository) -> int:
     git = repo.storage.git
     with repo.storage.publish_lock.held(), repo.storage.drafts_lock.held():
         repo.index.clear()
+        roll_forward_drafts(repo)
         tips = _draft_tips(git)
         changes = []
         for key, tip in sorted(tips.items()):
@@ -96,11 +101,7 @@ def _draft_tips(git: pygit2.Repository) -> dict[str, pygit2.Oid]:
 def _reindex_draft(repo: ContentRepository, key: str, tip: pygit2.Oid, *, stop_at: str | None) -> list[ChangeRow]:
     """Index the entity's tip, and return the changes from `tip` back to `stop_at`."""
     git = repo.storage.git
-    snap = load_snapshot(git, tip)
-    doc = snap.document
-    repo.index.record_drafts(
-        [DraftRow(key, doc.type, doc.locale, str(tip), str(snap.tree), doc.base_path, snap.deleted, snap.version)]
-    )
+    repo.index.record_drafts([index_rows(git, key, tip)[0]])
     changes = []
     oid: pygit2.Oid | None = tip
     while oid is not None and str(oid) != stop_at:
@@ -145,11 +146,8 @@ def _reindex_published(repo: ContentRepository, tips: dict[str, pygit2.Oid]) -> 
     rows = []
     for key in tips:
         oid = published_commit(repo, key)
-        if oid is None:
-            continue
-        snap = load_snapshot(git, oid)
-        doc = snap.document
-        rows.append(PublishedRow(key, str(oid), str(snap.tree), doc.base_path, doc.type, doc.locale, not snap.deleted))
+        if oid is not None:
+            rows.append(published_row(git, key, oid))
     repo.index.record_published(rows, main_head=str(main), publishes=_publish_log(git, main, stop_at=None))
 
 

@@ -28,12 +28,20 @@ from gitstore.entities.document import (
     writable,
 )
 from gitstore.entities.model import Author, Entity, Page, VersionInfo, WriteResult
-from gitstore.entities.snapshots import Snapshot, commit_time, draft_tip, load_snapshot, published_commit
+from gitstore.entities.snapshots import (
+    Snapshot,
+    commit_time,
+    draft_tip,
+    load_snapshot,
+    newest_batch,
+    published_commit,
+)
 from gitstore.entities.trailers import format_message, parse_trailers, summary_of
 from gitstore.errors import (
     BasePathTaken,
     Conflict,
     EntityNotFound,
+    InvalidDocument,
     InvalidInput,
     StaleVersion,
     VersionNotFound,
@@ -41,9 +49,10 @@ from gitstore.errors import (
 from gitstore.index.api import ChangeRow, DraftRow, ListFilter
 from gitstore.names import validate_key
 from gitstore.repository import DRAFT, ContentRepository, draft_ref
-from gitstore.storage.api import disk_errors, read_ref, set_ref, update_aggregate, write_files
+from gitstore.storage.api import disk_errors, read_ref, set_ref, update_aggregate, update_refs, write_files
 
 __all__ = [
+    "DraftChange",
     "IfAbsent",
     "IfMatch",
     "Precondition",
@@ -57,6 +66,8 @@ __all__ = [
     "patch_draft",
     "put_draft",
     "restore_version",
+    "roll_forward_drafts",
+    "write_drafts",
 ]
 
 _SHA = re.compile(r"[0-9a-f]{40}")
@@ -303,6 +314,32 @@ def merge_patch(target: Any, patch: Any) -> Any:
 Change = Callable[[Snapshot | None], tuple[Content, bool]]
 
 
+@dataclass(frozen=True, slots=True)
+class DraftChange:
+    """One entity's part of a batch: `change` maps its current draft to the new content."""
+
+    key: str
+    change: Change
+    action: str | None = None
+    summary: str | None = None
+    expected: Precondition = None
+    extra_trailers: Sequence[tuple[str, str]] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class _Planned:
+    key: str
+    tip: pygit2.Oid | None
+    current: Snapshot | None
+    doc: Content
+    deleted: bool
+    tree: pygit2.Oid
+
+    @property
+    def is_noop(self) -> bool:
+        return self.current is not None and self.current.tree == self.tree
+
+
 def _write(
     repo: ContentRepository,
     key: str,
@@ -314,6 +351,7 @@ def _write(
     summary: str | None = None,
     extra_trailers: Sequence[tuple[str, str]] = (),
 ) -> WriteResult:
+    """One entity's change; its own ref is the commit point."""
     git = repo.storage.git
     ref = draft_ref(key)
     _check_precondition_format(expected)
@@ -322,49 +360,217 @@ def _write(
     with disk_errors():
         planned = _plan(git, key, seen, change, expected)
     with repo.storage.drafts_lock.held(), disk_errors():
+        roll_forward_drafts(repo)
         tip = read_ref(git, ref)
         if tip != seen:
             planned = _plan(git, key, tip, change, expected)
-        current, doc, deleted, tree = planned
-        if current is not None and current.tree == tree:
+        if planned.is_noop:
+            current = planned.current
+            assert current is not None
             return WriteResult(entity_view(git, current, "draft", tip, published_commit(repo, key)), False, False)
-        if doc.base_path is not None and not deleted:
-            holder = repo.index.draft_holder(doc.base_path, other_than=key)
-            if holder is not None:
-                raise BasePathTaken(
-                    f"base_path {doc.base_path!r} is held by the draft of {holder!r}",
-                    holder=holder,
-                    base_path=doc.base_path,
-                )
-        published = published_commit(repo, key)
-        live = load_snapshot(git, published) if published is not None else None
-        verb = action or ("create" if current is None or current.deleted else "update")
-        version = (current.version if current else 0) + 1
-        edition = 1 if live is None else live.edition + (0 if live.tree == tree else 1)
-        summary = summary or _summary(verb, key, current, doc)
-        trailers = [
-            ("Key", key),
-            ("Action", verb),
-            ("Version", str(version)),
-            ("Edition", str(edition)),
-            *extra_trailers,
-        ]
+        _check_draft_paths(repo, [planned])
         sig = pygit2.Signature(author.name, author.email)
-        commit = git.create_commit(None, sig, sig, format_message(summary, trailers), tree, [tip] if tip else [])
-        draft_head = _aggregate_commit(git, key, None if deleted else tree, sig, summary, trailers, commit)
+        commit, message, row, logged = _commit_change(
+            repo, planned, sig, action, summary, extra_trailers, resolve=lambda k: _tip_of(repo, k)
+        )
+        draft_head = _aggregate_commit(git, {key: None if planned.deleted else planned.tree}, sig, message)
         set_ref(git, ref, expected=tip, new=commit)
         _advance_aggregate(git, draft_head)
-        row = DraftRow(key, doc.type, doc.locale, str(commit), str(tree), doc.base_path, deleted, version)
-        change = ChangeRow(key, version, str(commit), verb, author.name, author.email, sig.time)
-        repo.index.record_drafts([row], [change], draft_head=str(draft_head[1]))
-        snap = load_snapshot(git, commit)
-        entity = entity_view(git, snap, "draft", commit, published)
-    return WriteResult(entity, created=current is None, changed=True)
+        repo.index.record_drafts([row], [logged], draft_head=str(draft_head[1]))
+        entity = entity_view(git, load_snapshot(git, commit), "draft", commit, published_commit(repo, key))
+    return WriteResult(entity, created=planned.current is None, changed=True)
 
 
-def _plan(
-    git: pygit2.Repository, key: str, tip: pygit2.Oid | None, change: Change, expected: Precondition
-) -> tuple[Snapshot | None, Content, bool, pygit2.Oid]:
+def write_drafts(
+    repo: ContentRepository, changes: Sequence[DraftChange], *, author: Author, summary: str
+) -> list[WriteResult]:
+    """Change the drafts of several entities in one atomic operation: all of them or none.
+
+    The commit point is `refs/heads/draft`: one commit there lists every entity commit of the
+    batch (`Gitstore-Batch: key sha`); the entity refs and the index follow, and are rolled
+    forward from it after a crash (`roll_forward_drafts`). Readers trust that list first, so no
+    one sees half a batch. Changes that leave an entity as it was are left out. Call it while
+    holding the drafts lock if the changes were decided from other entities' drafts.
+    """
+    git = repo.storage.git
+    keys = [c.key for c in changes]
+    if len(set(keys)) != len(keys):
+        raise InvalidInput("a batch changes each entity at most once", errors=[{"loc": ["keys"], "msg": "repeated"}])
+    for c in changes:
+        validate_key(c.key)
+        _check_precondition_format(c.expected)
+    with repo.storage.drafts_lock.held(), disk_errors():
+        roll_forward_drafts(repo)
+        plans = []
+        for c in changes:
+            tip = read_ref(git, draft_ref(c.key))
+            plans.append((c, _plan(git, c.key, tip, c.change, c.expected)))
+        plans = [(c, p) for c, p in plans if not p.is_noop]
+        if not plans:
+            return [_unchanged(repo, c.key) for c in changes]
+        _check_draft_paths(repo, [p for _, p in plans])
+        sig = pygit2.Signature(author.name, author.email)
+        pending: dict[str, pygit2.Oid] = {}
+        made = []
+        for c, p in plans:
+            # Members of a manifest written in this batch resolve to what the batch makes them.
+            commit, _message, row, logged = _commit_change(
+                repo,
+                p,
+                sig,
+                c.action,
+                c.summary,
+                c.extra_trailers,
+                resolve=lambda k: pending.get(k) or _tip_of(repo, k),
+            )
+            pending[p.key] = commit
+            made.append((p, commit, row, logged))
+        listed = [("Batch", f"{p.key} {commit}") for p, commit, _, _ in made]
+        trees = {p.key: None if p.deleted else p.tree for p, _, _, _ in made}
+        head, batch = _aggregate_commit(git, trees, sig, format_message(summary, listed))
+        set_ref(git, DRAFT, expected=head, new=batch)  # the commit point
+        update_refs(git, {draft_ref(p.key): commit for p, commit, _, _ in made})
+        repo.index.record_drafts([r for _, _, r, _ in made], [lg for _, _, _, lg in made], draft_head=str(batch))
+        results = {}
+        for p, commit, _, _ in made:
+            entity = entity_view(git, load_snapshot(git, commit), "draft", commit, published_commit(repo, p.key))
+            results[p.key] = WriteResult(entity, created=p.current is None, changed=True)
+        return [results.get(c.key) or _unchanged(repo, c.key) for c in changes]
+
+
+def roll_forward_drafts(repo: ContentRepository) -> bool:
+    """Finish a batch whose commit on `draft` landed but whose entity refs or index rows did
+    not (a crash between the two). Idempotent; True if it did work."""
+    git = repo.storage.git
+    head = read_ref(git, DRAFT)
+    if head is None or repo.index.meta("draft_head") == str(head):
+        return False
+    with repo.storage.drafts_lock.held():
+        listed = {k: pygit2.Oid(hex=sha) for k, sha in newest_batch(repo, head).items()}
+        moves = {}
+        for key, commit in listed.items():
+            ref = read_ref(git, draft_ref(key))
+            if ref is None or (ref != commit and git.descendant_of(commit, ref)):
+                moves[draft_ref(key)] = commit
+        update_refs(git, moves)
+        rows, logged = [], []
+        for key, commit in listed.items():
+            row, change = index_rows(git, key, commit)
+            rows.append(row)
+            logged.append(change)
+        repo.index.record_drafts(rows, logged, draft_head=str(head))
+    return bool(listed)
+
+
+def index_rows(git: pygit2.Repository, key: str, commit: pygit2.Oid) -> tuple[DraftRow, ChangeRow]:
+    """What the index records for draft commit `commit` of `key`."""
+    snap = load_snapshot(git, commit)
+    doc = snap.document
+    members = None if doc.members is None else tuple((m.key, m.pin) for m in doc.members)
+    row = DraftRow(
+        key, doc.type, doc.locale, str(commit), str(snap.tree), doc.base_path, snap.deleted, snap.version, members
+    )
+    author = git[commit].author
+    change = ChangeRow(key, snap.version, str(commit), snap.action, author.name, author.email, author.time)
+    return row, change
+
+
+def _unchanged(repo: ContentRepository, key: str) -> WriteResult:
+    git = repo.storage.git
+    tip = draft_tip(repo, key)
+    return WriteResult(
+        entity_view(git, load_snapshot(git, tip), "draft", tip, published_commit(repo, key)), False, False
+    )
+
+
+def _commit_change(
+    repo: ContentRepository,
+    planned: _Planned,
+    sig: pygit2.Signature,
+    action: str | None,
+    summary: str | None,
+    extra_trailers: Sequence[tuple[str, str]],
+    *,
+    resolve: Callable[[str], pygit2.Oid | None],
+) -> tuple[pygit2.Oid, str, DraftRow, ChangeRow]:
+    """Write (but point no ref at) the entity commit of one planned change. Returns it with
+    the message of the matching `draft` commit, which names it."""
+    git = repo.storage.git
+    key, current, doc, deleted, tree = planned.key, planned.current, planned.doc, planned.deleted, planned.tree
+    published = published_commit(repo, key)
+    live = load_snapshot(git, published) if published is not None else None
+    verb = action or ("create" if current is None or current.deleted else "update")
+    version = (current.version if current else 0) + 1
+    edition = 1 if live is None else live.edition + (0 if live.tree == tree else 1)
+    summary = summary or _summary(verb, key, current, doc)
+    trailers = [
+        ("Key", key),
+        ("Action", verb),
+        ("Version", str(version)),
+        ("Edition", str(edition)),
+        *extra_trailers,
+    ]
+    locks = _manifest_locks(current, doc, deleted, resolve)
+    message = format_message(summary, trailers + locks)
+    commit = git.create_commit(None, sig, sig, message, tree, [planned.tip] if planned.tip else [])
+    members = None if doc.members is None else tuple((m.key, m.pin) for m in doc.members)
+    row = DraftRow(key, doc.type, doc.locale, str(commit), str(tree), doc.base_path, deleted, version, members)
+    logged = ChangeRow(key, version, str(commit), verb, sig.name, sig.email, sig.time)
+    return commit, format_message(summary, [*trailers, ("Commit", str(commit))]), row, logged
+
+
+def _manifest_locks(
+    current: Snapshot | None, doc: Content, deleted: bool, resolve: Callable[[str], pygit2.Oid | None]
+) -> list[tuple[str, str]]:
+    """Seed 004's member lists, recorded in the commit that makes a container version:
+    `Initial` pins every member of the new version to the commit it resolves to now (never
+    changes afterwards), and `Frozen` records what the previous version's members resolved to
+    at this moment. They live in the message, not the tree, so a version's tree is exactly its
+    content: restoring it gives back the same tree id, and a no-op write stays a no-op."""
+    locks = []
+    if doc.members is not None and not deleted:
+        locks += [("Initial", f"{m.key} {m.pin or _resolved(m.key, resolve)}") for m in doc.members]
+    if current is not None and current.document.members is not None and not current.deleted:
+        locks += [("Frozen", f"{m.key} {m.pin or _resolved(m.key, resolve)}") for m in current.document.members]
+    return locks
+
+
+def _resolved(key: str, resolve: Callable[[str], pygit2.Oid | None]) -> str:
+    oid = resolve(key)
+    if oid is None:
+        raise InvalidDocument(
+            f"member {key!r} is not an entity of this repository",
+            errors=[{"loc": ["members"], "msg": f"unknown entity {key!r}"}],
+        )
+    return str(oid)
+
+
+def _tip_of(repo: ContentRepository, key: str) -> pygit2.Oid | None:
+    try:
+        return draft_tip(repo, key)
+    except EntityNotFound:
+        return None
+
+
+def _check_draft_paths(repo: ContentRepository, plans: Sequence[_Planned]) -> None:
+    """base_path is unique among drafts (seed 002); checked under the drafts lock."""
+    moving = {p.key: p for p in plans}
+    claims: dict[str, str] = {}
+    for p in plans:
+        path = p.doc.base_path
+        if path is None or p.deleted:
+            continue
+        holder = claims.get(path) or repo.index.draft_holder(path, other_than=p.key)
+        if holder is not None and holder in moving and holder not in claims.values():
+            leaving = moving[holder]
+            if leaving.deleted or leaving.doc.base_path != path:
+                holder = None  # that draft leaves the path in this same batch
+        if holder is not None:
+            raise BasePathTaken(f"base_path {path!r} is held by the draft of {holder!r}", holder=holder, base_path=path)
+        claims[path] = p.key
+
+
+def _plan(git: pygit2.Repository, key: str, tip: pygit2.Oid | None, change: Change, expected: Precondition) -> _Planned:
     current = load_snapshot(git, tip) if tip is not None else None
     if isinstance(expected, IfMatch) and (tip is None or str(tip) != expected.commit):
         raise StaleVersion(f"the draft of {key!r} is not at {expected.commit}", current=str(tip) if tip else None)
@@ -372,23 +578,19 @@ def _plan(
         raise StaleVersion(f"{key!r} already exists", current=str(tip))
     doc, deleted = change(current)
     tree = write_files(git, document_to_files(key, doc, deleted=deleted))
-    return current, doc, deleted, tree
+    return _Planned(key, tip, current, doc, deleted, tree)
 
 
 def _aggregate_commit(
     git: pygit2.Repository,
-    key: str,
-    tree: pygit2.Oid | None,
+    trees: dict[str, pygit2.Oid | None],
     sig: pygit2.Signature,
-    summary: str,
-    trailers: list[tuple[str, str]],
-    entity_commit: pygit2.Oid,
+    message: str,
 ) -> tuple[pygit2.Oid | None, pygit2.Oid]:
-    """Write (but do not yet point `draft` at) the aggregate commit for one change."""
+    """Write (but do not yet point `draft` at) the aggregate commit for one change or batch."""
     head = read_ref(git, DRAFT)
     root = git[head].tree if head is not None else None
-    new_root = update_aggregate(git, root, {key: tree})
-    message = format_message(summary, [*trailers, ("Commit", str(entity_commit))])
+    new_root = update_aggregate(git, root, trees)
     return head, git.create_commit(None, sig, sig, message, new_root, [head] if head else [])
 
 
@@ -474,6 +676,7 @@ def entity_view(
         base_path=doc.base_path,
         fields=doc.fields,
         links=doc.links,
+        members=doc.members,
         version=snap.version,
         edition=snap.edition,
         commit=str(snap.commit),

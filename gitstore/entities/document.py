@@ -3,6 +3,7 @@ naturally.
 
     entity.json          pretty JSON, sorted keys, one field per line
     fields/<name>.txt    each multi-line text field, as UTF-8, byte for byte
+    members.json         a container's ordered manifest, one member per line (containers only)
 
 A text field is moved to its own file only when its name is a safe, lower-case file name; any
 other field stays inline. gitstore writes every file itself, so no client-chosen path ever
@@ -28,14 +29,47 @@ from gitstore.errors import InvalidDocument
 from gitstore.names import key_problem
 
 ENTITY_FILE = "entity.json"
+MEMBERS_FILE = "members.json"
 TEXT_DIR = "fields"
 _TEXT_FIELD_NAME = re.compile(r"[a-z0-9_][a-z0-9_-]{0,63}")
 _BASE_PATH = re.compile(r"/[A-Za-z0-9._~!$&'()*+,;=:@%/-]{0,2047}")
 _MAX_DEPTH = 32
+_MAX_MEMBERS = 10_000
+_SHA = re.compile(r"[0-9a-f]{40}")
 
 TypeName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
 Locale = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$")]
 LinkType = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+
+
+class Member(NamedTuple):
+    """One row of a container's manifest: a member entity, pinned to a commit of its draft
+    branch, or unpinned (`pin` None: its draft in draft views, what is live in live views)."""
+
+    key: str
+    pin: str | None = None
+
+
+class MemberIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    key: str
+    pin: str | None = None
+
+    @field_validator("key")
+    @classmethod
+    def _key_is_an_entity_key(cls, value: str) -> str:
+        problem = key_problem(value)
+        if problem:
+            raise ValueError(f"{value!r} is not an entity key: {problem}")
+        return value
+
+    @field_validator("pin")
+    @classmethod
+    def _pin_is_a_full_commit_id(cls, value: str | None) -> str | None:
+        if value is not None and not _SHA.fullmatch(value):
+            raise ValueError("a pin is a full commit id (40 lower-case hex digits), or null for the latest")
+        return value
 
 
 class Document(BaseModel):
@@ -49,6 +83,7 @@ class Document(BaseModel):
     base_path: str | None = None
     fields: dict[str, Any] = Field(default_factory=dict)
     links: dict[LinkType, list[str]] = Field(default_factory=dict)
+    members: Annotated[list[MemberIn], Field(max_length=_MAX_MEMBERS)] | None = None
 
     @field_validator("title")
     @classmethod
@@ -95,13 +130,15 @@ class Content(NamedTuple):
     base_path: str | None
     fields: dict[str, Any]
     links: dict[str, list[str]]
+    members: tuple[Member, ...] | None = None  # None: not a container
 
 
 def parse_document(data: Any) -> Content:
     """Validate client data as a Document, raising InvalidDocument with every problem."""
     try:
         doc = Document.model_validate(data)
-        return Content(doc.type, doc.title, doc.locale, doc.base_path, doc.fields, doc.links)
+        members = None if doc.members is None else tuple(Member(m.key, m.pin) for m in doc.members)
+        return Content(doc.type, doc.title, doc.locale, doc.base_path, doc.fields, doc.links, members)
     except ValidationError as exc:
         raise InvalidDocument(
             "the entity document is not valid",
@@ -129,7 +166,21 @@ def document_to_files(key: str, doc: Content, *, deleted: bool = False) -> dict[
         "type": doc.type,
     }
     files[ENTITY_FILE] = orjson.dumps(body, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+    if doc.members is not None:
+        files[MEMBERS_FILE] = members_to_bytes(doc.members)
     return files
+
+
+def members_to_bytes(members: tuple[Member, ...]) -> bytes:
+    """A manifest, one member per line, so a reorder or re-pin is a one-line diff."""
+    if not members:
+        return b"[]\n"
+    rows = b",\n".join(b"  " + orjson.dumps({"key": m.key, "pin": m.pin}) for m in members)
+    return b"[\n" + rows + b"\n]\n"
+
+
+def members_from_bytes(data: bytes) -> tuple[Member, ...]:
+    return tuple(Member(row["key"], row["pin"]) for row in orjson.loads(data))
 
 
 def files_to_document(files: dict[str, bytes]) -> tuple[Content, bool]:
@@ -139,13 +190,14 @@ def files_to_document(files: dict[str, bytes]) -> tuple[Content, bool]:
     for path, data in files.items():
         if path.startswith(f"{TEXT_DIR}/") and path.endswith(".txt"):
             fields[path[len(TEXT_DIR) + 1 : -4]] = data.decode()
-    doc = Content(body["type"], body["title"], body["locale"], body["base_path"], fields, body["links"])
+    members = members_from_bytes(files[MEMBERS_FILE]) if MEMBERS_FILE in files else None
+    doc = Content(body["type"], body["title"], body["locale"], body["base_path"], fields, body["links"], members)
     return doc, bool(body["deleted"])
 
 
 def writable(doc: Content) -> dict[str, Any]:
     """The document as the plain JSON object a client would send (for merge patches)."""
-    return {
+    body = {
         "type": doc.type,
         "title": doc.title,
         "locale": doc.locale,
@@ -153,6 +205,9 @@ def writable(doc: Content) -> dict[str, Any]:
         "fields": doc.fields,
         "links": doc.links,
     }
+    if doc.members is not None:
+        body["members"] = [{"key": m.key, "pin": m.pin} for m in doc.members]
+    return body
 
 
 def changed_parts(old: Content | None, new: Content) -> list[str]:
@@ -160,7 +215,9 @@ def changed_parts(old: Content | None, new: Content) -> list[str]:
     if old is None:
         return []
     parts = [
-        name for name in ("type", "title", "locale", "base_path", "links") if getattr(old, name) != getattr(new, name)
+        name
+        for name in ("type", "title", "locale", "base_path", "links", "members")
+        if getattr(old, name) != getattr(new, name)
     ]
     for name in sorted(old.fields.keys() | new.fields.keys()):
         if old.fields.get(name, _MISSING) != new.fields.get(name, _MISSING):

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from gitstore.entities.document import Member
+
 
 @dataclass(frozen=True, slots=True)
 class Author:
@@ -31,6 +33,7 @@ class Entity:
     base_path: str | None
     fields: dict[str, Any]
     links: dict[str, list[str]]
+    members: tuple[Member, ...] | None  # a container's manifest as written; None if not a container
     version: int
     edition: int
     commit: str

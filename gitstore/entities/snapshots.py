@@ -6,6 +6,10 @@ and every older publish is fully applied to `refs/published/*` before a new one 
 reader that trusts main's newest entry first, and the ref otherwise, sees a multi-entity
 publish all at once even while its refs are still being moved, or after a crash left them
 behind.
+
+Draft changes to several entities at once (a delete that removes the entity from every
+container, an import) work the same way with `refs/heads/draft` as the commit point: its
+newest commit lists each entity commit of the batch (`Gitstore-Batch: key sha`).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from gitstore.entities.document import Content, files_to_document
 from gitstore.entities.model import Author
 from gitstore.entities.trailers import parse_repeated, parse_trailers
 from gitstore.errors import EntityNotFound
-from gitstore.repository import MAIN, ContentRepository, draft_ref, published_ref
+from gitstore.repository import DRAFT, MAIN, ContentRepository, draft_ref, published_ref
 from gitstore.storage.api import read_files, read_ref
 
 
@@ -89,25 +93,42 @@ def commit_time(sig: pygit2.Signature) -> datetime:
     return datetime.fromtimestamp(sig.time, tz)
 
 
-_publish_maps: dict[str, tuple[pygit2.Oid, dict[str, str]]] = {}
-_publish_maps_guard = threading.Lock()
+_entry_maps: dict[tuple[str, str], tuple[pygit2.Oid, dict[str, str]]] = {}
+_entry_maps_guard = threading.Lock()
 
 
 def newest_publish(repo: ContentRepository, main: pygit2.Oid) -> dict[str, str]:
     """key -> commit for every entity moved by the publish commit `main` (cached per tip)."""
-    cached = _publish_maps.get(str(repo.path))
-    if cached is not None and cached[0] == main:
+    return _listed(repo, main, "Published")
+
+
+def newest_batch(repo: ContentRepository, head: pygit2.Oid) -> dict[str, str]:
+    """key -> commit for every entity of the batch that commit `head` of `draft` records
+    (empty when `head` records a single change, whose entity ref is its commit point)."""
+    return _listed(repo, head, "Batch")
+
+
+def _listed(repo: ContentRepository, commit: pygit2.Oid, trailer: str) -> dict[str, str]:
+    slot = (str(repo.path), trailer)
+    cached = _entry_maps.get(slot)
+    if cached is not None and cached[0] == commit:
         return cached[1]
-    message = repo.storage.git[main].message
-    moved = dict(entry.split(" ", 1) for entry in parse_repeated(message, "Published"))
-    with _publish_maps_guard:
-        _publish_maps[str(repo.path)] = (main, moved)
-    return moved
+    message = repo.storage.git[commit].message
+    listed = dict(entry.split(" ", 1) for entry in parse_repeated(message, trailer))
+    with _entry_maps_guard:
+        _entry_maps[slot] = (commit, listed)
+    return listed
 
 
 def draft_tip(repo: ContentRepository, key: str) -> pygit2.Oid:
     """The tip of `key`'s draft branch. Raises EntityNotFound if the entity never existed."""
-    tip = read_ref(repo.storage.git, draft_ref(key))
+    git = repo.storage.git
+    head = read_ref(git, DRAFT)
+    if head is not None:
+        sha = newest_batch(repo, head).get(key)
+        if sha is not None:
+            return pygit2.Oid(hex=sha)
+    tip = read_ref(git, draft_ref(key))
     if tip is None:
         raise EntityNotFound(f"no entity {key!r} in {repo.name!r}", key=key)
     return tip

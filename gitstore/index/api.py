@@ -18,10 +18,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ChangeRow", "DraftRow", "EntityIndex", "ListFilter", "PublishRow", "PublishedRow"]
+__all__ = ["ChangeRow", "DraftRow", "EntityIndex", "ListFilter", "PublishRow", "PublishedRow", "Usage"]
 
 # Bump when the schema changes: an index with another version is dropped and rebuilt from git.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entities (
@@ -73,6 +73,17 @@ CREATE TABLE IF NOT EXISTS published_items (
     PRIMARY KEY (publish_seq, key)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS published_items_key ON published_items (key, publish_seq);
+CREATE INDEX IF NOT EXISTS published_items_commit ON published_items (commit_id);
+-- Container manifests, draft and live: "where used" without reading a single commit.
+CREATE TABLE IF NOT EXISTS members (
+    view      TEXT NOT NULL,     -- 'draft' or 'live'
+    container TEXT NOT NULL,
+    position  INTEGER NOT NULL,
+    member    TEXT NOT NULL,
+    pin       TEXT,
+    PRIMARY KEY (view, container, position)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS members_member ON members (member, view);
 CREATE TABLE IF NOT EXISTS meta (
     name  TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -114,6 +125,7 @@ class DraftRow:
     base_path: str | None
     deleted: bool
     version: int
+    members: tuple[tuple[str, str | None], ...] | None = None  # (key, pin) if a container
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +137,16 @@ class PublishedRow:
     type: str
     locale: str
     live: bool
+    members: tuple[tuple[str, str | None], ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """One place an entity is a member: `container`'s manifest in `view` ("draft" or "live")."""
+
+    container: str
+    view: str
+    pinned: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +225,7 @@ class EntityIndex:
                         r.version,
                     ),
                 )
+                _set_members(db, "draft", r.key, None if r.deleted else r.members)
             _insert_changes(db, changes)
             if draft_head is not None:
                 _set_meta(db, "draft_head", draft_head)
@@ -232,6 +255,8 @@ class EntityIndex:
                        published_type=?, published_locale=?, published_live=? WHERE key=?""",
                 [(r.commit, r.tree, r.base_path, r.type, r.locale, int(r.live), r.key) for r in rows],
             )
+            for r in rows:
+                _set_members(db, "live", r.key, r.members if r.live else None)
             _set_meta(db, "main_head", main_head)
 
     def clear(self) -> None:
@@ -240,6 +265,7 @@ class EntityIndex:
             db.execute("DELETE FROM changes")
             db.execute("DELETE FROM publishes")
             db.execute("DELETE FROM published_items")
+            db.execute("DELETE FROM members")
             db.execute("DELETE FROM meta")
 
     # -- reads --------------------------------------------------------------------------------
@@ -305,6 +331,60 @@ class EntityIndex:
             params.append(after)
         sql = "SELECT key FROM entities WHERE " + " AND ".join(clauses) + " ORDER BY key LIMIT ?"
         return [row[0] for row in self._db().execute(sql, [*params, limit])]
+
+    def usages(self, member: str) -> list[Usage]:
+        """Every container whose draft or live manifest names `member`, by container key."""
+        rows = self._db().execute(
+            """SELECT container, view, max(pin IS NOT NULL) FROM members WHERE member=?
+               GROUP BY container, view ORDER BY container, view""",
+            (member,),
+        )
+        return [Usage(container, view, bool(pinned)) for container, view, pinned in rows]
+
+    def commits(self, keys: Sequence[str], *, view: str) -> dict[str, tuple[str, str | None]]:
+        """key -> (commit, tree) of each key's draft or live version, for keys the index knows
+        in that view (a live tombstone counts; check `published_live` elsewhere)."""
+        column, tree = ("draft_commit", "draft_tree") if view == "draft" else ("published_commit", "published_tree")
+        found: dict[str, tuple[str, str | None]] = {}
+        db = self._db()
+        for start in range(0, len(keys), 500):
+            chunk = list(keys[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            for key, commit, tree_id in db.execute(
+                f"SELECT key, {column}, {tree} FROM entities WHERE key IN ({marks}) AND {column} IS NOT NULL", chunk
+            ):
+                found[key] = (commit, tree_id)
+        return found
+
+    def trees(self, keys: Sequence[str]) -> dict[str, tuple[str, str | None, bool]]:
+        """key -> (draft tree, live tree or None, draft deleted) for each known key."""
+        found: dict[str, tuple[str, str | None, bool]] = {}
+        db = self._db()
+        for start in range(0, len(keys), 500):
+            chunk = list(keys[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            for key, draft, live, deleted in db.execute(
+                f"""SELECT key, draft_tree, CASE WHEN published_live=1 THEN published_tree END, draft_deleted
+                    FROM entities WHERE key IN ({marks})""",
+                chunk,
+            ):
+                found[key] = (draft, live, bool(deleted))
+        return found
+
+    def ever_published(self, commits: Sequence[str]) -> set[str]:
+        """Those of `commits` that were live at some point (appear in the publish log)."""
+        found: set[str] = set()
+        db = self._db()
+        for start in range(0, len(commits), 500):
+            chunk = list(commits[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                row[0]
+                for row in db.execute(
+                    f"SELECT DISTINCT commit_id FROM published_items WHERE commit_id IN ({marks})", chunk
+                )
+            )
+        return found
 
     # -- history ----------------------------------------------------------------------------
 
@@ -411,6 +491,17 @@ def _filter_sql(where: ListFilter) -> tuple[list[str], list[object]]:
         differs = "(published_tree IS NULL OR draft_tree<>published_tree)"
         clauses.append(differs if where.has_unpublished_changes else f"NOT {differs}")
     return clauses, params
+
+
+def _set_members(
+    db: sqlite3.Connection, view: str, container: str, members: tuple[tuple[str, str | None], ...] | None
+) -> None:
+    db.execute("DELETE FROM members WHERE view=? AND container=?", (view, container))
+    if members:
+        db.executemany(
+            "INSERT INTO members (view, container, position, member, pin) VALUES (?, ?, ?, ?, ?)",
+            [(view, container, i, key, pin) for i, (key, pin) in enumerate(members)],
+        )
 
 
 def _set_meta(db: sqlite3.Connection, name: str, value: str) -> None:

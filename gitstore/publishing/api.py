@@ -55,6 +55,7 @@ __all__ = [
     "publish",
     "publish_all_drafts",
     "publish_row",
+    "published_row",
     "roll_forward",
 ]
 
@@ -202,12 +203,18 @@ def _apply(repo: ContentRepository, main: pygit2.Oid) -> None:
     git = repo.storage.git
     moved = {key: pygit2.Oid(hex=sha) for key, sha in newest_publish(repo, main).items()}
     update_refs(git, {published_ref(k): oid for k, oid in moved.items()})
-    rows = []
-    for key, oid in moved.items():
-        snap = load_snapshot(git, oid)
-        doc = snap.document
-        rows.append(PublishedRow(key, str(oid), str(snap.tree), doc.base_path, doc.type, doc.locale, not snap.deleted))
+    rows = [published_row(git, key, oid) for key, oid in moved.items()]
     repo.index.record_published(rows, main_head=str(main), publishes=[publish_row(git, main)])
+
+
+def published_row(git: pygit2.Repository, key: str, commit: pygit2.Oid) -> PublishedRow:
+    """What the index records when commit `commit` of `key` goes live."""
+    snap = load_snapshot(git, commit)
+    doc = snap.document
+    members = None if doc.members is None else tuple((m.key, m.pin) for m in doc.members)
+    return PublishedRow(
+        key, str(commit), str(snap.tree), doc.base_path, doc.type, doc.locale, not snap.deleted, members
+    )
 
 
 def publish_row(git: pygit2.Repository, main: pygit2.Oid) -> PublishRow:
