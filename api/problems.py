@@ -31,6 +31,7 @@ PROBLEMS: dict[type[errors.GitstoreError], tuple[int, str, str]] = {
     errors.RepositoryNotFound: (404, "repository-not-found", "Repository not found"),
     errors.EntityNotFound: (404, "entity-not-found", "Entity not found"),
     errors.VersionNotFound: (404, "version-not-found", "Version not found"),
+    errors.NotAContainer: (404, "not-a-container", "Not a container"),
     errors.AlreadyExists: (409, "already-exists", "Already exists"),
     errors.RepositoryExists: (409, "repository-exists", "Repository already exists"),
     errors.Conflict: (409, "conflict", "Conflict with the current state"),

@@ -194,3 +194,48 @@ class PublishLogEntryOut(_FromLibrary):
 class PublishLogPage(BaseModel):
     items: list[PublishLogEntryOut]
     next_cursor: str | None
+
+
+class MemberList(BaseModel):
+    items: list[MemberOut]
+
+
+class TreeNodeOut(_FromLibrary):
+    key: str
+    type: str
+    title: str
+    commit: str
+    version: int
+    pinned: bool
+    contains_unpublished_changes: bool | None = Field(
+        description="the draft of anything in this subtree differs from what is live (null without preview rights)"
+    )
+    members: list[TreeNodeOut] | None = Field(description="null for an entity that is not a container")
+
+
+class UsageOut(_FromLibrary):
+    container: str
+    view: Literal["draft", "live"]
+    pinned: bool = Field(description="the manifest pins this entity to a commit")
+
+
+class UsageList(BaseModel):
+    items: list[UsageOut]
+
+
+class ContainerTypeOut(_FromLibrary):
+    name: str
+    allowed_member_types: list[str] | None = Field(
+        description="types a member may have (a dotted subtype matches: component admits component.html); "
+        "null for any, [] for a leaf"
+    )
+    overridden: bool = Field(description="set by this repository rather than a gitstore default")
+
+
+class ContainerTypeList(BaseModel):
+    items: list[ContainerTypeOut]
+
+
+class ContainerTypePut(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    allowed_member_types: list[str] | None = Field(max_length=1000)

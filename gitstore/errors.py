@@ -4,7 +4,8 @@
     ├── NotFound
     │   ├── RepositoryNotFound
     │   ├── EntityNotFound
-    │   └── VersionNotFound
+    │   ├── VersionNotFound
+    │   └── NotAContainer         that version of the entity has no members manifest
     ├── AlreadyExists
     │   └── RepositoryExists
     ├── Conflict
@@ -49,6 +50,10 @@ class EntityNotFound(NotFound):
 
 class VersionNotFound(NotFound):
     """The entity has no such version or commit."""
+
+
+class NotAContainer(NotFound):
+    """The entity (at that version) is not a container: it has no members manifest."""
 
 
 class AlreadyExists(GitstoreError):

@@ -1,6 +1,7 @@
 """The layers point down, and the library knows nothing of HTTP.
 
-    storage < index < repository < entities < publishing < history < maintenance < store < cli
+    storage < index < repository < entities < publishing < history < containers < maintenance
+    < housekeeping < store < samples < cli
 
 A module may import its own layer and the layers below it, never one above.
 """
@@ -22,6 +23,7 @@ LAYERS = [
     "gitstore.entities",
     "gitstore.publishing",
     "gitstore.history",
+    "gitstore.containers",
     "gitstore.maintenance",
     "gitstore.housekeeping",
     "gitstore.store",

@@ -23,6 +23,7 @@ from api.schemas import (
     VersionOut,
     VersionPage,
 )
+from gitstore.containers import api as containers
 from gitstore.entities import api as entities
 from gitstore.entities.api import Precondition
 from gitstore.entities.model import WriteResult
@@ -144,8 +145,8 @@ def put_entity(
 ) -> EntityOut:
     if base is not None:
         _base_replaces_if_match(expected)
-        return _written(history.write_from_base(repo, key, base, document=body, author=principal.author), response)
-    return _written(entities.put_draft(repo, key, body, author=principal.author, expected=expected), response)
+        return _written(containers.write_from_base(repo, key, base, document=body, author=principal.author), response)
+    return _written(containers.put_draft(repo, key, body, author=principal.author, expected=expected), response)
 
 
 @router.patch(
@@ -169,15 +170,15 @@ def patch_entity(
             raise InvalidInput(
                 "a merge patch must be a JSON object", errors=[{"loc": ["body"], "msg": "not an object"}]
             )
-        return _written(history.write_from_base(repo, key, base, patch=body, author=principal.author), response)
-    return _written(entities.patch_draft(repo, key, body, author=principal.author, expected=expected), response)
+        return _written(containers.write_from_base(repo, key, base, patch=body, author=principal.author), response)
+    return _written(containers.patch_draft(repo, key, body, author=principal.author, expected=expected), response)
 
 
 @router.delete("/{key}", response_model=EntityOut, summary="Soft delete: live until the delete is published")
 def delete_entity(
     repo: RepoDep, key: Key, principal: PrincipalDep, expected: PreconditionDep, response: Response
 ) -> EntityOut:
-    return _written(entities.delete_entity(repo, key, author=principal.author, expected=expected), response)
+    return _written(containers.delete_entity(repo, key, author=principal.author, expected=expected), response)
 
 
 @router.post(
@@ -194,7 +195,7 @@ def discard_draft(
     body: OptionalJsonBody,
 ) -> EntityOut:
     validate_body(DiscardRequest, body)
-    return _written(entities.discard_draft(repo, key, author=principal.author, expected=expected), response)
+    return _written(containers.discard_draft(repo, key, author=principal.author, expected=expected), response)
 
 
 @router.post("/{key}/restore", response_model=EntityOut, summary="A new draft with an old version's content")
@@ -208,7 +209,7 @@ def restore_version(
 ) -> EntityOut:
     request = validate_body(RestoreRequest, body)
     return _written(
-        entities.restore_version(
+        containers.restore_version(
             repo, key, request.version, commit=request.commit, author=principal.author, expected=expected
         ),
         response,

@@ -1,4 +1,5 @@
-"""Publishing: one entity, or many at once atomically."""
+"""Publishing: one entity, or many at once atomically. A container publishes with what it holds
+(gitstore.containers.api.publish)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from fastapi import APIRouter, BackgroundTasks
 from api.body import OptionalJsonBody, validate_body
 from api.deps import PreconditionDep, PrincipalDep, RepoDep
 from api.schemas import PublishEntityRequest, PublishOut, PublishRequest
+from gitstore.containers import api as containers
 from gitstore.entities.api import IfAbsent
 from gitstore.errors import InvalidInput
 from gitstore.publishing import api as publishing
@@ -18,7 +20,7 @@ router = APIRouter(prefix="/repos/{repo}", tags=["publishing"])
 @router.post(
     "/entities/{key}/publish",
     response_model=PublishOut,
-    summary="Publish one entity's draft (or a version of it)",
+    summary="Publish one entity's draft (or a version of it); a container brings its members' drafts",
 )
 def publish_entity(
     background: BackgroundTasks,
@@ -35,7 +37,7 @@ def publish_entity(
             errors=[{"loc": ["If-None-Match"], "msg": "not allowed"}],
         )
     target = publishing.PublishTarget(key, version=request.version, expected=expected)
-    record = publishing.publish(repo, [target], author=principal.author)
+    record = containers.publish(repo, [target], author=principal.author)
     background.add_task(sync_live_mirror, repo)
     return PublishOut.model_validate(record)
 
@@ -51,9 +53,9 @@ def publish_many(
             errors=[{"loc": ["body"], "msg": "exactly one of keys, all_drafts"}],
         )
     if request.all_drafts:
-        record = publishing.publish_all_drafts(repo, author=principal.author)
+        record = containers.publish_all_drafts(repo, author=principal.author)
     else:
         targets = [publishing.PublishTarget(k) for k in dict.fromkeys(request.keys or [])]
-        record = publishing.publish(repo, targets, author=principal.author)
+        record = containers.publish(repo, targets, author=principal.author)
     background.add_task(sync_live_mirror, repo)  # after the response: readers sync on demand too
     return PublishOut.model_validate(record)

@@ -52,6 +52,7 @@ from gitstore.repository import DRAFT, ContentRepository, draft_ref
 from gitstore.storage.api import disk_errors, read_ref, set_ref, update_aggregate, update_refs, write_files
 
 __all__ = [
+    "Check",
     "DraftChange",
     "IfAbsent",
     "IfMatch",
@@ -86,6 +87,11 @@ class IfAbsent:
 
 
 Precondition = IfMatch | IfAbsent | None
+
+#: A rule a layer above adds to a write: called with the key and the content about to be
+#: committed (never for a delete), under the drafts lock, so what it reads of other entities
+#: cannot change before the write lands. It raises to refuse the write.
+Check = Callable[[str, Content], None]
 
 
 # -- reads ------------------------------------------------------------------------------------
@@ -184,6 +190,7 @@ def put_draft(
     expected: Precondition = None,
     summary: str | None = None,
     extra_trailers: Sequence[tuple[str, str]] = (),
+    check: Check | None = None,
 ) -> WriteResult:
     """Create the entity or replace its draft with `document`.
 
@@ -203,6 +210,7 @@ def put_draft(
         action=None,
         summary=summary,
         extra_trailers=extra_trailers,
+        check=check,
     )
 
 
@@ -213,6 +221,7 @@ def patch_draft(
     *,
     author: Author,
     expected: Precondition = None,
+    check: Check | None = None,
 ) -> WriteResult:
     """Apply a JSON Merge Patch (RFC 7396) to the current draft."""
     validate_key(key)
@@ -224,7 +233,7 @@ def patch_draft(
             raise EntityNotFound(f"no draft of {key!r} to patch", key=key)
         return parse_document(merge_patch(writable(current.document), patch)), False
 
-    return _write(repo, key, change, author=author, expected=expected, action="update")
+    return _write(repo, key, change, author=author, expected=expected, action="update", check=check)
 
 
 def delete_entity(repo: ContentRepository, key: str, *, author: Author, expected: Precondition = None) -> WriteResult:
@@ -239,7 +248,9 @@ def delete_entity(repo: ContentRepository, key: str, *, author: Author, expected
     return _write(repo, key, change, author=author, expected=expected, action="delete")
 
 
-def discard_draft(repo: ContentRepository, key: str, *, author: Author, expected: Precondition = None) -> WriteResult:
+def discard_draft(
+    repo: ContentRepository, key: str, *, author: Author, expected: Precondition = None, check: Check | None = None
+) -> WriteResult:
     """Put the published content back on the draft branch as a new commit.
 
     The discarded work stays in history, so it can be restored later.
@@ -252,7 +263,7 @@ def discard_draft(repo: ContentRepository, key: str, *, author: Author, expected
         raise Conflict(f"{key!r} has never been published, so there is nothing to go back to; delete it instead")
     live = load_snapshot(git, published)
     summary = f"Discard draft of {key} (back to published version {live.version})"
-    return _put_back(repo, key, live, author=author, expected=expected, action="discard", summary=summary)
+    return _put_back(repo, key, live, author=author, expected=expected, action="discard", summary=summary, check=check)
 
 
 def restore_version(
@@ -263,6 +274,7 @@ def restore_version(
     commit: str | None = None,
     author: Author,
     expected: Precondition = None,
+    check: Check | None = None,
 ) -> WriteResult:
     """A new draft commit with the content of an older version, named by number or commit
     (seed 003's "undo"; rollback never rewinds)."""
@@ -271,7 +283,7 @@ def restore_version(
     tip = draft_tip(repo, key)
     old = load_snapshot(git, _find_version(repo, key, tip, version=version, commit=commit))
     summary = f"Restore {key} to version {old.version}"
-    return _put_back(repo, key, old, author=author, expected=expected, action="restore", summary=summary)
+    return _put_back(repo, key, old, author=author, expected=expected, action="restore", summary=summary, check=check)
 
 
 def _put_back(
@@ -283,6 +295,7 @@ def _put_back(
     expected: Precondition,
     action: str,
     summary: str,
+    check: Check | None,
 ) -> WriteResult:
     """A new draft commit holding `snap`'s content exactly (its tree comes back byte for byte)."""
     return _write(
@@ -293,6 +306,7 @@ def _put_back(
         expected=expected,
         action=action,
         summary=summary,
+        check=check,
     )
 
 
@@ -350,6 +364,7 @@ def _write(
     action: str | None,
     summary: str | None = None,
     extra_trailers: Sequence[tuple[str, str]] = (),
+    check: Check | None = None,
 ) -> WriteResult:
     """One entity's change; its own ref is the commit point."""
     git = repo.storage.git
@@ -368,6 +383,8 @@ def _write(
             current = planned.current
             assert current is not None
             return WriteResult(entity_view(git, current, "draft", tip, published_commit(repo, key)), False, False)
+        if check is not None and not planned.deleted:
+            check(key, planned.doc)
         _check_draft_paths(repo, [planned])
         sig = pygit2.Signature(author.name, author.email)
         commit, message, row, logged = _commit_change(

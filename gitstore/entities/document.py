@@ -37,7 +37,8 @@ _MAX_DEPTH = 32
 _MAX_MEMBERS = 10_000
 _SHA = re.compile(r"[0-9a-f]{40}")
 
-TypeName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
+TYPE_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
+TypeName = Annotated[str, StringConstraints(pattern=rf"^{TYPE_NAME.pattern}$")]
 Locale = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$")]
 LinkType = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 

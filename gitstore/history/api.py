@@ -38,6 +38,7 @@ __all__ = [
     "list_activity",
     "list_entities_as_of",
     "list_publishes",
+    "publish_seq_as_of",
     "write_from_base",
 ]
 
@@ -256,6 +257,11 @@ def _at(seconds: int) -> datetime:
 # -- as-of reads ------------------------------------------------------------------------------
 
 
+def publish_seq_as_of(repo: ContentRepository, at: datetime) -> int | None:
+    """The number of the last publish made at or before `at` (None if there was none)."""
+    return repo.index.publish_seq_at(_seconds(at))
+
+
 def get_entity_as_of(repo: ContentRepository, key: str, at: datetime) -> Entity:
     """What was live for `key` at moment `at`, answered from the publish log."""
     validate_key(key)
@@ -304,6 +310,7 @@ def write_from_base(
     author: Author,
     document: dict[str, Any] | None = None,
     patch: dict[str, Any] | None = None,
+    check: entities.Check | None = None,
 ) -> WriteResult:
     """Apply a change the client made on top of `base` (an older commit) to the current draft.
 
@@ -330,7 +337,14 @@ def write_from_base(
             summary = f"Merge an edit of {key} made on version {base_snap.version} onto version {ours.version}"
             trailers = [("Merge-Base", str(base_snap.commit)), ("Merged-Onto", str(tip))]
         return entities.put_draft(
-            repo, key, document_, author=author, expected=IfMatch(str(tip)), summary=summary, extra_trailers=trailers
+            repo,
+            key,
+            document_,
+            author=author,
+            expected=IfMatch(str(tip)),
+            summary=summary,
+            extra_trailers=trailers,
+            check=check,
         )
 
 

@@ -62,12 +62,13 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class PublishTarget:
-    """What to publish of one entity: its draft tip, or an older `version` of its branch
-    (only if that is a fast-forward), optionally only if the tip is `expected`."""
+    """What to publish of one entity: its draft tip, or an older `version` (or `commit`) of its
+    branch (only if that is a fast-forward), optionally only if the tip is `expected`."""
 
     key: str
     version: int | None = None
     expected: IfMatch | None = None
+    commit: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +146,14 @@ def _plan(repo: ContentRepository, targets: Iterable[PublishTarget]) -> dict[str
         tip = draft_tip(repo, key)
         if target.expected is not None and str(tip) != target.expected.commit:
             raise StaleVersion(f"the draft of {key!r} is not at {target.expected.commit}", current=str(tip))
-        chosen = tip if target.version is None else _commit_of_version(repo, key, target.version)
+        if target.commit is not None:
+            chosen = pygit2.Oid(hex=target.commit)
+            if chosen != tip and not (chosen in git and git.descendant_of(tip, chosen)):
+                raise VersionNotFound(f"{target.commit} is not a version of {key!r}", key=key)
+        elif target.version is not None:
+            chosen = _commit_of_version(repo, key, target.version)
+        else:
+            chosen = tip
         live = published_commit(repo, key)
         if live == chosen:
             continue

@@ -23,6 +23,7 @@ def test_put_creates_with_201_and_an_etag_naming_the_commit(client: TestClient) 
         "type",
         "title",
         "locale",
+        "members",
         "base_path",
         "fields",
         "links",

@@ -1,0 +1,114 @@
+"""Containers: manifests, resolved trees, "where used", and the per-repository type rules."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+
+from api.auth import may_preview, require_preview
+from api.body import JsonBody, validate_body
+from api.deps import PrincipalDep, RepoDep
+from api.schemas import (
+    ContainerTypeList,
+    ContainerTypeOut,
+    ContainerTypePut,
+    MemberList,
+    MemberOut,
+    TreeNodeOut,
+    UsageList,
+    UsageOut,
+)
+from gitstore.containers import api as containers
+from gitstore.containers.api import TreeNode, View
+from gitstore.errors import InvalidInput
+
+router = APIRouter(prefix="/repos/{repo}", tags=["containers"])
+
+
+@router.get(
+    "/entities/{key}/members",
+    response_model=MemberList,
+    summary="A container version's member list: as the author wrote it, pinned when made, or frozen",
+)
+def member_list(
+    repo: RepoDep,
+    key: str,
+    principal: PrincipalDep,
+    version: Annotated[int | None, Query(ge=1, description="a version number; the draft if absent")] = None,
+    list: Literal["author", "initial", "frozen"] = "author",
+) -> MemberList:
+    require_preview(principal, repo)
+    members = containers.member_list(repo, key, version=version, kind=list)
+    return MemberList(items=[MemberOut.model_validate(m) for m in members])
+
+
+@router.get("/entities/{key}/tree", response_model=TreeNodeOut, summary="The resolved nested tree of a container")
+def tree(
+    repo: RepoDep,
+    key: str,
+    principal: PrincipalDep,
+    state: Literal["draft", "published"] = "published",
+    as_of: Annotated[datetime | None, Query(description="RFC 3339 time: the live tree then")] = None,
+) -> TreeNodeOut:
+    if state == "draft":
+        require_preview(principal, repo)
+    if as_of is not None:
+        if state != "published":
+            raise InvalidInput(
+                "as_of reads what was live: it takes no state",
+                errors=[{"loc": ["as_of"], "msg": "combined with state=draft"}],
+            )
+        root = containers.tree_as_of(repo, key, as_of)
+    else:
+        root = containers.resolve_tree(repo, key, View(state))
+    if not may_preview(principal, repo):
+        root = _without_draft_hints(root)
+    return TreeNodeOut.model_validate(root)
+
+
+def _without_draft_hints(node: TreeNode) -> TreeNode:
+    # Whether drafts differ from the live tree is itself draft information.
+    members = None if node.members is None else [_without_draft_hints(m) for m in node.members]
+    return replace(node, contains_unpublished_changes=None, members=members)  # type: ignore[arg-type]
+
+
+@router.get(
+    "/entities/{key}/containers",
+    response_model=UsageList,
+    summary='"Where used": the containers whose draft or live manifest names this entity',
+)
+def where_used(repo: RepoDep, key: str, principal: PrincipalDep) -> UsageList:
+    usages = containers.where_used(repo, key)
+    if not may_preview(principal, repo):
+        usages = [u for u in usages if u.view == "live"]
+    return UsageList(items=[UsageOut.model_validate(u) for u in usages])
+
+
+@router.get("/types", response_model=ContainerTypeList, summary="Container types and what each may hold")
+def list_types(repo: RepoDep) -> ContainerTypeList:
+    return ContainerTypeList(items=[ContainerTypeOut.model_validate(t) for t in containers.container_types(repo)])
+
+
+@router.get("/types/{type}", response_model=ContainerTypeOut, summary="What one type may hold")
+def get_type(repo: RepoDep, type: str) -> ContainerTypeOut:
+    return ContainerTypeOut.model_validate(containers.container_type(repo, type))
+
+
+@router.put(
+    "/types/{type}",
+    response_model=ContainerTypeOut,
+    summary="Set what a type may hold in this repository (null: anything, []: nothing)",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": ContainerTypePut.model_json_schema()}},
+        }
+    },
+)
+def put_type(repo: RepoDep, type: str, principal: PrincipalDep, body: JsonBody) -> ContainerTypeOut:
+    request = validate_body(ContainerTypePut, body)
+    kind = containers.set_container_type(repo, type, request.allowed_member_types, author=principal.author)
+    return ContainerTypeOut.model_validate(kind)
