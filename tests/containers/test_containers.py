@@ -1,0 +1,380 @@
+"""Seed 004 (Open edX ADR 17), scenario by scenario, on git."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from gitstore import ContentRepository
+from gitstore.containers import api as containers
+from gitstore.containers.api import View
+from gitstore.entities import api as entities
+from gitstore.entities.document import Member
+from gitstore.errors import Conflict, InvalidDocument, InvalidInput, NotAContainer, NotFastForward
+from gitstore.publishing.api import PublishTarget
+from gitstore.repository import DRAFT
+from tests.conftest import ADA, GRACE, fsck_strict, git
+
+
+def component(repo: ContentRepository, key: str, title: str | None = None, kind: str = "component.html") -> str:
+    return containers.put_draft(repo, key, {"type": kind, "title": title or key}, author=ADA).entity.commit
+
+
+def container(repo: ContentRepository, key: str, kind: str, members: list[Any], title: str | None = None) -> str:
+    rows = [m if isinstance(m, dict) else {"key": m, "pin": None} for m in members]
+    doc = {"type": kind, "title": title or key, "members": rows}
+    return containers.put_draft(repo, key, doc, author=ADA).entity.commit
+
+
+def publish(repo: ContentRepository, *keys: str) -> list[str]:
+    record = containers.publish(repo, [PublishTarget(k) for k in keys], author=GRACE)
+    return [item.key for item in record.items]
+
+
+def keys_of(node: containers.TreeNode) -> list[Any]:
+    return [(m.key, keys_of(m)) if m.members is not None else m.key for m in node.members or []]
+
+
+def titles(repo: ContentRepository, key: str, state: str) -> list[str]:
+    return [m.title for m in containers.resolve_tree(repo, key, View(state)).members or []]
+
+
+# -- the manifest -------------------------------------------------------------------------------
+
+
+def test_a_manifest_is_ordered_one_member_per_line_and_allows_duplicates(repo: ContentRepository) -> None:
+    for key in ("intro", "quiz"):
+        component(repo, key)
+    pin = entities.get_entity(repo, "quiz", state="draft").commit
+    container(repo, "unit-1", "unit", ["quiz", "intro", {"key": "quiz", "pin": pin}])
+
+    tree = containers.resolve_tree(repo, "unit-1", View("draft"))
+    assert [(m.key, m.pinned) for m in tree.members or []] == [("quiz", False), ("intro", False), ("quiz", True)]
+    manifest = git(repo.path, "show", "refs/drafts/unit-1:members.json")
+    assert manifest.splitlines() == [
+        "[",
+        '  {"key":"quiz","pin":null},',
+        '  {"key":"intro","pin":null},',
+        f'  {{"key":"quiz","pin":"{pin}"}}',
+        "]",
+    ]
+
+
+@pytest.mark.parametrize(
+    "pin, why",
+    [
+        ("HEAD~1", "a ref expression"),
+        ("abc123", "abbreviated"),
+        ("f" * 40, "unknown"),
+    ],
+)
+def test_a_pin_that_is_not_a_full_known_commit_is_refused(repo: ContentRepository, pin: str, why: str) -> None:
+    component(repo, "intro")
+    with pytest.raises(InvalidDocument):
+        container(repo, "unit-1", "unit", [{"key": "intro", "pin": pin}])
+    assert git(repo.path, "for-each-ref", "refs/drafts/unit-1") == ""
+
+
+def test_a_pin_must_be_a_commit_of_the_members_own_branch(repo: ContentRepository) -> None:
+    component(repo, "intro")
+    other = component(repo, "quiz")
+    tree = git(repo.path, "rev-parse", f"{other}^{{tree}}").strip()
+    for pin in (other, tree):
+        with pytest.raises(InvalidDocument) as raised:
+            container(repo, "unit-1", "unit", [{"key": "intro", "pin": pin}])
+        assert raised.value.extra["errors"][0]["loc"] == ["members", 0, "pin"]
+
+
+def test_unknown_and_deleted_members_are_refused_naming_each(repo: ContentRepository) -> None:
+    component(repo, "gone")
+    entities.delete_entity(repo, "gone", author=ADA)
+    with pytest.raises(InvalidDocument) as raised:
+        container(repo, "unit-1", "unit", ["nope", "gone"])
+    assert [e["loc"] for e in raised.value.extra["errors"]] == [["members", 0, "key"], ["members", 1, "key"]]
+
+
+# -- types ----------------------------------------------------------------------------------------
+
+
+def test_types_restrict_members_and_a_repository_can_override_them(repo: ContentRepository) -> None:
+    component(repo, "intro")
+    container(repo, "unit-1", "unit", ["intro"])  # component.html is a component
+    with pytest.raises(InvalidDocument) as raised:
+        container(repo, "section-1", "section", ["unit-1"])
+    assert "unit-1" in raised.value.extra["errors"][0]["msg"]
+    with pytest.raises(InvalidDocument, match="holds no members"):
+        container(repo, "intro", "component.html", [])
+
+    kind = containers.set_container_type(repo, "section", ["subsection", "unit"], author=ADA)
+    assert kind.allowed_member_types == ("subsection", "unit") and kind.overridden
+    container(repo, "section-1", "section", ["unit-1"])
+    assert containers.container_type(repo, "section").allowed_member_types == ("subsection", "unit")
+    assert git(repo.path, "log", "--format=%s", "refs/meta/types").strip() == "Type section holds subsection, unit"
+
+
+def test_a_generic_container_holds_anything(repo: ContentRepository) -> None:
+    component(repo, "intro", kind="page")
+    container(repo, "unit-1", "unit", [])
+    container(repo, "box", "container", ["intro", "unit-1"])
+    assert keys_of(containers.resolve_tree(repo, "box", View("draft"))) == ["intro", ("unit-1", [])]
+
+
+# -- cycles ---------------------------------------------------------------------------------------
+
+
+def test_a_container_may_not_contain_itself_at_any_depth(repo: ContentRepository) -> None:
+    container(repo, "a", "container", [])
+    with pytest.raises(InvalidDocument, match="rule"):
+        container(repo, "a", "container", ["a"])
+    container(repo, "b", "container", ["a"])
+    container(repo, "c", "container", ["b"])
+    with pytest.raises(InvalidDocument) as raised:
+        container(repo, "a", "container", ["c"])
+    assert raised.value.extra["errors"][0]["msg"] == "a cycle: a > c > b > a"
+
+
+def test_a_cycle_through_a_pinned_version_is_refused_too(repo: ContentRepository) -> None:
+    container(repo, "a", "container", [])
+    b_v1 = container(repo, "b", "container", ["a"])
+    container(repo, "b", "container", [])  # b's draft no longer holds a, but version 1 does
+    with pytest.raises(InvalidDocument, match="rule"):
+        container(repo, "a", "container", [{"key": "b", "pin": b_v1}])
+    container(repo, "a", "container", ["b"])  # unpinned: b's draft holds nothing, no cycle
+
+
+# -- versions -------------------------------------------------------------------------------------
+
+
+def test_a_new_version_only_when_the_container_itself_changes(repo: ContentRepository) -> None:
+    component(repo, "intro")
+    container(repo, "unit-1", "unit", ["intro"])
+    containers.patch_draft(repo, "intro", {"title": "Welcome"}, author=ADA)
+    assert entities.get_entity(repo, "unit-1", state="draft").version == 1
+    again = containers.put_draft(
+        repo, "unit-1", {"type": "unit", "title": "unit-1", "members": [{"key": "intro", "pin": None}]}, author=ADA
+    )
+    assert not again.changed and again.entity.version == 1
+    for change in ({"title": "Unit one"}, {"members": []}):
+        assert containers.patch_draft(repo, "unit-1", change, author=ADA).entity.version > 1
+
+
+def test_the_three_lists_of_a_container_version(repo: ContentRepository) -> None:
+    intro_v1 = component(repo, "intro")
+    quiz_v1 = component(repo, "quiz")
+    container(repo, "unit-1", "unit", ["intro", {"key": "quiz", "pin": quiz_v1}])
+    intro_v2 = containers.patch_draft(repo, "intro", {"title": "Welcome"}, author=ADA).entity.commit
+    containers.patch_draft(repo, "quiz", {"title": "Quiz 2"}, author=ADA)
+
+    assert containers.member_list(repo, "unit-1", version=1) == [Member("intro", None), Member("quiz", quiz_v1)]
+    assert containers.member_list(repo, "unit-1", version=1, kind="initial") == [
+        Member("intro", intro_v1),
+        Member("quiz", quiz_v1),
+    ]
+    with pytest.raises(Conflict, match="latest"):
+        containers.member_list(repo, "unit-1", version=1, kind="frozen")
+
+    containers.patch_draft(repo, "unit-1", {"title": "Unit one"}, author=ADA)  # version 2 freezes version 1
+    assert containers.member_list(repo, "unit-1", version=1, kind="frozen") == [
+        Member("intro", intro_v2),
+        Member("quiz", quiz_v1),
+    ]
+    assert containers.member_list(repo, "unit-1", version=2, kind="initial") == [
+        Member("intro", intro_v2),
+        Member("quiz", quiz_v1),
+    ]
+    # immutable: later member edits change no list of an existing version
+    containers.patch_draft(repo, "intro", {"title": "Welcome again"}, author=ADA)
+    assert containers.member_list(repo, "unit-1", version=2, kind="initial")[0] == Member("intro", intro_v2)
+    with pytest.raises(NotAContainer):
+        containers.member_list(repo, "intro")
+    with pytest.raises(InvalidInput):
+        containers.member_list(repo, "unit-1", kind="latest")
+
+
+def test_restoring_a_container_version_gives_back_its_manifest_byte_for_byte(repo: ContentRepository) -> None:
+    for key in ("a", "b"):
+        component(repo, key)
+    v1 = container(repo, "unit-1", "unit", ["a", "b"])
+    container(repo, "unit-1", "unit", ["b"])
+    restored = containers.restore_version(repo, "unit-1", 1, author=ADA).entity
+    assert git(repo.path, "rev-parse", f"{v1}^{{tree}}") == git(repo.path, "rev-parse", f"{restored.commit}^{{tree}}")
+    assert restored.version == 3
+
+
+# -- publishing -----------------------------------------------------------------------------------
+
+
+def build_course(repo: ContentRepository) -> None:
+    component(repo, "c1")
+    component(repo, "c2")
+    container(repo, "u1", "unit", ["c1", "c2"])
+    container(repo, "ss1", "subsection", ["u1"])
+    container(repo, "s1", "section", ["ss1"])
+    container(repo, "course", "course", ["s1"])
+
+
+def test_publishing_a_container_publishes_every_draft_below_it_and_never_its_parents(
+    repo: ContentRepository,
+) -> None:
+    build_course(repo)
+    assert publish(repo, "ss1") == ["c1", "c2", "ss1", "u1"]
+    with pytest.raises(Exception):  # noqa: B017 - the parents were not published
+        entities.get_entity(repo, "s1")
+    assert publish(repo, "course") == ["course", "s1"]
+    tree = containers.resolve_tree(repo, "course", View("published"))
+    assert keys_of(tree) == [("s1", [("ss1", [("u1", ["c1", "c2"])])])]
+    assert not tree.contains_unpublished_changes
+    fsck_strict(repo.path)
+
+
+def test_a_shared_member_published_through_one_unit_changes_the_other_units_live_view(
+    repo: ContentRepository,
+) -> None:
+    component(repo, "shared", "v1")
+    container(repo, "u1", "unit", ["shared"])
+    container(repo, "u2", "unit", ["shared"])
+    publish(repo, "u1", "u2")
+    containers.patch_draft(repo, "shared", {"title": "v2"}, author=ADA)
+    assert titles(repo, "u2", "published") == ["v1"]
+    assert containers.resolve_tree(repo, "u2", View("draft")).contains_unpublished_changes
+
+    assert publish(repo, "u1") == ["shared"]
+    assert titles(repo, "u2", "published") == ["v2"]
+    assert entities.get_entity(repo, "u2").version == 1  # no new container version
+    assert not containers.resolve_tree(repo, "u2", View("draft")).contains_unpublished_changes
+
+
+def test_edits_to_a_pinned_member_change_nothing(repo: ContentRepository) -> None:
+    v1 = component(repo, "quiz", "v1")
+    publish(repo, "quiz")
+    container(repo, "u1", "unit", [{"key": "quiz", "pin": v1}])
+    publish(repo, "u1")
+    containers.patch_draft(repo, "quiz", {"title": "v2"}, author=ADA)
+    assert titles(repo, "u1", "draft") == titles(repo, "u1", "published") == ["v1"]
+    assert not containers.resolve_tree(repo, "u1", View("draft")).contains_unpublished_changes
+    assert publish(repo, "u1") == []  # nothing to publish: the pinned member is not republished
+    assert entities.get_entity(repo, "quiz").title == "v1"
+
+
+def test_a_pin_to_a_never_published_version_is_published_with_the_container(repo: ContentRepository) -> None:
+    component(repo, "quiz", "v1")
+    publish(repo, "quiz")
+    v2 = containers.patch_draft(repo, "quiz", {"title": "v2"}, author=ADA).entity.commit
+    containers.patch_draft(repo, "quiz", {"title": "v3"}, author=ADA)
+    container(repo, "u1", "unit", [{"key": "quiz", "pin": v2}])
+    assert publish(repo, "u1") == ["quiz", "u1"]
+    assert entities.get_entity(repo, "quiz").commit == v2  # live at the pinned version, not the draft
+
+
+def test_a_pin_older_than_what_is_live_and_never_published_is_refused(repo: ContentRepository) -> None:
+    v1 = component(repo, "quiz", "v1")
+    containers.patch_draft(repo, "quiz", {"title": "v2"}, author=ADA)
+    publish(repo, "quiz")  # v2 live; v1 never was
+    container(repo, "u1", "unit", [{"key": "quiz", "pin": v1}])
+    with pytest.raises(NotFastForward, match="never live"):
+        publish(repo, "u1")
+    with pytest.raises(Exception):  # noqa: B017 - nothing was published
+        entities.get_entity(repo, "u1")
+
+
+def test_removing_a_member_is_a_new_version_and_stays_live_until_published(repo: ContentRepository) -> None:
+    for key in ("a", "b"):
+        component(repo, key)
+    container(repo, "u1", "unit", ["a", "b"])
+    publish(repo, "u1")
+    assert containers.patch_draft(repo, "u1", {"members": [{"key": "b", "pin": None}]}, author=ADA).entity.version == 2
+    assert titles(repo, "u1", "published") == ["a", "b"]
+    assert titles(repo, "u1", "draft") == ["b"]
+    publish(repo, "u1")
+    assert titles(repo, "u1", "published") == ["b"]
+
+
+# -- soft delete ----------------------------------------------------------------------------------
+
+
+def test_deleting_a_shared_member_versions_every_container_in_one_batch(repo: ContentRepository) -> None:
+    v1 = component(repo, "shared")
+    component(repo, "other")
+    container(repo, "u1", "unit", ["shared", "other"])
+    container(repo, "u2", "unit", [{"key": "shared", "pin": v1}])
+    publish(repo, "u1", "u2")
+    draft_before = git(repo.path, "rev-parse", DRAFT).strip()
+
+    containers.delete_entity(repo, "shared", author=ADA)
+
+    # one commit on `draft` records all three changes: the atomic batch
+    assert git(repo.path, "rev-list", "--count", f"{draft_before}..{DRAFT}").strip() == "1"
+    batch = git(repo.path, "log", "-1", "--format=%B", DRAFT)
+    assert sorted(line.split()[1] for line in batch.splitlines() if line.startswith("Gitstore-Batch:")) == [
+        "shared",
+        "u1",
+        "u2",
+    ]
+    for unit in ("u1", "u2"):
+        draft = entities.get_entity(repo, unit, state="draft")
+        assert draft.version == 2 and "shared" not in [m.key for m in draft.members or ()]
+        # the author-defined list of version 1 is untouched by the delete
+        assert "shared" in [m.key for m in containers.member_list(repo, unit, version=1)]
+    assert titles(repo, "u1", "published") == ["shared", "other"]  # live until the delete is published
+
+    assert publish(repo, "shared") == ["shared", "u1", "u2"]
+    assert titles(repo, "u1", "published") == ["other"]
+    assert titles(repo, "u2", "published") == []
+    fsck_strict(repo.path)
+
+
+def test_a_delete_publish_brings_the_containers_but_not_their_other_drafts(repo: ContentRepository) -> None:
+    for key in ("a", "b"):
+        component(repo, key)
+    container(repo, "u1", "unit", ["a", "b"])
+    publish(repo, "u1")
+    containers.patch_draft(repo, "b", {"title": "b edited"}, author=ADA)
+    containers.delete_entity(repo, "a", author=ADA)
+    assert publish(repo, "a") == ["a", "u1"]
+    assert titles(repo, "u1", "published") == ["b"]  # b's edit is still only a draft
+
+
+def test_deleting_a_container_deletes_neither_its_members_nor_other_containers(repo: ContentRepository) -> None:
+    build_course(repo)
+    containers.delete_entity(repo, "u1", author=ADA)
+    assert entities.get_entity(repo, "c1", state="draft").deleted is False
+    assert keys_of(containers.resolve_tree(repo, "ss1", View("draft"))) == []
+
+
+# -- reads ----------------------------------------------------------------------------------------
+
+
+def test_where_used_lists_draft_and_live_containers_from_the_index(repo: ContentRepository) -> None:
+    component(repo, "shared")
+    container(repo, "u1", "unit", ["shared"])
+    publish(repo, "u1")
+    v1 = entities.get_entity(repo, "shared", state="draft").commit
+    container(repo, "u2", "unit", [{"key": "shared", "pin": v1}])
+    used = [(u.container, u.view, u.pinned) for u in containers.where_used(repo, "shared")]
+    assert used == [("u1", "draft", False), ("u1", "live", False), ("u2", "draft", True)]
+
+
+def test_the_live_tree_as_of_a_past_moment(repo: ContentRepository) -> None:
+    import time
+    from datetime import UTC, datetime
+
+    component(repo, "a", "first")
+    container(repo, "u1", "unit", ["a"])
+    publish(repo, "u1")
+    time.sleep(1.1)
+    then = datetime.now(UTC)
+    time.sleep(1.1)
+    containers.patch_draft(repo, "a", {"title": "second"}, author=ADA)
+    publish(repo, "u1")
+    assert [m.title for m in containers.tree_as_of(repo, "u1", then).members or []] == ["first"]
+    assert titles(repo, "u1", "published") == ["second"]
+
+
+def test_a_publish_of_an_old_container_version_that_would_close_a_cycle_is_refused(repo: ContentRepository) -> None:
+    container(repo, "b", "container", [])
+    container(repo, "a", "container", ["b"])  # a v1 holds b
+    container(repo, "a", "container", [])  # a v2 holds nothing
+    container(repo, "b", "container", ["a"])  # fine in draft: a's draft holds nothing
+    with pytest.raises(Conflict, match="cycle"):
+        containers.publish(repo, [PublishTarget("a", version=1)], author=ADA)
