@@ -205,8 +205,9 @@ def _expand(repo: ContentRepository, targets: Sequence[PublishTarget]) -> list[P
             for container, version in _containers_left(repo, key):
                 want(container, version, cascade=False)
         elif snap.document.members is not None and cascade:
+            # One walk covers the whole subtree: what it brings needs no walk of its own.
             for member_key, member_commit in _brought_along(repo, snap):
-                want(member_key, member_commit)
+                want(member_key, member_commit, cascade=False)
     return [PublishTarget(k, commit=str(c), expected=expected.get(k)) for k, c in sorted(chosen.items())]
 
 

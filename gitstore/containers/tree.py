@@ -15,6 +15,7 @@ import pygit2
 
 from gitstore.entities.snapshots import Snapshot, draft_tip, load_snapshot, published_commit
 from gitstore.errors import Conflict, EntityNotFound
+from gitstore.index.api import EntityState
 from gitstore.repository import DRAFT, MAIN, ContentRepository
 from gitstore.storage.api import read_ref
 
@@ -54,6 +55,7 @@ class Walked:
     root: Snapshot
     snapshots: dict[pygit2.Oid, Snapshot]
     unpinned: dict[str, pygit2.Oid]  # key -> the commit it resolves to in this view
+    states: dict[str, EntityState]  # what the index said of the keys it was asked about
 
 
 def resolve_tree(repo: ContentRepository, key: str, view: View) -> TreeNode:
@@ -62,7 +64,7 @@ def resolve_tree(repo: ContentRepository, key: str, view: View) -> TreeNode:
     Raises:
         EntityNotFound: `key` has nothing in that view.
     """
-    root = _lookup(repo, view, [key]).get(key)
+    root = _lookup(repo, view, [key], {}).get(key)
     if root is None:
         raise EntityNotFound(f"{key!r} has no {view.state} version", key=key)
     snap = load_snapshot(repo.storage.git, root)
@@ -78,6 +80,7 @@ def walk(repo: ContentRepository, root: Snapshot, view: View) -> Walked:
     git = repo.storage.git
     snapshots = {root.commit: root}
     unpinned: dict[str, pygit2.Oid] = {}
+    states: dict[str, EntityState] = {}
     frontier = [root]
     depth = 0
     while frontier:
@@ -85,7 +88,7 @@ def walk(repo: ContentRepository, root: Snapshot, view: View) -> Walked:
         if depth > MAX_DEPTH:
             raise Conflict(f"containers nest deeper than {MAX_DEPTH} levels under {root.key!r}")
         wanted = {m.key for s in frontier for m in s.document.members or () if m.pin is None} - unpinned.keys()
-        unpinned.update(_lookup(repo, view, sorted(wanted)))
+        unpinned.update(_lookup(repo, view, sorted(wanted), states))
         next_level = []
         for snap in frontier:
             for member in snap.document.members or ():
@@ -96,7 +99,7 @@ def walk(repo: ContentRepository, root: Snapshot, view: View) -> Walked:
                 snapshots[oid] = child
                 next_level.append(child)
         frontier = next_level
-    return Walked(root, snapshots, unpinned)
+    return Walked(root, snapshots, unpinned, states)
 
 
 def children(walked: Walked, snap: Snapshot) -> Iterable[tuple[Snapshot, bool]]:
@@ -114,12 +117,15 @@ def _build(
     walked: Walked, snap: Snapshot, *, pinned: bool, changed: dict[tuple[pygit2.Oid, bool], bool], path: tuple[str, ...]
 ) -> TreeNode:
     members = None
+    below = False
     if snap.document.members is not None:
         members = []
         for child, child_pinned in children(walked, snap):
             if child.key in path or child.key == snap.key:
                 continue  # a cycle the write rules would have refused; never loop on it
-            members.append(_build(walked, child, pinned=child_pinned, changed=changed, path=(*path, snap.key)))
+            node = _build(walked, child, pinned=child_pinned, changed=changed, path=(*path, snap.key))
+            below = below or node.contains_unpublished_changes
+            members.append(node)
     doc = snap.document
     return TreeNode(
         key=snap.key,
@@ -128,29 +134,9 @@ def _build(
         commit=str(snap.commit),
         version=snap.version,
         pinned=pinned,
-        contains_unpublished_changes=_contains(walked, snap, pinned, changed, set()),
+        contains_unpublished_changes=below or changed[(snap.commit, pinned)],
         members=members,
     )
-
-
-def _contains(
-    walked: Walked,
-    snap: Snapshot,
-    pinned: bool,
-    changed: dict[tuple[pygit2.Oid, bool], bool],
-    path: set[str],
-) -> bool:
-    if changed[(snap.commit, pinned)]:
-        return True
-    path.add(snap.key)
-    try:
-        return any(
-            _contains(walked, child, child_pinned, changed, path)
-            for child, child_pinned in children(walked, snap)
-            if child.key not in path
-        )
-    finally:
-        path.discard(snap.key)
 
 
 def _changes(repo: ContentRepository, walked: Walked) -> dict[tuple[pygit2.Oid, bool], bool]:
@@ -163,21 +149,30 @@ def _changes(repo: ContentRepository, walked: Walked) -> dict[tuple[pygit2.Oid, 
             oid = pygit2.Oid(hex=member.pin) if member.pin else walked.unpinned.get(member.key)
             if oid is not None:
                 nodes.add((oid, member.pin is not None))
-    keys = sorted({walked.snapshots[oid].key for oid, _ in nodes})
-    trees = repo.index.trees(keys)
+    states = walked.states
+    missing = sorted({walked.snapshots[oid].key for oid, _ in nodes} - states.keys())
+    states = {**states, **repo.index.states(missing)} if missing else states
     ever = repo.index.ever_published(sorted({str(oid) for oid, pinned in nodes if pinned}))
     changed = {}
     for oid, pinned in nodes:
         if pinned:
             changed[(oid, pinned)] = str(oid) not in ever
             continue
-        draft, live, deleted = trees.get(walked.snapshots[oid].key, ("", None, False))
-        changed[(oid, pinned)] = (not deleted) if live is None else draft != live
+        state = states.get(walked.snapshots[oid].key)
+        if state is None:
+            changed[(oid, pinned)] = True
+        elif state.live_tree is None:
+            changed[(oid, pinned)] = not state.draft_deleted
+        else:
+            changed[(oid, pinned)] = state.draft_tree != state.live_tree
     return changed
 
 
-def _lookup(repo: ContentRepository, view: View, keys: list[str]) -> dict[str, pygit2.Oid]:
-    """key -> the commit each resolves to unpinned in `view`; keys with none are left out."""
+def _lookup(
+    repo: ContentRepository, view: View, keys: list[str], states: dict[str, EntityState]
+) -> dict[str, pygit2.Oid]:
+    """key -> the commit each resolves to unpinned in `view`; keys with none are left out.
+    What the index says of each key is added to `states`."""
     if not keys:
         return {}
     git = repo.storage.git
@@ -193,7 +188,9 @@ def _lookup(repo: ContentRepository, view: View, keys: list[str]) -> dict[str, p
         # The index answers for a whole level at once when it is in step with `draft`;
         # otherwise (a write between two of its steps) ask the refs one by one.
         if index.meta("draft_head") == str(read_ref(git, DRAFT)):
-            return {k: pygit2.Oid(hex=c) for k, (c, _) in index.commits(keys, view="draft").items()}
+            found_states = index.states(keys)
+            states.update(found_states)
+            return {k: pygit2.Oid(hex=s.draft_commit) for k, s in found_states.items()}
         found = {}
         for key in keys:
             try:
@@ -202,7 +199,9 @@ def _lookup(repo: ContentRepository, view: View, keys: list[str]) -> dict[str, p
                 continue
         return found
     if index.meta("main_head") == str(read_ref(git, MAIN)):
-        return {k: pygit2.Oid(hex=c) for k, (c, _) in index.commits(keys, view="live").items()}
+        found_states = index.states(keys)
+        states.update(found_states)
+        return {k: pygit2.Oid(hex=s.published_commit) for k, s in found_states.items() if s.published_commit}
     found = {}
     for key in keys:
         live = published_commit(repo, key)

@@ -18,7 +18,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ChangeRow", "DraftRow", "EntityIndex", "ListFilter", "PublishRow", "PublishedRow", "Usage"]
+__all__ = [
+    "ChangeRow",
+    "DraftRow",
+    "EntityIndex",
+    "EntityState",
+    "ListFilter",
+    "PublishRow",
+    "PublishedRow",
+    "Usage",
+]
 
 # Bump when the schema changes: an index with another version is dropped and rebuilt from git.
 SCHEMA_VERSION = 3
@@ -138,6 +147,17 @@ class PublishedRow:
     locale: str
     live: bool
     members: tuple[tuple[str, str | None], ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EntityState:
+    """Where an entity's draft and live versions are, as far as the index knows."""
+
+    draft_commit: str
+    draft_tree: str
+    draft_deleted: bool
+    published_commit: str | None  # may be a published delete
+    live_tree: str | None  # None unless something is live
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,34 +361,20 @@ class EntityIndex:
         )
         return [Usage(container, view, bool(pinned)) for container, view, pinned in rows]
 
-    def commits(self, keys: Sequence[str], *, view: str) -> dict[str, tuple[str, str | None]]:
-        """key -> (commit, tree) of each key's draft or live version, for keys the index knows
-        in that view (a live tombstone counts; check `published_live` elsewhere)."""
-        column, tree = ("draft_commit", "draft_tree") if view == "draft" else ("published_commit", "published_tree")
-        found: dict[str, tuple[str, str | None]] = {}
+    def states(self, keys: Sequence[str]) -> dict[str, EntityState]:
+        """Each known key's draft and live commit and tree, in one query per 500 keys."""
+        found: dict[str, EntityState] = {}
         db = self._db()
         for start in range(0, len(keys), 500):
             chunk = list(keys[start : start + 500])
             marks = ",".join("?" * len(chunk))
-            for key, commit, tree_id in db.execute(
-                f"SELECT key, {column}, {tree} FROM entities WHERE key IN ({marks}) AND {column} IS NOT NULL", chunk
-            ):
-                found[key] = (commit, tree_id)
-        return found
-
-    def trees(self, keys: Sequence[str]) -> dict[str, tuple[str, str | None, bool]]:
-        """key -> (draft tree, live tree or None, draft deleted) for each known key."""
-        found: dict[str, tuple[str, str | None, bool]] = {}
-        db = self._db()
-        for start in range(0, len(keys), 500):
-            chunk = list(keys[start : start + 500])
-            marks = ",".join("?" * len(chunk))
-            for key, draft, live, deleted in db.execute(
-                f"""SELECT key, draft_tree, CASE WHEN published_live=1 THEN published_tree END, draft_deleted
+            for row in db.execute(
+                f"""SELECT key, draft_commit, draft_tree, draft_deleted, published_commit,
+                           CASE WHEN published_live=1 THEN published_tree END
                     FROM entities WHERE key IN ({marks})""",
                 chunk,
             ):
-                found[key] = (draft, live, bool(deleted))
+                found[row[0]] = EntityState(row[1], row[2], bool(row[3]), row[4], row[5])
         return found
 
     def ever_published(self, commits: Sequence[str]) -> set[str]:

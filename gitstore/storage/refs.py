@@ -224,8 +224,12 @@ def update_refs_packed(repo: pygit2.Repository, updates: Mapping[str, pygit2.Oid
     os.close(fd)
     os.replace(lock, packed)
     _fsync_dir(root)
+    base = str(root)
     for name in updates:
-        (root / name).unlink(missing_ok=True)
+        try:
+            os.unlink(f"{base}/{name}")  # plain strings: pathlib costs 10 us a ref here
+        except FileNotFoundError:
+            pass
 
 
 def _remove_if_older(path: Path, seconds: float) -> bool:
