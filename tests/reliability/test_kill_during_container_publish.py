@@ -1,0 +1,65 @@
+"""kill -9 during draft batches and container-tree publishes: after restart, each batch and
+each publish of the 4-level tree is all or nothing, and nothing acknowledged is lost."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from gitstore import Store
+from gitstore.containers import api as containers
+from gitstore.containers.api import View
+from gitstore.entities import api as entities
+from gitstore.maintenance import repair
+from tests.conftest import ADA, fsck_strict, git
+from tests.reliability.container_child import COMPONENTS, build
+
+ROOT = Path(__file__).resolve().parents[2]
+RUNS = 8
+
+
+def _last(lines: list[str], word: str) -> int:
+    found = [int(line.split()[1]) for line in lines if line.startswith(word)]
+    return found[-1] if found else 0
+
+
+def test_kill_9_never_leaves_half_a_batch_or_half_a_tree_publish(store: Store) -> None:
+    build(store.create_repository("demo"), ADA)
+    drafted = published = rolled = 0
+    for run in range(RUNS):
+        child = subprocess.run(
+            [sys.executable, "-m", "tests.reliability.container_child", str(store.data_dir), str(run)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert child.returncode == -9, child.stderr
+        lines = child.stdout.splitlines()
+        drafted = max(drafted, _last(lines, "drafted"))
+        published = max(published, _last(lines, "published"))
+
+        repo = Store(store.data_dir).repository("demo")  # a restart
+        rolled += repair(repo).rolled_forward_batch
+        drafts = {entities.get_entity(repo, k, state="draft").title for k in COMPONENTS}
+        assert len(drafts) == 1, f"run {run}: half a batch: {sorted(drafts)}"
+        assert int(drafts.pop().removeprefix("round-")) >= drafted
+        tree = containers.resolve_tree(repo, "course", View("published"))
+        live = set(_leaf_titles(tree))
+        assert len(live) == 1, f"run {run}: half a tree publish: {sorted(live)}"
+        assert int(live.pop().removeprefix("round-")) >= published
+        refs = dict(
+            line.split() for line in git(repo.path, "for-each-ref", "--format=%(refname) %(objectname)").splitlines()
+        )
+        for key in COMPONENTS:  # the batch's own refs caught up with its commit point
+            tip = str(entities.get_entity(repo, key, state="draft").commit)
+            assert refs[f"refs/drafts/{key}"] == tip == repo.index.draft_commit_of(key)
+        fsck_strict(repo.path)
+    print(f"kill -9 runs: {RUNS}, acked batches: {drafted}, tree publishes: {published}, batches rolled: {rolled}")
+
+
+def _leaf_titles(node: containers.TreeNode) -> list[str]:
+    if node.members is None:
+        return [node.title]
+    return [t for m in node.members for t in _leaf_titles(m)]
