@@ -239,3 +239,11 @@ class ContainerTypeList(BaseModel):
 class ContainerTypePut(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     allowed_member_types: list[str] | None = Field(max_length=1000)
+
+
+class PruneOut(_FromLibrary):
+    dry_run: bool
+    pruned_entities: list[str]
+    kept: dict[str, str] = Field(description="deleted, never-published entities kept, with the manifest naming each")
+    unreachable_objects: int = Field(description="loose objects no ref reaches, older than the grace period")
+    seconds: float

@@ -3,6 +3,7 @@
 gitstore init REPO [--description TEXT]
 gitstore reindex REPO        rebuild the derived index from git
 gitstore repair [REPO]       what the service does at startup
+gitstore prune REPO          drop deleted, never-published, unreferenced entities and unreachable objects
 gitstore serve               run the HTTP service
 """
 
@@ -114,6 +115,29 @@ def gc(repo: str, data: DataDir = Path("data"), json: Json = False) -> None:
 
     report = dataclasses.asdict(gc_repo(Store(data).repository(repo)))
     typer.echo(orjson.dumps(report).decode() if json else f"{repo}: {report}")
+
+
+@app.command()
+def prune(
+    repo: str,
+    data: DataDir = Path("data"),
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="report what would go; change nothing")] = False,
+    grace: Annotated[int, typer.Option(help="keep unreachable objects younger than this many seconds")] = 3600,
+    json: Json = False,
+) -> None:
+    """Prune what seed 004 allows: never anything pinned, published or latest."""
+    from gitstore.pruning import prune as prune_repo
+
+    report = prune_repo(Store(data).repository(repo), dry_run=dry_run, grace_seconds=grace)
+    if json:
+        typer.echo(orjson.dumps(dataclasses.asdict(report)).decode())
+        return
+    verb = "would prune" if dry_run else "pruned"
+    typer.echo(f"{repo}: {verb} {len(report.pruned_entities)} entities, {report.unreachable_objects} objects")
+    for key in report.pruned_entities:
+        typer.echo(f"  {verb} {key}")
+    for key, why in report.kept.items():
+        typer.echo(f"  kept {key}: {why}")
 
 
 @app.command()

@@ -1,7 +1,7 @@
 """The layers point down, and the library knows nothing of HTTP.
 
     storage < index < repository < entities < publishing < history < containers < maintenance
-    < housekeeping < store < samples < cli
+    < housekeeping < pruning < store < samples < cli
 
 A module may import its own layer and the layers below it, never one above.
 """
@@ -26,6 +26,7 @@ LAYERS = [
     "gitstore.containers",
     "gitstore.maintenance",
     "gitstore.housekeeping",
+    "gitstore.pruning",
     "gitstore.store",
     "gitstore.samples",
     "gitstore.cli",

@@ -57,3 +57,16 @@ def test_clone_url_and_fsck(tmp_path: Path) -> None:
     entities.put_draft(repo, "home", {"type": "page", "title": "Home"}, author=ADA)
     done = gitstore("fsck", "site", "--data", str(tmp_path), "--json")
     assert done.returncode == 0 and orjson.loads(done.stdout)["repository"]["ok"] is True
+
+
+def test_prune_dry_run_then_prune(tmp_path: Path) -> None:
+    assert gitstore("init", "site", "--data", str(tmp_path)).returncode == 0
+    repo = Store(tmp_path).repository("site")
+    entities.put_draft(repo, "scratch", {"type": "page", "title": "Scratch"}, author=ADA)
+    entities.delete_entity(repo, "scratch", author=ADA)
+    dry = gitstore("prune", "site", "--data", str(tmp_path), "--dry-run", "--json")
+    assert dry.returncode == 0, dry.stderr
+    assert orjson.loads(dry.stdout)["pruned_entities"] == ["scratch"]
+    done = gitstore("prune", "site", "--data", str(tmp_path), "--grace", "0")
+    assert done.returncode == 0 and "pruned 1 entities" in done.stdout and "pruned scratch" in done.stdout
+    assert repo.storage.git.references.get("refs/drafts/scratch") is None

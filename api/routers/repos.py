@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
+from api.auth import require_preview
 from api.body import JsonBody, validate_body
-from api.deps import RepoDep, StoreDep
-from api.schemas import RepoCreate, RepoList, RepoOut
+from api.deps import PrincipalDep, RepoDep, StoreDep
+from api.schemas import PruneOut, RepoCreate, RepoList, RepoOut
 from gitstore import ContentRepository
+from gitstore.pruning import prune
 from gitstore.repository import DRAFT, MAIN
 from gitstore.storage.api import read_ref
 
@@ -52,3 +54,14 @@ def list_repos(store: StoreDep) -> RepoList:
 @router.get("/{repo}", response_model=RepoOut, summary="One content repository")
 def get_repo(repo: RepoDep) -> RepoOut:
     return _out(repo)
+
+
+@router.post(
+    "/{repo}/prune",
+    response_model=PruneOut,
+    summary="Prune deleted, never-published entities no manifest names, and unreachable objects",
+)
+def prune_repo(repo: RepoDep, principal: PrincipalDep, dry_run: bool = True) -> PruneOut:
+    # An administrative operation: the `admin` scope gates it once scoped tokens land.
+    require_preview(principal, repo)
+    return PruneOut.model_validate(prune(repo, dry_run=dry_run))

@@ -377,6 +377,21 @@ class EntityIndex:
                 found[row[0]] = EntityState(row[1], row[2], bool(row[3]), row[4], row[5])
         return found
 
+    def ever_live_keys(self) -> set[str]:
+        """Keys that were live at some point: published now or named in the publish log."""
+        db = self._db()
+        keys = {row[0] for row in db.execute("SELECT DISTINCT key FROM published_items")}
+        keys.update(row[0] for row in db.execute("SELECT key FROM entities WHERE published_commit IS NOT NULL"))
+        return keys
+
+    def forget(self, keys: Sequence[str]) -> None:
+        """Drop every row about `keys` (their draft branches were pruned)."""
+        with self._write() as db:
+            for key in keys:
+                db.execute("DELETE FROM entities WHERE key=?", (key,))
+                db.execute("DELETE FROM changes WHERE key=?", (key,))
+                db.execute("DELETE FROM members WHERE container=?", (key,))
+
     def ever_published(self, commits: Sequence[str]) -> set[str]:
         """Those of `commits` that were live at some point (appear in the publish log)."""
         found: set[str] = set()

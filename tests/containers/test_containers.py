@@ -378,3 +378,51 @@ def test_a_publish_of_an_old_container_version_that_would_close_a_cycle_is_refus
     container(repo, "b", "container", ["a"])  # fine in draft: a's draft holds nothing
     with pytest.raises(Conflict, match="cycle"):
         containers.publish(repo, [PublishTarget("a", version=1)], author=ADA)
+
+
+# -- pruning --------------------------------------------------------------------------------------
+
+
+def test_prune_removes_only_deleted_never_published_unnamed_entities_top_down(repo: ContentRepository) -> None:
+    from gitstore.pruning import prune
+
+    for key in ("kept-live", "only-in-draft-box", "pinned", "abandoned"):
+        component(repo, key)
+    container(repo, "draft-box", "container", ["only-in-draft-box"])
+    pin = entities.get_entity(repo, "pinned", state="draft").commit
+    container(repo, "holder", "container", [{"key": "pinned", "pin": pin}, "kept-live"])
+    publish(repo, "holder")  # kept-live and pinned are live now
+    containers.patch_draft(repo, "holder", {"members": []}, author=ADA)
+    containers.delete_entity(repo, "kept-live", author=ADA)
+    containers.delete_entity(repo, "abandoned", author=ADA)
+    containers.delete_entity(repo, "draft-box", author=ADA)  # never published, and now deleted
+    containers.delete_entity(repo, "only-in-draft-box", author=ADA)
+    latest = {k: entities.get_entity(repo, k, state="draft").commit for k in ("holder", "pinned")}
+
+    dry = prune(repo, dry_run=True, grace_seconds=0)
+    assert dry.pruned_entities == ["abandoned", "draft-box", "only-in-draft-box"]
+    assert git(repo.path, "for-each-ref", "refs/drafts/abandoned") != ""  # a dry run writes nothing
+
+    report = prune(repo, grace_seconds=0)
+    assert report.pruned_entities == dry.pruned_entities
+    assert report.unreachable_objects > 0  # the pruned branches' commits
+    refs = git(repo.path, "for-each-ref", "--format=%(refname)", "refs/drafts/").split()
+    assert refs == ["refs/drafts/holder", "refs/drafts/kept-live", "refs/drafts/pinned"]
+    # what is pinned, published or latest is still there, readable
+    assert entities.get_entity(repo, "holder", version=1).members == (Member("pinned", pin), Member("kept-live"))
+    assert entities.get_entity(repo, "pinned", commit=pin).title == "pinned"
+    assert {k: entities.get_entity(repo, k, state="draft").commit for k in latest} == latest
+    assert entities.get_entity(repo, "kept-live").title == "kept-live"  # live until the delete is published
+    assert repo.index.draft_commit_of("abandoned") is None
+    fsck_strict(repo.path)
+    assert prune(repo, grace_seconds=0).pruned_entities == []
+
+
+def test_prune_keeps_a_deleted_member_that_an_old_version_still_names(repo: ContentRepository) -> None:
+    from gitstore.pruning import prune
+
+    component(repo, "c")
+    container(repo, "u", "unit", ["c"])
+    containers.delete_entity(repo, "c", author=ADA)  # u's version 2 drops it, version 1 still names it
+    report = prune(repo, dry_run=True, grace_seconds=0)
+    assert report.pruned_entities == [] and report.kept == {"c": "named by a manifest of 'u'"}

@@ -124,3 +124,14 @@ def test_readers_without_preview_see_only_live_trees_and_usages(tmp_path) -> Non
         tree = reader.get(f"{E}/unit-1/tree").json()
         assert tree["contains_unpublished_changes"] is None
         assert [u["container"] for u in reader.get(f"{E}/quiz/containers").json()["items"]] == ["unit-1"]
+
+
+def test_prune_endpoint_dry_runs_unless_told_otherwise(client: TestClient) -> None:
+    put(client, "scratch", {"type": "page", "title": "Scratch"})
+    client.delete(f"{E}/scratch").raise_for_status()
+    dry = client.post("/repos/demo/prune").json()
+    assert dry["dry_run"] is True and dry["pruned_entities"] == ["scratch"]
+    assert client.get(f"{E}/scratch/versions").status_code == 200
+    done = client.post("/repos/demo/prune", params={"dry_run": "false"}).json()
+    assert done["pruned_entities"] == ["scratch"]
+    assert client.get(f"{E}/scratch/versions").status_code == 404
