@@ -1,6 +1,10 @@
 """Load the sample repositories: each `sample_repos/*.json` file is a script of steps (who did
 what, in order), so the demo content has real history: several authors, versions, publishes,
-a restore and a discard. The scripts are reviewable text rather than opaque git packs."""
+a restore and a discard. The scripts are reviewable text rather than opaque git packs.
+
+Steps go through the containers layer, as the API's writes do. A script cannot know commit
+ids in advance, so a member written `{"key": k, "version": n}` is pinned to version n of k.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,11 @@ from typing import Any
 
 import orjson
 
+from gitstore.containers import api as containers
 from gitstore.entities import api as entities
 from gitstore.entities.model import Author
-from gitstore.publishing import api as publishing
+from gitstore.publishing.api import PublishTarget
+from gitstore.repository import ContentRepository
 from gitstore.store import Store
 
 __all__ = ["load_samples"]
@@ -35,18 +41,30 @@ def run_script(store: Store, spec: dict[str, Any]) -> None:
     for step in spec["steps"]:
         who = authors[step["as"]]
         if "put" in step:
-            entities.put_draft(repo, step["put"], step["doc"], author=who)
+            containers.put_draft(repo, step["put"], _pinned(repo, step["doc"]), author=who)
         elif "patch" in step:
-            entities.patch_draft(repo, step["patch"], step["doc"], author=who)
+            containers.patch_draft(repo, step["patch"], _pinned(repo, step["doc"]), author=who)
         elif "delete" in step:
-            entities.delete_entity(repo, step["delete"], author=who)
+            containers.delete_entity(repo, step["delete"], author=who)
         elif "discard" in step:
-            entities.discard_draft(repo, step["discard"], author=who)
+            containers.discard_draft(repo, step["discard"], author=who)
         elif "restore" in step:
-            entities.restore_version(repo, step["restore"], step["version"], author=who)
+            containers.restore_version(repo, step["restore"], step["version"], author=who)
         elif "publish" in step:
-            publishing.publish(repo, [publishing.PublishTarget(k) for k in step["publish"]], author=who)
+            containers.publish(repo, [PublishTarget(k) for k in step["publish"]], author=who)
         elif "publish_all" in step:
-            publishing.publish_all_drafts(repo, author=who)
+            containers.publish_all_drafts(repo, author=who)
         else:
             raise ValueError(f"unknown sample step: {step}")
+
+
+def _pinned(repo: ContentRepository, doc: dict[str, Any]) -> dict[str, Any]:
+    if "members" not in doc:
+        return doc
+    members = []
+    for member in doc["members"]:
+        if "version" in member:
+            commit = entities.get_entity(repo, member["key"], version=member["version"]).commit
+            member = {"key": member["key"], "pin": commit}
+        members.append(member)
+    return {**doc, "members": members}
