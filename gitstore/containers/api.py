@@ -294,8 +294,9 @@ def member_list(repo: ContentRepository, key: str, *, version: int | None = None
         raise InvalidInput(
             f"list is one of {', '.join(LISTS)}", errors=[{"loc": ["list"], "msg": f"unknown list {kind!r}"}]
         )
-    entity = entities.get_entity(repo, key, state="draft") if version is None else None
-    if entity is None:
+    if version is None:
+        entity = entities.get_entity(repo, key, state="draft")
+    else:
         entity = entities.get_entity(repo, key, version=version)
     git = repo.storage.git
     snap = load_snapshot(git, pygit2.Oid(hex=entity.commit))
