@@ -483,9 +483,8 @@ def index_rows(git: pygit2.Repository, key: str, commit: pygit2.Oid) -> tuple[Dr
     """What the index records for draft commit `commit` of `key`."""
     snap = load_snapshot(git, commit)
     doc = snap.document
-    members = None if doc.members is None else tuple((m.key, m.pin) for m in doc.members)
     row = DraftRow(
-        key, doc.type, doc.locale, str(commit), str(snap.tree), doc.base_path, snap.deleted, snap.version, members
+        key, doc.type, doc.locale, str(commit), str(snap.tree), doc.base_path, snap.deleted, snap.version, doc.members
     )
     author = git[commit].author
     change = ChangeRow(key, snap.version, str(commit), snap.action, author.name, author.email, author.time)
@@ -530,8 +529,7 @@ def _commit_change(
     locks = _manifest_locks(current, doc, deleted, resolve)
     message = format_message(summary, trailers + locks)
     commit = git.create_commit(None, sig, sig, message, tree, [planned.tip] if planned.tip else [])
-    members = None if doc.members is None else tuple((m.key, m.pin) for m in doc.members)
-    row = DraftRow(key, doc.type, doc.locale, str(commit), str(tree), doc.base_path, deleted, version, members)
+    row = DraftRow(key, doc.type, doc.locale, str(commit), str(tree), doc.base_path, deleted, version, doc.members)
     logged = ChangeRow(key, version, str(commit), verb, sig.name, sig.email, sig.time)
     return commit, format_message(summary, [*trailers, ("Commit", str(commit))]), row, logged
 

@@ -134,7 +134,7 @@ class DraftRow:
     base_path: str | None
     deleted: bool
     version: int
-    members: tuple[tuple[str, str | None], ...] | None = None  # (key, pin) if a container
+    members: tuple[tuple[str, str | None], ...] | None = None  # (key, pin) rows if a container (Member fits)
 
 
 @dataclass(frozen=True, slots=True)

@@ -219,9 +219,8 @@ def published_row(git: pygit2.Repository, key: str, commit: pygit2.Oid) -> Publi
     """What the index records when commit `commit` of `key` goes live."""
     snap = load_snapshot(git, commit)
     doc = snap.document
-    members = None if doc.members is None else tuple((m.key, m.pin) for m in doc.members)
     return PublishedRow(
-        key, str(commit), str(snap.tree), doc.base_path, doc.type, doc.locale, not snap.deleted, members
+        key, str(commit), str(snap.tree), doc.base_path, doc.type, doc.locale, not snap.deleted, doc.members
     )
 
 
