@@ -23,6 +23,7 @@ from gitstore.entities.document import (
     Content,
     Document,
     changed_parts,
+    document_id,
     document_to_files,
     parse_document,
     writable,
@@ -482,13 +483,30 @@ def roll_forward_drafts(repo: ContentRepository) -> bool:
 def index_rows(git: pygit2.Repository, key: str, commit: pygit2.Oid) -> tuple[DraftRow, ChangeRow]:
     """What the index records for draft commit `commit` of `key`."""
     snap = load_snapshot(git, commit)
-    doc = snap.document
-    row = DraftRow(
-        key, doc.type, doc.locale, str(commit), str(snap.tree), doc.base_path, snap.deleted, snap.version, doc.members
-    )
+    row = draft_row(key, snap.document, commit, snap.tree, snap.deleted, snap.version)
     author = git[commit].author
     change = ChangeRow(key, snap.version, str(commit), snap.action, author.name, author.email, author.time)
     return row, change
+
+
+def draft_row(
+    key: str, doc: Content, commit: pygit2.Oid, tree: pygit2.Oid, deleted: bool, version: int
+) -> DraftRow:
+    return DraftRow(
+        key,
+        doc.type,
+        doc.locale,
+        str(commit),
+        str(tree),
+        doc.base_path,
+        deleted,
+        version,
+        doc.members,
+        doc.title,
+        document_id(key, doc),
+        doc.links,
+        doc.unpublishing.type if doc.unpublishing else None,
+    )
 
 
 def _unchanged(repo: ContentRepository, key: str) -> WriteResult:
@@ -529,7 +547,7 @@ def _commit_change(
     locks = _manifest_locks(current, doc, deleted, resolve)
     message = format_message(summary, trailers + locks)
     commit = git.create_commit(None, sig, sig, message, tree, [planned.tip] if planned.tip else [])
-    row = DraftRow(key, doc.type, doc.locale, str(commit), str(tree), doc.base_path, deleted, version, doc.members)
+    row = draft_row(key, doc, commit, tree, deleted, version)
     logged = ChangeRow(key, version, str(commit), verb, sig.name, sig.email, sig.time)
     return commit, format_message(summary, [*trailers, ("Commit", str(commit))]), row, logged
 
@@ -592,6 +610,8 @@ def _plan(git: pygit2.Repository, key: str, tip: pygit2.Oid | None, change: Chan
     if isinstance(expected, IfAbsent) and current is not None and not current.deleted:
         raise StaleVersion(f"{key!r} already exists", current=str(tip))
     doc, deleted = change(current)
+    if doc.content_id == key:
+        doc = doc._replace(content_id=None)  # stored the same way as never having said it
     tree = write_files(git, document_to_files(key, doc, deleted=deleted))
     return _Planned(key, tip, current, doc, deleted, tree)
 
@@ -688,6 +708,7 @@ def entity_view(
         type=doc.type,
         title=doc.title,
         locale=doc.locale,
+        content_id=document_id(snap.key, doc),
         base_path=doc.base_path,
         fields=doc.fields,
         links=doc.links,
@@ -701,4 +722,5 @@ def entity_view(
         deleted=snap.deleted,
         author=snap.author,
         updated_at=snap.at,
+        unpublishing=doc.unpublishing,
     )

@@ -4,6 +4,7 @@ naturally.
     entity.json          pretty JSON, sorted keys, one field per line
     fields/<name>.txt    each multi-line text field, as UTF-8, byte for byte
     members.json         a container's ordered manifest, one member per line (containers only)
+    unpublishing.json    how a live version was taken down: gone, redirect or withdrawn (if it was)
 
 A text field is moved to its own file only when its name is a safe, lower-case file name; any
 other field stays inline. gitstore writes every file itself, so no client-chosen path ever
@@ -30,6 +31,8 @@ from gitstore.names import key_problem
 
 ENTITY_FILE = "entity.json"
 MEMBERS_FILE = "members.json"
+UNPUBLISHING_FILE = "unpublishing.json"
+UNPUBLISHING_TYPES = ("gone", "redirect", "withdrawn")
 TEXT_DIR = "fields"
 _TEXT_FIELD_NAME = re.compile(r"[a-z0-9_][a-z0-9_-]{0,63}")
 _BASE_PATH = re.compile(r"/[A-Za-z0-9._~!$&'()*+,;=:@%/-]{0,2047}")
@@ -81,6 +84,11 @@ class Document(BaseModel):
     type: TypeName
     title: Annotated[str, StringConstraints(max_length=1000)]
     locale: Locale = "en"
+    content_id: str | None = Field(
+        default=None,
+        description="the document this entity translates (seed 002: a document is content_id + locale); "
+        "null means the entity is its own document, content_id = key",
+    )
     base_path: str | None = None
     fields: dict[str, Any] = Field(default_factory=dict)
     links: dict[LinkType, list[str]] = Field(default_factory=dict)
@@ -91,6 +99,15 @@ class Document(BaseModel):
     def _title_is_one_line(cls, value: str) -> str:
         if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
             raise ValueError("title may not contain control characters or line breaks")
+        return value
+
+    @field_validator("content_id")
+    @classmethod
+    def _content_id_is_a_key(cls, value: str | None) -> str | None:
+        if value is not None:
+            problem = key_problem(value)
+            if problem:
+                raise ValueError(f"{value!r} cannot be a content_id: {problem}")
         return value
 
     @field_validator("base_path")
@@ -122,6 +139,18 @@ class Document(BaseModel):
         return value
 
 
+class Unpublishing(NamedTuple):
+    """Why a version is not shown as ordinary live content (seed 001's unpublish step):
+    `gone` (410), `redirect` (to `alternative_path`) or `withdrawn` (still readable, with the
+    explanation). It is part of the version's tree, so it is drafted, published, restored and
+    diffed like any other change, and publishing a version without it reverses it."""
+
+    type: str
+    at: str  # RFC 3339, when it was unpublished
+    explanation: str | None = None
+    alternative_path: str | None = None
+
+
 class Content(NamedTuple):
     """A validated document as gitstore carries it around (cheap to build on every read)."""
 
@@ -132,6 +161,13 @@ class Content(NamedTuple):
     fields: dict[str, Any]
     links: dict[str, list[str]]
     members: tuple[Member, ...] | None = None  # None: not a container
+    content_id: str | None = None  # None: the entity's own key
+    unpublishing: Unpublishing | None = None  # never set by a client's document
+
+
+def document_id(key: str, doc: Content) -> str:
+    """The document an entity is a translation of: its content_id, else its own key."""
+    return doc.content_id or key
 
 
 def parse_document(data: Any) -> Content:
@@ -139,7 +175,9 @@ def parse_document(data: Any) -> Content:
     try:
         doc = Document.model_validate(data)
         members = None if doc.members is None else tuple(Member(m.key, m.pin) for m in doc.members)
-        return Content(doc.type, doc.title, doc.locale, doc.base_path, doc.fields, doc.links, members)
+        return Content(
+            doc.type, doc.title, doc.locale, doc.base_path, doc.fields, doc.links, members, doc.content_id
+        )
     except ValidationError as exc:
         raise InvalidDocument(
             "the entity document is not valid",
@@ -158,6 +196,7 @@ def document_to_files(key: str, doc: Content, *, deleted: bool = False) -> dict[
             inline[name] = value
     body = {
         "base_path": doc.base_path,
+        **({"content_id": doc.content_id} if doc.content_id not in (None, key) else {}),
         "deleted": deleted,
         "fields": inline,
         "key": key,
@@ -169,6 +208,9 @@ def document_to_files(key: str, doc: Content, *, deleted: bool = False) -> dict[
     files[ENTITY_FILE] = orjson.dumps(body, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
     if doc.members is not None:
         files[MEMBERS_FILE] = members_to_bytes(doc.members)
+    if doc.unpublishing is not None:
+        notice = {name: value for name, value in doc.unpublishing._asdict().items() if value is not None}
+        files[UNPUBLISHING_FILE] = orjson.dumps(notice, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
     return files
 
 
@@ -192,16 +234,29 @@ def files_to_document(files: dict[str, bytes]) -> tuple[Content, bool]:
         if path.startswith(f"{TEXT_DIR}/") and path.endswith(".txt"):
             fields[path[len(TEXT_DIR) + 1 : -4]] = data.decode()
     members = members_from_bytes(files[MEMBERS_FILE]) if MEMBERS_FILE in files else None
-    doc = Content(body["type"], body["title"], body["locale"], body["base_path"], fields, body["links"], members)
+    notice = Unpublishing(**orjson.loads(files[UNPUBLISHING_FILE])) if UNPUBLISHING_FILE in files else None
+    doc = Content(
+        body["type"],
+        body["title"],
+        body["locale"],
+        body["base_path"],
+        fields,
+        body["links"],
+        members,
+        body.get("content_id"),
+        notice,
+    )
     return doc, bool(body["deleted"])
 
 
 def writable(doc: Content) -> dict[str, Any]:
-    """The document as the plain JSON object a client would send (for merge patches)."""
+    """The document as the plain JSON object a client would send (for merge patches). An
+    unpublishing is not part of it: any edit drafts the content back into ordinary life."""
     body = {
         "type": doc.type,
         "title": doc.title,
         "locale": doc.locale,
+        "content_id": doc.content_id,
         "base_path": doc.base_path,
         "fields": doc.fields,
         "links": doc.links,
@@ -217,7 +272,7 @@ def changed_parts(old: Content | None, new: Content) -> list[str]:
         return []
     parts = [
         name
-        for name in ("type", "title", "locale", "base_path", "links", "members")
+        for name in ("type", "title", "locale", "content_id", "base_path", "links", "members", "unpublishing")
         if getattr(old, name) != getattr(new, name)
     ]
     for name in sorted(old.fields.keys() | new.fields.keys()):

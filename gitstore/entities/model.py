@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from gitstore.entities.document import Member
+from gitstore.entities.document import Member, Unpublishing
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +30,7 @@ class Entity:
     type: str
     title: str
     locale: str
+    content_id: str  # the document this is a translation of (its own key if none)
     base_path: str | None
     fields: dict[str, Any]
     links: dict[str, list[str]]
@@ -43,6 +44,7 @@ class Entity:
     deleted: bool
     author: Author
     updated_at: datetime
+    unpublishing: Unpublishing | None = None  # how this version was taken down, if it was
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +54,7 @@ class WriteResult:
     entity: Entity
     created: bool
     changed: bool
+    warnings: tuple[str, ...] = ()  # true but allowed, e.g. the base_path is live on another entity
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,13 +30,16 @@ __all__ = [
 ]
 
 # Bump when the schema changes: an index with another version is dropped and rebuilt from git.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entities (
     key                 TEXT PRIMARY KEY,
     type                TEXT NOT NULL,
     locale              TEXT NOT NULL,
+    title               TEXT NOT NULL,
+    content_id          TEXT NOT NULL,
+    unpublishing        TEXT,           -- gone | redirect | withdrawn, if the draft says so
     draft_commit        TEXT NOT NULL,
     draft_tree          TEXT NOT NULL,
     draft_base_path     TEXT,
@@ -47,8 +50,14 @@ CREATE TABLE IF NOT EXISTS entities (
     published_base_path TEXT,
     published_type      TEXT,
     published_locale    TEXT,
+    published_title     TEXT,
+    published_content_id TEXT,
+    published_unpublishing TEXT,
     published_live      INTEGER NOT NULL DEFAULT 0
 );
+CREATE INDEX IF NOT EXISTS entities_document ON entities (content_id, locale) WHERE draft_deleted = 0;
+CREATE INDEX IF NOT EXISTS entities_live_document ON entities (published_content_id, published_locale)
+    WHERE published_live = 1;
 CREATE INDEX IF NOT EXISTS entities_draft_path ON entities (draft_base_path)
     WHERE draft_base_path IS NOT NULL AND draft_deleted = 0;
 CREATE INDEX IF NOT EXISTS entities_live_path ON entities (published_base_path)
@@ -93,6 +102,16 @@ CREATE TABLE IF NOT EXISTS members (
     PRIMARY KEY (view, container, position)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS members_member ON members (member, view);
+-- Links, draft and live: expanded links, reverse links and dependents without reading commits.
+CREATE TABLE IF NOT EXISTS links (
+    view      TEXT NOT NULL,     -- 'draft' or 'live'
+    source    TEXT NOT NULL,
+    link_type TEXT NOT NULL,
+    position  INTEGER NOT NULL,
+    target    TEXT NOT NULL,
+    PRIMARY KEY (view, source, link_type, position)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS links_target ON links (target, view, link_type);
 CREATE TABLE IF NOT EXISTS meta (
     name  TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -135,6 +154,10 @@ class DraftRow:
     deleted: bool
     version: int
     members: tuple[tuple[str, str | None], ...] | None = None  # (key, pin) rows if a container (Member fits)
+    title: str = ""
+    content_id: str = ""
+    links: dict[str, list[str]] | None = None
+    unpublishing: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +170,10 @@ class PublishedRow:
     locale: str
     live: bool
     members: tuple[tuple[str, str | None], ...] | None = None
+    title: str = ""
+    content_id: str = ""
+    links: dict[str, list[str]] | None = None
+    unpublishing: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,11 +253,12 @@ class EntityIndex:
         with self._write() as db:
             for r in rows:
                 db.execute(
-                    """INSERT INTO entities (key, type, locale, draft_commit, draft_tree,
-                           draft_base_path, draft_deleted, version)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """INSERT INTO entities (key, type, locale, title, content_id, unpublishing, draft_commit,
+                           draft_tree, draft_base_path, draft_deleted, version)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                        ON CONFLICT (key) DO UPDATE SET type=excluded.type,
-                           locale=excluded.locale, draft_commit=excluded.draft_commit,
+                           locale=excluded.locale, title=excluded.title, content_id=excluded.content_id,
+                           unpublishing=excluded.unpublishing, draft_commit=excluded.draft_commit,
                            draft_tree=excluded.draft_tree,
                            draft_base_path=excluded.draft_base_path,
                            draft_deleted=excluded.draft_deleted, version=excluded.version""",
@@ -238,6 +266,9 @@ class EntityIndex:
                         r.key,
                         r.type,
                         r.locale,
+                        r.title,
+                        r.content_id or r.key,
+                        r.unpublishing,
                         r.commit,
                         r.tree,
                         r.base_path,
@@ -246,6 +277,7 @@ class EntityIndex:
                     ),
                 )
                 _set_members(db, "draft", r.key, None if r.deleted else r.members)
+                _set_links(db, "draft", r.key, None if r.deleted else r.links)
             _insert_changes(db, changes)
             if draft_head is not None:
                 _set_meta(db, "draft_head", draft_head)
@@ -272,11 +304,27 @@ class EntityIndex:
                     )
             db.executemany(
                 """UPDATE entities SET published_commit=?, published_tree=?, published_base_path=?,
-                       published_type=?, published_locale=?, published_live=? WHERE key=?""",
-                [(r.commit, r.tree, r.base_path, r.type, r.locale, int(r.live), r.key) for r in rows],
+                       published_type=?, published_locale=?, published_title=?, published_content_id=?,
+                       published_unpublishing=?, published_live=? WHERE key=?""",
+                [
+                    (
+                        r.commit,
+                        r.tree,
+                        r.base_path,
+                        r.type,
+                        r.locale,
+                        r.title,
+                        r.content_id or r.key,
+                        r.unpublishing,
+                        int(r.live),
+                        r.key,
+                    )
+                    for r in rows
+                ],
             )
             for r in rows:
                 _set_members(db, "live", r.key, r.members if r.live else None)
+                _set_links(db, "live", r.key, r.links if r.live else None)
             _set_meta(db, "main_head", main_head)
 
     def clear(self) -> None:
@@ -286,6 +334,7 @@ class EntityIndex:
             db.execute("DELETE FROM publishes")
             db.execute("DELETE FROM published_items")
             db.execute("DELETE FROM members")
+            db.execute("DELETE FROM links")
             db.execute("DELETE FROM meta")
 
     # -- reads --------------------------------------------------------------------------------
@@ -391,6 +440,7 @@ class EntityIndex:
                 db.execute("DELETE FROM entities WHERE key=?", (key,))
                 db.execute("DELETE FROM changes WHERE key=?", (key,))
                 db.execute("DELETE FROM members WHERE container=?", (key,))
+                db.execute("DELETE FROM links WHERE source=?", (key,))
 
     def ever_published(self, commits: Sequence[str]) -> set[str]:
         """Those of `commits` that were live at some point (appear in the publish log)."""
@@ -522,6 +572,15 @@ def _set_members(
         db.executemany(
             "INSERT INTO members (view, container, position, member, pin) VALUES (?, ?, ?, ?, ?)",
             [(view, container, i, key, pin) for i, (key, pin) in enumerate(members)],
+        )
+
+
+def _set_links(db: sqlite3.Connection, view: str, source: str, links: dict[str, list[str]] | None) -> None:
+    db.execute("DELETE FROM links WHERE view=? AND source=?", (view, source))
+    if links:
+        db.executemany(
+            "INSERT INTO links (view, source, link_type, position, target) VALUES (?, ?, ?, ?, ?)",
+            [(view, source, kind, i, target) for kind, targets in links.items() for i, target in enumerate(targets)],
         )
 
 

@@ -21,6 +21,7 @@ from datetime import datetime
 import pygit2
 
 from gitstore.entities.api import IfMatch
+from gitstore.entities.document import document_id
 from gitstore.entities.model import Author
 from gitstore.entities.snapshots import (
     Snapshot,
@@ -220,7 +221,18 @@ def published_row(git: pygit2.Repository, key: str, commit: pygit2.Oid) -> Publi
     snap = load_snapshot(git, commit)
     doc = snap.document
     return PublishedRow(
-        key, str(commit), str(snap.tree), doc.base_path, doc.type, doc.locale, not snap.deleted, doc.members
+        key,
+        str(commit),
+        str(snap.tree),
+        doc.base_path,
+        doc.type,
+        doc.locale,
+        not snap.deleted,
+        doc.members,
+        doc.title,
+        document_id(key, doc),
+        doc.links,
+        doc.unpublishing.type if doc.unpublishing else None,
     )
 
 
