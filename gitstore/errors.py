@@ -11,11 +11,16 @@
     ├── Conflict
     │   ├── StaleVersion          a compare-and-swap lost: the ref is not where the caller said
     │   ├── BasePathTaken         another entity holds that base_path in the same store
+    │   ├── TranslationTaken      another entity is already that document's translation in that locale
+    │   ├── DraftPending          unpublishing needs the draft to be what is live
     │   ├── NotFastForward        publishing would rewind the published ref
     │   └── MergeConflict         a stale edit overlaps a newer one; carries `conflicts`
     ├── InvalidInput              carries `errors`: [{"loc": [...], "msg": ...}]
     │   ├── InvalidName           a repository name or entity key breaks the naming rules
     │   └── InvalidDocument       a body that is valid JSON but not a valid entity
+    ├── Unpublished               what is live was taken down (seed 001's unpublish)
+    │   ├── Gone                  ... and is gone (HTTP 410)
+    │   └── Redirected            ... and now lives at `alternative_path`
     ├── Busy                      a lock stayed held past the retry budget; safe to retry
     └── StorageFull               the disk is full; nothing was written
 
@@ -79,6 +84,16 @@ class BasePathTaken(Conflict):
     """Another entity already holds this base_path in the same store (draft or live)."""
 
 
+class TranslationTaken(Conflict):
+    """Another entity already is this document's translation in this locale (seed 002:
+    a document is content_id + locale)."""
+
+
+class DraftPending(Conflict):
+    """Unpublishing takes down what is live; the draft has changes that are not, so the
+    caller must publish or discard them first (or ask for them to be discarded)."""
+
+
 class NotFastForward(Conflict):
     """Publishing that commit would move the published ref backwards or sideways."""
 
@@ -100,6 +115,18 @@ class InvalidName(InvalidInput):
 
 class InvalidDocument(InvalidInput):
     """An entity document is not valid."""
+
+
+class Unpublished(GitstoreError):
+    """The live version was unpublished. `extra` carries `explanation` and `alternative_path`."""
+
+
+class Gone(Unpublished):
+    """The live version was unpublished as gone."""
+
+
+class Redirected(Unpublished):
+    """The live version was unpublished as a redirect to `extra["alternative_path"]`."""
 
 
 class Busy(GitstoreError):

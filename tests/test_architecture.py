@@ -24,6 +24,8 @@ LAYERS = [
     "gitstore.publishing",
     "gitstore.history",
     "gitstore.containers",
+    "gitstore.links",
+    "gitstore.events",
     "gitstore.maintenance",
     "gitstore.housekeeping",
     "gitstore.pruning",

@@ -81,28 +81,36 @@ LISTS = ("author", "initial", "frozen")
 # -- draft writes -----------------------------------------------------------------------------
 
 
-def _rules(repo: ContentRepository) -> entities.Check:
-    return lambda key, doc: check_manifest(repo, key, doc)
+def _rules(repo: ContentRepository, kwargs: dict[str, Any]) -> entities.Check:
+    """The manifest rules, then any rule a layer above passes as `check`."""
+    above: entities.Check | None = kwargs.pop("check", None)
+
+    def check(key: str, doc: Content) -> None:
+        check_manifest(repo, key, doc)
+        if above is not None:
+            above(key, doc)
+
+    return check
 
 
 def put_draft(repo: ContentRepository, key: str, document: Any, **kwargs: Any) -> WriteResult:
-    return entities.put_draft(repo, key, document, check=_rules(repo), **kwargs)
+    return entities.put_draft(repo, key, document, check=_rules(repo, kwargs), **kwargs)
 
 
 def patch_draft(repo: ContentRepository, key: str, patch: dict[str, Any], **kwargs: Any) -> WriteResult:
-    return entities.patch_draft(repo, key, patch, check=_rules(repo), **kwargs)
+    return entities.patch_draft(repo, key, patch, check=_rules(repo, kwargs), **kwargs)
 
 
 def restore_version(repo: ContentRepository, key: str, version: int | None = None, **kwargs: Any) -> WriteResult:
-    return entities.restore_version(repo, key, version, check=_rules(repo), **kwargs)
+    return entities.restore_version(repo, key, version, check=_rules(repo, kwargs), **kwargs)
 
 
 def discard_draft(repo: ContentRepository, key: str, **kwargs: Any) -> WriteResult:
-    return entities.discard_draft(repo, key, check=_rules(repo), **kwargs)
+    return entities.discard_draft(repo, key, check=_rules(repo, kwargs), **kwargs)
 
 
 def write_from_base(repo: ContentRepository, key: str, base: str, **kwargs: Any) -> WriteResult:
-    return history.write_from_base(repo, key, base, check=_rules(repo), **kwargs)
+    return history.write_from_base(repo, key, base, check=_rules(repo, kwargs), **kwargs)
 
 
 def delete_entity(repo: ContentRepository, key: str, *, author: Author, expected: Precondition = None) -> WriteResult:

@@ -15,17 +15,15 @@ so a change of rules has an author, a time and a diff.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 
-import orjson
 import pygit2
 
 from gitstore.entities.document import TYPE_NAME
 from gitstore.entities.model import Author
 from gitstore.errors import InvalidInput
 from gitstore.repository import ContentRepository
-from gitstore.storage.api import commit_on_ref, disk_errors, read_ref, write_files
+from gitstore.storage.api import disk_errors, read_settings, write_settings
 
 __all__ = ["ContainerType", "TYPES_REF", "allows", "container_type", "container_types", "set_container_type"]
 
@@ -87,16 +85,19 @@ def set_container_type(
     if problems:
         raise InvalidInput("not a valid container type", errors=problems)
     allowed = None if allowed_member_types is None else tuple(dict.fromkeys(allowed_member_types))
-    git = repo.storage.git
     # Under the drafts lock: a container write checks its members against one set of rules.
     with repo.storage.drafts_lock.held(), disk_errors():
-        head = read_ref(git, TYPES_REF)
-        overrides = dict(_overrides(repo))
-        overrides[name] = allowed
-        sig = pygit2.Signature(author.name, author.email)
+        entries = read_settings(repo.storage.git, TYPES_REF, _FILE)
+        entries = {**entries, name: {"allowed_member_types": None if allowed is None else list(allowed)}}
         shown = "any type" if allowed is None else ", ".join(allowed) or "nothing"
-        tree = write_files(git, {_FILE: _dump(overrides)})
-        commit_on_ref(git, TYPES_REF, expected=head, author=sig, message=f"Type {name} holds {shown}\n", tree=tree)
+        write_settings(
+            repo.storage.git,
+            TYPES_REF,
+            _FILE,
+            entries,
+            author=pygit2.Signature(author.name, author.email),
+            message=f"Type {name} holds {shown}\n",
+        )
     return ContainerType(name, allowed, True)
 
 
@@ -105,35 +106,8 @@ def _check_name(name: str) -> None:
         raise InvalidInput(f"{name!r} is not a type name", errors=[{"loc": ["type"], "msg": "not a type name"}])
 
 
-_cache: dict[str, tuple[pygit2.Oid, dict[str, tuple[str, ...] | None]]] = {}
-_cache_guard = threading.Lock()
-
-
 def _overrides(repo: ContentRepository) -> dict[str, tuple[str, ...] | None]:
-    git = repo.storage.git
-    head = read_ref(git, TYPES_REF)
-    if head is None:
-        return {}
-    cached = _cache.get(str(repo.path))
-    if cached is not None and cached[0] == head:
-        return cached[1]
-    blob = git[head].tree[_FILE]
-    raw = orjson.loads(blob.data)  # type: ignore[attr-defined]
-    found = {
+    return {
         name: None if rule["allowed_member_types"] is None else tuple(rule["allowed_member_types"])
-        for name, rule in raw.items()
+        for name, rule in read_settings(repo.storage.git, TYPES_REF, _FILE).items()
     }
-    with _cache_guard:
-        _cache[str(repo.path)] = (head, found)
-    return found
-
-
-def _dump(overrides: dict[str, tuple[str, ...] | None]) -> bytes:
-    rows = [
-        b"  "
-        + orjson.dumps(name)
-        + b": "
-        + orjson.dumps({"allowed_member_types": None if allowed is None else list(allowed)})
-        for name, allowed in sorted(overrides.items())
-    ]
-    return b"{\n" + b",\n".join(rows) + b"\n}\n"

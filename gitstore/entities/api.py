@@ -45,6 +45,7 @@ from gitstore.errors import (
     InvalidDocument,
     InvalidInput,
     StaleVersion,
+    TranslationTaken,
     VersionNotFound,
 )
 from gitstore.index.api import ChangeRow, DraftRow, ListFilter
@@ -386,7 +387,7 @@ def _write(
             return WriteResult(entity_view(git, current, "draft", tip, published_commit(repo, key)), False, False)
         if check is not None and not planned.deleted:
             check(key, planned.doc)
-        _check_draft_paths(repo, [planned])
+        _check_draft_uniqueness(repo, [planned])
         sig = pygit2.Signature(author.name, author.email)
         commit, message, row, logged = _commit_change(
             repo, planned, sig, action, summary, extra_trailers, resolve=lambda k: _tip_of(repo, k)
@@ -396,7 +397,8 @@ def _write(
         _advance_aggregate(git, draft_head)
         repo.index.record_drafts([row], [logged], draft_head=str(draft_head[1]))
         entity = entity_view(git, load_snapshot(git, commit), "draft", commit, published_commit(repo, key))
-    return WriteResult(entity, created=planned.current is None, changed=True)
+        warnings = _live_path_warnings(repo, [planned]).get(key, ())
+    return WriteResult(entity, created=planned.current is None, changed=True, warnings=warnings)
 
 
 def write_drafts(
@@ -426,7 +428,7 @@ def write_drafts(
         plans = [(c, p) for c, p in plans if not p.is_noop]
         if not plans:
             return [_unchanged(repo, c.key) for c in changes]
-        _check_draft_paths(repo, [p for _, p in plans])
+        _check_draft_uniqueness(repo, [p for _, p in plans])
         sig = pygit2.Signature(author.name, author.email)
         pending: dict[str, pygit2.Oid] = {}
         made = []
@@ -450,9 +452,10 @@ def write_drafts(
         update_refs(git, {draft_ref(p.key): commit for p, commit, _, _ in made})
         repo.index.record_drafts([r for _, _, r, _ in made], [lg for _, _, _, lg in made], draft_head=str(batch))
         results = {}
+        warnings = _live_path_warnings(repo, [p for p, _, _, _ in made])
         for p, commit, _, _ in made:
             entity = entity_view(git, load_snapshot(git, commit), "draft", commit, published_commit(repo, p.key))
-            results[p.key] = WriteResult(entity, created=p.current is None, changed=True)
+            results[p.key] = WriteResult(entity, p.current is None, True, warnings.get(p.key, ()))
         return [results.get(c.key) or _unchanged(repo, c.key) for c in changes]
 
 
@@ -489,9 +492,7 @@ def index_rows(git: pygit2.Repository, key: str, commit: pygit2.Oid) -> tuple[Dr
     return row, change
 
 
-def draft_row(
-    key: str, doc: Content, commit: pygit2.Oid, tree: pygit2.Oid, deleted: bool, version: int
-) -> DraftRow:
+def draft_row(key: str, doc: Content, commit: pygit2.Oid, tree: pygit2.Oid, deleted: bool, version: int) -> DraftRow:
     return DraftRow(
         key,
         doc.type,
@@ -585,22 +586,67 @@ def _tip_of(repo: ContentRepository, key: str) -> pygit2.Oid | None:
         return None
 
 
-def _check_draft_paths(repo: ContentRepository, plans: Sequence[_Planned]) -> None:
-    """base_path is unique among drafts (seed 002); checked under the drafts lock."""
+def _check_draft_uniqueness(repo: ContentRepository, plans: Sequence[_Planned]) -> None:
+    """Among drafts (seed 002), checked under the drafts lock: a base_path has one holder, and
+    a document (content_id) has one translation per locale."""
     moving = {p.key: p for p in plans}
-    claims: dict[str, str] = {}
+    paths: dict[str, str] = {}
+    translations: dict[tuple[str, str], str] = {}
     for p in plans:
-        path = p.doc.base_path
-        if path is None or p.deleted:
+        if p.deleted:
             continue
-        holder = claims.get(path) or repo.index.draft_holder(path, other_than=p.key)
-        if holder is not None and holder in moving and holder not in claims.values():
-            leaving = moving[holder]
-            if leaving.deleted or leaving.doc.base_path != path:
+        path = p.doc.base_path
+        if path is not None:
+            holder = paths.get(path) or repo.index.draft_holder(path, other_than=p.key)
+            if holder is not None and holder not in paths.values() and _leaves(moving.get(holder), path=path):
                 holder = None  # that draft leaves the path in this same batch
+            if holder is not None:
+                raise BasePathTaken(
+                    f"base_path {path!r} is held by the draft of {holder!r}", holder=holder, base_path=path
+                )
+            paths[path] = p.key
+        document = (document_id(p.key, p.doc), p.doc.locale)
+        holder = translations.get(document) or repo.index.translation_holder(*document, other_than=p.key)
+        if (
+            holder is not None
+            and holder not in translations.values()
+            and _leaves(moving.get(holder), document=document)
+        ):
+            holder = None
         if holder is not None:
-            raise BasePathTaken(f"base_path {path!r} is held by the draft of {holder!r}", holder=holder, base_path=path)
-        claims[path] = p.key
+            raise TranslationTaken(
+                f"{holder!r} is already the {document[1]!r} translation of document {document[0]!r}",
+                holder=holder,
+                content_id=document[0],
+                locale=document[1],
+            )
+        translations[document] = p.key
+
+
+def _leaves(plan: _Planned | None, *, path: str | None = None, document: tuple[str, str] | None = None) -> bool:
+    """Whether a change in the same batch moves its entity away from `path` or `document`."""
+    if plan is None:
+        return False
+    if plan.deleted:
+        return True
+    if path is not None:
+        return plan.doc.base_path != path
+    return (document_id(plan.key, plan.doc), plan.doc.locale) != document
+
+
+def _live_path_warnings(repo: ContentRepository, plans: Sequence[_Planned]) -> dict[str, tuple[str, ...]]:
+    """A draft may sit at a path another entity holds live (seed 002); say so, because
+    publishing it will be refused until the holder leaves, unless the holder is a placeholder."""
+    wanted = {p.doc.base_path: p.key for p in plans if p.doc.base_path is not None and not p.deleted}
+    warnings: dict[str, tuple[str, ...]] = {}
+    for path, holder in repo.index.live_holders(list(wanted)).items():
+        key = wanted[path]
+        if holder != key:
+            warnings[key] = (
+                f"base_path {path!r} is live on {holder!r}: publishing this draft is refused until {holder!r} "
+                "leaves it, unless that is a redirect or gone placeholder, which publishing replaces",
+            )
+    return warnings
 
 
 def _plan(git: pygit2.Repository, key: str, tip: pygit2.Oid | None, change: Change, expected: Precondition) -> _Planned:

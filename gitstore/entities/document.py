@@ -113,12 +113,9 @@ class Document(BaseModel):
     @field_validator("base_path")
     @classmethod
     def _base_path_is_absolute(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        if not _BASE_PATH.fullmatch(value):
-            raise ValueError("base_path is an absolute URL path such as /guidance/tax, at most 2048 characters")
-        if "//" in value or any(part in (".", "..") for part in value.split("/")):
-            raise ValueError("base_path may not contain empty, '.' or '..' segments")
+        problem = None if value is None else base_path_problem(value)
+        if problem:
+            raise ValueError(f"base_path {problem}")
         return value
 
     @field_validator("fields")
@@ -137,6 +134,15 @@ class Document(BaseModel):
                 if problem:
                     raise ValueError(f"links.{link_type}: {target!r} is not an entity key: {problem}")
         return value
+
+
+def base_path_problem(value: str) -> str | None:
+    """Why `value` is not a base_path (an absolute URL path), or None if it is one."""
+    if not _BASE_PATH.fullmatch(value):
+        return "is an absolute URL path such as /guidance/tax, at most 2048 characters"
+    if "//" in value or any(part in (".", "..") for part in value.split("/")):
+        return "may not contain empty, '.' or '..' segments"
+    return None
 
 
 class Unpublishing(NamedTuple):
@@ -175,9 +181,7 @@ def parse_document(data: Any) -> Content:
     try:
         doc = Document.model_validate(data)
         members = None if doc.members is None else tuple(Member(m.key, m.pin) for m in doc.members)
-        return Content(
-            doc.type, doc.title, doc.locale, doc.base_path, doc.fields, doc.links, members, doc.content_id
-        )
+        return Content(doc.type, doc.title, doc.locale, doc.base_path, doc.fields, doc.links, members, doc.content_id)
     except ValidationError as exc:
         raise InvalidDocument(
             "the entity document is not valid",

@@ -23,11 +23,24 @@ __all__ = [
     "DraftRow",
     "EntityIndex",
     "EntityState",
+    "FeedRow",
     "ListFilter",
     "PublishRow",
     "PublishedRow",
+    "Summary",
     "Usage",
 ]
+
+# The columns of a Summary in each view, and the condition for being visible in it.
+_SUMMARY = {
+    "draft": ("key, type, title, draft_base_path, locale, content_id, unpublishing", "draft_deleted=0"),
+    "live": (
+        "key, published_type, published_title, published_base_path, published_locale, published_content_id, "
+        "published_unpublishing",
+        "published_live=1",
+    ),
+}
+_DOCUMENT = {"draft": ("content_id", "locale"), "live": ("published_content_id", "published_locale")}
 
 # Bump when the schema changes: an index with another version is dropped and rebuilt from git.
 SCHEMA_VERSION = 4
@@ -112,6 +125,29 @@ CREATE TABLE IF NOT EXISTS links (
     PRIMARY KEY (view, source, link_type, position)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS links_target ON links (target, view, link_type);
+-- The event feed, read off the first-parent history of `draft` and `main` (stream 'draft' or
+-- 'main'): one row per commit of those branches (depth counts from the root, 1-based), and one
+-- per event it records. Rebuilt the same way from git at any time, so cursors survive a reindex.
+CREATE TABLE IF NOT EXISTS feed_commits (
+    stream TEXT NOT NULL,
+    depth  INTEGER NOT NULL,
+    commit_id TEXT NOT NULL,
+    PRIMARY KEY (stream, depth)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS feed (
+    stream       TEXT NOT NULL,
+    depth        INTEGER NOT NULL,
+    position     INTEGER NOT NULL,
+    at           INTEGER NOT NULL,
+    kind         TEXT NOT NULL,
+    key          TEXT NOT NULL,
+    commit_id    TEXT NOT NULL,   -- the entity's commit
+    action       TEXT NOT NULL,
+    author_name  TEXT NOT NULL,
+    author_email TEXT NOT NULL,
+    PRIMARY KEY (stream, depth, position)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS feed_commit ON feed (commit_id);
 CREATE TABLE IF NOT EXISTS meta (
     name  TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -194,6 +230,35 @@ class Usage:
     container: str
     view: str
     pinned: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """What a link shows of its target in one view (GOV.UK's expanded-link projection)."""
+
+    key: str
+    type: str
+    title: str
+    base_path: str | None
+    locale: str
+    content_id: str
+    unpublishing: str | None  # gone | redirect | withdrawn, or None
+
+
+@dataclass(frozen=True, slots=True)
+class FeedRow:
+    """One event of the feed: `stream` is "draft" or "main"; (depth, position) orders it there."""
+
+    stream: str
+    depth: int
+    position: int
+    at: int
+    kind: str
+    key: str
+    commit: str
+    action: str
+    author_name: str
+    author_email: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,6 +400,8 @@ class EntityIndex:
             db.execute("DELETE FROM published_items")
             db.execute("DELETE FROM members")
             db.execute("DELETE FROM links")
+            db.execute("DELETE FROM feed_commits")
+            db.execute("DELETE FROM feed")
             db.execute("DELETE FROM meta")
 
     # -- reads --------------------------------------------------------------------------------
@@ -366,6 +433,33 @@ class EntityIndex:
             .fetchone()
         )
         return None if row is None else row[0]
+
+    def translation_holder(self, content_id: str, locale: str, *, other_than: str) -> str | None:
+        """The key whose current draft is document `content_id`'s translation in `locale`."""
+        row = (
+            self._db()
+            .execute(
+                """SELECT key FROM entities WHERE content_id=? AND locale=? AND draft_deleted=0 AND key<>?
+                   LIMIT 1""",
+                (content_id, locale, other_than),
+            )
+            .fetchone()
+        )
+        return None if row is None else row[0]
+
+    def live_translation_holders(self, documents: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """(content_id, locale) -> key of the live entity that is that translation."""
+        found = {}
+        db = self._db()
+        for content_id, locale in documents:
+            row = db.execute(
+                """SELECT key FROM entities WHERE published_content_id=? AND published_locale=?
+                   AND published_live=1 LIMIT 1""",
+                (content_id, locale),
+            ).fetchone()
+            if row is not None:
+                found[(content_id, locale)] = row[0]
+        return found
 
     def live_holders(self, base_paths: Sequence[str]) -> dict[str, str]:
         """base_path -> key of the live entity there, for each path that is held."""
@@ -457,6 +551,231 @@ class EntityIndex:
             )
         return found
 
+    # -- links and documents ------------------------------------------------------------------
+
+    def summaries(self, keys: Sequence[str], view: str) -> dict[str, Summary]:
+        """Each of `keys` that is visible in `view` ("draft" or "live")."""
+        columns, visible = _SUMMARY[view]
+        found: dict[str, Summary] = {}
+        db = self._db()
+        for chunk in _chunks(keys):
+            marks = ",".join("?" * len(chunk))
+            for row in db.execute(f"SELECT {columns} FROM entities WHERE {visible} AND key IN ({marks})", chunk):
+                found[row[0]] = Summary(*row)
+        return found
+
+    def translations(self, content_ids: Sequence[str], view: str) -> list[Summary]:
+        """Every translation visible in `view` of each document in `content_ids`, by key."""
+        columns, visible = _SUMMARY[view]
+        document = _DOCUMENT[view][0]
+        found: list[Summary] = []
+        db = self._db()
+        for chunk in _chunks(content_ids):
+            marks = ",".join("?" * len(chunk))
+            found += [
+                Summary(*row)
+                for row in db.execute(
+                    f"SELECT {columns} FROM entities WHERE {visible} AND {document} IN ({marks}) ORDER BY key", chunk
+                )
+            ]
+        return found
+
+    def links_of(self, source: str, view: str) -> dict[str, list[str]]:
+        """`source`'s links in `view`: link type -> targets, in order."""
+        found: dict[str, list[str]] = {}
+        for kind, target in self._db().execute(
+            "SELECT link_type, target FROM links WHERE view=? AND source=? ORDER BY link_type, position",
+            (view, source),
+        ):
+            found.setdefault(kind, []).append(target)
+        return found
+
+    def targets_of(self, sources: Sequence[str], view: str, link_types: Sequence[str]) -> set[str]:
+        """Every target `sources` link to in `view` with one of `link_types`."""
+        if not link_types:
+            return set()
+        type_marks = ",".join("?" * len(link_types))
+        found: set[str] = set()
+        for chunk in _chunks(sources):
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                row[0]
+                for row in self._db().execute(
+                    f"""SELECT DISTINCT target FROM links WHERE view=? AND source IN ({marks})
+                        AND link_type IN ({type_marks})""",
+                    [view, *chunk, *link_types],
+                )
+            )
+        return found
+
+    def linking_to(self, targets: Sequence[str], view: str, link_types: Sequence[str]) -> list[tuple[str, Summary]]:
+        """(link type, source summary) for each source visible in `view` that links to one of
+        `targets` with one of `link_types`, by link type then source key, each pair once."""
+        if not link_types:
+            return []
+        columns, visible = _SUMMARY[view]
+        columns = ", ".join(f"e.{c.strip()}" for c in columns.split(","))
+        type_marks = ",".join("?" * len(link_types))
+        found: list[tuple[str, Summary]] = []
+        db = self._db()
+        for chunk in _chunks(targets):
+            marks = ",".join("?" * len(chunk))
+            rows = db.execute(
+                f"""SELECT DISTINCT l.link_type, {columns} FROM links l JOIN entities e ON e.key = l.source
+                    WHERE l.view=? AND l.target IN ({marks}) AND l.link_type IN ({type_marks})
+                      AND e.{visible}
+                    ORDER BY l.link_type, e.key""",
+                [view, *chunk, *link_types],
+            )
+            found += [(row[0], Summary(*row[1:])) for row in rows]
+        return found
+
+    def dependents(
+        self, keys: Sequence[str], view: str, *, reverse_types: Sequence[str], breadcrumb_types: Sequence[str]
+    ) -> set[str]:
+        """Every entity whose expanded representation in `view` includes one of `keys`: what
+        links to them (or to another translation of their document), what they link to with a
+        type that has a reverse, everything below them along breadcrumb types, every container
+        above them, and their other translations. One set-based query per rule."""
+        if not keys:
+            return set()
+        db = self._db()
+        document, _ = _DOCUMENT[view]
+        with self._scratch(db, "dep_roots", keys):
+            db.execute("DROP TABLE IF EXISTS temp.dep_docs")
+            db.execute(
+                f"""CREATE TEMP TABLE dep_docs AS SELECT DISTINCT e.key FROM entities e
+                    WHERE e.{document} IN (SELECT d.{document} FROM entities d JOIN dep_roots r ON r.key = d.key)
+                    UNION SELECT key FROM dep_roots"""
+            )
+            found = {
+                row[0]
+                for row in db.execute(
+                    "SELECT DISTINCT source FROM links WHERE view=? AND target IN (SELECT key FROM dep_docs)", (view,)
+                )
+            }
+            found.update(row[0] for row in db.execute("SELECT key FROM dep_docs"))
+            if reverse_types:
+                marks = ",".join("?" * len(reverse_types))
+                targets = [
+                    row[0]
+                    for row in db.execute(
+                        f"""SELECT DISTINCT target FROM links WHERE view=? AND link_type IN ({marks})
+                            AND source IN (SELECT key FROM dep_roots)""",
+                        (view, *reverse_types),
+                    )
+                ]
+                found.update(targets)
+                found.update(
+                    s.key
+                    for s in self.translations([s.content_id for s in self.summaries(targets, view).values()], view)
+                )
+            if breadcrumb_types:
+                marks = ",".join("?" * len(breadcrumb_types))
+                found.update(
+                    row[0]
+                    for row in db.execute(
+                        f"""WITH RECURSIVE below(key) AS (
+                                SELECT key FROM dep_docs
+                                UNION SELECT l.source FROM links l JOIN below b ON l.target = b.key
+                                WHERE l.view=? AND l.link_type IN ({marks}))
+                            SELECT key FROM below""",
+                        (view, *breadcrumb_types),
+                    )
+                )
+            found.update(
+                row[0]
+                for row in db.execute(
+                    """WITH RECURSIVE above(key) AS (
+                           SELECT key FROM dep_roots
+                           UNION SELECT m.container FROM members m JOIN above a ON m.member = a.key WHERE m.view=?)
+                       SELECT key FROM above""",
+                    (view,),
+                )
+            )
+        return found - set(keys)
+
+    @contextmanager
+    def _scratch(self, db: sqlite3.Connection, name: str, keys: Sequence[str]) -> Iterator[None]:
+        """A temporary one-column table of `keys` for set-based queries (this connection only)."""
+        db.execute(f"DROP TABLE IF EXISTS temp.{name}")
+        db.execute(f"CREATE TEMP TABLE {name} (key TEXT PRIMARY KEY) WITHOUT ROWID")
+        db.executemany(f"INSERT OR IGNORE INTO temp.{name} (key) VALUES (?)", [(k,) for k in keys])
+        try:
+            yield
+        finally:
+            db.execute(f"DROP TABLE IF EXISTS temp.{name}")
+            db.execute("DROP TABLE IF EXISTS temp.dep_docs")
+
+    # -- the event feed ---------------------------------------------------------------------
+
+    def feed_tip(self, stream: str) -> tuple[int, str] | None:
+        """(depth, commit) of the newest commit of `stream` the feed has read."""
+        row = (
+            self._db()
+            .execute("SELECT depth, commit_id FROM feed_commits WHERE stream=? ORDER BY depth DESC LIMIT 1", (stream,))
+            .fetchone()
+        )
+        return None if row is None else (row[0], row[1])
+
+    def feed_append(self, stream: str, commits: Sequence[tuple[int, str]], rows: Sequence[FeedRow]) -> None:
+        """Record commits read off `stream` and their events. Idempotent: two readers that
+        read the same history write the same rows."""
+        with self._write() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO feed_commits (stream, depth, commit_id) VALUES (?, ?, ?)",
+                [(stream, depth, commit) for depth, commit in commits],
+            )
+            db.executemany(
+                """INSERT OR IGNORE INTO feed (stream, depth, position, at, kind, key, commit_id, action,
+                       author_name, author_email) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                [
+                    (
+                        r.stream,
+                        r.depth,
+                        r.position,
+                        r.at,
+                        r.kind,
+                        r.key,
+                        r.commit,
+                        r.action,
+                        r.author_name,
+                        r.author_email,
+                    )
+                    for r in rows
+                ],
+            )
+
+    def feed_forget(self, stream: str) -> None:
+        with self._write() as db:
+            db.execute("DELETE FROM feed_commits WHERE stream=?", (stream,))
+            db.execute("DELETE FROM feed WHERE stream=?", (stream,))
+
+    def feed_knows(self, stream: str, commit: str) -> bool:
+        """Whether an event of `stream` already names entity commit `commit`."""
+        row = self._db().execute("SELECT 1 FROM feed WHERE commit_id=? AND stream=? LIMIT 1", (commit, stream))
+        return row.fetchone() is not None
+
+    def feed_after(self, stream: str, depth: int, position: int, limit: int) -> list[FeedRow]:
+        """Events of `stream` after (depth, position), oldest first."""
+        rows = self._db().execute(
+            """SELECT stream, depth, position, at, kind, key, commit_id, action, author_name, author_email
+               FROM feed WHERE stream=? AND (depth, position) > (?, ?) ORDER BY depth, position LIMIT ?""",
+            (stream, depth, position, limit),
+        )
+        return [FeedRow(*row) for row in rows]
+
+    def feed_end(self, stream: str) -> tuple[int, int]:
+        """(depth, position) of the newest event of `stream`, or (0, 0)."""
+        row = (
+            self._db()
+            .execute(
+                "SELECT depth, position FROM feed WHERE stream=? ORDER BY depth DESC, position DESC LIMIT 1", (stream,)
+            )
+            .fetchone()
+        )
+        return (0, 0) if row is None else (row[0], row[1])
+
     # -- history ----------------------------------------------------------------------------
 
     def changes(
@@ -538,6 +857,11 @@ class EntityIndex:
             (key,),
         )
         return {row[0]: row[1] for row in rows}
+
+
+def _chunks(items: Sequence[str], size: int = 500) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
 
 
 def _insert_changes(db: sqlite3.Connection, changes: Iterable[ChangeRow]) -> None:

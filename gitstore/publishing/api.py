@@ -20,8 +20,8 @@ from datetime import datetime
 
 import pygit2
 
-from gitstore.entities.api import IfMatch
-from gitstore.entities.document import document_id
+from gitstore.entities.api import DraftChange, IfMatch, roll_forward_drafts, write_drafts
+from gitstore.entities.document import Content, document_id
 from gitstore.entities.model import Author
 from gitstore.entities.snapshots import (
     Snapshot,
@@ -36,6 +36,7 @@ from gitstore.errors import (
     BasePathTaken,
     NotFastForward,
     StaleVersion,
+    TranslationTaken,
     VersionNotFound,
 )
 from gitstore.index.api import PublishedRow, PublishRow
@@ -83,12 +84,14 @@ class PublishedItem:
 
 @dataclass(frozen=True, slots=True)
 class PublishRecord:
-    """One publish operation: its commit on `main` (None if nothing needed publishing)."""
+    """One publish operation: its commit on `main` (None if nothing needed publishing).
+    `dependents` (filled in by gitstore.links) lists what a renderer must re-present."""
 
     commit: str | None
     author: Author
     published_at: datetime | None
     items: list[PublishedItem]
+    dependents: tuple[str, ...] = ()
 
 
 def publish(repo: ContentRepository, targets: Sequence[PublishTarget], *, author: Author) -> PublishRecord:
@@ -99,7 +102,10 @@ def publish(repo: ContentRepository, targets: Sequence[PublishTarget], *, author
         StaleVersion: a target's draft tip is not its `expected` commit.
         VersionNotFound: a target names a version its branch does not have.
         NotFastForward: a target would move a published ref backwards.
-        BasePathTaken: a target's base_path is live on another entity, or two targets share one.
+        BasePathTaken: a target's base_path is live on another entity that is not a placeholder
+            (`redirect` or `gone`; a placeholder is deleted in the same publish), or two targets
+            share one.
+        TranslationTaken: another entity is live as the same document and locale.
     """
     for target in targets:
         validate_key(target.key)
@@ -108,7 +114,9 @@ def publish(repo: ContentRepository, targets: Sequence[PublishTarget], *, author
         plan = _plan(repo, targets)
         if not plan:
             return PublishRecord(None, author, None, [])
-        _check_live_paths(repo, plan)
+        displace = _check_live_uniqueness(repo, plan)
+        if displace:
+            plan.update(_displace(repo, displace, author=author))
         git = repo.storage.git
         main = read_ref(git, MAIN)
         root = git[main].tree if main is not None else None
@@ -178,26 +186,109 @@ def _commit_of_version(repo: ContentRepository, key: str, version: int) -> pygit
     return pygit2.Oid(hex=sha)
 
 
-def _check_live_paths(repo: ContentRepository, plan: dict[str, Snapshot]) -> None:
-    claims: dict[str, str] = {}
+#: Entity types that only hold a path for someone else (seed 002): publishing real content at
+#: their base_path replaces them. An entity unpublished as gone or redirect counts too.
+PLACEHOLDER_TYPES = frozenset({"redirect", "gone"})
+
+
+def _check_live_uniqueness(repo: ContentRepository, plan: dict[str, Snapshot]) -> dict[str, str]:
+    """Among live editions (seed 002): one holder per base_path, one translation per document
+    and locale. Returns the placeholders to displace (holder -> the key taking its path);
+    any other holder refuses the publish."""
+    paths: dict[str, str] = {}
+    documents: dict[tuple[str, str], str] = {}
     for key, snap in sorted(plan.items()):
-        path = snap.document.base_path
-        if path is None or snap.deleted:
+        if snap.deleted:
             continue
-        if path in claims:
-            raise BasePathTaken(
-                f"{key!r} and {claims[path]!r} would both be live at {path!r}",
-                holder=claims[path],
-                base_path=path,
+        doc = snap.document
+        if doc.base_path is not None:
+            if doc.base_path in paths:
+                other = paths[doc.base_path]
+                raise BasePathTaken(
+                    f"{key!r} and {other!r} would both be live at {doc.base_path!r}",
+                    holder=other,
+                    base_path=doc.base_path,
+                )
+            paths[doc.base_path] = key
+        document = (document_id(key, doc), doc.locale)
+        if document in documents:
+            raise TranslationTaken(
+                f"{key!r} and {documents[document]!r} would both be live as the {document[1]!r} translation "
+                f"of {document[0]!r}",
+                holder=documents[document],
+                content_id=document[0],
+                locale=document[1],
             )
-        claims[path] = key
-    for path, holder in repo.index.live_holders(list(claims)).items():
-        if holder == claims[path]:
+        documents[document] = key
+    git = repo.storage.git
+    displace: dict[str, str] = {}
+    for path, holder in repo.index.live_holders(list(paths)).items():
+        if holder == paths[path] or _leaves(plan.get(holder), base_path=path):
             continue
-        moving = plan.get(holder)
-        if moving is not None and (moving.deleted or moving.document.base_path != path):
-            continue  # the holder leaves that path in this same publish
-        raise BasePathTaken(f"base_path {path!r} is live on {holder!r}", holder=holder, base_path=path)
+        live = published_commit(repo, holder)
+        if live is None or not _is_placeholder(load_snapshot(git, live).document):
+            raise BasePathTaken(f"base_path {path!r} is live on {holder!r}", holder=holder, base_path=path)
+        displace[holder] = paths[path]
+    for document, holder in repo.index.live_translation_holders(list(documents)).items():
+        if holder != documents[document] and not _leaves(plan.get(holder), document=document):
+            raise TranslationTaken(
+                f"{holder!r} is live as the {document[1]!r} translation of {document[0]!r}",
+                holder=holder,
+                content_id=document[0],
+                locale=document[1],
+            )
+    return displace
+
+
+def _leaves(snap: Snapshot | None, *, base_path: str | None = None, document: tuple[str, str] | None = None) -> bool:
+    if snap is None:
+        return False
+    if snap.deleted:
+        return True
+    if base_path is not None:
+        return snap.document.base_path != base_path
+    return (document_id(snap.key, snap.document), snap.document.locale) != document
+
+
+def _is_placeholder(doc: Content) -> bool:
+    return doc.type in PLACEHOLDER_TYPES or (doc.unpublishing is not None and doc.unpublishing.type != "withdrawn")
+
+
+def _displace(repo: ContentRepository, displace: dict[str, str], *, author: Author) -> dict[str, Snapshot]:
+    """Delete each placeholder's draft (a commit that says who replaced it), to publish with
+    the content that takes its path. A placeholder whose draft has other unpublished work is
+    not thrown away: that refuses the publish."""
+    git = repo.storage.git
+    changes = []
+    ready: dict[str, Snapshot] = {}
+    with repo.storage.drafts_lock.held():
+        roll_forward_drafts(repo)
+        for holder, by in sorted(displace.items()):
+            tip = load_snapshot(git, draft_tip(repo, holder))
+            live = published_commit(repo, holder)
+            if tip.deleted:
+                ready[holder] = tip  # displaced before a crash; the delete is already drafted
+            elif live is not None and git[live].tree_id == tip.tree:
+                changes.append(
+                    DraftChange(
+                        holder,
+                        lambda current: (current.document, True),  # type: ignore[union-attr]
+                        action="delete",
+                        summary=f"Delete {holder}: {by} takes its base_path {tip.document.base_path}",
+                    )
+                )
+            else:
+                raise BasePathTaken(
+                    f"base_path {tip.document.base_path!r} is live on the placeholder {holder!r}, whose draft has "
+                    "unpublished changes; publish or discard them first",
+                    holder=holder,
+                    base_path=tip.document.base_path,
+                )
+        if changes:
+            results = write_drafts(repo, changes, author=author, summary=f"Displace {', '.join(sorted(displace))}")
+            for result in results:
+                ready[result.entity.key] = load_snapshot(git, pygit2.Oid(hex=result.entity.commit))
+    return ready
 
 
 def _message(plan: dict[str, Snapshot]) -> str:

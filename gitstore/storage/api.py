@@ -17,6 +17,7 @@ from gitstore.storage.refs import (
     update_refs,
     update_refs_packed,
 )
+from gitstore.storage.settings import read_settings, write_settings
 from gitstore.storage.trees import (
     entity_path,
     read_files,
@@ -41,6 +42,7 @@ __all__ = [
     "merge_text",
     "read_files",
     "read_ref",
+    "read_settings",
     "set_ref",
     "shard_of",
     "subtree_id",
@@ -50,4 +52,5 @@ __all__ = [
     "update_refs",
     "update_refs_packed",
     "write_files",
+    "write_settings",
 ]

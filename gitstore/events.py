@@ -1,0 +1,229 @@
+"""The event feed: what happened to a repository's content, in order, resumable by cursor.
+
+Events are read off git history, not written beside it, so nothing can happen between a
+commit and its event: a change *is* its event. Two branches record everything, each appended
+to under its own lock:
+
+    refs/heads/draft   one commit per draft change or batch    -> draft_changed, deleted, discarded
+    refs/heads/main    one commit per publish                  -> published, unpublished, deleted
+
+The index keeps a table of the events read so far (gitstore.index), filled in on demand from
+where it stopped; rebuilt from scratch it gives the same rows, so a cursor stays valid across
+restarts and reindexes. A cursor is a position in each of the two histories, so resuming
+never skips or repeats an event even when the two branches grow at different speeds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pygit2
+
+from gitstore.entities.snapshots import load_snapshot
+from gitstore.entities.trailers import parse_repeated, parse_trailers
+from gitstore.errors import InvalidInput
+from gitstore.index.api import FeedRow
+from gitstore.links.api import dependents
+from gitstore.repository import DRAFT, MAIN, ContentRepository
+from gitstore.storage.api import read_ref
+
+__all__ = ["Cursor", "Event", "EventPage", "heads", "read_events"]
+
+_STREAMS = {"draft": DRAFT, "main": MAIN}
+_DRAFT_KINDS = {"delete": "deleted", "discard": "discarded"}  # any other action: draft_changed
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """A position in both histories: (depth, position) of the last event consumed in each."""
+
+    draft: tuple[int, int] = (0, 0)
+    main: tuple[int, int] = (0, 0)
+
+    def __str__(self) -> str:
+        return f"{self.draft[0]}.{self.draft[1]}.{self.main[0]}.{self.main[1]}"
+
+    @classmethod
+    def parse(cls, text: str) -> Cursor:
+        parts = text.split(".")
+        if len(parts) != 4 or not all(p.isdigit() and len(p) <= 12 for p in parts):
+            raise InvalidInput(
+                "a cursor is the id of an event, or 'latest'", errors=[{"loc": ["after"], "msg": "not a cursor"}]
+            )
+        d1, d2, m1, m2 = (int(p) for p in parts)
+        return cls((d1, d2), (m1, m2))
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    id: str  # the cursor that resumes right after this event
+    kind: str  # draft_changed | published | unpublished | deleted | discarded
+    view: str  # "draft" (a change to drafts) or "live" (a publish)
+    key: str
+    commit: str  # the entity's commit
+    action: str  # the commit's Gitstore-Action: create, update, restore, unpublish, ...
+    author_name: str
+    author_email: str
+    at: datetime
+    dependents: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class EventPage:
+    items: list[Event]
+    cursor: str  # resume from here (the last item's id, or the cursor asked for)
+
+
+def heads(repo: ContentRepository) -> tuple[str | None, str | None]:
+    """The tips of `draft` and `main`: cheap to poll, and they change whenever an event happens."""
+    git = repo.storage.git
+    return tuple(str(o) if o is not None else None for o in (read_ref(git, DRAFT), read_ref(git, MAIN)))  # type: ignore[return-value]
+
+
+def read_events(
+    repo: ContentRepository,
+    *,
+    after: str | None = None,
+    limit: int = 100,
+    drafts: bool = True,
+    with_dependents: bool = True,
+) -> EventPage:
+    """Events after cursor `after` (from the beginning if None, from now if "latest"), oldest
+    first. Without `drafts`, only what happened to the live site (a reader's view)."""
+    streams = ("draft", "main") if drafts else ("main",)
+    for stream in streams:
+        _catch_up(repo, stream)
+    index = repo.index
+    if after == "latest":
+        cursor = Cursor(index.feed_end("draft"), index.feed_end("main"))
+        return EventPage([], str(cursor))
+    cursor = Cursor() if after is None else Cursor.parse(after)
+    draft_rows = index.feed_after("draft", *cursor.draft, limit) if drafts else []
+    main_rows = index.feed_after("main", *cursor.main, limit)
+    items = []
+    for row in _merged(draft_rows, main_rows, limit):
+        if row.stream == "draft":
+            cursor = Cursor((row.depth, row.position), cursor.main)
+        else:
+            cursor = Cursor(cursor.draft, (row.depth, row.position))
+        items.append(_event(repo, row, str(cursor), with_dependents))
+    return EventPage(items, str(cursor))
+
+
+def _merged(draft: list[FeedRow], main: list[FeedRow], limit: int) -> Iterator[FeedRow]:
+    """Both streams in time order, a draft change before a publish of the same second (a
+    publish can only follow the change it publishes). Each stream keeps its own order."""
+    i = j = 0
+    while i + j < limit and (i < len(draft) or j < len(main)):
+        if j >= len(main) or (i < len(draft) and draft[i].at <= main[j].at):
+            yield draft[i]
+            i += 1
+        else:
+            yield main[j]
+            j += 1
+
+
+def _event(repo: ContentRepository, row: FeedRow, cursor: str, with_dependents: bool) -> Event:
+    view = "draft" if row.stream == "draft" else "live"
+    found = dependents(repo, [row.key], state="draft" if view == "draft" else "published") if with_dependents else []
+    return Event(
+        id=cursor,
+        kind=row.kind,
+        view=view,
+        key=row.key,
+        commit=row.commit,
+        action=row.action,
+        author_name=row.author_name,
+        author_email=row.author_email,
+        at=datetime.fromtimestamp(row.at, UTC),
+        dependents=found,
+    )
+
+
+# -- reading history into the feed -------------------------------------------------------------
+
+
+def _catch_up(repo: ContentRepository, stream: str) -> None:
+    """Read the commits `stream` gained since the feed last looked, oldest first."""
+    git = repo.storage.git
+    head = read_ref(git, _STREAMS[stream])
+    if head is None:
+        return
+    index = repo.index
+    known = index.feed_tip(stream)
+    if known is not None and known[1] == str(head):
+        return
+    new: list[pygit2.Commit] = []
+    oid: pygit2.Oid | None = head
+    while oid is not None and (known is None or str(oid) != known[1]):
+        commit = git[oid]
+        new.append(commit)
+        oid = commit.parent_ids[0] if commit.parent_ids else None
+    if oid is None and known is not None:
+        # The branch no longer contains what the feed read (it never should: both branches
+        # only grow). Start the stream again from its root rather than serve a wrong order.
+        index.feed_forget(stream)
+        known = None
+    depth = known[0] if known is not None else 0
+    commits, rows = [], []
+    announced: set[str] = set()  # entity commits named by this catch-up, not yet in the index
+    for commit in reversed(new):
+        depth += 1
+        commits.append((depth, str(commit.id)))
+        if stream == "draft":
+            raw = _draft_events(repo, commit, lambda sha: sha in announced or index.feed_knows("draft", sha))
+        else:
+            raw = _publish_events(repo, commit)
+        for position, (key, entity_commit, kind, action, author, at) in enumerate(raw, 1):
+            announced.add(entity_commit)
+            rows.append(
+                FeedRow(stream, depth, position, at, kind, key, entity_commit, action, author.name, author.email)
+            )
+    index.feed_append(stream, commits, rows)
+
+
+_Raw = tuple[str, str, str, str, pygit2.Signature, int]
+
+
+def _draft_events(repo: ContentRepository, commit: pygit2.Commit, known: Callable[[str], bool]) -> Iterator[_Raw]:
+    git = repo.storage.git
+    trailers = parse_trailers(commit.message)
+    if "Commit" in trailers and "Key" in trailers:
+        yield _draft_event(git, trailers["Key"], pygit2.Oid(hex=trailers["Commit"]))
+        return
+    for entry in parse_repeated(commit.message, "Batch"):
+        key, sha = entry.split(" ", 1)
+        yield _draft_event(git, key, pygit2.Oid(hex=sha))
+    for entry in parse_repeated(commit.message, "Repaired"):
+        # A change whose commit on `draft` was lost to a crash: its entity ref is the commit
+        # point, so the change happened. Announce every commit of it no event named yet.
+        key, sha = entry.split(" ", 1)
+        missed: list[pygit2.Oid] = []
+        oid: pygit2.Oid | None = pygit2.Oid(hex=sha)
+        while oid is not None and not known(str(oid)) and len(missed) < 10_000:
+            missed.append(oid)
+            parents = git[oid].parent_ids
+            oid = parents[0] if parents else None
+        for oid in reversed(missed):
+            yield _draft_event(git, key, oid)
+
+
+def _draft_event(git: pygit2.Repository, key: str, oid: pygit2.Oid) -> _Raw:
+    commit = git[oid]
+    action = parse_trailers(commit.message).get("Action", "update")
+    return key, str(oid), _DRAFT_KINDS.get(action, "draft_changed"), action, commit.author, commit.author.time
+
+
+def _publish_events(repo: ContentRepository, commit: pygit2.Commit) -> Iterator[_Raw]:
+    for entry in parse_repeated(commit.message, "Published"):
+        key, sha = entry.split(" ", 1)
+        snap = load_snapshot(repo.storage.git, pygit2.Oid(hex=sha))
+        if snap.deleted:
+            kind = "deleted"
+        elif snap.document.unpublishing is not None:
+            kind = "unpublished"
+        else:
+            kind = "published"
+        yield key, sha, kind, snap.action, commit.author, commit.author.time
