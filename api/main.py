@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from api import git_http, problems
-from api.routers import containers, entities, history, publishing, repos
+from api.routers import containers, entities, events, history, links, publishing, repos
 from api.settings import Settings
 from gitstore import Store
 from gitstore.samples import load_samples
@@ -41,6 +41,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(publishing.router)
     app.include_router(history.router)
     app.include_router(containers.router)
+    app.include_router(links.router)
+    app.include_router(events.router)
     app.include_router(git_http.router)
 
     @app.get("/health", tags=["service"], summary="Liveness: answers without touching git")

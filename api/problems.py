@@ -103,6 +103,10 @@ def _extensions(exc: errors.GitstoreError) -> dict[str, Any]:
         return {"conflicts": extra.get("conflicts", [])}
     if isinstance(exc, errors.InvalidInput):
         return {"errors": extra.get("errors", [])}
+    if isinstance(exc, errors.Unpublished):
+        return {"explanation": extra.get("explanation"), "alternative_path": extra.get("alternative_path")}
+    if isinstance(exc, errors.TranslationTaken):
+        return {k: extra.get(k) for k in ("holder", "content_id", "locale")}
     return {k: v for k, v in extra.items() if k in ("key", "name")}
 
 
@@ -110,6 +114,9 @@ async def _gitstore_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, errors.GitstoreError)
     status, kind, title = _lookup(exc)
     headers = {"Retry-After": "1"} if status == 503 else None
+    if isinstance(exc, errors.Redirected) and "repo" in request.path_params:
+        # The alternative path is a base_path: point at what the live site serves there.
+        headers = {"Location": f"/repos/{request.path_params['repo']}/paths{exc.extra['alternative_path']}"}
     if status >= 500:
         log.error("%s %s -> %s: %s", request.method, request.url.path, status, exc.detail)
     return problem(status, kind, title, exc.detail, headers=headers, **_extensions(exc))

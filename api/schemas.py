@@ -29,11 +29,19 @@ class MemberOut(_FromLibrary):
     pin: str | None = Field(description="a commit of the member's draft branch, or null for the latest")
 
 
+class UnpublishingOut(_FromLibrary):
+    type: Literal["gone", "redirect", "withdrawn"]
+    at: datetime = Field(description="when it was unpublished")
+    explanation: str | None
+    alternative_path: str | None
+
+
 class EntityOut(_FromLibrary):
     key: str
     type: str
     title: str
     locale: str
+    content_id: str = Field(description="the document this entity is a translation of (its own key if none)")
     base_path: str | None
     fields: dict[str, Any]
     links: dict[str, list[str]]
@@ -47,6 +55,16 @@ class EntityOut(_FromLibrary):
     deleted: bool
     author: AuthorOut
     updated_at: datetime
+    unpublishing: UnpublishingOut | None = Field(
+        default=None, description="how this version was taken down (gone, redirect, withdrawn), if it was"
+    )
+    withdrawn_at: datetime | None = Field(default=None, description="set while withdrawn")
+
+
+class EntityWritten(EntityOut):
+    warnings: list[str] = Field(
+        default_factory=list, description="true but allowed, e.g. the base_path is live on another entity"
+    )
 
 
 class EntityPage(BaseModel):
@@ -128,6 +146,86 @@ class PublishOut(_FromLibrary):
     author: AuthorOut
     published_at: datetime | None
     items: list[PublishedItemOut]
+    dependents: list[str] = Field(description="other entities whose expanded representation changed: re-present them")
+
+
+class UnpublishRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    type: Literal["gone", "redirect", "withdrawn"]
+    alternative_path: str | None = Field(default=None, max_length=2048, description="where a redirect goes")
+    explanation: str | None = Field(default=None, max_length=10_000, description="why; required to withdraw")
+    discard_draft: bool = Field(default=False, description="throw away unpublished draft changes (kept in history)")
+
+
+class LinkSummaryOut(_FromLibrary):
+    key: str
+    type: str
+    title: str
+    base_path: str | None
+    locale: str
+    content_id: str
+    withdrawn: bool
+
+
+class ExpandedLinksOut(_FromLibrary):
+    key: str
+    state: Literal["draft", "published"]
+    locale: str = Field(description="the locale targets were chosen in, where their document has it")
+    links: dict[str, list[LinkSummaryOut]] = Field(description="each link type, and each reverse type (children, ...)")
+    breadcrumbs: list[LinkSummaryOut] = Field(description="parent, its parent, ...: nearest first, cycles cut")
+    available_translations: list[LinkSummaryOut]
+
+
+class KeyList(BaseModel):
+    items: list[str]
+
+
+class LinkTypeOut(_FromLibrary):
+    name: str
+    reverse: str | None = Field(description="the link type its targets show it under, e.g. parent -> children")
+    breadcrumbs: bool = Field(description="followed transitively for breadcrumbs")
+    overridden: bool
+
+
+class LinkTypeList(BaseModel):
+    items: list[LinkTypeOut]
+
+
+class LinkTypePut(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    reverse: str | None = None
+    breadcrumbs: bool = False
+
+
+class TranslationOut(_FromLibrary):
+    key: str
+    locale: str
+    title: str
+    base_path: str | None
+    draft: bool | None = Field(description="has a draft (null without preview rights)")
+    live: bool
+
+
+class DocumentOut(BaseModel):
+    content_id: str
+    translations: list[TranslationOut]
+
+
+class EventOut(_FromLibrary):
+    id: str = Field(description="the cursor that resumes right after this event")
+    kind: Literal["draft_changed", "published", "unpublished", "deleted", "discarded"]
+    view: Literal["draft", "live"]
+    key: str
+    commit: str
+    action: str
+    author: AuthorOut
+    at: datetime
+    dependents: list[str]
+
+
+class EventPageOut(BaseModel):
+    items: list[EventOut]
+    cursor: str = Field(description="pass as ?after= to get what happens next")
 
 
 class FieldChangeOut(_FromLibrary):

@@ -19,17 +19,19 @@ from api.schemas import (
     EntityOut,
     EntityPage,
     EntityPut,
+    EntityWritten,
     RestoreRequest,
     VersionOut,
     VersionPage,
 )
-from gitstore.containers import api as containers
 from gitstore.entities import api as entities
 from gitstore.entities.api import Precondition
 from gitstore.entities.model import WriteResult
 from gitstore.errors import InvalidInput
 from gitstore.history import api as history
 from gitstore.index.api import ListFilter
+from gitstore.links import api as links
+from gitstore.publishing.unpublishing import serve
 
 router = APIRouter(prefix="/repos/{repo}/entities", tags=["entities"])
 
@@ -72,11 +74,11 @@ def _as_of_is_alone(state: str, *others: object) -> None:
         )
 
 
-def _written(result: WriteResult, response: Response) -> EntityOut:
+def _written(result: WriteResult, response: Response) -> EntityWritten:
     set_etag(response, result.entity.commit)
     if result.created:
         response.status_code = 201
-    return EntityOut.model_validate(result.entity)
+    return EntityWritten.model_validate(result.entity).model_copy(update={"warnings": list(result.warnings)})
 
 
 @router.get("", response_model=EntityPage, summary="List entities")
@@ -121,16 +123,18 @@ def get_entity(
         require_preview(principal, repo)
     if as_of is not None:
         _as_of_is_alone(state, version, commit)
-        entity = history.get_entity_as_of(repo, key, as_of)
+        entity = serve(history.get_entity_as_of(repo, key, as_of))
     else:
         entity = entities.get_entity(repo, key, state=state, version=version, commit=commit)
+        if state == "published" and version is None and commit is None:
+            entity = serve(entity)  # gone answers 410, a redirect 301
     set_etag(response, entity.commit)
     return EntityOut.model_validate(entity)
 
 
 @router.put(
     "/{key}",
-    response_model=EntityOut,
+    response_model=EntityWritten,
     summary="Create the entity or replace its draft",
     openapi_extra=_document_body,
 )
@@ -142,16 +146,16 @@ def put_entity(
     response: Response,
     body: JsonBody,
     base: BaseQuery = None,
-) -> EntityOut:
+) -> EntityWritten:
     if base is not None:
         _base_replaces_if_match(expected)
-        return _written(containers.write_from_base(repo, key, base, document=body, author=principal.author), response)
-    return _written(containers.put_draft(repo, key, body, author=principal.author, expected=expected), response)
+        return _written(links.write_from_base(repo, key, base, document=body, author=principal.author), response)
+    return _written(links.put_draft(repo, key, body, author=principal.author, expected=expected), response)
 
 
 @router.patch(
     "/{key}",
-    response_model=EntityOut,
+    response_model=EntityWritten,
     summary="Change the draft with a JSON Merge Patch",
     openapi_extra=_merge_patch_body,
 )
@@ -163,27 +167,27 @@ def patch_entity(
     response: Response,
     body: MergePatchBody,
     base: BaseQuery = None,
-) -> EntityOut:
+) -> EntityWritten:
     if base is not None:
         _base_replaces_if_match(expected)
         if not isinstance(body, dict):
             raise InvalidInput(
                 "a merge patch must be a JSON object", errors=[{"loc": ["body"], "msg": "not an object"}]
             )
-        return _written(containers.write_from_base(repo, key, base, patch=body, author=principal.author), response)
-    return _written(containers.patch_draft(repo, key, body, author=principal.author, expected=expected), response)
+        return _written(links.write_from_base(repo, key, base, patch=body, author=principal.author), response)
+    return _written(links.patch_draft(repo, key, body, author=principal.author, expected=expected), response)
 
 
-@router.delete("/{key}", response_model=EntityOut, summary="Soft delete: live until the delete is published")
+@router.delete("/{key}", response_model=EntityWritten, summary="Soft delete: live until the delete is published")
 def delete_entity(
     repo: RepoDep, key: Key, principal: PrincipalDep, expected: PreconditionDep, response: Response
-) -> EntityOut:
-    return _written(containers.delete_entity(repo, key, author=principal.author, expected=expected), response)
+) -> EntityWritten:
+    return _written(links.delete_entity(repo, key, author=principal.author, expected=expected), response)
 
 
 @router.post(
     "/{key}/discard",
-    response_model=EntityOut,
+    response_model=EntityWritten,
     summary="Put the published content back on the draft",
 )
 def discard_draft(
@@ -193,12 +197,12 @@ def discard_draft(
     expected: PreconditionDep,
     response: Response,
     body: OptionalJsonBody,
-) -> EntityOut:
+) -> EntityWritten:
     validate_body(DiscardRequest, body)
-    return _written(containers.discard_draft(repo, key, author=principal.author, expected=expected), response)
+    return _written(links.discard_draft(repo, key, author=principal.author, expected=expected), response)
 
 
-@router.post("/{key}/restore", response_model=EntityOut, summary="A new draft with an old version's content")
+@router.post("/{key}/restore", response_model=EntityWritten, summary="A new draft with an old version's content")
 def restore_version(
     repo: RepoDep,
     key: Key,
@@ -206,10 +210,10 @@ def restore_version(
     expected: PreconditionDep,
     response: Response,
     body: JsonBody,
-) -> EntityOut:
+) -> EntityWritten:
     request = validate_body(RestoreRequest, body)
     return _written(
-        containers.restore_version(
+        links.restore_version(
             repo, key, request.version, commit=request.commit, author=principal.author, expected=expected
         ),
         response,

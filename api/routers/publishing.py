@@ -1,5 +1,5 @@
-"""Publishing: one entity, or many at once atomically. A container publishes with what it holds
-(gitstore.containers.api.publish)."""
+"""Publishing: one entity, or many at once atomically (a container publishes with what it
+holds), and taking live content down again. Every answer lists the dependents to re-present."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from fastapi import APIRouter, BackgroundTasks
 
 from api.body import OptionalJsonBody, validate_body
 from api.deps import PreconditionDep, PrincipalDep, RepoDep
-from api.schemas import PublishEntityRequest, PublishOut, PublishRequest
-from gitstore.containers import api as containers
-from gitstore.entities.api import IfAbsent
+from api.schemas import PublishEntityRequest, PublishOut, PublishRequest, UnpublishRequest
+from gitstore.entities.api import IfAbsent, IfMatch, Precondition
 from gitstore.errors import InvalidInput
+from gitstore.links import api as links
 from gitstore.publishing import api as publishing
 from gitstore.publishing.mirror import sync_live_mirror
 
@@ -37,7 +37,7 @@ def publish_entity(
             errors=[{"loc": ["If-None-Match"], "msg": "not allowed"}],
         )
     target = publishing.PublishTarget(key, version=request.version, expected=expected)
-    record = containers.publish(repo, [target], author=principal.author)
+    record = links.publish(repo, [target], author=principal.author)
     background.add_task(sync_live_mirror, repo)
     return PublishOut.model_validate(record)
 
@@ -53,9 +53,58 @@ def publish_many(
             errors=[{"loc": ["body"], "msg": "exactly one of keys, all_drafts"}],
         )
     if request.all_drafts:
-        record = containers.publish_all_drafts(repo, author=principal.author)
+        record = links.publish_all_drafts(repo, author=principal.author)
     else:
         targets = [publishing.PublishTarget(k) for k in dict.fromkeys(request.keys or [])]
-        record = containers.publish(repo, targets, author=principal.author)
+        record = links.publish(repo, targets, author=principal.author)
     background.add_task(sync_live_mirror, repo)  # after the response: readers sync on demand too
+    return PublishOut.model_validate(record)
+
+
+def _if_match_only(expected: Precondition) -> IfMatch | None:
+    if isinstance(expected, IfAbsent):
+        raise InvalidInput(
+            "this takes If-Match, not If-None-Match", errors=[{"loc": ["If-None-Match"], "msg": "not allowed"}]
+        )
+    return expected
+
+
+@router.post(
+    "/entities/{key}/unpublish",
+    response_model=PublishOut,
+    summary="Take live content down: gone (410), redirect, or withdrawn (still readable, with why)",
+)
+def unpublish_entity(
+    background: BackgroundTasks,
+    repo: RepoDep,
+    key: str,
+    principal: PrincipalDep,
+    expected: PreconditionDep,
+    body: OptionalJsonBody,
+) -> PublishOut:
+    request = validate_body(UnpublishRequest, body)
+    record = links.unpublish(
+        repo,
+        key,
+        request.type,
+        author=principal.author,
+        explanation=request.explanation,
+        alternative_path=request.alternative_path,
+        discard_draft=request.discard_draft,
+        expected=_if_match_only(expected),
+    )
+    background.add_task(sync_live_mirror, repo)
+    return PublishOut.model_validate(record)
+
+
+@router.post(
+    "/entities/{key}/republish",
+    response_model=PublishOut,
+    summary="Reverse an unpublish: the live content, without the notice, live again",
+)
+def republish_entity(
+    background: BackgroundTasks, repo: RepoDep, key: str, principal: PrincipalDep, expected: PreconditionDep
+) -> PublishOut:
+    record = links.republish(repo, key, author=principal.author, expected=_if_match_only(expected))
+    background.add_task(sync_live_mirror, repo)
     return PublishOut.model_validate(record)

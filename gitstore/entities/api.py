@@ -25,6 +25,7 @@ from gitstore.entities.document import (
     changed_parts,
     document_id,
     document_to_files,
+    is_placeholder,
     parse_document,
     writable,
 )
@@ -387,7 +388,10 @@ def _write(
             return WriteResult(entity_view(git, current, "draft", tip, published_commit(repo, key)), False, False)
         if check is not None and not planned.deleted:
             check(key, planned.doc)
-        _check_draft_uniqueness(repo, [planned])
+        if _check_draft_uniqueness(repo, [planned]):
+            # It takes a placeholder's path: the placeholder's delete must land with it.
+            one = DraftChange(key, change, action, summary, expected, extra_trailers)
+            return write_drafts(repo, [one], author=author, summary=summary or f"Change {key}")[0]
         sig = pygit2.Signature(author.name, author.email)
         commit, message, row, logged = _commit_change(
             repo, planned, sig, action, summary, extra_trailers, resolve=lambda k: _tip_of(repo, k)
@@ -428,7 +432,14 @@ def write_drafts(
         plans = [(c, p) for c, p in plans if not p.is_noop]
         if not plans:
             return [_unchanged(repo, c.key) for c in changes]
-        _check_draft_uniqueness(repo, [p for _, p in plans])
+        for holder, by in _check_draft_uniqueness(repo, [p for _, p in plans]).items():
+            moving = DraftChange(
+                holder,
+                _tombstone,
+                action="delete",
+                summary=f"Delete {holder}: {by} takes its base_path",
+            )
+            plans.append((moving, _plan(git, holder, read_ref(git, draft_ref(holder)), _tombstone, None)))
         sig = pygit2.Signature(author.name, author.email)
         pending: dict[str, pygit2.Oid] = {}
         made = []
@@ -586,12 +597,16 @@ def _tip_of(repo: ContentRepository, key: str) -> pygit2.Oid | None:
         return None
 
 
-def _check_draft_uniqueness(repo: ContentRepository, plans: Sequence[_Planned]) -> None:
+def _check_draft_uniqueness(repo: ContentRepository, plans: Sequence[_Planned]) -> dict[str, str]:
     """Among drafts (seed 002), checked under the drafts lock: a base_path has one holder, and
-    a document (content_id) has one translation per locale."""
+    a document (content_id) has one translation per locale. A placeholder (a `redirect` or
+    `gone` entity, or one unpublished as such) gives its path up: returns those to delete in
+    the same batch (holder -> the key taking its path)."""
+    git = repo.storage.git
     moving = {p.key: p for p in plans}
     paths: dict[str, str] = {}
     translations: dict[tuple[str, str], str] = {}
+    displace: dict[str, str] = {}
     for p in plans:
         if p.deleted:
             continue
@@ -600,6 +615,9 @@ def _check_draft_uniqueness(repo: ContentRepository, plans: Sequence[_Planned]) 
             holder = paths.get(path) or repo.index.draft_holder(path, other_than=p.key)
             if holder is not None and holder not in paths.values() and _leaves(moving.get(holder), path=path):
                 holder = None  # that draft leaves the path in this same batch
+            if holder is not None and holder not in moving and _is_placeholder_draft(repo, git, holder):
+                displace[holder] = p.key
+                holder = None
             if holder is not None:
                 raise BasePathTaken(
                     f"base_path {path!r} is held by the draft of {holder!r}", holder=holder, base_path=path
@@ -621,6 +639,17 @@ def _check_draft_uniqueness(repo: ContentRepository, plans: Sequence[_Planned]) 
                 locale=document[1],
             )
         translations[document] = p.key
+    return displace
+
+
+def _is_placeholder_draft(repo: ContentRepository, git: pygit2.Repository, key: str) -> bool:
+    tip = read_ref(git, draft_ref(key))
+    return tip is not None and is_placeholder(load_snapshot(git, tip).document)
+
+
+def _tombstone(current: Snapshot | None) -> tuple[Content, bool]:
+    assert current is not None
+    return current.document, True
 
 
 def _leaves(plan: _Planned | None, *, path: str | None = None, document: tuple[str, str] | None = None) -> bool:
@@ -639,12 +668,17 @@ def _live_path_warnings(repo: ContentRepository, plans: Sequence[_Planned]) -> d
     publishing it will be refused until the holder leaves, unless the holder is a placeholder."""
     wanted = {p.doc.base_path: p.key for p in plans if p.doc.base_path is not None and not p.deleted}
     warnings: dict[str, tuple[str, ...]] = {}
+    git = repo.storage.git
     for path, holder in repo.index.live_holders(list(wanted)).items():
         key = wanted[path]
-        if holder != key:
+        if holder == key:
+            continue
+        live = published_commit(repo, holder)
+        if live is not None and is_placeholder(load_snapshot(git, live).document):
+            warnings[key] = (f"base_path {path!r} is live on the placeholder {holder!r}; publishing this replaces it",)
+        else:
             warnings[key] = (
-                f"base_path {path!r} is live on {holder!r}: publishing this draft is refused until {holder!r} "
-                "leaves it, unless that is a redirect or gone placeholder, which publishing replaces",
+                f"base_path {path!r} is live on {holder!r}: publishing this draft is refused until it leaves",
             )
     return warnings
 

@@ -171,6 +171,15 @@ class Content(NamedTuple):
     unpublishing: Unpublishing | None = None  # never set by a client's document
 
 
+#: Entity types that only hold a path for someone else (seed 002): content that takes their
+#: base_path replaces them. An entity unpublished as gone or redirect counts too.
+PLACEHOLDER_TYPES = frozenset({"redirect", "gone"})
+
+
+def is_placeholder(doc: Content) -> bool:
+    return doc.type in PLACEHOLDER_TYPES or (doc.unpublishing is not None and doc.unpublishing.type != "withdrawn")
+
+
 def document_id(key: str, doc: Content) -> str:
     """The document an entity is a translation of: its content_id, else its own key."""
     return doc.content_id or key

@@ -46,6 +46,11 @@ class Entity:
     updated_at: datetime
     unpublishing: Unpublishing | None = None  # how this version was taken down, if it was
 
+    @property
+    def withdrawn_at(self) -> datetime | None:
+        notice = self.unpublishing
+        return datetime.fromisoformat(notice.at) if notice is not None and notice.type == "withdrawn" else None
+
 
 @dataclass(frozen=True, slots=True)
 class WriteResult:

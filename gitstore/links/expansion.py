@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from gitstore.entities.document import PLACEHOLDER_TYPES
 from gitstore.errors import EntityNotFound, InvalidInput
 from gitstore.index.api import Summary
 from gitstore.links.types import breadcrumb_types, reverse_names
@@ -20,8 +21,6 @@ from gitstore.repository import ContentRepository
 
 __all__ = ["ExpandedLinks", "LinkSummary", "dependents", "expanded_links", "view_of"]
 
-# Entity types that hold a path for someone else and are never shown as a link.
-_PLACEHOLDERS = frozenset({"redirect", "gone"})
 _MAX_BREADCRUMBS = 64
 
 
@@ -164,7 +163,7 @@ def _one_per_document(sources: list[Summary], locale: str) -> list[Summary]:
 
 
 def _renderable(s: Summary) -> LinkSummary | None:
-    if s.type in _PLACEHOLDERS or s.unpublishing in ("gone", "redirect"):
+    if s.type in PLACEHOLDER_TYPES or s.unpublishing in ("gone", "redirect"):
         return None
     return LinkSummary(s.key, s.type, s.title, s.base_path, s.locale, s.content_id, s.unpublishing == "withdrawn")
 

@@ -20,8 +20,8 @@ from datetime import datetime
 
 import pygit2
 
-from gitstore.entities.api import DraftChange, IfMatch, roll_forward_drafts, write_drafts
-from gitstore.entities.document import Content, document_id
+from gitstore.entities.api import IfMatch, roll_forward_drafts
+from gitstore.entities.document import document_id, is_placeholder
 from gitstore.entities.model import Author
 from gitstore.entities.snapshots import (
     Snapshot,
@@ -116,7 +116,7 @@ def publish(repo: ContentRepository, targets: Sequence[PublishTarget], *, author
             return PublishRecord(None, author, None, [])
         displace = _check_live_uniqueness(repo, plan)
         if displace:
-            plan.update(_displace(repo, displace, author=author))
+            plan.update(_displace(repo, displace))
         git = repo.storage.git
         main = read_ref(git, MAIN)
         root = git[main].tree if main is not None else None
@@ -186,11 +186,6 @@ def _commit_of_version(repo: ContentRepository, key: str, version: int) -> pygit
     return pygit2.Oid(hex=sha)
 
 
-#: Entity types that only hold a path for someone else (seed 002): publishing real content at
-#: their base_path replaces them. An entity unpublished as gone or redirect counts too.
-PLACEHOLDER_TYPES = frozenset({"redirect", "gone"})
-
-
 def _check_live_uniqueness(repo: ContentRepository, plan: dict[str, Snapshot]) -> dict[str, str]:
     """Among live editions (seed 002): one holder per base_path, one translation per document
     and locale. Returns the placeholders to displace (holder -> the key taking its path);
@@ -226,7 +221,7 @@ def _check_live_uniqueness(repo: ContentRepository, plan: dict[str, Snapshot]) -
         if holder == paths[path] or _leaves(plan.get(holder), base_path=path):
             continue
         live = published_commit(repo, holder)
-        if live is None or not _is_placeholder(load_snapshot(git, live).document):
+        if live is None or not is_placeholder(load_snapshot(git, live).document):
             raise BasePathTaken(f"base_path {path!r} is live on {holder!r}", holder=holder, base_path=path)
         displace[holder] = paths[path]
     for document, holder in repo.index.live_translation_holders(list(documents)).items():
@@ -250,44 +245,26 @@ def _leaves(snap: Snapshot | None, *, base_path: str | None = None, document: tu
     return (document_id(snap.key, snap.document), snap.document.locale) != document
 
 
-def _is_placeholder(doc: Content) -> bool:
-    return doc.type in PLACEHOLDER_TYPES or (doc.unpublishing is not None and doc.unpublishing.type != "withdrawn")
-
-
-def _displace(repo: ContentRepository, displace: dict[str, str], *, author: Author) -> dict[str, Snapshot]:
-    """Delete each placeholder's draft (a commit that says who replaced it), to publish with
-    the content that takes its path. A placeholder whose draft has other unpublished work is
-    not thrown away: that refuses the publish."""
+def _displace(repo: ContentRepository, displace: dict[str, str]) -> dict[str, Snapshot]:
+    """The deletes that take each placeholder down, to publish with what takes its path. The
+    delete was drafted when the new content took the path in the drafts namespace (see
+    gitstore.entities); a placeholder whose draft is anything else is someone's work in
+    progress, so that refuses the publish."""
     git = repo.storage.git
-    changes = []
     ready: dict[str, Snapshot] = {}
     with repo.storage.drafts_lock.held():
         roll_forward_drafts(repo)
         for holder, by in sorted(displace.items()):
             tip = load_snapshot(git, draft_tip(repo, holder))
-            live = published_commit(repo, holder)
-            if tip.deleted:
-                ready[holder] = tip  # displaced before a crash; the delete is already drafted
-            elif live is not None and git[live].tree_id == tip.tree:
-                changes.append(
-                    DraftChange(
-                        holder,
-                        lambda current: (current.document, True),  # type: ignore[union-attr]
-                        action="delete",
-                        summary=f"Delete {holder}: {by} takes its base_path {tip.document.base_path}",
-                    )
-                )
-            else:
+            if not tip.deleted:
+                path = tip.document.base_path
                 raise BasePathTaken(
-                    f"base_path {tip.document.base_path!r} is live on the placeholder {holder!r}, whose draft has "
-                    "unpublished changes; publish or discard them first",
+                    f"{by!r} would replace the placeholder {holder!r} live at its base_path, but {holder!r} has a "
+                    "draft of its own; delete or publish that first",
                     holder=holder,
-                    base_path=tip.document.base_path,
+                    base_path=path,
                 )
-        if changes:
-            results = write_drafts(repo, changes, author=author, summary=f"Displace {', '.join(sorted(displace))}")
-            for result in results:
-                ready[result.entity.key] = load_snapshot(git, pygit2.Oid(hex=result.entity.commit))
+            ready[holder] = tip
     return ready
 
 

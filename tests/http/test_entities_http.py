@@ -36,7 +36,12 @@ def test_put_creates_with_201_and_an_etag_naming_the_commit(client: TestClient) 
         "deleted",
         "author",
         "updated_at",
+        "content_id",
+        "unpublishing",
+        "withdrawn_at",
+        "warnings",
     }
+    assert body["content_id"] == "intro" and body["unpublishing"] is None and body["warnings"] == []
     assert client.put(f"{E}/intro", json=PAGE | {"title": "Again"}).status_code == 200
 
 

@@ -1,0 +1,100 @@
+"""Links (GOV.UK's model): expanded links, dependents, link types, documents and their
+translations, and what the live site serves at a base_path."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+
+from api.auth import may_preview, require_preview
+from api.body import JsonBody, validate_body
+from api.deps import PrincipalDep, RepoDep
+from api.schemas import (
+    DocumentOut,
+    EntityOut,
+    ExpandedLinksOut,
+    KeyList,
+    LinkTypeList,
+    LinkTypeOut,
+    LinkTypePut,
+    TranslationOut,
+)
+from gitstore.entities import api as entities
+from gitstore.entities.document import base_path_problem
+from gitstore.errors import EntityNotFound, InvalidInput
+from gitstore.links import api as links
+from gitstore.publishing.unpublishing import serve
+
+router = APIRouter(prefix="/repos/{repo}", tags=["links"])
+
+State = Literal["draft", "published"]
+LocaleQuery = Annotated[str | None, Query(max_length=32, description="the reader's locale (default: the entity's)")]
+
+
+@router.get(
+    "/entities/{key}/expanded-links",
+    response_model=ExpandedLinksOut,
+    summary="Each link as a summary of its target in the same view, plus reverse links and breadcrumbs",
+)
+def expanded_links(
+    repo: RepoDep, key: str, principal: PrincipalDep, state: State = "published", locale: LocaleQuery = None
+) -> ExpandedLinksOut:
+    if state == "draft":
+        require_preview(principal, repo)
+    return ExpandedLinksOut.model_validate(links.expanded_links(repo, key, state=state, locale=locale))
+
+
+@router.get(
+    "/entities/{key}/dependents",
+    response_model=KeyList,
+    summary="Every entity whose expanded representation includes this one: what to re-present after it changes",
+)
+def dependents(repo: RepoDep, key: str, principal: PrincipalDep, state: State = "published") -> KeyList:
+    if state == "draft":
+        require_preview(principal, repo)
+    return KeyList(items=links.dependents(repo, [key], state=state))
+
+
+@router.get("/documents/{content_id}", response_model=DocumentOut, summary="A document's translations, by locale")
+def document(repo: RepoDep, content_id: str, principal: PrincipalDep) -> DocumentOut:
+    preview = may_preview(principal, repo)
+    found = links.translations(repo, content_id, include_drafts=preview)
+    items = [TranslationOut.model_validate(t).model_copy(update={"draft": t.draft if preview else None}) for t in found]
+    return DocumentOut(content_id=content_id, translations=items)
+
+
+@router.get(
+    "/paths/{base_path:path}",
+    response_model=EntityOut,
+    summary="What the live site serves at a base_path: the entity, 410 if gone, 301 if redirected",
+)
+def live_at_path(repo: RepoDep, base_path: str) -> EntityOut:
+    path = "/" + base_path
+    problem = base_path_problem(path)
+    if problem:
+        raise InvalidInput(f"{path!r} {problem}", errors=[{"loc": ["base_path"], "msg": problem}])
+    holder = repo.index.live_holders([path]).get(path)
+    if holder is None:
+        raise EntityNotFound(f"nothing is live at {path}")
+    return EntityOut.model_validate(serve(entities.get_entity(repo, holder, state="published")))
+
+
+@router.get("/link-types", response_model=LinkTypeList, summary="Link types with a reverse or breadcrumbs")
+def list_link_types(repo: RepoDep) -> LinkTypeList:
+    return LinkTypeList(items=[LinkTypeOut.model_validate(t) for t in links.link_types(repo)])
+
+
+@router.get("/link-types/{name}", response_model=LinkTypeOut, summary="How one link type expands")
+def get_link_type(repo: RepoDep, name: str) -> LinkTypeOut:
+    return LinkTypeOut.model_validate(links.link_type(repo, name))
+
+
+@router.put("/link-types/{name}", response_model=LinkTypeOut, summary="Give a link type a reverse name or breadcrumbs")
+def put_link_type(repo: RepoDep, name: str, principal: PrincipalDep, body: JsonBody) -> LinkTypeOut:
+    require_preview(principal, repo)
+    request = validate_body(LinkTypePut, body)
+    kind = links.set_link_type(
+        repo, name, reverse=request.reverse, breadcrumbs=request.breadcrumbs, author=principal.author
+    )
+    return LinkTypeOut.model_validate(kind)
