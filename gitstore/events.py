@@ -2,7 +2,8 @@
 
 Events are read off git history, not written beside it, so nothing can happen between a
 commit and its event: a change *is* its event. Two branches record everything, each appended
-to under its own lock:
+to under its own lock (and each publish names the `draft` commit it saw, which places it
+exactly among the draft changes):
 
     refs/heads/draft   one commit per draft change or batch    -> draft_changed, deleted, discarded
     refs/heads/main    one commit per publish                  -> published, unpublished, deleted
@@ -92,8 +93,7 @@ def read_events(
 ) -> EventPage:
     """Events after cursor `after` (from the beginning if None, from now if "latest"), oldest
     first. Without `drafts`, only what happened to the live site (a reader's view)."""
-    streams = ("draft", "main") if drafts else ("main",)
-    for stream in streams:
+    for stream in ("draft", "main"):  # main's order is read against draft's, so draft first
         _catch_up(repo, stream)
     index = repo.index
     if after == "latest":
@@ -113,11 +113,11 @@ def read_events(
 
 
 def _merged(draft: list[FeedRow], main: list[FeedRow], limit: int) -> Iterator[FeedRow]:
-    """Both streams in time order, a draft change before a publish of the same second (a
-    publish can only follow the change it publishes). Each stream keeps its own order."""
+    """Both streams in the order things happened: a publish right after the last draft
+    change it saw (its anchor), before any later one. Each stream keeps its own order."""
     i = j = 0
     while i + j < limit and (i < len(draft) or j < len(main)):
-        if j >= len(main) or (i < len(draft) and draft[i].at <= main[j].at):
+        if j >= len(main) or (i < len(draft) and draft[i].depth <= main[j].anchor):
             yield draft[i]
             i += 1
         else:
@@ -167,24 +167,36 @@ def _catch_up(repo: ContentRepository, stream: str) -> None:
         index.feed_forget(stream)
         known = None
     depth = known[0] if known is not None else 0
-    commits, rows = [], []
+    commits: list[tuple[int, str, int]] = []
+    rows: list[FeedRow] = []
     announced: set[str] = set()  # entity commits named by this catch-up, not yet in the index
     for commit in reversed(new):
         depth += 1
-        commits.append((depth, str(commit.id)))
+        commits.append((depth, str(commit.id), commit.commit_time))
         if stream == "draft":
             raw = _draft_events(repo, commit, lambda sha: sha in announced or index.feed_knows("draft", sha))
+            anchor = depth
         else:
             raw = _publish_events(repo, commit)
+            anchor = _drafts_seen(repo, commit)
         for position, (key, entity_commit, kind, action, author, at) in enumerate(raw, 1):
             announced.add(entity_commit)
-            rows.append(
-                FeedRow(stream, depth, position, at, kind, key, entity_commit, action, author.name, author.email)
+            row = FeedRow(
+                stream, depth, position, anchor, at, kind, key, entity_commit, action, author.name, author.email
             )
+            rows.append(row)
     index.feed_append(stream, commits, rows)
 
 
 _Raw = tuple[str, str, str, str, pygit2.Signature, int]
+
+
+def _drafts_seen(repo: ContentRepository, publish: pygit2.Commit) -> int:
+    """How far `draft` had got when `publish` was made: its `Gitstore-Drafts` trailer, read
+    as a depth. (A publish made before that trailer existed falls back to commit times.)"""
+    sha = parse_trailers(publish.message).get("Drafts")
+    depth = repo.index.feed_depth("draft", sha) if sha else None
+    return depth if depth is not None else repo.index.feed_depth_at("draft", publish.commit_time)
 
 
 def _draft_events(repo: ContentRepository, commit: pygit2.Commit, known: Callable[[str], bool]) -> Iterator[_Raw]:

@@ -132,12 +132,15 @@ CREATE TABLE IF NOT EXISTS feed_commits (
     stream TEXT NOT NULL,
     depth  INTEGER NOT NULL,
     commit_id TEXT NOT NULL,
+    at     INTEGER NOT NULL,
     PRIMARY KEY (stream, depth)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS feed_commits_id ON feed_commits (commit_id);
 CREATE TABLE IF NOT EXISTS feed (
     stream       TEXT NOT NULL,
     depth        INTEGER NOT NULL,
     position     INTEGER NOT NULL,
+    anchor       INTEGER NOT NULL,  -- the draft depth it follows: its own depth, or the drafts a publish saw
     at           INTEGER NOT NULL,
     kind         TEXT NOT NULL,
     key          TEXT NOT NULL,
@@ -252,6 +255,7 @@ class FeedRow:
     stream: str
     depth: int
     position: int
+    anchor: int  # draft events: their depth; publish events: the depth of the drafts they saw
     at: int
     kind: str
     key: str
@@ -718,22 +722,42 @@ class EntityIndex:
         )
         return None if row is None else (row[0], row[1])
 
-    def feed_append(self, stream: str, commits: Sequence[tuple[int, str]], rows: Sequence[FeedRow]) -> None:
+    def feed_depth(self, stream: str, commit: str) -> int | None:
+        """The depth of `commit` in `stream`, if the feed has read it."""
+        row = (
+            self._db()
+            .execute("SELECT depth FROM feed_commits WHERE stream=? AND commit_id=?", (stream, commit))
+            .fetchone()
+        )
+        return None if row is None else row[0]
+
+    def feed_depth_at(self, stream: str, at: int) -> int:
+        """The depth of the newest commit of `stream` made at or before unix time `at`."""
+        row = (
+            self._db().execute("SELECT max(depth) FROM feed_commits WHERE stream=? AND at<=?", (stream, at)).fetchone()
+        )
+        return row[0] or 0
+
+    def feed_append(self, stream: str, commits: Sequence[tuple[int, str, int]], rows: Sequence[FeedRow]) -> None:
         """Record commits read off `stream` and their events. Idempotent: two readers that
         read the same history write the same rows."""
         with self._write() as db:
             db.executemany(
-                "INSERT OR IGNORE INTO feed_commits (stream, depth, commit_id) VALUES (?, ?, ?)",
-                [(stream, depth, commit) for depth, commit in commits],
+                "INSERT INTO feed_commits (stream, depth, commit_id, at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                [(stream, depth, commit, at) for depth, commit, at in commits],
             )
             db.executemany(
-                """INSERT OR IGNORE INTO feed (stream, depth, position, at, kind, key, commit_id, action,
-                       author_name, author_email) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                # ON CONFLICT, not OR IGNORE: only a row another reader already wrote is skipped;
+                # a broken row must fail loudly rather than vanish from the feed.
+                """INSERT INTO feed (stream, depth, position, anchor, at, kind, key, commit_id, action,
+                       author_name, author_email) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT DO NOTHING""",
                 [
                     (
                         r.stream,
                         r.depth,
                         r.position,
+                        r.anchor,
                         r.at,
                         r.kind,
                         r.key,
@@ -759,7 +783,7 @@ class EntityIndex:
     def feed_after(self, stream: str, depth: int, position: int, limit: int) -> list[FeedRow]:
         """Events of `stream` after (depth, position), oldest first."""
         rows = self._db().execute(
-            """SELECT stream, depth, position, at, kind, key, commit_id, action, author_name, author_email
+            """SELECT stream, depth, position, anchor, at, kind, key, commit_id, action, author_name, author_email
                FROM feed WHERE stream=? AND (depth, position) > (?, ?) ORDER BY depth, position LIMIT ?""",
             (stream, depth, position, limit),
         )

@@ -41,7 +41,7 @@ from gitstore.errors import (
 )
 from gitstore.index.api import PublishedRow, PublishRow
 from gitstore.names import validate_key
-from gitstore.repository import MAIN, ContentRepository, published_ref
+from gitstore.repository import DRAFT, MAIN, ContentRepository, published_ref
 from gitstore.storage.api import (
     commit_on_ref,
     disk_errors,
@@ -122,7 +122,11 @@ def publish(repo: ContentRepository, targets: Sequence[PublishTarget], *, author
         root = git[main].tree if main is not None else None
         tree = update_aggregate(git, root, {k: None if s.deleted else s.tree for k, s in plan.items()})
         sig = pygit2.Signature(author.name, author.email)
-        commit = commit_on_ref(git, MAIN, expected=main, author=sig, message=_message(plan), tree=tree)
+        # Which drafts existed when this went live: it orders publishes among draft changes
+        # exactly (gitstore.events), which commit times to the second cannot.
+        drafts = read_ref(git, DRAFT)
+        message = _message(plan, drafts)
+        commit = commit_on_ref(git, MAIN, expected=main, author=sig, message=message, tree=tree)
         _apply(repo, commit)
     items = [PublishedItem(k, str(s.commit), s.version, s.edition, s.deleted) for k, s in sorted(plan.items())]
     return PublishRecord(str(commit), author, commit_time(sig), items)
@@ -268,11 +272,12 @@ def _displace(repo: ContentRepository, displace: dict[str, str]) -> dict[str, Sn
     return ready
 
 
-def _message(plan: dict[str, Snapshot]) -> str:
+def _message(plan: dict[str, Snapshot], drafts: pygit2.Oid | None) -> str:
     keys = sorted(plan)
     shown = ", ".join(keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
     summary = f"Publish {shown}" if len(keys) > 1 else f"Publish {keys[0]} version {plan[keys[0]].version}"
-    return format_message(summary, [("Published", f"{k} {plan[k].commit}") for k in keys])
+    trailers = [("Published", f"{k} {plan[k].commit}") for k in keys]
+    return format_message(summary, trailers + ([("Drafts", str(drafts))] if drafts is not None else []))
 
 
 def _apply(repo: ContentRepository, main: pygit2.Oid) -> None:

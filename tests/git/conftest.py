@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,6 +13,7 @@ import orjson
 import pytest
 
 from gitstore import ContentRepository, Store
+from tests.serving import start_server
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,36 +32,11 @@ class Server:
         return f"{self.url}/git/site.git"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _serve(data: Path, anonymous: str) -> Iterator[Server]:
     store = Store(data)
     repo = store.repository("site") if (data / "site.git").exists() else store.create_repository("site")
-    port = _free_port()
-    env = os.environ | {"GITSTORE_DATA": str(data), "GITSTORE_SAMPLES": "0", "GITSTORE_ANONYMOUS": anonymous}
-    log_path = data.parent / f"server-{port}.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
+    proc, url = start_server(data, anonymous=anonymous)
     try:
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(url + "/health", timeout=1).close()
-                break
-            except OSError:
-                if proc.poll() is not None:
-                    raise RuntimeError(log_path.read_text()) from None
-                time.sleep(0.05)
         yield Server(url, data, repo)
     finally:
         proc.terminate()
