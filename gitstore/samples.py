@@ -2,7 +2,7 @@
 what, in order), so the demo content has real history: several authors, versions, publishes,
 a restore and a discard. The scripts are reviewable text rather than opaque git packs.
 
-Steps go through the containers layer, as the API's writes do. A script cannot know commit
+Steps go through the links layer, as the API's writes do. A script cannot know commit
 ids in advance, so a member written `{"key": k, "version": n}` is pinned to version n of k.
 """
 
@@ -13,9 +13,9 @@ from typing import Any
 
 import orjson
 
-from gitstore.containers import api as containers
 from gitstore.entities import api as entities
 from gitstore.entities.model import Author
+from gitstore.links import api as links
 from gitstore.publishing.api import PublishTarget
 from gitstore.repository import ContentRepository
 from gitstore.store import Store
@@ -41,19 +41,34 @@ def run_script(store: Store, spec: dict[str, Any]) -> None:
     for step in spec["steps"]:
         who = authors[step["as"]]
         if "put" in step:
-            containers.put_draft(repo, step["put"], _pinned(repo, step["doc"]), author=who)
+            links.put_draft(repo, step["put"], _pinned(repo, step["doc"]), author=who)
         elif "patch" in step:
-            containers.patch_draft(repo, step["patch"], _pinned(repo, step["doc"]), author=who)
+            links.patch_draft(repo, step["patch"], _pinned(repo, step["doc"]), author=who)
         elif "delete" in step:
-            containers.delete_entity(repo, step["delete"], author=who)
+            links.delete_entity(repo, step["delete"], author=who)
         elif "discard" in step:
-            containers.discard_draft(repo, step["discard"], author=who)
+            links.discard_draft(repo, step["discard"], author=who)
         elif "restore" in step:
-            containers.restore_version(repo, step["restore"], step["version"], author=who)
+            links.restore_version(repo, step["restore"], step["version"], author=who)
         elif "publish" in step:
-            containers.publish(repo, [PublishTarget(k) for k in step["publish"]], author=who)
+            links.publish(repo, [PublishTarget(k) for k in step["publish"]], author=who)
         elif "publish_all" in step:
-            containers.publish_all_drafts(repo, author=who)
+            links.publish_all_drafts(repo, author=who)
+        elif "unpublish" in step:
+            notice = step["unpublish"]
+            links.unpublish(
+                repo,
+                step["key"],
+                notice["type"],
+                author=who,
+                explanation=notice.get("explanation"),
+                alternative_path=notice.get("alternative_path"),
+            )
+        elif "link_type" in step:
+            rule = step["link_type"]
+            links.set_link_type(
+                repo, rule["name"], reverse=rule.get("reverse"), breadcrumbs=rule.get("breadcrumbs", False), author=who
+            )
         else:
             raise ValueError(f"unknown sample step: {step}")
 
