@@ -10,17 +10,12 @@ tree < 50 ms. Reference on this machine, openedx-core 0.34.1: publish 1.3-1.7 s,
 
 from __future__ import annotations
 
-import argparse
-import shutil
-import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import orjson
-
+from bench.common import median_and_best, run_main
 from gitstore import Author, Store
 from gitstore.containers import api as containers
 from gitstore.containers.api import View
@@ -33,15 +28,8 @@ ME = Author("Bench", "bench@example.org")
 
 
 def timed(fn: Any, runs: int, *, cold: bool = False) -> tuple[float, float]:
-    """(median, best) in milliseconds."""
-    times = []
-    for _ in range(runs):
-        if cold:
-            snapshots.forget_cached()
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return round(statistics.median(times) * 1000, 2), round(min(times) * 1000, 2)
+    """(median, best) in milliseconds; `cold` empties the snapshot cache before each run."""
+    return median_and_best(fn, runs, before=snapshots.forget_cached if cold else None)
 
 
 def unpinned(keys: list[str]) -> list[dict[str, Any]]:
@@ -150,14 +138,7 @@ def _count(node: containers.TreeNode) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sections", type=int, default=10)
-    args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="gitstore-bench-containers-"))
-    try:
-        print(orjson.dumps(run(args.sections, work), option=orjson.OPT_INDENT_2).decode())
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    run_main(__doc__, "containers", run, "sections", 10)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "ChangeRow",
@@ -612,26 +613,25 @@ class EntityIndex:
             )
         return found
 
-    def linking_to(self, targets: Sequence[str], view: str, link_types: Sequence[str]) -> list[tuple[str, Summary]]:
-        """(link type, source summary) for each source visible in `view` that links to one of
-        `targets` with one of `link_types`, by link type then source key, each pair once."""
+    def linking_to(self, targets: Sequence[str], view: str, link_types: Sequence[str]) -> list[tuple[Any, ...]]:
+        """(link type, *Summary fields) for each source visible in `view` that links to one of
+        `targets` with one of `link_types`, in no particular order. Plain rows, because a hub
+        can have thousands: a source that links twice appears twice."""
         if not link_types:
             return []
         columns, visible = _SUMMARY[view]
         columns = ", ".join(f"e.{c.strip()}" for c in columns.split(","))
         type_marks = ",".join("?" * len(link_types))
-        found: list[tuple[str, Summary]] = []
+        found: list[tuple[Any, ...]] = []
         db = self._db()
         for chunk in _chunks(targets):
             marks = ",".join("?" * len(chunk))
-            rows = db.execute(
-                f"""SELECT DISTINCT l.link_type, {columns} FROM links l JOIN entities e ON e.key = l.source
+            found += db.execute(
+                f"""SELECT l.link_type, {columns} FROM links l JOIN entities e ON e.key = l.source
                     WHERE l.view=? AND l.target IN ({marks}) AND l.link_type IN ({type_marks})
-                      AND e.{visible}
-                    ORDER BY l.link_type, e.key""",
+                      AND e.{visible}""",
                 [view, *chunk, *link_types],
-            )
-            found += [(row[0], Summary(*row[1:])) for row in rows]
+            ).fetchall()
         return found
 
     def dependents(
@@ -645,17 +645,21 @@ class EntityIndex:
             return set()
         db = self._db()
         document, _ = _DOCUMENT[view]
+        visible = _SUMMARY[view][1]
         with self._scratch(db, "dep_roots", keys):
             db.execute("DROP TABLE IF EXISTS temp.dep_docs")
+            # The visibility condition lets SQLite use the partial (document, locale) index.
             db.execute(
                 f"""CREATE TEMP TABLE dep_docs AS SELECT DISTINCT e.key FROM entities e
-                    WHERE e.{document} IN (SELECT d.{document} FROM entities d JOIN dep_roots r ON r.key = d.key)
+                    WHERE e.{visible} AND e.{document} IN (
+                        SELECT d.{document} FROM entities d WHERE d.key IN (SELECT key FROM dep_roots))
                     UNION SELECT key FROM dep_roots"""
             )
+            # `+view` keeps SQLite on links_target (by target) rather than the primary key.
             found = {
                 row[0]
                 for row in db.execute(
-                    "SELECT DISTINCT source FROM links WHERE view=? AND target IN (SELECT key FROM dep_docs)", (view,)
+                    "SELECT DISTINCT source FROM links WHERE +view=? AND target IN (SELECT key FROM dep_docs)", (view,)
                 )
             }
             found.update(row[0] for row in db.execute("SELECT key FROM dep_docs"))

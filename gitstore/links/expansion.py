@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 from gitstore.entities.document import PLACEHOLDER_TYPES
 from gitstore.errors import EntityNotFound, InvalidInput
@@ -24,8 +25,7 @@ __all__ = ["ExpandedLinks", "LinkSummary", "dependents", "expanded_links", "view
 _MAX_BREADCRUMBS = 64
 
 
-@dataclass(frozen=True, slots=True)
-class LinkSummary:
+class LinkSummary(NamedTuple):  # a tuple: a hub page builds thousands of them per request
     key: str
     type: str
     title: str
@@ -81,13 +81,13 @@ def expanded_links(
     reverses = reverse_names(repo)
     if reverses:
         mine = [s.key for s in index.translations([me.content_id], view)] or [key]
-        by_type: dict[str, list[Summary]] = {}
-        for link_type, source in index.linking_to(mine, view, sorted(reverses)):
-            by_type.setdefault(reverses[link_type], []).append(source)
-        for reverse, sources in by_type.items():
-            shown = _unique(_renderable(s) for s in _one_per_document(sources, locale))
+        by_type: dict[str, list[tuple[Any, ...]]] = {}
+        for row in index.linking_to(mine, view, sorted(reverses)):
+            by_type.setdefault(row[0], []).append(row)
+        for link_type, rows in sorted(by_type.items()):
+            shown = _reverse_links(rows, locale)
             if shown:
-                result.links.setdefault(reverse, []).extend(shown)
+                result.links.setdefault(reverses[link_type], []).extend(shown)
 
     crumbs = breadcrumb_types(repo)
     if crumbs:
@@ -150,16 +150,29 @@ def _in_locale(summaries: Iterable[Summary], locale: str) -> Summary | None:
     return next((s for s in summaries if s.locale == locale), None)
 
 
-def _one_per_document(sources: list[Summary], locale: str) -> list[Summary]:
-    """Of several translations of one document linking here, the reader's locale, else the
-    document's own key, else the first."""
-    by_document: dict[str, list[Summary]] = {}
-    for s in sources:
-        by_document.setdefault(s.content_id, []).append(s)
-    chosen = []
-    for document, group in by_document.items():
-        chosen.append(_in_locale(group, locale) or next((s for s in group if s.key == document), group[0]))
-    return sorted(chosen, key=lambda s: s.key)
+def _reverse_links(rows: list[tuple[Any, ...]], locale: str) -> list[LinkSummary]:
+    """Sources that link here (rows of `index.linking_to`), by key, one per document: the
+    reader's locale, else the document's own key, else the first. One pass: a hub can have
+    thousands of them, nearly all from documents with a single translation."""
+    chosen: dict[str, tuple[Any, ...]] = {}
+    for row in rows:
+        # row: link type, key, type, title, base_path, locale, content_id, unpublishing
+        document = row[6]
+        have = chosen.get(document)
+        if have is None:
+            chosen[document] = row
+        elif have[1] != row[1] and _rank(row, locale) < _rank(have, locale):
+            chosen[document] = row
+    shown = []
+    for row in sorted(chosen.values(), key=lambda r: r[1]):
+        if row[2] in PLACEHOLDER_TYPES or row[7] in ("gone", "redirect"):
+            continue
+        shown.append(LinkSummary(row[1], row[2], row[3], row[4], row[5], row[6], row[7] == "withdrawn"))
+    return shown
+
+
+def _rank(row: tuple[Any, ...], locale: str) -> int:
+    return 0 if row[5] == locale else 1 if row[1] == row[6] else 2
 
 
 def _renderable(s: Summary) -> LinkSummary | None:
