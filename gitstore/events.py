@@ -32,7 +32,6 @@ from gitstore.storage.api import read_ref
 
 __all__ = ["Cursor", "Event", "EventPage", "heads", "read_events"]
 
-_STREAMS = {"draft": DRAFT, "main": MAIN}
 _DRAFT_KINDS = {"delete": "deleted", "discard": "discarded"}  # any other action: draft_changed
 
 
@@ -49,7 +48,7 @@ class Cursor:
     @classmethod
     def parse(cls, text: str) -> Cursor:
         parts = text.split(".")
-        if len(parts) != 4 or not all(p.isdigit() and len(p) <= 12 for p in parts):
+        if len(parts) != 4 or not all(p.isascii() and p.isdigit() and len(p) <= 12 for p in parts):
             raise InvalidInput(
                 "a cursor is the id of an event, or 'latest'", errors=[{"loc": ["after"], "msg": "not a cursor"}]
             )
@@ -93,8 +92,11 @@ def read_events(
 ) -> EventPage:
     """Events after cursor `after` (from the beginning if None, from now if "latest"), oldest
     first. Without `drafts`, only what happened to the live site (a reader's view)."""
-    for stream in ("draft", "main"):  # main's order is read against draft's, so draft first
-        _catch_up(repo, stream)
+    # A publish is placed by the `draft` commit it names, so `draft` must be read at least as
+    # far: take main's head first, then catch draft up, then main up to that head.
+    main_head = read_ref(repo.storage.git, MAIN)
+    _catch_up(repo, "draft", read_ref(repo.storage.git, DRAFT))
+    _catch_up(repo, "main", main_head)
     index = repo.index
     if after == "latest":
         cursor = Cursor(index.feed_end("draft"), index.feed_end("main"))
@@ -145,27 +147,30 @@ def _event(repo: ContentRepository, row: FeedRow, cursor: str, with_dependents: 
 # -- reading history into the feed -------------------------------------------------------------
 
 
-def _catch_up(repo: ContentRepository, stream: str) -> None:
-    """Read the commits `stream` gained since the feed last looked, oldest first."""
+def _catch_up(repo: ContentRepository, stream: str, head: pygit2.Oid | None) -> None:
+    """Read the commits `stream` gained up to `head` since the feed last looked, oldest first."""
     git = repo.storage.git
-    head = read_ref(git, _STREAMS[stream])
     if head is None:
         return
     index = repo.index
-    known = index.feed_tip(stream)
-    if known is not None and known[1] == str(head):
-        return
+    if index.feed_depth(stream, str(head)) is not None:
+        return  # read already (perhaps further, by another reader)
+    has_rows = index.feed_tip(stream) is not None
     new: list[pygit2.Commit] = []
     oid: pygit2.Oid | None = head
-    while oid is not None and (known is None or str(oid) != known[1]):
+    known: tuple[int, str] | None = None
+    while oid is not None:
+        depth_here = index.feed_depth(stream, str(oid)) if has_rows else None
+        if depth_here is not None:
+            known = (depth_here, str(oid))
+            break
         commit = git[oid]
         new.append(commit)
         oid = commit.parent_ids[0] if commit.parent_ids else None
-    if oid is None and known is not None:
+    if known is None and has_rows:
         # The branch no longer contains what the feed read (it never should: both branches
         # only grow). Start the stream again from its root rather than serve a wrong order.
         index.feed_forget(stream)
-        known = None
     depth = known[0] if known is not None else 0
     commits: list[tuple[int, str, int]] = []
     rows: list[FeedRow] = []
@@ -203,29 +208,34 @@ def _draft_events(repo: ContentRepository, commit: pygit2.Commit, known: Callabl
     git = repo.storage.git
     trailers = parse_trailers(commit.message)
     if "Commit" in trailers and "Key" in trailers:
-        yield _draft_event(git, trailers["Key"], pygit2.Oid(hex=trailers["Commit"]))
+        yield _draft_event(git, commit, trailers["Key"], pygit2.Oid(hex=trailers["Commit"]))
         return
     for entry in parse_repeated(commit.message, "Batch"):
         key, sha = entry.split(" ", 1)
-        yield _draft_event(git, key, pygit2.Oid(hex=sha))
+        yield _draft_event(git, commit, key, pygit2.Oid(hex=sha))
     for entry in parse_repeated(commit.message, "Repaired"):
         # A change whose commit on `draft` was lost to a crash: its entity ref is the commit
         # point, so the change happened. Announce every commit of it no event named yet.
         key, sha = entry.split(" ", 1)
         missed: list[pygit2.Oid] = []
         oid: pygit2.Oid | None = pygit2.Oid(hex=sha)
-        while oid is not None and not known(str(oid)) and len(missed) < 10_000:
+        while oid is not None and oid in git and not known(str(oid)) and len(missed) < 10_000:
             missed.append(oid)
             parents = git[oid].parent_ids
             oid = parents[0] if parents else None
         for oid in reversed(missed):
-            yield _draft_event(git, key, oid)
+            yield _draft_event(git, commit, key, oid)
 
 
-def _draft_event(git: pygit2.Repository, key: str, oid: pygit2.Oid) -> _Raw:
-    commit = git[oid]
-    action = parse_trailers(commit.message).get("Action", "update")
-    return key, str(oid), _DRAFT_KINDS.get(action, "draft_changed"), action, commit.author, commit.author.time
+def _draft_event(git: pygit2.Repository, aggregate: pygit2.Commit, key: str, oid: pygit2.Oid) -> _Raw:
+    """One entity commit's event. The author and time are the `draft` commit's (the same
+    signature); the entity commit is read for its action only if it is still there (pruning
+    removes abandoned entities, and the feed must read the same history before and after)."""
+    listed = parse_trailers(aggregate.message)
+    action = listed.get("Action") if listed.get("Commit") == str(oid) else None
+    if action is None:
+        action = parse_trailers(git[oid].message).get("Action", "update") if oid in git else "update"
+    return key, str(oid), _DRAFT_KINDS.get(action, "draft_changed"), action, aggregate.author, aggregate.author.time
 
 
 def _publish_events(repo: ContentRepository, commit: pygit2.Commit) -> Iterator[_Raw]:

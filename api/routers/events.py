@@ -23,7 +23,7 @@ from api.auth import may_preview
 from api.deps import PrincipalDep, RepoDep
 from api.schemas import AuthorOut, EventOut, EventPageOut
 from gitstore import ContentRepository
-from gitstore.events import Event, EventPage, heads, read_events
+from gitstore.events import Cursor, Event, EventPage, heads, read_events
 
 router = APIRouter(prefix="/repos/{repo}", tags=["events"])
 
@@ -51,6 +51,8 @@ async def events(
     drafts = may_preview(principal, repo)  # readers see only what happened to the live site
     if "text/event-stream" in request.headers.get("accept", ""):
         start = last_event_id or after
+        if start not in (None, "latest"):
+            Cursor.parse(start)  # a bad cursor is a 422 now, not a broken stream later
         return StreamingResponse(
             _stream(repo, request, start, wait or 60, limit, drafts),
             media_type="text/event-stream",
@@ -91,7 +93,10 @@ async def _stream(
         if time.monotonic() >= beat:
             beat = time.monotonic() + _HEARTBEAT_SECONDS
             yield b": keep-alive\n\n"
-        page = await _next(repo, page.cursor, limit, drafts, min(deadline, beat))
+        if page.items:  # a backlog: keep draining it before waiting for news
+            page = await _read(repo, page.cursor, limit, drafts)
+        else:
+            page = await _next(repo, page.cursor, limit, drafts, min(deadline, beat))
 
 
 def _out(event: Event) -> EventOut:

@@ -454,16 +454,17 @@ class EntityIndex:
 
     def live_translation_holders(self, documents: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
         """(content_id, locale) -> key of the live entity that is that translation."""
+        wanted = set(documents)
         found = {}
-        db = self._db()
-        for content_id, locale in documents:
-            row = db.execute(
-                """SELECT key FROM entities WHERE published_content_id=? AND published_locale=?
-                   AND published_live=1 LIMIT 1""",
-                (content_id, locale),
-            ).fetchone()
-            if row is not None:
-                found[(content_id, locale)] = row[0]
+        for chunk in _chunks(sorted({content_id for content_id, _ in wanted})):
+            marks = ",".join("?" * len(chunk))
+            for content_id, locale, key in self._db().execute(
+                f"""SELECT published_content_id, published_locale, key FROM entities
+                    WHERE published_live=1 AND published_content_id IN ({marks})""",
+                chunk,
+            ):
+                if (content_id, locale) in wanted:
+                    found[(content_id, locale)] = key
         return found
 
     def live_holders(self, base_paths: Sequence[str]) -> dict[str, str]:
@@ -902,7 +903,9 @@ def _insert_changes(db: sqlite3.Connection, changes: Iterable[ChangeRow]) -> Non
 
 def _filter_sql(where: ListFilter) -> tuple[list[str], list[object]]:
     published = where.state == "published"
-    clauses = ["published_live=1"] if published else ["draft_deleted=0"]
+    # A page unpublished as gone or redirect holds its path, but is not content to list.
+    served = "(published_unpublishing IS NULL OR published_unpublishing='withdrawn')"
+    clauses = ["published_live=1", served] if published else ["draft_deleted=0"]
     params: list[object] = []
     if where.type is not None:
         clauses.append("published_type=?" if published else "type=?")

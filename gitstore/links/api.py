@@ -148,7 +148,9 @@ def translations(repo: ContentRepository, content_id: str, *, include_drafts: bo
     """Every locale of document `content_id`, by locale. Without `include_drafts`, only what is
     live. Raises NotFound if the document has no translation visible."""
     validate_key(content_id, loc=("content_id",))
-    live = {s.key: s for s in repo.index.translations([content_id], "live")}
+    live = {
+        s.key: s for s in repo.index.translations([content_id], "live") if s.unpublishing not in ("gone", "redirect")
+    }
     draft = {s.key: s for s in repo.index.translations([content_id], "draft")} if include_drafts else {}
     found = []
     for key in sorted(live.keys() | draft.keys()):

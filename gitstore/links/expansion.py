@@ -13,11 +13,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from gitstore.entities.api import get_entity
 from gitstore.entities.document import PLACEHOLDER_TYPES
 from gitstore.errors import EntityNotFound, InvalidInput
 from gitstore.index.api import Summary
 from gitstore.links.types import breadcrumb_types, reverse_names
 from gitstore.names import validate_key
+from gitstore.publishing.unpublishing import serve
 from gitstore.repository import ContentRepository
 
 __all__ = ["ExpandedLinks", "LinkSummary", "dependents", "expanded_links", "view_of"]
@@ -67,6 +69,8 @@ def expanded_links(
     me = index.summaries([key], view).get(key)
     if me is None:
         raise EntityNotFound(f"{key!r} is not {'a draft' if view == 'draft' else 'live'}", key=key)
+    if view == "live" and me.unpublishing in ("gone", "redirect"):
+        serve(get_entity(repo, key, state="published"))  # raises Gone or Redirected, as a read would
     locale = locale or me.locale
     chooser = _Chooser(repo, view, locale)
     result = ExpandedLinks(key, state, locale)
@@ -137,13 +141,15 @@ class _Chooser:
         named = self.named.get(target)
         if named is None:
             return None  # not visible in this view: unpublished, deleted, or unknown
-        translations = self.documents.get(named.content_id, [named])
+        # Only translations that can be shown are candidates: a gone Welsh page falls back to
+        # the document's default rather than taking the link away.
+        shown = [t for t in self.documents.get(named.content_id, [named]) if _renderable(t) is not None]
         chosen = (
-            _in_locale(translations, self.locale)
-            or next((t for t in translations if t.key == named.content_id), None)
-            or named
+            _in_locale(shown, self.locale)
+            or next((t for t in shown if t.key == named.content_id), None)
+            or (named if named in shown else None)
         )
-        return _renderable(chosen)
+        return None if chosen is None else _renderable(chosen)
 
 
 def _in_locale(summaries: Iterable[Summary], locale: str) -> Summary | None:

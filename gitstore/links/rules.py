@@ -10,8 +10,10 @@ from gitstore.repository import ContentRepository
 
 
 def check_links(repo: ContentRepository, key: str, doc: Content) -> None:
-    """Every target is an entity whose draft is not deleted, and no link type is a name that
-    expansion computes (a reverse such as `children`). Every problem in one InvalidDocument."""
+    """Every target is an entity of this repository, and no link type is a name that expansion
+    computes (a reverse such as `children`). Every problem in one InvalidDocument. A target
+    that was deleted stays linkable, as it stays linked: expansion leaves out what is not
+    visible, and refusing it would block every later edit (and discard) of the linking page."""
     targets = sorted({t for ts in doc.links.values() for t in ts} - {key})
     known = repo.index.states(targets)
     computed = {reverse: name for name, reverse in reverse_names(repo).items()}
@@ -25,9 +27,7 @@ def check_links(repo: ContentRepository, key: str, doc: Content) -> None:
                 }
             )
         for i, target in enumerate(keys):
-            state = known.get(target)
-            if target != key and (state is None or state.draft_deleted):
-                why = "unknown entity" if state is None else "deleted in draft"
-                problems.append({"loc": ["links", link_type, i], "msg": f"{why} {target!r}"})
+            if target != key and target not in known:
+                problems.append({"loc": ["links", link_type, i], "msg": f"unknown entity {target!r}"})
     if problems:
         raise InvalidDocument(f"{key!r} links to what it cannot", errors=problems)

@@ -111,7 +111,11 @@ def publish(repo: ContentRepository, targets: Sequence[PublishTarget], *, author
         validate_key(target.key)
     with repo.storage.publish_lock.held(), disk_errors():
         roll_forward(repo)
-        plan = _plan(repo, targets)
+        # Under the drafts lock, the drafts it plans from and the `draft` commit it names as
+        # seen (for the event feed's order) are the same moment: no change lands in between.
+        with repo.storage.drafts_lock.held():
+            plan = _plan(repo, targets)
+            drafts = read_ref(repo.storage.git, DRAFT)
         if not plan:
             return PublishRecord(None, author, None, [])
         displace = _check_live_uniqueness(repo, plan)
@@ -124,7 +128,6 @@ def publish(repo: ContentRepository, targets: Sequence[PublishTarget], *, author
         sig = pygit2.Signature(author.name, author.email)
         # Which drafts existed when this went live: it orders publishes among draft changes
         # exactly (gitstore.events), which commit times to the second cannot.
-        drafts = read_ref(git, DRAFT)
         message = _message(plan, drafts)
         commit = commit_on_ref(git, MAIN, expected=main, author=sig, message=message, tree=tree)
         _apply(repo, commit)
