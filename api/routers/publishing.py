@@ -31,12 +31,7 @@ def publish_entity(
     body: OptionalJsonBody,
 ) -> PublishOut:
     request = validate_body(PublishEntityRequest, body)
-    if isinstance(expected, IfAbsent):
-        raise InvalidInput(
-            "publishing takes If-Match, not If-None-Match",
-            errors=[{"loc": ["If-None-Match"], "msg": "not allowed"}],
-        )
-    target = publishing.PublishTarget(key, version=request.version, expected=expected)
+    target = publishing.PublishTarget(key, version=request.version, expected=_if_match_only(expected))
     record = links.publish(repo, [target], author=principal.author)
     background.add_task(sync_live_mirror, repo)
     return PublishOut.model_validate(record)
@@ -62,9 +57,11 @@ def publish_many(
 
 
 def _if_match_only(expected: Precondition) -> IfMatch | None:
+    """Publishing and unpublishing move live content: only If-Match makes sense for them."""
     if isinstance(expected, IfAbsent):
         raise InvalidInput(
-            "this takes If-Match, not If-None-Match", errors=[{"loc": ["If-None-Match"], "msg": "not allowed"}]
+            "publishing takes If-Match, not If-None-Match",
+            errors=[{"loc": ["If-None-Match"], "msg": "not allowed"}],
         )
     return expected
 

@@ -26,6 +26,7 @@ from gitstore.entities.document import (
     document_id,
     document_to_files,
     is_placeholder,
+    leaves,
     parse_document,
     writable,
 )
@@ -615,7 +616,7 @@ def _check_draft_uniqueness(repo: ContentRepository, plans: Sequence[_Planned]) 
             holder = paths.get(path) or repo.index.draft_holder(path, other_than=p.key)
             if holder is not None and holder not in paths.values() and _leaves(moving.get(holder), path=path):
                 holder = None  # that draft leaves the path in this same batch
-            if holder is not None and holder not in moving and _is_placeholder_draft(repo, git, holder):
+            if holder is not None and holder not in moving and _is_placeholder_draft(git, holder):
                 displace[holder] = p.key
                 holder = None
             if holder is not None:
@@ -642,7 +643,7 @@ def _check_draft_uniqueness(repo: ContentRepository, plans: Sequence[_Planned]) 
     return displace
 
 
-def _is_placeholder_draft(repo: ContentRepository, git: pygit2.Repository, key: str) -> bool:
+def _is_placeholder_draft(git: pygit2.Repository, key: str) -> bool:
     tip = read_ref(git, draft_ref(key))
     return tip is not None and is_placeholder(load_snapshot(git, tip).document)
 
@@ -654,13 +655,7 @@ def _tombstone(current: Snapshot | None) -> tuple[Content, bool]:
 
 def _leaves(plan: _Planned | None, *, path: str | None = None, document: tuple[str, str] | None = None) -> bool:
     """Whether a change in the same batch moves its entity away from `path` or `document`."""
-    if plan is None:
-        return False
-    if plan.deleted:
-        return True
-    if path is not None:
-        return plan.doc.base_path != path
-    return (document_id(plan.key, plan.doc), plan.doc.locale) != document
+    return plan is not None and leaves(plan.key, plan.doc, plan.deleted, base_path=path, document=document)
 
 
 def _live_path_warnings(repo: ContentRepository, plans: Sequence[_Planned]) -> dict[str, tuple[str, ...]]:

@@ -177,7 +177,24 @@ PLACEHOLDER_TYPES = frozenset({"redirect", "gone"})
 
 
 def is_placeholder(doc: Content) -> bool:
-    return doc.type in PLACEHOLDER_TYPES or (doc.unpublishing is not None and doc.unpublishing.type != "withdrawn")
+    return placeholder_kind(doc.type, doc.unpublishing.type if doc.unpublishing is not None else None)
+
+
+def placeholder_kind(type_name: str, unpublishing: str | None) -> bool:
+    """Whether an entity of this type, unpublished this way (or not: None), is a placeholder."""
+    return type_name in PLACEHOLDER_TYPES or unpublishing in ("gone", "redirect")
+
+
+def leaves(
+    key: str, doc: Content, deleted: bool, *, base_path: str | None = None, document: tuple[str, str] | None = None
+) -> bool:
+    """Whether this version of `key` (a planned draft, a version to publish) is not at
+    `base_path`, or not the (content_id, locale) translation `document`: it leaves it."""
+    if deleted:
+        return True
+    if base_path is not None:
+        return doc.base_path != base_path
+    return (document_id(key, doc), doc.locale) != document
 
 
 def document_id(key: str, doc: Content) -> str:

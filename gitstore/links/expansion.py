@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from gitstore.entities.api import get_entity
-from gitstore.entities.document import PLACEHOLDER_TYPES
+from gitstore.entities.document import placeholder_kind
 from gitstore.errors import EntityNotFound, InvalidInput
 from gitstore.index.api import Summary
 from gitstore.links.types import breadcrumb_types, reverse_names
@@ -74,6 +74,7 @@ def expanded_links(
     locale = locale or me.locale
     chooser = _Chooser(repo, view, locale)
     result = ExpandedLinks(key, state, locale)
+    translations = index.translations([me.content_id], view)  # me among them
 
     direct = index.links_of(key, view)
     chooser.prefetch(t for targets in direct.values() for t in targets)
@@ -84,7 +85,7 @@ def expanded_links(
 
     reverses = reverse_names(repo)
     if reverses:
-        mine = [s.key for s in index.translations([me.content_id], view)] or [key]
+        mine = [s.key for s in translations]
         by_type: dict[str, list[tuple[Any, ...]]] = {}
         for row in index.linking_to(mine, view, sorted(reverses)):
             by_type.setdefault(row[0], []).append(row)
@@ -97,9 +98,7 @@ def expanded_links(
     if crumbs:
         result.breadcrumbs.extend(_breadcrumbs(repo, key, view, crumbs[0], chooser))
 
-    result.available_translations.extend(
-        s for s in (_renderable(t) for t in index.translations([me.content_id], view)) if s is not None
-    )
+    result.available_translations.extend(s for s in (_renderable(t) for t in translations) if s is not None)
     return result
 
 
@@ -171,7 +170,7 @@ def _reverse_links(rows: list[tuple[Any, ...]], locale: str) -> list[LinkSummary
             chosen[document] = row
     shown = []
     for row in sorted(chosen.values(), key=lambda r: r[1]):
-        if row[2] in PLACEHOLDER_TYPES or row[7] in ("gone", "redirect"):
+        if placeholder_kind(row[2], row[7]):
             continue
         shown.append(LinkSummary(row[1], row[2], row[3], row[4], row[5], row[6], row[7] == "withdrawn"))
     return shown
@@ -182,7 +181,7 @@ def _rank(row: tuple[Any, ...], locale: str) -> int:
 
 
 def _renderable(s: Summary) -> LinkSummary | None:
-    if s.type in PLACEHOLDER_TYPES or s.unpublishing in ("gone", "redirect"):
+    if placeholder_kind(s.type, s.unpublishing):
         return None
     return LinkSummary(s.key, s.type, s.title, s.base_path, s.locale, s.content_id, s.unpublishing == "withdrawn")
 

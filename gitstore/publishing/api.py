@@ -21,7 +21,7 @@ from datetime import datetime
 import pygit2
 
 from gitstore.entities.api import IfMatch, roll_forward_drafts
-from gitstore.entities.document import document_id, is_placeholder
+from gitstore.entities.document import document_id, is_placeholder, leaves
 from gitstore.entities.model import Author
 from gitstore.entities.snapshots import (
     Snapshot,
@@ -243,13 +243,7 @@ def _check_live_uniqueness(repo: ContentRepository, plan: dict[str, Snapshot]) -
 
 
 def _leaves(snap: Snapshot | None, *, base_path: str | None = None, document: tuple[str, str] | None = None) -> bool:
-    if snap is None:
-        return False
-    if snap.deleted:
-        return True
-    if base_path is not None:
-        return snap.document.base_path != base_path
-    return (document_id(snap.key, snap.document), snap.document.locale) != document
+    return snap is not None and leaves(snap.key, snap.document, snap.deleted, base_path=base_path, document=document)
 
 
 def _displace(repo: ContentRepository, displace: dict[str, str]) -> dict[str, Snapshot]:
