@@ -15,11 +15,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# The demo token (admin everywhere) is kept in $(GITSTORE_DATA)/demo-token; live content is
+# readable without one, as on a public site.
 serve: $(STAMP)
+	@mkdir -p "$(GITSTORE_DATA)"
+	@$(BIN)/gitstore token demo > /dev/null
 	@echo "gitstore: serving $(GITSTORE_DATA) on http://$(HOST):$(PORT)"
+	@echo "  demo token:   $$(cat "$(GITSTORE_DATA)/demo-token")   (admin on every repository)"
 	@echo "  OpenAPI docs: http://$(HOST):$(PORT)/docs"
-	@echo "  try:          curl -s http://$(HOST):$(PORT)/repos/demo-course/entities | head"
-	$(BIN)/uvicorn api.main:app --host $(HOST) --port $(PORT)
+	@echo "  try:          TOKEN=\$$(cat data/demo-token)"
+	@echo "                curl -s -H \"Authorization: Bearer \$$TOKEN\" 'http://$(HOST):$(PORT)/repos/demo-course/entities?state=draft' | head"
+	GITSTORE_ANONYMOUS=read $(BIN)/gitstore serve --host $(HOST) --port $(PORT)
 
 test: $(STAMP)
 	$(BIN)/pytest

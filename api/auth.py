@@ -1,42 +1,160 @@
-"""Who is asking, and what they may see.
+"""Who is asking, and what they may do: every route asks here, none decides for itself.
 
-Until scoped tokens land, every request acts as the one principal configured for this server
-(GITSTORE_AUTHOR_NAME / GITSTORE_AUTHOR_EMAIL), who may see drafts unless
-GITSTORE_ANONYMOUS=read. The seam is here so that
-routers never decide visibility themselves: they ask `may_preview`.
+A caller proves who they are with `Authorization: Bearer <token>` (a `gst_` token from the
+credentials file, or a signed access token from `/oauth/token`) or, for git, HTTP Basic with
+the token as the password. With no credentials configured the server trusts loopback callers
+as the configured local author and refuses everyone else. With credentials configured, callers
+without a token are refused, or are live-only readers if anonymous reading is on.
+
+A caller with no scope on a repository is told it does not exist (404), so tokens do not reveal
+what else a server holds; a caller with some scope but not the one a route needs gets 403.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import base64
+import binascii
+import ipaddress
+from collections.abc import Callable
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
 
+from api import oauth
 from api.problems import HTTPProblem
-from gitstore import Author, ContentRepository
+from api.ratelimit import enforce_rate_limit
+from gitstore import ContentRepository
+from gitstore.access.credentials import Credentials
+from gitstore.access.scopes import EVERY_REPOSITORY, SCOPES, Principal, Scope
 
+__all__ = [
+    "Principal",
+    "current_principal",
+    "may_preview",
+    "repository_hidden",
+    "require",
+    "require_preview",
+]
 
-@dataclass(frozen=True, slots=True)
-class Principal:
-    name: str
-    email: str
-    can_preview: bool = True
-
-    @property
-    def author(self) -> Author:
-        return Author(self.name, self.email)
+_EVERYTHING = {EVERY_REPOSITORY: frozenset(SCOPES)}
+_ANONYMOUS_READ = {EVERY_REPOSITORY: frozenset({"read"})}
 
 
 def current_principal(request: Request) -> Principal:
-    settings = request.app.state.settings
-    return Principal(settings.author_name, settings.author_email, can_preview=settings.anonymous_preview)
+    """Authenticate the request once; later calls in the same request reuse the answer."""
+    principal = getattr(request.state, "principal", None)
+    if principal is None:
+        principal = request.state.principal = _authenticate(request)
+        enforce_rate_limit(request, principal)
+    return principal
 
 
 def may_preview(principal: Principal, repo: ContentRepository) -> bool:
     """May this caller see drafts and history of `repo`?"""
-    return principal.can_preview
+    return principal.may(repo.name, "preview")
 
 
 def require_preview(principal: Principal, repo: ContentRepository) -> None:
     if not may_preview(principal, repo):
-        raise HTTPProblem(403, "forbidden", "Forbidden", "you may not see drafts of this repository")
+        raise _missing(principal, "preview", repo.name)
+
+
+def require(scope: Scope) -> Callable[..., Principal]:
+    """A dependency: the caller, who must hold `scope` on the repository in the path."""
+
+    def check(request: Request, principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        name = request.path_params["repo"]
+        if not principal.scopes_on(name):
+            raise repository_hidden(name)
+        if not principal.may(name, scope):
+            raise _missing(principal, scope, name)
+        return principal
+
+    return check
+
+
+def require_everywhere(scope: Scope) -> Callable[..., Principal]:
+    """A dependency for server-wide routes (tokens, clients): `scope` on `*`."""
+
+    def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        if not principal.may(EVERY_REPOSITORY, scope):
+            raise _missing(principal, scope, EVERY_REPOSITORY)
+        return principal
+
+    return check
+
+
+def repository_hidden(name: str) -> HTTPProblem:
+    # The same answer as for a repository that does not exist.
+    return HTTPProblem(404, "repository-not-found", "Repository not found", f"no repository {name!r}")
+
+
+def _missing(principal: Principal, scope: str, repo: str) -> HTTPProblem:
+    if principal.anonymous:
+        return _unauthenticated(f"reading beyond live content needs a token with the {scope!r} scope")
+    where = "every repository" if repo == EVERY_REPOSITORY else f"repository {repo!r}"
+    return HTTPProblem(
+        403, "forbidden", "Forbidden", f"this needs the {scope!r} scope on {where}", required_scope=scope
+    )
+
+
+def _authenticate(request: Request) -> Principal:
+    credentials: Credentials = request.app.state.credentials
+    header = request.headers.get("authorization")
+    if header is not None:
+        principal = _from_header(request, header)
+        if principal is None:
+            raise _unauthenticated("the token is unknown, expired or revoked", request, error="invalid_token")
+        return principal
+    settings = request.app.state.settings
+    if credentials.is_open:
+        if not _from_loopback(request):
+            raise HTTPProblem(
+                403,
+                "loopback-only",
+                "Loopback only",
+                "no credentials are configured, so this server serves only its own machine",
+            )
+        return Principal(settings.author_name, settings.author_email, _EVERYTHING, None)
+    if settings.anonymous_read:
+        return Principal("anonymous", "anonymous@gitstore.invalid", _ANONYMOUS_READ, None, anonymous=True)
+    raise _unauthenticated("send Authorization: Bearer <token>", request)
+
+
+def _from_header(request: Request, header: str) -> Principal | None:
+    scheme, _, value = header.strip().partition(" ")
+    value = value.strip()
+    if scheme.lower() == "basic":
+        # git sends what the clone URL or credential helper holds; the token is the password
+        # (or the user name, as some tools put it there).
+        try:
+            user, _, password = base64.b64decode(value, validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        value = password or user
+    elif scheme.lower() != "bearer":
+        return None
+    credentials: Credentials = request.app.state.credentials
+    if value.startswith("gst_"):
+        return credentials.authenticate_token(value)
+    return oauth.verify_access_token(credentials, value)
+
+
+def _from_loopback(request: Request) -> bool:
+    host = request.client.host if request.client else None
+    try:
+        return host is None or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        # Not an address: an in-process client (tests), or a Unix socket peer; neither is remote.
+        return True
+
+
+def _unauthenticated(detail: str, request: Request | None = None, *, error: str | None = None) -> HTTPProblem:
+    # git answers a Basic challenge with the URL's or the credential helper's token.
+    git = request is not None and request.url.path.startswith("/git/")
+    challenge = 'Basic realm="gitstore"' if git else 'Bearer realm="gitstore"'
+    if error and not git:
+        challenge += f', error="{error}"'
+    return HTTPProblem(
+        401, "unauthenticated", "Authentication required", detail, headers={"WWW-Authenticate": challenge}
+    )

@@ -126,3 +126,14 @@ async def _merge_patch_body(request: Request) -> Any:
 JsonBody = Annotated[Any, Depends(_json_body)]
 OptionalJsonBody = Annotated[Any, Depends(_optional_json_body)]
 MergePatchBody = Annotated[Any, Depends(_merge_patch_body)]
+
+
+def json_body(model: type[BaseModel]) -> dict[str, Any]:
+    """`openapi_extra` declaring a required JSON body of `model`: routes read bodies through
+    `JsonBody` (strict parsing first), so FastAPI cannot infer the schema itself."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": model.model_json_schema()}},
+        }
+    }

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Path, Request, Response
 
-from api.auth import Principal, current_principal
+from api.auth import Principal, current_principal, repository_hidden, require
 from api.problems import HTTPProblem
 from gitstore import ContentRepository, Store
 from gitstore.entities.api import IfAbsent, IfMatch, Precondition
@@ -22,7 +22,11 @@ def get_store(request: Request) -> Store:
 def get_repo(
     store: Annotated[Store, Depends(get_store)],
     repo: Annotated[str, Path(description="repository name", max_length=200)],
+    principal: Annotated[Principal, Depends(current_principal)],
 ) -> ContentRepository:
+    """The repository in the path, for a caller with any scope on it (every scope implies read)."""
+    if not principal.scopes_on(repo):
+        raise repository_hidden(repo)
     return store.repository(repo)
 
 
@@ -74,3 +78,6 @@ StoreDep = Annotated[Store, Depends(get_store)]
 RepoDep = Annotated[ContentRepository, Depends(get_repo)]
 PreconditionDep = Annotated[Precondition, Depends(get_precondition)]
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
+Writer = Annotated[Principal, Depends(require("write"))]
+Publisher = Annotated[Principal, Depends(require("publish"))]
+Admin = Annotated[Principal, Depends(require("admin"))]

@@ -3,6 +3,7 @@
 git's own server side does the protocol work (`git upload-pack --stateless-rpc`, v0 and v2);
 this module only decides which repository a caller may read and bounds the cost:
 
+- callers authenticate as on every route (git sends the token as the Basic password);
 - callers who may see drafts get the repository itself; everyone else gets the live-only
   repository (no draft object exists there, so none can be fetched by SHA, whatever the
   protocol version);
@@ -25,10 +26,10 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import current_principal, may_preview
+from api.auth import current_principal, may_preview, repository_hidden
 from api.body import read_body
 from api.problems import HTTPProblem
-from gitstore import Store
+from gitstore import ContentRepository, Store
 from gitstore.publishing.mirror import ensure_live_mirror
 
 router = APIRouter(prefix="/git", tags=["git"])
@@ -42,11 +43,18 @@ async def _served_path(request: Request, name: str) -> Path:
 
 
 def _choose_repository(request: Request, name: str) -> Path:
-    store: Store = request.app.state.store
-    repo = store.repository(name)
+    repo = _visible_repository(request, name)
     if may_preview(current_principal(request), repo):
         return repo.path
     return ensure_live_mirror(repo)
+
+
+def _visible_repository(request: Request, name: str) -> ContentRepository:
+    """The repository, if the caller has a scope on it; otherwise it does not exist for them."""
+    if not current_principal(request).scopes_on(name):
+        raise repository_hidden(name)
+    store: Store = request.app.state.store
+    return store.repository(name)
 
 
 def _git_env(request: Request) -> dict[str, str]:
@@ -78,6 +86,7 @@ def _refuse_push() -> HTTPProblem:
 
 @router.get("/{repo}.git/info/refs", summary="Smart HTTP ref advertisement (git-upload-pack only)")
 async def info_refs(repo: str, request: Request, service: str | None = None) -> Response:
+    await run_in_threadpool(_visible_repository, request, repo)
     if service == "git-receive-pack":
         raise _refuse_push()
     if service != "git-upload-pack":
@@ -180,12 +189,14 @@ async def _stream(
 
 
 @router.api_route("/{repo}.git/git-receive-pack", methods=["GET", "POST"], include_in_schema=False)
-async def receive_pack(repo: str) -> Response:
+async def receive_pack(repo: str, request: Request) -> Response:
+    await run_in_threadpool(_visible_repository, request, repo)
     raise _refuse_push()
 
 
 @router.api_route("/{repo}.git/{path:path}", methods=["GET", "POST", "PUT", "PROPFIND"], include_in_schema=False)
-async def dumb_http(repo: str, path: str) -> Response:
+async def dumb_http(repo: str, path: str, request: Request) -> Response:
+    await run_in_threadpool(_visible_repository, request, repo)
     raise HTTPProblem(403, "dumb-http-refused", "Dumb HTTP refused", "only smart HTTP (git-upload-pack) is served")
 
 

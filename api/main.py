@@ -9,12 +9,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 
-from api import git_http, problems
-from api.routers import containers, entities, events, history, links, publishing, repos
+from api import git_http, oauth, problems
+from api.logs import install_scrubbing
+from api.ratelimit import RateLimiter
+from api.routers import admin, containers, entities, events, history, links, publishing, repos
 from api.settings import Settings
 from gitstore import Store
+from gitstore.access.credentials import Credentials
 from gitstore.samples import load_samples
 
 log = logging.getLogger("gitstore.api")
@@ -23,9 +27,18 @@ log = logging.getLogger("gitstore.api")
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
 
+    install_scrubbing()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.store = await run_in_threadpool(_open_store, settings)
+        if app.state.credentials.is_open:
+            log.warning(
+                "NO CREDENTIALS CONFIGURED (%s): every loopback caller acts as %s with every scope, "
+                "and every other caller is refused. Create a token with `gitstore token create`.",
+                settings.credentials_path,
+                settings.author_email,
+            )
         yield
 
     app = FastAPI(
@@ -33,9 +46,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         summary="Drafts, publishing, history and content trees, kept in plain git.",
         lifespan=lifespan,
+        docs_url="/docs" if settings.docs else None,
+        redoc_url="/redoc" if settings.docs else None,
+        openapi_url="/openapi.json" if settings.docs else None,
     )
     app.state.settings = settings
+    app.state.credentials = Credentials(settings.credentials_path)
+    app.state.rate_limiter = RateLimiter(settings.rate_limit)
     problems.install(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "If-Match", "If-None-Match", "Last-Event-ID"],
+            expose_headers=["ETag", "Location", "Retry-After"],
+            max_age=600,
+        )
+    app.include_router(oauth.router)
+    app.include_router(admin.router)
     app.include_router(repos.router)
     app.include_router(entities.router)
     app.include_router(publishing.router)

@@ -55,15 +55,19 @@ PROBLEMS: dict[type[errors.GitstoreError], tuple[int, str, str]] = {
 class HTTPProblem(Exception):
     """A problem that only exists at the HTTP level."""
 
-    def __init__(self, status: int, kind: str, title: str, detail: str, **extra: Any) -> None:
+    def __init__(
+        self,
+        status: int,
+        kind: str,
+        title: str,
+        detail: str,
+        *,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(detail)
-        self.status, self.kind, self.title, self.detail, self.extra = (
-            status,
-            kind,
-            title,
-            detail,
-            extra,
-        )
+        self.status, self.kind, self.title, self.detail = status, kind, title, detail
+        self.headers, self.extra = headers, extra
 
 
 def problem(
@@ -124,7 +128,7 @@ async def _gitstore_error(request: Request, exc: Exception) -> Response:
 
 async def _http_problem(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPProblem)
-    return problem(exc.status, exc.kind, exc.title, exc.detail, **exc.extra)
+    return problem(exc.status, exc.kind, exc.title, exc.detail, headers=exc.headers, **exc.extra)
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:

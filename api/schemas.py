@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -345,3 +345,63 @@ class PruneOut(_FromLibrary):
     kept: dict[str, str] = Field(description="deleted, never-published entities kept, with the manifest naming each")
     unreachable_objects: int = Field(description="loose objects no ref reaches, older than the grace period")
     seconds: float
+
+
+# -- credentials ---------------------------------------------------------------------------------
+
+ScopeName = Literal["read", "preview", "write", "publish", "admin"]
+Grants = Annotated[
+    dict[str, list[ScopeName]],
+    Field(min_length=1, description='repository name (or "*" for all) -> scopes', examples=[{"demo": ["write"]}]),
+]
+
+
+class TokenCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    name: str = Field(min_length=1, max_length=200, description="becomes the git author name")
+    email: str = Field(min_length=3, max_length=200, description="becomes the git author email")
+    scopes: Grants
+    expires_in_seconds: int | None = Field(default=None, ge=60)
+
+
+class TokenCreated(BaseModel):
+    id: str
+    token: str = Field(description="shown once; send as Authorization: Bearer <token>")
+
+
+class TokenOut(_FromLibrary):
+    id: str
+    name: str
+    email: str
+    scopes: dict[str, list[str]]
+    created_at: str
+    expires_at: str | None
+
+
+class TokenList(BaseModel):
+    items: list[TokenOut]
+
+
+class ClientCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    client_id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")
+    name: str = Field(min_length=1, max_length=200)
+    email: str = Field(min_length=3, max_length=200)
+    scopes: Grants
+
+
+class ClientCreated(BaseModel):
+    client_id: str
+    client_secret: str = Field(description="shown once")
+
+
+class ClientOut(_FromLibrary):
+    client_id: str
+    name: str
+    email: str
+    scopes: dict[str, list[str]]
+    created_at: str
+
+
+class ClientList(BaseModel):
+    items: list[ClientOut]

@@ -15,25 +15,46 @@ class Settings:
     load_samples: bool = True
     samples_dir: Path = PROJECT_ROOT / "sample_repos"
     max_body_bytes: int = 10 * 1024 * 1024
+    # The author of every change while no credentials are configured (loopback callers only).
     author_name: str = "gitstore user"
     author_email: str = "user@gitstore.invalid"
-    # Until scoped tokens arrive, every caller is the local author; "read" makes them readers
-    # without the draft right (they then clone the live-only repository).
-    anonymous_preview: bool = True
+    # Hashed tokens, OAuth clients and the signing key; default <data_dir>/credentials.json.
+    credentials_file: Path | None = None
+    # With credentials configured, callers without a token may read live content.
+    anonymous_read: bool = False
+    # Per token (anonymous callers: per address) and per worker, in `limits` notation; "" = off.
+    rate_limit: str = "100/second"
+    access_token_seconds: int = 900
+    cors_origins: tuple[str, ...] = ()
+    docs: bool = True
     max_clones: int = 4
     upload_pack_timeout: float = 300.0
+
+    @property
+    def credentials_path(self) -> Path:
+        return self.credentials_file or self.data_dir / "credentials.json"
 
     @classmethod
     def from_env(cls) -> Settings:
         env = os.environ
+        credentials = env.get("GITSTORE_CREDENTIALS")
         return cls(
             data_dir=Path(env.get("GITSTORE_DATA", "data")),
-            load_samples=env.get("GITSTORE_SAMPLES", "1").lower() not in ("0", "false", "no"),
+            load_samples=_flag(env.get("GITSTORE_SAMPLES", "1")),
             samples_dir=Path(env.get("GITSTORE_SAMPLES_DIR", str(PROJECT_ROOT / "sample_repos"))),
             max_body_bytes=int(env.get("GITSTORE_MAX_BODY", str(10 * 1024 * 1024))),
             author_name=env.get("GITSTORE_AUTHOR_NAME", "gitstore user"),
             author_email=env.get("GITSTORE_AUTHOR_EMAIL", "user@gitstore.invalid"),
-            anonymous_preview=env.get("GITSTORE_ANONYMOUS", "preview") != "read",
+            credentials_file=Path(credentials) if credentials else None,
+            anonymous_read=env.get("GITSTORE_ANONYMOUS", "none") == "read",
+            rate_limit=env.get("GITSTORE_RATE_LIMIT", "100/second"),
+            access_token_seconds=int(env.get("GITSTORE_ACCESS_TOKEN_SECONDS", "900")),
+            cors_origins=tuple(o.strip() for o in env.get("GITSTORE_CORS_ORIGINS", "").split(",") if o.strip()),
+            docs=_flag(env.get("GITSTORE_DOCS", "1")),
             max_clones=int(env.get("GITSTORE_MAX_CLONES", "4")),
             upload_pack_timeout=float(env.get("GITSTORE_UPLOAD_PACK_TIMEOUT", "300")),
         )
+
+
+def _flag(value: str) -> bool:
+    return value.lower() not in ("0", "false", "no", "off")

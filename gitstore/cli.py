@@ -4,23 +4,32 @@ gitstore init REPO [--description TEXT]
 gitstore reindex REPO        rebuild the derived index from git
 gitstore repair [REPO]       what the service does at startup
 gitstore prune REPO          drop deleted, never-published, unreferenced entities and unreachable objects
-gitstore serve               run the HTTP service
+gitstore serve               run the HTTP service (loopback only until a token exists)
+gitstore token create|list|revoke|demo    bearer tokens with scopes per repository
+gitstore client add|remove                OAuth clients (client credentials grant)
+
+Exit status: 0 done, 1 the check found problems (fsck), 2 the request was refused (bad name,
+unknown repository, invalid scopes, ...), with a one-line message on stderr.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import subprocess
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
 import orjson
 import typer
 
+from gitstore.access.credentials import Credentials
 from gitstore.errors import GitstoreError
 from gitstore.maintenance import reindex as reindex_repo
 from gitstore.maintenance import repair as repair_repo
+from gitstore.storage.files import write_atomically
 from gitstore.store import Store
 
 app = typer.Typer(help="A Git-backed content repository.", no_args_is_help=True, add_completion=False)
@@ -30,6 +39,14 @@ DataDir = Annotated[
     typer.Option("--data", envvar="GITSTORE_DATA", help="data directory holding <name>.git repositories"),
 ]
 Json = Annotated[bool, typer.Option("--json", help="print JSON for scripts")]
+CredentialsFile = Annotated[
+    Path | None,
+    typer.Option("--credentials", envvar="GITSTORE_CREDENTIALS", help="default: <data>/credentials.json"),
+]
+ScopeOption = Annotated[
+    list[str],
+    typer.Option("--scope", help="REPO:SCOPE (REPO may be *; SCOPE one of read, preview, write, publish, admin)"),
+]
 
 
 @app.command()
@@ -143,6 +160,7 @@ def prune(
 @app.command()
 def serve(
     data: DataDir = Path("data"),
+    credentials: CredentialsFile = None,
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
     workers: Annotated[int, typer.Option(help="worker processes")] = 1,
@@ -150,8 +168,119 @@ def serve(
     """Run the HTTP service on the data directory."""
     import uvicorn
 
+    if _credentials(data, credentials).is_open and not _is_loopback(host):
+        typer.echo(
+            f"error: no credentials are configured, so gitstore serves loopback only (not {host}).\n"
+            "Create a token first: gitstore token create NAME --email E --scope REPO:SCOPE",
+            err=True,
+        )
+        raise typer.Exit(2)
     os.environ["GITSTORE_DATA"] = str(data)
+    if credentials:
+        os.environ["GITSTORE_CREDENTIALS"] = str(credentials)
     uvicorn.run("api.main:app", host=host, port=port, workers=workers)
+
+
+# -- credentials ---------------------------------------------------------------------------------
+
+tokens = typer.Typer(help="Bearer tokens: each names a person (the git author) and their scopes.", no_args_is_help=True)
+clients = typer.Typer(help="OAuth clients, which trade id and secret for short-lived tokens.", no_args_is_help=True)
+app.add_typer(tokens, name="token")
+app.add_typer(clients, name="client")
+
+DEMO_TOKEN_FILE = "demo-token"
+
+
+@tokens.command("create")
+def create_token(
+    name: str,
+    email: Annotated[str, typer.Option(help="the git author email of this token's commits")],
+    scope: ScopeOption,
+    expires_in: Annotated[int | None, typer.Option(help="seconds until it stops working")] = None,
+    data: DataDir = Path("data"),
+    credentials: CredentialsFile = None,
+    json: Json = False,
+) -> None:
+    """Issue a token and print it (the only time it is shown)."""
+    lifetime = timedelta(seconds=expires_in) if expires_in else None
+    issued = _credentials(data, credentials).create_token(name, email, _scopes(scope), expires_in=lifetime)
+    typer.echo(orjson.dumps({"id": issued.id, "token": issued.secret}).decode() if json else issued.secret)
+
+
+@tokens.command("list")
+def list_tokens(data: DataDir = Path("data"), credentials: CredentialsFile = None, json: Json = False) -> None:
+    """Every token: id, person, scopes, expiry (never the secret)."""
+    found = _credentials(data, credentials).tokens()
+    if json:
+        typer.echo(orjson.dumps([dataclasses.asdict(t) for t in found]).decode())
+        return
+    for t in found:
+        scopes = " ".join(f"{repo}:{','.join(s)}" for repo, s in t.scopes.items())
+        typer.echo(f"{t.id}  {t.name} <{t.email}>  {scopes}" + (f"  expires {t.expires_at}" if t.expires_at else ""))
+
+
+@tokens.command("revoke")
+def revoke_token(token_id: str, data: DataDir = Path("data"), credentials: CredentialsFile = None) -> None:
+    """Revoke a token; every server process stops accepting it on its next request."""
+    _credentials(data, credentials).revoke_token(token_id)
+    typer.echo(f"revoked {token_id}")
+
+
+@tokens.command("demo")
+def demo_token(data: DataDir = Path("data"), credentials: CredentialsFile = None) -> None:
+    """Print the demo token `make serve` uses (admin everywhere), making it on first use."""
+    store = _credentials(data, credentials)
+    saved = Path(data) / DEMO_TOKEN_FILE
+    if saved.is_file() and store.authenticate_token(saved.read_text().strip()) is not None:
+        typer.echo(saved.read_text().strip())
+        return
+    issued = store.create_token("Demo Editor", "demo@gitstore.invalid", {"*": ["admin"]})
+    Path(data).mkdir(parents=True, exist_ok=True)
+    write_atomically(saved, issued.secret.encode() + b"\n", mode=0o600)
+    typer.echo(issued.secret)
+
+
+@clients.command("add")
+def add_client(
+    client_id: str,
+    name: Annotated[str, typer.Option(help="the git author name of its commits")],
+    email: Annotated[str, typer.Option(help="the git author email of its commits")],
+    scope: ScopeOption,
+    data: DataDir = Path("data"),
+    credentials: CredentialsFile = None,
+    json: Json = False,
+) -> None:
+    """Register an OAuth client and print its secret (the only time it is shown)."""
+    issued = _credentials(data, credentials).add_client(client_id, name, email, _scopes(scope))
+    typer.echo(
+        orjson.dumps({"client_id": issued.id, "client_secret": issued.secret}).decode() if json else issued.secret
+    )
+
+
+@clients.command("remove")
+def remove_client(client_id: str, data: DataDir = Path("data"), credentials: CredentialsFile = None) -> None:
+    """Remove a client: its access tokens stop working at once."""
+    _credentials(data, credentials).remove_client(client_id)
+    typer.echo(f"removed {client_id}")
+
+
+def _credentials(data: Path, credentials: Path | None) -> Credentials:
+    return Credentials(credentials or Path(data) / "credentials.json")
+
+
+def _scopes(items: list[str]) -> dict[str, list[str]]:
+    grants: dict[str, list[str]] = {}
+    for item in items:
+        repo, _, scope = item.rpartition(":")
+        grants.setdefault(repo or "*", []).append(scope)
+    return grants
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def main() -> None:
@@ -160,6 +289,8 @@ def main() -> None:
         app()
     except GitstoreError as exc:
         typer.echo(f"error: {exc.detail}", err=True)
+        for problem in exc.extra.get("errors") or []:
+            typer.echo(f"  {'.'.join(map(str, problem['loc']))}: {problem['msg']}", err=True)
         raise SystemExit(2) from None
 
 

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from api.main import create_app
 from api.settings import Settings
 from gitstore import Author, ContentRepository, Store
+from gitstore.access.credentials import Credentials
 
 ADA = Author("Ada Lovelace", "ada@example.org")
 GRACE = Author("Grace Hopper", "grace@example.org")
@@ -37,6 +38,15 @@ def client(settings: Settings) -> Iterator[TestClient]:
     with TestClient(create_app(settings)) as c:
         c.post("/repos", json={"name": "demo"}).raise_for_status()
         yield c
+
+
+def token_for(data_dir: Path, scopes: dict[str, list[str]], who: Author = ADA) -> str:
+    """A new bearer token in the data directory's credentials file (which ends open mode)."""
+    return Credentials(data_dir / "credentials.json").create_token(who.name, who.email, scopes).secret
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
 
 
 def git(path: Path, *args: str) -> str:

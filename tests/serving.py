@@ -21,7 +21,7 @@ def free_port() -> int:
 
 
 def start_server(
-    data: Path, *, anonymous: str = "preview", port: int | None = None
+    data: Path, *, anonymous: str = "none", port: int | None = None
 ) -> tuple[subprocess.Popen[bytes], str]:
     """Start uvicorn on `data` and wait until /health answers. Returns (process, base url)."""
     port = port or free_port()

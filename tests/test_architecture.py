@@ -21,6 +21,7 @@ LAYERS = [
     "gitstore.index",
     "gitstore.repository",
     "gitstore.entities",
+    "gitstore.access",
     "gitstore.publishing",
     "gitstore.history",
     "gitstore.containers",

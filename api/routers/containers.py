@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 
 from api.auth import may_preview, require_preview
 from api.body import JsonBody, validate_body
-from api.deps import PrincipalDep, RepoDep
+from api.deps import Admin, PrincipalDep, RepoDep
 from api.schemas import (
     ContainerTypeList,
     ContainerTypeOut,
@@ -108,7 +108,7 @@ def get_type(repo: RepoDep, type: str) -> ContainerTypeOut:
         }
     },
 )
-def put_type(repo: RepoDep, type: str, principal: PrincipalDep, body: JsonBody) -> ContainerTypeOut:
+def put_type(repo: RepoDep, type: str, principal: Admin, body: JsonBody) -> ContainerTypeOut:
     request = validate_body(ContainerTypePut, body)
     kind = containers.set_container_type(repo, type, request.allowed_member_types, author=principal.author)
     return ContainerTypeOut.model_validate(kind)

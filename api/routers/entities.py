@@ -10,7 +10,7 @@ from fastapi.responses import PlainTextResponse
 
 from api.auth import require_preview
 from api.body import JsonBody, MergePatchBody, OptionalJsonBody, validate_body
-from api.deps import PreconditionDep, PrincipalDep, RepoDep, set_etag
+from api.deps import PreconditionDep, PrincipalDep, RepoDep, Writer, set_etag
 from api.problems import HTTPProblem
 from api.schemas import (
     BlameOut,
@@ -141,7 +141,7 @@ def get_entity(
 def put_entity(
     repo: RepoDep,
     key: Key,
-    principal: PrincipalDep,
+    principal: Writer,
     expected: PreconditionDep,
     response: Response,
     body: JsonBody,
@@ -162,7 +162,7 @@ def put_entity(
 def patch_entity(
     repo: RepoDep,
     key: Key,
-    principal: PrincipalDep,
+    principal: Writer,
     expected: PreconditionDep,
     response: Response,
     body: MergePatchBody,
@@ -180,7 +180,7 @@ def patch_entity(
 
 @router.delete("/{key}", response_model=EntityWritten, summary="Soft delete: live until the delete is published")
 def delete_entity(
-    repo: RepoDep, key: Key, principal: PrincipalDep, expected: PreconditionDep, response: Response
+    repo: RepoDep, key: Key, principal: Writer, expected: PreconditionDep, response: Response
 ) -> EntityWritten:
     return _written(links.delete_entity(repo, key, author=principal.author, expected=expected), response)
 
@@ -193,7 +193,7 @@ def delete_entity(
 def discard_draft(
     repo: RepoDep,
     key: Key,
-    principal: PrincipalDep,
+    principal: Writer,
     expected: PreconditionDep,
     response: Response,
     body: OptionalJsonBody,
@@ -206,7 +206,7 @@ def discard_draft(
 def restore_version(
     repo: RepoDep,
     key: Key,
-    principal: PrincipalDep,
+    principal: Writer,
     expected: PreconditionDep,
     response: Response,
     body: JsonBody,

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from api.auth import may_preview, require_preview
 from api.body import JsonBody, validate_body
-from api.deps import PrincipalDep, RepoDep
+from api.deps import Admin, PrincipalDep, RepoDep
 from api.schemas import (
     DocumentOut,
     EntityOut,
@@ -91,8 +91,7 @@ def get_link_type(repo: RepoDep, name: str) -> LinkTypeOut:
 
 
 @router.put("/link-types/{name}", response_model=LinkTypeOut, summary="Give a link type a reverse name or breadcrumbs")
-def put_link_type(repo: RepoDep, name: str, principal: PrincipalDep, body: JsonBody) -> LinkTypeOut:
-    require_preview(principal, repo)
+def put_link_type(repo: RepoDep, name: str, principal: Admin, body: JsonBody) -> LinkTypeOut:
     request = validate_body(LinkTypePut, body)
     kind = links.set_link_type(
         repo, name, reverse=request.reverse, breadcrumbs=request.breadcrumbs, author=principal.author

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, BackgroundTasks
 
 from api.body import OptionalJsonBody, validate_body
-from api.deps import PreconditionDep, PrincipalDep, RepoDep
+from api.deps import PreconditionDep, Publisher, RepoDep
 from api.schemas import PublishEntityRequest, PublishOut, PublishRequest, UnpublishRequest
 from gitstore.entities.api import IfAbsent, IfMatch, Precondition
 from gitstore.errors import InvalidInput
@@ -26,7 +26,7 @@ def publish_entity(
     background: BackgroundTasks,
     repo: RepoDep,
     key: str,
-    principal: PrincipalDep,
+    principal: Publisher,
     expected: PreconditionDep,
     body: OptionalJsonBody,
 ) -> PublishOut:
@@ -39,7 +39,7 @@ def publish_entity(
 
 @router.post("/publish", response_model=PublishOut, summary="Publish many entities in one atomic operation")
 def publish_many(
-    background: BackgroundTasks, repo: RepoDep, principal: PrincipalDep, body: OptionalJsonBody
+    background: BackgroundTasks, repo: RepoDep, principal: Publisher, body: OptionalJsonBody
 ) -> PublishOut:
     request = validate_body(PublishRequest, body)
     if request.all_drafts == (request.keys is not None):
@@ -75,7 +75,7 @@ def unpublish_entity(
     background: BackgroundTasks,
     repo: RepoDep,
     key: str,
-    principal: PrincipalDep,
+    principal: Publisher,
     expected: PreconditionDep,
     body: OptionalJsonBody,
 ) -> PublishOut:
@@ -100,7 +100,7 @@ def unpublish_entity(
     summary="Reverse an unpublish: the live content, without the notice, live again",
 )
 def republish_entity(
-    background: BackgroundTasks, repo: RepoDep, key: str, principal: PrincipalDep, expected: PreconditionDep
+    background: BackgroundTasks, repo: RepoDep, key: str, principal: Publisher, expected: PreconditionDep
 ) -> PublishOut:
     record = links.republish(repo, key, author=principal.author, expected=_if_match_only(expected))
     background.add_task(sync_live_mirror, repo)

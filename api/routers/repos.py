@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from api.auth import require_preview
 from api.body import JsonBody, validate_body
-from api.deps import PrincipalDep, RepoDep, StoreDep
+from api.deps import Admin, PrincipalDep, RepoDep, StoreDep
+from api.problems import HTTPProblem
 from api.schemas import PruneOut, RepoCreate, RepoList, RepoOut
 from gitstore import ContentRepository
 from gitstore.pruning import prune
@@ -39,16 +39,19 @@ def _out(repo: ContentRepository) -> RepoOut:
         }
     },
 )
-def create_repo(store: StoreDep, response: Response, body: JsonBody) -> RepoOut:
+def create_repo(store: StoreDep, principal: PrincipalDep, response: Response, body: JsonBody) -> RepoOut:
     request = validate_body(RepoCreate, body)
+    if not principal.may(request.name, "admin"):
+        raise HTTPProblem(403, "forbidden", "Forbidden", "creating a repository needs the 'admin' scope on it")
     repo = store.create_repository(request.name, request.description)
     response.headers["Location"] = f"/repos/{repo.name}"
     return _out(repo)
 
 
 @router.get("", response_model=RepoList, summary="List content repositories")
-def list_repos(store: StoreDep) -> RepoList:
-    return RepoList(items=[_out(r) for r in store.repositories()])
+def list_repos(store: StoreDep, principal: PrincipalDep) -> RepoList:
+    # Only those the caller has a scope on: the others do not exist for them.
+    return RepoList(items=[_out(r) for r in store.repositories() if principal.scopes_on(r.name)])
 
 
 @router.get("/{repo}", response_model=RepoOut, summary="One content repository")
@@ -61,7 +64,5 @@ def get_repo(repo: RepoDep) -> RepoOut:
     response_model=PruneOut,
     summary="Prune deleted, never-published entities no manifest names, and unreachable objects",
 )
-def prune_repo(repo: RepoDep, principal: PrincipalDep, dry_run: bool = True) -> PruneOut:
-    # An administrative operation: the `admin` scope gates it once scoped tokens land.
-    require_preview(principal, repo)
+def prune_repo(repo: RepoDep, principal: Admin, dry_run: bool = True) -> PruneOut:
     return PruneOut.model_validate(prune(repo, dry_run=dry_run))

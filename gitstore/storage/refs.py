@@ -20,6 +20,7 @@ from typing import TypeVar
 import pygit2
 
 from gitstore.errors import Busy, StaleVersion, StorageFull
+from gitstore.storage.files import fsync_dir
 
 T = TypeVar("T")
 
@@ -223,7 +224,7 @@ def update_refs_packed(repo: pygit2.Repository, updates: Mapping[str, pygit2.Oid
         raise
     os.close(fd)
     os.replace(lock, packed)
-    _fsync_dir(root)
+    fsync_dir(root)
     base = str(root)
     for name in updates:
         try:
@@ -259,11 +260,3 @@ def _read_packed_refs(path: Path) -> dict[str, tuple[str, str | None]]:
         entries[name] = (sha, None)
         last = name
     return entries
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -13,6 +13,7 @@ import orjson
 import pytest
 
 from gitstore import ContentRepository, Store
+from tests.conftest import token_for
 from tests.serving import start_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,14 +46,22 @@ def _serve(data: Path, anonymous: str) -> Iterator[Server]:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
-    """A server whose callers may see drafts (the default until tokens arrive)."""
-    yield from _serve(tmp_path / "data", "preview")
+    """A server with no credentials: its loopback callers may do anything."""
+    yield from _serve(tmp_path / "data", "none")
 
 
 @pytest.fixture
 def reader_server(tmp_path: Path) -> Iterator[Server]:
-    """A server whose callers may only read live content."""
+    """A server with credentials, whose callers without a token may read live content only."""
+    token_for(tmp_path / "data", {"*": ["admin"]})
     yield from _serve(tmp_path / "data", "read")
+
+
+@pytest.fixture
+def locked_server(tmp_path: Path) -> Iterator[Server]:
+    """A server with credentials and no anonymous access."""
+    token_for(tmp_path / "data", {"*": ["admin"]})
+    yield from _serve(tmp_path / "data", "none")
 
 
 def run_git(*args: str, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:

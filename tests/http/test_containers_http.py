@@ -6,6 +6,7 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app
 from api.settings import Settings
+from tests.conftest import bearer, token_for
 
 E = "/repos/demo/entities"
 PROBLEM = "application/problem+json"
@@ -111,10 +112,11 @@ def test_type_registry_get_put_and_override(client: TestClient) -> None:
 
 
 def test_readers_without_preview_see_only_live_trees_and_usages(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    settings = Settings(data_dir=tmp_path / "data", load_samples=False, anonymous_preview=False)
-    with TestClient(create_app(settings)) as reader:
-        settings_writer = Settings(data_dir=tmp_path / "data", load_samples=False)
-        with TestClient(create_app(settings_writer)) as writer:
+    settings = Settings(data_dir=tmp_path / "data", load_samples=False)
+    reading = bearer(token_for(settings.data_dir, {"demo": ["read"]}))
+    writing = bearer(token_for(settings.data_dir, {"*": ["admin"]}))
+    with TestClient(create_app(settings), headers=reading) as reader:
+        with TestClient(create_app(settings), headers=writing) as writer:
             writer.post("/repos", json={"name": "demo"}).raise_for_status()
             make_unit(writer)
             writer.post(f"{E}/unit-1/publish").raise_for_status()

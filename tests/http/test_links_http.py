@@ -8,8 +8,7 @@ import orjson
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from api.settings import Settings
-from tests.conftest import disk_state
+from tests.conftest import bearer, disk_state, token_for
 
 R = "/repos/demo"
 E = f"{R}/entities"
@@ -120,8 +119,8 @@ def test_documents_list_translations_and_readers_see_only_live_ones(tmp_path: Pa
     assert r.status_code == 409 and r.json()["holder"] == "guide-cy"
 
     settings = client.app.state.settings  # type: ignore[attr-defined]
-    reader_settings = Settings(data_dir=settings.data_dir, load_samples=False, anonymous_preview=False)
-    with TestClient(create_app(reader_settings)) as reader:
+    reading = bearer(token_for(settings.data_dir, {"demo": ["read"]}))
+    with TestClient(create_app(settings), headers=reading) as reader:
         body = reader.get(f"{R}/documents/guide").json()
         assert [(t["key"], t["draft"]) for t in body["translations"]] == [("guide", None)]
         assert reader.get(f"{R}/documents/nothing-here").status_code == 404
