@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 
 import pygit2
 
-from gitstore.entities.api import index_rows, roll_forward_drafts
+from gitstore.entities.api import changes_back_to, index_rows, roll_forward_drafts
 from gitstore.entities.snapshots import load_snapshot, published_commit
-from gitstore.entities.trailers import parse_trailers
 from gitstore.index.api import ChangeRow, PublishRow
 from gitstore.publishing.api import publish_row, published_row, roll_forward
 from gitstore.publishing.mirror import sync_live_mirror
@@ -101,25 +100,8 @@ def _draft_tips(git: pygit2.Repository) -> dict[str, pygit2.Oid]:
 def _reindex_draft(repo: ContentRepository, key: str, tip: pygit2.Oid, *, stop_at: str | None) -> list[ChangeRow]:
     """Index the entity's tip, and return the changes from `tip` back to `stop_at`."""
     git = repo.storage.git
-    repo.index.record_drafts([index_rows(git, key, tip)[0]])
-    changes = []
-    oid: pygit2.Oid | None = tip
-    while oid is not None and str(oid) != stop_at:
-        commit = git[oid]
-        trailers = parse_trailers(commit.message)
-        changes.append(
-            ChangeRow(
-                key,
-                int(trailers.get("Version", "0")),
-                str(oid),
-                trailers.get("Action", ""),
-                commit.author.name,
-                commit.author.email,
-                commit.author.time,
-            )
-        )
-        oid = commit.parent_ids[0] if commit.parent_ids else None
-    return changes
+    repo.index.record_drafts([index_rows(git, key, tip)])
+    return changes_back_to(git, key, tip, stop_at=stop_at)
 
 
 def _record_changes_in_time_order(repo: ContentRepository, changes: list[ChangeRow]) -> None:

@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pygit2
 
 from gitstore.storage.locks import RepoLock
+from gitstore.storage.packs import ObjectBuffer
 
 _configured = False
 _configure_guard = threading.Lock()
+# Asked before the packs and loose objects on disk, so new objects land in the buffer.
+_BUFFER_PRIORITY = 100
 
 
 def configure_libgit2() -> None:
@@ -52,13 +57,38 @@ class GitRepository:
 
     @property
     def git(self) -> pygit2.Repository:
-        """This thread's handle on the repository."""
+        """This thread's handle on the repository (inside `buffered_objects`, the buffering one)."""
         local = self._local
         if getattr(local, "pid", None) != os.getpid():
-            configure_libgit2()
-            local.repo = pygit2.Repository(str(self.path))
+            local.repo = self._open_handle()
+            local.buffered = None
             local.pid = os.getpid()
-        return local.repo  # type: ignore[no-any-return]
+        return local.buffered or local.repo  # type: ignore[no-any-return]
+
+    def _open_handle(self) -> pygit2.Repository:
+        configure_libgit2()
+        repo = pygit2.Repository(str(self.path))
+        return repo
+
+    @contextmanager
+    def buffered_objects(self, *, enabled: bool = True) -> Iterator[Callable[[], int]]:
+        """Within it, objects this thread writes stay in memory until the `flush` it yields
+        writes them as one pack (gitstore.storage.packs); what is not flushed is never written.
+        Flush before pointing any ref at them. Nested, it yields the flush already in use;
+        not `enabled`, a flush with nothing to do."""
+        local = self._local
+        self.git  # noqa: B018 (opens this thread's handle if it has none yet)
+        if not enabled or local.buffered is not None:
+            yield local.buffered_flush if local.buffered is not None else lambda: 0
+            return
+        buffer = ObjectBuffer(self.path / "objects")
+        handle = self._open_handle()
+        handle.odb.add_backend(buffer, _BUFFER_PRIORITY)
+        local.buffered, local.buffered_flush = handle, buffer.flush
+        try:
+            yield buffer.flush
+        finally:
+            local.buffered = local.buffered_flush = None
 
     @property
     def control_dir(self) -> Path:
