@@ -49,6 +49,8 @@ PROBLEMS: dict[type[errors.GitstoreError], tuple[int, str, str]] = {
     errors.InvalidDocument: (422, "invalid-document", "Invalid entity document"),
     errors.Busy: (503, "busy", "Busy, try again"),
     errors.StorageFull: (507, "storage-full", "Insufficient storage"),
+    # Not 503: retrying cannot help until an operator restores the object (docs/decisions/0005).
+    errors.CorruptObject: (500, "corrupt-object", "Stored content is damaged"),
 }
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
-import subprocess
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
@@ -101,27 +100,25 @@ def clone_url(
 
 @app.command()
 def fsck(repo: str, data: DataDir = Path("data"), json: Json = False) -> None:
-    """Check every object with `git fsck --strict`, in the repository and its live-only copy."""
-    from gitstore.publishing.mirror import live_mirror_path
+    """Find truncated, garbled and missing objects and dangling refs, in the repository and its
+    live-only copy, naming the entities they belong to. Exit status 1 if anything is wrong."""
+    from gitstore.fsck import fsck as fsck_repo
 
-    content = Store(data).repository(repo)
-    results = {}
-    for label, path in (("repository", content.path), ("live", live_mirror_path(content))):
-        if not (path / "HEAD").is_file():
-            continue
-        done = subprocess.run(
-            ["git", "--git-dir", str(path), "fsck", "--strict", "--no-dangling"], capture_output=True, text=True
-        )
-        results[label] = {"ok": done.returncode == 0, "output": (done.stdout + done.stderr).strip()}
+    reports = fsck_repo(Store(data).repository(repo))
     if json:
-        typer.echo(orjson.dumps(results).decode())
+        found = {label: {"ok": r.ok, **dataclasses.asdict(r)} for label, r in reports.items()}
+        typer.echo(orjson.dumps(found, option=orjson.OPT_INDENT_2).decode())
     else:
-        for label, result in results.items():
-            typer.echo(
-                f"{label}: {'ok' if result['ok'] else 'PROBLEMS'}"
-                + (f"\n{result['output']}" if result["output"] else "")
-            )
-    if not all(r["ok"] for r in results.values()):
+        for label, report in reports.items():
+            typer.echo(f"{label}: {'ok' if report.ok else 'PROBLEMS'} ({report.loose_objects} loose objects read)")
+            for damaged in report.damaged:
+                where = ", ".join(damaged.used_by) or "nothing (unreachable)"
+                typer.echo(f"  {damaged.problem} object {damaged.oid}, used by {where}")
+            for ref in report.dangling_refs:
+                typer.echo(f"  dangling ref {ref.ref} -> {ref.target} (no such object)")
+            for line in report.other:
+                typer.echo(f"  {line}")
+    if not all(r.ok for r in reports.values()):
         raise typer.Exit(1)
 
 

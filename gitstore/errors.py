@@ -22,7 +22,8 @@
     │   ├── Gone                  ... and is gone (HTTP 410)
     │   └── Redirected            ... and now lives at `alternative_path`
     ├── Busy                      a lock stayed held past the retry budget; safe to retry
-    └── StorageFull               the disk is full; nothing was written
+    ├── StorageFull               the disk is full; nothing was written
+    └── CorruptObject             a git object on disk is damaged (truncated, garbled)
 
 The API layer maps each class to a status code in one table (api/errors.py).
 """
@@ -135,3 +136,9 @@ class Busy(GitstoreError):
 
 class StorageFull(GitstoreError):
     """The disk is full. Nothing was written."""
+
+
+class CorruptObject(GitstoreError):
+    """A git object on disk is damaged: truncated, not a zlib stream, or not hashing to its
+    name. Retrying does not help; `gitstore fsck` finds every such object. `extra` carries
+    `oid`, `path` and `problem` for logs and fsck, never for callers."""

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
 import threading
 from pathlib import Path
 
-from gitstore.errors import RepositoryExists, RepositoryNotFound
+from gitstore.errors import CorruptObject, RepositoryExists, RepositoryNotFound
 from gitstore.maintenance import RepairReport, repair
 from gitstore.names import validate_repo_name
 from gitstore.repository import ContentRepository
 from gitstore.storage.api import init_bare
 
 __all__ = ["Store"]
+
+log = logging.getLogger("gitstore")
 
 
 class Store:
@@ -64,7 +67,17 @@ class Store:
         return not any(self.data_dir.glob("*.git"))
 
     def repair_all(self) -> dict[str, RepairReport]:
-        return {repo.name: repair(repo) for repo in self.repositories()}
+        """Repair every repository. One whose repair needs a damaged object is left as it is
+        (logged): the service still starts, and only what needs that object fails."""
+        reports = {}
+        for repo in self.repositories():
+            try:
+                reports[repo.name] = repair(repo)
+            except CorruptObject as exc:
+                log.error(
+                    "repository %s was not repaired: %s (run `gitstore fsck %s`)", repo.name, exc.detail, repo.name
+                )
+        return reports
 
     def _path_of(self, name: str) -> Path:
         validate_repo_name(name)

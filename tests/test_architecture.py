@@ -29,6 +29,7 @@ LAYERS = [
     "gitstore.events",
     "gitstore.maintenance",
     "gitstore.housekeeping",
+    "gitstore.fsck",
     "gitstore.pruning",
     "gitstore.store",
     "gitstore.samples",

@@ -16,6 +16,7 @@ from pathlib import Path
 import pygit2
 
 from gitstore.storage.locks import RepoLock
+from gitstore.storage.loose import guarded_odb
 from gitstore.storage.packs import ObjectBuffer
 
 _configured = False
@@ -68,6 +69,7 @@ class GitRepository:
     def _open_handle(self) -> pygit2.Repository:
         configure_libgit2()
         repo = pygit2.Repository(str(self.path))
+        repo.set_odb(guarded_odb(str(self.path / "objects")))
         return repo
 
     @contextmanager

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import pygit2
 
+from gitstore.storage.loose import callback_errors
+
 BLOB = pygit2.enums.FileMode.BLOB
 
 
@@ -31,7 +33,9 @@ def blame_file(git: pygit2.Repository, path: str, newest: pygit2.Oid) -> list[Bl
     """Each line of `path` at commit `newest`, with the commit that last changed it."""
     lines = git[newest].tree[path].data.decode().splitlines()  # type: ignore[attr-defined]
     owner: list[pygit2.Oid | None] = [None] * len(lines)
-    for hunk in git.blame(path, newest_commit=newest):
+    with callback_errors():
+        blame = git.blame(path, newest_commit=newest)
+    for hunk in blame:
         start = hunk.final_start_line_number - 1
         for i in range(start, min(start + hunk.lines_in_hunk, len(lines))):
             owner[i] = hunk.final_commit_id
@@ -41,5 +45,6 @@ def blame_file(git: pygit2.Repository, path: str, newest: pygit2.Oid) -> list[Bl
 def merge_text(git: pygit2.Repository, base: str, ours: str, theirs: str) -> str | None:
     """Line-level three-way merge (git's xdiff). None when the same lines changed both ways."""
     entries = [pygit2.IndexEntry("field", git.create_blob(text.encode()), BLOB) for text in (base, ours, theirs)]
-    result = git.merge_file_from_index(*entries)
+    with callback_errors():
+        result = git.merge_file_from_index(*entries)
     return result.contents if result.automergeable else None

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pygit2
 
+from gitstore.storage.loose import callback_errors
+
 
 def missing_objects(
     source: pygit2.Repository, target: pygit2.Repository, tips: Iterable[pygit2.Oid]
@@ -57,9 +59,10 @@ def copy_objects(source: pygit2.Repository, target_path: Path, oids: list[pygit2
     """Write `oids` from `source` into the repository at `target_path` as one pack."""
     if not oids:
         return 0
-    builder = pygit2.PackBuilder(source)
-    builder.set_threads(1)
-    for oid in oids:
-        builder.add(oid)
-    builder.write(str(target_path / "objects" / "pack"))
+    with callback_errors():
+        builder = pygit2.PackBuilder(source)
+        builder.set_threads(1)
+        for oid in oids:
+            builder.add(oid)
+        builder.write(str(target_path / "objects" / "pack"))
     return builder.written_objects_count

@@ -1,0 +1,165 @@
+"""Loose objects, read by gitstore itself so that a damaged one fails instead of hanging.
+
+libgit2 1.9.7 spins forever at 100% CPU, holding the GIL, when it inflates a truncated loose
+object (libgit2 #7342; measured: no other thread of the process ever ran again). A
+watchdog cannot stop a thread that holds the GIL, and a restarted worker hangs again on the
+next read of the same object. So libgit2 never inflates a loose object here: each repository
+handle gets an object database whose loose backend is `LooseObjects`, which reads the file
+with Python's zlib, checks that the stream is complete, the header states the right size and
+the content hashes to its name, and raises CorruptObject otherwise. Every read goes through
+it, libgit2's own (diff, blame, revwalk, packing) included. See
+docs/decisions/0005-corrupt-objects.md for the alternatives and the measured cost.
+
+Packs are still read by libgit2, which fails fast on damaged ones (measured; see the ADR).
+Writes are handed to libgit2's loose writer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pygit2
+
+from gitstore.errors import CorruptObject, GitstoreError
+
+log = logging.getLogger("gitstore.storage")
+
+_KINDS = {b"commit": 1, b"tree": 2, b"blob": 3, b"tag": 4}
+_HEX_LENGTH = 40
+# libgit2's own default for loose objects: zlib's fastest level (git repack recompresses).
+_DEFAULT_COMPRESSION = -1
+
+
+def guarded_odb(objects_dir: str) -> pygit2.Odb:
+    """An object database for `objects_dir` in which libgit2 never inflates a loose object.
+
+    libgit2's loose backend is left out altogether rather than ranked below ours: for full-id
+    lookups through a tree entry libgit2 asks every backend (to detect ambiguity, measured),
+    so it would still inflate each object after us."""
+    odb = pygit2.Odb()
+    odb.add_backend(pygit2.OdbBackendPack(objects_dir), 2)  # asked first, as libgit2 does
+    odb.add_backend(LooseObjects(objects_dir), 1)
+    return odb
+
+
+def read_loose(path: str, oid: str) -> tuple[int, bytes]:
+    """The (type, content) of the loose object file at `path`, named `oid`. FileNotFoundError
+    if there is no such file, CorruptObject if it cannot be read whole and exactly."""
+    fd = os.open(path, os.O_RDONLY)  # not open(): its buffered file object costs 5 us a read
+    try:
+        raw = os.read(fd, os.fstat(fd).st_size)
+    finally:
+        os.close(fd)
+    inflater = zlib.decompressobj()
+    try:
+        data = inflater.decompress(raw)
+    except zlib.error:
+        raise _damaged(oid, path, "not-zlib", "is not a zlib stream") from None
+    if not inflater.eof:
+        raise _damaged(oid, path, "truncated", "is truncated")
+    header, nul, content = data.partition(b"\0")
+    kind, _, size = header.partition(b" ")
+    if not nul or kind not in _KINDS or not size.isdigit() or int(size) != len(content):
+        raise _damaged(oid, path, "bad-header", "has a damaged header")
+    if hashlib.sha1(data).hexdigest() != oid:
+        raise _damaged(oid, path, "hash-mismatch", "does not hash to its name")
+    return _KINDS[kind], content
+
+
+def _damaged(oid: str, path: str, problem: str, why: str) -> CorruptObject:
+    # The detail reaches callers, so it names no object; the log and `extra` do.
+    return CorruptObject(
+        f"stored content is damaged: a git object this request needs {why}; `gitstore fsck` lists every damaged object",
+        oid=oid,
+        path=path,
+        problem=problem,
+    )
+
+
+@contextmanager
+def callback_errors() -> Iterator[None]:
+    """Around pygit2 calls made through cffi (blame, merge_file_from_index, PackBuilder): an
+    exception raised in our backend reaches Python there as a SystemError ("returned a result
+    with an exception set") whose context is the real error. Raise the real one."""
+    try:
+        yield
+    except SystemError as exc:
+        if isinstance(exc.__context__, GitstoreError):
+            raise exc.__context__ from None
+        raise
+
+
+class LooseObjects(pygit2.OdbBackend):
+    """The loose objects of one repository, as libgit2 sees them.
+
+    Raising KeyError tells libgit2 "not here, ask the next backend"; ValueError "ambiguous";
+    any other exception aborts the lookup and reaches the caller as itself."""
+
+    def __init__(self, objects_dir: str) -> None:
+        super().__init__()
+        self._dir = objects_dir
+        # A Python backend cannot hand a write on to another backend of the same database
+        # (measured: the write fails), so libgit2's loose writer sits in a database of its
+        # own. It fsyncs each object.
+        self._writer = pygit2.Odb()
+        self._writer.add_backend(pygit2.OdbBackendLoose(objects_dir, _DEFAULT_COMPRESSION, True), 1)
+
+    def _path(self, oid: str) -> str:
+        return f"{self._dir}/{oid[:2]}/{oid[2:]}"
+
+    def read_cb(self, oid: pygit2.Oid) -> tuple[int, bytes]:
+        name = str(oid)
+        try:
+            return read_loose(self._path(name), name)
+        except FileNotFoundError:
+            raise KeyError(name) from None
+        except CorruptObject as exc:
+            log.error("damaged loose object %s (%s) at %s", name, exc.extra["problem"], exc.extra["path"])
+            raise
+
+    def read_header_cb(self, oid: pygit2.Oid) -> tuple[int, int]:
+        kind, content = self.read_cb(oid)
+        return kind, len(content)
+
+    def read_prefix_cb(self, prefix: str) -> tuple[int, bytes, pygit2.Oid]:
+        oid = self.exists_prefix_cb(prefix)
+        kind, content = self.read_cb(oid)
+        return kind, content, oid
+
+    def exists_cb(self, oid: pygit2.Oid) -> bool:
+        # libgit2 also asks this before writing an object that may already exist, in place of
+        # the freshen call pygit2 cannot offer: touch it, as git does, so that `git prune`'s
+        # grace period counts from this new use.
+        try:
+            os.utime(self._path(str(oid)))
+        except FileNotFoundError:
+            return False
+        except PermissionError:
+            pass  # another owner's file: it is there, it just keeps its age
+        return True
+
+    def exists_prefix_cb(self, prefix: str) -> pygit2.Oid:
+        if len(prefix) == _HEX_LENGTH:
+            if not os.path.exists(self._path(prefix)):
+                raise KeyError(prefix)
+            return pygit2.Oid(hex=prefix)
+        try:
+            names = [n for n in os.listdir(f"{self._dir}/{prefix[:2]}") if n.startswith(prefix[2:])]
+        except FileNotFoundError:
+            names = []
+        if not names:
+            raise KeyError(prefix)
+        if len(names) > 1:
+            raise ValueError(f"{prefix} is ambiguous")
+        return pygit2.Oid(hex=prefix[:2] + names[0])
+
+    def refresh_cb(self) -> None:
+        """Loose files are looked up afresh on every read: nothing to refresh."""
+
+    def write_cb(self, oid: pygit2.Oid, data: bytes, kind: int) -> None:
+        self._writer.write(kind, data)

@@ -1,0 +1,150 @@
+"""A damaged object on disk: the entity that needs it answers a corrupt-object problem at once,
+everything else keeps serving, and `gitstore fsck` names it.
+
+libgit2 1.9.7 spins forever, holding the GIL, on a truncated loose object, so pytest-timeout
+could not interrupt an in-process hang: the reads go to a real server process, and the client's
+own timeout is what fails the test if the guard ever stops working.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import httpx2 as httpx
+import orjson
+import pygit2
+import pytest
+
+from gitstore import ContentRepository, Store
+from gitstore.entities import api as entities
+from gitstore.publishing import api as publishing
+from gitstore.publishing.mirror import sync_live_mirror
+from tests.conftest import ADA
+from tests.serving import ROOT, start_server
+
+pytestmark = pytest.mark.timeout(120)
+
+PROBLEM = "urn:gitstore:problem:corrupt-object"
+
+
+def html_blob(repo: ContentRepository, key: str) -> Path:
+    """The loose file of the entity's own html field (its text is unique, so no one shares it)."""
+    commit = repo.storage.git[pygit2.Oid(hex=entities.get_entity(repo, key).commit)]
+    oid = str(commit.tree["fields"]["html.txt"].id)  # type: ignore[attr-defined]
+    return repo.path / "objects" / oid[:2] / oid[2:]
+
+
+def truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.chmod(0o644)
+    path.write_bytes(data[:10])
+
+
+def flip_a_bit(path: Path) -> None:
+    """Still a complete zlib stream, but the content no longer hashes to the object's name."""
+    content = bytearray(zlib.decompress(path.read_bytes()))
+    content[-3] ^= 0x01
+    path.chmod(0o644)
+    path.write_bytes(zlib.compress(bytes(content)))
+
+
+def gitstore_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gitstore.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.fixture
+def damaged(store: Store) -> Store:
+    """Three published pages, then the html of two of them truncated and bit-flipped."""
+    repo = store.create_repository("demo")
+    for key in ("truncated", "flipped", "healthy"):
+        doc = {"type": "page", "title": key.title(), "fields": {"html": f"<p>{key} " + "text " * 200 + "</p>\n"}}
+        entities.put_draft(repo, key, doc, author=ADA)
+    publishing.publish_all_drafts(repo, author=ADA)
+    sync_live_mirror(repo)  # as the service leaves it after a publish
+    truncate(html_blob(repo, "truncated"))
+    flip_a_bit(html_blob(repo, "flipped"))
+    return store
+
+
+def test_a_damaged_entity_answers_a_problem_at_once_and_the_rest_keeps_serving(damaged: Store) -> None:
+    server, url = start_server(damaged.data_dir)
+    try:
+        with httpx.Client(base_url=url, timeout=10) as http:  # a hang would time out here
+            for key in ("truncated", "flipped"):
+                for path in (f"/entities/{key}", f"/entities/{key}?state=draft", f"/entities/{key}/blame?field=html"):
+                    started = time.monotonic()
+                    answer = http.get(f"/repos/demo{path}")
+                    assert time.monotonic() - started < 5
+                    assert answer.status_code == 500, answer.text
+                    assert answer.headers["content-type"] == "application/problem+json"
+                    problem = answer.json()
+                    assert problem["type"] == PROBLEM and "gitstore fsck" in problem["detail"]
+                    assert "Retry-After" not in answer.headers  # retrying cannot help
+            healthy = http.get("/repos/demo/entities/healthy")
+            assert healthy.status_code == 200 and healthy.json()["title"] == "Healthy"
+            assert http.get("/health").status_code == 200
+            written = http.patch(
+                "/repos/demo/entities/healthy",
+                json={"title": "Still writable"},
+                headers={"Content-Type": "application/merge-patch+json"},
+            )
+            assert written.status_code == 200, written.text
+        assert server.poll() is None
+    finally:
+        server.kill()
+        server.wait()
+
+
+def test_fsck_names_each_damaged_object_and_its_entity(damaged: Store) -> None:
+    done = gitstore_cli("fsck", "demo", "--data", str(damaged.data_dir), "--json")
+    assert done.returncode == 1, done.stderr
+    report = orjson.loads(done.stdout)["repository"]
+    found = {d["problem"]: d["entities"] for d in report["damaged"]}
+    assert found == {"truncated": ["truncated"], "hash-mismatch": ["flipped"]}
+    assert report["dangling_refs"] == [] and report["other"] == []
+    text = gitstore_cli("fsck", "demo", "--data", str(damaged.data_dir))
+    assert text.returncode == 1 and "truncated object" in text.stdout and "/truncated/fields/html.txt" in text.stdout
+
+
+def test_fsck_finds_missing_objects_and_dangling_refs_and_passes_a_clean_repository(repo: ContentRepository) -> None:
+    data = str(repo.path.parent)
+    entities.put_draft(
+        repo, "page", {"type": "page", "title": "P", "fields": {"html": "<p>only here</p>\n"}}, author=ADA
+    )
+    entities.put_draft(repo, "other", {"type": "page", "title": "O"}, author=ADA)
+    publishing.publish_all_drafts(repo, author=ADA)
+    sync_live_mirror(repo)
+    clean = gitstore_cli("fsck", "demo", "--data", data)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert "repository: ok" in clean.stdout and "live: ok" in clean.stdout
+
+    os.unlink(html_blob(repo, "page"))
+    ghost = "1234567890abcdef1234567890abcdef12345678"
+    (repo.path / "refs" / "published" / "ghost").write_text(ghost + "\n")
+    done = gitstore_cli("fsck", "demo", "--data", data, "--json")
+    assert done.returncode == 1
+    report = orjson.loads(done.stdout)["repository"]
+    assert [(d["problem"], d["entities"]) for d in report["damaged"]] == [("missing", ["page"])]
+    assert report["dangling_refs"] == [{"ref": "refs/published/ghost", "target": ghost}]
+
+
+def test_startup_repair_leaves_a_repository_it_cannot_read_and_repairs_the_rest(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    for name in ("demo", "other"):
+        repo = store.create_repository(name)
+        entities.put_draft(
+            repo, "page", {"type": "page", "title": "P", "fields": {"html": f"<p>{name}</p>\n"}}, author=ADA
+        )
+        publishing.publish_all_drafts(repo, author=ADA)  # the live-only copy is left behind, as by a crash
+    truncate(html_blob(store.repository("demo"), "page"))  # which catching the copy up must read
+    reports = Store(store.data_dir).repair_all()
+    assert list(reports) == ["other"] and reports["other"].live_objects_copied > 0
+    assert "repository demo was not repaired" in caplog.text and "gitstore fsck demo" in caplog.text
