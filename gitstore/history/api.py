@@ -43,6 +43,7 @@ __all__ = [
 ]
 
 _SHA = re.compile(r"[0-9a-f]{40}")
+_VERSION = re.compile(r"[0-9]+")  # ASCII digits only: str.isdigit() also takes '²' and '١'
 _PATH = re.compile(r"[a-z0-9_][a-z0-9_./-]{0,200}")
 _MISSING: Any = object()
 
@@ -401,10 +402,11 @@ def _resolve(repo: ContentRepository, key: str, tip: pygit2.Oid, ref: str, *, al
 
 
 def _version_commit(repo: ContentRepository, key: str, tip: pygit2.Oid, ref: str) -> pygit2.Oid:
-    if ref.isdigit():
-        return pygit2.Oid(hex=entities.get_entity(repo, key, version=int(ref)).commit)
+    # A commit id first: one made of decimal digits only is still a commit id, not a version.
     if _SHA.fullmatch(ref):
         return pygit2.Oid(hex=entities.get_entity(repo, key, commit=ref).commit)
+    if _VERSION.fullmatch(ref):
+        return pygit2.Oid(hex=entities.get_entity(repo, key, version=int(ref)).commit)
     raise InvalidInput(
         "name a version number, a full commit id, 'published' or 'draft'",
         errors=[{"loc": ["version"], "msg": f"bad reference {ref!r}"}],

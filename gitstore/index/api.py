@@ -32,6 +32,9 @@ __all__ = [
     "Usage",
 ]
 
+# SQLite's INTEGER range: a client's version number or cursor past it cannot match a row, and
+# binding it would raise OverflowError.
+_MAX_INTEGER = (1 << 63) - 1
 # The columns of a Summary in each view, and the condition for being visible in it.
 _SUMMARY = {
     "draft": ("key, type, title, draft_base_path, locale, content_id, unpublishing", "draft_deleted=0"),
@@ -423,6 +426,8 @@ class EntityIndex:
         return dict(self._db().execute("SELECT key, draft_commit FROM entities"))
 
     def commit_of_version(self, key: str, version: int) -> str | None:
+        if version > _MAX_INTEGER:
+            return None
         row = self._db().execute("SELECT commit_id FROM changes WHERE key=? AND version=?", (key, version)).fetchone()
         return None if row is None else row[0]
 
@@ -820,7 +825,7 @@ class EntityIndex:
             params += [author, author]
         if before is not None:
             clauses.append("seq<?")
-            params.append(before)
+            params.append(min(before, _MAX_INTEGER))
         rows = self._db().execute(
             "SELECT seq, key, version, commit_id, action, author_name, author_email, at FROM changes WHERE "
             + " AND ".join(clauses)
@@ -834,7 +839,7 @@ class EntityIndex:
         db = self._db()
         rows = db.execute(
             "SELECT seq, commit_id, author_name, author_email, at FROM publishes WHERE seq<? ORDER BY seq DESC LIMIT ?",
-            (before if before is not None else 1 << 62, limit),
+            (_MAX_INTEGER if before is None else min(before, _MAX_INTEGER), limit),
         ).fetchall()
         found = []
         for seq, commit, name, email, at in rows:
