@@ -15,13 +15,14 @@ from gitstore.errors import InvalidName
 _REPO_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 _KEY = re.compile(r"[a-z0-9._-]{1,64}")
 
-# Names that mean something to git or to Windows file systems; as keys they become directory
-# names in every clone, so a checkout on another OS must not choke on them.
-_RESERVED_KEYS = frozenset(
-    {"con", "prn", "aux", "nul", "head", "fetch_head", "orig_head"}
-    | {f"com{i}" for i in range(1, 10)}
-    | {f"lpt{i}" for i in range(1, 10)}
+# Windows device names: with any extension, a file or directory of that name opens the device,
+# so a clone or checkout on Windows fails on it. Keys become directories in every clone, text
+# field names become file names, and repository names become the directory `git clone` makes.
+_WINDOWS_DEVICES = frozenset(
+    {"con", "prn", "aux", "nul"} | {f"com{i}" for i in range(1, 10)} | {f"lpt{i}" for i in range(1, 10)}
 )
+# Names that mean something to git; keys also name refs.
+_RESERVED_KEYS = _WINDOWS_DEVICES | {"head", "fetch_head", "orig_head"}
 
 
 def validate_repo_name(name: str) -> str:
@@ -63,6 +64,11 @@ def key_problem(key: str) -> str | None:
     return None
 
 
+def is_windows_device(name: str) -> bool:
+    """Whether a lower-case file name is a Windows device name, whatever its extension."""
+    return name.split(".", 1)[0] in _WINDOWS_DEVICES
+
+
 def _repo_name_problem(name: str) -> str | None:
     if not _REPO_NAME.fullmatch(name):
         return "names are 1-64 characters of a-z, 0-9, '.', '_' and '-', starting with a-z or 0-9"
@@ -70,4 +76,6 @@ def _repo_name_problem(name: str) -> str | None:
         return "names may not contain '..'"
     if name.endswith((".git", ".lock", ".")):
         return "names may not end with '.git', '.lock' or '.'"
+    if is_windows_device(name):
+        return "that name is reserved by Windows file systems"
     return None

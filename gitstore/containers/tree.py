@@ -16,6 +16,7 @@ import pygit2
 from gitstore.entities.snapshots import Snapshot, draft_tip, load_snapshot, published_commit
 from gitstore.errors import Conflict, EntityNotFound
 from gitstore.index.api import EntityState
+from gitstore.names import validate_key
 from gitstore.repository import DRAFT, MAIN, ContentRepository
 from gitstore.storage.api import read_ref
 
@@ -63,7 +64,9 @@ def resolve_tree(repo: ContentRepository, key: str, view: View) -> TreeNode:
 
     Raises:
         EntityNotFound: `key` has nothing in that view.
+        InvalidName: `key` is not an entity key.
     """
+    validate_key(key)
     root = _lookup(repo, view, [key], {}).get(key)
     if root is None:
         raise EntityNotFound(f"{key!r} has no {view.state} version", key=key)

@@ -6,9 +6,9 @@ naturally.
     members.json         a container's ordered manifest, one member per line (containers only)
     unpublishing.json    how a live version was taken down: gone, redirect or withdrawn (if it was)
 
-A text field is moved to its own file only when its name is a safe, lower-case file name; any
-other field stays inline. gitstore writes every file itself, so no client-chosen path ever
-reaches a tree.
+A text field is moved to its own file only when its name is a safe, lower-case file name on
+every OS (no Windows device name such as `con`); any other field stays inline. gitstore writes
+every file itself, so no client-chosen path ever reaches a tree.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pydantic import (
 )
 
 from gitstore.errors import InvalidDocument
-from gitstore.names import key_problem
+from gitstore.names import is_windows_device, key_problem
 
 ENTITY_FILE = "entity.json"
 MEMBERS_FILE = "members.json"
@@ -320,6 +320,7 @@ def _belongs_in_own_file(name: str, value: Any) -> bool:
         and "\n" in value
         and "\x00" not in value
         and _TEXT_FIELD_NAME.fullmatch(name) is not None
+        and not is_windows_device(name)
     )
 
 
