@@ -67,14 +67,15 @@ def validate_body(model: type[M], data: Any) -> M:
 
 
 def parse_strict(raw: bytes) -> Any:
-    """JSON with no NaN/Infinity, no lone surrogates, no invalid UTF-8 and no duplicate keys."""
+    """JSON with no NaN/Infinity, no lone surrogates, no invalid UTF-8, no duplicate keys and no
+    integer that does not fit in 64 bits."""
     try:
         value = orjson.loads(raw)  # refuses NaN, Infinity, bad UTF-8, lone surrogates, >1024 deep
     except orjson.JSONDecodeError as exc:
         raise HTTPProblem(400, "malformed-json", "Malformed JSON", f"the body is not valid JSON: {exc}") from None
     if isinstance(value, (dict, list)):
         try:
-            json.loads(raw, object_pairs_hook=_refuse_duplicates)
+            json.loads(raw, object_pairs_hook=_refuse_duplicates, parse_int=_exact_integer)
         except RecursionError:
             raise HTTPProblem(400, "malformed-json", "Malformed JSON", "the body nests too deeply") from None
     return value
@@ -87,6 +88,17 @@ def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
             raise HTTPProblem(400, "malformed-json", "Malformed JSON", f"duplicate key {name!r} in a JSON object")
         seen[name] = value
     return seen
+
+
+def _exact_integer(text: str) -> int:
+    # orjson reads an integer past 64 bits as a float: the entity would not hold what was sent.
+    value = int(text)
+    if not -(2**63) <= value <= 2**64 - 1:
+        raise InvalidInput(
+            f"the integer {text} does not fit in 64 bits; send it as a string",
+            errors=[{"loc": ["body"], "msg": "integer out of range"}],
+        )
+    return value
 
 
 def _too_large(limit: int) -> HTTPProblem:

@@ -13,6 +13,7 @@ every file itself, so no client-chosen path ever reaches a tree.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any, NamedTuple
 
@@ -37,6 +38,7 @@ TEXT_DIR = "fields"
 _TEXT_FIELD_NAME = re.compile(r"[a-z0-9_][a-z0-9_-]{0,63}")
 _BASE_PATH = re.compile(r"/[A-Za-z0-9._~!$&'()*+,;=:@%/-]{0,2047}")
 _MAX_DEPTH = 32
+_MIN_INTEGER, _MAX_INTEGER = -(2**63), 2**64 - 1  # what orjson writes exactly
 _MAX_MEMBERS = 10_000
 _SHA = re.compile(r"[0-9a-f]{40}")
 
@@ -121,8 +123,9 @@ class Document(BaseModel):
     @field_validator("fields")
     @classmethod
     def _fields_are_bounded(cls, value: dict[str, Any]) -> dict[str, Any]:
-        if _depth(value) > _MAX_DEPTH:
-            raise ValueError(f"fields may nest at most {_MAX_DEPTH} levels deep")
+        problem = _json_problem(value)
+        if problem:
+            raise ValueError(problem)
         return value
 
     @field_validator("links")
@@ -324,11 +327,20 @@ def _belongs_in_own_file(name: str, value: Any) -> bool:
     )
 
 
-def _depth(value: Any, level: int = 0) -> int:
-    if level > _MAX_DEPTH:
-        return level
-    if isinstance(value, dict):
-        return max((_depth(v, level + 1) for v in value.values()), default=level + 1)
-    if isinstance(value, list):
-        return max((_depth(v, level + 1) for v in value), default=level + 1)
-    return level
+def _json_problem(value: Any, level: int = 0) -> str | None:
+    """Why `value` would not be stored exactly as JSON (too deep, a number orjson cannot write
+    or would write as something else, not JSON at all), or None if it would."""
+    if isinstance(value, (dict, list)):
+        if level >= _MAX_DEPTH:
+            return f"fields may nest at most {_MAX_DEPTH} levels deep"
+        if isinstance(value, dict) and not all(isinstance(name, str) for name in value):
+            return "object member names are strings"
+        children = value.values() if isinstance(value, dict) else value
+        return next(filter(None, (_json_problem(child, level + 1) for child in children)), None)
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return None
+    if isinstance(value, int):
+        return None if _MIN_INTEGER <= value <= _MAX_INTEGER else "integers must fit in 64 bits"
+    if isinstance(value, float):
+        return None if math.isfinite(value) else "numbers must be finite"
+    return f"a {type(value).__name__} is not a JSON value"
