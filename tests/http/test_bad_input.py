@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import disk_state
+from tests.http.refusals import assert_refused
 
 E = "/repos/demo/entities"
 GOOD = b'{"type": "page", "title": "T"}'
@@ -198,15 +199,7 @@ def seeded(client: TestClient, settings) -> Iterator[tuple[TestClient, Path]]:  
 @pytest.mark.parametrize("case", CASES, ids=list(CASES))
 def test_bad_input_gets_a_problem_and_writes_nothing(seeded: tuple[TestClient, Path], case: str) -> None:
     client, repo_path = seeded
-    method, path, body, headers, status = CASES[case]
-    before = disk_state(repo_path)
-    response = client.request(method, path, content=body, headers=headers)
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    problem = response.json()
-    assert problem["status"] == status and problem["type"].startswith("urn:gitstore:problem:")
-    assert problem["title"] and problem["detail"]
-    assert disk_state(repo_path) == before
+    assert_refused(client, repo_path.parent, *CASES[case])
 
 
 def test_oversized_body_is_refused_from_content_length_before_reading(
