@@ -84,7 +84,11 @@ def _refuse_push() -> HTTPProblem:
     )
 
 
-@router.get("/{repo}.git/info/refs", summary="Smart HTTP ref advertisement (git-upload-pack only)")
+@router.get(
+    "/{repo}.git/info/refs",
+    summary="Smart HTTP ref advertisement (git-upload-pack only)",
+    responses={200: {"content": {"application/x-git-upload-pack-advertisement": {}}}},
+)
 async def info_refs(repo: str, request: Request, service: str | None = None) -> Response:
     await run_in_threadpool(_visible_repository, request, repo)
     if service == "git-receive-pack":
@@ -118,7 +122,11 @@ async def info_refs(repo: str, request: Request, service: str | None = None) -> 
     )
 
 
-@router.post("/{repo}.git/git-upload-pack", summary="Smart HTTP fetch and clone")
+@router.post(
+    "/{repo}.git/git-upload-pack",
+    summary="Smart HTTP fetch and clone",
+    responses={200: {"content": {"application/x-git-upload-pack-result": {}}}},
+)
 async def upload_pack(repo: str, request: Request) -> StreamingResponse:
     settings = request.app.state.settings
     path = await _served_path(request, repo)

@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api import git_http, oauth, problems
 from api.logs import install_scrubbing
+from api.openapi import PROBLEM_RESPONSES
 from api.ratelimit import RateLimiter
 from api.routers import admin, containers, entities, events, history, links, publishing, repos
 from api.settings import Settings
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url="/docs" if settings.docs else None,
         redoc_url="/redoc" if settings.docs else None,
         openapi_url="/openapi.json" if settings.docs else None,
+        responses=PROBLEM_RESPONSES,
     )
     app.state.settings = settings
     app.state.credentials = Credentials(settings.credentials_path)
