@@ -9,6 +9,7 @@ a 4xx problem before anything is written.
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Annotated, Any, TypeVar
 
 import orjson
@@ -25,20 +26,22 @@ MERGE_PATCH_TYPES = frozenset({"application/merge-patch+json", "application/json
 
 
 async def read_body(request: Request) -> bytes:
-    """The raw body, refused with 413 past the size limit: from Content-Length before reading
-    anything, and by counting while streaming (a chunked body has no Content-Length)."""
-    limit: int = request.app.state.settings.max_body_bytes
+    """The raw body, refused with 413 past the size limit (see `body_chunks`)."""
+    return b"".join([chunk async for chunk in body_chunks(request, request.app.state.settings.max_body_bytes)])
+
+
+async def body_chunks(request: Request, limit: int) -> AsyncIterator[bytes]:
+    """The body as it arrives, refused with 413 past `limit` bytes: from Content-Length before
+    reading anything, and by counting while streaming (a chunked body has no Content-Length)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
-    chunks = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
             raise _too_large(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
+        yield chunk
 
 
 async def read_json(request: Request, *, media_types: frozenset[str] = JSON_TYPES, optional: bool = False) -> Any:

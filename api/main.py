@@ -16,7 +16,7 @@ from api import git_http, oauth, problems
 from api.logs import install_scrubbing
 from api.openapi import PROBLEM_RESPONSES
 from api.ratelimit import RateLimiter
-from api.routers import admin, containers, entities, events, history, links, publishing, repos
+from api.routers import admin, bundles, containers, entities, events, history, links, publishing, repos
 from api.settings import Settings
 from gitstore import Store
 from gitstore.access.credentials import Credentials
@@ -74,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(containers.router)
     app.include_router(links.router)
     app.include_router(events.router)
+    app.include_router(bundles.router)
     app.include_router(git_http.router)
 
     @app.get("/health", tags=["service"], summary="Liveness: answers without touching git")

@@ -47,6 +47,7 @@ PROBLEMS: dict[type[errors.GitstoreError], tuple[int, str, str]] = {
     errors.InvalidInput: (422, "invalid-input", "Invalid input"),
     errors.InvalidName: (422, "invalid-name", "Invalid name"),
     errors.InvalidDocument: (422, "invalid-document", "Invalid entity document"),
+    errors.InvalidBundle: (422, "invalid-bundle", "Invalid bundle"),
     errors.Busy: (503, "busy", "Busy, try again"),
     errors.StorageFull: (507, "storage-full", "Insufficient storage"),
     # Not 503: retrying cannot help until an operator restores the object (docs/decisions/0005).

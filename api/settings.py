@@ -15,6 +15,8 @@ class Settings:
     load_samples: bool = True
     samples_dir: Path = PROJECT_ROOT / "sample_repos"
     max_body_bytes: int = 10 * 1024 * 1024
+    # An import's body (a compressed bundle) is spooled to disk, so it may be much larger.
+    max_import_bytes: int = 256 * 1024 * 1024
     # The author of every change while no credentials are configured (loopback callers only).
     author_name: str = "gitstore user"
     author_email: str = "user@gitstore.invalid"
@@ -43,6 +45,7 @@ class Settings:
             load_samples=_flag(env.get("GITSTORE_SAMPLES", "1")),
             samples_dir=Path(env.get("GITSTORE_SAMPLES_DIR", str(PROJECT_ROOT / "sample_repos"))),
             max_body_bytes=int(env.get("GITSTORE_MAX_BODY", str(10 * 1024 * 1024))),
+            max_import_bytes=int(env.get("GITSTORE_MAX_IMPORT", str(256 * 1024 * 1024))),
             author_name=env.get("GITSTORE_AUTHOR_NAME", "gitstore user"),
             author_email=env.get("GITSTORE_AUTHOR_EMAIL", "user@gitstore.invalid"),
             credentials_file=Path(credentials) if credentials else None,

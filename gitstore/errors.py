@@ -17,7 +17,9 @@
     │   └── MergeConflict         a stale edit overlaps a newer one; carries `conflicts`
     ├── InvalidInput              carries `errors`: [{"loc": [...], "msg": ...}]
     │   ├── InvalidName           a repository name or entity key breaks the naming rules
-    │   └── InvalidDocument       a body that is valid JSON but not a valid entity
+    │   ├── InvalidDocument       a body that is valid JSON but not a valid entity
+    │   └── InvalidBundle         an import that cannot be read safely: not an archive, a path
+    │                             outside it, a link, too many or too large entries
     ├── Unpublished               what is live was taken down (seed 001's unpublish)
     │   ├── Gone                  ... and is gone (HTTP 410)
     │   └── Redirected            ... and now lives at `alternative_path`
@@ -116,6 +118,12 @@ class InvalidName(InvalidInput):
 
 class InvalidDocument(InvalidInput):
     """An entity document is not valid."""
+
+
+class InvalidBundle(InvalidInput):
+    """A bundle that is refused before its content is looked at: it is not the archive it
+    claims to be, or it reaches outside itself (`..`, absolute paths, links, devices), repeats
+    a path, or expands past a limit (a zip bomb)."""
 
 
 class Unpublished(GitstoreError):

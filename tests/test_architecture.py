@@ -1,7 +1,7 @@
 """The layers point down, and the library knows nothing of HTTP.
 
-    storage < index < repository < entities < publishing < history < containers < maintenance
-    < housekeeping < pruning < store < samples < cli
+    storage < index < repository < entities < publishing < history < containers < links
+    < bundles < events < maintenance < housekeeping < pruning < store < samples < cli
 
 A module may import its own layer and the layers below it, never one above.
 """
@@ -26,6 +26,7 @@ LAYERS = [
     "gitstore.history",
     "gitstore.containers",
     "gitstore.links",
+    "gitstore.bundles",
     "gitstore.events",
     "gitstore.maintenance",
     "gitstore.housekeeping",

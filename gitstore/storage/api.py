@@ -23,6 +23,7 @@ from gitstore.storage.trees import (
     read_files,
     shard_of,
     subtree_id,
+    tree_id,
     update_aggregate,
     write_files,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "shard_of",
     "subtree_id",
     "sweep_stale_locks",
+    "tree_id",
     "tree_patch",
     "update_aggregate",
     "update_refs",

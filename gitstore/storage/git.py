@@ -61,12 +61,15 @@ class GitRepository:
         """This thread's handle on the repository (inside `buffered_objects`, the buffering one)."""
         local = self._local
         if getattr(local, "pid", None) != os.getpid():
-            local.repo = self._open_handle()
+            local.repo = self.new_handle()
             local.buffered = None
             local.pid = os.getpid()
         return local.buffered or local.repo  # type: ignore[no-any-return]
 
-    def _open_handle(self) -> pygit2.Repository:
+    def new_handle(self) -> pygit2.Repository:
+        """A handle of the caller's own, shared with no one: for a long read that moves from
+        thread to thread (a streamed export), which must never use a handle another thread
+        may be using at the same moment."""
         configure_libgit2()
         repo = pygit2.Repository(str(self.path))
         repo.set_odb(guarded_odb(str(self.path / "objects")))
@@ -84,7 +87,7 @@ class GitRepository:
             yield local.buffered_flush if local.buffered is not None else lambda: 0
             return
         buffer = ObjectBuffer(self.path / "objects")
-        handle = self._open_handle()
+        handle = self.new_handle()
         handle.odb.add_backend(buffer, _BUFFER_PRIORITY)
         local.buffered, local.buffered_flush = handle, buffer.flush
         try:

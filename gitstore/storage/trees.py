@@ -44,6 +44,31 @@ def entity_path(key: str) -> str:
 
 def write_files(repo: pygit2.Repository, files: Mapping[str, bytes]) -> pygit2.Oid:
     """Write `files` (relative path -> content, at most one directory deep) as a tree."""
+    top, nested = _by_directory(files)
+    builder = repo.TreeBuilder()
+    for name, data in top.items():
+        builder.insert(name, repo.create_blob(data), BLOB)
+    for dirname, children in nested.items():
+        builder.insert(dirname, write_files(repo, children), TREE)
+    return builder.write()
+
+
+def tree_id(files: Mapping[str, bytes]) -> pygit2.Oid:
+    """The id `write_files` would give `files`, computed without writing anything."""
+    top, nested = _by_directory(files)
+    entries = [(name.encode(), b"100644", _object_id(b"blob", data)) for name, data in top.items()]
+    # git orders a tree's entries as if a subtree's name ended in "/"
+    entries += [(name.encode() + b"/", b"40000", tree_id(children).raw) for name, children in nested.items()]
+    entries.sort()
+    body = b"".join(mode + b" " + name.rstrip(b"/") + b"\0" + oid for name, mode, oid in entries)
+    return pygit2.Oid(raw=_object_id(b"tree", body))
+
+
+def _object_id(kind: bytes, data: bytes) -> bytes:
+    return hashlib.sha1(b"%s %d\0%s" % (kind, len(data), data)).digest()
+
+
+def _by_directory(files: Mapping[str, bytes]) -> tuple[dict[str, bytes], dict[str, dict[str, bytes]]]:
     top: dict[str, bytes] = {}
     nested: dict[str, dict[str, bytes]] = defaultdict(dict)
     for path, data in files.items():
@@ -52,12 +77,7 @@ def write_files(repo: pygit2.Repository, files: Mapping[str, bytes]) -> pygit2.O
             nested[head][tail] = data
         else:
             top[path] = data
-    builder = repo.TreeBuilder()
-    for name, data in top.items():
-        builder.insert(name, repo.create_blob(data), BLOB)
-    for dirname, children in nested.items():
-        builder.insert(dirname, write_files(repo, children), TREE)
-    return builder.write()
+    return top, nested
 
 
 def read_files(tree: pygit2.Tree, prefix: str = "") -> dict[str, bytes]:

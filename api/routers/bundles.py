@@ -1,0 +1,179 @@
+"""Import and export: a whole repository's content as one bundle (tar.gz, zip or JSON lines).
+
+POST /repos/{repo}/import    a bundle as drafts, in one atomic batch; ?publish=true, ?dry_run=true,
+                             If-Match: "<commit of refs/heads/draft>" refuses a stale import (412)
+GET  /repos/{repo}/export    a view as a bundle, streamed; ?state=published|draft, ?as_of=, ?format=
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, BackgroundTasks, Header, Query, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from api.auth import require_preview
+from api.body import body_chunks
+from api.deps import PrincipalDep, RepoDep, Writer, parse_etag
+from api.problems import HTTPProblem
+from api.schemas import PublishOut
+from gitstore.bundles.api import ImportReport, export_bundle, import_bundle
+from gitstore.bundles.format import MEDIA_TYPES, NDJSON, TAR_GZ, ZIP
+from gitstore.errors import InvalidInput
+from gitstore.publishing.mirror import sync_live_mirror
+
+router = APIRouter(prefix="/repos/{repo}", tags=["bundles"])
+
+# Bodies up to this size stay in memory; a larger one is spooled to a temporary file.
+_SPOOL_IN_MEMORY = 8 * 1024 * 1024
+_SHA = re.compile(r"[0-9a-f]{40}")
+_FORMATS = {"tar.gz": TAR_GZ, "zip": ZIP, "ndjson": NDJSON}
+_EXTENSIONS = {TAR_GZ: "tar.gz", ZIP: "zip", NDJSON: "ndjson"}
+
+
+class ProblemOut(BaseModel):
+    loc: list[str | int] = Field(description="the entry (an archive path or 'line N'), then where in the entity")
+    key: str | None
+    msg: str
+
+
+class ImportOut(BaseModel):
+    dry_run: bool
+    created: list[str] = Field(description="entities that had no draft (never, or deleted)")
+    changed: list[str]
+    unchanged: list[str]
+    pinned_versions: int = Field(
+        description="older versions added to members' branches so that pins keep their content"
+    )
+    problems: list[ProblemOut] = Field(description="a dry run's; an import with problems is a 422 listing them")
+    warnings: list[ProblemOut] = Field(description="true but allowed: links to entities that are nowhere")
+    draft_head: str | None = Field(description="refs/heads/draft after the import: the If-Match of the next one")
+    published: PublishOut | None
+
+    @classmethod
+    def of(cls, report: ImportReport) -> ImportOut:
+        return cls(
+            dry_run=report.dry_run,
+            created=report.created,
+            changed=report.changed,
+            unchanged=report.unchanged,
+            pinned_versions=report.pinned_versions,
+            problems=[ProblemOut(**p.as_error()) for p in report.problems],
+            warnings=[ProblemOut(**p.as_error()) for p in report.warnings],
+            draft_head=report.draft_head,
+            published=PublishOut.model_validate(report.published) if report.published else None,
+        )
+
+
+_BUNDLE_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {media_type: {"schema": {"type": "string", "format": "binary"}} for media_type in MEDIA_TYPES},
+    }
+}
+
+
+@router.post(
+    "/import",
+    response_model=ImportOut,
+    summary="Import a bundle as drafts in one atomic operation (or say what it would change)",
+    openapi_extra=_BUNDLE_BODY,
+)
+async def import_route(
+    request: Request,
+    background: BackgroundTasks,
+    repo: RepoDep,
+    principal: Writer,
+    publish: Annotated[bool, Query(description="publish the imported entities in the same operation")] = False,
+    dry_run: Annotated[bool, Query(description="write nothing: report what would change, and every problem")] = False,
+    if_match: Annotated[
+        str | None, Header(description='"<commit of refs/heads/draft>": import only if no draft changed since')
+    ] = None,
+) -> ImportOut:
+    media_type = (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
+    if media_type not in MEDIA_TYPES:
+        raise HTTPProblem(
+            415,
+            "unsupported-media-type",
+            "Unsupported media type",
+            "send a bundle as application/gzip (tar.gz), application/zip or application/x-ndjson",
+            accepted=list(MEDIA_TYPES),
+        )
+    if publish and not dry_run and not principal.may(repo.name, "publish"):
+        raise HTTPProblem(
+            403,
+            "forbidden",
+            "Forbidden",
+            f"publishing an import needs the 'publish' scope on repository {repo.name!r}",
+            required_scope="publish",
+        )
+    expected = parse_etag(if_match) if if_match is not None else None
+    with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as body:
+        async for chunk in body_chunks(request, request.app.state.settings.max_import_bytes):
+            await run_in_threadpool(body.write, chunk)
+        body.seek(0)
+        report = await run_in_threadpool(
+            import_bundle,
+            repo,
+            body,  # type: ignore[arg-type]
+            media_type,
+            author=principal.author,
+            expected_draft_head=expected,
+            publish=publish,
+            dry_run=dry_run,
+        )
+    if report.published is not None:
+        background.add_task(sync_live_mirror, repo)
+    return ImportOut.of(report)
+
+
+@router.get(
+    "/export",
+    summary="A view of the repository as a bundle, streamed (tar.gz unless the format or Accept asks otherwise)",
+    response_class=StreamingResponse,
+    responses={200: {"content": {media_type: {} for media_type in MEDIA_TYPES}}},
+)
+def export_route(
+    request: Request,
+    repo: RepoDep,
+    principal: PrincipalDep,
+    state: Annotated[Literal["published", "draft"], Query(description="what is live, or every draft")] = "published",
+    as_of: Annotated[
+        str | None, Query(description="an RFC 3339 time, or a commit of main (published) or draft", max_length=64)
+    ] = None,
+    format: Annotated[Literal["tar.gz", "zip", "ndjson"] | None, Query(description="overrides Accept")] = None,
+) -> StreamingResponse:
+    if state == "draft":
+        require_preview(principal, repo)
+    media_type = _FORMATS[format] if format is not None else _accepted(request.headers.get("accept"))
+    stream = export_bundle(repo, state=state, as_of=_moment(as_of), media_type=media_type)
+    name = f"{repo.name}-{state}.{_EXTENSIONS[media_type]}"
+    return StreamingResponse(
+        stream, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )
+
+
+def _accepted(accept: str | None) -> str:
+    """The first bundle type the Accept header names; tar.gz when it names none."""
+    for part in (accept or "").split(","):
+        media_type = part.split(";", 1)[0].strip().lower()
+        if media_type in MEDIA_TYPES:
+            return media_type
+    return TAR_GZ
+
+
+def _moment(as_of: str | None) -> datetime | str | None:
+    if as_of is None or _SHA.fullmatch(as_of):
+        return as_of
+    try:
+        return datetime.fromisoformat(as_of)
+    except ValueError:
+        raise InvalidInput(
+            "as_of is an RFC 3339 time or a full commit id",
+            errors=[{"loc": ["query", "as_of"], "msg": "neither a time nor a commit id"}],
+        ) from None

@@ -1,0 +1,263 @@
+"""Import and export: a repository's entities as one bundle (issue 8).
+
+    import_bundle   read and check a bundle, then write it as drafts in one atomic batch (and
+                    publish it, if asked, before anyone else may write); or, as a dry run,
+                    say what would change and every problem, writing nothing
+    export_bundle   stream a view (draft or published, now or as of a moment) as a bundle
+
+An import is an upsert of the entities in the bundle: an entity of the repository that the
+bundle leaves out is left as it is (never deleted). See ADR 0004.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import datetime
+from typing import BinaryIO
+
+import pygit2
+
+from gitstore.bundles.format import (
+    MEDIA_TYPES,
+    NDJSON,
+    TAR_GZ,
+    Problem,
+    Version,
+    versions_from_entries,
+    versions_from_lines,
+)
+from gitstore.bundles.pins import Node
+from gitstore.bundles.planning import ImportPlan, Outcome, outcome_of, plan_import, resolved, simulate
+from gitstore.bundles.reading import Limits, read_entries
+from gitstore.bundles.writing import Progress, write_bundle
+from gitstore.entities.api import DraftChange, roll_forward_drafts, write_drafts
+from gitstore.entities.document import Content
+from gitstore.entities.model import Author
+from gitstore.entities.snapshots import commit_time
+from gitstore.errors import GitstoreError, InvalidDocument, InvalidInput, StaleVersion
+from gitstore.history import api as history
+from gitstore.links import api as links
+from gitstore.publishing.api import PublishRecord, PublishTarget
+from gitstore.repository import DRAFT, MAIN, ContentRepository
+from gitstore.storage.api import read_ref
+
+__all__ = ["DEFAULT_LIMITS", "ImportReport", "Limits", "Problem", "export_bundle", "import_bundle"]
+
+_SHA = re.compile(r"[0-9a-f]{40}")
+DEFAULT_LIMITS = Limits()
+
+
+@dataclass(frozen=True, slots=True)
+class ImportReport:
+    """What an import did (or, as a dry run, would do) to the bundle's entities."""
+
+    dry_run: bool
+    created: list[str]
+    changed: list[str]
+    unchanged: list[str]
+    pinned_versions: int  # older versions added to members' branches so that pins keep their content
+    problems: list[Problem]  # a dry run's; a real import with problems raises instead
+    warnings: list[Problem]  # true but allowed: links to entities that are nowhere
+    draft_head: str | None  # `refs/heads/draft` after the import (as it is, for a dry run)
+    published: PublishRecord | None = None
+
+
+def import_bundle(
+    repo: ContentRepository,
+    source: BinaryIO,
+    media_type: str,
+    *,
+    author: Author,
+    expected_draft_head: str | None = None,
+    publish: bool = False,
+    dry_run: bool = False,
+    limits: Limits = DEFAULT_LIMITS,
+) -> ImportReport:
+    """Import a bundle as drafts: all of it in one commit on `draft`, or nothing.
+
+    `expected_draft_head` refuses the import if `refs/heads/draft` moved since the caller read
+    it (seed 003's dirty writes). With `publish`, the imported entities are published right
+    after, still holding the locks, so nothing lands in between.
+
+    Raises:
+        InvalidBundle: unreadable or unsafe (a path outside it, a link, a zip bomb), even on a dry run.
+        InvalidDocument: the bundle breaks a rule; `errors` lists every problem. Nothing is written.
+        StaleVersion: `draft` is not at `expected_draft_head`.
+        Conflict subclasses: from publishing, after the drafts landed (the message says so).
+    """
+    if expected_draft_head is not None and not _SHA.fullmatch(expected_draft_head):
+        raise InvalidInput(
+            "If-Match names the draft branch's commit: 40 lower-case hex digits",
+            errors=[{"loc": ["If-Match"], "msg": "not a 40-hex commit id"}],
+        )
+    _check_draft_head(repo, expected_draft_head)  # before reading: fail a stale import early
+    versions, problems = _read(source, media_type, limits)
+    if dry_run:
+        plan = plan_import(repo, versions)
+        outcome = simulate(plan) if not (problems or plan.problems) else Outcome([], [], [], 0)
+        head = read_ref(repo.storage.git, DRAFT)
+        return _report(True, outcome, problems + plan.problems, plan.warnings, head)
+    with ExitStack() as held:
+        if publish:
+            held.enter_context(repo.storage.publish_lock.held())  # publish before drafts, always
+        held.enter_context(repo.storage.drafts_lock.held())
+        roll_forward_drafts(repo)
+        _check_draft_head(repo, expected_draft_head)
+        plan = plan_import(repo, versions)
+        problems += plan.problems
+        if problems:
+            first = problems[0]
+            raise InvalidDocument(
+                f"the bundle has {len(problems)} problem(s), so nothing was imported; the first: "
+                f"{first.entry}: {first.msg}",
+                errors=[p.as_error() for p in problems],
+            )
+        outcome = outcome_of(plan.view, _write(repo, plan, author))
+        head = read_ref(repo.storage.git, DRAFT)
+        record = _publish(repo, plan, author, head) if publish else None
+    return _report(False, outcome, [], plan.warnings, head, record)
+
+
+def _read(source: BinaryIO, media_type: str, limits: Limits) -> tuple[list[Version], list[Problem]]:
+    entries = read_entries(source, media_type, limits)
+    if media_type != NDJSON:
+        return versions_from_entries(entries)
+    versions, problems = [], []
+    for found in versions_from_lines(entries):
+        if isinstance(found, Version):
+            versions.append(found)
+        else:
+            problems += found
+    return versions, problems
+
+
+def _check_draft_head(repo: ContentRepository, expected: str | None) -> None:
+    if expected is None:
+        return
+    head = read_ref(repo.storage.git, DRAFT)
+    if head is None or str(head) != expected:
+        raise StaleVersion(
+            f"the draft branch is at {head}, not {expected}: someone changed drafts since; export again",
+            current=str(head) if head is not None else None,
+        )
+
+
+def _write(repo: ContentRepository, plan: ImportPlan, author: Author) -> dict[Node, bool]:
+    """Write every node of the plan in one batch; whether each made a new commit."""
+    view = plan.view
+    tips = {key: state.draft_commit for key, state in view.states.items()}
+    commits: dict[Node, str | None] = {}
+    made: dict[Node, bool] = {}
+
+    def change(node: Node) -> DraftChange:
+        def content(_current: object) -> tuple[Content, bool]:
+            if node.pin is None and node.key in plan.restore:
+                snap = plan.restore[node.key]
+                return snap.document, snap.deleted
+            found = resolved(view, node, commits)
+            assert found is not None, f"{node} written before what it pins"
+            return found, False
+
+        def landed(commit: pygit2.Oid) -> None:
+            made[node] = str(commit) != tips.get(node.key)
+            tips[node.key] = commits[node] = str(commit)
+
+        summary = None if node.pin is None else f"Import {node.key} as pinned in the bundle ({node.pin[:12]})"
+        return DraftChange(node.key, content, summary=summary, on_commit=landed)
+
+    keys = list(view.current)
+    shown = ", ".join(keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
+    write_drafts(repo, [change(node) for node in plan.order], author=author, summary=f"Import {shown}")
+    return made
+
+
+def _publish(repo: ContentRepository, plan: ImportPlan, author: Author, head: pygit2.Oid | None) -> PublishRecord:
+    targets = [PublishTarget(key) for key in plan.view.current]
+    try:
+        return links.publish(repo, targets, author=author)
+    except GitstoreError as exc:
+        why = f"the import landed as drafts (draft head {head}) but publishing it was refused: {exc.detail}"
+        raise type(exc)(why, **exc.extra) from exc
+
+
+def _report(
+    dry_run: bool,
+    outcome: Outcome,
+    problems: list[Problem],
+    warnings: list[Problem],
+    head: pygit2.Oid | None,
+    record: PublishRecord | None = None,
+) -> ImportReport:
+    return ImportReport(
+        dry_run,
+        outcome.created,
+        outcome.changed,
+        outcome.unchanged,
+        outcome.pinned_versions,
+        problems,
+        warnings,
+        str(head) if head is not None else None,
+        record,
+    )
+
+
+# -- export -----------------------------------------------------------------------------------
+
+
+def export_bundle(
+    repo: ContentRepository,
+    *,
+    state: str = "draft",
+    as_of: datetime | str | None = None,
+    media_type: str = TAR_GZ,
+    progress: Progress | None = None,
+) -> Iterator[bytes]:
+    """The entities of a view as a bundle, streamed: `state` "draft" (every current draft) or
+    "published" (what is live), now or `as_of` a moment (a time, or a commit of that branch).
+
+    Checks its arguments before returning, so a caller can answer an error before streaming."""
+    if state not in ("draft", "published"):
+        raise InvalidInput("state is draft or published", errors=[{"loc": ["state"], "msg": f"unknown {state!r}"}])
+    if media_type not in MEDIA_TYPES:
+        raise InvalidInput(
+            "export as application/gzip, application/zip or application/x-ndjson",
+            errors=[{"loc": ["format"], "msg": f"unsupported {media_type!r}"}],
+        )
+    commit = _view_commit(repo, DRAFT if state == "draft" else MAIN, as_of)
+    # The stream is read on whatever thread its consumer runs: it keeps a handle of its own.
+    git = repo.storage.new_handle()
+    root = git[commit].tree if commit is not None else None  # type: ignore[attr-defined]
+    return write_bundle(git, root, media_type, progress)
+
+
+def _view_commit(repo: ContentRepository, ref: str, as_of: datetime | str | None) -> pygit2.Oid | None:
+    """The commit of `ref` that the view is: its tip, the commit named, or the last one made
+    at or before a time."""
+    git = repo.storage.git
+    head = read_ref(git, ref)
+    if as_of is None or head is None:
+        return head
+    if isinstance(as_of, str):
+        if not _SHA.fullmatch(as_of):
+            raise InvalidInput(
+                "as_of is a time or a full commit id", errors=[{"loc": ["as_of"], "msg": "not a commit"}]
+            )
+        oid = pygit2.Oid(hex=as_of)
+        if oid != head and not (oid in git and isinstance(git[oid], pygit2.Commit) and git.descendant_of(head, oid)):
+            raise InvalidInput(f"{as_of} is not a commit of {ref}", errors=[{"loc": ["as_of"], "msg": f"not on {ref}"}])
+        return oid
+    if ref == MAIN:
+        seq = history.publish_seq_as_of(repo, as_of)
+        return None if seq is None else pygit2.Oid(hex=repo.index.publishes(before=seq + 1, limit=1)[0][1].commit)
+    if as_of.tzinfo is None:
+        raise InvalidInput(
+            "as_of needs a time zone, as RFC 3339 requires", errors=[{"loc": ["as_of"], "msg": "no offset"}]
+        )
+    oid: pygit2.Oid | None = head
+    while oid is not None and commit_time(git[oid].author) > as_of:  # type: ignore[attr-defined]
+        parents = git[oid].parent_ids  # type: ignore[attr-defined]
+        oid = parents[0] if parents else None
+    return oid

@@ -1,0 +1,99 @@
+"""Pins across repositories: what a repository version's fingerprint is (export), and which
+version of the importing repository, or of the bundle, each of a bundle's pins names (import).
+
+A bundle's pin names a fingerprint (gitstore.bundles.format). On import it resolves, in order:
+
+1. to the commit it names, if it is a commit of the member's branch here (a bundle made with
+   `git archive draft` from this very repository);
+2. to the newest commit of the member's branch here with that fingerprint (importing a bundle
+   exported from here, or one imported before: no new version is made);
+3. to the commit the import makes of the member's own content in the bundle, if that is the
+   version pinned;
+4. to a commit the import makes of the pinned version the bundle carries under pins/, written
+   on the member's branch before the member's own content, so that it is an older version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pygit2
+
+from gitstore.bundles.format import Version
+from gitstore.entities.document import MEMBERS_FILE, Member, members_from_bytes, members_to_bytes
+from gitstore.storage.api import read_files, tree_id
+
+__all__ = ["Fingerprints", "Node", "Target", "resolve_pin"]
+
+
+class Fingerprints:
+    """Fingerprints of one repository's versions, each computed once."""
+
+    def __init__(self, git: pygit2.Repository) -> None:
+        self._git = git
+        self._known: dict[pygit2.Oid, str] = {}  # by tree id: a tree and the commits it pins never change
+
+    def of_commit(self, commit: pygit2.Oid) -> str:
+        return self.of_tree(self._git[commit].tree)  # type: ignore[attr-defined]
+
+    def of_tree(self, tree: pygit2.Tree) -> str:
+        found = self._known.get(tree.id)
+        if found is None:
+            # Without a manifest the bundle holds the very files, so the tree id is the answer.
+            found = str(tree_id(self.bundle_files(tree))) if MEMBERS_FILE in tree else str(tree.id)
+            self._known[tree.id] = found
+        return found
+
+    def bundle_files(self, tree: pygit2.Tree) -> dict[str, bytes]:
+        """A version's files as a bundle holds them: each pin as the pinned version's fingerprint."""
+        files = read_files(tree)
+        manifest = files.get(MEMBERS_FILE)
+        if manifest is not None:
+            members = members_from_bytes(manifest)
+            files[MEMBERS_FILE] = members_to_bytes(tuple(self.portable(m) for m in members))
+        return files
+
+    def portable(self, member: Member) -> Member:
+        return member if member.pin is None else Member(member.key, self.of_commit(pygit2.Oid(hex=member.pin)))
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """A version an import writes: `key`'s own content in the bundle (`pin` None), or the
+    pinned version of `key` the bundle carries under that fingerprint."""
+
+    key: str
+    pin: str | None = None
+
+
+#: What a pin resolves to: a commit that exists here (its id), or a version the import writes.
+Target = str | Node
+
+
+def resolve_pin(
+    git: pygit2.Repository,
+    fingerprints: Fingerprints,
+    member: Member,
+    tip: pygit2.Oid | None,
+    own: str | None,
+    carried: Mapping[tuple[str, str], Version],
+) -> Target | None:
+    """What `member`'s pin names (see the module docstring), or None if nothing does. `tip` is
+    the member's draft tip here, `own` the fingerprint of its own content in the bundle."""
+    assert member.pin is not None
+    if tip is not None:
+        named = git.get(pygit2.Oid(hex=member.pin))
+        if isinstance(named, pygit2.Commit) and (named.id == tip or git.descendant_of(tip, named.id)):
+            return member.pin
+        oid: pygit2.Oid | None = tip
+        while oid is not None:
+            if fingerprints.of_commit(oid) == member.pin:
+                return str(oid)
+            parents = git[oid].parent_ids  # type: ignore[attr-defined]
+            oid = parents[0] if parents else None
+    if own == member.pin:
+        return Node(member.key)
+    if (member.key, member.pin) in carried:
+        return Node(member.key, member.pin)
+    return None

@@ -1,0 +1,164 @@
+"""Writing a view of a repository as a bundle, streamed: one entity at a time goes through the
+archive writer and out, so memory holds one entity and the fingerprints computed so far.
+
+The bytes depend on content alone (no times, owners or commit ids), so two repositories that
+hold the same content export the same bundle, byte for byte: that is how the round-trip tests
+compare them.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import tarfile
+import zipfile
+from collections.abc import Callable, Iterator
+
+import pygit2
+
+from gitstore.bundles.format import NDJSON, PINS_DIR, TAR_GZ, ZIP, Version, version_line
+from gitstore.bundles.pins import Fingerprints
+from gitstore.entities.document import MEMBERS_FILE, files_to_document, members_from_bytes
+from gitstore.storage.api import entity_path
+
+__all__ = ["Progress", "write_bundle"]
+
+#: Told (entities written, entities to write) as an export goes.
+Progress = Callable[[int, int], None]
+
+_CHUNK = 64 * 1024
+_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can say
+
+
+def write_bundle(
+    git: pygit2.Repository, root: pygit2.Tree | None, media_type: str, progress: Progress | None = None
+) -> Iterator[bytes]:
+    """The entities of aggregate tree `root` (a commit of `draft` or `main`), then every pinned
+    version they need that is not already one of them, as a bundle of `media_type`."""
+    listed = _entities(git, root)
+    fingerprints = Fingerprints(git)
+    sink = _Sink()
+    out = _writer(media_type, sink)
+    exported: dict[str, pygit2.Oid] = {}
+    wanted: list[tuple[str, pygit2.Oid]] = []  # pinned versions, as (key, commit)
+    for done, (key, tree) in enumerate(listed, 1):
+        exported[key] = tree.id
+        out.add(key, None, fingerprints.bundle_files(tree))
+        wanted += _pins_of(tree)
+        if progress is not None:
+            progress(done, len(listed))
+        if sink.size >= _CHUNK:
+            yield sink.drain()
+    carried: set[tuple[str, str]] = set()
+    for key, commit in wanted:  # grows as it goes: a pinned container pins versions too
+        tree = git[commit].tree  # type: ignore[attr-defined]
+        pin = fingerprints.of_tree(tree)
+        own = exported.get(key)
+        if (key, pin) in carried or (own is not None and fingerprints.of_tree(git[own]) == pin):  # type: ignore[arg-type]
+            continue
+        carried.add((key, pin))
+        out.add(key, pin, fingerprints.bundle_files(tree))
+        wanted += _pins_of(tree)
+        if sink.size >= _CHUNK:
+            yield sink.drain()
+    out.close()
+    yield sink.drain()
+
+
+def _entities(git: pygit2.Repository, root: pygit2.Tree | None) -> list[tuple[str, pygit2.Tree]]:
+    """(key, tree) of every entity in an aggregate tree, in the tree's order."""
+    if root is None:
+        return []
+    found = []
+    for shard in root:
+        if isinstance(shard, pygit2.Tree):
+            found += [(entry.name, entry) for entry in shard if isinstance(entry, pygit2.Tree)]
+    return found  # type: ignore[return-value]
+
+
+def _pins_of(tree: pygit2.Tree) -> list[tuple[str, pygit2.Oid]]:
+    if MEMBERS_FILE not in tree:
+        return []
+    members = members_from_bytes(tree[MEMBERS_FILE].data)  # type: ignore[attr-defined]
+    return [(m.key, pygit2.Oid(hex=m.pin)) for m in members if m.pin is not None]
+
+
+class _Sink(io.RawIOBase):
+    """Where the archive writers write; drained after each entity."""
+
+    def __init__(self) -> None:
+        self._chunks: list[bytes] = []
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        self._chunks.append(bytes(data))
+        self.size += len(data)
+        return len(data)
+
+    def drain(self) -> bytes:
+        data = b"".join(self._chunks)
+        self._chunks.clear()
+        self.size = 0
+        return data
+
+
+class _Writer:
+    def add(self, key: str, pin: str | None, files: dict[str, bytes]) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+def _writer(media_type: str, sink: _Sink) -> _Writer:
+    return {TAR_GZ: _TarGz, ZIP: _Zip, NDJSON: _Lines}[media_type](sink)
+
+
+def _directory(key: str, pin: str | None) -> str:
+    return entity_path(key) if pin is None else f"{PINS_DIR}/{key}/{pin}"
+
+
+class _TarGz(_Writer):
+    def __init__(self, sink: _Sink) -> None:
+        self._gzip = gzip.GzipFile(fileobj=sink, mode="wb", mtime=0)
+        self._tar = tarfile.open(fileobj=self._gzip, mode="w|", format=tarfile.PAX_FORMAT)  # type: ignore[call-overload]
+
+    def add(self, key: str, pin: str | None, files: dict[str, bytes]) -> None:
+        for name, data in sorted(files.items()):
+            info = tarfile.TarInfo(f"{_directory(key, pin)}/{name}")
+            info.size, info.mode, info.mtime = len(data), 0o644, 0
+            self._tar.addfile(info, io.BytesIO(data))
+
+    def close(self) -> None:
+        self._tar.close()
+        self._gzip.close()
+
+
+class _Zip(_Writer):
+    def __init__(self, sink: _Sink) -> None:
+        self._zip = zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED)
+
+    def add(self, key: str, pin: str | None, files: dict[str, bytes]) -> None:
+        for name, data in sorted(files.items()):
+            info = zipfile.ZipInfo(f"{_directory(key, pin)}/{name}", date_time=_EPOCH)
+            info.external_attr = 0o100644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            self._zip.writestr(info, data)
+
+    def close(self) -> None:
+        self._zip.close()
+
+
+class _Lines(_Writer):
+    def __init__(self, sink: _Sink) -> None:
+        self._sink = sink
+
+    def add(self, key: str, pin: str | None, files: dict[str, bytes]) -> None:
+        content, _deleted = files_to_document(files)  # views never hold a delete
+        self._sink.write(version_line(Version(key, content, "", pin)))
+
+    def close(self) -> None:
+        pass
