@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 export GITSTORE_DATA ?= $(CURDIR)/data
 
-.PHONY: serve test lint bench clean
+.PHONY: serve test lint bench fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# The property and schemathesis tests with many more examples, random each run (a few minutes);
+# failures are kept in .hypothesis/ and tried first next time.
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest tests/properties -o timeout=900
 
 clean:
 	rm -rf $(VENV) data
