@@ -14,6 +14,7 @@ per publish. Clones then pay for delta search on every request. git's own `repac
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from pathlib import Path
 from gitstore.publishing.mirror import live_mirror_path
 from gitstore.repository import ContentRepository
 
-__all__ = ["GcReport", "gc"]
+__all__ = ["GcReport", "Stats", "gc", "stats"]
 
 
 @dataclass
@@ -55,6 +56,54 @@ def gc(repo: ContentRepository) -> GcReport:
     )
 
 
+@dataclass
+class Stats:
+    """What a repository holds and what it takes on disk; each figure is cheap to get."""
+
+    entities: int  # every key the index knows, deleted ones too
+    drafts: int  # not deleted in draft
+    live: int
+    versions: int  # commits on every draft branch
+    publishes: int
+    loose_refs: int
+    packed_refs: int
+    loose_objects: int
+    loose_objects_bytes: int
+    packs: int
+    packed_objects: int
+    packs_bytes: int
+    disk_bytes: int  # the whole repository directory: objects, refs, index, locks
+
+
+def stats(repo: ContentRepository) -> Stats:
+    """Counts from the index, git's own object counts, and the directory's size on disk."""
+    objects = _object_counts(repo.path)
+    packed = repo.path / "packed-refs"
+    lines = packed.read_text().splitlines() if packed.is_file() else []
+    return Stats(
+        **repo.index.counts(),
+        loose_refs=sum(len(files) for _, _, files in os.walk(repo.path / "refs")),
+        packed_refs=sum(1 for line in lines if line[:1] not in ("#", "^")),
+        loose_objects=objects["count"],
+        loose_objects_bytes=objects["size"] * 1024,
+        packs=objects["packs"],
+        packed_objects=objects["in-pack"],
+        packs_bytes=objects["size-pack"] * 1024,
+        disk_bytes=_disk_bytes(repo.path),
+    )
+
+
+def _disk_bytes(root: Path) -> int:
+    total = 0
+    for path, _, files in os.walk(root):
+        for name in files:
+            try:
+                total += os.stat(os.path.join(path, name)).st_blocks * 512
+            except FileNotFoundError:
+                pass  # a lock or temporary file that came and went
+    return total
+
+
 def _git(path: Path, *args: str) -> None:
     subprocess.run(
         ["git", "--git-dir", str(path), "-c", "gc.auto=0", "-c", "core.fsync=committed,reference", *args],
@@ -64,8 +113,12 @@ def _git(path: Path, *args: str) -> None:
 
 
 def _count(path: Path, field: str) -> int:
+    return _object_counts(path)[field]
+
+
+def _object_counts(path: Path) -> dict[str, int]:
+    """`git count-objects -v`: loose objects (count, size in KiB), packs, objects in packs..."""
     out = subprocess.run(
         ["git", "--git-dir", str(path), "count-objects", "-v"], check=True, capture_output=True, text=True
     ).stdout
-    values = dict(line.split(": ", 1) for line in out.splitlines())
-    return int(values[field])
+    return {name: int(value) for name, value in (line.split(": ", 1) for line in out.splitlines())}

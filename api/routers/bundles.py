@@ -7,9 +7,7 @@ GET  /repos/{repo}/export    a view as a bundle, streamed; ?state=published|draf
 
 from __future__ import annotations
 
-import re
 import tempfile
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Header, Query, Request
@@ -22,18 +20,14 @@ from api.body import body_chunks
 from api.deps import PrincipalDep, RepoDep, Writer, parse_etag
 from api.problems import HTTPProblem
 from api.schemas import PublishOut
-from gitstore.bundles.api import ImportReport, export_bundle, import_bundle
-from gitstore.bundles.format import MEDIA_TYPES, NDJSON, TAR_GZ, ZIP
-from gitstore.errors import InvalidInput
+from gitstore.bundles.api import ImportReport, as_of_from_text, export_bundle, import_bundle
+from gitstore.bundles.format import FORMATS, MEDIA_TYPES, TAR_GZ, format_name
 from gitstore.publishing.mirror import sync_live_mirror
 
 router = APIRouter(prefix="/repos/{repo}", tags=["bundles"])
 
 # Bodies up to this size stay in memory; a larger one is spooled to a temporary file.
 _SPOOL_IN_MEMORY = 8 * 1024 * 1024
-_SHA = re.compile(r"[0-9a-f]{40}")
-_FORMATS = {"tar.gz": TAR_GZ, "zip": ZIP, "ndjson": NDJSON}
-_EXTENSIONS = {TAR_GZ: "tar.gz", ZIP: "zip", NDJSON: "ndjson"}
 
 
 class ProblemOut(BaseModel):
@@ -150,9 +144,11 @@ def export_route(
 ) -> StreamingResponse:
     if state == "draft":
         require_preview(principal, repo)
-    media_type = _FORMATS[format] if format is not None else _accepted(request.headers.get("accept"))
-    stream = export_bundle(repo, state=state, as_of=_moment(as_of), media_type=media_type)
-    name = f"{repo.name}-{state}.{_EXTENSIONS[media_type]}"
+    media_type = FORMATS[format] if format is not None else _accepted(request.headers.get("accept"))
+    stream = export_bundle(
+        repo, state=state, as_of=as_of_from_text(as_of) if as_of is not None else None, media_type=media_type
+    )
+    name = f"{repo.name}-{state}.{format_name(media_type)}"
     return StreamingResponse(
         stream, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{name}"'}
     )
@@ -165,15 +161,3 @@ def _accepted(accept: str | None) -> str:
         if media_type in MEDIA_TYPES:
             return media_type
     return TAR_GZ
-
-
-def _moment(as_of: str | None) -> datetime | str | None:
-    if as_of is None or _SHA.fullmatch(as_of):
-        return as_of
-    try:
-        return datetime.fromisoformat(as_of)
-    except ValueError:
-        raise InvalidInput(
-            "as_of is an RFC 3339 time or a full commit id",
-            errors=[{"loc": ["query", "as_of"], "msg": "neither a time nor a commit id"}],
-        ) from None

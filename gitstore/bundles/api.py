@@ -44,7 +44,7 @@ from gitstore.publishing.api import PublishRecord, PublishTarget
 from gitstore.repository import DRAFT, MAIN, ContentRepository
 from gitstore.storage.api import read_ref
 
-__all__ = ["DEFAULT_LIMITS", "ImportReport", "Limits", "Problem", "export_bundle", "import_bundle"]
+__all__ = ["DEFAULT_LIMITS", "ImportReport", "Limits", "Problem", "as_of_from_text", "export_bundle", "import_bundle"]
 
 _SHA = re.compile(r"[0-9a-f]{40}")
 DEFAULT_LIMITS = Limits()
@@ -139,8 +139,9 @@ def _check_draft_head(repo: ContentRepository, expected: str | None) -> None:
         return
     head = read_ref(repo.storage.git, DRAFT)
     if head is None or str(head) != expected:
+        where = "has no draft yet" if head is None else f"is at {head}"
         raise StaleVersion(
-            f"the draft branch is at {head}, not {expected}: someone changed drafts since; export again",
+            f"the draft branch {where}, not at {expected}: drafts changed since; export again",
             current=str(head) if head is not None else None,
         )
 
@@ -231,6 +232,19 @@ def export_bundle(
     git = repo.storage.new_handle()
     root = git[commit].tree if commit is not None else None  # type: ignore[attr-defined]
     return write_bundle(git, root, media_type, progress)
+
+
+def as_of_from_text(text: str) -> datetime | str:
+    """What `as_of` means when a person types it: a full commit id, or an RFC 3339 time."""
+    if _SHA.fullmatch(text):
+        return text
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(
+            "as_of is an RFC 3339 time or a full commit id",
+            errors=[{"loc": ["as_of"], "msg": "neither a time nor a commit id"}],
+        ) from None
 
 
 def _view_commit(repo: ContentRepository, ref: str, as_of: datetime | str | None) -> pygit2.Oid | None:

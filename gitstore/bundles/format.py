@@ -51,6 +51,7 @@ from gitstore.names import key_problem
 from gitstore.storage.api import entity_path, tree_id
 
 __all__ = [
+    "FORMATS",
     "MEDIA_TYPES",
     "NDJSON",
     "PINS_DIR",
@@ -60,6 +61,8 @@ __all__ = [
     "Problem",
     "Version",
     "fingerprint",
+    "format_name",
+    "media_type_of",
     "version_files",
     "version_line",
     "versions_from_entries",
@@ -70,6 +73,9 @@ TAR_GZ = "application/gzip"
 ZIP = "application/zip"
 NDJSON = "application/x-ndjson"
 MEDIA_TYPES = (TAR_GZ, ZIP, NDJSON)
+#: The short names (`?format=`, `--format`) and file name endings of each media type.
+FORMATS = {"tar.gz": TAR_GZ, "zip": ZIP, "ndjson": NDJSON}
+_ENDINGS = {".tar.gz": TAR_GZ, ".tgz": TAR_GZ, ".zip": ZIP, ".ndjson": NDJSON, ".jsonl": NDJSON}
 PINS_DIR = "pins"
 _KEY = r"[a-z0-9._-]{1,64}"
 _SHA = r"[0-9a-f]{40}"
@@ -115,6 +121,15 @@ class Version:
     content: Content
     origin: str  # where it came from, for problems
     pin: str | None = None
+
+
+def media_type_of(file_name: str) -> str | None:
+    """The bundle type a file name says it holds (`.tar.gz`, `.tgz`, `.zip`, `.ndjson`, `.jsonl`)."""
+    return next((media for ending, media in _ENDINGS.items() if file_name.lower().endswith(ending)), None)
+
+
+def format_name(media_type: str) -> str:
+    return next(name for name, media in FORMATS.items() if media == media_type)
 
 
 # -- fingerprints -----------------------------------------------------------------------------

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import gzip
 import stat
-import tarfile
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -54,40 +53,105 @@ def read_entries(source: BinaryIO, media_type: str, limits: Limits) -> Iterator[
 
 
 def _tar_entries(source: BinaryIO, limits: Limits) -> Iterator[Entry]:
-    counter = _Expanded(gzip.GzipFile(fileobj=source, mode="rb"), limits.max_expanded_bytes)
+    """The files of a tar.gz. Python's tarfile costs ~100 us a member in headers alone (2 s for
+    a 10,000-entity bundle); this reads the three header kinds a tar writer uses (ustar, pax,
+    GNU long names) and refuses the rest."""
+    stream = _Expanded(gzip.GzipFile(fileobj=source, mode="rb"), limits.max_expanded_bytes)
     seen: set[str] = set()
+    count = 0
+    pending: dict[str, str] = {}  # what a pax or GNU long-name header says of the next member
     try:
-        with tarfile.open(fileobj=counter, mode="r|") as archive:  # type: ignore[call-overload]
-            for count, member in enumerate(archive, 1):
-                _check_count(count, limits)
-                name = _safe_name(member.name, seen)
-                if member.isdir():
-                    continue
-                if not member.isreg():
-                    raise InvalidBundle(f"{name} is a link or device; a bundle holds plain files only", entry=name)
-                _check_size(name, member.size, limits)
-                stream = archive.extractfile(member)
-                assert stream is not None
-                yield Entry(name, stream.read(member.size))
-    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+        while True:
+            header = stream.take(512)
+            if len(header) < 512 or header == _ZERO_BLOCK:
+                return  # the end (`tar` writes two zero blocks; one is enough to stop)
+            count += 1
+            _check_count(count, limits)
+            kind, name, size = _header(header)
+            name = pending.pop("path", name)
+            size = int(pending.pop("size", size))
+            _check_size(name, size, limits)
+            data = stream.take(size)
+            if len(data) < size:
+                raise InvalidBundle("the tar archive ends in the middle of an entry")
+            stream.take(-size % 512)
+            if kind in _PAX:
+                pending = _pax_records(data) if kind == b"x" else pending  # a global header names no file
+            elif kind == b"L":
+                pending = {"path": data.rstrip(b"\0").decode()}
+            elif kind == b"5":
+                _safe_name(name, seen)
+            elif kind in _FILE_KINDS:
+                yield Entry(_safe_name(name, seen), data)
+            else:
+                raise InvalidBundle(f"{name} is a link or device; a bundle holds plain files only", entry=name)
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError, ValueError) as exc:
         raise InvalidBundle(f"not a readable tar.gz archive: {exc}") from None
 
 
+_ZERO_BLOCK = bytes(512)
+_FILE_KINDS = (b"0", b"\0", b"7")  # a regular file, the old spelling, a "contiguous" file
+_PAX = (b"x", b"g")
+
+
+def _header(block: bytes) -> tuple[bytes, str, int]:
+    """(type, path, size) of a ustar header block, checked against its checksum."""
+    declared = int(block[148:156].rstrip(b" \0") or b"0", 8)
+    if declared != sum(block) - sum(block[148:156]) + 8 * 32:
+        raise InvalidBundle("not a tar archive: a header's checksum does not match")
+    name = block[:100].split(b"\0", 1)[0]
+    prefix = block[345:500].split(b"\0", 1)[0]
+    if block[257:263] == b"ustar\0" and prefix:
+        name = prefix + b"/" + name
+    field = block[124:136]
+    if field[0] & 0x80:  # base-256, for sizes octal cannot hold
+        size = int.from_bytes(field[1:], "big")
+    else:
+        size = int(field.rstrip(b" \0") or b"0", 8)
+    return block[156:157], name.decode(), size
+
+
+def _pax_records(data: bytes) -> dict[str, str]:
+    """The `path` and `size` of a pax extended header ("<length> <key>=<value>\n" records)."""
+    found: dict[str, str] = {}
+    position = 0
+    while position < len(data):
+        length = data[position:].split(b" ", 1)[0]
+        step = int(length)
+        if step <= len(length):
+            raise ValueError("a pax record shorter than its own length")
+        key, _, value = data[position + len(length) + 1 : position + step - 1].partition(b"=")
+        if key in (b"path", b"size"):
+            found[key.decode()] = value.decode()
+        position += step
+    return found
+
+
 class _Expanded:
-    """A stream that counts what it expands and stops at `limit`: tarfile reads long names
-    and pax headers whole, whatever size they declare."""
+    """The decompressed stream, read in large chunks and counted: nothing is expanded past
+    `limit`, whatever sizes the headers declare."""
 
     def __init__(self, inner: BinaryIO, limit: int) -> None:
-        self._inner, self._limit, self._read = inner, limit, 0
+        self._inner, self._limit, self._expanded = inner, limit, 0
+        self._buffer, self._position = b"", 0
 
-    def read(self, size: int = -1) -> bytes:
-        if size < 0 or self._read + size > self._limit:
-            size = self._limit - self._read + 1
-        data = self._inner.read(size)
-        self._read += len(data)
-        if self._read > self._limit:
-            raise InvalidBundle(f"the bundle expands to more than {self._limit} bytes", limit=self._limit)
+    def take(self, size: int) -> bytes:
+        """The next `size` bytes (fewer at the end)."""
+        while len(self._buffer) - self._position < size:
+            chunk = self._inner.read(max(_CHUNK, size))
+            if not chunk:
+                break
+            self._expanded += len(chunk)
+            if self._expanded > self._limit:
+                raise InvalidBundle(f"the bundle expands to more than {self._limit} bytes", limit=self._limit)
+            self._buffer = self._buffer[self._position :] + chunk
+            self._position = 0
+        data = self._buffer[self._position : self._position + size]
+        self._position += len(data)
         return data
+
+
+_CHUNK = 1 << 16
 
 
 def _zip_entries(source: BinaryIO, limits: Limits) -> Iterator[Entry]:

@@ -531,6 +531,16 @@ class EntityIndex:
                 found[row[0]] = EntityState(row[1], row[2], bool(row[3]), row[4], row[5])
         return found
 
+    def counts(self) -> dict[str, int]:
+        """How many entities (drafts not deleted, live), versions and publishes the index holds."""
+        db = self._db()
+        entities, drafts, live = db.execute(
+            "SELECT count(*), coalesce(sum(draft_deleted=0), 0), coalesce(sum(published_live=1), 0) FROM entities"
+        ).fetchone()
+        versions = db.execute("SELECT count(*) FROM changes").fetchone()[0]
+        publishes = db.execute("SELECT count(*) FROM publishes").fetchone()[0]
+        return {"entities": entities, "drafts": drafts, "live": live, "versions": versions, "publishes": publishes}
+
     def ever_live_keys(self) -> set[str]:
         """Keys that were live at some point: published now or named in the publish log."""
         db = self._db()

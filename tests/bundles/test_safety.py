@@ -97,3 +97,27 @@ def test_limits_on_entries_and_expanded_size(repo: ContentRepository) -> None:
     with pytest.raises(InvalidBundle, match="more than 10 entries"):
         load(repo, lines, NDJSON, limits=Limits(max_entries=10))
     assert load(repo, many).created == sorted(f"p{i}" for i in range(11))
+
+
+@pytest.mark.parametrize("tar_format", [tarfile.PAX_FORMAT, tarfile.GNU_FORMAT], ids=["pax", "gnu"])
+def test_long_paths_written_by_either_tar_dialect_are_read(repo: ContentRepository, tar_format: int) -> None:
+    key = "k" * 64
+    files = {
+        f"{entity_path(key)}/entity.json": b'{"type": "page", "title": "Long"}',
+        f"{entity_path(key)}/fields/{'f' * 64}.txt": b"a field with a long name\n",  # past ustar's 100
+    }
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz", format=tar_format) as archive:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    assert load(repo, out.getvalue()).created == [key]
+
+
+def test_a_garbled_archive_is_refused(repo: ContentRepository) -> None:
+    data = bytearray(tar_gz(GOOD))
+    raw = bytearray(gzip.decompress(bytes(data)))
+    raw[148:156] = b"0000000\0"  # the first header's checksum
+    with pytest.raises(InvalidBundle, match="checksum"):
+        load(repo, gzip.compress(bytes(raw)))
