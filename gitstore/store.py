@@ -13,7 +13,7 @@ from gitstore.errors import CorruptObject, RepositoryExists, RepositoryNotFound
 from gitstore.maintenance import RepairReport, repair
 from gitstore.names import validate_repo_name
 from gitstore.repository import ContentRepository
-from gitstore.storage.api import init_bare
+from gitstore.storage.api import disk_errors, init_bare
 
 __all__ = ["Store"]
 
@@ -36,11 +36,14 @@ class Store:
             raise RepositoryExists(f"repository {name!r} already exists", name=name)
         # Build it aside and rename it into place: a racing create or a crash never leaves a
         # half-made repository under the real name.
-        staging = Path(tempfile.mkdtemp(prefix=f".creating-{name}-", dir=self.data_dir))
+        with disk_errors():
+            staging = Path(tempfile.mkdtemp(prefix=f".creating-{name}-", dir=self.data_dir))
         try:
-            init_bare(staging / "repo.git", description)
+            with disk_errors():
+                init_bare(staging / "repo.git", description)
             try:
-                os.rename(staging / "repo.git", path)
+                with disk_errors():
+                    os.rename(staging / "repo.git", path)
             except OSError:
                 raise RepositoryExists(f"repository {name!r} already exists", name=name) from None
         finally:

@@ -54,6 +54,7 @@ from gitstore.index.api import ChangeRow, DraftRow, ListFilter
 from gitstore.names import validate_key
 from gitstore.repository import DRAFT, ContentRepository, draft_ref
 from gitstore.storage.api import disk_errors, read_ref, set_ref, update_aggregate, update_refs, write_files
+from gitstore.storage.space import after_commit_point, ensure_room
 
 __all__ = [
     "Check",
@@ -401,9 +402,11 @@ def _write(
         made = _commit_change(repo, planned, sig, action, summary, extra_trailers, resolve=lambda k: _tip_of(repo, k))
         tree = None if planned.deleted else planned.tree
         draft_head = _aggregate_commit(git, {key: tree}, sig, made.draft_message)
-        set_ref(git, ref, expected=tip, new=made.commit)
-        _advance_aggregate(git, draft_head)
-        repo.index.record_drafts([made.row], [made.logged], draft_head=str(draft_head[1]))
+        ensure_room(repo.path)
+        set_ref(git, ref, expected=tip, new=made.commit)  # the commit point
+        with after_commit_point(f"the change to {key!r}"):
+            _advance_aggregate(git, draft_head)
+            repo.index.record_drafts([made.row], [made.logged], draft_head=str(draft_head[1]))
         entity = entity_view(git, made.snapshot, "draft", made.commit, published_commit(repo, key))
         warnings = _live_path_warnings(repo, [planned]).get(key, ())
     return WriteResult(entity, created=planned.current is None, changed=True, warnings=warnings)
@@ -463,10 +466,15 @@ def write_drafts(
             if c.on_commit is not None and tip is not None:
                 c.on_commit(tip)
 
+        def unchanged(key: str) -> WriteResult:
+            current = plans[key].current  # a no-op: the tip it planned against, already read
+            assert current is not None
+            return WriteResult(entity_view(git, current, "draft", tips[key], published_commit(repo, key)), False, False)
+
         for c in changes:
             apply(c)
         if not made:
-            return [_unchanged(repo, c.key) for c in changes]
+            return [unchanged(c.key) for c in changes]
         for holder, by in _check_draft_uniqueness(repo, list(plans.values())).items():
             apply(
                 DraftChange(holder, _tombstone, action="delete", summary=f"Delete {holder}: {by} takes its base_path")
@@ -476,10 +484,12 @@ def write_drafts(
         trees = {key: None if plans[key].deleted else plans[key].tree for key in final}
         head, batch = _aggregate_commit(git, trees, sig, format_message(summary, listed))
         flush()  # every object of the batch is on disk before anything names it
+        ensure_room(repo.path)
         set_ref(git, DRAFT, expected=head, new=batch)  # the commit point
-        update_refs(git, {draft_ref(key): one.commit for key, one in final.items()})
-        logged = [one.logged for versions in made.values() for one in versions]
-        repo.index.record_drafts([one.row for one in final.values()], logged, draft_head=str(batch))
+        with after_commit_point(f"the batch {summary!r}"):
+            update_refs(git, {draft_ref(key): one.commit for key, one in final.items()})
+            logged = [one.logged for versions in made.values() for one in versions]
+            repo.index.record_drafts([one.row for one in final.values()], logged, draft_head=str(batch))
         warnings = _live_path_warnings(repo, [plans[key] for key in final])
         results = {
             key: WriteResult(
@@ -490,7 +500,7 @@ def write_drafts(
             )
             for key, one in final.items()
         }
-        return [results.get(c.key) or _unchanged(repo, c.key) for c in changes]
+        return [results.get(c.key) or unchanged(c.key) for c in changes]
 
 
 def roll_forward_drafts(repo: ContentRepository) -> bool:
@@ -557,14 +567,6 @@ def draft_row(key: str, doc: Content, commit: pygit2.Oid, tree: pygit2.Oid, dele
         document_id(key, doc),
         doc.links,
         doc.unpublishing.type if doc.unpublishing else None,
-    )
-
-
-def _unchanged(repo: ContentRepository, key: str) -> WriteResult:
-    git = repo.storage.git
-    tip = draft_tip(repo, key)
-    return WriteResult(
-        entity_view(git, load_snapshot(git, tip), "draft", tip, published_commit(repo, key)), False, False
     )
 
 

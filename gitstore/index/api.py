@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gitstore.errors import StorageFull
+
 __all__ = [
     "ChangeRow",
     "DraftRow",
@@ -309,13 +311,20 @@ class EntityIndex:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         db = self._db()
-        db.execute("BEGIN IMMEDIATE")
         try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+                db.execute("COMMIT")
+            finally:
+                # After a failed statement or COMMIT (a full disk) SQLite may or may not have rolled
+                # back, by its documentation; a transaction left open would refuse later writes.
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode == sqlite3.SQLITE_FULL:
+                raise StorageFull("no space left on the device") from exc
             raise
-        db.execute("COMMIT")
 
     # -- writes -------------------------------------------------------------------------------
 

@@ -49,6 +49,7 @@ from gitstore.storage.api import (
     update_aggregate,
     update_refs,
 )
+from gitstore.storage.space import after_commit_point, ensure_room
 
 __all__ = [
     "PublishRecord",
@@ -129,8 +130,10 @@ def publish(repo: ContentRepository, targets: Sequence[PublishTarget], *, author
         # Which drafts existed when this went live: it orders publishes among draft changes
         # exactly (gitstore.events), which commit times to the second cannot.
         message = _message(plan, drafts)
+        ensure_room(repo.path)
         commit = commit_on_ref(git, MAIN, expected=main, author=sig, message=message, tree=tree)
-        _apply(repo, commit)
+        with after_commit_point(f"the publish {commit}"):
+            _apply(repo, commit)
     items = [PublishedItem(k, str(s.commit), s.version, s.edition, s.deleted) for k, s in sorted(plan.items())]
     return PublishRecord(str(commit), author, commit_time(sig), items)
 

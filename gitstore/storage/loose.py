@@ -19,6 +19,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import threading
+import time
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,6 +35,8 @@ _KINDS = {b"commit": 1, b"tree": 2, b"blob": 3, b"tag": 4}
 _HEX_LENGTH = 40
 # libgit2's own default for loose objects: zlib's fastest level (git repack recompresses).
 _DEFAULT_COMPRESSION = -1
+# libgit2 retries a failed write within microseconds; a later write of the same object is new.
+_RETRY_WINDOW = 1.0
 
 
 def guarded_odb(objects_dir: str) -> pygit2.Odb:
@@ -108,6 +112,7 @@ class LooseObjects(pygit2.OdbBackend):
         # own. It fsyncs each object.
         self._writer = pygit2.Odb()
         self._writer.add_backend(pygit2.OdbBackendLoose(objects_dir, _DEFAULT_COMPRESSION, True), 1)
+        self._failed = threading.local()  # this thread's last failed write, for libgit2's retry
 
     def _path(self, oid: str) -> str:
         return f"{self._dir}/{oid[:2]}/{oid[2:]}"
@@ -162,4 +167,19 @@ class LooseObjects(pygit2.OdbBackend):
         """Loose files are looked up afresh on every read: nothing to refresh."""
 
     def write_cb(self, oid: pygit2.Oid, data: bytes, kind: int) -> None:
-        self._writer.write(kind, data)
+        # A failed write must reach the caller, and libgit2 makes that delicate (measured on a
+        # full disk): it retries the write at once by another path, with our exception still
+        # pending, so that retry must fail the same way or the caller gets a SystemError for a
+        # write that happened; and `git_commit_create` ignores a failed object write and
+        # returns the id of a commit it never wrote, so for commits the pending exception is
+        # the only sign of failure, which pygit2 reports as a SystemError whose context is it
+        # (storage.refs.disk_errors unwraps it). A KeyError instead would be cleared, and the
+        # caller handed that unwritten commit.
+        name, failed = str(oid), self._failed.__dict__.pop("write", None)
+        if failed is not None and failed[0] == name and time.monotonic() - failed[1] < _RETRY_WINDOW:
+            raise failed[2]
+        try:
+            self._writer.write(kind, data)
+        except (pygit2.GitError, OSError) as exc:
+            self._failed.write = (name, time.monotonic(), exc)
+            raise

@@ -100,8 +100,10 @@ def _with_cas(repo: pygit2.Repository, ref: str, expected: pygit2.Oid | None, at
             raise StaleVersion(f"{ref} has moved", ref=ref, current=current, expected=expected)
         try:
             return attempt()
-        except (pygit2.GitError, OSError, pygit2.AlreadyExistsError) as exc:
+        except (pygit2.GitError, OSError, pygit2.AlreadyExistsError, SystemError) as exc:
             _raise_if_disk_full(exc)
+            if isinstance(exc, SystemError):
+                raise  # a failed object write, not a lost race (see _raise_if_disk_full)
             current = read_ref(repo, ref)
             if current != expected:
                 raise StaleVersion(f"{ref} has moved", ref=ref, current=current, expected=expected) from exc
@@ -119,12 +121,17 @@ def disk_errors() -> Iterator[None]:
     """Turn a full disk, wherever libgit2 hits it (objects, refs), into StorageFull."""
     try:
         yield
-    except (pygit2.GitError, OSError) as exc:
+    except (pygit2.GitError, OSError, SystemError) as exc:
         _raise_if_disk_full(exc)
         raise
 
 
 def _raise_if_disk_full(exc: BaseException) -> None:
+    if isinstance(exc, SystemError) and exc.__context__ is not None:
+        # How pygit2 reports an object write that failed in gitstore's object backend while
+        # libgit2 claimed success (git_commit_create does; see storage.loose): the real error
+        # is the context.
+        exc = exc.__context__
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
         raise StorageFull("no space left on the device") from exc
     if "no space left" in str(exc).lower():
