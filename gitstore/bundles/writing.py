@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import tarfile
 import zipfile
 from collections.abc import Callable, Iterator
 
@@ -122,19 +121,38 @@ def _directory(key: str, pin: str | None) -> str:
 
 
 class _TarGz(_Writer):
+    """ustar headers written here: Python's tarfile spends ~100 us on each (2 s for 10,000 entities)."""
+
     def __init__(self, sink: _Sink) -> None:
-        self._gzip = gzip.GzipFile(fileobj=sink, mode="wb", mtime=0)
-        self._tar = tarfile.open(fileobj=self._gzip, mode="w|", format=tarfile.PAX_FORMAT)  # type: ignore[call-overload]
+        self._gzip = gzip.GzipFile(fileobj=sink, mode="wb", mtime=0, compresslevel=6)
 
     def add(self, key: str, pin: str | None, files: dict[str, bytes]) -> None:
         for name, data in sorted(files.items()):
-            info = tarfile.TarInfo(f"{_directory(key, pin)}/{name}")
-            info.size, info.mode, info.mtime = len(data), 0o644, 0
-            self._tar.addfile(info, io.BytesIO(data))
+            self._gzip.write(_tar_header(f"{_directory(key, pin)}/{name}", len(data)))
+            self._gzip.write(data + bytes(-len(data) % 512))
 
     def close(self) -> None:
-        self._tar.close()
+        self._gzip.write(bytes(1024))  # the end: two zero blocks
         self._gzip.close()
+
+
+def _tar_header(path: str, size: int) -> bytes:
+    """A ustar header of a plain file: mode 0644, owner 0, time 0, so that the bytes depend on
+    content alone. A path past 100 bytes is split at a "/" into the 155-byte prefix field."""
+    name, prefix = path.encode(), b""
+    if len(name) > 100:
+        cut = name.index(b"/", len(name) - 101)
+        prefix, name = name[:cut], name[cut + 1 :]
+    header = bytearray(512)
+    header[: len(name)] = name
+    header[100:136] = b"0000644\x000000000\x000000000\x00" + b"%011o\x00" % size
+    header[136:148] = b"00000000000\x00"
+    header[148:156] = b" " * 8  # the checksum counts its own field as spaces
+    header[156:157] = b"0"
+    header[257:265] = b"ustar\x0000"
+    header[345 : 345 + len(prefix)] = prefix
+    header[148:156] = b"%06o\x00 " % sum(header)
+    return bytes(header)
 
 
 class _Zip(_Writer):
