@@ -3,19 +3,15 @@ each publish of the 4-level tree is all or nothing, and nothing acknowledged is 
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 from gitstore import Store
 from gitstore.containers import api as containers
 from gitstore.containers.api import View
 from gitstore.entities import api as entities
 from gitstore.maintenance import repair
-from tests.conftest import ADA, fsck_strict, git
+from tests.conftest import ADA, fsck_strict
+from tests.reliability.children import refs_of, run_until_killed
 from tests.reliability.container_child import COMPONENTS, build
 
-ROOT = Path(__file__).resolve().parents[2]
 RUNS = 8
 
 
@@ -28,15 +24,7 @@ def test_kill_9_never_leaves_half_a_batch_or_half_a_tree_publish(store: Store) -
     build(store.create_repository("demo"), ADA)
     drafted = published = rolled = 0
     for run in range(RUNS):
-        child = subprocess.run(
-            [sys.executable, "-m", "tests.reliability.container_child", str(store.data_dir), str(run)],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert child.returncode == -9, child.stderr
-        lines = child.stdout.splitlines()
+        lines = run_until_killed("tests.reliability.container_child", store.data_dir, run)
         drafted = max(drafted, _last(lines, "drafted"))
         published = max(published, _last(lines, "published"))
 
@@ -49,9 +37,7 @@ def test_kill_9_never_leaves_half_a_batch_or_half_a_tree_publish(store: Store) -
         live = set(_leaf_titles(tree))
         assert len(live) == 1, f"run {run}: half a tree publish: {sorted(live)}"
         assert int(live.pop().removeprefix("round-")) >= published
-        refs = dict(
-            line.split() for line in git(repo.path, "for-each-ref", "--format=%(refname) %(objectname)").splitlines()
-        )
+        refs = refs_of(repo.path)
         for key in COMPONENTS:  # the batch's own refs caught up with its commit point
             tip = str(entities.get_entity(repo, key, state="draft").commit)
             assert refs[f"refs/drafts/{key}"] == tip == repo.index.draft_commit_of(key)

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 from gitstore import Store
 from gitstore.entities import api as entities
 from gitstore.maintenance import repair
 from gitstore.publishing import api as publishing
 from gitstore.storage.api import entity_path
 from tests.conftest import ADA, fsck_strict, git
+from tests.reliability.children import run_until_killed
 from tests.reliability.publish_child import KEYS
 
-ROOT = Path(__file__).resolve().parents[2]
 RUNS = 10
 
 
@@ -26,21 +22,7 @@ def test_kill_9_during_publishes_never_leaves_half_a_publish(store: Store) -> No
     acked = 0
     killed_mid_publish = 0
     for run in range(RUNS):
-        child = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "tests.reliability.publish_child",
-                str(store.data_dir),
-                str(run),
-            ],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert child.returncode == -9, child.stderr  # it was killed, not crashed
-        lines = [line for line in child.stdout.splitlines() if line.startswith("published ")]
+        lines = run_until_killed("tests.reliability.publish_child", store.data_dir, run)
         if lines:
             acked = int(lines[-1].split()[1])
         # "restart": a fresh process view of the store, repaired as the service does at startup

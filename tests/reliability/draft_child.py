@@ -1,0 +1,39 @@
+"""Child process for the draft-write kill -9 test. It alternates single writes (each to one
+of SINGLES) with batches that rewrite every one of BATCHED in one atomic batch, and prints each
+acknowledgement. A timer SIGKILLs it at a random moment: inside a single write, a batch, or
+between them."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sys
+import threading
+
+from gitstore import Author, Store
+from gitstore.entities import api as entities
+from gitstore.entities.api import DraftChange
+
+ME = Author("Crash Test", "crash@example.org")
+SINGLES = [f"single-{n}" for n in range(8)]
+BATCHED = [f"batched-{n}" for n in range(6)]
+
+
+def main(data_dir: str, seed: int) -> None:
+    rng = random.Random(seed)
+    repo = Store(data_dir).repository("demo")
+    start = int(entities.get_entity(repo, BATCHED[0], state="draft").title.removeprefix("batch-")) + 1
+    threading.Timer(rng.uniform(0.02, 0.25), os.kill, (os.getpid(), signal.SIGKILL)).start()
+    for n in range(start, start + 10_000):
+        key = rng.choice(SINGLES)
+        written = entities.patch_draft(repo, key, {"fields": {"n": n}}, author=ME)
+        print(f"single {key} {written.entity.commit}", flush=True)
+        title = f"batch-{n}"
+        changes = [DraftChange(k, lambda c, t=title: (c.document._replace(title=t), False)) for k in BATCHED]
+        entities.write_drafts(repo, changes, author=ME, summary=f"Batch {n}")
+        print(f"batch {n}", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]))
