@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Path, Request, Response
 
-from api.auth import Principal, current_principal, repository_hidden, require
+from api.auth import Principal, caller, repository_hidden, require
 from api.problems import HTTPProblem
 from gitstore import ContentRepository, Store
 from gitstore.entities.api import IfAbsent, IfMatch, Precondition
@@ -15,22 +15,24 @@ from gitstore.entities.api import IfAbsent, IfMatch, Precondition
 _ETAG = re.compile(r'"([0-9a-f]{40})"')
 
 
-def get_store(request: Request) -> Store:
+async def get_store(request: Request) -> Store:
     return request.app.state.store  # type: ignore[no-any-return]
 
 
 def get_repo(
     store: Annotated[Store, Depends(get_store)],
     repo: Annotated[str, Path(description="repository name", max_length=200)],
-    principal: Annotated[Principal, Depends(current_principal)],
+    principal: Annotated[Principal, Depends(caller)],
 ) -> ContentRepository:
-    """The repository in the path, for a caller with any scope on it (every scope implies read)."""
+    """The repository in the path, for a caller with any scope on it (every scope implies read).
+
+    The one dependency left sync: opening a repository the first time may wait on its index."""
     if not principal.scopes_on(repo):
         raise repository_hidden(repo)
     return store.repository(repo)
 
 
-def get_precondition(
+async def get_precondition(
     if_match: Annotated[
         str | None,
         Header(description='"<commit>": write only if the draft tip is still that commit'),
@@ -77,7 +79,7 @@ def set_etag(response: Response, commit: str) -> None:
 StoreDep = Annotated[Store, Depends(get_store)]
 RepoDep = Annotated[ContentRepository, Depends(get_repo)]
 PreconditionDep = Annotated[Precondition, Depends(get_precondition)]
-PrincipalDep = Annotated[Principal, Depends(current_principal)]
+PrincipalDep = Annotated[Principal, Depends(caller)]
 Writer = Annotated[Principal, Depends(require("write"))]
 Publisher = Annotated[Principal, Depends(require("publish"))]
 Admin = Annotated[Principal, Depends(require("admin"))]
