@@ -6,6 +6,7 @@ repository directory."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +14,8 @@ import pygit2
 import pytest
 from fastapi.testclient import TestClient
 
+from api.main import create_app
+from api.settings import Settings
 from tests.conftest import fsck_strict, git
 from tests.http.refusals import assert_refused
 
@@ -187,21 +190,27 @@ class Seeded:
         return text
 
 
-@pytest.fixture
-def seeded(client: TestClient, settings) -> Seeded:  # type: ignore[no-untyped-def]
-    existing = client.put(f"{E}/existing", json={"type": "component", "title": "E", "fields": {"html": "a\nb\n"}})
-    other = client.put(f"{E}/other", json={"type": "component", "title": "O"})
-    pin = existing.json()["commit"]
-    repo = settings.data_dir / "demo.git"
-    values = {
-        "pin": pin,
-        "pin7": pin[:7],
-        "PIN": pin.upper(),
-        "other": other.json()["commit"],
-        "tree": git(repo, "rev-parse", f"{pin}^{{tree}}").strip(),
-        "blob": git(repo, "rev-parse", f"{pin}:entity.json").strip(),
-    }
-    return Seeded(client, settings.data_dir, values)
+# One repository for the whole module: a refused request writes nothing (each case checks),
+# so the cases cannot disturb each other. No rate limit: a case may send dozens of requests.
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
+    data_dir = tmp_path_factory.mktemp("hostile") / "data"
+    settings = Settings(data_dir=data_dir, load_samples=False, max_body_bytes=64 * 1024, rate_limit="")
+    with TestClient(create_app(settings)) as client:
+        client.post("/repos", json={"name": "demo"}).raise_for_status()
+        existing = client.put(f"{E}/existing", json={"type": "component", "title": "E", "fields": {"html": "a\nb\n"}})
+        other = client.put(f"{E}/other", json={"type": "component", "title": "O"})
+        pin = existing.json()["commit"]
+        repo = data_dir / "demo.git"
+        values = {
+            "pin": pin,
+            "pin7": pin[:7],
+            "PIN": pin.upper(),
+            "other": other.json()["commit"],
+            "tree": git(repo, "rev-parse", f"{pin}^{{tree}}").strip(),
+            "blob": git(repo, "rev-parse", f"{pin}:entity.json").strip(),
+        }
+        yield Seeded(client, data_dir, values)
 
 
 @pytest.mark.parametrize("case", CASES, ids=list(CASES))
@@ -313,17 +322,18 @@ UNSAFE_FIELD_NAMES = [
 
 @pytest.mark.parametrize("name", UNSAFE_FIELD_NAMES, ids=[ascii(n) for n in UNSAFE_FIELD_NAMES])
 def test_a_text_field_under_an_unsafe_name_stays_inside_entity_json(seeded: Seeded, name: str) -> None:
-    r = seeded.client.put(f"{E}/k", json={"type": "page", "title": "T", "fields": {name: "two\nlines\n"}})
+    key = f"field-{UNSAFE_FIELD_NAMES.index(name)}"
+    r = seeded.client.put(f"{E}/{key}", json={"type": "page", "title": "T", "fields": {name: "two\nlines\n"}})
     assert r.status_code == 201, r.text
     assert tree_entries(seeded, r.json()["commit"]) == {"entity.json": 0o100644}
-    assert seeded.client.get(f"{E}/k", params={"state": "draft"}).json()["fields"] == {name: "two\nlines\n"}
+    assert seeded.client.get(f"{E}/{key}", params={"state": "draft"}).json()["fields"] == {name: "two\nlines\n"}
 
 
 def test_field_names_that_differ_only_in_case_or_normalisation_never_share_a_file(seeded: Seeded) -> None:
     fields = {"body": "a\n", "Body": "b\n", "BODY": "c\n", "\u00e9": "d\n", "e\u0301": "e\n"}
-    r = seeded.client.put(f"{E}/k", json={"type": "page", "title": "T", "fields": fields})
+    r = seeded.client.put(f"{E}/twins", json={"type": "page", "title": "T", "fields": fields})
     assert tree_entries(seeded, r.json()["commit"]) == {"entity.json": 0o100644, "fields/body.txt": 0o100644}
-    assert seeded.client.get(f"{E}/k", params={"state": "draft"}).json()["fields"] == fields
+    assert seeded.client.get(f"{E}/twins", params={"state": "draft"}).json()["fields"] == fields
     fsck_strict(seeded.data_dir / "demo.git")
 
 
