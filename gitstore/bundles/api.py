@@ -176,7 +176,12 @@ def _write(repo: ContentRepository, plan: ImportPlan, author: Author) -> dict[No
 
 
 def _publish(repo: ContentRepository, plan: ImportPlan, author: Author, head: pygit2.Oid | None) -> PublishRecord:
-    targets = [PublishTarget(key) for key in plan.view.current]
+    """Publish every entity of the bundle. A container publishes its unpinned members' drafts
+    with it, so those are not named again: naming each would walk every subtree once per
+    container above it (the course's 261 containers took 0.7 s to walk)."""
+    versions = plan.view.current.values()
+    held = {m.key for v in versions for m in v.content.members or () if m.pin is None}
+    targets = [PublishTarget(v.key) for v in versions if v.key not in held]
     try:
         return links.publish(repo, targets, author=author)
     except GitstoreError as exc:

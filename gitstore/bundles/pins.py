@@ -16,7 +16,7 @@ A bundle's pin names a fingerprint (gitstore.bundles.format). On import it resol
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import pygit2
 
@@ -58,10 +58,10 @@ class Fingerprints:
         return member if member.pin is None else Member(member.key, self.of_commit(pygit2.Oid(hex=member.pin)))
 
 
-@dataclass(frozen=True, slots=True)
-class Node:
+class Node(NamedTuple):
     """A version an import writes: `key`'s own content in the bundle (`pin` None), or the
-    pinned version of `key` the bundle carries under that fingerprint."""
+    pinned version of `key` the bundle carries under that fingerprint. (A tuple: planning
+    hashes these a few hundred thousand times for a large bundle.)"""
 
     key: str
     pin: str | None = None

@@ -148,8 +148,7 @@ def _write_order(view: View, problems: list[Problem]) -> tuple[list[Node], dict[
         before = {t for t in _pinned(view, node) if isinstance(t, Node)} | set(_held(view, node))
         if node.pin is None:
             before.update(older.get(node.key, ()))
-        before &= after.keys()
-        before.discard(node)
+        before = {dependency for dependency in before if dependency in after and dependency != node}
         waiting[node] = len(before)
         for dependency in before:
             after[dependency].append(node)

@@ -38,6 +38,7 @@ from gitstore.entities.snapshots import (
     load_snapshot,
     newest_batch,
     published_commit,
+    remember,
 )
 from gitstore.entities.trailers import format_message, parse_trailers, summary_of
 from gitstore.errors import (
@@ -53,7 +54,15 @@ from gitstore.errors import (
 from gitstore.index.api import ChangeRow, DraftRow, ListFilter
 from gitstore.names import validate_key
 from gitstore.repository import DRAFT, ContentRepository, draft_ref
-from gitstore.storage.api import disk_errors, read_ref, set_ref, update_aggregate, update_refs, write_files
+from gitstore.storage.api import (
+    disk_errors,
+    read_ref,
+    set_ref,
+    update_aggregate,
+    update_refs,
+    write_commit,
+    write_files,
+)
 from gitstore.storage.space import after_commit_point, ensure_room
 
 __all__ = [
@@ -490,6 +499,8 @@ def write_drafts(
             update_refs(git, {draft_ref(key): one.commit for key, one in final.items()})
             logged = [one.logged for versions in made.values() for one in versions]
             repo.index.record_drafts([one.row for one in final.values()], logged, draft_head=str(batch))
+        for one in final.values():
+            remember(one.snapshot)
         warnings = _live_path_warnings(repo, [plans[key] for key in final])
         results = {
             key: WriteResult(
@@ -609,7 +620,7 @@ def _commit_change(
     ]
     locks = _manifest_locks(current, doc, deleted, resolve)
     message = format_message(summary, trailers + locks)
-    commit = git.create_commit(None, sig, sig, message, tree, [planned.tip] if planned.tip else [])
+    commit = write_commit(git, sig, message, tree, [planned.tip] if planned.tip else [])
     author = Author(sig.name, sig.email)
     snap = Snapshot(commit, tree, key, doc, deleted, version, edition, verb, message, author, commit_time(sig))
     return _Made(

@@ -56,11 +56,17 @@ def load_snapshot(git: pygit2.Repository, oid: pygit2.Oid) -> Snapshot:
     snap = _snapshots.get(oid)
     if snap is None:
         snap = _read_snapshot(git, oid)
-        with _snapshots_guard:
-            if len(_snapshots) >= _SNAPSHOT_CACHE_SIZE:
-                del _snapshots[next(iter(_snapshots))]
-            _snapshots[oid] = snap
+        remember(snap)
     return snap
+
+
+def remember(snap: Snapshot) -> None:
+    """Cache a snapshot its writer already holds, as if it had been read: a batch's new
+    commits are read again at once by the publish that often follows it."""
+    with _snapshots_guard:
+        if len(_snapshots) >= _SNAPSHOT_CACHE_SIZE:
+            del _snapshots[next(iter(_snapshots))]
+        _snapshots[snap.commit] = snap
 
 
 def forget_cached() -> None:

@@ -6,6 +6,7 @@ Only this layer imports pygit2 for writing; layers above speak in keys, commits 
 from gitstore.storage.git import GitRepository, configure_libgit2, init_bare
 from gitstore.storage.history import BlamedLine, blame_file, merge_text, tree_patch
 from gitstore.storage.locks import RepoLock
+from gitstore.storage.packs import write_commit
 from gitstore.storage.refs import (
     clear_stale_ref_lock,
     commit_on_ref,
@@ -53,6 +54,7 @@ __all__ = [
     "update_aggregate",
     "update_refs",
     "update_refs_packed",
+    "write_commit",
     "write_files",
     "write_settings",
 ]

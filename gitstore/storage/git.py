@@ -17,7 +17,7 @@ import pygit2
 
 from gitstore.storage.locks import RepoLock
 from gitstore.storage.loose import guarded_odb
-from gitstore.storage.packs import ObjectBuffer
+from gitstore.storage.packs import ObjectBuffer, attach
 
 _configured = False
 _configure_guard = threading.Lock()
@@ -89,6 +89,7 @@ class GitRepository:
         buffer = ObjectBuffer(self.path / "objects")
         handle = self.new_handle()
         handle.odb.add_backend(buffer, _BUFFER_PRIORITY)
+        attach(handle, buffer)
         local.buffered, local.buffered_flush = handle, buffer.flush
         try:
             yield buffer.flush

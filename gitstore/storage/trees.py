@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import pygit2
+
+from gitstore.storage.packs import buffer_of
 
 TREE = pygit2.enums.FileMode.TREE
 BLOB = pygit2.enums.FileMode.BLOB
@@ -44,6 +46,9 @@ def entity_path(key: str) -> str:
 
 def write_files(repo: pygit2.Repository, files: Mapping[str, bytes]) -> pygit2.Oid:
     """Write `files` (relative path -> content, at most one directory deep) as a tree."""
+    buffer = buffer_of(repo)
+    if buffer is not None:
+        return pygit2.Oid(raw=_tree(files, buffer.add))
     top, nested = _by_directory(files)
     builder = repo.TreeBuilder()
     for name, data in top.items():
@@ -55,17 +60,23 @@ def write_files(repo: pygit2.Repository, files: Mapping[str, bytes]) -> pygit2.O
 
 def tree_id(files: Mapping[str, bytes]) -> pygit2.Oid:
     """The id `write_files` would give `files`, computed without writing anything."""
+    return pygit2.Oid(raw=_tree(files, None))
+
+
+def _tree(files: Mapping[str, bytes], add: Callable[[int, bytes], pygit2.Oid] | None) -> bytes:
+    """The raw id of the tree holding `files`, each object given to `add` (if any) as it is made."""
     top, nested = _by_directory(files)
-    entries = [(name.encode(), b"100644", _object_id(b"blob", data)) for name, data in top.items()]
+    entries = [(name.encode(), b"100644", _object(3, data, add)) for name, data in top.items()]
     # git orders a tree's entries as if a subtree's name ended in "/"
-    entries += [(name.encode() + b"/", b"40000", tree_id(children).raw) for name, children in nested.items()]
+    entries += [(name.encode() + b"/", b"40000", _tree(children, add)) for name, children in nested.items()]
     entries.sort()
-    body = b"".join(mode + b" " + name.rstrip(b"/") + b"\0" + oid for name, mode, oid in entries)
-    return pygit2.Oid(raw=_object_id(b"tree", body))
+    return _object(2, b"".join(mode + b" " + name.rstrip(b"/") + b"\0" + oid for name, mode, oid in entries), add)
 
 
-def _object_id(kind: bytes, data: bytes) -> bytes:
-    return hashlib.sha1(b"%s %d\0%s" % (kind, len(data), data)).digest()
+def _object(kind: int, data: bytes, add: Callable[[int, bytes], pygit2.Oid] | None) -> bytes:
+    if add is not None:
+        return add(kind, data).raw
+    return hashlib.sha1(b"%s %d\0%s" % (b"blob" if kind == 3 else b"tree", len(data), data)).digest()
 
 
 def _by_directory(files: Mapping[str, bytes]) -> tuple[dict[str, bytes], dict[str, dict[str, bytes]]]:

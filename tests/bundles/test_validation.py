@@ -43,6 +43,8 @@ BROKEN = [
 def test_a_dry_run_reports_every_problem_with_where_and_writes_nothing(repo: ContentRepository) -> None:
     links.put_draft(repo, "held", {"type": "page", "title": "Held", "base_path": "/held"}, author=ADA)
     bundle = ndjson([*BROKEN, doc("taker", base_path="/held")]) + b"not json\n"
+    bundle += b'{"key": "twice", "key": "twice", "document": {}}\n'
+    bundle += b'{"key": "big", "document": {"type": "page", "title": "B", "fields": {"n": 18446744073709551616}}}\n'
     before = disk_state(repo.path)
 
     report = load(repo, bundle, NDJSON, dry_run=True)
@@ -57,7 +59,9 @@ def test_a_dry_run_reports_every_problem_with_where_and_writes_nothing(repo: Con
     assert any(e == "line 10" and loc == ("links", "children") for e, _, loc, _ in found)
     assert ("line 11", "taker", ("base_path",), "'/held' is held by the draft of 'held'") in found
     assert any(e == "line 12" and "not valid JSON" in m for e, _, _, m in found)
-    assert len(report.problems) == 9
+    messages = {p.entry: p.msg for p in report.problems}
+    assert "duplicate key 'key'" in messages["line 13"] and "does not fit in 64 bits" in messages["line 14"]
+    assert len(report.problems) == 11
     # a link to an entity that is nowhere is allowed, with a warning
     assert [(w.key, w.loc) for w in report.warnings] == [("linker", ("links", "related", 0))]
     assert report.created == [] and disk_state(repo.path) == before

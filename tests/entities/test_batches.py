@@ -14,7 +14,7 @@ from gitstore.entities.document import Member, parse_document
 from gitstore.errors import BasePathTaken
 from gitstore.history import api as history
 from gitstore.repository import DRAFT
-from gitstore.storage.api import read_ref
+from gitstore.storage.api import read_ref, write_commit, write_files
 from tests.conftest import ADA, disk_state, fsck_strict
 
 
@@ -71,3 +71,24 @@ def test_a_big_batch_lands_as_one_pack_and_a_refused_one_writes_no_object(repo: 
     assert len(list((objects / "pack").glob("pack-*.idx"))) == 1
     assert not [p for p in objects.iterdir() if len(p.name) == 2]
     assert read_ref(git, "refs/drafts/new-0") is None
+
+
+@pytest.mark.parametrize("offset", [-330, 0, 60])
+def test_a_batch_writes_the_very_objects_libgit2_would(repo: ContentRepository, offset: int) -> None:
+    git = repo.storage.git
+    who = pygit2.Signature("Ada Løvelace", "ada@example.org", 1_700_000_000, offset)
+    files = {
+        "entity.json": b"{}\n",
+        "fields/body.txt": "caf\u00e9\n".encode(),
+        "fields-x": b"",
+        "members.json": b"[]\n",
+    }
+    tree = write_files(git, files)
+    parent = git.create_commit(None, who, who, "First\n", tree, [])
+    commit = git.create_commit(None, who, who, "Zweite \u00c4nderung\n\nGitstore-Key: x\n", tree, [parent])
+    with repo.storage.buffered_objects() as flush:
+        buffered = repo.storage.git
+        assert write_files(buffered, files) == tree
+        assert write_commit(buffered, who, "Zweite \u00c4nderung\n\nGitstore-Key: x\n", tree, [parent]) == commit
+        flush()
+    fsck_strict(repo.path)
