@@ -12,9 +12,10 @@ it into the main pack. Temporary files use git's `tmp_pack_` prefix, which `git 
 after a crash.
 
 The blobs, trees and commits of entity writes do not even go through libgit2 while a buffer is
-attached: `write_files` and `write_commit` hash them here (libgit2 would first ask every backend
-whether the object exists, then rescan the pack directory, ~45 us an object). A duplicate of an
-object already on disk is harmless: git keeps one, and gc drops the other.
+attached: `write_files` and `write_commit` hash them here. libgit2 would first ask every backend
+whether the object exists and then rescan the pack directory (strace: one getdents64 pass per
+object), 27 us of CPU an object against 3.4 us. A duplicate of an object already on disk is
+harmless: git keeps one, and gc drops the other.
 """
 
 from __future__ import annotations
