@@ -167,19 +167,23 @@ class LooseObjects(pygit2.OdbBackend):
         """Loose files are looked up afresh on every read: nothing to refresh."""
 
     def write_cb(self, oid: pygit2.Oid, data: bytes, kind: int) -> None:
-        # A failed write must reach the caller, and libgit2 makes that delicate (measured on a
-        # full disk): it retries the write at once by another path, with our exception still
-        # pending, so that retry must fail the same way or the caller gets a SystemError for a
-        # write that happened; and `git_commit_create` ignores a failed object write and
-        # returns the id of a commit it never wrote, so for commits the pending exception is
-        # the only sign of failure, which pygit2 reports as a SystemError whose context is it
-        # (storage.refs.disk_errors unwraps it). A KeyError instead would be cleared, and the
-        # caller handed that unwritten commit.
+        # Failures here need care (each measured). A write can fail for a moment: `git repack`
+        # removes an emptied fan-out directory between libgit2 creating it and renaming the new
+        # object into it. libgit2 covers that by writing again through another path, but our
+        # exception is still pending then, so its success would reach the caller as a
+        # SystemError: so the second try happens here, and if it fails too, libgit2's retry fails
+        # the same way. The failure must reach the caller: `git_commit_create` ignores a failed
+        # object write and returns the id of a commit it never wrote, so for a commit only the
+        # pending exception tells, as a SystemError whose context it is (storage.refs.disk_errors
+        # unwraps it). A KeyError would be cleared, and the caller handed that unwritten commit.
         name, failed = str(oid), self._failed.__dict__.pop("write", None)
         if failed is not None and failed[0] == name and time.monotonic() - failed[1] < _RETRY_WINDOW:
             raise failed[2]
         try:
             self._writer.write(kind, data)
-        except (pygit2.GitError, OSError) as exc:
-            self._failed.write = (name, time.monotonic(), exc)
-            raise
+        except (pygit2.GitError, OSError):
+            try:
+                self._writer.write(kind, data)
+            except (pygit2.GitError, OSError) as exc:
+                self._failed.write = (name, time.monotonic(), exc)
+                raise
