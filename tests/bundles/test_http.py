@@ -4,10 +4,12 @@ hostile archives, sizes and scopes, every error as problem+json."""
 from __future__ import annotations
 
 import orjson
+import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
 from tests.bundles.conftest import ndjson, tar_gz
+from tests.bundles.test_safety import HOSTILE
 from tests.conftest import bearer, disk_state, token_for
 
 R = "/repos/demo"
@@ -113,3 +115,17 @@ def test_readers_export_what_is_live_and_writers_without_publish_cannot_publish(
         assert r.status_code == 403 and r.json()["required_scope"] == "publish"
         r = other.get(f"{R}/export", params={"as_of": "yesterday"}, headers=reading)
         assert r.status_code == 422 and r.headers["content-type"] == PROBLEM
+
+
+@pytest.mark.parametrize(
+    "case", ["dot-dot in tar", "absolute path in tar", "symlink in tar", "symlink in zip", "zip bomb", "tar.gz bomb"]
+)
+def test_hostile_archives_are_a_422_problem_and_nothing_is_written(client: TestClient, case: str) -> None:
+    media_type, data, why = HOSTILE[case]
+    path = client.app.state.store.repository("demo").path  # type: ignore[attr-defined]
+    before = disk_state(path)
+    for dry_run in ("false", "true"):
+        r = post(client, data, media_type, params={"dry_run": dry_run})
+        assert r.status_code == 422 and r.headers["content-type"] == PROBLEM, r.text
+        assert r.json()["type"] == "urn:gitstore:problem:invalid-bundle" and why in r.json()["detail"]
+    assert disk_state(path) == before
