@@ -30,7 +30,7 @@ from gitstore.bundles.format import (
     versions_from_lines,
 )
 from gitstore.bundles.pins import Node
-from gitstore.bundles.planning import ImportPlan, Outcome, outcome_of, plan_import, resolved, simulate
+from gitstore.bundles.planning import ImportPlan, Outcome, existing, outcome, plan_import, resolved
 from gitstore.bundles.reading import Limits, read_entries
 from gitstore.bundles.writing import Progress, write_bundle
 from gitstore.entities.api import DraftChange, roll_forward_drafts, write_drafts
@@ -97,9 +97,12 @@ def import_bundle(
     versions, problems = _read(source, media_type, limits)
     if dry_run:
         plan = plan_import(repo, versions)
-        outcome = simulate(plan) if not (problems or plan.problems) else Outcome([], [], [], 0)
-        head = read_ref(repo.storage.git, DRAFT)
-        return _report(True, outcome, problems + plan.problems, plan.warnings, head)
+        problems += plan.problems
+        if problems:  # what would change is moot: nothing would
+            would = Outcome([], [], [], 0)
+        else:
+            would = outcome(plan.view, {node for node, commit in existing(plan).items() if commit is None})
+        return _report(True, would, problems, plan.warnings, read_ref(repo.storage.git, DRAFT))
     with ExitStack() as held:
         if publish:
             held.enter_context(repo.storage.publish_lock.held())  # publish before drafts, always
@@ -115,10 +118,10 @@ def import_bundle(
                 f"{first.entry}: {first.msg}",
                 errors=[p.as_error() for p in problems],
             )
-        outcome = outcome_of(plan.view, _write(repo, plan, author))
+        made = _write(repo, plan, author)
         head = read_ref(repo.storage.git, DRAFT)
         record = _publish(repo, plan, author, head) if publish else None
-    return _report(False, outcome, [], plan.warnings, head, record)
+    return _report(False, outcome(plan.view, made), [], plan.warnings, head, record)
 
 
 def _read(source: BinaryIO, media_type: str, limits: Limits) -> tuple[list[Version], list[Problem]]:
@@ -146,12 +149,13 @@ def _check_draft_head(repo: ContentRepository, expected: str | None) -> None:
         )
 
 
-def _write(repo: ContentRepository, plan: ImportPlan, author: Author) -> dict[Node, bool]:
-    """Write every node of the plan in one batch; whether each made a new commit."""
+def _write(repo: ContentRepository, plan: ImportPlan, author: Author) -> set[Node]:
+    """Write, in one batch, every node whose content is not already here; the nodes that made
+    a new commit."""
     view = plan.view
     tips = {key: state.draft_commit for key, state in view.states.items()}
-    commits: dict[Node, str | None] = {}
-    made: dict[Node, bool] = {}
+    commits = existing(plan)  # filled in as the batch makes the rest
+    made: set[Node] = set()
 
     def change(node: Node) -> DraftChange:
         def content(_current: object) -> tuple[Content, bool]:
@@ -163,7 +167,8 @@ def _write(repo: ContentRepository, plan: ImportPlan, author: Author) -> dict[No
             return found, False
 
         def landed(commit: pygit2.Oid) -> None:
-            made[node] = str(commit) != tips.get(node.key)
+            if str(commit) != tips.get(node.key):
+                made.add(node)
             tips[node.key] = commits[node] = str(commit)
 
         summary = None if node.pin is None else f"Import {node.key} as pinned in the bundle ({node.pin[:12]})"
@@ -171,7 +176,8 @@ def _write(repo: ContentRepository, plan: ImportPlan, author: Author) -> dict[No
 
     keys = list(view.current)
     shown = ", ".join(keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
-    write_drafts(repo, [change(node) for node in plan.order], author=author, summary=f"Import {shown}")
+    changes = [change(node) for node in plan.order if commits[node] is None]
+    write_drafts(repo, changes, author=author, summary=f"Import {shown}")
     return made
 
 

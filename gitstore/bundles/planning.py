@@ -31,7 +31,7 @@ from gitstore.entities.snapshots import Snapshot, load_snapshot
 from gitstore.repository import ContentRepository
 from gitstore.storage.api import tree_id
 
-__all__ = ["ImportPlan", "Outcome", "outcome_of", "plan_import", "resolved", "simulate"]
+__all__ = ["ImportPlan", "Outcome", "existing", "outcome", "plan_import", "resolved"]
 
 
 @dataclass(frozen=True)
@@ -205,16 +205,17 @@ def resolved(view: View, node: Node, commits: Mapping[Node, str | None]) -> Cont
     return content._replace(members=tuple(members))
 
 
-def simulate(plan: ImportPlan) -> Outcome:
-    """What writing the plan would do, without writing: each version is compared, by tree id,
-    with the draft it would land on. A version whose pins name commits the import would make is
-    new by definition (its content names commits that do not exist yet)."""
+def existing(plan: ImportPlan) -> dict[Node, str | None]:
+    """For each node, in order, the commit here that already holds exactly its content (the
+    draft it would land on, compared by tree id), or None if the import must write it. A version
+    whose pins name commits the import makes is new by definition. This is what a dry run
+    reports, and what a real import leaves out of its batch: re-importing what is there costs
+    a read, not a write."""
     view = plan.view
     tips: dict[str, tuple[str | None, str | None]] = {
         key: (state.draft_commit, state.draft_tree) for key, state in view.states.items()
     }
     commits: dict[Node, str | None] = {}
-    new: set[Node] = set()
     for node in plan.order:
         commit, tree = tips.get(node.key, (None, None))
         if node.pin is None and node.key in plan.restore:
@@ -226,19 +227,14 @@ def simulate(plan: ImportPlan) -> Outcome:
         ours = str(tree_id(files)) if files is not None else None
         if ours is not None and ours == tree:
             commits[node] = commit
-            continue
-        new.add(node)
-        commits[node] = None
-        tips[node.key] = (None, ours)
-    return _outcome(view, new)
+        else:
+            commits[node] = None
+            tips[node.key] = (None, ours)
+    return commits
 
 
-def outcome_of(view: View, written: Mapping[Node, bool]) -> Outcome:
-    """The outcome of a write, from whether each node made a new commit."""
-    return _outcome(view, {node for node, made in written.items() if made})
-
-
-def _outcome(view: View, new: set[Node]) -> Outcome:
+def outcome(view: View, new: set[Node]) -> Outcome:
+    """What an import did, or would do, to the bundle's entities, from the nodes it writes."""
     created, changed, unchanged = [], [], []
     for key in view.current:
         state = view.states.get(key)
