@@ -11,11 +11,15 @@ it, libgit2's own (diff, blame, revwalk, packing) included. See
 docs/decisions/0005-corrupt-objects.md for the alternatives and the measured cost.
 
 Packs are still read by libgit2, which fails fast on damaged ones (measured; see the ADR).
-Writes are handed to libgit2's loose writer.
+Loose objects are written here too, as git does (deflate, write aside, fsync, rename, fsync
+the directory): libgit2's writer holds the GIL through its fsyncs, so every other thread of
+the worker, the event loop included, stopped for each one (measured with py-spy --gil);
+`os.fsync` lets them run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -24,17 +28,20 @@ import time
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pygit2
 
 from gitstore.errors import CorruptObject, GitstoreError
+from gitstore.storage.files import fsync_dir
 
 log = logging.getLogger("gitstore.storage")
 
 _KINDS = {b"commit": 1, b"tree": 2, b"blob": 3, b"tag": 4}
 _HEX_LENGTH = 40
 # libgit2's own default for loose objects: zlib's fastest level (git repack recompresses).
-_DEFAULT_COMPRESSION = -1
+_COMPRESSION = 1
+_NAMES = {kind: name for name, kind in _KINDS.items()}
 # libgit2 retries a failed write within microseconds; a later write of the same object is new.
 _RETRY_WINDOW = 1.0
 
@@ -107,11 +114,6 @@ class LooseObjects(pygit2.OdbBackend):
     def __init__(self, objects_dir: str) -> None:
         super().__init__()
         self._dir = objects_dir
-        # A Python backend cannot hand a write on to another backend of the same database
-        # (measured: the write fails), so libgit2's loose writer sits in a database of its
-        # own. It fsyncs each object.
-        self._writer = pygit2.Odb()
-        self._writer.add_backend(pygit2.OdbBackendLoose(objects_dir, _DEFAULT_COMPRESSION, True), 1)
         self._failed = threading.local()  # this thread's last failed write, for libgit2's retry
 
     def _path(self, oid: str) -> str:
@@ -180,10 +182,45 @@ class LooseObjects(pygit2.OdbBackend):
         if failed is not None and failed[0] == name and time.monotonic() - failed[1] < _RETRY_WINDOW:
             raise failed[2]
         try:
-            self._writer.write(kind, data)
-        except (pygit2.GitError, OSError):
+            write_loose(self._dir, name, kind, data)
+        except OSError as exc:
+            self._failed.write = (name, time.monotonic(), exc)
+            raise
+
+
+def write_loose(objects_dir: str, name: str, kind: int, content: bytes) -> None:
+    """Write one loose object durably. An object already there is left as it is: its name is
+    its content, and whoever wrote it made it durable."""
+    folder = f"{objects_dir}/{name[:2]}"
+    path = f"{folder}/{name[2:]}"
+    if os.path.exists(path):
+        return
+    body = zlib.compress(_NAMES[kind] + b" %d\0" % len(content) + content, _COMPRESSION)
+    # `git repack` may remove an emptied fan-out folder between our mkdir and our rename.
+    for attempt in range(3):
+        created = not os.path.isdir(folder)
+        try:
+            os.makedirs(folder, exist_ok=True)
+            # git's own prefix for objects being written: git gc knows to clear leftovers.
+            staging = f"{folder}/tmp_obj_{os.urandom(6).hex()}"
+            fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
             try:
-                self._writer.write(kind, data)
-            except (pygit2.GitError, OSError) as exc:
-                self._failed.write = (name, time.monotonic(), exc)
+                try:
+                    view = memoryview(body)
+                    while view:
+                        view = view[os.write(fd, view) :]
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                os.replace(staging, path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(staging)
+                raise
+            fsync_dir(Path(folder))
+            if created:
+                fsync_dir(Path(objects_dir))
+            return
+        except FileNotFoundError:
+            if attempt == 2:
                 raise
