@@ -2,22 +2,32 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
 
-def write_atomically(path: Path, data: bytes, *, mode: int = 0o644) -> None:
-    """Write `data` beside `path`, fsync it, rename it over `path`, fsync the directory."""
-    staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+def write_atomically(path: Path, data: bytes, *, mode: int = 0o644, staging_prefix: str | None = None) -> None:
+    """Write `data` beside `path`, fsync it, rename it over `path`, fsync the directory.
+
+    The staging file is unique to this call and removed if anything fails; `staging_prefix`
+    names it for tools that clear leftovers (git's `tmp_obj_`)."""
+    prefix = f".{path.name}." if staging_prefix is None else staging_prefix
+    staging = path.with_name(f"{prefix}{os.urandom(6).hex()}.tmp")
+    fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(staging, path)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(staging, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(staging)
+        raise
     fsync_dir(path.parent)
 
 

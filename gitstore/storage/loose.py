@@ -19,7 +19,6 @@ the worker, the event loop included, stopped for each one (measured with py-spy 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import os
@@ -33,7 +32,7 @@ from pathlib import Path
 import pygit2
 
 from gitstore.errors import CorruptObject, GitstoreError
-from gitstore.storage.files import fsync_dir
+from gitstore.storage.files import fsync_dir, write_atomically
 
 log = logging.getLogger("gitstore.storage")
 
@@ -202,22 +201,7 @@ def write_loose(objects_dir: str, name: str, kind: int, content: bytes) -> None:
         try:
             os.makedirs(folder, exist_ok=True)
             # git's own prefix for objects being written: git gc knows to clear leftovers.
-            staging = f"{folder}/tmp_obj_{os.urandom(6).hex()}"
-            fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
-            try:
-                try:
-                    view = memoryview(body)
-                    while view:
-                        view = view[os.write(fd, view) :]
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-                os.replace(staging, path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(staging)
-                raise
-            fsync_dir(Path(folder))
+            write_atomically(Path(path), body, mode=0o444, staging_prefix="tmp_obj_")
             if created:
                 fsync_dir(Path(objects_dir))
             return
