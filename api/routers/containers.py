@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 
 from api.auth import may_preview, require_preview
-from api.body import JsonBody, validate_body
+from api.body import JsonBody, json_body, validate_body
 from api.deps import Admin, PrincipalDep, RepoDep
 from api.schemas import (
     ContainerTypeList,
@@ -101,12 +101,7 @@ def get_type(repo: RepoDep, type: str) -> ContainerTypeOut:
     "/types/{type}",
     response_model=ContainerTypeOut,
     summary="Set what a type may hold in this repository (null: anything, []: nothing)",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": ContainerTypePut.model_json_schema()}},
-        }
-    },
+    openapi_extra=json_body(ContainerTypePut),
 )
 def put_type(repo: RepoDep, type: str, principal: Admin, body: JsonBody) -> ContainerTypeOut:
     request = validate_body(ContainerTypePut, body)

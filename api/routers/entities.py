@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 
 from api.auth import require_preview
-from api.body import JsonBody, MergePatchBody, OptionalJsonBody, validate_body
+from api.body import JsonBody, MergePatchBody, OptionalJsonBody, json_body, validate_body
 from api.deps import PreconditionDep, PrincipalDep, RepoDep, Writer, set_etag
 from api.problems import HTTPProblem
 from api.schemas import (
@@ -36,12 +36,7 @@ from gitstore.publishing.unpublishing import serve
 router = APIRouter(prefix="/repos/{repo}/entities", tags=["entities"])
 
 Key = Annotated[str, "entity key"]
-_document_body = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": EntityPut.model_json_schema()}},
-    }
-}
+_document_body = json_body(EntityPut)
 _merge_patch_body = {
     "requestBody": {
         "required": True,

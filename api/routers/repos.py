@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from api.body import JsonBody, validate_body
+from api.body import JsonBody, json_body, validate_body
 from api.deps import Admin, PrincipalDep, RepoDep, StoreDep
 from api.problems import HTTPProblem
 from api.schemas import PruneOut, RepoCreate, RepoList, RepoOut
@@ -32,12 +32,7 @@ def _out(repo: ContentRepository) -> RepoOut:
     response_model=RepoOut,
     status_code=201,
     summary="Create a content repository",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": RepoCreate.model_json_schema()}},
-        }
-    },
+    openapi_extra=json_body(RepoCreate),
 )
 def create_repo(store: StoreDep, principal: PrincipalDep, response: Response, body: JsonBody) -> RepoOut:
     request = validate_body(RepoCreate, body)
