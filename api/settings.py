@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gitstore.access.credentials import default_path
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -34,7 +36,7 @@ class Settings:
 
     @property
     def credentials_path(self) -> Path:
-        return self.credentials_file or self.data_dir / "credentials.json"
+        return self.credentials_file or default_path(self.data_dir)
 
     @classmethod
     def from_env(cls) -> Settings:

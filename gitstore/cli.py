@@ -33,7 +33,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
-from gitstore.access.credentials import Credentials
+from gitstore.access.credentials import Credentials, default_path
 from gitstore.bundles.format import NDJSON, TAR_GZ
 from gitstore.entities.model import Author
 from gitstore.errors import GitstoreError, InvalidDocument, StaleVersion
@@ -475,7 +475,7 @@ def remove_client(client_id: str, data: DataDir = Path("data"), credentials: Cre
 
 
 def _credentials(data: Path, credentials: Path | None) -> Credentials:
-    return Credentials(credentials or Path(data) / "credentials.json")
+    return Credentials(credentials or default_path(data))
 
 
 def _scopes(items: list[str]) -> dict[str, list[str]]:

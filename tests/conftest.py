@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from api.main import create_app
 from api.settings import Settings
 from gitstore import Author, ContentRepository, Store
-from gitstore.access.credentials import Credentials
+from gitstore.access.credentials import Credentials, default_path
 
 ADA = Author("Ada Lovelace", "ada@example.org")
 GRACE = Author("Grace Hopper", "grace@example.org")
@@ -42,7 +42,7 @@ def client(settings: Settings) -> Iterator[TestClient]:
 
 def token_for(data_dir: Path, scopes: dict[str, list[str]], who: Author = ADA) -> str:
     """A new bearer token in the data directory's credentials file (which ends open mode)."""
-    return Credentials(data_dir / "credentials.json").create_token(who.name, who.email, scopes).secret
+    return Credentials(default_path(data_dir)).create_token(who.name, who.email, scopes).secret
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -20,7 +20,7 @@ import orjson
 
 from api.settings import PROJECT_ROOT
 from gitstore import Author, Store
-from gitstore.access.credentials import Credentials
+from gitstore.access.credentials import Credentials, default_path
 from gitstore.entities.api import Change, DraftChange, write_drafts
 from gitstore.entities.document import parse_document
 
@@ -29,13 +29,12 @@ SAMPLE_REPOS = ("demo-course", "gov-pages")
 WRITE_REPO = "demo-course"
 SEEDER = Author("Load Seed", "load-seed@example.org")
 SEED_BATCH = 500
-CREDENTIALS = "credentials.json"
 
 
 def create_load_token(data: Path) -> str:
     """A token that may preview, write and publish in the sample repositories, nothing more."""
     scopes = {repo: ["preview", "write", "publish"] for repo in SAMPLE_REPOS}
-    issued = Credentials(data / CREDENTIALS).create_token("Load Test", "load@example.org", scopes)
+    issued = Credentials(default_path(data)).create_token("Load Test", "load@example.org", scopes)
     return issued.secret
 
 
@@ -58,7 +57,7 @@ def running_server(data: Path, *, rate_limit: str | None, log: Path) -> Iterator
     env = os.environ | {
         "GITSTORE_DATA": str(data),
         "GITSTORE_SAMPLES": "1",
-        "GITSTORE_CREDENTIALS": str(data / CREDENTIALS),
+        "GITSTORE_CREDENTIALS": str(default_path(data)),
         "GITSTORE_ANONYMOUS": "none",
     }
     env.pop("GITSTORE_RATE_LIMIT", None)

@@ -31,10 +31,15 @@ from gitstore.access.scopes import Principal, parse_grants
 from gitstore.errors import AlreadyExists, InvalidInput, NotFound
 from gitstore.storage.files import write_atomically
 
-__all__ = ["ClientInfo", "Credentials", "IssuedSecret", "TokenInfo"]
+__all__ = ["ClientInfo", "Credentials", "IssuedSecret", "TokenInfo", "default_path"]
 
 _TOKEN = re.compile(r"gst_([0-9a-f]{12})_[A-Za-z0-9_-]{43}")
 _CLIENT_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+
+
+def default_path(data_dir: str | os.PathLike[str]) -> Path:
+    """Where the service and the CLI both look when no credentials file is named."""
+    return Path(data_dir) / "credentials.json"
 
 
 @dataclass(frozen=True, slots=True)

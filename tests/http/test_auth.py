@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from api.main import create_app
 from api.settings import Settings
 from gitstore import Store
-from gitstore.access.credentials import Credentials
+from gitstore.access.credentials import Credentials, default_path
 from gitstore.entities import api as entities
 from gitstore.publishing import api as publishing
 from tests.conftest import ADA, GRACE, bearer, git, token_for
@@ -153,7 +153,7 @@ def test_no_or_bad_credentials_are_401_with_a_challenge(app: TestClient, header:
 
 
 def test_expired_and_revoked_tokens_stop_working_in_every_worker(data: Path, app: TestClient) -> None:
-    credentials = Credentials(data / "credentials.json")
+    credentials = Credentials(default_path(data))
     soon = credentials.create_token("Temp", "temp@example.org", {"demo": ["read"]}, expires_in=None)
     assert app.get(f"{E}/intro", headers=bearer(soon.secret)).status_code == 200
     with serve(data) as second_worker:
@@ -262,7 +262,7 @@ def test_oauth_refuses_bad_clients_grants_and_forged_tokens(data: Path, app: Tes
     grant = _token_request(app, {"grant_type": "password"}, basic=(client_id, secret))
     assert grant.status_code == 400 and grant.json()["error"] == "unsupported_grant_type"  # type: ignore[attr-defined]
 
-    key = Credentials(data / "credentials.json").signing_key()
+    key = Credentials(default_path(data)).signing_key()
     now = int(time.time())
     claims = {"iss": "gitstore", "aud": "gitstore", "sub": client_id, "iat": now, "exp": now + 60, "scope": "*:admin"}
     # Signed with our key but claiming more than the client holds: honoured only as far as the
