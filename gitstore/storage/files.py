@@ -7,11 +7,14 @@ import os
 from pathlib import Path
 
 
-def write_atomically(path: Path, data: bytes, *, mode: int = 0o644, staging_prefix: str | None = None) -> None:
+def write_atomically(
+    path: Path, data: bytes, *, mode: int = 0o644, staging_prefix: str | None = None, durable: bool = True
+) -> None:
     """Write `data` beside `path`, fsync it, rename it over `path`, fsync the directory.
 
     The staging file is unique to this call and removed if anything fails; `staging_prefix`
-    names it for tools that clear leftovers (git's `tmp_obj_`)."""
+    names it for tools that clear leftovers (git's `tmp_obj_`). Not `durable`: no fsyncs, for a
+    caller that makes the file system durable later in one go (storage.durability)."""
     prefix = f".{path.name}." if staging_prefix is None else staging_prefix
     staging = path.with_name(f"{prefix}{os.urandom(6).hex()}.tmp")
     fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
@@ -20,7 +23,8 @@ def write_atomically(path: Path, data: bytes, *, mode: int = 0o644, staging_pref
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
-            os.fsync(fd)
+            if durable:
+                os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(staging, path)
@@ -28,7 +32,8 @@ def write_atomically(path: Path, data: bytes, *, mode: int = 0o644, staging_pref
         with contextlib.suppress(OSError):
             os.unlink(staging)
         raise
-    fsync_dir(path.parent)
+    if durable:
+        fsync_dir(path.parent)
 
 
 def fsync_dir(path: Path) -> None:

@@ -11,10 +11,10 @@ it, libgit2's own (diff, blame, revwalk, packing) included. See
 docs/decisions/0005-corrupt-objects.md for the alternatives and the measured cost.
 
 Packs are still read by libgit2, which fails fast on damaged ones (measured; see the ADR).
-Loose objects are written here too, as git does (deflate, write aside, fsync, rename, fsync
-the directory): libgit2's writer holds the GIL through its fsyncs, so every other thread of
-the worker, the event loop included, stopped for each one (measured with py-spy --gil);
-`os.fsync` lets them run.
+Loose objects are written here too, as git does (deflate, write aside, rename; made durable
+as storage.durability says): libgit2's writer holds the GIL through its fsyncs, so every other
+thread of the worker, the event loop included, stopped for each one (measured with py-spy
+--gil); `os.fsync` and syncfs let them run.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from pathlib import Path
 import pygit2
 
 from gitstore.errors import CorruptObject, GitstoreError
+from gitstore.storage import durability
 from gitstore.storage.files import fsync_dir, write_atomically
 
 log = logging.getLogger("gitstore.storage")
@@ -188,11 +189,14 @@ class LooseObjects(pygit2.OdbBackend):
 
 
 def write_loose(objects_dir: str, name: str, kind: int, content: bytes) -> None:
-    """Write one loose object durably. An object already there is left as it is: its name is
-    its content, and whoever wrote it made it durable."""
+    """Write one loose object, durably or for the next `durability.before_ref_moves` to make
+    durable. An object already there is left as it is: its name is its content."""
     folder = f"{objects_dir}/{name[:2]}"
     path = f"{folder}/{name[2:]}"
+    durable = durability.fsync_each_object()
     if os.path.exists(path):
+        if not durable:
+            durability.object_written()  # its writer may not have synced it yet
         return
     body = zlib.compress(_NAMES[kind] + b" %d\0" % len(content) + content, _COMPRESSION)
     # `git repack` may remove an emptied fan-out folder between our mkdir and our rename.
@@ -201,8 +205,10 @@ def write_loose(objects_dir: str, name: str, kind: int, content: bytes) -> None:
         try:
             os.makedirs(folder, exist_ok=True)
             # git's own prefix for objects being written: git gc knows to clear leftovers.
-            write_atomically(Path(path), body, mode=0o444, staging_prefix="tmp_obj_")
-            if created:
+            write_atomically(Path(path), body, mode=0o444, staging_prefix="tmp_obj_", durable=durable)
+            if not durable:
+                durability.object_written()
+            elif created:
                 fsync_dir(Path(objects_dir))
             return
         except FileNotFoundError:
