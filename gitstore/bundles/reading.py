@@ -6,22 +6,27 @@ absolute path, a link or device, the same path twice, more entries than allowed,
 or the whole expanding past its limit (a zip bomb). Sizes are enforced on what is actually
 expanded, not on what headers declare, and nothing is read past a limit, so memory holds one
 entry at a time beyond what the caller keeps.
+
+A bundle kept unpacked, as a directory (the sample repositories are), is held to the same
+rules: plain files and directories only, read without ever following a link.
 """
 
 from __future__ import annotations
 
 import gzip
+import os
 import stat
 import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import BinaryIO
 
 from gitstore.bundles.format import NDJSON, TAR_GZ, ZIP, Entry
 from gitstore.errors import InvalidBundle, InvalidInput
 
-__all__ = ["Limits", "read_entries"]
+__all__ = ["Limits", "read_directory", "read_entries"]
 
 _MIB = 1024 * 1024
 
@@ -205,6 +210,76 @@ def _lines(source: BinaryIO, limits: Limits) -> Iterator[Entry]:
             count += 1
             _check_count(count, limits)
             yield Entry(f"line {number}", data)
+
+
+def read_directory(root: Path, limits: Limits) -> Iterator[Entry]:
+    """Every file of a bundle kept unpacked in the directory `root`, named by its path inside it
+    (the names an archive of it would hold), in name order.
+
+    Raises InvalidBundle, as an archive would, at a symlink (wherever it points), a device, fifo
+    or socket, a name an archive could not hold, or past the limits on entries and sizes. Each
+    directory and file is opened from its parent's descriptor without following links, so nothing
+    outside `root` is read, even if the tree is changed while it is read."""
+    try:
+        top = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        raise InvalidBundle(f"{root} is not a readable directory: {exc.strerror}") from None
+    try:
+        yield from _directory(top, "", limits, _Tally())
+    finally:
+        os.close(top)
+
+
+class _Tally:
+    """What a walk of a directory has read so far, held to the limits as it goes."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+        self.count = self.expanded = 0
+
+
+def _directory(fd: int, prefix: str, limits: Limits, tally: _Tally) -> Iterator[Entry]:
+    for name in sorted(os.listdir(fd)):
+        path = prefix + name
+        tally.count += 1
+        _check_count(tally.count, limits)
+        try:
+            path.encode()
+            kind = stat.S_IFMT(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode)
+            if kind == stat.S_IFDIR:
+                _safe_name(path + "/", tally.seen)
+                inner = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+                try:
+                    yield from _directory(inner, path + "/", limits, tally)
+                finally:
+                    os.close(inner)
+                continue
+            if kind != stat.S_IFREG:
+                raise InvalidBundle(f"{path} is a link or device; a bundle holds plain files only", entry=path)
+            _safe_name(path, tally.seen)
+            data = _plain_file(name, fd, path, limits)
+        except UnicodeEncodeError:
+            raise InvalidBundle(f"{path!r} is not a UTF-8 name", entry=path) from None
+        except OSError as exc:  # a link put in place of what was listed (ELOOP, ENOTDIR), or gone
+            raise InvalidBundle(f"{path} cannot be read: {exc.strerror}", entry=path) from None
+        tally.expanded += len(data)
+        if tally.expanded > limits.max_expanded_bytes:
+            raise InvalidBundle(
+                f"the bundle holds more than {limits.max_expanded_bytes} bytes", limit=limits.max_expanded_bytes
+            )
+        yield Entry(path, data)
+
+
+def _plain_file(name: str, directory: int, path: str, limits: Limits) -> bytes:
+    """The bytes of file `name` of the open `directory`, if it is (still) a plain file within limits.
+    O_NONBLOCK: opening a fifo put there meanwhile must not wait for a writer."""
+    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=directory)
+    with os.fdopen(fd, "rb") as stream:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise InvalidBundle(f"{path} is a link or device; a bundle holds plain files only", entry=path)
+        data = stream.read(limits.max_entry_bytes + 1)  # never trust the size a stat said
+    _check_size(path, len(data), limits)
+    return data
 
 
 def _safe_name(raw: str, seen: set[str]) -> str:
