@@ -7,6 +7,7 @@ gitstore prune REPO          drop deleted, never-published, unreferenced entitie
 gitstore serve               run the HTTP service (loopback only until a token exists)
 gitstore import PATH --repo R    a bundle as drafts, all or nothing (--publish, --dry-run, --if-match)
 gitstore export --repo R         a view as a bundle (--state, --as-of, --format, -o FILE)
+gitstore save-sample REPO        write REPO's drafts back over sample_repos/REPO/bundle
 gitstore stats REPO          entities, versions, refs, objects and disk use
 gitstore token create|list|revoke|demo    bearer tokens with scopes per repository
 gitstore client add|remove                OAuth clients (client credentials grant)
@@ -260,6 +261,26 @@ def export_command(
     if output is not None:
         summary = {"repo": repo, "state": state, "entities": exported[0], "bytes": size, "output": str(output)}
         typer.echo(orjson.dumps(summary).decode() if json else f"{repo}: exported {exported[0]} entities to {output}")
+
+
+@app.command("save-sample")
+def save_sample(
+    repo: str,
+    data: DataDir = Path("data"),
+    samples: Annotated[
+        Path, typer.Option("--samples", envvar="GITSTORE_SAMPLES_DIR", help="the folder of sample repositories")
+    ] = Path("sample_repos"),
+    json: Json = False,
+) -> None:
+    """Write REPO's drafts over its sample's bundle, SAMPLES/REPO/bundle (an export, unpacked), so
+    that content edited in the service is kept; tests/test_samples.py checks that the history
+    still leads to it."""
+    from gitstore.samples import BUNDLE, save_bundle
+
+    target = samples / repo / BUNDLE
+    count = save_bundle(Store(data).repository(repo), target)
+    summary = {"repo": repo, "files": count, "bundle": str(target)}
+    typer.echo(orjson.dumps(summary).decode() if json else f"{repo}: wrote {count} files to {target}")
 
 
 @app.command()

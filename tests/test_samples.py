@@ -22,7 +22,7 @@ from gitstore.repository import DRAFT
 from gitstore.samples import BUNDLE, HISTORY, load_sample, load_samples, save_bundle
 from gitstore.storage.api import entity_path, read_ref
 from tests.bundles.conftest import export, read_tar
-from tests.test_cli import ROOT
+from tests.test_cli import ROOT, gitstore
 
 SAMPLES = ROOT / "sample_repos"
 NAMES = ("demo-course", "gov-pages")
@@ -204,3 +204,12 @@ def test_save_bundle_writes_the_kept_bundle_back_whole(loaded: Store, tmp_path: 
     kept = files_under(SAMPLES / "demo-course" / BUNDLE)
     assert files_under(target) == kept and count == len(kept)
     assert sorted(p.name for p in target.parent.iterdir()) == [BUNDLE]  # nothing left aside
+
+
+def test_save_sample_command_writes_into_the_samples_folder(loaded: Store, tmp_path: Path) -> None:
+    done = gitstore("save-sample", "gov-pages", "--data", str(loaded.data_dir), "--samples", str(tmp_path), "--json")
+    assert done.returncode == 0, done.stderr
+    target = tmp_path / "gov-pages" / BUNDLE
+    kept = files_under(SAMPLES / "gov-pages" / BUNDLE)
+    assert orjson.loads(done.stdout) == {"repo": "gov-pages", "files": len(kept), "bundle": str(target)}
+    assert files_under(target) == kept
