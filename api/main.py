@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import fcntl
 import logging
 import os
@@ -13,6 +15,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 
 from api import git_http, oauth, problems
+from api.housekeeping import keep_house
 from api.logs import install_scrubbing
 from api.openapi import PROBLEM_RESPONSES
 from api.ratelimit import RateLimiter
@@ -40,7 +43,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 settings.credentials_path,
                 settings.author_email,
             )
+        housekeeping = None
+        if settings.housekeeping_seconds > 0:
+            housekeeping = asyncio.create_task(keep_house(app.state.store, settings.housekeeping_seconds))
         yield
+        if housekeeping is not None:
+            housekeeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await housekeeping
 
     app = FastAPI(
         title="gitstore",

@@ -33,6 +33,9 @@ class Settings:
     docs: bool = True
     max_clones: int = 4
     upload_pack_timeout: float = 300.0
+    # Background housekeeping (gitstore.housekeeping.maintain) every so many seconds; 0 = off.
+    # The service turns it on (GITSTORE_HOUSEKEEPING, default 300); an app built here has it off.
+    housekeeping_seconds: float = 0.0
 
     @property
     def credentials_path(self) -> Path:
@@ -58,6 +61,7 @@ class Settings:
             docs=_flag(env.get("GITSTORE_DOCS", "1")),
             max_clones=int(env.get("GITSTORE_MAX_CLONES", "4")),
             upload_pack_timeout=float(env.get("GITSTORE_UPLOAD_PACK_TIMEOUT", "300")),
+            housekeeping_seconds=float(env.get("GITSTORE_HOUSEKEEPING", "300")),
         )
 
 

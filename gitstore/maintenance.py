@@ -52,9 +52,10 @@ def repair(repo: ContentRepository) -> RepairReport:
     if repo.index.needs_rebuild:  # an index of an older schema was dropped
         reindex(repo)
         repo.index.needs_rebuild = False
-    with repo.storage.publish_lock.held(), repo.storage.drafts_lock.held():
-        # Holding both locks, no live gitstore writer owns a ref lock or packed-refs.lock: any
-        # left was left by a dead one. (Housekeeping goes through gitstore, under these locks.)
+    storage = repo.storage
+    with storage.housekeeping_lock.held(), storage.publish_lock.held(), storage.drafts_lock.held():
+        # Holding all three, no live gitstore writer or housekeeper owns a ref lock or
+        # packed-refs.lock: any left was left by a dead one.
         report.removed_locks = sweep_stale_locks(git, ["refs", "HEAD.lock", "packed-refs.lock"])
         report.rolled_forward_publish = roll_forward(repo)
         report.rolled_forward_batch = roll_forward_drafts(repo)

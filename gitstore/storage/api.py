@@ -6,6 +6,7 @@ Only this layer imports pygit2 for writing; layers above speak in keys, commits 
 from gitstore.storage.git import GitRepository, configure_libgit2, init_bare
 from gitstore.storage.history import BlamedLine, blame_file, merge_text, tree_patch
 from gitstore.storage.locks import RepoLock
+from gitstore.storage.packed_refs import LoosePacked, pack_loose_refs, read_packed_refs, update_refs_packed
 from gitstore.storage.packs import write_commit
 from gitstore.storage.refs import (
     clear_stale_ref_lock,
@@ -16,7 +17,6 @@ from gitstore.storage.refs import (
     set_ref,
     sweep_stale_locks,
     update_refs,
-    update_refs_packed,
 )
 from gitstore.storage.settings import read_settings, write_settings
 from gitstore.storage.trees import (
@@ -32,6 +32,7 @@ from gitstore.storage.trees import (
 __all__ = [
     "BlamedLine",
     "GitRepository",
+    "LoosePacked",
     "RepoLock",
     "blame_file",
     "clear_stale_ref_lock",
@@ -39,6 +40,8 @@ __all__ = [
     "configure_libgit2",
     "disk_errors",
     "move_ref",
+    "pack_loose_refs",
+    "read_packed_refs",
     "entity_path",
     "init_bare",
     "merge_text",

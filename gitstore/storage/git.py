@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pygit2
 
-from gitstore.storage.locks import RepoLock
+from gitstore.storage.locks import HOUSEKEEPING_LOCK, RepoLock
 from gitstore.storage.loose import guarded_odb
 from gitstore.storage.packs import ObjectBuffer, attach
 
@@ -45,8 +45,9 @@ class GitRepository:
     """One bare repository: its path, its per-thread handles and its write locks.
 
     `drafts_lock` serialises draft writes (each entity's ref, the `draft` branch, the index);
-    `publish_lock` serialises publishes (`main`, the published refs). Take publish before drafts
-    when both are needed.
+    `publish_lock` serialises publishes (`main`, the published refs); `housekeeping_lock`,
+    packing refs and sweeping lock files, which writers never wait for. Take them in the order
+    housekeeping, publish, drafts.
     """
 
     def __init__(self, path: Path) -> None:
@@ -54,6 +55,7 @@ class GitRepository:
         control = path / "gitstore"
         self.drafts_lock = RepoLock(control / "drafts.lock")
         self.publish_lock = RepoLock(control / "publish.lock")
+        self.housekeeping_lock = RepoLock(path / HOUSEKEEPING_LOCK)
         self._local = threading.local()
 
     @property

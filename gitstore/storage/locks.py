@@ -15,6 +15,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+#: Held by whoever does housekeeping in a repository (relative to the repository's folder);
+#: lock files it holds longer than a writer would are not taken to be abandoned while it is.
+HOUSEKEEPING_LOCK = "gitstore/housekeeping.lock"
+
 _process_locks: dict[str, threading.RLock] = {}
 _process_locks_guard = threading.Lock()
 
@@ -49,3 +53,43 @@ class RepoLock:
                     fd = self._local.fd
                     fcntl.flock(fd, fcntl.LOCK_UN)
                     os.close(fd)
+
+    @contextmanager
+    def held_if_free(self) -> Iterator[bool]:
+        """Take the lock only if no one holds it; yields whether it was taken."""
+        if not self._thread_lock.acquire(blocking=False):
+            yield False
+            return
+        try:
+            if getattr(self._local, "depth", 0):
+                yield False  # this thread holds it already: not free for a second job
+                return
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+        finally:
+            self._thread_lock.release()
+
+
+def is_held(path: Path) -> bool:
+    """Whether some process (this one included) holds the RepoLock whose file is `path`."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing drops a lock this call took
+    return False

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import threading
+import time
+
+import pygit2
+import pytest
 
 from gitstore import ContentRepository
 from gitstore.entities import api as entities
-from gitstore.housekeeping import gc
+from gitstore.errors import Busy
+from gitstore.housekeeping import Policy, gc, maintain
 from gitstore.publishing import api as publishing
 from gitstore.publishing.mirror import sync_live_mirror
+from gitstore.storage.api import pack_loose_refs, update_refs_packed
 from tests.conftest import ADA, fsck_strict, git
 
 
@@ -51,3 +58,134 @@ def test_gc_packs_objects_and_refs_while_writers_write(repo: ContentRepository) 
     publishing.publish(repo, [publishing.PublishTarget("page-1")], author=ADA)
     assert entities.get_entity(repo, "page-1").title == "after gc"
     fsck_strict(repo.path)
+
+
+def test_packing_refs_while_single_and_bulk_writers_move_them_loses_no_move(repo: ContentRepository) -> None:
+    """Housekeeping folds loose refs into packed-refs under no RepoLock, while one thread moves
+    single refs (loose files) and another publishes 40 entities at a time (a packed-refs rewrite
+    that removes their loose files): every ref ends where its last acknowledged move put it."""
+    keys = [f"page-{n}" for n in range(80)]
+    for k in keys:
+        entities.put_draft(repo, k, {"type": "page", "title": k}, author=ADA)
+    drafted: dict[str, str] = {}
+    published: dict[str, str] = {}
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def single_writer() -> None:
+        n = 0
+        try:
+            while not stop.is_set():
+                key = keys[n % 40]
+                drafted[key] = entities.patch_draft(repo, key, {"fields": {"n": n}}, author=ADA).entity.commit
+                n += 1
+        except BaseException as exc:  # pragma: no cover
+            errors.append(exc)
+
+    def bulk_publisher() -> None:
+        n = 0
+        try:
+            while not stop.is_set():
+                # A few published refs move as loose files, then all of them through packed-refs.
+                for some in (keys[40:45], keys[40:]):
+                    for k in some:
+                        drafted[k] = entities.patch_draft(repo, k, {"title": f"{k} {n}"}, author=ADA).entity.commit
+                    record = publishing.publish(repo, [publishing.PublishTarget(k) for k in some], author=ADA)
+                    published.update((item.key, item.commit) for item in record.items)
+                    n += 1
+        except BaseException as exc:  # pragma: no cover
+            errors.append(exc)
+
+    threads = [threading.Thread(target=single_writer), threading.Thread(target=bulk_publisher)]
+    for t in threads:
+        t.start()
+    rounds = []
+    try:
+        while len(rounds) < 15:
+            with repo.storage.housekeeping_lock.held():
+                rounds.append(pack_loose_refs(repo.storage.git))
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert errors == []
+    assert sum(r.pruned for r in rounds) > 0 and published
+    listed = git(repo.path, "for-each-ref", "--format=%(refname) %(objectname)").splitlines()
+    refs = dict(line.split(" ", 1) for line in listed)
+    for key, commit in drafted.items():
+        assert refs[f"refs/drafts/{key}"] == commit, key
+    for key, commit in published.items():
+        assert refs[f"refs/published/{key}"] == commit, key
+    fsck_strict(repo.path)
+
+
+def test_maintain_does_what_is_due_and_clears_abandoned_locks(repo: ContentRepository) -> None:
+    for n in range(12):
+        entities.put_draft(repo, f"page-{n}", {"type": "page", "title": f"P{n}"}, author=ADA)
+    abandoned = repo.path / "refs/drafts/page-1.lock"
+    abandoned.write_text("0" * 40 + "\n")
+    os.utime(abandoned, (time.time() - 3600, time.time() - 3600))
+    live = repo.path / "refs/drafts/page-2.lock"  # a writer's, this very moment
+    live.write_text("0" * 40 + "\n")
+    try:
+        quiet = maintain(repo, Policy(loose_refs=1000, loose_objects=100_000))
+        assert quiet.refs_packed == 0 and not quiet.repacked
+        assert quiet.removed_locks == ["refs/drafts/page-1.lock"] and live.exists()
+        due = maintain(repo, Policy(loose_refs=10, loose_objects=10))
+    finally:
+        live.unlink()
+    assert due.refs_packed >= 12 and due.repacked
+    assert git(repo.path, "count-objects", "-v").splitlines()[0] == "count: 0"
+    assert "refs/drafts/page-3" in (repo.path / "packed-refs").read_text()
+    assert not (repo.path / "refs/drafts/page-3").exists()
+    assert entities.get_entity(repo, "page-3", state="draft").title == "P3"
+    fsck_strict(repo.path)
+
+
+def test_maintain_skips_a_repository_another_housekeeper_is_in(repo: ContentRepository) -> None:
+    entities.put_draft(repo, "intro", {"type": "page", "title": "One"}, author=ADA)
+    holding = threading.Event()
+    release = threading.Event()
+
+    def other_housekeeper() -> None:
+        with repo.storage.housekeeping_lock.held():
+            holding.set()
+            release.wait()
+
+    other = threading.Thread(target=other_housekeeper)
+    other.start()
+    holding.wait()
+    try:
+        assert maintain(repo, Policy(loose_refs=1, loose_objects=1)).skipped
+    finally:
+        release.set()
+        other.join()
+    assert not maintain(repo, Policy(loose_refs=1, loose_objects=1)).skipped
+
+
+def test_a_bulk_writer_never_takes_packed_refs_from_a_live_housekeeper(repo: ContentRepository) -> None:
+    """An old packed-refs.lock is abandoned only if no housekeeper holds the repository."""
+    commit = entities.put_draft(repo, "intro", {"type": "page", "title": "One"}, author=ADA).entity.commit
+    lock = repo.path / "packed-refs.lock"
+    lock.write_text("")
+    os.utime(lock, (time.time() - 60, time.time() - 60))
+    moves = {f"refs/notes-{n}": pygit2.Oid(hex=commit) for n in range(3)}
+    holding, release = threading.Event(), threading.Event()
+
+    def housekeeper() -> None:
+        with repo.storage.housekeeping_lock.held():
+            holding.set()
+            release.wait()
+
+    other = threading.Thread(target=housekeeper)
+    other.start()
+    holding.wait()
+    try:
+        with pytest.raises(Busy):
+            update_refs_packed(repo.storage.git, moves)
+        assert lock.exists()
+    finally:
+        release.set()
+        other.join()
+    update_refs_packed(repo.storage.git, moves)  # no housekeeper: the old lock was abandoned
+    assert git(repo.path, "rev-parse", "refs/notes-2").strip() == commit
