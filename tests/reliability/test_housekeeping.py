@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pygit2
 import pytest
@@ -144,22 +146,8 @@ def test_maintain_does_what_is_due_and_clears_abandoned_locks(repo: ContentRepos
 
 def test_maintain_skips_a_repository_another_housekeeper_is_in(repo: ContentRepository) -> None:
     entities.put_draft(repo, "intro", {"type": "page", "title": "One"}, author=ADA)
-    holding = threading.Event()
-    release = threading.Event()
-
-    def other_housekeeper() -> None:
-        with repo.storage.housekeeping_lock.held():
-            holding.set()
-            release.wait()
-
-    other = threading.Thread(target=other_housekeeper)
-    other.start()
-    holding.wait()
-    try:
+    with another_housekeeper(repo):
         assert maintain(repo, Policy(loose_refs=1, loose_objects=1)).skipped
-    finally:
-        release.set()
-        other.join()
     assert not maintain(repo, Policy(loose_refs=1, loose_objects=1)).skipped
 
 
@@ -170,22 +158,29 @@ def test_a_bulk_writer_never_takes_packed_refs_from_a_live_housekeeper(repo: Con
     lock.write_text("")
     os.utime(lock, (time.time() - 60, time.time() - 60))
     moves = {f"refs/notes-{n}": pygit2.Oid(hex=commit) for n in range(3)}
+    with another_housekeeper(repo):
+        with pytest.raises(Busy):
+            update_refs_packed(repo.storage.git, moves)
+        assert lock.exists()
+    update_refs_packed(repo.storage.git, moves)  # no housekeeper: the old lock was abandoned
+    assert git(repo.path, "rev-parse", "refs/notes-2").strip() == commit
+
+
+@contextmanager
+def another_housekeeper(repo: ContentRepository) -> Iterator[None]:
+    """Another thread holds the repository's housekeeping lock for the block's duration."""
     holding, release = threading.Event(), threading.Event()
 
-    def housekeeper() -> None:
+    def hold() -> None:
         with repo.storage.housekeeping_lock.held():
             holding.set()
             release.wait()
 
-    other = threading.Thread(target=housekeeper)
+    other = threading.Thread(target=hold)
     other.start()
     holding.wait()
     try:
-        with pytest.raises(Busy):
-            update_refs_packed(repo.storage.git, moves)
-        assert lock.exists()
+        yield
     finally:
         release.set()
         other.join()
-    update_refs_packed(repo.storage.git, moves)  # no housekeeper: the old lock was abandoned
-    assert git(repo.path, "rev-parse", "refs/notes-2").strip() == commit
