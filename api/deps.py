@@ -6,6 +6,7 @@ import re
 from typing import Annotated
 
 from fastapi import Depends, Header, Path, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from api.auth import Principal, caller, repository_hidden, require
 from api.problems import HTTPProblem
@@ -19,17 +20,19 @@ async def get_store(request: Request) -> Store:
     return request.app.state.store  # type: ignore[no-any-return]
 
 
-def get_repo(
+async def get_repo(
     store: Annotated[Store, Depends(get_store)],
     repo: Annotated[str, Path(description="repository name", max_length=200)],
     principal: Annotated[Principal, Depends(caller)],
 ) -> ContentRepository:
     """The repository in the path, for a caller with any scope on it (every scope implies read).
 
-    The one dependency left sync: opening a repository the first time may wait on its index."""
+    Opening a repository the first time touches the disk and may wait on its index, so that
+    happens in the threadpool; every later request finds it open (one threadpool round trip
+    less a request: ~0.1 ms of a live GET's ~1 ms)."""
     if not principal.scopes_on(repo):
         raise repository_hidden(repo)
-    return store.repository(repo)
+    return store.opened(repo) or await run_in_threadpool(store.repository, repo)
 
 
 async def get_precondition(

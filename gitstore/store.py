@@ -61,6 +61,11 @@ class Store:
                 repo = self._open[name] = ContentRepository(name, path)
         return repo
 
+    def opened(self, name: str) -> ContentRepository | None:
+        """The repository if it is open already: no disk access, no lock, so an event loop may
+        ask. None means "call `repository`"."""
+        return self._open.get(name)
+
     def repositories(self) -> list[ContentRepository]:
         """Every repository, by name."""
         names = sorted(p.name[: -len(".git")] for p in self.data_dir.glob("*.git") if (p / "HEAD").is_file())
