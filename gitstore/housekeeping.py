@@ -51,11 +51,13 @@ def gc(repo: ContentRepository) -> GcReport:
     Safe while the service runs."""
     start = time.monotonic()
     before = _count(repo.path, "count")
-    _git(repo.path, "repack", "-a", "-d", "-q")
     live = _live(repo)
-    if live is not None:
-        _git(live.path, "repack", "-a", "-d", "-q")
+    # Writers never wait for this lock; another housekeeper (the service's background round)
+    # does, so two repacks never race to delete each other's packs.
     with repo.storage.housekeeping_lock.held():
+        _git(repo.path, "repack", "-a", "-d", "-q")
+        if live is not None:
+            _git(live.path, "repack", "-a", "-d", "-q")
         packed = pack_loose_refs(repo.storage.git)
         if live is not None:
             pack_loose_refs(live.git)
