@@ -13,6 +13,7 @@ import pytest
 
 from gitstore import ContentRepository
 from gitstore.entities import api as entities
+from gitstore.entities.document import parse_document
 from gitstore.errors import Busy
 from gitstore.housekeeping import Policy, gc, maintain
 from gitstore.publishing import api as publishing
@@ -144,6 +145,19 @@ def test_maintain_does_what_is_due_and_clears_abandoned_locks(repo: ContentRepos
     fsck_strict(repo.path)
 
 
+def test_maintain_merges_packs_once_imports_have_left_many(repo: ContentRepository) -> None:
+    for batch in range(3):  # a batch of over 32 changes is written as one pack
+        changes = [page_change(f"page-{batch}-{n}", f"P{n}") for n in range(40)]
+        entities.write_drafts(repo, changes, author=ADA, summary=f"import {batch}")
+    packs = int(git(repo.path, "count-objects", "-v").split("packs: ")[1].split()[0])
+    assert packs >= 3
+    assert not maintain(repo, Policy(packs=packs + 1)).repacked
+    assert maintain(repo, Policy(packs=packs)).repacked
+    assert int(git(repo.path, "count-objects", "-v").split("packs: ")[1].split()[0]) < packs
+    assert entities.get_entity(repo, "page-1-7", state="draft").title == "P7"
+    fsck_strict(repo.path)
+
+
 def test_maintain_skips_a_repository_another_housekeeper_is_in(repo: ContentRepository) -> None:
     entities.put_draft(repo, "intro", {"type": "page", "title": "One"}, author=ADA)
     with another_housekeeper(repo):
@@ -184,3 +198,8 @@ def another_housekeeper(repo: ContentRepository) -> Iterator[None]:
     finally:
         release.set()
         other.join()
+
+
+def page_change(key: str, title: str) -> entities.DraftChange:
+    document = parse_document({"type": "page", "title": title})
+    return entities.DraftChange(key, lambda _current: (document, False))

@@ -13,7 +13,7 @@ import pytest
 from gitstore import ContentRepository
 from gitstore.errors import StaleVersion
 from gitstore.storage import durability
-from gitstore.storage.refs import commit_on_ref, read_ref, set_ref
+from gitstore.storage.refs import commit_on_ref, read_ref, set_ref, update_refs
 from tests.conftest import fsck_strict, git
 
 SIG = pygit2.Signature("Ada Lovelace", "ada@example.org")
@@ -180,3 +180,22 @@ def test_an_unknown_method_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GITSTORE_FSYNC")
     durability.use_method(None)
     assert durability.method() in durability.METHODS
+
+
+def test_many_moves_rewrite_a_small_packed_refs_but_go_loose_beside_a_big_one(
+    repo: ContentRepository, handle: pygit2.Repository
+) -> None:
+    commit = new_commit(handle, "one")
+    moves = {f"refs/drafts/page-{n:03}": commit for n in range(50)}
+    update_refs(handle, moves)
+    assert not (repo.path / "refs/drafts/page-000").exists()  # 50 > 32: one packed-refs rewrite
+    packed = repo.path / "packed-refs"
+    lines = [f"{commit} refs/drafts/other-{n:05}\n" for n in range(20_000)] + [f"{commit} {name}\n" for name in moves]
+    packed.write_text("# pack-refs with: peeled fully-peeled sorted \n" + "".join(sorted(lines)))
+    before = packed.stat()
+    later = new_commit(handle, "two", commit)
+    update_refs(handle, dict.fromkeys(moves, later))
+    # rewriting 1.3 MB of packed-refs would cost more than 50 loose files: housekeeping packs them later
+    assert packed.stat().st_ino == before.st_ino and packed.stat().st_mtime_ns == before.st_mtime_ns
+    assert (repo.path / "refs/drafts/page-000").read_text() == f"{later}\n"
+    assert git(repo.path, "rev-parse", "refs/drafts/page-049").strip() == str(later)
