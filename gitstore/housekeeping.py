@@ -61,11 +61,12 @@ def gc(repo: ContentRepository) -> GcReport:
         packed = pack_loose_refs(repo.storage.git)
         if live is not None:
             pack_loose_refs(live.git)
+    after = _object_counts(repo.path)
     return GcReport(
         seconds=round(time.monotonic() - start, 3),
         loose_objects_before=before,
-        loose_objects_after=_count(repo.path, "count"),
-        packs_after=_count(repo.path, "packs"),
+        loose_objects_after=after["count"],
+        packs_after=after["packs"],
         live_packs_after=_count(live.path, "packs") if live is not None else 0,
         refs_packed=packed.packed,
         refs_left_loose=packed.kept,

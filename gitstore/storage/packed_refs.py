@@ -107,11 +107,7 @@ def _prune(path: str, packed_sha: str) -> bool:
     if fd is None:
         return False  # a writer is moving it right now: it stays loose until next time
     try:
-        try:
-            with open(path, "rb") as f:
-                same = f.read().strip().decode() == packed_sha
-        except FileNotFoundError:
-            return False
+        same = _commit_id_in(path) == packed_sha
         if same:
             os.unlink(path)
         return same
@@ -128,14 +124,20 @@ def _loose_refs(root: str) -> dict[str, str]:
             if name.endswith(".lock"):
                 continue
             path = f"{folder}/{name}"
-            try:
-                with open(path, "rb") as f:
-                    value = f.read().strip()
-            except FileNotFoundError:
-                continue
-            if len(value) == _HEX_LENGTH:
-                found[path[len(root) :]] = value.decode()
+            value = _commit_id_in(path)
+            if value is not None:
+                found[path[len(root) :]] = value
     return found
+
+
+def _commit_id_in(path: str) -> str | None:
+    """The commit id a loose ref file holds; None if it is gone or holds something else."""
+    try:
+        with open(path, "rb") as f:
+            value = f.read().strip()
+    except FileNotFoundError:
+        return None
+    return value.decode() if len(value) == _HEX_LENGTH else None
 
 
 def read_packed_refs(path: Path) -> dict[str, tuple[str, str | None]]:
