@@ -30,6 +30,7 @@ from api.auth import current_principal, may_preview, repository_hidden
 from api.body import read_body
 from api.problems import HTTPProblem
 from gitstore import ContentRepository, Store
+from gitstore.entities.draft_branch import draft_head
 from gitstore.publishing.mirror import ensure_live_mirror
 
 router = APIRouter(prefix="/git", tags=["git"])
@@ -45,6 +46,7 @@ async def _served_path(request: Request, name: str) -> Path:
 def _choose_repository(request: Request, name: str) -> Path:
     repo = _visible_repository(request, name)
     if may_preview(current_principal(request), repo):
+        draft_head(repo)  # a clone sees `draft` with every change made so far folded in
         return repo.path
     return ensure_live_mirror(repo)
 

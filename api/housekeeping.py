@@ -1,8 +1,11 @@
-"""The background housekeeping task: every `housekeeping_seconds`, one `maintain` round for
-each repository, in a worker thread so requests never wait for it.
+"""Background tasks, in worker threads so requests never wait for them.
 
-Each worker process runs the task; a round that finds another process at work in a repository
-skips it (gitstore.housekeeping.maintain), so two workers never pack the same repository twice.
+- Every `housekeeping_seconds`, one `maintain` round for each repository. Each worker process
+  runs it; a round that finds another process at work in a repository skips it
+  (gitstore.housekeeping.maintain), so two workers never pack the same repository twice.
+- Every `fold_seconds`, draft changes are folded into `refs/heads/draft` in each repository
+  this process has open (gitstore.entities.draft_branch). Whatever the service serves from
+  `draft` folds first anyway; this keeps a bare-repository reader close behind, and each fold small.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import logging
 from starlette.concurrency import run_in_threadpool
 
 from gitstore import Store
+from gitstore.entities.draft_branch import fold_drafts
+from gitstore.errors import StorageFull
 from gitstore.housekeeping import maintain
 
 log = logging.getLogger("gitstore.housekeeping")
@@ -30,3 +35,22 @@ async def keep_house(store: Store, every_seconds: float) -> None:
                 continue
             if report.refs_packed or report.repacked or report.removed_locks:
                 log.info("housekeeping in %s: %s", repo.name, report)
+
+
+async def keep_folding(store: Store, every_seconds: float) -> None:
+    """Run until cancelled."""
+    while True:
+        await asyncio.sleep(every_seconds)
+        await fold_all(store)
+
+
+async def fold_all(store: Store) -> None:
+    for repo in store.opened_repositories():
+        if repo.index.unfolded_mark() is None:
+            continue
+        try:
+            await run_in_threadpool(fold_drafts, repo)
+        except StorageFull:
+            log.warning("no room to fold draft changes in %s; they wait", repo.name)
+        except Exception:  # the change is committed; the next fold or reader tries again
+            log.exception("folding draft changes failed in %s", repo.name)

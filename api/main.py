@@ -15,7 +15,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 
 from api import git_http, oauth, problems
-from api.housekeeping import keep_house
+from api.housekeeping import fold_all, keep_folding, keep_house
 from api.logs import install_scrubbing
 from api.openapi import PROBLEM_RESPONSES
 from api.ratelimit import RateLimiter
@@ -43,14 +43,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 settings.credentials_path,
                 settings.author_email,
             )
-        housekeeping = None
+        tasks = []
         if settings.housekeeping_seconds > 0:
-            housekeeping = asyncio.create_task(keep_house(app.state.store, settings.housekeeping_seconds))
+            tasks.append(asyncio.create_task(keep_house(app.state.store, settings.housekeeping_seconds)))
+        if settings.fold_seconds > 0:
+            tasks.append(asyncio.create_task(keep_folding(app.state.store, settings.fold_seconds)))
         yield
-        if housekeeping is not None:
-            housekeeping.cancel()
+        for task in tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await housekeeping
+                await task
+        await fold_all(app.state.store)  # a clean stop leaves `draft` showing every change
 
     app = FastAPI(
         title="gitstore",

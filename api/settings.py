@@ -36,6 +36,9 @@ class Settings:
     # Background housekeeping (gitstore.housekeeping.maintain) every so many seconds; 0 = off.
     # The service turns it on (GITSTORE_HOUSEKEEPING, default 300); an app built here has it off.
     housekeeping_seconds: float = 0.0
+    # Fold draft changes into refs/heads/draft every so many seconds (GITSTORE_FOLD_SECONDS);
+    # 0 = only when something reads `draft`, or 1,000 wait.
+    fold_seconds: float = 1.0
 
     @property
     def credentials_path(self) -> Path:
@@ -62,6 +65,7 @@ class Settings:
             max_clones=int(env.get("GITSTORE_MAX_CLONES", "4")),
             upload_pack_timeout=float(env.get("GITSTORE_UPLOAD_PACK_TIMEOUT", "300")),
             housekeeping_seconds=float(env.get("GITSTORE_HOUSEKEEPING", "300")),
+            fold_seconds=float(env.get("GITSTORE_FOLD_SECONDS", "1")),
         )
 
 

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 
 import pygit2
 
+from gitstore.entities.draft_branch import draft_head
 from gitstore.entities.snapshots import load_snapshot
 from gitstore.entities.trailers import parse_repeated, parse_trailers
 from gitstore.errors import InvalidInput
@@ -76,10 +77,12 @@ class EventPage:
     cursor: str  # resume from here (the last item's id, or the cursor asked for)
 
 
-def heads(repo: ContentRepository) -> tuple[str | None, str | None]:
-    """The tips of `draft` and `main`: cheap to poll, and they change whenever an event happens."""
+def heads(repo: ContentRepository) -> tuple[str | None, str | None, int | None]:
+    """The tips of `draft` and `main`, and the newest change not yet folded into `draft`:
+    cheap to poll (nothing is written), and one of them changes whenever an event happens."""
     git = repo.storage.git
-    return tuple(str(o) if o is not None else None for o in (read_ref(git, DRAFT), read_ref(git, MAIN)))  # type: ignore[return-value]
+    draft, main = (str(o) if o is not None else None for o in (read_ref(git, DRAFT), read_ref(git, MAIN)))
+    return draft, main, repo.index.unfolded_mark()
 
 
 def read_events(
@@ -95,7 +98,7 @@ def read_events(
     # A publish is placed by the `draft` commit it names, so `draft` must be read at least as
     # far: take main's head first, then catch draft up, then main up to that head.
     main_head = read_ref(repo.storage.git, MAIN)
-    _catch_up(repo, "draft", read_ref(repo.storage.git, DRAFT))
+    _catch_up(repo, "draft", draft_head(repo))
     _catch_up(repo, "main", main_head)
     index = repo.index
     if after == "latest":
@@ -213,6 +216,12 @@ def _draft_events(repo: ContentRepository, commit: pygit2.Commit, known: Callabl
     for entry in parse_repeated(commit.message, "Batch"):
         key, sha = entry.split(" ", 1)
         yield _draft_event(git, commit, key, pygit2.Oid(hex=sha))
+    for entry in parse_repeated(commit.message, "Folded"):
+        # Single changes, each already committed on its entity's ref, in the order they were
+        # made; each is its own author's, at its own time.
+        key, sha = entry.split(" ", 1)
+        if not known(sha):
+            yield _draft_event(git, commit, key, pygit2.Oid(hex=sha), own_signature=True)
     for entry in parse_repeated(commit.message, "Repaired"):
         # A change whose commit on `draft` was lost to a crash: its entity ref is the commit
         # point, so the change happened. Announce every commit of it no event named yet.
@@ -227,15 +236,20 @@ def _draft_events(repo: ContentRepository, commit: pygit2.Commit, known: Callabl
             yield _draft_event(git, commit, key, oid)
 
 
-def _draft_event(git: pygit2.Repository, aggregate: pygit2.Commit, key: str, oid: pygit2.Oid) -> _Raw:
+def _draft_event(
+    git: pygit2.Repository, aggregate: pygit2.Commit, key: str, oid: pygit2.Oid, *, own_signature: bool = False
+) -> _Raw:
     """One entity commit's event. The author and time are the `draft` commit's (the same
-    signature); the entity commit is read for its action only if it is still there (pruning
-    removes abandoned entities, and the feed must read the same history before and after)."""
+    signature), or with `own_signature` the entity commit's; the entity commit is read only if
+    it is still there (pruning removes abandoned entities, and the feed must read the same
+    history before and after)."""
     listed = parse_trailers(aggregate.message)
     action = listed.get("Action") if listed.get("Commit") == str(oid) else None
+    entity = git[oid] if (action is None or own_signature) and oid in git else None
     if action is None:
-        action = parse_trailers(git[oid].message).get("Action", "update") if oid in git else "update"
-    return key, str(oid), _DRAFT_KINDS.get(action, "draft_changed"), action, aggregate.author, aggregate.author.time
+        action = parse_trailers(entity.message).get("Action", "update") if entity is not None else "update"
+    author = entity.author if own_signature and entity is not None else aggregate.author
+    return key, str(oid), _DRAFT_KINDS.get(action, "draft_changed"), action, author, author.time
 
 
 def _publish_events(repo: ContentRepository, commit: pygit2.Commit) -> Iterator[_Raw]:

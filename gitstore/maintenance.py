@@ -6,6 +6,8 @@ Commit points, the things that say what happened:
     refs/heads/main     for publishes
 Derived, rebuilt from those when they lag (a kill -9 between two steps of a write):
     refs/published/<key>, refs/heads/draft, the SQLite index.
+Single changes wait in the index to be folded into refs/heads/draft; an index that lost them
+(dropped, or a power cut took its last transactions) is caught by the entity refs it lags.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 import pygit2
 
 from gitstore.entities.api import changes_back_to, index_rows, roll_forward_drafts
+from gitstore.entities.draft_branch import fold_drafts
 from gitstore.entities.snapshots import load_snapshot, published_commit
 from gitstore.index.api import ChangeRow, PublishRow
 from gitstore.publishing.api import publish_row, published_row, roll_forward
@@ -59,6 +62,7 @@ def repair(repo: ContentRepository) -> RepairReport:
         report.removed_locks = sweep_stale_locks(git, ["refs", "HEAD.lock", "packed-refs.lock"])
         report.rolled_forward_publish = roll_forward(repo)
         report.rolled_forward_batch = roll_forward_drafts(repo)
+        fold_drafts(repo)
         known = repo.index.draft_commits()
         lagging = {k: tip for k, tip in _draft_tips(git).items() if known.get(k) != str(tip)}
         changes = []
@@ -75,8 +79,9 @@ def reindex(repo: ContentRepository) -> int:
     """Throw the index away and rebuild it from refs. Returns the number of entities."""
     git = repo.storage.git
     with repo.storage.publish_lock.held(), repo.storage.drafts_lock.held():
-        repo.index.clear()
         roll_forward_drafts(repo)
+        fold_drafts(repo)
+        repo.index.clear()
         tips = _draft_tips(git)
         changes = []
         for key, tip in sorted(tips.items()):
@@ -85,6 +90,7 @@ def reindex(repo: ContentRepository) -> int:
         head = read_ref(git, DRAFT)
         if head is not None:
             repo.index.record_drafts([], draft_head=str(head))
+        _repair_draft_view(repo, tips)  # changes an older index held to fold are gone with it
         _reindex_published(repo, tips)
     return len(tips)
 

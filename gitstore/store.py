@@ -66,6 +66,11 @@ class Store:
         ask. None means "call `repository`"."""
         return self._open.get(name)
 
+    def opened_repositories(self) -> list[ContentRepository]:
+        """The repositories this process has open (the only ones it can have written to)."""
+        with self._guard:
+            return list(self._open.values())
+
     def repositories(self) -> list[ContentRepository]:
         """Every repository, by name."""
         names = sorted(p.name[: -len(".git")] for p in self.data_dir.glob("*.git") if (p / "HEAD").is_file())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +15,7 @@ from api.main import create_app
 from api.settings import Settings
 from gitstore import Author, ContentRepository, Store
 from gitstore.access.credentials import Credentials, default_path
+from gitstore.entities.draft_branch import draft_head
 
 ADA = Author("Ada Lovelace", "ada@example.org")
 GRACE = Author("Grace Hopper", "grace@example.org")
@@ -65,8 +68,20 @@ def fsck_strict(path: Path) -> None:
     assert "error" not in done.stderr.lower(), done.stderr
 
 
+def settle(path: Path) -> None:
+    """Fold the draft changes that wait into `refs/heads/draft` of the bare repository at `path`,
+    as the service does every second: a git reader of the repository then sees all of them.
+    On a full disk they stay waiting (opening the index may fail there too)."""
+    with contextlib.suppress(sqlite3.OperationalError):
+        draft_head(Store(path.parent).repository(path.name.removesuffix(".git")))
+
+
 def disk_state(path: Path) -> tuple[str, list[str]]:
-    """Every ref with its target, and any .lock file: what 'nothing was written' compares."""
+    """Every ref with its target, and any .lock file: what 'nothing was written' compares.
+
+    Earlier changes still waiting to be folded into `draft` are folded first: a refused request
+    may fold them (catching up with writes already made), but that is not a write of its own."""
+    settle(path)
     refs = git(path, "for-each-ref", "--format=%(refname) %(objectname)")
     locks = sorted(str(p.relative_to(path)) for p in path.rglob("*.lock") if "gitstore" not in p.parts)
     return refs, locks

@@ -9,8 +9,9 @@ from api.deps import Admin, PrincipalDep, RepoDep, StoreDep
 from api.problems import HTTPProblem
 from api.schemas import PruneOut, RepoCreate, RepoList, RepoOut
 from gitstore import ContentRepository
+from gitstore.entities.draft_branch import draft_head
 from gitstore.pruning import prune
-from gitstore.repository import DRAFT, MAIN
+from gitstore.repository import MAIN
 from gitstore.storage.api import read_ref
 
 router = APIRouter(prefix="/repos", tags=["repositories"])
@@ -18,7 +19,7 @@ router = APIRouter(prefix="/repos", tags=["repositories"])
 
 def _out(repo: ContentRepository) -> RepoOut:
     git = repo.storage.git
-    main, draft = read_ref(git, MAIN), read_ref(git, DRAFT)
+    main, draft = read_ref(git, MAIN), draft_head(repo)
     return RepoOut(
         name=repo.name,
         description=repo.description,

@@ -35,6 +35,7 @@ from gitstore.bundles.reading import Limits, read_entries
 from gitstore.bundles.writing import Progress, write_bundle
 from gitstore.entities.api import DraftChange, roll_forward_drafts, write_drafts
 from gitstore.entities.document import Content
+from gitstore.entities.draft_branch import draft_head
 from gitstore.entities.model import Author
 from gitstore.entities.snapshots import commit_time
 from gitstore.errors import GitstoreError, InvalidDocument, InvalidInput, StaleVersion
@@ -102,7 +103,7 @@ def import_bundle(
             would = Outcome([], [], [], 0)
         else:
             would = outcome(plan.view, {node for node, commit in existing(plan).items() if commit is None})
-        return _report(True, would, problems, plan.warnings, read_ref(repo.storage.git, DRAFT))
+        return _report(True, would, problems, plan.warnings, draft_head(repo))
     with ExitStack() as held:
         if publish:
             held.enter_context(repo.storage.publish_lock.held())  # publish before drafts, always
@@ -140,7 +141,7 @@ def _read(source: BinaryIO, media_type: str, limits: Limits) -> tuple[list[Versi
 def _check_draft_head(repo: ContentRepository, expected: str | None) -> None:
     if expected is None:
         return
-    head = read_ref(repo.storage.git, DRAFT)
+    head = draft_head(repo)
     if head is None or str(head) != expected:
         where = "has no draft yet" if head is None else f"is at {head}"
         raise StaleVersion(
@@ -262,7 +263,7 @@ def _view_commit(repo: ContentRepository, ref: str, as_of: datetime | str | None
     """The commit of `ref` that the view is: its tip, the commit named, or the last one made
     at or before a time."""
     git = repo.storage.git
-    head = read_ref(git, ref)
+    head = draft_head(repo) if ref == DRAFT else read_ref(git, ref)
     if as_of is None or head is None:
         return head
     if isinstance(as_of, str):

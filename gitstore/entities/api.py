@@ -1,9 +1,9 @@
 """Entities and their drafts: read any view, and change the draft one commit at a time.
 
 Every change is a commit on `refs/drafts/<key>`, made by compare-and-swap on that ref while
-holding the repository's drafts lock; the same lock covers the matching commit on
-`refs/heads/draft` and the index row, so those three never disagree about order. A change that
-leaves the content as it was makes no commit.
+holding the repository's drafts lock; the same lock covers the index row, which also queues the
+change to be folded into `refs/heads/draft` (gitstore.entities.draft_branch), so they never
+disagree about order. A change that leaves the content as it was makes no commit.
 
 Preconditions (seed 001's lock version): pass `expected=IfMatch(commit)` to write only if the
 draft tip is still that commit, `IfAbsent()` to create only; a failed one raises StaleVersion.
@@ -30,6 +30,7 @@ from gitstore.entities.document import (
     parse_document,
     writable,
 )
+from gitstore.entities.draft_branch import FOLD_AT, fold_drafts
 from gitstore.entities.model import Author, Entity, Page, VersionInfo, WriteResult
 from gitstore.entities.snapshots import (
     Snapshot,
@@ -40,7 +41,7 @@ from gitstore.entities.snapshots import (
     published_commit,
     remember,
 )
-from gitstore.entities.trailers import format_message, parse_trailers, summary_of
+from gitstore.entities.trailers import format_message, parse_repeated, parse_trailers, summary_of
 from gitstore.errors import (
     BasePathTaken,
     Conflict,
@@ -409,15 +410,16 @@ def _write(
             return write_drafts(repo, [one], author=author, summary=summary or f"Change {key}")[0]
         sig = pygit2.Signature(author.name, author.email)
         made = _commit_change(repo, planned, sig, action, summary, extra_trailers, resolve=lambda k: _tip_of(repo, k))
-        tree = None if planned.deleted else planned.tree
-        draft_head = _aggregate_commit(git, {key: tree}, sig, made.draft_message)
         ensure_room(repo.path)
         set_ref(git, ref, expected=tip, new=made.commit)  # the commit point
+        waiting = 0
         with after_commit_point(f"the change to {key!r}"):
-            _advance_aggregate(git, draft_head)
-            repo.index.record_drafts([made.row], [made.logged], draft_head=str(draft_head[1]))
+            waiting = repo.index.record_drafts([made.row], [made.logged], unfolded=True)
         entity = entity_view(git, made.snapshot, "draft", made.commit, published_commit(repo, key))
         warnings = _live_path_warnings(repo, [planned]).get(key, ())
+    if waiting >= FOLD_AT:
+        with after_commit_point(f"the change to {key!r}"):
+            fold_drafts(repo)
     return WriteResult(entity, created=planned.current is None, changed=True, warnings=warnings)
 
 
@@ -450,6 +452,7 @@ def write_drafts(
         repo.storage.buffered_objects(enabled=len(changes) > _PACKED_BATCH) as flush,
     ):
         roll_forward_drafts(repo)
+        fold_drafts(repo)  # the batch's commit on `draft` goes on top of every change before it
         git = repo.storage.git
         sig = pygit2.Signature(author.name, author.email)
         tips: dict[str, pygit2.Oid | None] = {}  # each branch as the batch leaves it so far
@@ -516,7 +519,8 @@ def write_drafts(
 
 def roll_forward_drafts(repo: ContentRepository) -> bool:
     """Finish a batch whose commit on `draft` landed but whose entity refs or index rows did
-    not (a crash between the two). Idempotent; True if it did work."""
+    not, or a fold whose index rows did not (a crash between the two). Idempotent; True if it
+    did work."""
     git = repo.storage.git
     head = read_ref(git, DRAFT)
     if head is None or repo.index.meta("draft_head") == str(head):
@@ -537,7 +541,10 @@ def roll_forward_drafts(repo: ContentRepository) -> bool:
             rows.append(index_rows(git, key, commit))
             logged += changes_back_to(git, key, commit, stop_at=before.get(key))
         repo.index.record_drafts(rows, logged, draft_head=str(head))
-    return bool(listed)
+        folded = [tuple(entry.split(" ", 1)) for entry in parse_repeated(git[head].message, "Folded")]
+        if folded:
+            repo.index.record_fold(str(head), folded)  # type: ignore[arg-type]
+    return bool(listed) or bool(folded)
 
 
 def index_rows(git: pygit2.Repository, key: str, commit: pygit2.Oid) -> DraftRow:
@@ -586,7 +593,6 @@ class _Made:
     """An entity commit written for a planned change, not yet on any ref."""
 
     commit: pygit2.Oid
-    draft_message: str  # the message of the matching `draft` commit, which names it
     snapshot: Snapshot  # what reading the commit back would give
     row: DraftRow
     logged: ChangeRow
@@ -625,7 +631,6 @@ def _commit_change(
     snap = Snapshot(commit, tree, key, doc, deleted, version, edition, verb, message, author, commit_time(sig))
     return _Made(
         commit,
-        format_message(summary, [*trailers, ("Commit", str(commit))]),
         snap,
         draft_row(key, doc, commit, tree, deleted, version),
         ChangeRow(key, version, str(commit), verb, sig.name, sig.email, sig.time),
@@ -769,15 +774,6 @@ def _aggregate_commit(
     root = git[head].tree if head is not None else None
     new_root = update_aggregate(git, root, trees)
     return head, git.create_commit(None, sig, sig, message, new_root, [head] if head else [])
-
-
-def _advance_aggregate(git: pygit2.Repository, draft_head: tuple[pygit2.Oid | None, pygit2.Oid]) -> None:
-    # The entity's own ref is the commit point; `draft` is derived. If an outside writer moved
-    # it, startup repair rebuilds it rather than failing an already committed change.
-    try:
-        set_ref(git, DRAFT, expected=draft_head[0], new=draft_head[1])
-    except StaleVersion:
-        pass
 
 
 def _check_precondition_format(expected: Precondition) -> None:

@@ -130,11 +130,15 @@ def draft_tip(repo: ContentRepository, key: str) -> pygit2.Oid:
     """The tip of `key`'s draft branch. Raises EntityNotFound if the entity never existed."""
     git = repo.storage.git
     head = read_ref(git, DRAFT)
+    tip = read_ref(git, draft_ref(key))
     if head is not None:
         sha = newest_batch(repo, head).get(key)
         if sha is not None:
-            return pygit2.Oid(hex=sha)
-    tip = read_ref(git, draft_ref(key))
+            batch = pygit2.Oid(hex=sha)
+            # The batch is the commit point until its entity refs move; a single change made
+            # since (it leaves `draft` alone) moves the ref past it.
+            if tip is None or (tip != batch and not git.descendant_of(tip, batch)):
+                return batch
     if tip is None:
         raise EntityNotFound(f"no entity {key!r} in {repo.name!r}", key=key)
     return tip

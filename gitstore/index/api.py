@@ -49,7 +49,7 @@ _SUMMARY = {
 _DOCUMENT = {"draft": ("content_id", "locale"), "live": ("published_content_id", "published_locale")}
 
 # Bump when the schema changes: an index with another version is dropped and rebuilt from git.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entities (
@@ -157,6 +157,14 @@ CREATE TABLE IF NOT EXISTS feed (
     PRIMARY KEY (stream, depth, position)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS feed_commit ON feed (commit_id);
+-- Draft changes whose entity ref has moved but which `refs/heads/draft` does not show yet, in
+-- the order they were made (gitstore.entities.draft_branch folds them in). Written in the same
+-- transaction as the change's own row, so the two never disagree.
+CREATE TABLE IF NOT EXISTS draft_unfolded (
+    seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+    key       TEXT NOT NULL,
+    commit_id TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS meta (
     name  TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -329,9 +337,18 @@ class EntityIndex:
     # -- writes -------------------------------------------------------------------------------
 
     def record_drafts(
-        self, rows: Iterable[DraftRow], changes: Iterable[ChangeRow] = (), *, draft_head: str | None = None
-    ) -> None:
-        """Upsert the draft side of entities, and add their changes to the activity log."""
+        self,
+        rows: Iterable[DraftRow],
+        changes: Iterable[ChangeRow] = (),
+        *,
+        draft_head: str | None = None,
+        unfolded: bool = False,
+    ) -> int:
+        """Upsert the draft side of entities, and add their changes to the activity log.
+
+        With `unfolded`, each row's commit also waits to be folded into `draft`. Returns how
+        many changes wait (0 without `unfolded`)."""
+        rows = list(rows)
         with self._write() as db:
             for r in rows:
                 db.execute(
@@ -363,6 +380,18 @@ class EntityIndex:
             _insert_changes(db, changes)
             if draft_head is not None:
                 _set_meta(db, "draft_head", draft_head)
+            if not unfolded:
+                return 0
+            db.executemany(
+                "INSERT INTO draft_unfolded (key, commit_id) VALUES (?, ?)", [(r.key, r.commit) for r in rows]
+            )
+            return int(db.execute("SELECT count(*) FROM draft_unfolded").fetchone()[0])
+
+    def record_fold(self, draft_head: str, folded: Iterable[tuple[str, str]]) -> None:
+        """`draft` is at `draft_head`, which shows the changes `folded` (key, commit)."""
+        with self._write() as db:
+            db.executemany("DELETE FROM draft_unfolded WHERE key=? AND commit_id=?", list(folded))
+            _set_meta(db, "draft_head", draft_head)
 
     def record_changes(self, changes: Iterable[ChangeRow]) -> None:
         with self._write() as db:
@@ -419,6 +448,7 @@ class EntityIndex:
             db.execute("DELETE FROM links")
             db.execute("DELETE FROM feed_commits")
             db.execute("DELETE FROM feed")
+            db.execute("DELETE FROM draft_unfolded")
             db.execute("DELETE FROM meta")
 
     # -- reads --------------------------------------------------------------------------------
@@ -426,6 +456,14 @@ class EntityIndex:
     def meta(self, name: str) -> str | None:
         row = self._db().execute("SELECT value FROM meta WHERE name=?", (name,)).fetchone()
         return None if row is None else row[0]
+
+    def unfolded(self) -> list[tuple[str, str]]:
+        """The changes `draft` does not show yet, oldest first: (key, commit)."""
+        return self._db().execute("SELECT key, commit_id FROM draft_unfolded ORDER BY seq").fetchall()
+
+    def unfolded_mark(self) -> int | None:
+        """Grows with every change that waits to be folded; None when none waits."""
+        return self._db().execute("SELECT max(seq) FROM draft_unfolded").fetchone()[0]  # type: ignore[no-any-return]
 
     def draft_commit_of(self, key: str) -> str | None:
         row = self._db().execute("SELECT draft_commit FROM entities WHERE key=?", (key,)).fetchone()

@@ -22,6 +22,7 @@ import pygit2
 
 from gitstore.entities.api import IfMatch, roll_forward_drafts
 from gitstore.entities.document import document_id, is_placeholder, leaves
+from gitstore.entities.draft_branch import draft_head
 from gitstore.entities.model import Author
 from gitstore.entities.snapshots import (
     Snapshot,
@@ -41,7 +42,7 @@ from gitstore.errors import (
 )
 from gitstore.index.api import PublishedRow, PublishRow
 from gitstore.names import validate_key
-from gitstore.repository import DRAFT, MAIN, ContentRepository, published_ref
+from gitstore.repository import MAIN, ContentRepository, published_ref
 from gitstore.storage.api import (
     commit_on_ref,
     disk_errors,
@@ -116,7 +117,7 @@ def publish(repo: ContentRepository, targets: Sequence[PublishTarget], *, author
         # seen (for the event feed's order) are the same moment: no change lands in between.
         with repo.storage.drafts_lock.held():
             plan = _plan(repo, targets)
-            drafts = read_ref(repo.storage.git, DRAFT)
+            drafts = draft_head(repo)  # folded first: the publish follows every change before it
         if not plan:
             return PublishRecord(None, author, None, [])
         displace = _check_live_uniqueness(repo, plan)

@@ -54,6 +54,10 @@ class RepoLock:
                     fcntl.flock(fd, fcntl.LOCK_UN)
                     os.close(fd)
 
+    def is_held_here(self) -> bool:
+        """Whether this thread holds the lock (so taking it again would not wait)."""
+        return getattr(self._local, "depth", 0) > 0
+
     @contextmanager
     def held_if_free(self) -> Iterator[bool]:
         """Take the lock only if no one holds it; yields whether it was taken."""

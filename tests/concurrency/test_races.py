@@ -14,7 +14,8 @@ from gitstore.entities import api as entities
 from gitstore.entities.api import IfMatch
 from gitstore.errors import BasePathTaken, StaleVersion
 from gitstore.publishing import api as publishing
-from tests.conftest import ADA, fsck_strict, git
+from gitstore.storage.api import entity_path
+from tests.conftest import ADA, fsck_strict, git, settle
 
 ROUNDS = 12
 
@@ -88,9 +89,14 @@ def test_four_processes_racing_if_match_writes_have_one_winner_per_version(
     assert [r for r, _ in acks] == list(range(ROUNDS))
     chain = first_parent_chain(repo.path, "refs/drafts/hot")
     assert chain[:-1] == [c for _, c in reversed(acks)]
-    # the index and the aggregate draft branch agree with the entity's ref
+    # the index and the aggregate draft branch agree with the entity's ref: once folded, `draft`
+    # lists every acknowledged change, in order
     assert repo.index.draft_commit_of("hot") == chain[0]
-    assert git(repo.path, "log", "--format=%s", "draft").count("Update hot") == ROUNDS
+    settle(repo.path)
+    log = git(repo.path, "log", "--reverse", "--format=%B", "draft").splitlines()
+    folded = [line.split()[2] for line in log if line.startswith("Gitstore-Folded: hot ")]
+    assert folded == [*reversed(chain)]
+    assert git(repo.path, "rev-parse", "draft:" + entity_path("hot")).strip() == str(repo.storage.git[chain[0]].tree_id)
     fsck_strict(repo.path)
 
 

@@ -9,6 +9,7 @@ import pytest
 from gitstore import ContentRepository
 from gitstore.entities import api as entities
 from gitstore.entities.api import IfAbsent, IfMatch
+from gitstore.entities.draft_branch import draft_head
 from gitstore.errors import (
     BasePathTaken,
     Conflict,
@@ -18,6 +19,7 @@ from gitstore.errors import (
     VersionNotFound,
 )
 from gitstore.publishing import api as publishing
+from gitstore.storage.api import entity_path
 from tests.conftest import ADA, GRACE, fsck_strict, git
 
 PAGE = {
@@ -198,11 +200,18 @@ def test_invalid_document_is_refused_with_every_problem(repo: ContentRepository)
     assert pygit2.Repository(str(repo.path)).references.get("refs/drafts/intro") is None
 
 
-def test_draft_branch_mirrors_every_change_for_git_users(repo: ContentRepository) -> None:
+def test_draft_branch_shows_every_change_for_git_users_once_folded(repo: ContentRepository) -> None:
     entities.put_draft(repo, "intro", PAGE, author=ADA)
     entities.put_draft(repo, "other", PAGE | {"title": "Other"}, author=GRACE)
-    publish(repo, "intro")
+    publish(repo, "intro")  # publishing folds first: it follows every change before it
     entities.patch_draft(repo, "intro", {"title": "Changed"}, author=GRACE)
+    assert "Changed" not in git(repo.path, "show", "draft:" + entity_path("intro") + "/entity.json")  # not yet...
+    draft_head(repo)  # ...until something reads `draft`, or the service's fold a second later
+    assert git(repo.path, "log", "--format=%an|%s", "draft").splitlines() == [
+        "Grace Hopper|Update intro: title",
+        "Grace Hopper|Create other",
+        "Ada Lovelace|Create intro",
+    ]
     assert git(repo.path, "log", "--format=%s", "draft").splitlines() == [
         "Update intro: title",
         "Create other",

@@ -238,7 +238,7 @@ def test_oauth_client_credentials_give_a_short_lived_token_with_the_clients_scop
     token = bearer(grant["access_token"])
     assert app.put(f"{E}/via-oauth", json=PAGE, headers=token).status_code == 201
     assert app.post(f"{E}/via-oauth/publish", headers=token).status_code == 403
-    author = git(data / "demo.git", "log", "-1", "--format=%an <%ae>", "refs/heads/draft").strip()
+    author = git(data / "demo.git", "log", "-1", "--format=%an <%ae>", "refs/drafts/via-oauth").strip()
     assert author == "Studio <studio@example.org>"
 
     # A narrower scope may be asked for (form credentials this time), never a wider one.

@@ -1,7 +1,7 @@
 """Child process for the draft-write kill -9 test. It alternates single writes (each to one
 of SINGLES) with batches that rewrite every one of BATCHED in one atomic batch, and prints each
-acknowledgement. A timer SIGKILLs it at a random moment: inside a single write, a batch, or
-between them."""
+acknowledgement. Every third single write it folds the changes waiting into `draft`. A timer
+SIGKILLs it at a random moment: inside a single write, a fold, a batch, or between them."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import threading
 from gitstore import Author, Store
 from gitstore.entities import api as entities
 from gitstore.entities.api import DraftChange
+from gitstore.entities.draft_branch import fold_drafts
 
 ME = Author("Crash Test", "crash@example.org")
 SINGLES = [f"single-{n}" for n in range(8)]
@@ -29,6 +30,8 @@ def main(data_dir: str, seed: int) -> None:
         key = rng.choice(SINGLES)
         written = entities.patch_draft(repo, key, {"fields": {"n": n}}, author=ME)
         print(f"single {key} {written.entity.commit}", flush=True)
+        if n % 3 == 0:
+            fold_drafts(repo)  # the service's own fold, so that kills land inside it too
         title = f"batch-{n}"
         changes = [DraftChange(k, lambda c, t=title: (c.document._replace(title=t), False)) for k in BATCHED]
         entities.write_drafts(repo, changes, author=ME, summary=f"Batch {n}")

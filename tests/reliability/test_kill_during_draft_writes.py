@@ -51,6 +51,8 @@ def test_kill_9_during_draft_writes_loses_no_acknowledged_write(store: Store) ->
             assert git(repo.path, "rev-parse", f"refs/heads/draft:{entity_path(key)}") == git(
                 repo.path, "rev-parse", f"{tip}^{{tree}}"
             )
+        folded = [line for line in git(repo.path, "log", "--format=%B", "draft").splitlines() if "-Folded: " in line]
+        assert len(folded) == len(set(folded)), f"run {run}: a change folded into `draft` twice"
         assert not list(repo.path.glob("refs/**/*.lock")) and not (repo.path / "packed-refs.lock").exists()
         fsck_strict(repo.path)
     assert len(acked) >= RUNS and batched > 0

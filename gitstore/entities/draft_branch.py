@@ -1,0 +1,141 @@
+"""`refs/heads/draft`: every current draft in one tree, caught up with the entity refs in folds.
+
+A single change commits on its entity's own ref (the commit point) and records itself in the
+index as waiting to be folded; it does not touch `draft`. A fold later adds one commit to
+`draft` that shows every waiting change, each listed in order as `Gitstore-Folded: <key> <sha>`.
+Writing the aggregate on every change cost a shard tree, a root tree, a commit and a second
+durable ref move inside the drafts lock: half of the time a write held it, and a cost that grew
+with the repository (a shard holds ~390 entities at 100k), both measured in ADR 0007.
+
+Whatever gitstore serves from `draft` (its head, a clone, an export, the event feed, a
+publish's place among drafts, an import's If-Match) reads it through `draft_head`, which folds
+first, so no caller ever sees it lag. The service also folds every second, and a writer folds
+once 1,000 changes wait, so a bare-repository reader is never far behind either.
+
+A batch (`write_drafts`) keeps `draft` as its commit point; it folds first, under the same lock,
+so the batch commit sits on top of every change made before it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pygit2
+
+from gitstore.entities.snapshots import load_snapshot
+from gitstore.entities.trailers import format_message
+from gitstore.errors import StaleVersion, StorageFull
+from gitstore.repository import DRAFT, ContentRepository
+from gitstore.storage.api import disk_errors, read_ref, set_ref, update_aggregate
+from gitstore.storage.space import ensure_room
+
+__all__ = ["FOLD_AT", "draft_head", "fold_drafts"]
+
+log = logging.getLogger("gitstore.drafts")
+
+#: A writer folds once this many changes wait: bounds the work of one fold and the lag of a
+#: repository that nothing reads and no service folds (the library used from a script).
+FOLD_AT = 1000
+
+_ATTEMPTS = 3
+
+
+def draft_head(repo: ContentRepository) -> pygit2.Oid | None:
+    """The head of `draft` once every change made so far is folded into it.
+
+    On a full disk the fold cannot be written; reads carry on with `draft` as it is."""
+    try:
+        fold_drafts(repo)
+    except StorageFull:
+        log.warning("no room to fold draft changes into refs/heads/draft in %s", repo.name)
+    return read_ref(repo.storage.git, DRAFT)
+
+
+def fold_drafts(repo: ContentRepository) -> bool:
+    """Add one commit to `draft` showing every change that waits; True if there were any.
+
+    Called with the drafts lock held, it does everything under it. Otherwise it takes the lock
+    only to read what waits and to move `draft`: the trees are built between the two, so
+    writers are not held up by them.
+    """
+    if repo.index.unfolded_mark() is None:
+        return False
+    lock = repo.storage.drafts_lock
+    with disk_errors():
+        if lock.is_held_here():
+            head, waiting = _waiting(repo)
+            return bool(waiting) and _move(repo, head, _fold_commit(repo, head, waiting), waiting)
+        for _ in range(_ATTEMPTS):
+            with lock.held():
+                head, waiting = _waiting(repo)
+            if not waiting:
+                return False
+            commit = _fold_commit(repo, head, waiting)
+            with lock.held():
+                # Read together under the lock, `head` shows exactly what `waiting` does not.
+                if read_ref(repo.storage.git, DRAFT) == head and _move(repo, head, commit, waiting):
+                    return True
+    return False  # a batch or another fold kept moving `draft`; what waits is the next fold's
+
+
+def _waiting(repo: ContentRepository) -> tuple[pygit2.Oid | None, list[tuple[str, str]]]:
+    return read_ref(repo.storage.git, DRAFT), repo.index.unfolded()
+
+
+def _fold_commit(repo: ContentRepository, head: pygit2.Oid | None, waiting: list[tuple[str, str]]) -> pygit2.Oid:
+    """The commits that fold `waiting` onto `head`: one for each run of changes by one author,
+    so that `git log` and `git blame` on `draft` name the person behind every line. Returns
+    the newest."""
+    git = repo.storage.git
+    for run in _runs_by_author(git, waiting):
+        changes = {}
+        for key, commit in run:
+            snap = load_snapshot(git, commit.id)
+            changes[key] = None if snap.deleted else snap.tree
+        root = git[head].tree if head is not None else None  # type: ignore[attr-defined]
+        tree = update_aggregate(git, root, changes)
+        sig = run[-1][1].author  # the newest change's time: `draft` as of a moment has all of it
+        head = git.create_commit(None, sig, sig, _message(run), tree, [head] if head is not None else [])
+    assert head is not None
+    return head
+
+
+def _runs_by_author(git: pygit2.Repository, waiting: list[tuple[str, str]]) -> list[list[tuple[str, pygit2.Commit]]]:
+    runs: list[list[tuple[str, pygit2.Commit]]] = []
+    for key, sha in waiting:
+        commit = git[pygit2.Oid(hex=sha)]
+        if runs and _person(runs[-1][-1][1]) == _person(commit):
+            runs[-1].append((key, commit))
+        else:
+            runs.append([(key, commit)])
+    return runs
+
+
+def _person(commit: pygit2.Commit) -> tuple[str, str]:
+    return commit.author.name, commit.author.email
+
+
+def _message(run: list[tuple[str, pygit2.Commit]]) -> str:
+    """One change: its own summary. Several: how many and to what, then each one's summary."""
+    summaries = [commit.message.split("\n", 1)[0] for _, commit in run]
+    folded = [("Folded", f"{key} {commit.id}") for key, commit in run]
+    if len(run) == 1:
+        return format_message(summaries[0], folded)
+    keys = list(dict.fromkeys(key for key, _ in run))
+    shown = ", ".join(keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
+    subject, trailers = format_message(f"{len(run)} changes to {shown}", folded).split("\n", 1)
+    # Indented, a summary can never be read as a trailer.
+    return subject + "\n\n" + "".join(f"  {line}\n" for line in summaries) + trailers
+
+
+def _move(repo: ContentRepository, head: pygit2.Oid | None, commit: pygit2.Oid, waiting: list[tuple[str, str]]) -> bool:
+    ensure_room(repo.path)
+    try:
+        set_ref(repo.storage.git, DRAFT, expected=head, new=commit)
+    except StaleVersion:
+        # Only something other than gitstore moves `draft` outside the drafts lock. The changes
+        # stay waiting and the next fold builds on whatever `draft` is now.
+        log.warning("refs/heads/draft moved outside gitstore in %s; folding again later", repo.name)
+        return False
+    repo.index.record_fold(str(commit), waiting)
+    return True
