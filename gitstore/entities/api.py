@@ -415,8 +415,10 @@ def _write(
         waiting = 0
         with after_commit_point(f"the change to {key!r}"):
             waiting = repo.index.record_drafts([made.row], [made.logged], unfolded=True)
-        entity = entity_view(git, made.snapshot, "draft", made.commit, published_commit(repo, key))
-        warnings = _live_path_warnings(repo, [planned]).get(key, ())
+    # What it answers is read after the lock: the change is made, other writers may go on.
+    remember(made.snapshot)  # the next change to it, and the fold, start from this snapshot
+    entity = entity_view(git, made.snapshot, "draft", made.commit, published_commit(repo, key))
+    warnings = _live_path_warnings(repo, [planned]).get(key, ())
     if waiting >= FOLD_AT:
         with after_commit_point(f"the change to {key!r}"):
             fold_drafts(repo)
