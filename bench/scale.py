@@ -38,8 +38,11 @@ that 1k does not win by having everything cached. Requests:
     open_handle         a new pygit2 handle on the repository (as each thread and worker opens)
     open_handle_read_ref  the same, then one ref read (libgit2 loads packed-refs on it)
     list_draft_refs     every ref under refs/drafts with its target, as repair does (context)
+    fold_one_change     a write (untimed), then folding it alone into `draft` (ADR 0007)
 
-The last two (and open_handle) are context: O(refs) by nature, not per-request targets.
+The open_handle ones and list_draft_refs are context: O(refs) by nature, not per-request
+targets. fold_one_change is context too: the service folds in the background, off the request
+path and outside the drafts lock, usually many changes at once; one alone is its worst case.
 
 Each latency comes with its CPU time (user and system, means): the wall time of a write is
 mostly fsync, which the shared disk makes noisy, while the user CPU time shows what the code
@@ -85,6 +88,7 @@ from gitstore.entities import api as entities
 from gitstore.entities import snapshots
 from gitstore.entities.api import DraftChange, IfMatch
 from gitstore.entities.document import Content
+from gitstore.entities.draft_branch import fold_drafts
 from gitstore.entities.snapshots import draft_tip
 from gitstore.housekeeping import gc, stats
 from gitstore.index.api import ListFilter
@@ -107,7 +111,7 @@ TARGETED = (
     "write_draft",
     "publish",
 )
-CONTEXT = ("open_handle", "open_handle_read_ref", "list_draft_refs")
+CONTEXT = ("open_handle", "open_handle_read_ref", "list_draft_refs", "fold_one_change")
 ALL = TARGETED + CONTEXT
 # What is measured again with every ref loose.
 LOOSE_REFS_OPS = ("read_live", "read_draft", "write_draft", "publish", "open_handle_read_ref", "list_draft_refs")
@@ -320,6 +324,10 @@ def requests(name: str, repo: ContentRepository, pop: Population, rng: random.Ra
         yield from _writes(repo, pop, rng, n)
     elif name == "publish":
         yield from _publishes(repo, pop, n)
+    elif name == "fold_one_change":
+        for write in _writes(repo, pop, rng, n):
+            write()  # outside the clock: this generator runs between timed calls
+            yield partial(fold_drafts, repo)
     elif name == "open_handle":
         for _ in range(n):
             yield repo.storage.new_handle
@@ -395,6 +403,7 @@ def measure(
             after = resource.getrusage(resource.RUSAGE_SELF)
             user += after.ru_utime - before.ru_utime
             system += after.ru_stime - before.ru_stime
+        fold_drafts(fresh)  # untimed: the next kind of request does not inherit this one's changes
         if times:
             # CPU time as means: the kernel splits it into user and system by sampling, which is
             # only right on average. User time is what the code does (Python and libgit2) apart

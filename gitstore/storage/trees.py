@@ -30,8 +30,10 @@ the key (so no directory grows past a few hundred entries). To find one:
     ls */<key>/            or    git log -- '*/<key>/*'
 
 `main` holds what is live: one commit per publish, its message the publish log entry.
-`draft` holds every current draft: one commit per change, so `git log draft` is the activity
-log and `git diff main draft` is everything not yet published.
+`draft` holds every current draft, so `git diff main draft` is everything not yet published.
+Changes reach it in folds: a commit per run of changes by one author, each change listed as
+`Gitstore-Folded: <key> <commit>`, so `git log draft` is the activity log. Each entity's
+own history, one commit per change, is its branch refs/drafts/<key>.
 """
 
 
