@@ -1,8 +1,9 @@
 """`refs/heads/draft`: every current draft in one tree, caught up with the entity refs in folds.
 
 A single change commits on its entity's own ref (the commit point) and records itself in the
-index as waiting to be folded; it does not touch `draft`. A fold later adds one commit to
-`draft` that shows every waiting change, each listed in order as `Gitstore-Folded: <key> <sha>`.
+index as waiting to be folded; it does not touch `draft`. A fold later adds the waiting changes
+to `draft`, one commit for each run of changes by one author (so blame names people), each
+change listed in order as `Gitstore-Folded: <key> <sha>`.
 Writing the aggregate on every change cost a shard tree, a root tree, a commit and a second
 durable ref move inside the drafts lock: half of the time a write held it, and a cost that grew
 with the repository (a shard holds ~390 entities at 100k), both measured in ADR 0007.
