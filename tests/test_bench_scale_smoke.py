@@ -11,7 +11,7 @@ from bench import scale
 
 def test_scale_bench_smoke(tmp_path: Path) -> None:
     out = tmp_path / "scale.json"
-    argv = ["--stages", "60,120", "--versions-per-entity", "3", "--samples", "4", "--batch", "40"]
+    argv = ["--stages", "60,120", "--versions-per-entity", "3", "--samples", "4", "--batch", "40", "--settle", "0"]
     scale.main([*argv, "--work", str(tmp_path), "--json", str(out)])
 
     results = orjson.loads(out.read_bytes())
