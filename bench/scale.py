@@ -18,8 +18,16 @@ operator would run it after a large import. Every request is measured before it 
 build leaves one pack a batch, and its refs already packed by the bulk ref writer) and after it
 (one pack, every ref packed), and then once more with every ref loose, as in a repository grown
 one request at a time that was never gc'd (refs written back as loose files, packed-refs
-removed; packed again afterwards as housekeeping packs them). The verdict is on the figures
-after gc.
+removed; packed again afterwards as housekeeping packs them).
+
+The verdict is on the figures after gc, paired: the first stage's repository is kept (a copy,
+taken after its gc) and measured again beside each later stage, in the same process and the
+same minutes, each kind half on one and half on the other in the order first, later, later,
+first. Measured apart, 15 minutes and a 2 GB process later, the two ends of a ratio drift with
+the shared machine: the same code's 1k reads took 0.083 ms in one run and 0.183 ms in the next
+(other work ran beside it),
+while its 100k reads took 0.14-0.26 ms in both. Each stage as measured when built is still
+reported, as context.
 
 "After gc" is measured --settle seconds (60) after it. gc removes every loose object it packed,
 thousands of files, and on ext4 without a journal (as on the machine these figures come from:
@@ -384,6 +392,34 @@ def _draft_refs(repo: ContentRepository) -> int:
     return len(tips)
 
 
+@dataclass
+class Timings:
+    """The raw figures of one kind of request: seconds each, and CPU seconds in all."""
+
+    times: list[float] = field(default_factory=list)
+    user: float = 0.0
+    system: float = 0.0
+
+    def add(self, other: Timings) -> None:
+        self.times += other.times
+        self.user += other.user
+        self.system += other.system
+
+    def summary(self) -> dict[str, Any]:
+        # CPU time as means: the kernel splits it into user and system by sampling, which is
+        # only right on average. User time is what the code does (Python and libgit2) apart
+        # from waiting for the disk or for other programs; system time is mostly file system
+        # work, which other programs' writes make noisy too.
+        n = len(self.times)
+        return {
+            "p50_ms": _ms(statistics.median(self.times)),
+            "p90_ms": _ms(_p90(self.times)),
+            "user_cpu_ms": _ms(self.user / n),
+            "system_cpu_ms": _ms(self.system / n),
+            "samples": n,
+        }
+
+
 def measure(
     repo: ContentRepository,
     pop: Population,
@@ -397,41 +433,91 @@ def measure(
     rng = random.Random(seed)
     out: dict[str, dict[str, Any]] = {}
     for name in names:
-        times: list[float] = []
-        user = system = 0.0
-        fresh = _fresh(repo)
-        for call in requests(name, fresh, pop, rng, samples):
-            snapshots.forget_cached()  # cold: the commit and its files are read from git
-            if profile is not None:
-                profile.setdefault(name, cProfile.Profile()).runcall(call)
-                continue
-            before = resource.getrusage(resource.RUSAGE_SELF)
-            t = time.perf_counter()
-            call()
-            times.append(time.perf_counter() - t)
-            after = resource.getrusage(resource.RUSAGE_SELF)
-            user += after.ru_utime - before.ru_utime
-            system += after.ru_stime - before.ru_stime
-        fold_drafts(fresh)  # untimed: the next kind of request does not inherit this one's changes
-        if times:
-            # CPU time as means: the kernel splits it into user and system by sampling, which is
-            # only right on average. User time is what the code does (Python and libgit2) apart
-            # from waiting for the disk or for other programs; system time is mostly file system
-            # work, which other programs' writes make noisy too.
-            out[name] = {
-                "p50_ms": _ms(statistics.median(times)),
-                "p90_ms": _ms(_p90(times)),
-                "user_cpu_ms": _ms(user / len(times)),
-                "system_cpu_ms": _ms(system / len(times)),
-                "samples": len(times),
-            }
-            m = out[name]
-            print(
-                f"    {name:<22} p50 {m['p50_ms']:9.3f} ms  p90 {m['p90_ms']:9.3f} ms  "
-                f"CPU user {m['user_cpu_ms']:8.3f} system {m['system_cpu_ms']:8.3f}",
-                file=sys.stderr,
-            )
+        timings = time_kind(repo, pop, rng, name, samples, profile)
+        if timings.times:
+            out[name] = _printed(name, timings.summary())
     return out
+
+
+def time_kind(
+    repo: ContentRepository,
+    pop: Population,
+    rng: random.Random,
+    name: str,
+    samples: int,
+    profile: dict[str, cProfile.Profile] | None = None,
+) -> Timings:
+    """`samples` requests of one kind, on a fresh handle, each timed alone."""
+    timings = Timings()
+    fresh = _fresh(repo)
+    for call in requests(name, fresh, pop, rng, samples):
+        snapshots.forget_cached()  # cold: the commit and its files are read from git
+        if profile is not None:
+            profile.setdefault(name, cProfile.Profile()).runcall(call)
+            continue
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        t = time.perf_counter()
+        call()
+        timings.times.append(time.perf_counter() - t)
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        timings.user += after.ru_utime - before.ru_utime
+        timings.system += after.ru_stime - before.ru_stime
+    fold_drafts(fresh)  # untimed: the next kind of request does not inherit this one's changes
+    return timings
+
+
+def measure_paired(
+    first: tuple[ContentRepository, Population],
+    this: tuple[ContentRepository, Population],
+    seed: int,
+    samples: int,
+    names: tuple[str, ...],
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Each kind of request on the first stage's repository (kept as it was, in a copy) and on
+    this stage's, in the same minute of the same process: half the samples each way, in the
+    order first, this, this, first, so a machine that speeds up or slows down meanwhile
+    weighs on both alike."""
+    rngs = {"first_stage": random.Random(seed), "this_stage": random.Random(seed)}
+    sides = {"first_stage": first, "this_stage": this}
+    out: dict[str, dict[str, dict[str, Any]]] = {"first_stage": {}, "this_stage": {}}
+    half = max(1, samples // 2)
+    for name in names:
+        timings = {side: Timings() for side in sides}
+        for side in ("first_stage", "this_stage", "this_stage", "first_stage"):
+            repo, pop = sides[side]
+            timings[side].add(time_kind(repo, pop, rngs[side], name, half))
+        for side in sides:
+            out[side][name] = timings[side].summary()
+        a, b = out["first_stage"][name], out["this_stage"][name]
+        print(
+            f"    {name:<22} p50 {a['p50_ms']:9.3f} ms at the first stage, {b['p50_ms']:9.3f} ms here "
+            f"({b['p50_ms'] / a['p50_ms']:.2f}x)",
+            file=sys.stderr,
+        )
+    return out
+
+
+def _printed(name: str, m: dict[str, Any]) -> dict[str, Any]:
+    print(
+        f"    {name:<22} p50 {m['p50_ms']:9.3f} ms  p90 {m['p90_ms']:9.3f} ms  "
+        f"CPU user {m['user_cpu_ms']:8.3f} system {m['system_cpu_ms']:8.3f}",
+        file=sys.stderr,
+    )
+    return m
+
+
+def _keep_first_stage(repo: ContentRepository, pop: Population, work: Path) -> tuple[ContentRepository, Population]:
+    """A copy of the repository as the first stage left it (gc'd), to measure beside the later
+    stages: the same process and the same minutes, only the size differs."""
+    os.sync()
+    with repo.storage.drafts_lock.held(), repo.storage.publish_lock.held():
+        shutil.copytree(repo.path, work / "first-stage" / repo.path.name, symlinks=True)
+    copy = ContentRepository(repo.name, work / "first-stage" / repo.path.name)
+    return copy, copy_of(pop)
+
+
+def copy_of(pop: Population) -> Population:
+    return Population(list(pop.keys), list(pop.versions), list(pop.live), list(pop.written))
 
 
 def _fresh(repo: ContentRepository) -> ContentRepository:
@@ -498,12 +584,15 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     pop = Population()
     stages: list[dict[str, Any]] = []
     profiles: dict[str, Any] = {}
+    first: tuple[ContentRepository, Population] | None = None
     for number, size in enumerate(args.stages):
         print(f"stage {number + 1}: growing to {size} entities", file=sys.stderr)
         # The first and the last stage are profiled (if asked), to compare.
         profiled = args.profile and number in (0, len(args.stages) - 1)
         build_profile = cProfile.Profile() if profiled else None
-        stages.append(stage(repo, pop, size, args, args.seed + number, build_profile))
+        stages.append(stage(repo, pop, size, args, args.seed + number, build_profile, first))
+        if first is None:
+            first = _keep_first_stage(repo, pop, work)
         if profiled:
             assert build_profile is not None
             requests_profile: dict[str, cProfile.Profile] = {}
@@ -515,9 +604,15 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     results = {
         "settings": settings(args),
         "stages": stages,
-        "target": f"p50 at {args.stages[-1]} entities <= {TARGET_RATIO}x p50 at {args.stages[0]}, after gc",
+        "target": (
+            f"p50 at {args.stages[-1]} entities <= {TARGET_RATIO}x p50 at {args.stages[0]}, after gc, "
+            "both measured in the same minutes (paired)"
+        ),
         "ratios": {view: ratios(stages, view) for view in views if view in stages[0]},
     }
+    if len(stages) > 1:
+        paired = stages[-1]["paired"]
+        results["ratios"] = {"paired": _ratios(paired["first_stage"], paired["this_stage"])} | results["ratios"]
     if profiles:
         results["profile"] = profiles
     return results
@@ -530,8 +625,10 @@ def stage(
     args: argparse.Namespace,
     seed: int,
     build_profile: cProfile.Profile | None,
+    first: tuple[ContentRepository, Population] | None = None,
 ) -> dict[str, Any]:
-    """Grow to `size` entities, then measure before gc, after gc, and with every ref loose."""
+    """Grow to `size` entities, then measure before gc, after gc (alone, and paired with the
+    `first` stage's repository if there is one), and with every ref loose."""
     out: dict[str, Any] = {"entities": size, "build": grow(repo, pop, size, args, build_profile)}
     out["versions"] = sum(pop.versions)
     out["stats_before_gc"] = asdict(stats(repo))
@@ -546,6 +643,9 @@ def stage(
         os.sync()
         time.sleep(args.settle)
     out["after_gc"] = measure(repo, pop, seed + 100, args.samples, ALL)
+    if first is not None:
+        print("  measuring after gc, paired with the first stage", file=sys.stderr)
+        out["paired"] = measure_paired(first, (repo, pop), seed + 400, args.samples, ALL)
     if args.loose_refs:
         t = time.perf_counter()
         made = unpack_refs(repo)
@@ -587,7 +687,10 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def ratios(stages: list[dict[str, Any]], view: str) -> dict[str, dict[str, Any]]:
-    first, last = stages[0][view], stages[-1][view]
+    return _ratios(stages[0][view], stages[-1][view])
+
+
+def _ratios(first: dict[str, Any], last: dict[str, Any]) -> dict[str, dict[str, Any]]:
     out = {}
     for name in first:
         p50 = last[name]["p50_ms"] / first[name]["p50_ms"]
@@ -631,19 +734,25 @@ def print_table(results: dict[str, Any]) -> None:
     sizes = [f"{s['entities']:,}" for s in stages]
     out = sys.stderr
     for view, title in (
-        ("after_gc", "after gc (the verdict)"),
+        ("paired", "after gc, the first stage measured again beside the last (the verdict)"),
+        ("after_gc", "after gc, each stage when it was built"),
         ("before_gc", "before gc (one pack a batch)"),
         ("loose_refs", "every ref loose"),
     ):
         if view not in results["ratios"]:
             continue
+        if view == "paired":
+            columns = [sizes[0], sizes[-1]]
+            figures = [stages[-1]["paired"]["first_stage"], stages[-1]["paired"]["this_stage"]]
+        else:
+            columns, figures = sizes, [s[view] for s in stages]
         print(f"\n{title}: p50 / p90 (user CPU, mean) ms", file=out)
-        header = f"{'request':<22}" + "".join(f"{size:>27}" for size in sizes)
+        header = f"{'request':<22}" + "".join(f"{size:>27}" for size in columns)
         print(header + f"{'ratio p50':>11}{'p90':>7}{'user':>7}", file=out)
         for name, ratio in results["ratios"][view].items():
             cells = "".join(
                 f"{m['p50_ms']:>10.3f} /{m['p90_ms']:>7.2f} ({m['user_cpu_ms']:>6.2f})"
-                for m in (s[view][name] for s in stages)
+                for m in (f[name] for f in figures)
             )
             ratios_ = f"{ratio['p50_ratio']:>10.2f}x{ratio['p90_ratio']:>6.2f}x{ratio['user_cpu_ratio']:>6.2f}x"
             print(f"{name:<22}{cells}{ratios_}  {ratio['verdict']}", file=out)

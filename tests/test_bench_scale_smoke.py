@@ -24,6 +24,10 @@ def test_scale_bench_smoke(tmp_path: Path) -> None:
     assert last["loose_refs_packed_again"]["packed"] >= packed
     for view in ("before_gc", "after_gc", "loose_refs"):
         assert set(results["ratios"][view]) == set(last[view])
+    # The verdict: the first stage's repository, kept as it was, measured beside the last.
+    assert "paired" not in first and set(last["paired"]["first_stage"]) == set(scale.ALL)
+    assert set(results["ratios"]["paired"]) == set(scale.ALL)
+    assert results["ratios"]["paired"]["read_live"]["verdict"] in ("PASS", "MISS")
     assert set(last["after_gc"]) == set(scale.ALL)
     assert results["ratios"]["after_gc"]["write_draft"]["verdict"] in ("PASS", "MISS")
     assert not list(tmp_path.glob("gitstore-bench-scale-*")), "the scratch directory is removed"
