@@ -25,9 +25,8 @@ taken after its gc) and measured again beside each later stage, in the same proc
 same minutes, each kind half on one and half on the other in the order first, later, later,
 first. Measured apart, 15 minutes and a 2 GB process later, the two ends of a ratio drift with
 the shared machine: the same code's 1k reads took 0.083 ms in one run and 0.183 ms in the next
-(other work ran beside it),
-while its 100k reads took 0.14-0.26 ms in both. Each stage as measured when built is still
-reported, as context.
+(other work ran beside it), while its 100k reads took 0.14-0.26 ms in both. Each stage as
+measured when built is still reported, as context.
 
 "After gc" is measured --settle seconds (60) after it. gc removes every loose object it packed,
 thousands of files, and on ext4 without a journal (as on the machine these figures come from:
