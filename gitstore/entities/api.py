@@ -15,10 +15,12 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import pygit2
 
+from gitstore.entities.commit_queue import Job, run_queued
 from gitstore.entities.document import (
     Content,
     Document,
@@ -44,6 +46,7 @@ from gitstore.entities.snapshots import (
 from gitstore.entities.trailers import format_message, parse_repeated, parse_trailers, summary_of
 from gitstore.errors import (
     BasePathTaken,
+    Busy,
     Conflict,
     EntityNotFound,
     InvalidDocument,
@@ -59,6 +62,7 @@ from gitstore.storage.api import (
     disk_errors,
     read_ref,
     set_ref,
+    set_refs,
     update_aggregate,
     update_refs,
     write_commit,
@@ -385,7 +389,8 @@ def _write(
     extra_trailers: Sequence[tuple[str, str]] = (),
     check: Check | None = None,
 ) -> WriteResult:
-    """One entity's change; its own ref is the commit point."""
+    """One entity's change; its own ref is the commit point. Changes queued for the drafts
+    lock at the same moment land together (gitstore.entities.commit_queue)."""
     git = repo.storage.git
     ref = draft_ref(key)
     _check_precondition_format(expected)
@@ -393,28 +398,12 @@ def _write(
     seen = read_ref(git, ref)
     with disk_errors():
         planned = _plan(git, key, seen, change, expected)
-    with repo.storage.drafts_lock.held(), disk_errors():
-        roll_forward_drafts(repo)
-        tip = read_ref(git, ref)
-        if tip != seen:
-            planned = _plan(git, key, tip, change, expected)
-        if planned.is_noop:
-            current = planned.current
-            assert current is not None
-            return WriteResult(entity_view(git, current, "draft", tip, published_commit(repo, key)), False, False)
-        if check is not None and not planned.deleted:
-            check(key, planned.doc)
-        if _check_draft_uniqueness(repo, [planned]):
-            # It takes a placeholder's path: the placeholder's delete must land with it.
-            one = DraftChange(key, change, action, summary, expected, extra_trailers)
-            return write_drafts(repo, [one], author=author, summary=summary or f"Change {key}")[0]
-        sig = pygit2.Signature(author.name, author.email)
-        made = _commit_change(repo, planned, sig, action, summary, extra_trailers, resolve=lambda k: _tip_of(repo, k))
-        ensure_room(repo.path)
-        set_ref(git, ref, expected=tip, new=made.commit)  # the commit point
-        waiting = 0
-        with after_commit_point(f"the change to {key!r}"):
-            waiting = repo.index.record_drafts([made.row], [made.logged], unfolded=True)
+    sig = pygit2.Signature(author.name, author.email)
+    work = _Queued(key, change, expected, action, summary, extra_trailers, check, sig, seen, planned)
+    outcome = run_queued(str(repo.path), repo.storage.drafts_lock, Job(work), partial(_commit_queued, repo))
+    if isinstance(outcome, WriteResult):
+        return outcome  # left as it was, or written as a batch
+    made, planned, waiting = outcome
     # What it answers is read after the lock: the change is made, other writers may go on.
     remember(made.snapshot)  # the next change to it, and the fold, start from this snapshot
     entity = entity_view(git, made.snapshot, "draft", made.commit, published_commit(repo, key))
@@ -423,6 +412,125 @@ def _write(
         with after_commit_point(f"the change to {key!r}"):
             fold_drafts(repo)
     return WriteResult(entity, created=planned.current is None, changed=True, warnings=warnings)
+
+
+@dataclass(frozen=True, slots=True)
+class _Queued:
+    """A single change waiting for the drafts lock, planned on the tip its writer saw."""
+
+    key: str
+    change: Change
+    expected: Precondition
+    action: str | None
+    summary: str | None
+    extra_trailers: Sequence[tuple[str, str]]
+    check: Check | None
+    sig: pygit2.Signature
+    seen: pygit2.Oid | None
+    planned: _Planned
+
+
+def _commit_queued(repo: ContentRepository, jobs: Sequence[Job]) -> Sequence[Job]:
+    """Under the drafts lock: commit queued single changes, in order, with one durable move of
+    all their refs and one index transaction. A job that cannot share the round with the jobs
+    before it (see `_claims`) ends the round and waits for the next; the first always goes."""
+    git = repo.storage.git
+    ready: list[tuple[Job, _Planned, _Made]] = []
+    claimed: set[str] = set()
+    with disk_errors():
+        roll_forward_drafts(repo)
+    for position, job in enumerate(jobs):
+        w: _Queued = job.work
+        try:
+            with disk_errors():
+                tip = read_ref(git, draft_ref(w.key))
+                planned = w.planned if tip == w.seen else _plan(git, w.key, tip, w.change, w.expected)
+                if ready and (_reads_others(planned) or claimed & _claims(planned)):
+                    return _commit_round(repo, ready) or jobs[position:]
+                if planned.is_noop:
+                    current = planned.current
+                    assert current is not None
+                    view = entity_view(git, current, "draft", tip, published_commit(repo, w.key))
+                    job.finish(WriteResult(view, False, False))
+                    continue
+                if w.check is not None and not planned.deleted:
+                    w.check(w.key, planned.doc)
+                if _check_draft_uniqueness(repo, [planned]):
+                    if ready:
+                        return _commit_round(repo, ready) or jobs[position:]
+                    # It takes a placeholder's path: the placeholder's delete must land with it.
+                    one = DraftChange(w.key, w.change, w.action, w.summary, w.expected, w.extra_trailers)
+                    author = Author(w.sig.name, w.sig.email)
+                    job.finish(write_drafts(repo, [one], author=author, summary=w.summary or f"Change {w.key}")[0])
+                    continue
+                resolve = partial(_tip_of, repo)
+                made = _commit_change(repo, planned, w.sig, w.action, w.summary, w.extra_trailers, resolve=resolve)
+        except Exception as exc:  # this job's own failure: a precondition, a rule, a full disk
+            job.fail(exc)
+            continue
+        ready.append((job, planned, made))
+        claimed |= _claims(planned)
+        if _reads_others(planned):
+            return _commit_round(repo, ready) or jobs[position + 1 :]
+    _commit_round(repo, ready)
+    return []
+
+
+def _commit_round(repo: ContentRepository, ready: Sequence[tuple[Job, _Planned, _Made]]) -> list[Job]:
+    """Move every ready job's ref durably at once, then index them all; finish each job."""
+    git = repo.storage.git
+    moves = [(draft_ref(p.key), p.tip, made.commit) for _, p, made in ready]
+    try:
+        with disk_errors():
+            ensure_room(repo.path)
+            set_refs(git, moves)  # the commit point of every change in the round
+    except (StaleVersion, Busy):
+        # A ref moved under us, or a lock file is in the way: nothing moved; go one at a time
+        # so that only the jobs concerned fail.
+        for job, planned, made in ready:
+            try:
+                with disk_errors():
+                    set_ref(git, draft_ref(planned.key), expected=planned.tip, new=made.commit)
+            except Exception as exc:
+                job.fail(exc)
+        ready = [entry for entry in ready if not entry[0].done]
+    except Exception as exc:
+        for job, _, _ in ready:
+            job.fail(exc)
+        return []
+    waiting = 0
+    with after_commit_point(f"the changes to {', '.join(p.key for _, p, _ in ready)}"):
+        rows = [made.row for _, _, made in ready]
+        waiting = repo.index.record_drafts(rows, [made.logged for _, _, made in ready], unfolded=True)
+    for job, planned, made in ready:
+        job.finish((made, planned, waiting))
+    return []
+
+
+def _reads_others(planned: _Planned) -> bool:
+    """Whether the change's rules read other entities' drafts (its members, its links): then
+    it goes after every change queued before it has landed, and before any after it."""
+    return not planned.deleted and (planned.doc.members is not None or bool(planned.doc.links))
+
+
+def _claims(planned: _Planned) -> set[str]:
+    """What a change in a round must not share with another: its key, and the base_path and
+    translation slot it leaves or takes (their uniqueness is checked against the index, which
+    a round updates only at its end)."""
+    claims = {f"key:{planned.key}"}
+    current = planned.current
+    if current is not None and not current.deleted:
+        claims |= _slots(planned.key, current.document)
+    if not planned.deleted:
+        claims |= _slots(planned.key, planned.doc)
+    return claims
+
+
+def _slots(key: str, doc: Content) -> set[str]:
+    slots = {f"document:{document_id(key, doc)}:{doc.locale}"}
+    if doc.base_path is not None:
+        slots.add(f"path:{doc.base_path}")
+    return slots
 
 
 # Above this many changes, a batch writes its objects as one pack instead of one fsynced file

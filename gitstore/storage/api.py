@@ -15,6 +15,7 @@ from gitstore.storage.refs import (
     move_ref,
     read_ref,
     set_ref,
+    set_refs,
     sweep_stale_locks,
     update_refs,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "read_ref",
     "read_settings",
     "set_ref",
+    "set_refs",
     "shard_of",
     "subtree_id",
     "sweep_stale_locks",

@@ -1,0 +1,177 @@
+"""Group commit: single changes queued for the drafts lock land together, in the order they
+queued, and a change that must go alone gets a round of its own."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from gitstore import ContentRepository
+from gitstore.containers import api as containers
+from gitstore.entities import api as entities
+from gitstore.entities import commit_queue
+from gitstore.entities.api import IfMatch
+from gitstore.entities.snapshots import draft_tip
+from gitstore.entities.trailers import parse_repeated
+from gitstore.errors import BasePathTaken, StaleVersion
+from tests.conftest import ADA, GRACE, fsck_strict, git, settle
+
+
+def page(title: str, base_path: str | None = None) -> dict[str, Any]:
+    doc: dict[str, Any] = {"type": "component.html", "title": title}
+    if base_path is not None:
+        doc["base_path"] = base_path
+    return doc
+
+
+class Writers:
+    """Writer threads started one by one while the drafts lock is held elsewhere, each queued
+    before the next starts, so the order of the queue is known."""
+
+    def __init__(self, repo: ContentRepository) -> None:
+        self.repo = repo
+        self.threads: list[threading.Thread] = []
+        self.outcomes: dict[str, Any] = {}
+
+    def queue(self, name: str, write: Callable[[], Any]) -> None:
+        def run() -> None:
+            try:
+                self.outcomes[name] = write()
+            except Exception as exc:
+                self.outcomes[name] = exc
+
+        waiting = len(self.queued())
+        thread = threading.Thread(target=run)
+        thread.start()
+        self.threads.append(thread)
+        deadline = time.monotonic() + 10
+        while len(self.queued()) == waiting:
+            assert time.monotonic() < deadline, f"{name} never queued"
+            time.sleep(0.001)
+
+    def queued(self) -> list[commit_queue.Job]:
+        return list(commit_queue._queues.get(str(self.repo.path), []))
+
+    def join(self) -> None:
+        for thread in self.threads:
+            thread.join(timeout=30)
+            assert not thread.is_alive()
+
+
+@pytest.fixture
+def rounds(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The refs each durable move of a round moved, in order."""
+    moved: list[list[str]] = []
+    real = entities.set_refs
+
+    def recording(git: Any, moves: Any) -> None:
+        moved.append([ref.removeprefix("refs/drafts/") for ref, _, _ in moves])
+        real(git, moves)
+
+    monkeypatch.setattr(entities, "set_refs", recording)
+    return moved
+
+
+def hold_drafts_lock(repo: ContentRepository) -> tuple[threading.Event, threading.Thread]:
+    """Hold the drafts lock in another thread until the returned event is set."""
+    taken, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with repo.storage.drafts_lock.held():
+            taken.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert taken.wait(10)
+    return release, holder
+
+
+def test_changes_queued_together_land_in_one_round(repo: ContentRepository, rounds: list[list[str]]) -> None:
+    release, holder = hold_drafts_lock(repo)
+    writers = Writers(repo)
+    for key in ["p1", "p2", "p3", "p4", "p5", "p6"]:
+        who = ADA if key in ("p1", "p2", "p3") else GRACE
+        writers.queue(key, lambda key=key, who=who: entities.put_draft(repo, key, page(key), author=who))
+    release.set()
+    holder.join()
+    writers.join()
+
+    assert rounds == [["p1", "p2", "p3", "p4", "p5", "p6"]]  # one syncfs, one folder fsync
+    for key, result in writers.outcomes.items():
+        assert result.created and result.entity.commit == str(draft_tip(repo, key))
+        assert repo.index.draft_commits()[key] == result.entity.commit
+    settle(repo.path)
+    # Folded in the order they queued, each under its own author: blame still names people.
+    log = git(
+        repo.path, "log", "--reverse", "--format=%an|%(trailers:key=Gitstore-Folded,valueonly,separator=%x2C)", "draft"
+    )
+    runs = [line.split("|") for line in log.splitlines() if line]
+    assert [(who, [entry.split()[0] for entry in keys.split(",")]) for who, keys in runs] == [
+        ("Ada Lovelace", ["p1", "p2", "p3"]),
+        ("Grace Hopper", ["p4", "p5", "p6"]),
+    ]
+    fsck_strict(repo.path)
+
+
+def test_a_change_that_must_go_alone_gets_its_own_round(repo: ContentRepository, rounds: list[list[str]]) -> None:
+    entities.put_draft(repo, "old", page("old"), author=ADA)
+    before = draft_tip(repo, "old")
+    rounds.clear()
+    release, holder = hold_drafts_lock(repo)
+    writers = Writers(repo)
+    writers.queue("a", lambda: entities.put_draft(repo, "a", page("a", "/shared"), author=ADA))
+    # Takes the path `a` takes in the same round: checked after `a` has landed, it is refused.
+    writers.queue("b", lambda: entities.put_draft(repo, "b", page("b", "/shared"), author=ADA))
+    writers.queue("c", lambda: entities.put_draft(repo, "c", page("c"), author=ADA))
+    # Two writers of one entity on the same tip: the second finds it moved.
+    writers.queue("old1", lambda: entities.put_draft(repo, "old", page("1"), author=ADA, expected=IfMatch(str(before))))
+    writers.queue("old2", lambda: entities.put_draft(repo, "old", page("2"), author=ADA, expected=IfMatch(str(before))))
+    # A container reads its members' drafts: it goes after `c` has landed, and alone.
+    unit = {"type": "unit", "title": "u", "members": [{"key": "c", "pin": None}]}
+    writers.queue("u", lambda: containers.put_draft(repo, "u", unit, author=ADA))
+    writers.queue("d", lambda: entities.put_draft(repo, "d", page("d"), author=ADA))
+    release.set()
+    holder.join()
+    writers.join()
+
+    out = writers.outcomes
+    assert isinstance(out["b"], BasePathTaken)
+    assert isinstance(out["old2"], StaleVersion)
+    assert out["old1"].entity.title == "1" and out["old1"].entity.commit == str(draft_tip(repo, "old"))
+    assert rounds == [["a"], ["c", "old"], ["u"], ["d"]]
+    # The unit's first version pins its member as it was once `c` had landed.
+    message = repo.storage.git[draft_tip(repo, "u")].message
+    assert parse_repeated(message, "Initial") == [f"c {out['c'].entity.commit}"]
+    for key in ["a", "c", "old", "u", "d"]:
+        assert repo.index.draft_commits()[key] == str(draft_tip(repo, key))
+    assert "b" not in repo.index.draft_commits()
+    fsck_strict(repo.path)
+
+
+def test_many_writer_threads_lose_nothing(repo: ContentRepository) -> None:
+    """Real threads, no lock held: whatever rounds they fall into, every change acknowledged is
+    on its entity's branch, in order, and the index agrees."""
+    acknowledged: dict[str, list[str]] = {}
+
+    def writer(n: int) -> None:
+        key = f"w{n}"
+        commits = acknowledged.setdefault(key, [])
+        for i in range(15):
+            commits.append(entities.put_draft(repo, key, page(f"{key} {i}"), author=ADA).entity.commit)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for key, commits in acknowledged.items():
+        history = [v.commit for v in entities.list_versions(repo, key, limit=100).items]
+        assert history == commits[::-1]
+        assert repo.index.draft_commits()[key] == commits[-1]
+    settle(repo.path)
+    fsck_strict(repo.path)
