@@ -505,14 +505,33 @@ def _printed(name: str, m: dict[str, Any]) -> dict[str, Any]:
     return m
 
 
-def _keep_first_stage(repo: ContentRepository, pop: Population, work: Path) -> tuple[ContentRepository, Population]:
-    """A copy of the repository as the first stage left it (gc'd), to measure beside the later
-    stages: the same process and the same minutes, only the size differs."""
-    os.sync()
-    with repo.storage.drafts_lock.held(), repo.storage.publish_lock.held():
-        shutil.copytree(repo.path, work / "first-stage" / repo.path.name, symlinks=True)
-    copy = ContentRepository(repo.name, work / "first-stage" / repo.path.name)
-    return copy, copy_of(pop)
+@dataclass
+class Baseline:
+    """The repository as the first stage left it, just after its gc (before any request wrote
+    to it), kept as a copy to measure beside the later stages: the same process and the same
+    minutes, only the size differs. The copy is never measured itself: each pairing measures a
+    new copy of it, so one stage's writes never land on the next one's baseline."""
+
+    work: Path
+    kept: tuple[ContentRepository, Population] | None = None
+
+    def keep(self, repo: ContentRepository, pop: Population) -> None:
+        place = self.work / "first-stage" / repo.path.name
+        os.sync()
+        with repo.storage.drafts_lock.held(), repo.storage.publish_lock.held():
+            shutil.copytree(repo.path, place, symlinks=True)
+        self.kept = ContentRepository(repo.name, place), copy_of(pop)
+
+    def fresh_copy(self) -> tuple[ContentRepository, Population]:
+        assert self.kept is not None
+        kept, pop = self.kept
+        place = self.work / "first-stage-measured" / kept.path.name
+        shutil.copytree(kept.path, place, symlinks=True)
+        os.sync()
+        return ContentRepository(kept.name, place), copy_of(pop)
+
+    def discard_copy(self) -> None:
+        shutil.rmtree(self.work / "first-stage-measured")
 
 
 def copy_of(pop: Population) -> Population:
@@ -583,15 +602,13 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     pop = Population()
     stages: list[dict[str, Any]] = []
     profiles: dict[str, Any] = {}
-    first: tuple[ContentRepository, Population] | None = None
+    baseline = Baseline(work)
     for number, size in enumerate(args.stages):
         print(f"stage {number + 1}: growing to {size} entities", file=sys.stderr)
         # The first and the last stage are profiled (if asked), to compare.
         profiled = args.profile and number in (0, len(args.stages) - 1)
         build_profile = cProfile.Profile() if profiled else None
-        stages.append(stage(repo, pop, size, args, args.seed + number, build_profile, first))
-        if first is None:
-            first = _keep_first_stage(repo, pop, work)
+        stages.append(stage(repo, pop, size, args, args.seed + number, build_profile, baseline))
         if profiled:
             assert build_profile is not None
             requests_profile: dict[str, cProfile.Profile] = {}
@@ -624,10 +641,10 @@ def stage(
     args: argparse.Namespace,
     seed: int,
     build_profile: cProfile.Profile | None,
-    first: tuple[ContentRepository, Population] | None = None,
+    baseline: Baseline | None = None,
 ) -> dict[str, Any]:
-    """Grow to `size` entities, then measure before gc, after gc (alone, and paired with the
-    `first` stage's repository if there is one), and with every ref loose."""
+    """Grow to `size` entities, then measure before gc, after gc (paired with the first stage's
+    repository, from the second stage on; then alone), and with every ref loose."""
     out: dict[str, Any] = {"entities": size, "build": grow(repo, pop, size, args, build_profile)}
     out["versions"] = sum(pop.versions)
     out["stats_before_gc"] = asdict(stats(repo))
@@ -641,10 +658,14 @@ def stage(
         print(f"  (after {args.settle:g} s for the inodes gc freed to age out)", file=sys.stderr)
         os.sync()
         time.sleep(args.settle)
-    out["after_gc"] = measure(repo, pop, seed + 100, args.samples, ALL)
-    if first is not None:
+    if baseline is not None and baseline.kept is None:
+        baseline.keep(repo, pop)
+    elif baseline is not None:
+        # First, while this stage's repository is as fresh from gc as the first stage's copy.
         print("  measuring after gc, paired with the first stage", file=sys.stderr)
-        out["paired"] = measure_paired(first, (repo, pop), seed + 400, args.samples, ALL)
+        out["paired"] = measure_paired(baseline.fresh_copy(), (repo, pop), seed + 400, args.samples, ALL)
+        baseline.discard_copy()  # now, so the inodes it frees are old by the next pairing
+    out["after_gc"] = measure(repo, pop, seed + 100, args.samples, ALL)
     if args.loose_refs:
         t = time.perf_counter()
         made = unpack_refs(repo)
