@@ -374,6 +374,8 @@ def _writes(repo: ContentRepository, pop: Population, rng: random.Random, n: int
 
 def _publishes(repo: ContentRepository, pop: Population, n: int) -> Iterator[Request]:
     chosen = list(dict.fromkeys(pop.written))[:n]
+    published = set(chosen)
+    pop.written = [i for i in pop.written if i not in published]  # not published again
     for i in chosen:
         tip = draft_tip(repo, pop.keys[i])
         pop.live[i] = True
@@ -484,6 +486,9 @@ def measure_paired(
         timings = {side: Timings() for side in sides}
         for side in ("first_stage", "this_stage", "this_stage", "first_stage"):
             repo, pop = sides[side]
+            if name == "publish" and len(set(pop.written)) < half:
+                for write in _writes(repo, pop, rngs[side], half):  # untimed: drafts to publish
+                    write()
             timings[side].add(time_kind(repo, pop, rngs[side], name, half))
         for side in sides:
             out[side][name] = timings[side].summary()
@@ -531,7 +536,7 @@ class Baseline:
         return ContentRepository(kept.name, place), copy_of(pop)
 
     def discard_copy(self) -> None:
-        shutil.rmtree(self.work / "first-stage-measured")
+        shutil.rmtree(self.work / "first-stage-measured", ignore_errors=True)
 
 
 def copy_of(pop: Population) -> Population:
@@ -645,6 +650,9 @@ def stage(
 ) -> dict[str, Any]:
     """Grow to `size` entities, then measure before gc, after gc (paired with the first stage's
     repository, from the second stage on; then alone), and with every ref loose."""
+    if baseline is not None:
+        # Before the build, so the inodes it frees have aged out (see --settle) by the next pairing.
+        baseline.discard_copy()
     out: dict[str, Any] = {"entities": size, "build": grow(repo, pop, size, args, build_profile)}
     out["versions"] = sum(pop.versions)
     out["stats_before_gc"] = asdict(stats(repo))
@@ -664,7 +672,6 @@ def stage(
         # First, while this stage's repository is as fresh from gc as the first stage's copy.
         print("  measuring after gc, paired with the first stage", file=sys.stderr)
         out["paired"] = measure_paired(baseline.fresh_copy(), (repo, pop), seed + 400, args.samples, ALL)
-        baseline.discard_copy()  # now, so the inodes it frees are old by the next pairing
     out["after_gc"] = measure(repo, pop, seed + 100, args.samples, ALL)
     if args.loose_refs:
         t = time.perf_counter()
