@@ -92,30 +92,7 @@ class _LockHeld(Exception):
 
 
 def _write_ref(repo: pygit2.Repository, ref: str, expected: pygit2.Oid | None, new: pygit2.Oid) -> None:
-    root = repo.path  # ends with a separator
-    path = f"{root}{ref}"
-    lock = f"{path}.lock"
-    try:
-        fd = _create_lock(lock)
-    except FileNotFoundError:  # the ref's folder does not exist yet
-        _make_folders(root, os.path.dirname(path))
-        fd = _create_lock(lock)
-    try:
-        current = _read_under_lock(repo, ref, path)
-        if current != expected:
-            raise StaleVersion(f"{ref} has moved", ref=ref, current=current, expected=expected)
-        os.write(fd, f"{new}\n".encode())
-        durability.before_ref_moves(root, fd)
-        os.close(fd)
-        fd = -1
-        os.rename(lock, path)
-    except BaseException:
-        if fd != -1:
-            os.close(fd)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(lock)
-        raise
-    fsync_dir(Path(os.path.dirname(path)))
+    _write_refs(repo, [(ref, expected, new)])
 
 
 def set_refs(repo: pygit2.Repository, moves: Sequence[tuple[str, pygit2.Oid | None, pygit2.Oid]]) -> None:
@@ -127,15 +104,27 @@ def set_refs(repo: pygit2.Repository, moves: Sequence[tuple[str, pygit2.Oid | No
 
     For writers that queue behind one lock (group commit): a syncfs and a folder fsync cost a
     millisecond or more each on a shared disk, and here they are paid once for the group."""
-    root = repo.path
-    taken: list[tuple[str, str, int]] = []  # (lock file, ref file, fd)
+    try:
+        _write_refs(repo, moves)
+    except _LockHeld:
+        raise Busy("a ref is locked by another writer") from None
+    except OSError as exc:
+        _raise_if_disk_full(exc)
+        raise
+
+
+def _write_refs(repo: pygit2.Repository, moves: Sequence[tuple[str, pygit2.Oid | None, pygit2.Oid]]) -> None:
+    """git's lock-file protocol for each ref; raises _LockHeld (and moves none) if a lock file
+    is already there."""
+    root = repo.path  # ends with a separator
+    taken: list[tuple[str, str, int]] = []  # (lock file or "" once renamed, ref file, fd or -1)
     try:
         for ref, expected, new in moves:
             path = f"{root}{ref}"
             lock = f"{path}.lock"
             try:
                 fd = _create_lock(lock)
-            except FileNotFoundError:
+            except FileNotFoundError:  # the ref's folder does not exist yet
                 _make_folders(root, os.path.dirname(path))
                 fd = _create_lock(lock)
             taken.append((lock, path, fd))
@@ -150,18 +139,13 @@ def set_refs(repo: pygit2.Repository, moves: Sequence[tuple[str, pygit2.Oid | No
         for i, (lock, path, _) in enumerate(taken):
             os.rename(lock, path)
             taken[i] = ("", path, -1)
-    except BaseException as exc:
+    except BaseException:
         for lock, _, fd in taken:
-            with contextlib.suppress(OSError):
-                if fd != -1:
-                    os.close(fd)
+            if fd != -1:
+                os.close(fd)
             if lock:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(lock)
-        if isinstance(exc, OSError):
-            _raise_if_disk_full(exc)
-        if isinstance(exc, _LockHeld):
-            raise Busy("a ref is locked by another writer") from None
         raise
     for folder in sorted({os.path.dirname(path) for _, path, _ in taken}):
         fsync_dir(Path(folder))
