@@ -445,8 +445,10 @@ def _commit_queued(repo: ContentRepository, jobs: Sequence[Job]) -> Sequence[Job
             with disk_errors():
                 tip = read_ref(git, draft_ref(w.key))
                 planned = w.planned if tip == w.seen else _plan(git, w.key, tip, w.change, w.expected)
-                if ready and (_reads_others(planned) or claimed & _claims(planned)):
-                    return _commit_round(repo, ready) or jobs[position:]
+                claims = _claims(planned)
+                if ready and (_reads_others(planned) or claimed & claims):
+                    _commit_round(repo, ready)
+                    return jobs[position:]
                 if planned.is_noop:
                     current = planned.current
                     assert current is not None
@@ -457,7 +459,8 @@ def _commit_queued(repo: ContentRepository, jobs: Sequence[Job]) -> Sequence[Job
                     w.check(w.key, planned.doc)
                 if _check_draft_uniqueness(repo, [planned]):
                     if ready:
-                        return _commit_round(repo, ready) or jobs[position:]
+                        _commit_round(repo, ready)
+                        return jobs[position:]
                     # It takes a placeholder's path: the placeholder's delete must land with it.
                     one = DraftChange(w.key, w.change, w.action, w.summary, w.expected, w.extra_trailers)
                     author = Author(w.sig.name, w.sig.email)
@@ -469,15 +472,18 @@ def _commit_queued(repo: ContentRepository, jobs: Sequence[Job]) -> Sequence[Job
             job.fail(exc)
             continue
         ready.append((job, planned, made))
-        claimed |= _claims(planned)
+        claimed |= claims
         if _reads_others(planned):
-            return _commit_round(repo, ready) or jobs[position + 1 :]
+            _commit_round(repo, ready)
+            return jobs[position + 1 :]
     _commit_round(repo, ready)
     return []
 
 
-def _commit_round(repo: ContentRepository, ready: Sequence[tuple[Job, _Planned, _Made]]) -> list[Job]:
+def _commit_round(repo: ContentRepository, ready: Sequence[tuple[Job, _Planned, _Made]]) -> None:
     """Move every ready job's ref durably at once, then index them all; finish each job."""
+    if not ready:
+        return  # every job of the round failed or changed nothing: no syncfs, no transaction
     git = repo.storage.git
     moves = [(draft_ref(p.key), p.tip, made.commit) for _, p, made in ready]
     try:
@@ -497,14 +503,13 @@ def _commit_round(repo: ContentRepository, ready: Sequence[tuple[Job, _Planned, 
     except Exception as exc:
         for job, _, _ in ready:
             job.fail(exc)
-        return []
+        return
     waiting = 0
     with after_commit_point(f"the changes to {', '.join(p.key for _, p, _ in ready)}"):
         rows = [made.row for _, _, made in ready]
         waiting = repo.index.record_drafts(rows, [made.logged for _, _, made in ready], unfolded=True)
     for job, planned, made in ready:
         job.finish((made, planned, waiting))
-    return []
 
 
 def _reads_others(planned: _Planned) -> bool:

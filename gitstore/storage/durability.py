@@ -27,7 +27,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
-__all__ = ["METHODS", "before_ref_moves", "before_refs_move", "method", "object_written", "use_method"]
+__all__ = ["METHODS", "before_refs_move", "method", "object_written", "use_method"]
 
 METHODS = ("syncfs", "fsync")
 
@@ -74,18 +74,10 @@ def object_written() -> None:
         _written += 1
 
 
-def before_ref_moves(repository: str, ref_fd: int) -> None:
-    """Make the objects written so far durable, and the new content of a ref's lock file
-    (`ref_fd`, already written). Call it just before renaming the lock file over the ref."""
-    if method() == "fsync" or _synced >= _written:
-        os.fsync(ref_fd)
-        return
-    _syncfs(repository)
-
-
 def before_refs_move(repository: str, ref_fds: Sequence[int]) -> None:
-    """`before_ref_moves` for several lock files at once: with syncfs, one call makes them and
-    every object durable together, where an fsync each would cost a disk write each."""
+    """Make the objects written so far durable, and the new content of each ref lock file in
+    `ref_fds` (already written). Call it just before renaming the lock files over their refs.
+    With syncfs one call covers them all, where an fsync each would cost a disk write each."""
     if method() == "fsync" or (len(ref_fds) == 1 and _synced >= _written):
         for fd in ref_fds:
             os.fsync(fd)

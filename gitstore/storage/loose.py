@@ -189,7 +189,7 @@ class LooseObjects(pygit2.OdbBackend):
 
 
 def write_loose(objects_dir: str, name: str, kind: int, content: bytes) -> None:
-    """Write one loose object, durably or for the next `durability.before_ref_moves` to make
+    """Write one loose object, durably or for the next `durability.before_refs_move` to make
     durable. An object already there is left as it is: its name is its content."""
     folder = f"{objects_dir}/{name[:2]}"
     path = f"{folder}/{name[2:]}"

@@ -47,7 +47,7 @@ def update_refs_packed(repo: pygit2.Repository, updates: Mapping[str, pygit2.Oid
         for name, oid in updates.items():
             entries[name] = (str(oid), None)
         _write_entries(fd, entries)
-        durability.before_ref_moves(root, fd)  # the objects these refs name first
+        durability.before_refs_move(root, [fd])  # the objects these refs name first
     _commit(fd, root)
     for name in updates:
         with contextlib.suppress(FileNotFoundError):
