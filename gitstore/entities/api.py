@@ -638,7 +638,7 @@ def roll_forward_drafts(repo: ContentRepository) -> bool:
     did work."""
     git = repo.storage.git
     head = read_ref(git, DRAFT)
-    if head is None or repo.index.meta("draft_head") == str(head):
+    if head is None or repo.index.records_draft_head(str(head)):
         return False
     with repo.storage.drafts_lock.held():
         listed = {k: pygit2.Oid(hex=sha) for k, sha in newest_batch(repo, head).items()}

@@ -293,6 +293,7 @@ class EntityIndex:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._local = threading.local()
+        self._recorded_draft_head: str | None = None
         db = self._db()
         version = db.execute("PRAGMA user_version").fetchone()[0]
         has_tables = db.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()[0] > 0
@@ -450,12 +451,24 @@ class EntityIndex:
             db.execute("DELETE FROM feed")
             db.execute("DELETE FROM draft_unfolded")
             db.execute("DELETE FROM meta")
+        self._recorded_draft_head = None
 
     # -- reads --------------------------------------------------------------------------------
 
     def meta(self, name: str) -> str | None:
         row = self._db().execute("SELECT value FROM meta WHERE name=?", (name,)).fetchone()
         return None if row is None else row[0]
+
+    def records_draft_head(self, head: str) -> bool:
+        """Whether the index has caught up with `draft` at `head` (its `draft_head`). Once
+        true it stays true while `draft` stays at `head`: the index only ever records the head
+        `draft` has, so this process remembers the answer instead of asking on every write."""
+        if self._recorded_draft_head == head:
+            return True
+        if self.meta("draft_head") != head:
+            return False
+        self._recorded_draft_head = head
+        return True
 
     def unfolded(self) -> list[tuple[str, str]]:
         """The changes `draft` does not show yet, oldest first: (key, commit)."""
