@@ -457,7 +457,7 @@ def _commit_queued(repo: ContentRepository, jobs: Sequence[Job]) -> Sequence[Job
                     continue
                 if w.check is not None and not planned.deleted:
                     w.check(w.key, planned.doc)
-                if _check_draft_uniqueness(repo, [planned]):
+                if _takes_slots(planned) and _check_draft_uniqueness(repo, [planned]):
                     if ready:
                         _commit_round(repo, ready)
                         return jobs[position:]
@@ -529,6 +529,18 @@ def _claims(planned: _Planned) -> set[str]:
     if not planned.deleted:
         claims |= _slots(planned.key, planned.doc)
     return claims
+
+
+def _takes_slots(planned: _Planned) -> bool:
+    """Whether the change takes a base_path or translation slot its entity's draft does not
+    hold already. An edit that keeps both (most edits) has nothing to check: the draft passed
+    the same check when it took them, and no other draft can have taken them since."""
+    current = planned.current
+    if planned.deleted:
+        return False
+    if current is None or current.deleted:
+        return True
+    return _slots(planned.key, planned.doc) != _slots(planned.key, current.document)
 
 
 def _slots(key: str, doc: Content) -> set[str]:
