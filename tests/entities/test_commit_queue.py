@@ -18,6 +18,8 @@ from gitstore.entities.api import IfMatch
 from gitstore.entities.snapshots import draft_tip
 from gitstore.entities.trailers import parse_repeated
 from gitstore.errors import BasePathTaken, StaleVersion
+from gitstore.publishing import api as publishing
+from gitstore.publishing.api import PublishTarget
 from tests.conftest import ADA, GRACE, fsck_strict, git, settle
 
 
@@ -150,6 +152,37 @@ def test_a_change_that_must_go_alone_gets_its_own_round(repo: ContentRepository,
     for key in ["a", "c", "old", "u", "d"]:
         assert repo.index.draft_commits()[key] == str(draft_tip(repo, key))
     assert "b" not in repo.index.draft_commits()
+    fsck_strict(repo.path)
+
+
+def test_a_change_planned_before_a_publish_counts_its_edition_from_that_publish(repo: ContentRepository) -> None:
+    """A writer plans before it queues, but the edition in its commit counts from the live
+    version as it is when the change lands: a publish may come while the writer waits."""
+    entities.put_draft(repo, "p", page("one"), author=ADA)
+    publishing.publish(repo, [PublishTarget("p")], author=ADA)
+    assert entities.put_draft(repo, "p", page("two"), author=ADA).entity.edition == 2
+    taken, go = threading.Event(), threading.Event()
+
+    def publish_while_the_writer_waits() -> None:
+        with repo.storage.publish_lock.held(), repo.storage.drafts_lock.held():
+            taken.set()
+            go.wait(30)
+            publishing.publish(repo, [PublishTarget("p")], author=ADA)  # "two" live, edition 2
+
+    holder = threading.Thread(target=publish_while_the_writer_waits)
+    holder.start()
+    assert taken.wait(10)
+    writers = Writers(repo)
+    writers.queue("three", lambda: entities.put_draft(repo, "p", page("three"), author=GRACE))
+    go.set()
+    holder.join()
+    writers.join()
+
+    written = writers.outcomes["three"]
+    assert written.entity.edition == 3
+    message = repo.storage.git[draft_tip(repo, "p")].message
+    assert parse_repeated(message, "Edition") == ["3"]
+    assert entities.get_entity(repo, "p", state="published").edition == 2
     fsck_strict(repo.path)
 
 
