@@ -8,15 +8,16 @@ from pathlib import Path
 
 
 def write_atomically(
-    path: Path, data: bytes, *, mode: int = 0o644, staging_prefix: str | None = None, durable: bool = True
+    path: str | Path, data: bytes, *, mode: int = 0o644, staging_prefix: str | None = None, durable: bool = True
 ) -> None:
     """Write `data` beside `path`, fsync it, rename it over `path`, fsync the directory.
 
     The staging file is unique to this call and removed if anything fails; `staging_prefix`
     names it for tools that clear leftovers (git's `tmp_obj_`). Not `durable`: no fsyncs, for a
     caller that makes the file system durable later in one go (storage.durability)."""
-    prefix = f".{path.name}." if staging_prefix is None else staging_prefix
-    staging = path.with_name(f"{prefix}{os.urandom(6).hex()}.tmp")
+    folder, name = os.path.split(path)
+    prefix = f".{name}." if staging_prefix is None else staging_prefix
+    staging = os.path.join(folder, f"{prefix}{os.urandom(6).hex()}.tmp")
     fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         try:
@@ -33,10 +34,10 @@ def write_atomically(
             os.unlink(staging)
         raise
     if durable:
-        fsync_dir(path.parent)
+        fsync_dir(folder or ".")
 
 
-def fsync_dir(path: Path) -> None:
+def fsync_dir(path: str | Path) -> None:
     """Make a rename or unlink in `path` durable."""
     fd = os.open(path, os.O_RDONLY)
     try:

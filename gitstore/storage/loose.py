@@ -140,15 +140,8 @@ class LooseObjects(pygit2.OdbBackend):
 
     def exists_cb(self, oid: pygit2.Oid) -> bool:
         # libgit2 also asks this before writing an object that may already exist, in place of
-        # the freshen call pygit2 cannot offer: touch it, as git does, so that `git prune`'s
-        # grace period counts from this new use.
-        try:
-            os.utime(self._path(str(oid)))
-        except FileNotFoundError:
-            return False
-        except PermissionError:
-            pass  # another owner's file: it is there, it just keeps its age
-        return True
+        # the freshen call pygit2 cannot offer.
+        return _freshen(self._path(str(oid)))
 
     def exists_prefix_cb(self, prefix: str) -> pygit2.Oid:
         if len(prefix) == _HEX_LENGTH:
@@ -182,35 +175,64 @@ class LooseObjects(pygit2.OdbBackend):
         if failed is not None and failed[0] == name and time.monotonic() - failed[1] < _RETRY_WINDOW:
             raise failed[2]
         try:
-            write_loose(self._dir, name, kind, data)
+            write_loose(self._dir, name, kind, data, absent=True)
         except OSError as exc:
             self._failed.write = (name, time.monotonic(), exc)
             raise
 
 
-def write_loose(objects_dir: str, name: str, kind: int, content: bytes) -> None:
+def _freshen(path: str) -> bool:
+    """Whether the loose object file at `path` exists; touch it if so, as git does, so that
+    `git prune`'s grace period counts from this new use."""
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        return False
+    except PermissionError:
+        pass  # another owner's file: it is there, it just keeps its age
+    return True
+
+
+def add_loose(objects_dir: str, kind: int, data: bytes) -> pygit2.Oid:
+    """Write one object gitstore made itself (an entity's blobs, trees and commit) as a loose
+    object, without libgit2; its id. libgit2 would look for it in every pack first, rescanning
+    the pack folder when it is not there, and read back each tree entry and a commit's tree and
+    parents to check their types (our own `read_cb`: inflate and hash): about a quarter of a
+    single draft write's CPU (measured with py-spy). A loose copy of an object already packed
+    is harmless: git keeps one, and gc drops the other."""
+    oid = pygit2.Oid(raw=hashlib.sha1(b"%s %d\0%s" % (_NAMES[kind], len(data), data)).digest())
+    write_loose(objects_dir, str(oid), kind, data)
+    return oid
+
+
+def write_loose(objects_dir: str, name: str, kind: int, content: bytes, *, absent: bool = False) -> None:
     """Write one loose object, durably or for the next `durability.before_refs_move` to make
-    durable. An object already there is left as it is: its name is its content."""
+    durable. An object already there is left as it is: its name is its content. `absent`: the
+    caller has just looked and it was not there (libgit2 asks `exists_cb` before every write),
+    so it is not looked for again; a writer racing us to it renames the same bytes over it."""
     folder = f"{objects_dir}/{name[:2]}"
     path = f"{folder}/{name[2:]}"
     durable = durability.fsync_each_object()
-    if os.path.exists(path):
+    if not absent and _freshen(path):
         if not durable:
             durability.object_written()  # its writer may not have synced it yet
         return
     body = zlib.compress(_NAMES[kind] + b" %d\0" % len(content) + content, _COMPRESSION)
-    # `git repack` may remove an emptied fan-out folder between our mkdir and our rename.
+    created = False
+    # The fan-out folder may be missing: new, or emptied and removed by `git repack`, even
+    # between our mkdir and our rename. So write first, and create it only when that fails.
     for attempt in range(3):
-        created = not os.path.isdir(folder)
         try:
-            os.makedirs(folder, exist_ok=True)
             # git's own prefix for objects being written: git gc knows to clear leftovers.
-            write_atomically(Path(path), body, mode=0o444, staging_prefix="tmp_obj_", durable=durable)
-            if not durable:
-                durability.object_written()
-            elif created:
-                fsync_dir(Path(objects_dir))
-            return
+            write_atomically(path, body, mode=0o444, staging_prefix="tmp_obj_", durable=durable)
         except FileNotFoundError:
             if attempt == 2:
                 raise
+            os.makedirs(folder, exist_ok=True)
+            created = True
+            continue
+        if not durable:
+            durability.object_written()
+        elif created:
+            fsync_dir(Path(objects_dir))
+        return

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 
 import pygit2
 
-from gitstore.storage.packs import buffer_of
+from gitstore.storage.packs import object_writer
 
 TREE = pygit2.enums.FileMode.TREE
 BLOB = pygit2.enums.FileMode.BLOB
@@ -48,16 +48,7 @@ def entity_path(key: str) -> str:
 
 def write_files(repo: pygit2.Repository, files: Mapping[str, bytes]) -> pygit2.Oid:
     """Write `files` (relative path -> content, at most one directory deep) as a tree."""
-    buffer = buffer_of(repo)
-    if buffer is not None:
-        return pygit2.Oid(raw=_tree(files, buffer.add))
-    top, nested = _by_directory(files)
-    builder = repo.TreeBuilder()
-    for name, data in top.items():
-        builder.insert(name, repo.create_blob(data), BLOB)
-    for dirname, children in nested.items():
-        builder.insert(dirname, write_files(repo, children), TREE)
-    return builder.write()
+    return pygit2.Oid(raw=_tree(files, object_writer(repo)))
 
 
 def tree_id(files: Mapping[str, bytes]) -> pygit2.Oid:
