@@ -51,7 +51,7 @@ def sync_live_mirror(repo: ContentRepository) -> int:
             moved = _all_published(source)
         objects = missing_objects(source, mirror, [main, *moved.values()])
         copied = copy_objects(source, live_mirror_path(repo), objects)
-        # objects are on disk (and fsynced) before any ref names them
+        # objects are on disk, and durable once the first ref moves (storage.durability)
         update_refs(mirror, {published_ref(k): oid for k, oid in moved.items()})
         update_refs(mirror, {MAIN: main})
         return copied

@@ -36,3 +36,21 @@ def test_mirror_sync_copies_only_what_a_publish_added(repo: ContentRepository) -
     # commit + entity tree + blob of page-7, and main's commit, root tree and one shard tree
     assert sync_live_mirror(repo) == 6
     assert sync_live_mirror(repo) == 0
+
+
+def test_small_syncs_copy_loose_objects_so_the_mirror_does_not_gather_packs(repo: ContentRepository) -> None:
+    """Every lookup searches each pack: a pack per publish made each later sync dearer."""
+    for n in range(80):
+        entities.put_draft(repo, f"page-{n}", {"type": "page", "title": f"P{n}"}, author=ADA)
+    publishing.publish_all_drafts(repo, author=ADA)
+    path = ensure_live_mirror(repo)  # a big first copy: one pack
+    packs = sorted((path / "objects" / "pack").glob("*.pack"))
+    assert len(packs) == 1
+    for n in range(5):
+        entities.patch_draft(repo, f"page-{n}", {"title": f"changed {n}"}, author=ADA)
+        publishing.publish(repo, [publishing.PublishTarget(f"page-{n}")], author=ADA)
+        assert sync_live_mirror(repo) == 6
+    assert sorted((path / "objects" / "pack").glob("*.pack")) == packs
+    assert git(path, "rev-parse", "main") == git(repo.path, "rev-parse", "main")
+    assert git(path, "ls-tree", "-r", "main") == git(repo.path, "ls-tree", "-r", "main")
+    fsck_strict(path)
