@@ -119,11 +119,20 @@ def _listed(repo: ContentRepository, commit: pygit2.Oid, trailer: str) -> dict[s
     cached = _entry_maps.get(slot)
     if cached is not None and cached[0] == commit:
         return cached[1]
-    message = repo.storage.git[commit].message
-    listed = dict(entry.split(" ", 1) for entry in parse_repeated(message, trailer))
+    listed = _entries(repo.storage.git, commit, trailer)
     with _entry_maps_guard:
         _entry_maps[slot] = (commit, listed)
     return listed
+
+
+def published_by(git: pygit2.Repository, commit: pygit2.Oid) -> dict[str, str]:
+    """key -> commit for every entity moved by publish commit `commit`, any commit of main
+    (`newest_publish` caches main's newest; this reads older ones)."""
+    return _entries(git, commit, "Published")
+
+
+def _entries(git: pygit2.Repository, commit: pygit2.Oid, trailer: str) -> dict[str, str]:
+    return dict(entry.split(" ", 1) for entry in parse_repeated(git[commit].message, trailer))
 
 
 def draft_tip(repo: ContentRepository, key: str) -> pygit2.Oid:

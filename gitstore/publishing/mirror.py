@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pygit2
 
-from gitstore.entities.snapshots import newest_publish
+from gitstore.entities.snapshots import newest_publish, published_by
 from gitstore.repository import MAIN, ContentRepository, published_ref
 from gitstore.storage.api import read_ref, update_refs
 from gitstore.storage.git import configure_libgit2
@@ -44,10 +44,8 @@ def sync_live_mirror(repo: ContentRepository) -> int:
         mirror_main = read_ref(mirror, MAIN)
         if main is None or mirror_main == main:
             return 0
-        parents = source[main].parent_ids
-        if mirror_main is not None and parents and parents[0] == mirror_main:
-            moved = {k: pygit2.Oid(hex=sha) for k, sha in newest_publish(repo, main).items()}
-        else:
+        moved = _moved_since(repo, main, mirror_main)
+        if moved is None:
             moved = _all_published(source)
         objects = missing_objects(source, mirror, [main, *moved.values()])
         copied = copy_objects(source, live_mirror_path(repo), objects)
@@ -68,6 +66,36 @@ def ensure_live_mirror(repo: ContentRepository) -> Path:
     """The live-only repository's path, caught up with the newest publish."""
     sync_live_mirror(repo)
     return live_mirror_path(repo)
+
+
+# Publishes landing together leave the mirror a few behind (the sync after each runs once the
+# publish lock is free). Reading that many publish commits beats comparing every published
+# ref: at the load bench's 2,400 published entities that cost 18% of the server's CPU.
+_WALK_BACK = 64
+
+
+def _moved_since(
+    repo: ContentRepository, main: pygit2.Oid, mirror_main: pygit2.Oid | None
+) -> dict[str, pygit2.Oid] | None:
+    """Where each published ref moved by the publishes after `mirror_main` points now (the
+    newest publish of a key wins), read off those publish commits; None if `mirror_main` is not
+    among the last `_WALK_BACK` commits of main's first-parent line."""
+    if mirror_main is None:
+        return None
+    git = repo.storage.git
+    moved: dict[str, pygit2.Oid] = {}
+    commit: pygit2.Oid | None = main
+    for _ in range(_WALK_BACK):
+        if commit == mirror_main:
+            return moved
+        if commit is None:
+            return None
+        listed = newest_publish(repo, commit) if commit == main else published_by(git, commit)
+        for key, sha in listed.items():
+            moved.setdefault(key, pygit2.Oid(hex=sha))
+        parents = git[commit].parent_ids  # type: ignore[attr-defined]
+        commit = parents[0] if parents else None
+    return None
 
 
 def _all_published(git: pygit2.Repository) -> dict[str, pygit2.Oid]:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pygit2
+import pytest
 
 from gitstore import ContentRepository
 from gitstore.entities import api as entities
 from gitstore.publishing import api as publishing
+from gitstore.publishing import mirror
 from gitstore.publishing.mirror import ensure_live_mirror, sync_live_mirror
 from tests.conftest import ADA, fsck_strict, git
 
@@ -53,4 +55,27 @@ def test_small_syncs_copy_loose_objects_so_the_mirror_does_not_gather_packs(repo
     assert sorted((path / "objects" / "pack").glob("*.pack")) == packs
     assert git(path, "rev-parse", "main") == git(repo.path, "rev-parse", "main")
     assert git(path, "ls-tree", "-r", "main") == git(repo.path, "ls-tree", "-r", "main")
+    fsck_strict(path)
+
+
+@pytest.mark.parametrize("walk_back", [64, 2])
+def test_a_mirror_several_publishes_behind_catches_up_with_the_newest_of_each(
+    repo: ContentRepository, monkeypatch: pytest.MonkeyPatch, walk_back: int
+) -> None:
+    """Publishes that land together leave the mirror a few behind: it reads what each one
+    moved, newest first, or compares every published ref when further behind than it looks."""
+    monkeypatch.setattr(mirror, "_WALK_BACK", walk_back)
+    for key in ("a", "b", "c"):
+        entities.put_draft(repo, key, {"type": "page", "title": key}, author=ADA)
+    publishing.publish(repo, [publishing.PublishTarget("a")], author=ADA)
+    path = ensure_live_mirror(repo)
+    for key, title in [("b", "b1"), ("c", "c1"), ("b", "b2")]:
+        entities.patch_draft(repo, key, {"title": title}, author=ADA)
+        publishing.publish(repo, [publishing.PublishTarget(key)], author=ADA)
+    sync_live_mirror(repo)
+    refs = ["refs/heads/main", "refs/published"]
+    assert git(path, "for-each-ref", "--format=%(refname) %(objectname)") == git(
+        repo.path, "for-each-ref", "--format=%(refname) %(objectname)", *refs
+    )
+    assert git(path, "ls-tree", "-r", "refs/published/b") == git(repo.path, "ls-tree", "-r", "refs/published/b")
     fsck_strict(path)
