@@ -46,7 +46,11 @@ class Server:
     def cpu_seconds(self) -> float:
         """CPU time the server and its workers have used so far. On a shared machine CPU time
         per request varies much less than requests per second."""
-        return sum(_cpu_seconds(pid) for pid in _family(self.process.pid))
+        return sum(self.cpu_seconds_by_process().values())
+
+    def cpu_seconds_by_process(self) -> dict[int, float]:
+        """`cpu_seconds`, for each process: how the work fell between the workers."""
+        return {pid: _cpu_seconds(pid) for pid in _family(self.process.pid)}
 
 
 @contextmanager
