@@ -2,8 +2,8 @@
 
 libgit2 never packs anything: every commit leaves loose objects (12-32 KiB of disk each,
 measured), each entity written alone leaves a loose ref (4 KiB), and the live-only copy gains
-a few loose objects per publish (a pack for a larger sync). Nothing here stops a writer for more than the microseconds of one
-ref's lock (bench.scale measures it):
+a few loose objects per publish (a pack for a larger sync). Nothing here stops a writer for
+more than the microseconds of one ref's lock (bench.scale measures it):
 
 - Objects: `git repack` (housekeeping, not the data path, so git itself) runs without
   gitstore's locks: git writes the new pack beside the old ones and only then removes what it

@@ -36,7 +36,7 @@ import pygit2
 
 from gitstore.storage.loose import add_loose
 
-__all__ = ["ObjectBuffer", "attach", "buffer_of", "object_writer", "write_commit", "write_pack"]
+__all__ = ["ObjectBuffer", "attach", "object_writer", "write_commit", "write_pack"]
 
 _KIND_NAMES = {1: b"commit", 2: b"tree", 3: b"blob", 4: b"tag"}
 _attached: weakref.WeakKeyDictionary[pygit2.Repository, ObjectBuffer] = weakref.WeakKeyDictionary()
@@ -102,10 +102,6 @@ def attach(repo: pygit2.Repository, buffer: ObjectBuffer) -> None:
     """Make `buffer` where `write_files` and `write_commit` put objects written through `repo`
     (the handle whose object database it was added to)."""
     _attached[repo] = buffer
-
-
-def buffer_of(repo: pygit2.Repository) -> ObjectBuffer | None:
-    return _attached.get(repo)
 
 
 def object_writer(repo: pygit2.Repository) -> Callable[[int, bytes], pygit2.Oid]:
