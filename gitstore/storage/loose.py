@@ -27,7 +27,6 @@ import time
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import pygit2
 
@@ -234,5 +233,5 @@ def write_loose(objects_dir: str, name: str, kind: int, content: bytes, *, absen
         if not durable:
             durability.object_written()
         elif created:
-            fsync_dir(Path(objects_dir))
+            fsync_dir(objects_dir)
         return

@@ -148,7 +148,7 @@ def _write_refs(repo: pygit2.Repository, moves: Sequence[tuple[str, pygit2.Oid |
                     os.unlink(lock)
         raise
     for folder in sorted({os.path.dirname(path) for _, path, _ in taken}):
-        fsync_dir(Path(folder))
+        fsync_dir(folder)
 
 
 def _create_lock(lock: str) -> int:
@@ -182,7 +182,7 @@ def _make_folders(root: str, folder: str) -> None:
     for made in reversed(missing):
         with contextlib.suppress(FileExistsError):
             os.mkdir(made)
-        fsync_dir(Path(os.path.dirname(made)))
+        fsync_dir(os.path.dirname(made))
 
 
 def move_ref(repo: pygit2.Repository, ref: str, new: pygit2.Oid) -> None:
