@@ -30,7 +30,7 @@ class MemberOut(_FromLibrary):
 
 
 class UnpublishingOut(_FromLibrary):
-    type: Literal["gone", "redirect", "withdrawn"]
+    type: Literal["gone", "redirect", "vanish", "withdrawn"]
     at: datetime = Field(description="when it was unpublished")
     explanation: str | None
     alternative_path: str | None
@@ -151,7 +151,10 @@ class PublishOut(_FromLibrary):
 
 class UnpublishRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
-    type: Literal["gone", "redirect", "withdrawn"]
+    type: Literal["gone", "redirect", "vanish", "withdrawn"] = Field(
+        description="gone: 410 with the explanation; vanish: 410 with none, unlisted; redirect: 301 to "
+        "alternative_path; withdrawn: still readable, with the explanation"
+    )
     alternative_path: str | None = Field(default=None, max_length=2048, description="where a redirect goes")
     explanation: str | None = Field(default=None, max_length=10_000, description="why; required to withdraw")
     discard_draft: bool = Field(default=False, description="throw away unpublished draft changes (kept in history)")

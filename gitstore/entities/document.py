@@ -4,7 +4,7 @@ naturally.
     entity.json          pretty JSON, sorted keys, one field per line
     fields/<name>.txt    each multi-line text field, as UTF-8, byte for byte
     members.json         a container's ordered manifest, one member per line (containers only)
-    unpublishing.json    how a live version was taken down: gone, redirect or withdrawn (if it was)
+    unpublishing.json    how a live version was taken down: gone, vanish, redirect or withdrawn (if it was)
 
 A text field is moved to its own file only when its name is a safe, lower-case file name on
 every OS (no Windows device name such as `con`); any other field stays inline. gitstore writes
@@ -33,7 +33,10 @@ from gitstore.names import is_windows_device, key_problem
 ENTITY_FILE = "entity.json"
 MEMBERS_FILE = "members.json"
 UNPUBLISHING_FILE = "unpublishing.json"
-UNPUBLISHING_TYPES = ("gone", "redirect", "withdrawn")
+UNPUBLISHING_TYPES = ("gone", "redirect", "vanish", "withdrawn")
+#: How live content is taken down so that readers no longer get it (withdrawn stays readable):
+#: gone and vanish answer 410 (vanish with no explanation, and unlisted), redirect 301.
+TAKEN_DOWN = ("gone", "redirect", "vanish")
 TEXT_DIR = "fields"
 _TEXT_FIELD_NAME = re.compile(r"[a-z0-9_][a-z0-9_-]{0,63}")
 _BASE_PATH = re.compile(r"/[A-Za-z0-9._~!$&'()*+,;=:@%/-]{0,2047}")
@@ -152,8 +155,8 @@ def base_path_problem(value: str) -> str | None:
 
 class Unpublishing(NamedTuple):
     """Why a version is not shown as ordinary live content (seed 001's unpublish step):
-    `gone` (410), `redirect` (to `alternative_path`) or `withdrawn` (still readable, with the
-    explanation). It is part of the version's tree, so it is drafted, published, restored and
+    `gone` (410), `vanish` (410 with no explanation, as if it had never been there),
+    `redirect` (to `alternative_path`) or `withdrawn` (still readable, with the explanation). It is part of the version's tree, so it is drafted, published, restored and
     diffed like any other change, and publishing a version without it reverses it."""
 
     type: str
@@ -187,7 +190,7 @@ def is_placeholder(doc: Content) -> bool:
 
 def placeholder_kind(type_name: str, unpublishing: str | None) -> bool:
     """Whether an entity of this type, unpublished this way (or not: None), is a placeholder."""
-    return type_name in PLACEHOLDER_TYPES or unpublishing in ("gone", "redirect")
+    return type_name in PLACEHOLDER_TYPES or unpublishing in TAKEN_DOWN
 
 
 def leaves(

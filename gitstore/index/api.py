@@ -58,7 +58,7 @@ CREATE TABLE IF NOT EXISTS entities (
     locale              TEXT NOT NULL,
     title               TEXT NOT NULL,
     content_id          TEXT NOT NULL,
-    unpublishing        TEXT,           -- gone | redirect | withdrawn, if the draft says so
+    unpublishing        TEXT,           -- gone | redirect | vanish | withdrawn, if the draft says so
     draft_commit        TEXT NOT NULL,
     draft_tree          TEXT NOT NULL,
     draft_base_path     TEXT,
@@ -259,7 +259,7 @@ class Summary:
     base_path: str | None
     locale: str
     content_id: str
-    unpublishing: str | None  # gone | redirect | withdrawn, or None
+    unpublishing: str | None  # gone | redirect | vanish | withdrawn, or None
 
 
 @dataclass(frozen=True, slots=True)
@@ -978,7 +978,7 @@ def _insert_changes(db: sqlite3.Connection, changes: Iterable[ChangeRow]) -> Non
 
 def _filter_sql(where: ListFilter) -> tuple[list[str], list[object]]:
     published = where.state == "published"
-    # A page unpublished as gone or redirect holds its path, but is not content to list.
+    # A page unpublished as gone, vanish or redirect holds its path, but is not content to list.
     served = "(published_unpublishing IS NULL OR published_unpublishing='withdrawn')"
     clauses = ["published_live=1", served] if published else ["draft_deleted=0"]
     params: list[object] = []

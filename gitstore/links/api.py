@@ -20,7 +20,7 @@ from typing import Any
 
 from gitstore.containers import api as containers
 from gitstore.entities.api import IfMatch
-from gitstore.entities.document import Content
+from gitstore.entities.document import TAKEN_DOWN, Content
 from gitstore.entities.model import Author, WriteResult
 from gitstore.errors import NotFound
 from gitstore.links.expansion import ExpandedLinks, LinkSummary, dependents, expanded_links
@@ -148,9 +148,7 @@ def translations(repo: ContentRepository, content_id: str, *, include_drafts: bo
     """Every locale of document `content_id`, by locale. Without `include_drafts`, only what is
     live. Raises NotFound if the document has no translation visible."""
     validate_key(content_id, loc=("content_id",))
-    live = {
-        s.key: s for s in repo.index.translations([content_id], "live") if s.unpublishing not in ("gone", "redirect")
-    }
+    live = {s.key: s for s in repo.index.translations([content_id], "live") if s.unpublishing not in TAKEN_DOWN}
     draft = {s.key: s for s in repo.index.translations([content_id], "draft")} if include_drafts else {}
     found = []
     for key in sorted(live.keys() | draft.keys()):

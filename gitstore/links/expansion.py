@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from gitstore.entities.api import get_entity
-from gitstore.entities.document import placeholder_kind
+from gitstore.entities.document import TAKEN_DOWN, placeholder_kind
 from gitstore.errors import EntityNotFound, InvalidInput
 from gitstore.index.api import Summary
 from gitstore.links.types import breadcrumb_types, reverse_names
@@ -61,7 +61,7 @@ def expanded_links(
     document has that translation, else in the document's default locale.
 
     Targets that are not visible in the view are left out: in a live view, anything unpublished,
-    deleted, gone or redirected (withdrawn targets stay, marked), and placeholder types.
+    deleted, gone, vanished or redirected (withdrawn targets stay, marked), and placeholder types.
     """
     validate_key(key)
     view = view_of(state)
@@ -69,7 +69,7 @@ def expanded_links(
     me = index.summaries([key], view).get(key)
     if me is None:
         raise EntityNotFound(f"{key!r} is not {'a draft' if view == 'draft' else 'live'}", key=key)
-    if view == "live" and me.unpublishing in ("gone", "redirect"):
+    if view == "live" and me.unpublishing in TAKEN_DOWN:
         serve(get_entity(repo, key, state="published"))  # raises Gone or Redirected, as a read would
     locale = locale or me.locale
     chooser = _Chooser(repo, view, locale)

@@ -1,5 +1,5 @@
-"""Unpublishing (seed 001's workflow step): take what is live down as `gone`, `redirect` or
-`withdrawn`, and put it back up with `republish`.
+"""Unpublishing (seed 001's workflow step): take what is live down as `gone`, `vanish`,
+`redirect` or `withdrawn`, and put it back up with `republish`.
 
 An unpublishing is a change like any other: a commit on the entity's draft branch whose tree is
 the live content plus `unpublishing.json`, published at once. So it is in the entity's history,
@@ -39,7 +39,8 @@ def unpublish(
     expected: IfMatch | None = None,
 ) -> PublishRecord:
     """Take `key`'s live version down. `withdrawn` needs an explanation and stays readable;
-    `redirect` needs an alternative_path; `gone` answers 410.
+    `redirect` needs an alternative_path; `gone` answers 410; `vanish` answers 410 with no
+    explanation and is left out of listings and links, as if it had never been live.
 
     Raises:
         InvalidInput: a missing or malformed explanation or alternative_path (all of them at once).
@@ -75,11 +76,14 @@ def republish(repo: ContentRepository, key: str, *, author: Author, expected: If
 
 
 def serve(entity: Entity) -> Entity:
-    """What a reader of the live view gets: the entity, unless it was unpublished as gone or
-    redirect, which raise Gone or Redirected. A withdrawn entity is served with its notice."""
+    """What a reader of the live view gets: the entity, unless it was unpublished as gone,
+    vanish or redirect, which raise Gone or Redirected. A withdrawn entity is served with its
+    notice."""
     notice = entity.unpublishing
     if notice is None or notice.type == "withdrawn":
         return entity
+    if notice.type == "vanish":
+        raise Gone(f"{entity.key!r} is gone", explanation=None, alternative_path=None)
     extra = {"explanation": notice.explanation, "alternative_path": notice.alternative_path}
     if notice.type == "redirect":
         raise Redirected(f"{entity.key!r} now lives at {notice.alternative_path}", **extra)
@@ -141,6 +145,8 @@ def _check_request(kind: str, explanation: str | None, alternative_path: str | N
         problems.append({"loc": ["type"], "msg": f"one of {', '.join(UNPUBLISHING_TYPES)}"})
     if kind == "withdrawn" and not (explanation or "").strip():
         problems.append({"loc": ["explanation"], "msg": "a withdrawal says why: explanation is required"})
+    if kind == "vanish" and (explanation is not None or alternative_path is not None):
+        problems.append({"loc": ["type"], "msg": "a vanish takes neither explanation nor alternative_path"})
     if kind == "redirect" and alternative_path is None:
         problems.append({"loc": ["alternative_path"], "msg": "a redirect needs an alternative_path"})
     problem = None if alternative_path is None else base_path_problem(alternative_path)

@@ -101,6 +101,13 @@ def test_unpublish_gone_redirect_withdrawn_and_republish_over_http(client: TestC
     assert client.get(f"{E}/guide").json()["unpublishing"] is None
     assert client.post(f"{E}/guide/republish").status_code == 409  # nothing to reverse
 
+    client.post(f"{E}/guide/unpublish", json={"type": "vanish"})
+    r = client.get(f"{E}/guide")
+    assert r.status_code == 410 and r.json()["explanation"] is None
+    assert "guide" not in [e["key"] for e in client.get(f"{E}").json()["items"]]
+    assert client.post(f"{E}/hub/unpublish", json={"type": "vanish", "explanation": "x"}).status_code == 422
+    assert client.post(f"{E}/guide/republish").status_code == 200
+
     client.patch(f"{E}/guide", json={"title": "New"}, headers={"content-type": "application/merge-patch+json"})
     r = client.post(f"{E}/guide/unpublish", json={"type": "gone"})
     assert r.status_code == 409 and r.json()["type"] == "urn:gitstore:problem:draft-pending"

@@ -287,7 +287,7 @@ def test_base_path_races_have_one_winner(repo: ContentRepository) -> None:
 # -- unpublishing ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", ["gone", "redirect", "withdrawn"])
+@pytest.mark.parametrize("kind", ["gone", "redirect", "vanish", "withdrawn"])
 def test_unpublish_each_type_then_republish(repo: ContentRepository, kind: str) -> None:
     page(repo, "hub")
     page(repo, "guide", path="/guide")
@@ -311,6 +311,8 @@ def test_unpublish_each_type_then_republish(repo: ContentRepository, kind: str) 
             serve(live)
         if kind == "redirect":
             assert caught.value.extra["alternative_path"] == "/hub"
+        if kind == "vanish":
+            assert caught.value.extra == {"explanation": None, "alternative_path": None}
         assert "related" not in links.expanded_links(repo, "fan", state="published").links
 
     log = git(repo.path, "log", "--format=%s", "refs/drafts/guide").splitlines()
@@ -335,6 +337,9 @@ def test_unpublish_refuses_bad_requests_and_pending_drafts(repo: ContentReposito
     assert {e["loc"][0] for e in caught.value.extra["errors"]} == {"explanation", "alternative_path"}
     with pytest.raises(InvalidInput):
         links.unpublish(repo, "guide", "redirect", author=GRACE, alternative_path="/guide")  # to itself
+    with pytest.raises(InvalidInput) as caught:
+        links.unpublish(repo, "guide", "vanish", author=GRACE, explanation="a vanish says nothing")
+    assert caught.value.extra["errors"][0]["loc"] == ["type"]
     assert git(repo.path, "for-each-ref") == before
 
     links.patch_draft(repo, "guide", {"title": "Work in progress"}, author=ADA)
@@ -388,3 +393,10 @@ def test_gone_content_is_not_served_anywhere_in_the_live_view(repo: ContentRepos
     listed = entities.list_entities(repo, ListFilter(state="published")).items
     assert sorted(e.key for e in listed) == ["guide-cy", "tax"]
     assert [t.key for t in links.translations(repo, "tax", include_drafts=False)] == ["tax"]
+
+    links.unpublish(repo, "guide-cy", "vanish", author=GRACE)
+    listed = entities.list_entities(repo, ListFilter(state="published")).items
+    assert [e.key for e in listed] == ["tax"]
+    with pytest.raises(Gone) as caught:
+        links.expanded_links(repo, "guide-cy", state="published")
+    assert "explanation" not in caught.value.detail
