@@ -63,9 +63,11 @@ def may_preview(principal: Principal, repo: ContentRepository) -> bool:
     return principal.may(repo.name, "preview")
 
 
-def require_preview(principal: Principal, repo: ContentRepository) -> None:
+def require_preview(principal: Principal, repo: ContentRepository, request: Request | None = None) -> None:
+    """Refuse a caller without the draft right: 401 with a challenge (Basic for git) if they
+    sent no credentials, 403 if theirs do not reach."""
     if not may_preview(principal, repo):
-        raise _missing(principal, "preview", repo.name)
+        raise _missing(principal, "preview", repo.name, request)
 
 
 def require(scope: Scope) -> Callable[..., Awaitable[Principal]]:
@@ -98,9 +100,9 @@ def repository_hidden(name: str) -> HTTPProblem:
     return HTTPProblem(404, "repository-not-found", "Repository not found", f"no repository {name!r}")
 
 
-def _missing(principal: Principal, scope: str, repo: str) -> HTTPProblem:
+def _missing(principal: Principal, scope: str, repo: str, request: Request | None = None) -> HTTPProblem:
     if principal.anonymous:
-        return _unauthenticated(f"reading beyond live content needs a token with the {scope!r} scope")
+        return _unauthenticated(f"reading beyond live content needs a token with the {scope!r} scope", request)
     where = "every repository" if repo == EVERY_REPOSITORY else f"repository {repo!r}"
     return HTTPProblem(
         403, "forbidden", "Forbidden", f"this needs the {scope!r} scope on {where}", required_scope=scope

@@ -1,12 +1,17 @@
-"""Read-only smart HTTP: `git clone http://host/git/<repo>.git`.
+"""Read-only smart HTTP: two remotes per repository, one URL each.
 
-git's own server side does the protocol work (`git upload-pack --stateless-rpc`, v0 and v2);
-this module only decides which repository a caller may read and bounds the cost:
+    /git/<repo>.git        the repository itself: drafts, history, every ref (the preview
+                           right; anyone else is challenged with 401, or refused with 403)
+    /git/live/<repo>.git   the public copy: what is live, one commit per publish, and no
+                           object of any draft (gitstore.publishing.mirror; the read right)
+
+Each URL always serves the same repository, whoever asks, so a `git fetch --prune` with and
+without a token never deletes refs, and asking the full remote for drafts without the right
+fails loudly instead of fetching nothing. git's own server side does the protocol work
+(`git upload-pack --stateless-rpc`, v0 and v2); this module only decides whether a caller may
+read and bounds the cost:
 
 - callers authenticate as on every route (git sends the token as the Basic password);
-- callers who may see drafts get the repository itself; everyone else gets the live-only
-  repository (no draft object exists there, so none can be fetched by SHA, whatever the
-  protocol version);
 - at most `max_clones` upload-packs run per repository per worker, each under a time limit,
   and a client that disconnects takes its git process down with it;
 - push (receive-pack) and the dumb protocol are refused.
@@ -26,7 +31,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import current_principal, may_preview, repository_hidden
+from api.auth import current_principal, repository_hidden, require_preview
 from api.body import read_body
 from api.problems import HTTPProblem
 from gitstore import ContentRepository, Store
@@ -39,16 +44,19 @@ _GIT_PROTOCOL = re.compile(r"version=[0-9]")
 _semaphores: dict[str, asyncio.Semaphore] = {}
 
 
-async def _served_path(request: Request, name: str) -> Path:
-    return await run_in_threadpool(_choose_repository, request, name)
+async def _served_path(request: Request, name: str, *, live: bool) -> Path:
+    return await run_in_threadpool(_public_copy if live else _full_repository, request, name)
 
 
-def _choose_repository(request: Request, name: str) -> Path:
+def _full_repository(request: Request, name: str) -> Path:
     repo = _visible_repository(request, name)
-    if may_preview(current_principal(request), repo):
-        draft_head(repo)  # a clone sees `draft` with every change made so far folded in
-        return repo.path
-    return ensure_live_mirror(repo)
+    require_preview(current_principal(request), repo, request)
+    draft_head(repo)  # a clone sees `draft` with every change made so far folded in
+    return repo.path
+
+
+def _public_copy(request: Request, name: str) -> Path:
+    return ensure_live_mirror(_visible_repository(request, name))
 
 
 def _visible_repository(request: Request, name: str) -> ContentRepository:
@@ -86,12 +94,43 @@ def _refuse_push() -> HTTPProblem:
     )
 
 
+_ADVERTISEMENT = {200: {"content": {"application/x-git-upload-pack-advertisement": {}}}}
+_RESULT = {200: {"content": {"application/x-git-upload-pack-result": {}}}}
+
+
 @router.get(
     "/{repo}.git/info/refs",
-    summary="Smart HTTP ref advertisement (git-upload-pack only)",
-    responses={200: {"content": {"application/x-git-upload-pack-advertisement": {}}}},
+    summary="Smart HTTP ref advertisement of the full repository (git-upload-pack only; preview)",
+    responses=_ADVERTISEMENT,
 )
 async def info_refs(repo: str, request: Request, service: str | None = None) -> Response:
+    return await _advertise(request, repo, service, live=False)
+
+
+@router.get(
+    "/live/{repo}.git/info/refs",
+    summary="Smart HTTP ref advertisement of the public copy (git-upload-pack only; read)",
+    responses=_ADVERTISEMENT,
+)
+async def live_info_refs(repo: str, request: Request, service: str | None = None) -> Response:
+    return await _advertise(request, repo, service, live=True)
+
+
+@router.post(
+    "/{repo}.git/git-upload-pack", summary="Smart HTTP fetch and clone of the full repository", responses=_RESULT
+)
+async def upload_pack(repo: str, request: Request) -> StreamingResponse:
+    return await _fetch(request, repo, live=False)
+
+
+@router.post(
+    "/live/{repo}.git/git-upload-pack", summary="Smart HTTP fetch and clone of the public copy", responses=_RESULT
+)
+async def live_upload_pack(repo: str, request: Request) -> StreamingResponse:
+    return await _fetch(request, repo, live=True)
+
+
+async def _advertise(request: Request, repo: str, service: str | None, *, live: bool) -> Response:
     await run_in_threadpool(_visible_repository, request, repo)
     if service == "git-receive-pack":
         raise _refuse_push()
@@ -99,7 +138,7 @@ async def info_refs(repo: str, request: Request, service: str | None = None) -> 
         raise HTTPProblem(
             403, "dumb-http-refused", "Dumb HTTP refused", "only smart HTTP is served: use git 1.6.6 or newer"
         )
-    path = await _served_path(request, repo)
+    path = await _served_path(request, repo, live=live)
     env = _git_env(request)
     settings = request.app.state.settings
     proc = await asyncio.create_subprocess_exec(
@@ -124,14 +163,9 @@ async def info_refs(repo: str, request: Request, service: str | None = None) -> 
     )
 
 
-@router.post(
-    "/{repo}.git/git-upload-pack",
-    summary="Smart HTTP fetch and clone",
-    responses={200: {"content": {"application/x-git-upload-pack-result": {}}}},
-)
-async def upload_pack(repo: str, request: Request) -> StreamingResponse:
+async def _fetch(request: Request, repo: str, *, live: bool) -> StreamingResponse:
     settings = request.app.state.settings
-    path = await _served_path(request, repo)
+    path = await _served_path(request, repo, live=live)
     # Read the whole request before streaming the answer: Starlette's disconnect listener
     # would otherwise consume the body and the clone would hang.
     body = _decode(
@@ -199,12 +233,14 @@ async def _stream(
 
 
 @router.api_route("/{repo}.git/git-receive-pack", methods=["GET", "POST"], include_in_schema=False)
+@router.api_route("/live/{repo}.git/git-receive-pack", methods=["GET", "POST"], include_in_schema=False)
 async def receive_pack(repo: str, request: Request) -> Response:
     await run_in_threadpool(_visible_repository, request, repo)
     raise _refuse_push()
 
 
 @router.api_route("/{repo}.git/{path:path}", methods=["GET", "POST", "PUT", "PROPFIND"], include_in_schema=False)
+@router.api_route("/live/{repo}.git/{path:path}", methods=["GET", "POST", "PUT", "PROPFIND"], include_in_schema=False)
 async def dumb_http(repo: str, path: str, request: Request) -> Response:
     await run_in_threadpool(_visible_repository, request, repo)
     raise HTTPProblem(403, "dumb-http-refused", "Dumb HTTP refused", "only smart HTTP (git-upload-pack) is served")

@@ -104,10 +104,12 @@ def clone_url(
     base_url: Annotated[
         str, typer.Option(envvar="GITSTORE_BASE_URL", help="where the service is reached")
     ] = "http://127.0.0.1:8000",
+    live: Annotated[bool, typer.Option("--live", help="the public copy's URL (what is live, no drafts)")] = False,
 ) -> None:
-    """Print the URL that `git clone` takes for REPO."""
+    """Print the URL that `git clone` takes for REPO: the full repository (drafts and history, for
+    a token with the preview scope), or with --live the public copy anyone who may read can clone."""
     Store(data).repository(repo)
-    typer.echo(f"{base_url.rstrip('/')}/git/{repo}.git")
+    typer.echo(f"{base_url.rstrip('/')}/git/{'live/' if live else ''}{repo}.git")
 
 
 @app.command()

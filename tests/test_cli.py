@@ -53,6 +53,8 @@ def test_clone_url_and_fsck(tmp_path: Path) -> None:
     assert gitstore("init", "site", "--data", str(tmp_path)).returncode == 0
     url = gitstore("clone-url", "site", "--data", str(tmp_path), "--base-url", "https://cms.example.org/")
     assert url.stdout.strip() == "https://cms.example.org/git/site.git"
+    live = gitstore("clone-url", "site", "--live", "--data", str(tmp_path), "--base-url", "https://cms.example.org")
+    assert live.stdout.strip() == "https://cms.example.org/git/live/site.git"
     repo = Store(tmp_path).repository("site")
     entities.put_draft(repo, "home", {"type": "page", "title": "Home"}, author=ADA)
     done = gitstore("fsck", "site", "--data", str(tmp_path), "--json")

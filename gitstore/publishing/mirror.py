@@ -1,29 +1,51 @@
-"""The live-only repository: what readers without the draft right may clone.
+"""The public copy: what readers without the draft right may clone, a projection of what is live.
 
 Hiding refs is not access control: git's protocol v2 serves any object by SHA, even an
-unreachable one, whatever `uploadpack.hideRefs` says (measured). So readers are served from a
-separate bare repository that holds only `main`, `refs/published/*` and the objects they reach,
-kept in step with `main`: the service syncs it right after each publish response (off the
-publish's critical path: the copy costs more than the publish itself), and again before
-serving any reader, so a reader never sees a publish late. It is derived state, like the index:
-startup repair syncs it too.
+unreachable one, whatever `uploadpack.hideRefs` says (measured). And `refs/published/<key>` is
+a commit of the entity's draft branch, so a copy that carries it carries every draft before
+it. So readers are served from a separate bare repository whose every object belongs to a
+published state (ADR 0009):
+
+    refs/heads/main   one commit per publish of the full repository's `main`, with the same
+                      author name, time and summary, whose tree is the live site as a reader
+                      sees it: an entity unpublished as gone or redirect is only its
+                      `unpublishing.json`, a vanished one is not there at all.
+
+There are no per-entity refs: `git log main -- <shard>/<key>` is an entity's live history.
+Each commit names the `main` commit it projects (`Gitstore-Source`), and is built only from
+that commit's own `Gitstore-Published` list and the projection of its parent, so the same
+history always projects to the same commits: a sync resumes where the last one stopped, and a
+rebuild (after an erasure rewrote history, or from an older layout) is deterministic.
+
+It is derived state, like the index: the service syncs it right after each publish response
+(off the publish's critical path), again before serving any reader, and at startup repair.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import pygit2
 
-from gitstore.entities.snapshots import newest_publish, published_by
-from gitstore.repository import MAIN, ContentRepository, published_ref
-from gitstore.storage.api import read_ref, update_refs
+from gitstore.entities.document import TAKEN_DOWN, UNPUBLISHING_FILE
+from gitstore.entities.snapshots import load_snapshot, published_by
+from gitstore.entities.trailers import format_message, parse_repeated, parse_trailers, summary_of
+from gitstore.repository import MAIN, ContentRepository
+from gitstore.storage.api import Identity, read_ref, update_aggregate, update_refs, write_commit
 from gitstore.storage.git import configure_libgit2
-from gitstore.storage.objects import copy_objects, missing_objects
+from gitstore.storage.objects import copy_objects, missing_tree_objects
 
-__all__ = ["ensure_live_mirror", "live_mirror_path", "sync_live_mirror"]
+__all__ = ["ensure_live_mirror", "live_mirror_path", "public_signature", "rebuild_live_mirror", "sync_live_mirror"]
 
-_PUBLISHED = "refs/published/"
+_SOURCE = "Source"
+_BLOB = pygit2.GIT_FILEMODE_BLOB
+
+#: `GITSTORE_PUBLIC_AUTHORS`: what the public copy says of who published: the editor's
+#: name (`name`, the default) or nothing (`none`). Never an e-mail address.
+_AUTHOR_POLICIES = ("name", "none")
+_ANONYMOUS_AUTHOR = "gitstore"
 
 
 def live_mirror_path(repo: ContentRepository) -> Path:
@@ -31,87 +53,161 @@ def live_mirror_path(repo: ContentRepository) -> Path:
 
 
 def sync_live_mirror(repo: ContentRepository) -> int:
-    """Bring the live-only repository to `main`. Idempotent; returns the objects copied.
+    """Bring the public copy to `main`. Idempotent; returns the objects copied into it.
 
-    Usually one publish behind: only the refs that publish moved are compared. Further behind
-    (a crash, a new mirror), every published ref is."""
+    Usually one publish behind: only what that publish moved is projected. A copy in an older
+    layout, or whose history `main` no longer contains (an erasure), is rebuilt."""
     if _in_step(repo):
         return 0  # the common case for readers: no lock, so they never queue behind a publish
     with repo.storage.publish_lock.held():
         source = repo.storage.git
-        mirror = _open_or_create(live_mirror_path(repo))
         main = read_ref(source, MAIN)
-        mirror_main = read_ref(mirror, MAIN)
-        if main is None or mirror_main == main:
+        if main is None:
             return 0
-        moved = _moved_since(repo, main, mirror_main)
-        if moved is None:
-            moved = _all_published(source)
-        objects = missing_objects(source, mirror, [main, *moved.values()])
-        copied = copy_objects(source, live_mirror_path(repo), objects)
-        # objects are on disk, and durable once the first ref moves (storage.durability)
-        update_refs(mirror, {published_ref(k): oid for k, oid in moved.items()})
-        update_refs(mirror, {MAIN: main})
-        return copied
+        path = live_mirror_path(repo)
+        mirror = _open(path)
+        projected = _projected_source(mirror) if mirror is not None else None
+        if projected == main:
+            return 0
+        todo = _publishes_after(source, main, projected) if mirror is not None and projected else None
+        if todo is None:
+            return _rebuild(repo, main)
+        assert mirror is not None
+        return _project(source, mirror, path, todo)
 
 
-def _in_step(repo: ContentRepository) -> bool:
-    path = live_mirror_path(repo)
-    if not (path / "HEAD").is_file():
-        return False
-    return read_ref(pygit2.Repository(str(path)), MAIN) == read_ref(repo.storage.git, MAIN)
+def rebuild_live_mirror(repo: ContentRepository) -> int:
+    """Build the public copy again from the whole of `main` (after history was rewritten)."""
+    with repo.storage.publish_lock.held():
+        main = read_ref(repo.storage.git, MAIN)
+        return 0 if main is None else _rebuild(repo, main)
 
 
 def ensure_live_mirror(repo: ContentRepository) -> Path:
-    """The live-only repository's path, caught up with the newest publish."""
+    """The public copy's path, caught up with the newest publish."""
     sync_live_mirror(repo)
     return live_mirror_path(repo)
 
 
-# Publishes landing together leave the mirror a few behind (the sync after each runs once the
-# publish lock is free). Reading that many publish commits beats comparing every published
-# ref: at the load bench's 2,400 published entities that cost 18% of the server's CPU.
-_WALK_BACK = 64
+def public_signature(sig: pygit2.Signature) -> Identity:
+    """Who published, as the public may see it: a name or nothing, never an e-mail address,
+    at the original time (so the projection of a commit never depends on when it is made)."""
+    policy = os.environ.get("GITSTORE_PUBLIC_AUTHORS", "name")
+    name = sig.name if policy == "name" else _ANONYMOUS_AUTHOR
+    return Identity(name.encode(), b"", sig.time, sig.offset)
 
 
-def _moved_since(
-    repo: ContentRepository, main: pygit2.Oid, mirror_main: pygit2.Oid | None
-) -> dict[str, pygit2.Oid] | None:
-    """Where each published ref moved by the publishes after `mirror_main` points now (the
-    newest publish of a key wins), read off those publish commits; None if `mirror_main` is not
-    among the last `_WALK_BACK` commits of main's first-parent line."""
-    if mirror_main is None:
+def _in_step(repo: ContentRepository) -> bool:
+    mirror = _open(live_mirror_path(repo))
+    return mirror is not None and _projected_source(mirror) == read_ref(repo.storage.git, MAIN)
+
+
+def _open(path: Path) -> pygit2.Repository | None:
+    if not (path / "HEAD").is_file():
         return None
-    git = repo.storage.git
-    moved: dict[str, pygit2.Oid] = {}
-    commit: pygit2.Oid | None = main
-    for _ in range(_WALK_BACK):
-        if commit == mirror_main:
-            return moved
-        if commit is None:
-            return None
-        listed = newest_publish(repo, commit) if commit == main else published_by(git, commit)
-        for key, sha in listed.items():
-            moved.setdefault(key, pygit2.Oid(hex=sha))
-        parents = git[commit].parent_ids  # type: ignore[attr-defined]
-        commit = parents[0] if parents else None
-    return None
-
-
-def _all_published(git: pygit2.Repository) -> dict[str, pygit2.Oid]:
-    found = {}
-    for name in git.references:
-        if name.startswith(_PUBLISHED):
-            found[name[len(_PUBLISHED) :]] = git.references[name].target
-    return found
-
-
-def _open_or_create(path: Path) -> pygit2.Repository:
     configure_libgit2()
-    if (path / "HEAD").is_file():
-        return pygit2.Repository(str(path))
+    return pygit2.Repository(str(path))
+
+
+def _projected_source(mirror: pygit2.Repository) -> pygit2.Oid | None:
+    """The `main` commit the copy's newest commit projects; None for an empty copy or one in
+    an older layout (which held `main` itself and per-entity refs)."""
+    head = read_ref(mirror, MAIN)
+    if head is None:
+        return None
+    sha = parse_trailers(mirror[head].message).get(_SOURCE)  # type: ignore[attr-defined]
+    return pygit2.Oid(hex=sha) if sha else None
+
+
+def _publishes_after(source: pygit2.Repository, main: pygit2.Oid, done: pygit2.Oid | None) -> list[pygit2.Oid] | None:
+    """main's first-parent commits after `done` (all of them for None), oldest first; None if
+    `done` is not among them."""
+    todo: list[pygit2.Oid] = []
+    commit: pygit2.Oid | None = main
+    while commit is not None and commit != done:
+        todo.append(commit)
+        parents = source[commit].parent_ids  # type: ignore[attr-defined]
+        commit = parents[0] if parents else None
+    return None if commit != done else todo[::-1]
+
+
+def _rebuild(repo: ContentRepository, main: pygit2.Oid) -> int:
+    """Project every commit of `main` into a new copy built aside, then swap it into place:
+    a reader never sees a half-built copy, and nothing of the old one (an older layout's draft
+    objects, erased content) survives the swap."""
+    path = live_mirror_path(repo)
+    building, old = path.with_name("live.git.building"), path.with_name("live.git.old")
+    for leftover in (building, old):
+        shutil.rmtree(leftover, ignore_errors=True)
+    mirror = _create(building)
+    source = repo.storage.git
+    history = _publishes_after(source, main, None)
+    assert history is not None
+    copied = _project(source, mirror, building, history)
+    if path.exists():
+        os.rename(path, old)
+    os.rename(building, path)
+    shutil.rmtree(old, ignore_errors=True)
+    return copied
+
+
+def _project(source: pygit2.Repository, mirror: pygit2.Repository, path: Path, commits: list[pygit2.Oid]) -> int:
+    """Add the projection of each of `commits` (oldest first) on top of the copy's `main`."""
+    head = read_ref(mirror, MAIN)
+    root = mirror[head].tree if head is not None else None  # type: ignore[attr-defined]
+    copied = 0
+    for oid in commits:
+        commit = source[oid]
+        changes: dict[str, pygit2.Oid | None] = {}
+        wanted: list[pygit2.Oid] = []
+        for key, sha in published_by(source, oid).items():
+            changes[key], needs = _public_tree(source, mirror, pygit2.Oid(hex=sha))
+            wanted += needs
+        copied += copy_objects(source, path, missing_tree_objects(source, mirror, wanted))
+        tree = update_aggregate(mirror, root, changes)
+        head = write_commit(
+            mirror,
+            public_signature(commit.author),  # type: ignore[attr-defined]
+            _public_message(commit.message, oid),  # type: ignore[attr-defined]
+            tree,
+            [head] if head is not None else [],
+        )
+        root = mirror[tree]
+    if head is not None and commits:
+        # every object is on disk, and durable once a ref moves (storage.durability)
+        update_refs(mirror, {MAIN: head})
+    return copied
+
+
+def _public_tree(
+    source: pygit2.Repository, mirror: pygit2.Repository, commit: pygit2.Oid
+) -> tuple[pygit2.Oid | None, list[pygit2.Oid]]:
+    """What a reader may see of one published entity commit, as a tree (None: nothing) and the
+    trees the copy needs from the full repository for it."""
+    snap = load_snapshot(source, commit)
+    notice = snap.document.unpublishing
+    if snap.deleted or (notice is not None and notice.type == "vanish"):
+        return None, []
+    if notice is not None and notice.type in TAKEN_DOWN:
+        # REST answers 410 or 301 with the notice, and nothing of the content: so does git.
+        blob = source[snap.tree][UNPUBLISHING_FILE]  # type: ignore[index]
+        data = source[blob.id].data  # type: ignore[attr-defined]
+        builder = mirror.TreeBuilder()
+        builder.insert(UNPUBLISHING_FILE, mirror.create_blob(data), _BLOB)
+        return builder.write(), []
+    return snap.tree, [snap.tree]
+
+
+def _public_message(message: str, source: pygit2.Oid) -> str:
+    """The publish's summary and what it published, without the draft head it saw."""
+    trailers = [("Published", entry) for entry in parse_repeated(message, "Published")]
+    return format_message(summary_of(message), [*trailers, (_SOURCE, str(source))])
+
+
+def _create(path: Path) -> pygit2.Repository:
+    configure_libgit2()
     mirror = pygit2.init_repository(str(path), bare=True, initial_head="main")
-    (path / "description").write_text("live-only view: main and refs/published/* (no drafts)\n")
+    (path / "description").write_text("public copy: what is live, one commit per publish (no drafts)\n")
     mirror.config["uploadpack.allowAnySHA1InWant"] = "false"
     mirror.config["uploadpack.allowReachableSHA1InWant"] = "false"
     mirror.config["uploadpack.allowTipSHA1InWant"] = "false"

@@ -7,7 +7,7 @@ from gitstore.storage.git import GitRepository, configure_libgit2, init_bare
 from gitstore.storage.history import BlamedLine, blame_file, merge_text, tree_patch
 from gitstore.storage.locks import RepoLock
 from gitstore.storage.packed_refs import LoosePacked, pack_loose_refs, read_packed_refs, update_refs_packed
-from gitstore.storage.packs import write_commit
+from gitstore.storage.packs import Identity, write_commit
 from gitstore.storage.refs import (
     clear_stale_ref_lock,
     commit_on_ref,
@@ -33,6 +33,7 @@ from gitstore.storage.trees import (
 __all__ = [
     "BlamedLine",
     "GitRepository",
+    "Identity",
     "LoosePacked",
     "RepoLock",
     "blame_file",

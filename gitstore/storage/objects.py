@@ -43,6 +43,17 @@ def missing_objects(
     return wanted
 
 
+def missing_tree_objects(
+    source: pygit2.Repository, target: pygit2.Repository, trees: Iterable[pygit2.Oid]
+) -> list[pygit2.Oid]:
+    """Trees and blobs below `trees` in `source` that `target` lacks (the same closure rule)."""
+    wanted: list[pygit2.Oid] = []
+    seen: set[pygit2.Oid] = set()
+    for tree in trees:
+        _missing_tree(source, target, tree, wanted, seen)
+    return wanted
+
+
 def _missing_tree(
     source: pygit2.Repository,
     target: pygit2.Repository,

@@ -31,6 +31,7 @@ import zlib
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 
 import pygit2
 
@@ -113,8 +114,22 @@ def object_writer(repo: pygit2.Repository) -> Callable[[int, bytes], pygit2.Oid]
     return partial(add_loose, os.path.join(repo.path, "objects"))
 
 
+class Identity(NamedTuple):
+    """An author line libgit2 will not make: its signatures refuse an empty e-mail address,
+    which git itself (and `git fsck --strict`) accepts as `Name <>`."""
+
+    raw_name: bytes
+    raw_email: bytes
+    time: int
+    offset: int
+
+
 def write_commit(
-    repo: pygit2.Repository, sig: pygit2.Signature, message: str, tree: pygit2.Oid, parents: list[pygit2.Oid]
+    repo: pygit2.Repository,
+    sig: pygit2.Signature | Identity,
+    message: str,
+    tree: pygit2.Oid,
+    parents: list[pygit2.Oid],
 ) -> pygit2.Oid:
     """A commit authored and committed by `sig`, pointed at by no ref; the same bytes (and id)
     as libgit2's create_commit."""

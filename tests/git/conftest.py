@@ -29,8 +29,9 @@ class Server:
         with urllib.request.urlopen(self.url + path, timeout=30) as response:
             return orjson.loads(response.read())
 
-    def clone_url(self) -> str:
-        return f"{self.url}/git/site.git"
+    def clone_url(self, *, live: bool = False) -> str:
+        """The full repository's remote, or with `live` the public copy's."""
+        return f"{self.url}/git/live/site.git" if live else f"{self.url}/git/site.git"
 
 
 def _serve(data: Path, anonymous: str) -> Iterator[Server]:

@@ -32,8 +32,8 @@ def seed(repo: ContentRepository) -> None:
     entities.put_draft(repo, "secret-plan", {"type": "page", "title": "Not yet announced"}, author=TOM)
 
 
-def clone(server: Server, dest: Path, protocol: int, *extra: str) -> Path:
-    run_git("-c", f"protocol.version={protocol}", "clone", "-q", *extra, server.clone_url(), str(dest))
+def clone(server: Server, dest: Path, protocol: int, *extra: str, live: bool = False) -> Path:
+    run_git("-c", f"protocol.version={protocol}", "clone", "-q", *extra, server.clone_url(live=live), str(dest))
     return dest
 
 
@@ -136,24 +136,32 @@ def test_readers_without_the_draft_right_cannot_fetch_a_draft_object(
     seed(reader_server.repo)
     draft_sha = entities.get_entity(reader_server.repo, "secret-plan", state="draft").commit
     guide_draft = entities.get_entity(reader_server.repo, "guide", state="draft").commit
-    checkout = clone(reader_server, tmp_path / "clone", protocol)
+    checkout = clone(reader_server, tmp_path / "clone", protocol, live=True)
     assert run_git("branch", "-r", cwd=checkout).stdout.split() == ["origin/HEAD", "->", "origin/main", "origin/main"]
     for sha in (draft_sha, guide_draft):
         fetch = run_git("-c", f"protocol.version={protocol}", "fetch", "origin", sha, cwd=checkout, check=False)
         assert fetch.returncode != 0
         assert run_git("cat-file", "-e", sha, cwd=checkout, check=False).returncode != 0
-    refs = run_git("-c", f"protocol.version={protocol}", "ls-remote", reader_server.clone_url()).stdout
-    assert "refs/drafts/" not in refs and "refs/heads/draft" not in refs
-    assert "refs/published/guide" in refs
+    refs = run_git("-c", f"protocol.version={protocol}", "ls-remote", reader_server.clone_url(live=True)).stdout
+    assert [line.split()[1] for line in refs.splitlines()] == ["HEAD", "refs/heads/main"]
     # what is live is all there
     assert read_checkout(checkout, "guide")["title"] == "Guide"
+    # and the full repository's remote challenges instead of quietly serving less
+    full = run_git("-c", f"protocol.version={protocol}", "ls-remote", reader_server.clone_url(), check=False)
+    assert full.returncode != 0 and "could not read Username" in full.stderr
 
 
 def test_dumb_http_is_refused(server: Server) -> None:
     import urllib.error
     import urllib.request
 
-    for path in ("/git/site.git/HEAD", "/git/site.git/objects/info/packs", "/git/site.git/info/refs"):
+    for path in (
+        "/git/site.git/HEAD",
+        "/git/site.git/objects/info/packs",
+        "/git/site.git/info/refs",
+        "/git/live/site.git/HEAD",
+        "/git/live/site.git/info/refs",
+    ):
         with pytest.raises(urllib.error.HTTPError) as caught:
             urllib.request.urlopen(server.url + path, timeout=10)
         assert caught.value.code == 403

@@ -14,8 +14,8 @@ from tests.git.conftest import Server, run_git
 from tests.git.test_clone import seed
 
 
-def url_with(server: Server, token: str, repo: str = "site") -> str:
-    return server.url.replace("http://", f"http://git:{token}@") + f"/git/{repo}.git"
+def url_with(server: Server, token: str, repo: str = "site", *, live: bool = False) -> str:
+    return server.url.replace("http://", f"http://git:{token}@") + ("/git/live/" if live else "/git/") + f"{repo}.git"
 
 
 def branches(url: str) -> set[str]:
@@ -35,10 +35,23 @@ def test_git_needs_a_token_and_sends_it_as_basic_auth(locked_server: Server, tmp
     assert "refs/heads/draft" in branches(url_with(locked_server, previewer))
 
 
-def test_a_read_token_clones_the_live_only_repository(locked_server: Server) -> None:
+def test_a_read_token_clones_the_public_copy_and_is_refused_the_full_repository(locked_server: Server) -> None:
     seed(locked_server.repo)
     reader = token_for(locked_server.data, {"site": ["read"]})
-    assert branches(url_with(locked_server, reader)) == {"refs/heads/main"}
+    assert branches(url_with(locked_server, reader, live=True)) == {"refs/heads/main"}
+    full = run_git("ls-remote", url_with(locked_server, reader), check=False)
+    assert full.returncode != 0 and "403" in full.stderr
+
+
+def test_each_remote_serves_the_same_refs_whoever_asks(locked_server: Server) -> None:
+    """One URL, one repository: a token that may see drafts gets the same public copy as a
+    reader, so fetching with and without it never prunes refs."""
+    seed(locked_server.repo)
+    reader = token_for(locked_server.data, {"site": ["read"]})
+    editor = token_for(locked_server.data, {"site": ["write"]})
+    live = {run_git("ls-remote", url_with(locked_server, t, live=True)).stdout for t in (reader, editor)}
+    assert len(live) == 1
+    assert "refs/heads/draft" in run_git("ls-remote", url_with(locked_server, editor)).stdout
 
 
 @pytest.mark.parametrize("scopes", [{"elsewhere": ["admin"]}, None])

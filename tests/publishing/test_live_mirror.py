@@ -1,6 +1,10 @@
-"""The live-only repository holds main, refs/published/* and nothing a draft reaches."""
+"""The public copy is a projection of main: one commit per publish, every object part of a
+published state, gone content out of the current tree, and the same commits however it is built."""
 
 from __future__ import annotations
+
+import subprocess
+from pathlib import Path
 
 import pygit2
 import pytest
@@ -8,39 +12,104 @@ import pytest
 from gitstore import ContentRepository
 from gitstore.entities import api as entities
 from gitstore.publishing import api as publishing
-from gitstore.publishing import mirror
-from gitstore.publishing.mirror import ensure_live_mirror, sync_live_mirror
-from tests.conftest import ADA, fsck_strict, git
+from gitstore.publishing.mirror import ensure_live_mirror, live_mirror_path, rebuild_live_mirror, sync_live_mirror
+from gitstore.publishing.unpublishing import unpublish
+from gitstore.storage.api import entity_path
+from tests.conftest import ADA, GRACE, fsck_strict, git
 
 
-def test_mirror_catches_up_over_several_publishes_and_holds_no_draft(repo: ContentRepository) -> None:
-    for n in range(3):
-        entities.put_draft(repo, f"page-{n}", {"type": "page", "title": f"P{n}"}, author=ADA)
-        publishing.publish(repo, [publishing.PublishTarget(f"page-{n}")], author=ADA)
-    draft = entities.patch_draft(repo, "page-0", {"title": "unpublished"}, author=ADA).entity.commit
-    path = ensure_live_mirror(repo)
-    mirror = pygit2.Repository(str(path))
-    assert git(path, "for-each-ref", "--format=%(refname) %(objectname)") == git(
-        repo.path, "for-each-ref", "--format=%(refname) %(objectname)", "refs/heads/main", "refs/published"
+def publish(repo: ContentRepository, *keys: str) -> None:
+    publishing.publish(repo, [publishing.PublishTarget(k) for k in keys], author=ADA)
+
+
+def every_object(path: Path) -> set[str]:
+    done = subprocess.run(
+        ["git", "--git-dir", str(path), "cat-file", "--batch-all-objects", "--batch-check=%(objectname)"],
+        capture_output=True,
+        text=True,
+        check=True,
     )
-    assert pygit2.Oid(hex=draft) not in mirror
-    assert "refs/heads/draft" not in git(path, "for-each-ref")
+    return set(done.stdout.split())
+
+
+def published_states(repo: ContentRepository) -> set[str]:
+    """Every tree and blob of every entity version main ever published."""
+    found: set[str] = set()
+    for line in git(repo.path, "log", "--format=%B", "main").splitlines():
+        if line.startswith("Gitstore-Published: "):
+            sha = line.split()[2]
+            found.add(git(repo.path, "rev-parse", f"{sha}^{{tree}}").strip())
+            found.update(row.split()[2] for row in git(repo.path, "ls-tree", "-r", "-t", sha).splitlines())
+    return found
+
+
+def test_the_copy_has_one_commit_per_publish_and_only_published_objects(repo: ContentRepository) -> None:
+    entities.put_draft(repo, "page", {"type": "page", "title": "INTERMEDIATE-1"}, author=ADA)
+    entities.patch_draft(repo, "page", {"title": "Live one"}, author=GRACE)
+    publish(repo, "page")
+    entities.patch_draft(repo, "page", {"title": "INTERMEDIATE-2"}, author=ADA)
+    entities.patch_draft(repo, "page", {"title": "Live two"}, author=ADA)
+    publish(repo, "page")
+    entities.put_draft(repo, "never", {"type": "page", "title": "NEVER-LIVE"}, author=ADA)
+    path = ensure_live_mirror(repo)
+
+    assert git(path, "for-each-ref", "--format=%(refname)").split() == ["refs/heads/main"]
+    assert git(path, "log", "--format=%an <%ae>|%s", "main").splitlines() == [
+        "Ada Lovelace <>|Publish page version 4",
+        "Ada Lovelace <>|Publish page version 2",
+    ]
+    assert git(path, "log", "--format=%at", "main") == git(repo.path, "log", "--format=%at", "main")
+    # no draft commit at all, and no tree or blob that was never live
+    aggregate = {line.split()[0] for line in git(path, "rev-list", "--objects", "main").splitlines()}
+    commits = set(git(path, "rev-list", "main").split())
+    trees_of_main = {git(path, "rev-parse", f"{c}^{{tree}}").strip() for c in commits}
+    shards = {row.split()[2] for c in commits for row in git(path, "ls-tree", c).splitlines()}
+    entity_objects = every_object(path) - commits - trees_of_main - shards
+    readme = {git(path, "rev-parse", "main:README").strip()}
+    assert entity_objects - readme <= published_states(repo)
+    assert every_object(path) == aggregate
+    for marker in ("INTERMEDIATE-1", "INTERMEDIATE-2", "NEVER-LIVE", "ada@example.org"):
+        assert marker not in _all_bytes(path)
     fsck_strict(path)
 
 
-def test_mirror_sync_copies_only_what_a_publish_added(repo: ContentRepository) -> None:
+def test_gone_and_redirected_content_leaves_the_current_tree_and_vanished_leaves_no_trace(
+    repo: ContentRepository,
+) -> None:
+    for key in ("gone", "moved", "vanished", "withdrawn"):
+        entities.put_draft(repo, key, {"type": "page", "title": f"{key} title", "base_path": f"/{key}"}, author=ADA)
+    publish(repo, "gone", "moved", "vanished", "withdrawn")
+    unpublish(repo, "gone", "gone", author=ADA, explanation="Replaced by a service")
+    unpublish(repo, "moved", "redirect", author=ADA, alternative_path="/withdrawn")
+    unpublish(repo, "vanished", "vanish", author=ADA)
+    unpublish(repo, "withdrawn", "withdrawn", author=ADA, explanation="Out of date")
+    path = ensure_live_mirror(repo)
+
+    files = git(path, "ls-tree", "-r", "--name-only", "main").split()
+    assert [f for f in files if f.startswith(entity_path("gone"))] == [f"{entity_path('gone')}/unpublishing.json"]
+    assert [f for f in files if f.startswith(entity_path("moved"))] == [f"{entity_path('moved')}/unpublishing.json"]
+    assert not any(f.startswith(entity_path("vanished")) for f in files)
+    assert f"{entity_path('withdrawn')}/entity.json" in files  # withdrawn stays readable, as over REST
+    assert "Replaced by a service" in git(path, "show", f"main:{entity_path('gone')}/unpublishing.json")
+    # the full repository keeps every byte
+    assert "gone title" in git(repo.path, "show", f"main:{entity_path('gone')}/entity.json")
+    fsck_strict(path)
+
+
+def test_a_sync_projects_only_what_a_publish_moved(repo: ContentRepository) -> None:
     for n in range(40):
         entities.put_draft(repo, f"page-{n}", {"type": "page", "title": f"P{n}"}, author=ADA)
     publishing.publish_all_drafts(repo, author=ADA)
-    assert sync_live_mirror(repo) > 40 * 3
+    assert sync_live_mirror(repo) == 40 * 2  # each entity's tree and its entity.json
     entities.patch_draft(repo, "page-7", {"title": "changed"}, author=ADA)
-    publishing.publish(repo, [publishing.PublishTarget("page-7")], author=ADA)
-    # commit + entity tree + blob of page-7, and main's commit, root tree and one shard tree
-    assert sync_live_mirror(repo) == 6
+    publish(repo, "page-7")
+    assert sync_live_mirror(repo) == 2
     assert sync_live_mirror(repo) == 0
+    # nothing hidden: the projection's trees are main's own
+    assert git(live_mirror_path(repo), "rev-parse", "main^{tree}") == git(repo.path, "rev-parse", "main^{tree}")
 
 
-def test_small_syncs_copy_loose_objects_so_the_mirror_does_not_gather_packs(repo: ContentRepository) -> None:
+def test_small_syncs_add_loose_objects_so_the_copy_does_not_gather_packs(repo: ContentRepository) -> None:
     """Every lookup searches each pack: a pack per publish made each later sync dearer."""
     for n in range(80):
         entities.put_draft(repo, f"page-{n}", {"type": "page", "title": f"P{n}"}, author=ADA)
@@ -50,32 +119,62 @@ def test_small_syncs_copy_loose_objects_so_the_mirror_does_not_gather_packs(repo
     assert len(packs) == 1
     for n in range(5):
         entities.patch_draft(repo, f"page-{n}", {"title": f"changed {n}"}, author=ADA)
-        publishing.publish(repo, [publishing.PublishTarget(f"page-{n}")], author=ADA)
-        assert sync_live_mirror(repo) == 6
+        publish(repo, f"page-{n}")
+        assert sync_live_mirror(repo) == 2
     assert sorted((path / "objects" / "pack").glob("*.pack")) == packs
-    assert git(path, "rev-parse", "main") == git(repo.path, "rev-parse", "main")
-    assert git(path, "ls-tree", "-r", "main") == git(repo.path, "ls-tree", "-r", "main")
     fsck_strict(path)
 
 
-@pytest.mark.parametrize("walk_back", [64, 2])
-def test_a_mirror_several_publishes_behind_catches_up_with_the_newest_of_each(
-    repo: ContentRepository, monkeypatch: pytest.MonkeyPatch, walk_back: int
-) -> None:
-    """Publishes that land together leave the mirror a few behind: it reads what each one
-    moved, newest first, or compares every published ref when further behind than it looks."""
-    monkeypatch.setattr(mirror, "_WALK_BACK", walk_back)
+def test_however_it_is_built_the_copy_has_the_same_commits(repo: ContentRepository) -> None:
+    """A sync several publishes behind, one after each, and a rebuild from scratch agree."""
     for key in ("a", "b", "c"):
         entities.put_draft(repo, key, {"type": "page", "title": key}, author=ADA)
-    publishing.publish(repo, [publishing.PublishTarget("a")], author=ADA)
+    publish(repo, "a")
     path = ensure_live_mirror(repo)
     for key, title in [("b", "b1"), ("c", "c1"), ("b", "b2")]:
         entities.patch_draft(repo, key, {"title": title}, author=ADA)
-        publishing.publish(repo, [publishing.PublishTarget(key)], author=ADA)
+        publish(repo, key)
+    unpublish(repo, "a", "gone", author=ADA)
     sync_live_mirror(repo)
-    refs = ["refs/heads/main", "refs/published"]
-    assert git(path, "for-each-ref", "--format=%(refname) %(objectname)") == git(
-        repo.path, "for-each-ref", "--format=%(refname) %(objectname)", *refs
+    behind = git(path, "rev-parse", "main")
+    rebuild_live_mirror(repo)
+    assert git(path, "rev-parse", "main") == behind
+    assert git(path, "log", "--format=%B", "-1", "main").strip().splitlines()[-1] == (
+        "Gitstore-Source: " + git(repo.path, "rev-parse", "main").strip()
     )
-    assert git(path, "ls-tree", "-r", "refs/published/b") == git(repo.path, "ls-tree", "-r", "refs/published/b")
     fsck_strict(path)
+
+
+def test_a_copy_in_the_old_layout_is_replaced_with_nothing_of_it_left(repo: ContentRepository) -> None:
+    """Before the projection the copy held main itself and refs/published/*, whose ancestry is
+    every draft: its objects must not survive the upgrade."""
+    entities.put_draft(repo, "page", {"type": "page", "title": "DRAFT-BEFORE-LIVE"}, author=ADA)
+    entities.patch_draft(repo, "page", {"title": "Live"}, author=ADA)
+    publish(repo, "page")
+    old = live_mirror_path(repo)
+    pygit2.init_repository(str(old), bare=True, initial_head="main")
+    subprocess.run(["git", "--git-dir", str(repo.path), "push", "-q", str(old), "main", "refs/published/*"], check=True)
+    assert "DRAFT-BEFORE-LIVE" in _all_bytes(old)
+    path = ensure_live_mirror(repo)
+    assert git(path, "for-each-ref", "--format=%(refname)").split() == ["refs/heads/main"]
+    assert "DRAFT-BEFORE-LIVE" not in _all_bytes(path)
+    assert not list(path.parent.glob("live.git.*"))
+
+
+@pytest.mark.parametrize("policy, author", [("name", "Grace Hopper <>"), ("none", "gitstore <>")])
+def test_the_copy_names_who_published_as_configured_and_never_their_email(
+    repo: ContentRepository, monkeypatch: pytest.MonkeyPatch, policy: str, author: str
+) -> None:
+    monkeypatch.setenv("GITSTORE_PUBLIC_AUTHORS", policy)
+    entities.put_draft(repo, "page", {"type": "page", "title": "P"}, author=ADA)
+    publishing.publish(repo, [publishing.PublishTarget("page")], author=GRACE)
+    path = ensure_live_mirror(repo)
+    assert git(path, "log", "--format=%an <%ae>|%cn <%ce>", "main").strip() == f"{author}|{author}"
+    fsck_strict(path)
+
+
+def _all_bytes(path: Path) -> str:
+    done = subprocess.run(
+        ["git", "--git-dir", str(path), "cat-file", "--batch-all-objects", "--batch"], capture_output=True, check=True
+    )
+    return done.stdout.decode("utf-8", "replace")
