@@ -19,7 +19,7 @@ from api.housekeeping import fold_all, keep_folding, keep_house
 from api.logs import install_scrubbing
 from api.openapi import PROBLEM_RESPONSES
 from api.ratelimit import RateLimiter
-from api.routers import admin, bundles, containers, entities, events, history, links, publishing, repos
+from api.routers import admin, bundles, containers, entities, erasures, events, history, links, publishing, repos
 from api.settings import Settings
 from gitstore import Store
 from gitstore.access.credentials import Credentials
@@ -87,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(containers.router)
     app.include_router(links.router)
     app.include_router(events.router)
+    app.include_router(erasures.router)
     app.include_router(bundles.router)
     app.include_router(git_http.router)
 

@@ -37,6 +37,8 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from gitstore.access.credentials import Credentials, default_path
 from gitstore.bundles.format import NDJSON, TAR_GZ
 from gitstore.entities.model import Author
+from gitstore.erasure import erase as erase_content
+from gitstore.erasure import finish_erasures
 from gitstore.errors import GitstoreError, InvalidDocument, StaleVersion
 from gitstore.maintenance import reindex as reindex_repo
 from gitstore.maintenance import repair as repair_repo
@@ -89,6 +91,8 @@ def repair(
     """Clear stale locks, finish a half-applied publish, catch the index up (as at startup)."""
     store = Store(data)
     repos = [store.repository(repo)] if repo else store.repositories()
+    for r in repos:
+        finish_erasures(r)
     reports = {r.name: dataclasses.asdict(repair_repo(r)) for r in repos}
     if json:
         typer.echo(orjson.dumps(reports, option=orjson.OPT_INDENT_2).decode())
@@ -166,6 +170,30 @@ def prune(
         typer.echo(f"  {verb} {key}")
     for key, why in report.kept.items():
         typer.echo(f"  kept {key}: {why}")
+
+
+@app.command()
+def erase(
+    repo: str,
+    key: str,
+    reason: Annotated[str, typer.Option("--reason", help="why (a legal takedown, a court order): kept in the record")],
+    data: DataDir = Path("data"),
+    version: Annotated[
+        int | None, typer.Option("--version", help="erase only what this version wrote (default: every version)")
+    ] = None,
+    author: Annotated[str, typer.Option(envvar="GITSTORE_AUTHOR_NAME", help="who erases")] = "gitstore cli",
+    email: Annotated[str, typer.Option(envvar="GITSTORE_AUTHOR_EMAIL", help="their email")] = "cli@gitstore.invalid",
+    json: Json = False,
+) -> None:
+    """Erase KEY's content from every copy: history, the public copy, the index (ADR 0009)."""
+    done = erase_content(
+        Store(data).repository(repo), key, author=Author(author, email), reason=reason, version=version
+    )
+    if json:
+        typer.echo(orjson.dumps({"id": done.id, "key": done.key, "version": done.version, "refs": done.refs}).decode())
+        return
+    what = f"version {done.version}" if done.version else "every version"
+    typer.echo(f"{repo}: erased {what} of {key} (erasure {done.id}); {len(done.commits)} commits rewritten")
 
 
 @app.command("import")

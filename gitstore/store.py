@@ -9,6 +9,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+from gitstore.erasure import finish_erasures
 from gitstore.errors import CorruptObject, RepositoryExists, RepositoryNotFound
 from gitstore.maintenance import RepairReport, repair
 from gitstore.names import validate_repo_name
@@ -85,6 +86,7 @@ class Store:
         reports = {}
         for repo in self.repositories():
             try:
+                finish_erasures(repo)  # before repair: it rebuilds what an erasure rewrote
                 reports[repo.name] = repair(repo)
             except CorruptObject as exc:
                 log.error(

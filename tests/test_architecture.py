@@ -1,7 +1,7 @@
 """The layers point down, and the library knows nothing of HTTP.
 
     storage < index < repository < entities < publishing < history < containers < links
-    < bundles < events < maintenance < housekeeping < pruning < store < samples < cli
+    < bundles < events < maintenance < housekeeping < pruning < erasure < store < samples < cli
 
 A module may import its own layer and the layers below it, never one above.
 """
@@ -32,6 +32,7 @@ LAYERS = [
     "gitstore.housekeeping",
     "gitstore.fsck",
     "gitstore.pruning",
+    "gitstore.erasure",
     "gitstore.store",
     "gitstore.samples",
     "gitstore.cli",

@@ -22,6 +22,7 @@ import pygit2
 
 from gitstore.bundles.format import Version
 from gitstore.entities.document import MEMBERS_FILE, Member, members_from_bytes, members_to_bytes
+from gitstore.entities.erasures import pin_resolver
 from gitstore.storage.api import read_files, tree_id
 
 __all__ = ["Fingerprints", "Node", "Target", "resolve_pin"]
@@ -32,6 +33,7 @@ class Fingerprints:
 
     def __init__(self, git: pygit2.Repository) -> None:
         self._git = git
+        self.pinned = pin_resolver(git)
         self._known: dict[pygit2.Oid, str] = {}  # by tree id: a tree and the commits it pins never change
 
     def of_commit(self, commit: pygit2.Oid) -> str:
@@ -55,7 +57,7 @@ class Fingerprints:
         return files
 
     def portable(self, member: Member) -> Member:
-        return member if member.pin is None else Member(member.key, self.of_commit(pygit2.Oid(hex=member.pin)))
+        return member if member.pin is None else Member(member.key, self.of_commit(self.pinned(member.pin)))
 
 
 class Node(NamedTuple):

@@ -43,7 +43,7 @@ def write_bundle(
     for done, (key, tree) in enumerate(listed, 1):
         exported[key] = tree.id
         out.add(key, None, fingerprints.bundle_files(tree))
-        wanted += _pins_of(tree)
+        wanted += _pins_of(tree, fingerprints.pinned)
         if progress is not None:
             progress(done, len(listed))
         if sink.size >= _CHUNK:
@@ -57,7 +57,7 @@ def write_bundle(
             continue
         carried.add((key, pin))
         out.add(key, pin, fingerprints.bundle_files(tree))
-        wanted += _pins_of(tree)
+        wanted += _pins_of(tree, fingerprints.pinned)
         if sink.size >= _CHUNK:
             yield sink.drain()
     out.close()
@@ -75,11 +75,11 @@ def _entities(git: pygit2.Repository, root: pygit2.Tree | None) -> list[tuple[st
     return found  # type: ignore[return-value]
 
 
-def _pins_of(tree: pygit2.Tree) -> list[tuple[str, pygit2.Oid]]:
+def _pins_of(tree: pygit2.Tree, pinned: Callable[[str], pygit2.Oid]) -> list[tuple[str, pygit2.Oid]]:
     if MEMBERS_FILE not in tree:
         return []
     members = members_from_bytes(tree[MEMBERS_FILE].data)  # type: ignore[attr-defined]
-    return [(m.key, pygit2.Oid(hex=m.pin)) for m in members if m.pin is not None]
+    return [(m.key, pinned(m.pin)) for m in members if m.pin is not None]
 
 
 class _Sink(io.RawIOBase):

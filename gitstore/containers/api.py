@@ -16,14 +16,14 @@ publish so that the rules hold whichever way content arrives.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 import pygit2
 
 from gitstore.containers.rules import check_manifest
-from gitstore.containers.tree import TreeNode, View, resolve_tree, walk
+from gitstore.containers.tree import TreeNode, View, Walked, resolve_tree, walk
 from gitstore.containers.types import (
     ContainerType,
     allows,
@@ -34,6 +34,7 @@ from gitstore.containers.types import (
 from gitstore.entities import api as entities
 from gitstore.entities.api import DraftChange, IfMatch, Precondition
 from gitstore.entities.document import Content, Member
+from gitstore.entities.erasures import pin_resolver
 from gitstore.entities.model import Author, WriteResult
 from gitstore.entities.snapshots import Snapshot, draft_tip, load_snapshot, published_commit
 from gitstore.entities.trailers import parse_repeated
@@ -224,13 +225,13 @@ def _brought_along(repo: ContentRepository, container: Snapshot) -> list[tuple[s
     commits that were live at some point."""
     git = repo.storage.git
     walked = walk(repo, container, View("draft"))
-    _refuse_cycles(walked.snapshots, walked.unpinned, container)
+    _refuse_cycles(walked, container)
     pins: list[tuple[str, pygit2.Oid, str]] = []
     found: list[tuple[str, pygit2.Oid]] = []
     for snap in walked.snapshots.values():
         for member in snap.document.members or ():
             if member.pin is not None:
-                pins.append((member.key, pygit2.Oid(hex=member.pin), snap.key))
+                pins.append((member.key, walked.pinned(member.pin), snap.key))
             elif member.key in walked.unpinned and not walked.snapshots[walked.unpinned[member.key]].deleted:
                 found.append((member.key, walked.unpinned[member.key]))
     ever = repo.index.ever_published(sorted({str(pin) for _, pin, _ in pins}))
@@ -248,16 +249,16 @@ def _brought_along(repo: ContentRepository, container: Snapshot) -> list[tuple[s
     return found
 
 
-def _refuse_cycles(snapshots: dict[pygit2.Oid, Snapshot], unpinned: dict[str, pygit2.Oid], root: Snapshot) -> None:
+def _refuse_cycles(walked: Walked, root: Snapshot) -> None:
     def visit(snap: Snapshot, path: tuple[str, ...]) -> None:
         for member in snap.document.members or ():
-            oid = pygit2.Oid(hex=member.pin) if member.pin else unpinned.get(member.key)
+            oid = walked.member_commit(member)
             if oid is None:
                 continue
             if member.key in path:
                 cycle = " > ".join([*path[path.index(member.key) :], member.key])
                 raise Conflict(f"publishing this would make a cycle in the live tree: {cycle}")
-            visit(snapshots[oid], (*path, member.key))
+            visit(walked.snapshots[oid], (*path, member.key))
 
     visit(root, (root.key,))
 
@@ -310,21 +311,24 @@ def member_list(repo: ContentRepository, key: str, *, version: int | None = None
     snap = load_snapshot(git, pygit2.Oid(hex=entity.commit))
     if snap.document.members is None or snap.deleted:
         raise NotAContainer(f"version {snap.version} of {key!r} has no members: it is not a container", key=key)
+    pinned = pin_resolver(git)
     if kind == "author":
-        return list(snap.document.members)
+        return [m if m.pin is None else Member(m.key, str(pinned(m.pin))) for m in snap.document.members]
     if kind == "initial":
-        return _listed(snap.message, "Initial")
+        return _listed(snap.message, "Initial", pinned)
     following = repo.index.commit_of_version(key, snap.version + 1)
     if following is None:
         raise Conflict(
             f"version {snap.version} is the latest version of {key!r}; its frozen list is recorded "
             "when the next version is made"
         )
-    return _listed(git[pygit2.Oid(hex=following)].message, "Frozen")
+    return _listed(git[pygit2.Oid(hex=following)].message, "Frozen", pinned)
 
 
-def _listed(message: str, trailer: str) -> list[Member]:
-    return [Member(*entry.split(" ", 1)) for entry in parse_repeated(message, trailer)]
+def _listed(message: str, trailer: str, pinned: Callable[[str], pygit2.Oid]) -> list[Member]:
+    """A member list a trailer recorded, each commit as it is now (an erasure may have moved it)."""
+    listed = (entry.split(" ", 1) for entry in parse_repeated(message, trailer))
+    return [Member(key, str(pinned(sha))) for key, sha in listed]
 
 
 def tree_as_of(repo: ContentRepository, key: str, at: datetime) -> TreeNode:

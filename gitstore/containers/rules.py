@@ -12,6 +12,7 @@ import pygit2
 
 from gitstore.containers.types import allows, container_type
 from gitstore.entities.document import Content, Member
+from gitstore.entities.erasures import pin_resolver
 from gitstore.entities.snapshots import Snapshot, draft_tip, load_snapshot
 from gitstore.errors import EntityNotFound, InvalidDocument
 from gitstore.repository import ContentRepository
@@ -72,7 +73,7 @@ def member_snapshot(repo: ContentRepository, member: Member) -> Snapshot:
         if snap.deleted:
             raise EntityNotFound(f"{member.key!r} is deleted in draft")
         return snap
-    oid = pygit2.Oid(hex=member.pin)
+    oid = pin_resolver(git)(member.pin)
     obj = git.get(oid)
     if not isinstance(obj, pygit2.Commit) or not (oid == tip or git.descendant_of(tip, oid)):
         raise _BadPin(f"{member.pin} is not a commit on the draft branch of {member.key!r}")

@@ -8,11 +8,13 @@ each level's unpinned members are looked up in one index query rather than ref b
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import pygit2
 
+from gitstore.entities.document import Member
+from gitstore.entities.erasures import pin_resolver
 from gitstore.entities.snapshots import Snapshot, draft_tip, load_snapshot, published_commit
 from gitstore.errors import Conflict, EntityNotFound
 from gitstore.index.api import EntityState
@@ -57,6 +59,11 @@ class Walked:
     snapshots: dict[pygit2.Oid, Snapshot]
     unpinned: dict[str, pygit2.Oid]  # key -> the commit it resolves to in this view
     states: dict[str, EntityState]  # what the index said of the keys it was asked about
+    pinned: Callable[[str], pygit2.Oid]  # a pin's commit (gitstore.entities.erasures)
+
+    def member_commit(self, member: Member) -> pygit2.Oid | None:
+        """The commit a manifest row resolves to in this view, or None (not in it)."""
+        return self.pinned(member.pin) if member.pin else self.unpinned.get(member.key)
 
 
 def resolve_tree(repo: ContentRepository, key: str, view: View) -> TreeNode:
@@ -81,6 +88,7 @@ def resolve_tree(repo: ContentRepository, key: str, view: View) -> TreeNode:
 def walk(repo: ContentRepository, root: Snapshot, view: View) -> Walked:
     """Read every snapshot under `root` in `view`, one level at a time."""
     git = repo.storage.git
+    pinned = pin_resolver(git)
     snapshots = {root.commit: root}
     unpinned: dict[str, pygit2.Oid] = {}
     states: dict[str, EntityState] = {}
@@ -95,20 +103,20 @@ def walk(repo: ContentRepository, root: Snapshot, view: View) -> Walked:
         next_level = []
         for snap in frontier:
             for member in snap.document.members or ():
-                oid = pygit2.Oid(hex=member.pin) if member.pin else unpinned.get(member.key)
+                oid = pinned(member.pin) if member.pin else unpinned.get(member.key)
                 if oid is None or oid in snapshots:
                     continue
                 child = load_snapshot(git, oid)
                 snapshots[oid] = child
                 next_level.append(child)
         frontier = next_level
-    return Walked(root, snapshots, unpinned, states)
+    return Walked(root, snapshots, unpinned, states, pinned)
 
 
 def children(walked: Walked, snap: Snapshot) -> Iterable[tuple[Snapshot, bool]]:
     """`snap`'s members as resolved in the walk, in manifest order: (snapshot, pinned)."""
     for member in snap.document.members or ():
-        oid = pygit2.Oid(hex=member.pin) if member.pin else walked.unpinned.get(member.key)
+        oid = walked.member_commit(member)
         if oid is None:
             continue
         child = walked.snapshots[oid]
@@ -149,7 +157,7 @@ def _changes(repo: ContentRepository, walked: Walked) -> dict[tuple[pygit2.Oid, 
     nodes = {(walked.root.commit, False)}
     for snap in walked.snapshots.values():
         for member in snap.document.members or ():
-            oid = pygit2.Oid(hex=member.pin) if member.pin else walked.unpinned.get(member.key)
+            oid = walked.member_commit(member)
             if oid is not None:
                 nodes.add((oid, member.pin is not None))
     states = walked.states

@@ -453,6 +453,13 @@ class EntityIndex:
             db.execute("DELETE FROM meta")
         self._recorded_draft_head = None
 
+    def compact(self) -> None:
+        """Rewrite the file without free pages and empty the write-ahead log: rows that `clear`
+        deleted stay readable in free pages until then, and an erasure must not leave them."""
+        db = self._db()
+        db.execute("VACUUM")
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     # -- reads --------------------------------------------------------------------------------
 
     def meta(self, name: str) -> str | None:

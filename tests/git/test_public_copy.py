@@ -135,3 +135,39 @@ def test_the_full_repository_challenges_and_keeps_everything_for_the_preview_rig
     # publishing fast-forwards a published ref there, as before
     published = run_git("rev-parse", "refs/published/hist-leak", cwd=checkout).stdout.strip()
     assert run_git("merge-base", "--is-ancestor", published, "refs/drafts/hist-leak", cwd=checkout).returncode == 0
+
+
+@pytest.mark.parametrize("protocol", [0, 2])
+def test_after_an_erasure_no_fetch_from_either_copy_returns_the_bytes(
+    reader_server: Server, tmp_path: Path, protocol: int
+) -> None:
+    client = Client(reader_server)
+    make_history(client)
+    client.call("PATCH", "/entities/hist-leak", {"fields": {"html": "<p>ERASEMEBODY</p>\n"}})
+    client.call("POST", "/entities/hist-leak/publish")
+    old_tip = client.call("GET", "/entities/hist-leak?state=draft")["commit"]  # type: ignore[index]
+    full_url = reader_server.clone_url().replace("http://", f"http://git:{client.token}@")
+    before = tmp_path / "before"
+    run_git("clone", "-q", "--mirror", full_url, str(before))  # someone's copy from before: not ours to clean
+    erased_blob = run_git("rev-parse", f"refs/drafts/hist-leak:{'fields/html.txt'}", cwd=before).stdout.strip()
+
+    record = client.call("POST", "/entities/hist-leak/erase", {"reason": "Takedown notice 42"})
+    assert record["key"] == "hist-leak" and record["by"]["name"] == "Ada Lovelace"  # type: ignore[index]
+    assert client.call("GET", "/erasures")[0]["reason"] == "Takedown notice 42"  # type: ignore[index]
+
+    full = tmp_path / "full"
+    run_git("-c", f"protocol.version={protocol}", "clone", "-q", "--mirror", full_url, str(full))
+    live = tmp_path / "live"
+    run_git(
+        "-c", f"protocol.version={protocol}", "clone", "-q", "--mirror", reader_server.clone_url(live=True), str(live)
+    )
+    for copy in (full, live):
+        found = every_object(copy)
+        assert b"ERASEMEBODY" not in found and b"LEAKV1BODY" not in found
+        for sha in (erased_blob, old_tip):
+            fetch = run_git("-c", f"protocol.version={protocol}", "fetch", "origin", sha, cwd=copy, check=False)
+            assert fetch.returncode != 0, sha
+        run_git("fsck", "--strict", cwd=copy)
+    # an incremental fetch into the old copy moves the rewritten refs and brings no erased byte
+    run_git("-c", f"protocol.version={protocol}", "fetch", "-q", "--prune", "origin", cwd=before)
+    assert run_git("rev-parse", "refs/drafts/hist-leak", cwd=before).stdout.strip() != old_tip
