@@ -1,5 +1,6 @@
 """Reads on a full disk, for real (the 4 MiB tmpfs of test_disk_full): every read answers as it
-would with room, and none writes an object.
+would with room, and none writes an object. What reads keep as derived caches (the event feed's
+rows, the fold of waiting drafts into `draft`) is computed and served without being stored.
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ def test_every_read_answers_on_a_full_disk_and_writes_no_object(small_disk: Path
             "patch": ("/entities/live/diff", {"Accept": "text/x-diff"}),
             "blame": ("/entities/live/blame?field=html", {}),
             "versions": ("/entities/live/versions", {}),
+            "events": ("/events", {}),
+            "latest event": ("/events?after=latest", {}),
             "draft listing": ("/entities?state=draft", {}),
             "live listing": ("/entities", {}),
             "draft": ("/entities/later?state=draft", {}),
@@ -66,4 +69,14 @@ def test_every_read_answers_on_a_full_disk_and_writes_no_object(small_disk: Path
             answers[what] = answer
         assert answers["diff from nothing"].json()["from_commit"] is None
         assert "new file mode 100644" in answers["patch from nothing"].text
+        served = [(e["id"], e["key"], e["kind"]) for e in answers["events"].json()["items"]]
+        assert [key for _, key, _ in served] == ["live", "live", "live", "new", "later"]
+        assert answers["latest event"].json()["cursor"] == answers["events"].json()["cursor"]
         assert objects(repo) == before  # a read never writes an object
+
+        filler.unlink()
+        # With room again, the feed records the same events under the same ids: the cursors
+        # handed out on the full disk stay valid.
+        again = http.get("/repos/demo/events").json()
+        assert [(e["id"], e["key"], e["kind"]) for e in again["items"]] == served
+        assert http.get("/repos/demo/events", params={"after": served[2][0]}).json()["items"][0]["key"] == "new"
