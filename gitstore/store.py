@@ -13,7 +13,7 @@ from gitstore.errors import CorruptObject, RepositoryExists, RepositoryNotFound
 from gitstore.maintenance import RepairReport, repair
 from gitstore.names import validate_repo_name
 from gitstore.repository import ContentRepository
-from gitstore.storage.api import disk_errors, init_bare
+from gitstore.storage.api import disk_errors, init_bare, object_errors
 
 __all__ = ["Store"]
 
@@ -85,7 +85,8 @@ class Store:
         reports = {}
         for repo in self.repositories():
             try:
-                reports[repo.name] = repair(repo)
+                with object_errors():
+                    reports[repo.name] = repair(repo)
             except CorruptObject as exc:
                 log.error(
                     "repository %s was not repaired: %s (run `gitstore fsck %s`)", repo.name, exc.detail, repo.name
