@@ -198,6 +198,25 @@ def test_a_missing_object_is_a_corrupt_object_problem_on_every_read(with_missing
         server.wait()
 
 
+def test_a_listing_serves_the_readable_entities_and_names_the_damaged_ones(with_missing: Store) -> None:
+    server, url = start_server(with_missing.data_dir)
+    try:
+        with httpx.Client(base_url=url, timeout=10) as http:
+            for query in ("", "?state=draft", "?as_of=2999-01-01T00:00:00Z", "?limit=2", "?limit=2&cursor=healthy"):
+                answer = http.get(f"/repos/demo/entities{query}")
+                assert answer.status_code == 200, f"{query}: {answer.text}"
+                page = answer.json()
+                listed = {e["key"] for e in page["items"]} | set(page["damaged"])
+                assert set(page["damaged"]) == listed & {"flipped", "missing", "truncated"}, query
+                assert all(e["title"] for e in page["items"])
+            everything = http.get("/repos/demo/entities?state=draft").json()
+            assert sorted(e["key"] for e in everything["items"]) == ["gap", "healthy"]
+            assert everything["damaged"] == ["flipped", "missing", "truncated"]
+    finally:
+        server.kill()
+        server.wait()
+
+
 def test_startup_repair_leaves_a_repository_with_a_missing_object_and_repairs_the_rest(
     store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
