@@ -115,6 +115,8 @@ def _extensions(exc: errors.GitstoreError) -> dict[str, Any]:
         return {"explanation": extra.get("explanation"), "alternative_path": extra.get("alternative_path")}
     if isinstance(exc, errors.TranslationTaken):
         return {k: extra.get(k) for k in ("holder", "content_id", "locale")}
+    if isinstance(exc, errors.CorruptObject):
+        return {k: v for k, v in extra.items() if k == "entities"}  # never the object or its file
     return {k: v for k, v in extra.items() if k in ("key", "name")}
 
 

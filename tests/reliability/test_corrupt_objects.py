@@ -217,6 +217,28 @@ def test_a_listing_serves_the_readable_entities_and_names_the_damaged_ones(with_
         server.wait()
 
 
+@pytest.mark.parametrize("state", ["draft", "published"])
+def test_an_export_of_damaged_content_is_refused_before_its_first_byte(with_missing: Store, state: str) -> None:
+    """Once a streamed response has started, an error can only cut it short: a 200 with an empty
+    or half bundle. The damage is found first, and named by entity."""
+    server, url = start_server(with_missing.data_dir)
+    try:
+        with httpx.Client(base_url=url, timeout=10) as http:
+            for fmt in ("tar.gz", "zip", "ndjson"):
+                answer = http.get("/repos/demo/export", params={"state": state, "format": fmt})
+                assert answer.status_code == 500, f"{fmt}: {answer.status_code}"
+                assert answer.headers["content-type"] == "application/problem+json"
+                problem = answer.json()
+                assert problem["type"] == PROBLEM and problem["entities"] == ["flipped", "missing", "truncated"]
+                assert "oid" not in problem and "path" not in problem  # no object ids for callers
+        assert server.poll() is None
+    finally:
+        server.kill()
+        server.wait()
+    done = gitstore_cli("export", "--repo", "demo", "--data", str(with_missing.data_dir), "--state", state)
+    assert done.returncode == 2 and done.stdout == "" and "flipped, missing, truncated" in done.stderr
+
+
 def test_startup_repair_leaves_a_repository_with_a_missing_object_and_repairs_the_rest(
     store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
