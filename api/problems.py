@@ -17,6 +17,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gitstore import errors
+from gitstore.storage.api import missing_object
 
 log = logging.getLogger("gitstore.api")
 
@@ -114,6 +115,8 @@ def _extensions(exc: errors.GitstoreError) -> dict[str, Any]:
         return {"explanation": extra.get("explanation"), "alternative_path": extra.get("alternative_path")}
     if isinstance(exc, errors.TranslationTaken):
         return {k: extra.get(k) for k in ("holder", "content_id", "locale")}
+    if isinstance(exc, errors.CorruptObject):
+        return {k: v for k, v in extra.items() if k == "entities"}  # never the object or its file
     return {k: v for k, v in extra.items() if k in ("key", "name")}
 
 
@@ -152,6 +155,16 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
     return problem(exc.status_code, kind, str(exc.detail), str(exc.detail), headers=exc.headers)
 
 
+async def _lookup_error(request: Request, exc: Exception) -> Response:
+    """A missing object surfaces as libgit2's "not found" (a KeyError) from wherever it was read:
+    that is damage, answered like any other; every other KeyError is a bug, left to `_unexpected`."""
+    assert isinstance(exc, KeyError)
+    damaged = missing_object(exc)
+    if damaged is None:
+        raise exc
+    return await _gitstore_error(request, damaged)
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem(500, "internal-error", "Internal error", "the server failed; nothing was acknowledged")
@@ -162,4 +175,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(HTTPProblem, _http_problem)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_exception)
+    app.add_exception_handler(KeyError, _lookup_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -70,6 +70,11 @@ class EntityWritten(EntityOut):
 class EntityPage(BaseModel):
     items: list[EntityOut]
     next_cursor: str | None
+    damaged: list[str] = Field(
+        default_factory=list,
+        description="keys of this page left out of items because their stored content is damaged: "
+        "each one's own URL answers the corrupt-object problem; `gitstore fsck` finds the cause",
+    )
 
 
 class VersionOut(_FromLibrary):

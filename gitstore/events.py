@@ -16,6 +16,7 @@ never skips or repeats an event even when the two branches grow at different spe
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,13 +26,15 @@ import pygit2
 from gitstore.entities.draft_branch import draft_head
 from gitstore.entities.snapshots import load_snapshot
 from gitstore.entities.trailers import parse_repeated, parse_trailers
-from gitstore.errors import InvalidInput
-from gitstore.index.api import FeedRow
+from gitstore.errors import InvalidInput, StorageFull
+from gitstore.index.api import EntityIndex, FeedRow
 from gitstore.links.api import dependents
 from gitstore.repository import DRAFT, MAIN, ContentRepository
 from gitstore.storage.api import read_ref
 
 __all__ = ["Cursor", "Event", "EventPage", "heads", "read_events"]
+
+log = logging.getLogger("gitstore.events")
 
 _DRAFT_KINDS = {"delete": "deleted", "discard": "discarded"}  # any other action: draft_changed
 
@@ -98,15 +101,15 @@ def read_events(
     # A publish is placed by the `draft` commit it names, so `draft` must be read at least as
     # far: take main's head first, then catch draft up, then main up to that head.
     main_head = read_ref(repo.storage.git, MAIN)
-    _catch_up(repo, "draft", draft_head(repo))
-    _catch_up(repo, "main", main_head)
-    index = repo.index
+    feed = _Feed(repo.index)
+    _catch_up(repo, feed, "draft", draft_head(repo))
+    _catch_up(repo, feed, "main", main_head)
     if after == "latest":
-        cursor = Cursor(index.feed_end("draft"), index.feed_end("main"))
+        cursor = Cursor(feed.end("draft"), feed.end("main"))
         return EventPage([], str(cursor))
     cursor = Cursor() if after is None else Cursor.parse(after)
-    draft_rows = index.feed_after("draft", *cursor.draft, limit) if drafts else []
-    main_rows = index.feed_after("main", *cursor.main, limit)
+    draft_rows = feed.after("draft", *cursor.draft, limit) if drafts else []
+    main_rows = feed.after("main", *cursor.main, limit)
     items = []
     for row in _merged(draft_rows, main_rows, limit):
         if row.stream == "draft":
@@ -150,20 +153,67 @@ def _event(repo: ContentRepository, row: FeedRow, cursor: str, with_dependents: 
 # -- reading history into the feed -------------------------------------------------------------
 
 
-def _catch_up(repo: ContentRepository, stream: str, head: pygit2.Oid | None) -> None:
+class _Feed:
+    """The index's event feed, and what this read could not record in it.
+
+    The feed is a cache of history, and a read must not fail because a cache cannot be written:
+    on a full disk the rows read off history are kept here, for this read only, and served
+    after the recorded ones. They are the very rows a later read records once there is room,
+    so the cursors handed out meanwhile stay valid."""
+
+    def __init__(self, index: EntityIndex) -> None:
+        self._index = index
+        self._commits: dict[str, dict[str, tuple[int, int]]] = {"draft": {}, "main": {}}  # sha: (depth, at)
+        self._rows: dict[str, list[FeedRow]] = {"draft": [], "main": []}
+
+    def depth(self, stream: str, commit: str) -> int | None:
+        kept = self._commits[stream].get(commit)
+        return kept[0] if kept is not None else self._index.feed_depth(stream, commit)
+
+    def depth_at(self, stream: str, at: int) -> int:
+        kept = [depth for depth, when in self._commits[stream].values() if when <= at]
+        return max([self._index.feed_depth_at(stream, at), *kept])
+
+    def has_rows(self, stream: str) -> bool:
+        return bool(self._commits[stream]) or self._index.feed_tip(stream) is not None
+
+    def knows(self, stream: str, commit: str) -> bool:
+        return any(r.commit == commit for r in self._rows[stream]) or self._index.feed_knows(stream, commit)
+
+    def append(self, stream: str, commits: list[tuple[int, str, int]], rows: list[FeedRow]) -> None:
+        try:
+            self._index.feed_append(stream, commits, rows)
+        except StorageFull:
+            log.warning("no room to record %d events of %s; serving them unrecorded", len(rows), stream)
+            self._commits[stream].update((sha, (depth, at)) for depth, sha, at in commits)
+            self._rows[stream] += rows
+
+    def forget(self, stream: str) -> None:
+        self._index.feed_forget(stream)
+
+    def after(self, stream: str, depth: int, position: int, limit: int) -> list[FeedRow]:
+        recorded = self._index.feed_after(stream, depth, position, limit)
+        last = (recorded[-1].depth, recorded[-1].position) if recorded else (depth, position)
+        return (recorded + [r for r in self._rows[stream] if (r.depth, r.position) > last])[:limit]
+
+    def end(self, stream: str) -> tuple[int, int]:
+        kept = self._rows[stream]
+        return (kept[-1].depth, kept[-1].position) if kept else self._index.feed_end(stream)
+
+
+def _catch_up(repo: ContentRepository, feed: _Feed, stream: str, head: pygit2.Oid | None) -> None:
     """Read the commits `stream` gained up to `head` since the feed last looked, oldest first."""
     git = repo.storage.git
     if head is None:
         return
-    index = repo.index
-    if index.feed_depth(stream, str(head)) is not None:
+    if feed.depth(stream, str(head)) is not None:
         return  # read already (perhaps further, by another reader)
-    has_rows = index.feed_tip(stream) is not None
+    has_rows = feed.has_rows(stream)
     new: list[pygit2.Commit] = []
     oid: pygit2.Oid | None = head
     known: tuple[int, str] | None = None
     while oid is not None:
-        depth_here = index.feed_depth(stream, str(oid)) if has_rows else None
+        depth_here = feed.depth(stream, str(oid)) if has_rows else None
         if depth_here is not None:
             known = (depth_here, str(oid))
             break
@@ -173,7 +223,7 @@ def _catch_up(repo: ContentRepository, stream: str, head: pygit2.Oid | None) -> 
     if known is None and has_rows:
         # The branch no longer contains what the feed read (it never should: both branches
         # only grow). Start the stream again from its root rather than serve a wrong order.
-        index.feed_forget(stream)
+        feed.forget(stream)
     depth = known[0] if known is not None else 0
     commits: list[tuple[int, str, int]] = []
     rows: list[FeedRow] = []
@@ -182,29 +232,29 @@ def _catch_up(repo: ContentRepository, stream: str, head: pygit2.Oid | None) -> 
         depth += 1
         commits.append((depth, str(commit.id), commit.commit_time))
         if stream == "draft":
-            raw = _draft_events(repo, commit, lambda sha: sha in announced or index.feed_knows("draft", sha))
+            raw = _draft_events(repo, commit, lambda sha: sha in announced or feed.knows("draft", sha))
             anchor = depth
         else:
             raw = _publish_events(repo, commit)
-            anchor = _drafts_seen(repo, commit)
+            anchor = _drafts_seen(feed, commit)
         for position, (key, entity_commit, kind, action, author, at) in enumerate(raw, 1):
             announced.add(entity_commit)
             row = FeedRow(
                 stream, depth, position, anchor, at, kind, key, entity_commit, action, author.name, author.email
             )
             rows.append(row)
-    index.feed_append(stream, commits, rows)
+    feed.append(stream, commits, rows)
 
 
 _Raw = tuple[str, str, str, str, pygit2.Signature, int]
 
 
-def _drafts_seen(repo: ContentRepository, publish: pygit2.Commit) -> int:
+def _drafts_seen(feed: _Feed, publish: pygit2.Commit) -> int:
     """How far `draft` had got when `publish` was made: its `Gitstore-Drafts` trailer, read
     as a depth. (A publish made before that trailer existed falls back to commit times.)"""
     sha = parse_trailers(publish.message).get("Drafts")
-    depth = repo.index.feed_depth("draft", sha) if sha else None
-    return depth if depth is not None else repo.index.feed_depth_at("draft", publish.commit_time)
+    depth = feed.depth("draft", sha) if sha else None
+    return depth if depth is not None else feed.depth_at("draft", publish.commit_time)
 
 
 def _draft_events(repo: ContentRepository, commit: pygit2.Commit, known: Callable[[str], bool]) -> Iterator[_Raw]:

@@ -14,7 +14,7 @@ from gitstore.errors import CorruptObject, RepositoryExists, RepositoryNotFound
 from gitstore.maintenance import RepairReport, repair
 from gitstore.names import validate_repo_name
 from gitstore.repository import ContentRepository
-from gitstore.storage.api import disk_errors, init_bare
+from gitstore.storage.api import disk_errors, init_bare, object_errors
 
 __all__ = ["Store"]
 
@@ -86,8 +86,9 @@ class Store:
         reports = {}
         for repo in self.repositories():
             try:
-                finish_erasures(repo)  # before repair: it rebuilds what an erasure rewrote
-                reports[repo.name] = repair(repo)
+                with object_errors():
+                    finish_erasures(repo)  # before repair: it rebuilds what an erasure rewrote
+                    reports[repo.name] = repair(repo)
             except CorruptObject as exc:
                 log.error(
                     "repository %s was not repaired: %s (run `gitstore fsck %s`)", repo.name, exc.detail, repo.name

@@ -100,7 +100,9 @@ def list_entities(
         page = entities.list_entities(repo, where, cursor=cursor, limit=limit)
     if page.next_cursor is not None:
         response.headers["Link"] = f'<{request.url.include_query_params(cursor=page.next_cursor)}>; rel="next"'
-    return EntityPage(items=[EntityOut.model_validate(e) for e in page.items], next_cursor=page.next_cursor)
+    return EntityPage(
+        items=[EntityOut.model_validate(e) for e in page.items], next_cursor=page.next_cursor, damaged=page.damaged
+    )
 
 
 @router.get("/{key}", response_model=EntityOut, summary="Read an entity: live, draft or a past version")

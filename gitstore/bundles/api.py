@@ -32,18 +32,18 @@ from gitstore.bundles.format import (
 from gitstore.bundles.pins import Node
 from gitstore.bundles.planning import ImportPlan, Outcome, existing, outcome, plan_import, resolved
 from gitstore.bundles.reading import Limits, read_entries
-from gitstore.bundles.writing import Progress, write_bundle
+from gitstore.bundles.writing import Progress, unreadable, write_bundle
 from gitstore.entities.api import DraftChange, roll_forward_drafts, write_drafts
 from gitstore.entities.document import Content
 from gitstore.entities.draft_branch import draft_head
 from gitstore.entities.model import Author
 from gitstore.entities.snapshots import commit_time
-from gitstore.errors import GitstoreError, InvalidDocument, InvalidInput, StaleVersion
+from gitstore.errors import CorruptObject, GitstoreError, InvalidDocument, InvalidInput, StaleVersion
 from gitstore.history import api as history
 from gitstore.links import api as links
 from gitstore.publishing.api import PublishRecord, PublishTarget
 from gitstore.repository import DRAFT, MAIN, ContentRepository
-from gitstore.storage.api import read_ref
+from gitstore.storage.api import object_errors, read_ref
 
 __all__ = ["DEFAULT_LIMITS", "ImportReport", "Limits", "Problem", "as_of_from_text", "export_bundle", "import_bundle"]
 
@@ -231,7 +231,12 @@ def export_bundle(
     """The entities of a view as a bundle, streamed: `state` "draft" (every current draft) or
     "published" (what is live), now or `as_of` a moment (a time, or a commit of that branch).
 
-    Checks its arguments before returning, so a caller can answer an error before streaming."""
+    Checks its arguments, and that every object the bundle needs reads whole, before returning,
+    so a caller can answer an error before streaming.
+
+    Raises:
+        CorruptObject: stored content is damaged; `entities` names the entities it belongs to.
+    """
     if state not in ("draft", "published"):
         raise InvalidInput("state is draft or published", errors=[{"loc": ["state"], "msg": f"unknown {state!r}"}])
     if media_type not in MEDIA_TYPES:
@@ -242,7 +247,16 @@ def export_bundle(
     commit = _view_commit(repo, DRAFT if state == "draft" else MAIN, as_of)
     # The stream is read on whatever thread its consumer runs: it keeps a handle of its own.
     git = repo.storage.new_handle()
-    root = git[commit].tree if commit is not None else None  # type: ignore[attr-defined]
+    with object_errors():  # the view's own trees: nothing names a single entity then
+        root = git[commit].tree if commit is not None else None  # type: ignore[attr-defined]
+        damaged = unreadable(git, root)
+    if damaged:
+        shown = ", ".join(damaged[:10]) + (f" and {len(damaged) - 10} more" if len(damaged) > 10 else "")
+        raise CorruptObject(
+            f"stored content is damaged: {len(damaged)} entities cannot be read whole ({shown}), so nothing "
+            "was exported; `gitstore fsck` lists every damaged object",
+            entities=damaged,
+        )
     return write_bundle(git, root, media_type, progress)
 
 

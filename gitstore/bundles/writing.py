@@ -18,9 +18,10 @@ import pygit2
 from gitstore.bundles.format import NDJSON, PINS_DIR, TAR_GZ, ZIP, Version, version_line
 from gitstore.bundles.pins import Fingerprints
 from gitstore.entities.document import MEMBERS_FILE, files_to_document, members_from_bytes
-from gitstore.storage.api import entity_path
+from gitstore.errors import CorruptObject
+from gitstore.storage.api import entity_path, object_errors
 
-__all__ = ["Progress", "write_bundle"]
+__all__ = ["Progress", "unreadable", "write_bundle"]
 
 #: Told (entities written, entities to write) as an export goes.
 Progress = Callable[[int, int], None]
@@ -62,6 +63,42 @@ def write_bundle(
             yield sink.drain()
     out.close()
     yield sink.drain()
+
+
+def unreadable(git: pygit2.Repository, root: pygit2.Tree | None) -> list[str]:
+    """The keys of the entities of `root` that `write_bundle` could not read whole: one of their
+    objects, or of a version they pin, is damaged or missing. Once a response has started, an
+    error can only cut the stream short, so an export reads everything first and refuses
+    before its first byte. Each object is read once; the export reads it again."""
+    readable: set[pygit2.Oid] = set()
+    damaged = []
+    for key, tree in _entities(git, root):
+        try:
+            with object_errors():
+                _read_whole(git, tree, readable)
+        except CorruptObject:
+            damaged.append(key)  # logged, with the object, where it was found
+    return damaged
+
+
+def _read_whole(git: pygit2.Repository, tree: pygit2.Tree, readable: set[pygit2.Oid]) -> None:
+    """Read every object under `tree`, and every version its manifest pins; remember what read
+    whole (a failure raises, so what is remembered was read)."""
+    if tree.id in readable:
+        return
+    for entry in tree:
+        if entry.id in readable:
+            continue
+        if isinstance(entry, pygit2.Tree):
+            _read_whole(git, entry, readable)
+            continue
+        data = git.odb.read(entry.id)[1]
+        if entry.name == MEMBERS_FILE:
+            for member in members_from_bytes(data):
+                if member.pin is not None:
+                    _read_whole(git, git[pygit2.Oid(hex=member.pin)].tree, readable)  # type: ignore[attr-defined]
+        readable.add(entry.id)
+    readable.add(tree.id)
 
 
 def _entities(git: pygit2.Repository, root: pygit2.Tree | None) -> list[tuple[str, pygit2.Tree]]:

@@ -48,6 +48,7 @@ from gitstore.errors import (
     BasePathTaken,
     Busy,
     Conflict,
+    CorruptObject,
     EntityNotFound,
     InvalidDocument,
     InvalidInput,
@@ -60,6 +61,7 @@ from gitstore.names import validate_key
 from gitstore.repository import DRAFT, ContentRepository, draft_ref
 from gitstore.storage.api import (
     disk_errors,
+    object_errors,
     read_ref,
     set_ref,
     set_refs,
@@ -85,6 +87,7 @@ __all__ = [
     "merge_patch",
     "patch_draft",
     "put_draft",
+    "read_each",
     "restore_version",
     "roll_forward_drafts",
     "write_drafts",
@@ -157,13 +160,24 @@ def list_entities(repo: ContentRepository, where: ListFilter, *, cursor: str | N
     if cursor is not None:
         validate_key(cursor, loc=("cursor",))
     keys = repo.index.list_keys(where, after=cursor, limit=limit + 1)
-    items = []
-    for key in keys[:limit]:
+    items, damaged = read_each(keys[:limit], lambda key: get_entity(repo, key, state=where.state))
+    return Page(items=items, next_cursor=keys[limit - 1] if len(keys) > limit else None, damaged=damaged)
+
+
+def read_each(keys: Sequence[str], read: Callable[[str], Entity]) -> tuple[list[Entity], list[str]]:
+    """`read` of each key, for a listing: the entities, and the keys whose stored content is
+    damaged. One damaged entity must not take the whole page down with it; its own URL still
+    answers the corrupt-object problem, and the page says which keys it left out."""
+    items, damaged = [], []
+    for key in keys:
         try:
-            items.append(get_entity(repo, key, state=where.state))
+            with object_errors():
+                items.append(read(key))
         except EntityNotFound:
             continue  # index lagging a concurrent delete; the next read will agree
-    return Page(items=items, next_cursor=keys[limit - 1] if len(keys) > limit else None)
+        except CorruptObject:
+            damaged.append(key)  # logged, with the object, where it was found
+    return items, damaged
 
 
 def list_versions(repo: ContentRepository, key: str, *, cursor: int | None = None, limit: int = 50) -> Page:

@@ -79,7 +79,9 @@ class VersionInfo:
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """One page of a listing; `next_cursor` is None on the last page."""
+    """One page of a listing; `next_cursor` is None on the last page. `damaged`: keys of this
+    page left out of `items` because their stored content cannot be read (CorruptObject)."""
 
     items: list[Any] = field(default_factory=list)
     next_cursor: str | None = None
+    damaged: list[str] = field(default_factory=list)

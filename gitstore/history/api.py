@@ -281,8 +281,9 @@ def list_entities_as_of(repo: ContentRepository, at: datetime, *, cursor: str | 
     if seq is None:
         return Page()
     rows = repo.index.live_keys_as_of(seq, after=cursor, limit=limit + 1)
-    items = [_live_entity(repo, key, commit) for key, commit in rows[:limit]]
-    return Page(items=items, next_cursor=rows[limit - 1][0] if len(rows) > limit else None)
+    commits = dict(rows[:limit])
+    items, damaged = entities.read_each(list(commits), lambda key: _live_entity(repo, key, commits[key]))
+    return Page(items=items, next_cursor=rows[limit - 1][0] if len(rows) > limit else None, damaged=damaged)
 
 
 def _live_entity(repo: ContentRepository, key: str, commit: str) -> Entity:

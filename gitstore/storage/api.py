@@ -6,6 +6,7 @@ Only this layer imports pygit2 for writing; layers above speak in keys, commits 
 from gitstore.storage.git import GitRepository, configure_libgit2, init_bare
 from gitstore.storage.history import BlamedLine, blame_file, merge_text, tree_patch
 from gitstore.storage.locks import RepoLock
+from gitstore.storage.missing import missing_object, object_errors
 from gitstore.storage.packed_refs import LoosePacked, pack_loose_refs, read_packed_refs, update_refs_packed
 from gitstore.storage.packs import Identity, write_commit
 from gitstore.storage.refs import (
@@ -47,6 +48,8 @@ __all__ = [
     "entity_path",
     "init_bare",
     "merge_text",
+    "missing_object",
+    "object_errors",
     "read_files",
     "read_ref",
     "read_settings",

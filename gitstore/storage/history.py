@@ -16,9 +16,17 @@ BLOB = pygit2.enums.FileMode.BLOB
 
 
 def tree_patch(git: pygit2.Repository, old: pygit2.Oid | None, new: pygit2.Oid | None) -> str:
-    """`git diff` between two trees (None: the empty tree), as unified patch text."""
-    empty = git.TreeBuilder().write() if old is None or new is None else None
-    diff = git.diff(git[old or empty], git[new or empty])
+    """`git diff` between two trees (None: the empty tree), as unified patch text.
+
+    A read writes nothing, so it works on a full disk: libgit2 diffs a tree against the empty
+    tree without the empty tree being stored (writing it first made such a diff a 500 there)."""
+    if old is None or new is None:
+        if old is None and new is None:
+            return ""
+        # With swap, libgit2 diffs from the empty tree to this one.
+        diff = git[new].diff_to_tree(swap=True) if old is None else git[old].diff_to_tree()  # type: ignore[attr-defined]
+    else:
+        diff = git.diff(git[old], git[new])
     return diff.patch or ""
 
 

@@ -23,6 +23,7 @@ import pytest
 from gitstore import ContentRepository, Store
 from gitstore.entities import api as entities
 from gitstore.publishing import api as publishing
+from gitstore.publishing.api import PublishTarget
 from gitstore.publishing.mirror import sync_live_mirror
 from tests.conftest import ADA
 from tests.serving import ROOT, start_server
@@ -148,3 +149,106 @@ def test_startup_repair_leaves_a_repository_it_cannot_read_and_repairs_the_rest(
     reports = Store(store.data_dir).repair_all()
     assert list(reports) == ["other"] and reports["other"].live_objects_copied > 0
     assert "repository demo was not repaired" in caplog.text and "gitstore fsck demo" in caplog.text
+
+
+def remove(path: Path) -> None:
+    """A missing object: its file deleted, as by hand (the loose-object guard never sees it)."""
+    path.unlink()
+
+
+@pytest.fixture
+def with_missing(damaged: Store) -> Store:
+    """`damaged`, plus a published page whose html file is gone and a page whose first
+    version's commit is gone."""
+    repo = damaged.repository("demo")
+    doc = {"type": "page", "title": "Missing", "fields": {"html": "<p>missing " + "text " * 200 + "</p>\n"}}
+    entities.put_draft(repo, "missing", doc, author=ADA)
+    entities.put_draft(repo, "gap", {"type": "page", "title": "Gap"}, author=ADA)
+    first = entities.get_entity(repo, "gap", state="draft").commit
+    entities.put_draft(repo, "gap", {"type": "page", "title": "Gap 2"}, author=ADA)
+    publishing.publish(repo, [PublishTarget("missing")], author=ADA)
+    sync_live_mirror(repo)
+    remove(html_blob(repo, "missing"))
+    remove(repo.path / "objects" / first[:2] / first[2:])
+    return damaged
+
+
+def test_a_missing_object_is_a_corrupt_object_problem_on_every_read(with_missing: Store) -> None:
+    server, url = start_server(with_missing.data_dir)
+    try:
+        with httpx.Client(base_url=url, timeout=10) as http:
+            for path in (
+                "/entities/missing",
+                "/entities/missing?state=draft",
+                "/entities/missing/diff?from=draft&to=published",
+                "/entities/missing/blame?field=html",
+                "/entities/gap/versions",
+                "/entities/gap?version=1",
+            ):
+                answer = http.get(f"/repos/demo{path}", headers={"Accept": "application/json"})
+                assert answer.status_code == 500, f"{path}: {answer.text}"
+                assert answer.headers["content-type"] == "application/problem+json"
+                assert answer.json()["type"] == PROBLEM and "missing" in answer.json()["detail"], path
+            patch = http.get("/repos/demo/entities/missing/diff?from=draft", headers={"Accept": "text/x-diff"})
+            assert patch.status_code == 500 and patch.json()["type"] == PROBLEM
+            assert http.get("/repos/demo/entities/gap?state=draft").json()["title"] == "Gap 2"
+        assert server.poll() is None
+    finally:
+        server.kill()
+        server.wait()
+
+
+def test_a_listing_serves_the_readable_entities_and_names_the_damaged_ones(with_missing: Store) -> None:
+    server, url = start_server(with_missing.data_dir)
+    try:
+        with httpx.Client(base_url=url, timeout=10) as http:
+            for query in ("", "?state=draft", "?as_of=2999-01-01T00:00:00Z", "?limit=2", "?limit=2&cursor=healthy"):
+                answer = http.get(f"/repos/demo/entities{query}")
+                assert answer.status_code == 200, f"{query}: {answer.text}"
+                page = answer.json()
+                listed = {e["key"] for e in page["items"]} | set(page["damaged"])
+                assert set(page["damaged"]) == listed & {"flipped", "missing", "truncated"}, query
+                assert all(e["title"] for e in page["items"])
+            everything = http.get("/repos/demo/entities?state=draft").json()
+            assert sorted(e["key"] for e in everything["items"]) == ["gap", "healthy"]
+            assert everything["damaged"] == ["flipped", "missing", "truncated"]
+    finally:
+        server.kill()
+        server.wait()
+
+
+@pytest.mark.parametrize("state", ["draft", "published"])
+def test_an_export_of_damaged_content_is_refused_before_its_first_byte(with_missing: Store, state: str) -> None:
+    """Once a streamed response has started, an error can only cut it short: a 200 with an empty
+    or half bundle. The damage is found first, and named by entity."""
+    server, url = start_server(with_missing.data_dir)
+    try:
+        with httpx.Client(base_url=url, timeout=10) as http:
+            for fmt in ("tar.gz", "zip", "ndjson"):
+                answer = http.get("/repos/demo/export", params={"state": state, "format": fmt})
+                assert answer.status_code == 500, f"{fmt}: {answer.status_code}"
+                assert answer.headers["content-type"] == "application/problem+json"
+                problem = answer.json()
+                assert problem["type"] == PROBLEM and problem["entities"] == ["flipped", "missing", "truncated"]
+                assert "oid" not in problem and "path" not in problem  # no object ids for callers
+        assert server.poll() is None
+    finally:
+        server.kill()
+        server.wait()
+    done = gitstore_cli("export", "--repo", "demo", "--data", str(with_missing.data_dir), "--state", state)
+    assert done.returncode == 2 and done.stdout == "" and "flipped, missing, truncated" in done.stderr
+
+
+def test_startup_repair_leaves_a_repository_with_a_missing_object_and_repairs_the_rest(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    for name in ("demo", "other"):
+        repo = store.create_repository(name)
+        entities.put_draft(
+            repo, "page", {"type": "page", "title": "P", "fields": {"html": f"<p>{name}</p>\n"}}, author=ADA
+        )
+        publishing.publish_all_drafts(repo, author=ADA)  # the live-only copy is left behind, as by a crash
+    remove(html_blob(store.repository("demo"), "page"))
+    reports = Store(store.data_dir).repair_all()
+    assert list(reports) == ["other"] and reports["other"].live_objects_copied > 0
+    assert "repository demo was not repaired" in caplog.text and "is missing" in caplog.text
