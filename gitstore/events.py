@@ -102,7 +102,8 @@ def read_events(
     _catch_up(repo, "main", main_head)
     index = repo.index
     if after == "latest":
-        cursor = Cursor(index.feed_end("draft"), index.feed_end("main"))
+        # A reader's cursor stays at the start of `draft`: how far it has grown is draft news.
+        cursor = Cursor(index.feed_end("draft") if drafts else (0, 0), index.feed_end("main"))
         return EventPage([], str(cursor))
     cursor = Cursor() if after is None else Cursor.parse(after)
     draft_rows = index.feed_after("draft", *cursor.draft, limit) if drafts else []

@@ -42,6 +42,7 @@ from gitstore.entities.snapshots import (
     newest_batch,
     published_commit,
     remember,
+    unknown_entity,
 )
 from gitstore.entities.trailers import format_message, parse_repeated, parse_trailers, summary_of
 from gitstore.errors import (
@@ -79,6 +80,7 @@ __all__ = [
     "delete_entity",
     "discard_draft",
     "entity_view",
+    "ever_published",
     "get_entity",
     "list_entities",
     "list_versions",
@@ -87,6 +89,7 @@ __all__ = [
     "put_draft",
     "restore_version",
     "roll_forward_drafts",
+    "unknown_entity",
     "write_drafts",
 ]
 
@@ -164,6 +167,12 @@ def list_entities(repo: ContentRepository, where: ListFilter, *, cursor: str | N
         except EntityNotFound:
             continue  # index lagging a concurrent delete; the next read will agree
     return Page(items=items, next_cursor=keys[limit - 1] if len(keys) > limit else None)
+
+
+def ever_published(repo: ContentRepository, keys: Sequence[str]) -> set[str]:
+    """Those of `keys` that were live at some point (live now, or their delete is published),
+    from the index: everything a reader of the live site can know exists."""
+    return {key for key, state in repo.index.states(keys).items() if state.published_commit is not None}
 
 
 def list_versions(repo: ContentRepository, key: str, *, cursor: int | None = None, limit: int = 50) -> Page:
