@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 
-from api import git_http, oauth, problems
+from api import git_http, oauth, problems, readers
 from api.housekeeping import fold_all, keep_folding, keep_house
 from api.logs import install_scrubbing
 from api.openapi import PROBLEM_RESPONSES
@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.credentials = Credentials(settings.credentials_path)
     app.state.rate_limiter = RateLimiter(settings.rate_limit)
     problems.install(app)
+    readers.install(app)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -120,7 +120,7 @@ def _extensions(exc: errors.GitstoreError) -> dict[str, Any]:
     return {k: v for k, v in extra.items() if k in ("key", "name")}
 
 
-async def _gitstore_error(request: Request, exc: Exception) -> Response:
+async def gitstore_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, errors.GitstoreError)
     status, kind, title = _lookup(exc)
     headers = {"Retry-After": "1"} if status == 503 else None
@@ -171,7 +171,7 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 
 
 def install(app: FastAPI) -> None:
-    app.add_exception_handler(errors.GitstoreError, _gitstore_error)
+    app.add_exception_handler(errors.GitstoreError, gitstore_error)
     app.add_exception_handler(HTTPProblem, _http_problem)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_exception)

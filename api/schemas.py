@@ -13,6 +13,14 @@ from gitstore.entities.document import Document
 EntityPut = Document
 
 
+def _hidden(description: str) -> Any:
+    """A field that callers without the preview right are not shown: absent, not null."""
+    return Field(default=None, exclude_if=lambda value: value is None, description=description)
+
+
+_PUBLIC_AUTHORS = "without the preview right: the name only, or absent (GITSTORE_PUBLIC_AUTHORS)"
+
+
 class _FromLibrary(BaseModel):
     """Built straight from gitstore's frozen dataclasses: `EntityOut.model_validate(entity)`."""
 
@@ -21,7 +29,7 @@ class _FromLibrary(BaseModel):
 
 class AuthorOut(_FromLibrary):
     name: str
-    email: str
+    email: str | None = _hidden("absent for callers without the preview right")
 
 
 class MemberOut(_FromLibrary):
@@ -51,9 +59,9 @@ class EntityOut(_FromLibrary):
     commit: str
     state: Literal["draft", "published", "superseded"]
     published_commit: str | None
-    has_unpublished_changes: bool
+    has_unpublished_changes: bool | None = _hidden("the draft differs from this; absent without the preview right")
     deleted: bool
-    author: AuthorOut
+    author: AuthorOut | None = _hidden(_PUBLIC_AUTHORS)
     updated_at: datetime
     unpublishing: UnpublishingOut | None = Field(
         default=None, description="how this version was taken down (gone, redirect, withdrawn), if it was"
@@ -104,7 +112,9 @@ class RepoOut(BaseModel):
     name: str
     description: str
     main: str | None = Field(description="commit of refs/heads/main, the live site")
-    draft: str | None = Field(description="commit of refs/heads/draft, every current draft")
+    draft: str | None = Field(
+        description="commit of refs/heads/draft, every current draft (null without the preview right)"
+    )
 
 
 class RepoList(BaseModel):
@@ -226,7 +236,7 @@ class EventOut(_FromLibrary):
     key: str
     commit: str
     action: str
-    author: AuthorOut
+    author: AuthorOut | None = _hidden(_PUBLIC_AUTHORS)
     at: datetime
     dependents: list[str]
 
@@ -292,7 +302,7 @@ class PublishLogItemOut(_FromLibrary):
 class PublishLogEntryOut(_FromLibrary):
     id: int
     commit: str = Field(description="the publish commit on main")
-    author: AuthorOut
+    author: AuthorOut | None = _hidden(_PUBLIC_AUTHORS)
     at: datetime
     items: list[PublishLogItemOut]
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from gitstore.access.credentials import default_path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PUBLIC_AUTHORS = ("name", "none")
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,9 @@ class Settings:
     credentials_file: Path | None = None
     # With credentials configured, callers without a token may read live content.
     anonymous_read: bool = False
+    # What callers without the preview right see of an author: "name", or "none" (nothing).
+    # Never the e-mail address (issue 18); the live-only git copy's commit authors follow it too.
+    public_authors: str = "name"
     # Per token (anonymous callers: per address) and per worker, in `limits` notation; "" = off.
     rate_limit: str = "100/second"
     access_token_seconds: int = 900
@@ -39,6 +43,12 @@ class Settings:
     # Fold draft changes into refs/heads/draft every so many seconds (GITSTORE_FOLD_SECONDS);
     # 0 = only when something reads `draft`, or 1,000 wait.
     fold_seconds: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.public_authors not in PUBLIC_AUTHORS:
+            raise ValueError(
+                f"GITSTORE_PUBLIC_AUTHORS is one of {', '.join(PUBLIC_AUTHORS)}, not {self.public_authors!r}"
+            )
 
     @property
     def credentials_path(self) -> Path:
@@ -58,6 +68,7 @@ class Settings:
             author_email=env.get("GITSTORE_AUTHOR_EMAIL", "user@gitstore.invalid"),
             credentials_file=Path(credentials) if credentials else None,
             anonymous_read=env.get("GITSTORE_ANONYMOUS", "none") == "read",
+            public_authors=env.get("GITSTORE_PUBLIC_AUTHORS", "name"),
             rate_limit=env.get("GITSTORE_RATE_LIMIT", "100/second"),
             access_token_seconds=int(env.get("GITSTORE_ACCESS_TOKEN_SECONDS", "900")),
             cors_origins=tuple(o.strip() for o in env.get("GITSTORE_CORS_ORIGINS", "").split(",") if o.strip()),

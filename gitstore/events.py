@@ -105,7 +105,8 @@ def read_events(
     _catch_up(repo, feed, "draft", draft_head(repo))
     _catch_up(repo, feed, "main", main_head)
     if after == "latest":
-        cursor = Cursor(feed.end("draft"), feed.end("main"))
+        # A reader's cursor stays at the start of `draft`: how far it has grown is draft news.
+        cursor = Cursor(feed.end("draft") if drafts else (0, 0), feed.end("main"))
         return EventPage([], str(cursor))
     cursor = Cursor() if after is None else Cursor.parse(after)
     draft_rows = feed.after("draft", *cursor.draft, limit) if drafts else []

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query
 from api.auth import may_preview, require_preview
 from api.body import JsonBody, json_body, validate_body
 from api.deps import Admin, PrincipalDep, RepoDep
+from api.readers import AudienceDep
 from api.schemas import (
     ContainerTypeList,
     ContainerTypeOut,
@@ -23,6 +24,7 @@ from api.schemas import (
 )
 from gitstore.containers import api as containers
 from gitstore.containers.api import TreeNode, View
+from gitstore.entities.api import unknown_entity
 from gitstore.errors import InvalidInput
 
 router = APIRouter(prefix="/repos/{repo}", tags=["containers"])
@@ -80,9 +82,11 @@ def _without_draft_hints(node: TreeNode) -> TreeNode:
     response_model=UsageList,
     summary='"Where used": the containers whose draft or live manifest names this entity',
 )
-def where_used(repo: RepoDep, key: str, principal: PrincipalDep) -> UsageList:
+def where_used(repo: RepoDep, key: str, audience: AudienceDep) -> UsageList:
     usages = containers.where_used(repo, key)
-    if not may_preview(principal, repo):
+    if not audience.preview:
+        if not audience.knows(repo, key):
+            raise unknown_entity(repo, key)
         usages = [u for u in usages if u.view == "live"]
     return UsageList(items=[UsageOut.model_validate(u) for u in usages])
 

@@ -12,6 +12,7 @@ from api.auth import require_preview
 from api.body import JsonBody, MergePatchBody, OptionalJsonBody, json_body, validate_body
 from api.deps import PreconditionDep, PrincipalDep, RepoDep, Writer, set_etag
 from api.problems import HTTPProblem
+from api.readers import AudienceDep
 from api.schemas import (
     BlameOut,
     DiffOut,
@@ -80,6 +81,7 @@ def _written(result: WriteResult, response: Response) -> EntityWritten:
 def list_entities(
     repo: RepoDep,
     principal: PrincipalDep,
+    audience: AudienceDep,
     request: Request,
     response: Response,
     state: Literal["draft", "published"] = "published",
@@ -100,9 +102,8 @@ def list_entities(
         page = entities.list_entities(repo, where, cursor=cursor, limit=limit)
     if page.next_cursor is not None:
         response.headers["Link"] = f'<{request.url.include_query_params(cursor=page.next_cursor)}>; rel="next"'
-    return EntityPage(
-        items=[EntityOut.model_validate(e) for e in page.items], next_cursor=page.next_cursor, damaged=page.damaged
-    )
+    items = audience.entities(repo, [EntityOut.model_validate(e) for e in page.items])
+    return EntityPage(items=items, next_cursor=page.next_cursor, damaged=page.damaged)
 
 
 @router.get("/{key}", response_model=EntityOut, summary="Read an entity: live, draft or a past version")
@@ -110,6 +111,7 @@ def get_entity(
     repo: RepoDep,
     key: Key,
     principal: PrincipalDep,
+    audience: AudienceDep,
     response: Response,
     state: Literal["draft", "published"] = "published",
     version: Annotated[int | None, Query(ge=1)] = None,
@@ -126,7 +128,7 @@ def get_entity(
         if state == "published" and version is None and commit is None:
             entity = serve(entity)  # gone answers 410, a redirect 301
     set_etag(response, entity.commit)
-    return EntityOut.model_validate(entity)
+    return audience.entity(repo, EntityOut.model_validate(entity))
 
 
 @router.put(

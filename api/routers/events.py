@@ -19,8 +19,8 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import may_preview
-from api.deps import PrincipalDep, RepoDep
+from api.deps import RepoDep
+from api.readers import Audience, AudienceDep
 from api.schemas import AuthorOut, EventOut, EventPageOut
 from gitstore import ContentRepository
 from gitstore.events import Cursor, Event, EventPage, heads, read_events
@@ -39,7 +39,7 @@ _HEARTBEAT_SECONDS = 15.0
 )
 async def events(
     repo: RepoDep,
-    principal: PrincipalDep,
+    audience: AudienceDep,
     request: Request,
     after: Annotated[
         str | None, Query(max_length=64, description="an event id; 'latest' for only what happens next")
@@ -48,13 +48,13 @@ async def events(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     last_event_id: Annotated[str | None, Header(max_length=64)] = None,
 ) -> object:
-    drafts = may_preview(principal, repo)  # readers see only what happened to the live site
+    drafts = audience.preview  # readers see only what happened to the live site
     if "text/event-stream" in request.headers.get("accept", ""):
         start = last_event_id or after
         if start not in (None, "latest"):
             Cursor.parse(start)  # a bad cursor is a 422 now, not a broken stream later
         return StreamingResponse(
-            _stream(repo, request, start, wait or 60, limit, drafts),
+            _stream(repo, request, start, wait or 60, limit, audience),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
@@ -62,7 +62,7 @@ async def events(
     deadline = time.monotonic() + wait
     while not page.items and time.monotonic() < deadline:
         page = await _next(repo, page.cursor, limit, drafts, deadline)
-    return EventPageOut(items=[_out(e) for e in page.items], cursor=page.cursor)
+    return EventPageOut(items=[_out(e, audience) for e in page.items], cursor=page.cursor)
 
 
 async def _read(repo: ContentRepository, after: str | None, limit: int, drafts: bool) -> EventPage:
@@ -78,15 +78,16 @@ async def _next(repo: ContentRepository, cursor: str, limit: int, drafts: bool, 
 
 
 async def _stream(
-    repo: ContentRepository, request: Request, after: str | None, seconds: float, limit: int, drafts: bool
+    repo: ContentRepository, request: Request, after: str | None, seconds: float, limit: int, audience: Audience
 ) -> AsyncIterator[bytes]:
+    drafts = audience.preview
     deadline = time.monotonic() + seconds
     beat = time.monotonic() + _HEARTBEAT_SECONDS
     page = await _read(repo, after, limit, drafts)
     yield b"retry: 1000\n\n"
     while True:
         for event in page.items:
-            data = orjson.dumps(_out(event).model_dump(mode="json"))
+            data = orjson.dumps(_out(event, audience).model_dump(mode="json"))
             yield f"id: {event.id}\nevent: {event.kind}\n".encode() + b"data: " + data + b"\n\n"
         if time.monotonic() >= deadline or await request.is_disconnected():
             return
@@ -99,7 +100,7 @@ async def _stream(
             page = await _next(repo, page.cursor, limit, drafts, min(deadline, beat))
 
 
-def _out(event: Event) -> EventOut:
+def _out(event: Event, audience: Audience) -> EventOut:
     return EventOut(
         id=event.id,
         kind=event.kind,  # type: ignore[arg-type]
@@ -107,7 +108,7 @@ def _out(event: Event) -> EventOut:
         key=event.key,
         commit=event.commit,
         action=event.action,
-        author=AuthorOut(name=event.author_name, email=event.author_email),
+        author=audience.author(AuthorOut(name=event.author_name, email=event.author_email)),
         at=event.at,
         dependents=event.dependents,
     )

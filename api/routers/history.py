@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from api.auth import require_preview
 from api.deps import PrincipalDep, RepoDep
+from api.readers import AudienceDep
 from api.schemas import ActivityPage, ChangeOut, PublishLogEntryOut, PublishLogPage
 from gitstore.history import api as history
 
@@ -24,13 +25,13 @@ def _link_next(request: Request, response: Response, cursor: str | None) -> None
 
 @router.get("/publish-log", response_model=PublishLogPage, summary="Each publish operation, newest first")
 def publish_log(
-    repo: RepoDep, request: Request, response: Response, cursor: Cursor = None, limit: Limit = 50
+    repo: RepoDep, audience: AudienceDep, request: Request, response: Response, cursor: Cursor = None, limit: Limit = 50
 ) -> PublishLogPage:
     page = history.list_publishes(repo, cursor=cursor, limit=limit)
     _link_next(request, response, page.next_cursor)
-    return PublishLogPage(
-        items=[PublishLogEntryOut.model_validate(p) for p in page.items], next_cursor=page.next_cursor
-    )
+    items = [PublishLogEntryOut.model_validate(p) for p in page.items]
+    shown = [p.model_copy(update={"author": audience.author(p.author)}) for p in items]
+    return PublishLogPage(items=shown, next_cursor=page.next_cursor)
 
 
 @router.get("/activity", response_model=ActivityPage, summary="Every change to every entity, newest first")

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query
 from api.auth import may_preview, require_preview
 from api.body import JsonBody, validate_body
 from api.deps import Admin, PrincipalDep, RepoDep
+from api.readers import AudienceDep
 from api.schemas import (
     DocumentOut,
     EntityOut,
@@ -50,9 +51,14 @@ def expanded_links(
     response_model=KeyList,
     summary="Every entity whose expanded representation includes this one: what to re-present after it changes",
 )
-def dependents(repo: RepoDep, key: str, principal: PrincipalDep, state: State = "published") -> KeyList:
+def dependents(
+    repo: RepoDep, key: str, principal: PrincipalDep, audience: AudienceDep, state: State = "published"
+) -> KeyList:
     if state == "draft":
         require_preview(principal, repo)
+    if not audience.knows(repo, key):
+        # What links to a page that never was live is known, but telling it would tell of the page.
+        return KeyList(items=[])
     return KeyList(items=links.dependents(repo, [key], state=state))
 
 
@@ -69,7 +75,7 @@ def document(repo: RepoDep, content_id: str, principal: PrincipalDep) -> Documen
     response_model=EntityOut,
     summary="What the live site serves at a base_path: the entity, 410 if gone, 301 if redirected",
 )
-def live_at_path(repo: RepoDep, base_path: str) -> EntityOut:
+def live_at_path(repo: RepoDep, base_path: str, audience: AudienceDep) -> EntityOut:
     path = "/" + base_path
     problem = base_path_problem(path)
     if problem:
@@ -77,7 +83,7 @@ def live_at_path(repo: RepoDep, base_path: str) -> EntityOut:
     holder = repo.index.live_holders([path]).get(path)
     if holder is None:
         raise EntityNotFound(f"nothing is live at {path}")
-    return EntityOut.model_validate(serve(entities.get_entity(repo, holder, state="published")))
+    return audience.entity(repo, EntityOut.model_validate(serve(entities.get_entity(repo, holder, state="published"))))
 
 
 @router.get("/link-types", response_model=LinkTypeList, summary="Link types with a reverse or breadcrumbs")

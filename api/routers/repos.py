@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from api.body import JsonBody, json_body, validate_body
 from api.deps import Admin, PrincipalDep, RepoDep, StoreDep
 from api.problems import HTTPProblem
+from api.readers import AudienceDep, audience
 from api.schemas import PruneOut, RepoCreate, RepoList, RepoOut
 from gitstore import ContentRepository
 from gitstore.entities.draft_branch import draft_head
@@ -45,14 +46,15 @@ def create_repo(store: StoreDep, principal: PrincipalDep, response: Response, bo
 
 
 @router.get("", response_model=RepoList, summary="List content repositories")
-def list_repos(store: StoreDep, principal: PrincipalDep) -> RepoList:
+def list_repos(store: StoreDep, principal: PrincipalDep, request: Request) -> RepoList:
     # Only those the caller has a scope on: the others do not exist for them.
-    return RepoList(items=[_out(r) for r in store.repositories() if principal.scopes_on(r.name)])
+    mine = [r for r in store.repositories() if principal.scopes_on(r.name)]
+    return RepoList(items=[audience(request, principal, r).repository(_out(r)) for r in mine])
 
 
 @router.get("/{repo}", response_model=RepoOut, summary="One content repository")
-def get_repo(repo: RepoDep) -> RepoOut:
-    return _out(repo)
+def get_repo(repo: RepoDep, audience: AudienceDep) -> RepoOut:
+    return audience.repository(_out(repo))
 
 
 @router.post(

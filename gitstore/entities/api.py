@@ -42,6 +42,7 @@ from gitstore.entities.snapshots import (
     newest_batch,
     published_commit,
     remember,
+    unknown_entity,
 )
 from gitstore.entities.trailers import format_message, parse_repeated, parse_trailers, summary_of
 from gitstore.errors import (
@@ -81,6 +82,7 @@ __all__ = [
     "delete_entity",
     "discard_draft",
     "entity_view",
+    "ever_published",
     "get_entity",
     "list_entities",
     "list_versions",
@@ -90,6 +92,7 @@ __all__ = [
     "read_each",
     "restore_version",
     "roll_forward_drafts",
+    "unknown_entity",
     "write_drafts",
 ]
 
@@ -178,6 +181,12 @@ def read_each(keys: Sequence[str], read: Callable[[str], Entity]) -> tuple[list[
         except CorruptObject:
             damaged.append(key)  # logged, with the object, where it was found
     return items, damaged
+
+
+def ever_published(repo: ContentRepository, keys: Sequence[str]) -> set[str]:
+    """Those of `keys` that were live at some point (live now, or their delete is published),
+    from the index: everything a reader of the live site can know exists."""
+    return {key for key, state in repo.index.states(keys).items() if state.published_commit is not None}
 
 
 def list_versions(repo: ContentRepository, key: str, *, cursor: int | None = None, limit: int = 50) -> Page:

@@ -149,8 +149,14 @@ def draft_tip(repo: ContentRepository, key: str) -> pygit2.Oid:
             if tip is None or (tip != batch and not git.descendant_of(tip, batch)):
                 return batch
     if tip is None:
-        raise EntityNotFound(f"no entity {key!r} in {repo.name!r}", key=key)
+        raise unknown_entity(repo, key)
     return tip
+
+
+def unknown_entity(repo: ContentRepository, key: str) -> EntityNotFound:
+    """What asking for a key that no entity has is told. Readers are told the same of a key
+    that was never live, so that what they are told does not reveal that a draft exists."""
+    return EntityNotFound(f"no entity {key!r} in {repo.name!r}", key=key)
 
 
 def published_commit(repo: ContentRepository, key: str) -> pygit2.Oid | None:

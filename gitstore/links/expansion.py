@@ -106,15 +106,20 @@ def dependents(repo: ContentRepository, keys: Sequence[str], *, state: str = "pu
     """Every entity whose expanded representation in `state` includes one of `keys`, by key:
     what links to it (or to another of its document's translations), what it links to with a
     type that has a reverse, everything whose breadcrumbs pass through it, every container
-    above it, and its other translations."""
+    above it, and its other translations. A live view names only what is live: an entity that
+    is not has no live representation to re-present (and naming it would tell readers that a
+    draft exists)."""
     for key in keys:
         validate_key(key)
+    view = view_of(state)
     found = repo.index.dependents(
         keys,
-        view_of(state),
+        view,
         reverse_types=sorted(reverse_names(repo)),
         breadcrumb_types=breadcrumb_types(repo),
     )
+    if view == "live":
+        found &= repo.index.summaries(sorted(found), "live").keys()
     return sorted(found)
 
 
