@@ -162,7 +162,7 @@ async def _lookup_error(request: Request, exc: Exception) -> Response:
     damaged = missing_object(exc)
     if damaged is None:
         raise exc
-    return await _gitstore_error(request, damaged)
+    return await gitstore_error(request, damaged)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:

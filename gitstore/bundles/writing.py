@@ -18,6 +18,7 @@ import pygit2
 from gitstore.bundles.format import NDJSON, PINS_DIR, TAR_GZ, ZIP, Version, version_line
 from gitstore.bundles.pins import Fingerprints
 from gitstore.entities.document import MEMBERS_FILE, files_to_document, members_from_bytes
+from gitstore.entities.erasures import pin_resolver
 from gitstore.errors import CorruptObject
 from gitstore.storage.api import entity_path, object_errors
 
@@ -71,17 +72,20 @@ def unreadable(git: pygit2.Repository, root: pygit2.Tree | None) -> list[str]:
     error can only cut the stream short, so an export reads everything first and refuses
     before its first byte. Each object is read once; the export reads it again."""
     readable: set[pygit2.Oid] = set()
+    pinned = pin_resolver(git)
     damaged = []
     for key, tree in _entities(git, root):
         try:
             with object_errors():
-                _read_whole(git, tree, readable)
+                _read_whole(git, tree, readable, pinned)
         except CorruptObject:
             damaged.append(key)  # logged, with the object, where it was found
     return damaged
 
 
-def _read_whole(git: pygit2.Repository, tree: pygit2.Tree, readable: set[pygit2.Oid]) -> None:
+def _read_whole(
+    git: pygit2.Repository, tree: pygit2.Tree, readable: set[pygit2.Oid], pinned: Callable[[str], pygit2.Oid]
+) -> None:
     """Read every object under `tree`, and every version its manifest pins; remember what read
     whole (a failure raises, so what is remembered was read)."""
     if tree.id in readable:
@@ -90,13 +94,13 @@ def _read_whole(git: pygit2.Repository, tree: pygit2.Tree, readable: set[pygit2.
         if entry.id in readable:
             continue
         if isinstance(entry, pygit2.Tree):
-            _read_whole(git, entry, readable)
+            _read_whole(git, entry, readable, pinned)
             continue
         data = git.odb.read(entry.id)[1]
         if entry.name == MEMBERS_FILE:
             for member in members_from_bytes(data):
                 if member.pin is not None:
-                    _read_whole(git, git[pygit2.Oid(hex=member.pin)].tree, readable)  # type: ignore[attr-defined]
+                    _read_whole(git, git[pinned(member.pin)].tree, readable, pinned)  # type: ignore[attr-defined]
         readable.add(entry.id)
     readable.add(tree.id)
 
