@@ -1,13 +1,16 @@
-"""Request bodies: size-capped, strictly parsed JSON.
+"""Request bodies: size-capped, time-bounded, strictly parsed JSON.
 
 Stock FastAPI lets several malformed bodies through to 500s or silently accepts them (measured:
 lone surrogates and NaN -> 500, duplicate keys -> last one wins, wrong media type -> 422, no
 size limit at all). Every body here goes through `read_json`, which refuses each of those with
-a 4xx problem before anything is written.
+a 4xx problem before anything is written. Nor does uvicorn bound how long a body may take, so a
+client that declares one and never sends it would hold its connection open forever: every
+body is read through `body_chunks`, which answers 408 once it is overdue.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, TypeVar
@@ -21,23 +24,38 @@ from gitstore.errors import InvalidInput
 
 M = TypeVar("M", bound=BaseModel)
 
+_MIB = 1024 * 1024
+
 JSON_TYPES = frozenset({"application/json"})
 MERGE_PATCH_TYPES = frozenset({"application/merge-patch+json", "application/json"})
 
 
 async def read_body(request: Request) -> bytes:
-    """The raw body, refused with 413 past the size limit (see `body_chunks`)."""
+    """The raw body, refused with 413 past the size limit and 408 when overdue (see `body_chunks`)."""
     return b"".join([chunk async for chunk in body_chunks(request, request.app.state.settings.max_body_bytes)])
 
 
 async def body_chunks(request: Request, limit: int) -> AsyncIterator[bytes]:
     """The body as it arrives, refused with 413 past `limit` bytes: from Content-Length before
-    reading anything, and by counting while streaming (a chunked body has no Content-Length)."""
+    reading anything, and by counting while streaming (a chunked body has no Content-Length).
+    Refused with 408 once the read has taken the body timeout, plus the timeout again for each
+    MiB received so far: a bound on the whole read, since a body dripped a byte at a time never
+    leaves a long gap, that still lets a large import over a slow link finish."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
+    timeout = request.app.state.settings.body_timeout
+    started = asyncio.get_running_loop().time()
     size = 0
-    async for chunk in request.stream():
+    chunks = aiter(request.stream())
+    while True:
+        try:
+            async with asyncio.timeout_at(started + timeout * (1 + size // _MIB)):
+                chunk = await anext(chunks)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise _timed_out(timeout) from None
         size += len(chunk)
         if size > limit:
             raise _too_large(limit)
@@ -111,6 +129,17 @@ def _too_large(limit: int) -> HTTPProblem:
         "Payload too large",
         f"the body is larger than {limit} bytes",
         limit=limit,
+    )
+
+
+def _timed_out(timeout: float) -> HTTPProblem:
+    # The rest of the body may still arrive; closing is the only way not to read it as a request.
+    return HTTPProblem(
+        408,
+        "request-timeout",
+        "Request timeout",
+        f"the request body did not arrive in time ({timeout:g} seconds for each MiB)",
+        headers={"Connection": "close"},
     )
 
 

@@ -21,6 +21,7 @@ import jwt
 import orjson
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api.body import read_body
 from api.problems import HTTPProblem
@@ -34,22 +35,47 @@ ISSUER = AUDIENCE = "gitstore"
 _ALGORITHM = "HS256"
 
 
+# NumericDate up to the last second of year 9999: a date past that is no date we issued.
+_LAST_DATE = 253402300799
+_Date = Annotated[int, Field(ge=0, le=_LAST_DATE)]
+
+
+class _Claims(BaseModel):
+    """The claims of a token we issue, by type. PyJWT takes `exp: "9999999999"`, `exp: 1e30` and
+    `nbf: false` for numbers and never looks at `scope`, so a token signed with our key but
+    holding claims we never write would be honoured, or fail with a 500 halfway through. Strict,
+    because we only ever write integers and strings."""
+
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+    iss: str
+    aud: str | list[str]  # RFC 7519 allows a list; PyJWT checked that it names us
+    sub: str
+    iat: _Date
+    exp: _Date
+    nbf: _Date | None = None
+    jti: str | None = None
+    scope: str
+
+
 def verify_access_token(credentials: Credentials, token: str) -> Principal | None:
     """The principal an access token stands for, or None if it is not one we issued and honour."""
     try:
-        claims = jwt.decode(
-            token,
-            credentials.signing_key(),
-            algorithms=[_ALGORITHM],
-            audience=AUDIENCE,
-            issuer=ISSUER,
-            options={"require": ["exp", "iat", "sub", "scope"]},
+        claims = _Claims.model_validate(
+            jwt.decode(
+                token,
+                credentials.signing_key(),
+                algorithms=[_ALGORITHM],
+                audience=AUDIENCE,
+                issuer=ISSUER,
+                options={"require": ["exp", "iat", "sub", "scope"]},
+            )
         )
-        client = credentials.client_principal(claims["sub"])
+        client = credentials.client_principal(claims.sub)
         if client is None:
             return None
-        granted = narrow(client.grants, parse_scope_string(claims["scope"]))
-    except (jwt.PyJWTError, InvalidInput, KeyError, TypeError):
+        granted = narrow(client.grants, parse_scope_string(claims.scope))
+    except (jwt.PyJWTError, ValidationError, InvalidInput):
         return None
     if not granted:
         return None  # it claims only scopes its client does not hold: not one we issued

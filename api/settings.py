@@ -20,6 +20,8 @@ class Settings:
     max_body_bytes: int = 10 * 1024 * 1024
     # An import's body (a compressed bundle) is spooled to disk, so it may be much larger.
     max_import_bytes: int = 256 * 1024 * 1024
+    # Seconds a request body may take per MiB (408 after); see api.body.body_chunks.
+    body_timeout: float = 30.0
     # The author of every change while no credentials are configured (loopback callers only).
     author_name: str = "gitstore user"
     author_email: str = "user@gitstore.invalid"
@@ -64,6 +66,7 @@ class Settings:
             samples_dir=Path(env.get("GITSTORE_SAMPLES_DIR", str(PROJECT_ROOT / "sample_repos"))),
             max_body_bytes=int(env.get("GITSTORE_MAX_BODY", str(10 * 1024 * 1024))),
             max_import_bytes=int(env.get("GITSTORE_MAX_IMPORT", str(256 * 1024 * 1024))),
+            body_timeout=float(env.get("GITSTORE_BODY_TIMEOUT", "30")),
             author_name=env.get("GITSTORE_AUTHOR_NAME", "gitstore user"),
             author_email=env.get("GITSTORE_AUTHOR_EMAIL", "user@gitstore.invalid"),
             credentials_file=Path(credentials) if credentials else None,

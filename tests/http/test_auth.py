@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -277,6 +278,64 @@ def test_oauth_refuses_bad_clients_grants_and_forged_tokens(data: Path, app: Tes
     unsigned = jwt.encode(claims | {"scope": "demo:read"}, None, algorithm="none")
     for token in (expired, forged, unsigned):
         assert app.get(f"{E}/intro", headers=bearer(token)).status_code == 401
+
+
+_NOW = int(time.time())
+_DROP = object()  # a claim left out of the token
+# Claims of a signed token, made with the server's own key, that are not what it issues: each
+# replaces or drops one claim of an otherwise valid token for a client holding demo:write.
+WRONG_CLAIMS: dict[str, dict[str, object]] = {
+    "scope as a list": {"scope": ["demo:write"]},
+    "scope as a number": {"scope": 7},
+    "scope as an object": {"scope": {"demo": "write"}},
+    "scope null": {"scope": None},
+    "scope missing": {"scope": _DROP},
+    "exp as a numeric string": {"exp": str(_NOW + 600)},
+    "exp as 1e30": {"exp": 1e30},
+    "exp as 10**30": {"exp": 10**30},
+    "exp as a fraction": {"exp": _NOW + 600.5},
+    "exp true": {"exp": True},
+    "exp as a list": {"exp": [_NOW + 600]},
+    "exp missing": {"exp": _DROP},
+    "iat as a numeric string": {"iat": str(_NOW)},
+    "iat as 1e30": {"iat": 1e30},
+    "iat false": {"iat": False},
+    "iat missing": {"iat": _DROP},
+    "nbf as a numeric string": {"nbf": str(_NOW)},
+    "nbf as -1e30": {"nbf": -1e30},
+    "nbf false": {"nbf": False},
+    "sub as a list": {"sub": ["studio"]},
+    "sub as a number": {"sub": 7},
+    "sub missing": {"sub": _DROP},
+    "iss as a list": {"iss": ["gitstore"]},
+    "iss as a number": {"iss": 7},
+    "iss missing": {"iss": _DROP},
+    "aud as a number": {"aud": 7},
+    "aud as an object": {"aud": {"gitstore": True}},
+    "aud as a list holding a number": {"aud": ["gitstore", 7]},
+    "aud missing": {"aud": _DROP},
+    "jti as a number": {"jti": 7},
+}
+
+
+@pytest.mark.parametrize("case", WRONG_CLAIMS)
+def test_signed_tokens_with_claims_of_the_wrong_type_are_401(data: Path, app: TestClient, case: str) -> None:
+    client_id, _ = _client(app, data, {"demo": ["write"]})
+    valid = {"iss": "gitstore", "aud": "gitstore", "sub": client_id, "iat": _NOW, "exp": _NOW + 600}
+    claims = valid | {"scope": "demo:write", "jti": "0123456789abcdef"} | WRONG_CLAIMS[case]
+    key = Credentials(default_path(data)).signing_key()
+    # Through JWS, not jwt.encode, which refuses to sign some of these.
+    payload = json.dumps({k: v for k, v in claims.items() if v is not _DROP}).encode()
+    token = bearer(jwt.api_jws.encode(payload, key, algorithm="HS256"))
+    before = git(data / "demo.git", "for-each-ref")
+
+    for r in (app.get(f"{E}/intro", headers=token), app.put(f"{E}/taken", json=PAGE, headers=token)):
+        assert r.status_code == 401 and r.headers["content-type"] == PROBLEM, r.text
+        assert r.headers["WWW-Authenticate"] == 'Bearer realm="gitstore", error="invalid_token"'
+    assert git(data / "demo.git", "for-each-ref") == before
+    # The same token with valid claims is honoured: the refusal was the claim, not the client.
+    fine = bearer(jwt.encode(valid | {"scope": "demo:write"}, key, algorithm="HS256"))
+    assert app.get(f"{E}/intro", headers=fine).status_code == 200
 
 
 def test_rate_limits_are_per_token_with_retry_after(data: Path) -> None:
