@@ -15,7 +15,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import require_preview
+from api.auth import may_preview, require_preview
 from api.body import body_chunks
 from api.deps import PrincipalDep, RepoDep, Writer, parse_etag
 from api.problems import HTTPProblem
@@ -146,7 +146,11 @@ def export_route(
         require_preview(principal, repo)
     media_type = FORMATS[format] if format is not None else _accepted(request.headers.get("accept"))
     stream = export_bundle(
-        repo, state=state, as_of=as_of_from_text(as_of) if as_of is not None else None, media_type=media_type
+        repo,
+        state=state,
+        as_of=as_of_from_text(as_of) if as_of is not None else None,
+        media_type=media_type,
+        public=not may_preview(principal, repo),
     )
     name = f"{repo.name}-{state}.{format_name(media_type)}"
     return StreamingResponse(

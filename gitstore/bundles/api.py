@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import BinaryIO
 
 import pygit2
@@ -227,9 +228,12 @@ def export_bundle(
     as_of: datetime | str | None = None,
     media_type: str = TAR_GZ,
     progress: Progress | None = None,
+    public: bool = False,
 ) -> Iterator[bytes]:
     """The entities of a view as a bundle, streamed: `state` "draft" (every current draft) or
     "published" (what is live), now or `as_of` a moment (a time, or a commit of that branch).
+    `public`: what is live as a reader without the draft right may see it, as the public git
+    copy shows it (gone and redirected entities their notice alone, no key never live by then).
 
     Checks its arguments, and that every object the bundle needs reads whole, before returning,
     so a caller can answer an error before streaming.
@@ -257,7 +261,10 @@ def export_bundle(
             "was exported; `gitstore fsck` lists every damaged object",
             entities=damaged,
         )
-    return write_bundle(git, root, media_type, progress)
+    if public and state != "published":
+        raise InvalidInput("a public export is of what is live", errors=[{"loc": ["state"], "msg": "not published"}])
+    live = partial(repo.index.keys_live_by, main_commit=str(commit)) if public and commit is not None else None
+    return write_bundle(git, root, media_type, progress, public=live)
 
 
 def as_of_from_text(text: str) -> datetime | str:

@@ -20,6 +20,7 @@ from gitstore.bundles.pins import Fingerprints
 from gitstore.entities.document import MEMBERS_FILE, files_to_document, members_from_bytes
 from gitstore.entities.erasures import pin_resolver
 from gitstore.errors import CorruptObject
+from gitstore.publishing.public import LiveKeys, hidden_keys, public_files
 from gitstore.storage.api import entity_path, object_errors
 
 __all__ = ["Progress", "unreadable", "write_bundle"]
@@ -32,10 +33,17 @@ _EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can say
 
 
 def write_bundle(
-    git: pygit2.Repository, root: pygit2.Tree | None, media_type: str, progress: Progress | None = None
+    git: pygit2.Repository,
+    root: pygit2.Tree | None,
+    media_type: str,
+    progress: Progress | None = None,
+    *,
+    public: LiveKeys | None = None,
 ) -> Iterator[bytes]:
     """The entities of aggregate tree `root` (a commit of `draft` or `main`), then every pinned
-    version they need that is not already one of them, as a bundle of `media_type`."""
+    version they need that is not already one of them, as a bundle of `media_type`. With
+    `public` (which keys were live by then), each as a reader may see it
+    (gitstore.publishing.public)."""
     listed = _entities(git, root)
     fingerprints = Fingerprints(git)
     sink = _Sink()
@@ -43,9 +51,11 @@ def write_bundle(
     exported: dict[str, pygit2.Oid] = {}
     wanted: list[tuple[str, pygit2.Oid]] = []  # pinned versions, as (key, commit)
     for done, (key, tree) in enumerate(listed, 1):
-        exported[key] = tree.id
-        out.add(key, None, fingerprints.bundle_files(tree))
-        wanted += _pins_of(tree, fingerprints.pinned)
+        files = _shown(fingerprints.bundle_files(tree), public)
+        if files is not None:
+            exported[key] = tree.id
+            out.add(key, None, files)
+            wanted += _pins_of(tree, fingerprints.pinned)
         if progress is not None:
             progress(done, len(listed))
         if sink.size >= _CHUNK:
@@ -58,7 +68,10 @@ def write_bundle(
         if (key, pin) in carried or (own is not None and fingerprints.of_tree(git[own]) == pin):  # type: ignore[arg-type]
             continue
         carried.add((key, pin))
-        out.add(key, pin, fingerprints.bundle_files(tree))
+        files = _shown(fingerprints.bundle_files(tree), public)
+        if files is None:
+            continue
+        out.add(key, pin, files)
         wanted += _pins_of(tree, fingerprints.pinned)
         if sink.size >= _CHUNK:
             yield sink.drain()
@@ -114,6 +127,13 @@ def _entities(git: pygit2.Repository, root: pygit2.Tree | None) -> list[tuple[st
         if isinstance(shard, pygit2.Tree):
             found += [(entry.name, entry) for entry in shard if isinstance(entry, pygit2.Tree)]
     return found  # type: ignore[return-value]
+
+
+def _shown(files: dict[str, bytes], public: LiveKeys | None) -> dict[str, bytes] | None:
+    if public is None:
+        return files
+    doc, deleted = files_to_document(files)
+    return public_files(files, doc, deleted, hidden_keys(doc, public))
 
 
 def _pins_of(tree: pygit2.Tree, pinned: Callable[[str], pygit2.Oid]) -> list[tuple[str, pygit2.Oid]]:

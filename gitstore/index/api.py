@@ -639,6 +639,26 @@ class EntityIndex:
             )
         return found
 
+    def keys_live_by(self, keys: Sequence[str], main_commit: str) -> set[str]:
+        """Those of `keys` published in the publish `main_commit` records or an earlier one: a
+        fact of history, the same whenever it is asked."""
+        found: set[str] = set()
+        db = self._db()
+        row = db.execute("SELECT seq FROM publishes WHERE commit_id=?", (main_commit,)).fetchone()
+        if row is None:
+            return found
+        for start in range(0, len(keys), 500):
+            chunk = list(keys[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                r[0]
+                for r in db.execute(
+                    f"SELECT DISTINCT key FROM published_items WHERE key IN ({marks}) AND publish_seq<=?",
+                    [*chunk, row[0]],
+                )
+            )
+        return found
+
     # -- links and documents ------------------------------------------------------------------
 
     def summaries(self, keys: Sequence[str], view: str) -> dict[str, Summary]:

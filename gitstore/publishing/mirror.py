@@ -25,22 +25,31 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import pygit2
 
-from gitstore.entities.document import TAKEN_DOWN, UNPUBLISHING_FILE
+from gitstore.entities.document import TAKEN_DOWN
 from gitstore.entities.snapshots import load_snapshot, published_by
 from gitstore.entities.trailers import format_message, parse_repeated, parse_trailers, summary_of
+from gitstore.publishing.public import LiveKeys, hidden_keys, public_files, shows_nothing
 from gitstore.repository import MAIN, ContentRepository
-from gitstore.storage.api import Identity, read_ref, update_aggregate, update_refs, write_commit
+from gitstore.storage.api import (
+    Identity,
+    read_files,
+    read_ref,
+    update_aggregate,
+    update_refs,
+    write_commit,
+    write_files,
+)
 from gitstore.storage.git import configure_libgit2
 from gitstore.storage.objects import copy_objects, missing_tree_objects
 
 __all__ = ["ensure_live_mirror", "live_mirror_path", "public_signature", "rebuild_live_mirror", "sync_live_mirror"]
 
 _SOURCE = "Source"
-_BLOB = pygit2.GIT_FILEMODE_BLOB
 
 #: `GITSTORE_PUBLIC_AUTHORS`: what the public copy says of who published: the editor's
 #: name (`name`, the default) or nothing (`none`). Never an e-mail address.
@@ -73,7 +82,7 @@ def sync_live_mirror(repo: ContentRepository) -> int:
         if todo is None:
             return _rebuild(repo, main)
         assert mirror is not None
-        return _project(source, mirror, path, todo)
+        return _project(repo, mirror, path, todo)
 
 
 def rebuild_live_mirror(repo: ContentRepository) -> int:
@@ -143,7 +152,7 @@ def _rebuild(repo: ContentRepository, main: pygit2.Oid) -> int:
     source = repo.storage.git
     history = _publishes_after(source, main, None)
     assert history is not None
-    copied = _project(source, mirror, building, history)
+    copied = _project(repo, mirror, building, history)
     if path.exists():
         os.rename(path, old)
     os.rename(building, path)
@@ -151,8 +160,9 @@ def _rebuild(repo: ContentRepository, main: pygit2.Oid) -> int:
     return copied
 
 
-def _project(source: pygit2.Repository, mirror: pygit2.Repository, path: Path, commits: list[pygit2.Oid]) -> int:
+def _project(repo: ContentRepository, mirror: pygit2.Repository, path: Path, commits: list[pygit2.Oid]) -> int:
     """Add the projection of each of `commits` (oldest first) on top of the copy's `main`."""
+    source = repo.storage.git
     head = read_ref(mirror, MAIN)
     root = mirror[head].tree if head is not None else None  # type: ignore[attr-defined]
     copied = 0
@@ -160,8 +170,10 @@ def _project(source: pygit2.Repository, mirror: pygit2.Repository, path: Path, c
         commit = source[oid]
         changes: dict[str, pygit2.Oid | None] = {}
         wanted: list[pygit2.Oid] = []
-        for key, sha in published_by(source, oid).items():
-            changes[key], needs = _public_tree(source, mirror, pygit2.Oid(hex=sha))
+        published = published_by(source, oid)
+        live = _live_by(repo, oid, set(published))
+        for key, sha in published.items():
+            changes[key], needs = _public_tree(source, mirror, pygit2.Oid(hex=sha), live)
             wanted += needs
         copied += copy_objects(source, path, missing_tree_objects(source, mirror, wanted))
         tree = update_aggregate(mirror, root, changes)
@@ -179,23 +191,32 @@ def _project(source: pygit2.Repository, mirror: pygit2.Repository, path: Path, c
     return copied
 
 
+def _live_by(repo: ContentRepository, main: pygit2.Oid, published_now: set[str]) -> LiveKeys:
+    """Which keys were live once publish `main` was made: a key published by it counts, since
+    it goes live in the same instant as a page that names it."""
+
+    def live(keys: Sequence[str]) -> set[str]:
+        return repo.index.keys_live_by(keys, str(main)) | (published_now & set(keys))
+
+    return live
+
+
 def _public_tree(
-    source: pygit2.Repository, mirror: pygit2.Repository, commit: pygit2.Oid
+    source: pygit2.Repository, mirror: pygit2.Repository, commit: pygit2.Oid, live: LiveKeys
 ) -> tuple[pygit2.Oid | None, list[pygit2.Oid]]:
     """What a reader may see of one published entity commit, as a tree (None: nothing) and the
-    trees the copy needs from the full repository for it."""
+    trees the copy needs from the full repository for it: the very tree, unless something of
+    it must not be shown, which is then written into the copy as shown."""
     snap = load_snapshot(source, commit)
-    notice = snap.document.unpublishing
-    if snap.deleted or (notice is not None and notice.type == "vanish"):
+    doc = snap.document
+    if shows_nothing(doc, snap.deleted):
         return None, []
-    if notice is not None and notice.type in TAKEN_DOWN:
-        # REST answers 410 or 301 with the notice, and nothing of the content: so does git.
-        blob = source[snap.tree][UNPUBLISHING_FILE]  # type: ignore[index]
-        data = source[blob.id].data  # type: ignore[attr-defined]
-        builder = mirror.TreeBuilder()
-        builder.insert(UNPUBLISHING_FILE, mirror.create_blob(data), _BLOB)
-        return builder.write(), []
-    return snap.tree, [snap.tree]
+    hidden = hidden_keys(doc, live)
+    if not hidden and (doc.unpublishing is None or doc.unpublishing.type not in TAKEN_DOWN):
+        return snap.tree, [snap.tree]
+    shown = public_files(read_files(source[snap.tree]), doc, snap.deleted, hidden)  # type: ignore[arg-type]
+    assert shown is not None
+    return write_files(mirror, shown), []
 
 
 def _public_message(message: str, source: pygit2.Oid) -> str:

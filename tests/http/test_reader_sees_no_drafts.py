@@ -217,11 +217,6 @@ def test_editors_still_see_everything(data: Path) -> None:
         assert client.get(f"/repos/demo/entities/{MARK}-member/containers", headers=editor).json()["items"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an export of what is live is main's tree byte for byte, so it keeps the links a live page was "
-    "published with, to pages never published; the live-only git copy holds the same files (issue 18, open)",
-)
 def test_an_export_of_what_is_live_names_no_draft_only_key(reader: TestClient) -> None:
     r = reader.get("/repos/demo/export?format=ndjson")
     assert r.status_code == 200 and MARK not in r.text

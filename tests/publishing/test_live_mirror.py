@@ -178,3 +178,22 @@ def _all_bytes(path: Path) -> str:
         ["git", "--git-dir", str(path), "cat-file", "--batch-all-objects", "--batch"], capture_output=True, check=True
     )
     return done.stdout.decode("utf-8", "replace")
+
+
+def test_links_and_members_naming_a_key_never_live_are_left_out_of_the_copy(repo: ContentRepository) -> None:
+    """A key that was never live is news of a draft: the copy names only keys live by then."""
+    entities.put_draft(repo, "secret-merger", {"type": "page", "title": "Not yet"}, author=ADA)
+    entities.put_draft(repo, "about", {"type": "page", "title": "About"}, author=ADA)
+    links = {"related": ["secret-merger", "about"], "mentions": ["secret-merger"]}
+    entities.put_draft(repo, "home", {"type": "page", "title": "Home", "links": links}, author=ADA)
+    members = [{"key": "about", "pin": None}, {"key": "secret-merger", "pin": None}]
+    entities.put_draft(repo, "box", {"type": "container", "title": "Box", "members": members}, author=ADA)
+    publish(repo, "home", "about", "box")  # about goes live with home: it may be named
+    path = ensure_live_mirror(repo)
+    assert "secret-merger" not in _all_bytes(path)
+    home = git(path, "show", f"main:{entity_path('home')}/entity.json")
+    assert '"related": [\n      "about"\n    ]' in home and "mentions" not in home
+    assert git(path, "show", f"main:{entity_path('box')}/members.json") == '[\n  {"key":"about","pin":null}\n]\n'
+    # the full repository keeps the page as written
+    assert "secret-merger" in git(repo.path, "show", f"main:{entity_path('home')}/entity.json")
+    fsck_strict(path)
