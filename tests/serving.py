@@ -21,11 +21,16 @@ def free_port() -> int:
 
 
 def start_server(
-    data: Path, *, anonymous: str = "none", port: int | None = None
+    data: Path, *, anonymous: str = "none", port: int | None = None, env: dict[str, str] | None = None
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """Start uvicorn on `data` and wait until /health answers. Returns (process, base url)."""
+    """Start uvicorn on `data` (with `env` added to its environment) and wait until /health
+    answers. Returns (process, base url)."""
     port = port or free_port()
-    env = os.environ | {"GITSTORE_DATA": str(data), "GITSTORE_SAMPLES": "0", "GITSTORE_ANONYMOUS": anonymous}
+    env = (
+        os.environ
+        | {"GITSTORE_DATA": str(data), "GITSTORE_SAMPLES": "0", "GITSTORE_ANONYMOUS": anonymous}
+        | (env or {})
+    )
     log_path = data.parent / f"server-{port}-{time.monotonic_ns()}.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
