@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from gitstore import Store
 from gitstore.entities.draft_branch import fold_drafts
-from gitstore.errors import StorageFull
+from gitstore.errors import Busy, StorageFull
 from gitstore.housekeeping import maintain
 
 log = logging.getLogger("gitstore.housekeeping")
@@ -52,5 +52,7 @@ async def fold_all(store: Store) -> None:
             await run_in_threadpool(fold_drafts, repo)
         except StorageFull:
             log.warning("no room to fold draft changes in %s; they wait", repo.name)
+        except Busy:
+            log.info("the drafts lock of %s stayed held; its changes fold next time", repo.name)
         except Exception:  # the change is committed; the next fold or reader tries again
             log.exception("folding draft changes failed in %s", repo.name)

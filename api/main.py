@@ -24,6 +24,7 @@ from api.settings import Settings
 from gitstore import Store
 from gitstore.access.credentials import Credentials
 from gitstore.samples import load_samples
+from gitstore.storage.api import LockBudget
 
 log = logging.getLogger("gitstore.api")
 
@@ -92,8 +93,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(bundles.router)
     app.include_router(git_http.router)
 
+    # Not a threadpool route: it must answer while every thread is busy.
     @app.get("/health", tags=["service"], summary="Liveness: answers without touching git")
-    def health() -> dict[str, str]:
+    async def health() -> dict[str, str]:
         return {"status": "ok"}
 
     return app
@@ -102,7 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def _open_store(settings: Settings) -> Store:
     """Open the data directory, load the samples into an empty one, and repair what a crash
     may have left half done. Workers start together, so this runs under a file lock."""
-    store = Store(settings.data_dir)
+    store = Store(settings.data_dir, lock_budget=LockBudget(settings.lock_wait, settings.lock_waiters))
     fd = os.open(store.data_dir / ".gitstore-startup.lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)

@@ -127,7 +127,9 @@ async def gitstore_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, errors.Redirected) and "repo" in request.path_params:
         # The alternative path is a base_path: point at what the live site serves there.
         headers = {"Location": f"/repos/{request.path_params['repo']}/paths{exc.extra['alternative_path']}"}
-    if status >= 500:
+    if status == 503:  # shedding load: a line each would flood the log just when it is busiest
+        log.info("%s %s -> %s: %s", request.method, request.url.path, status, exc.detail)
+    elif status >= 500:
         log.error("%s %s -> %s: %s", request.method, request.url.path, status, exc.detail)
     return problem(status, kind, title, exc.detail, headers=headers, **_extensions(exc))
 

@@ -45,6 +45,12 @@ class Settings:
     # Fold draft changes into refs/heads/draft every so many seconds (GITSTORE_FOLD_SECONDS);
     # 0 = only when something reads `draft`, or 1,000 wait.
     fold_seconds: float = 1.0
+    # How long a request waits for a repository lock that someone else holds before it is
+    # answered 503 (GITSTORE_LOCK_WAIT), and how many requests of a worker may be waiting for
+    # locks at once, the rest answered 503 at once (GITSTORE_LOCK_WAITERS): a waiting request
+    # holds one of the 40 threads that reads and every other repository need too.
+    lock_wait: float = 5.0
+    lock_waiters: int = 16
 
     def __post_init__(self) -> None:
         if self.public_authors not in PUBLIC_AUTHORS:
@@ -80,6 +86,8 @@ class Settings:
             upload_pack_timeout=float(env.get("GITSTORE_UPLOAD_PACK_TIMEOUT", "300")),
             housekeeping_seconds=float(env.get("GITSTORE_HOUSEKEEPING", "300")),
             fold_seconds=float(env.get("GITSTORE_FOLD_SECONDS", "1")),
+            lock_wait=float(env.get("GITSTORE_LOCK_WAIT", "5")),
+            lock_waiters=int(env.get("GITSTORE_LOCK_WAITERS", "16")),
         )
 
 

@@ -50,11 +50,11 @@ def build(store: Store, n: int, versions: int) -> None:
         print(f"  built version {v}/{versions}", file=sys.stderr)
 
 
-def serve(data: Path) -> tuple[subprocess.Popen[bytes], str]:
+def serve(data: Path, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = os.environ | {"GITSTORE_DATA": str(data), "GITSTORE_SAMPLES": "0"}
+    env = os.environ | {"GITSTORE_DATA": str(data), "GITSTORE_SAMPLES": "0"} | (env or {})
     proc = subprocess.Popen(
         [
             sys.executable,

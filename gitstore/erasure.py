@@ -159,7 +159,11 @@ def finish_erasures(repo: ContentRepository) -> list[str]:
         return []
     storage = repo.storage
     finished = []
-    with storage.housekeeping_lock.held(), storage.publish_lock.held(), storage.drafts_lock.held():
+    with (  # nothing may be served before a started erasure is finished: wait as long as it takes
+        storage.housekeeping_lock.held(patient=True),
+        storage.publish_lock.held(patient=True),
+        storage.drafts_lock.held(patient=True),
+    ):
         records = read_settings(storage.git, ERASURES_REF, ERASURES_FILE)
         for plan in plans:
             erasure_id = plan.name[len("erasure-") : -len(".plan")]

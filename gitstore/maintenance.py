@@ -56,7 +56,12 @@ def repair(repo: ContentRepository) -> RepairReport:
         reindex(repo)
         repo.index.needs_rebuild = False
     storage = repo.storage
-    with storage.housekeeping_lock.held(), storage.publish_lock.held(), storage.drafts_lock.held():
+    # Patient: nothing may be served before a crash's leftovers are repaired.
+    with (
+        storage.housekeeping_lock.held(patient=True),
+        storage.publish_lock.held(patient=True),
+        storage.drafts_lock.held(patient=True),
+    ):
         # Holding all three, no live gitstore writer or housekeeper owns a ref lock or
         # packed-refs.lock: any left was left by a dead one.
         report.removed_locks = sweep_stale_locks(git, ["refs", "HEAD.lock", "packed-refs.lock"])
@@ -78,7 +83,7 @@ def repair(repo: ContentRepository) -> RepairReport:
 def reindex(repo: ContentRepository) -> int:
     """Throw the index away and rebuild it from refs. Returns the number of entities."""
     git = repo.storage.git
-    with repo.storage.publish_lock.held(), repo.storage.drafts_lock.held():
+    with repo.storage.publish_lock.held(patient=True), repo.storage.drafts_lock.held(patient=True):
         roll_forward_drafts(repo)
         fold_drafts(repo)
         repo.index.clear()

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gitstore.index.api import EntityIndex
-from gitstore.storage.api import GitRepository
+from gitstore.storage.api import PATIENT, GitRepository, LockBudget
 
 MAIN = "refs/heads/main"
 DRAFT = "refs/heads/draft"
@@ -31,10 +31,10 @@ def published_ref(key: str) -> str:
 class ContentRepository:
     """A handle on one content repository. Cheap to keep; safe to share between threads."""
 
-    def __init__(self, name: str, path: Path) -> None:
+    def __init__(self, name: str, path: Path, lock_budget: LockBudget = PATIENT) -> None:
         self.name = name
         self.path = path
-        self.storage = GitRepository(path)
+        self.storage = GitRepository(path, lock_budget)
         self.index = EntityIndex(self.storage.control_dir / "index.sqlite3")
 
     @property

@@ -14,7 +14,7 @@ from gitstore.errors import CorruptObject, RepositoryExists, RepositoryNotFound
 from gitstore.maintenance import RepairReport, repair
 from gitstore.names import validate_repo_name
 from gitstore.repository import ContentRepository
-from gitstore.storage.api import disk_errors, init_bare, object_errors
+from gitstore.storage.api import PATIENT, LockBudget, disk_errors, init_bare, object_errors
 
 __all__ = ["Store"]
 
@@ -22,10 +22,13 @@ log = logging.getLogger("gitstore")
 
 
 class Store:
-    """Every content repository under one data directory."""
+    """Every content repository under one data directory. `lock_budget` bounds how long, and
+    how many at once, callers wait for a repository's locks (a service sets one; by default
+    they wait as long as it takes)."""
 
-    def __init__(self, data_dir: str | os.PathLike[str]) -> None:
+    def __init__(self, data_dir: str | os.PathLike[str], *, lock_budget: LockBudget = PATIENT) -> None:
         self.data_dir = Path(data_dir).resolve()
+        self.lock_budget = lock_budget
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._open: dict[str, ContentRepository] = {}
         self._guard = threading.Lock()
@@ -59,7 +62,7 @@ class Store:
             if repo is None:
                 if not (path / "HEAD").is_file():
                     raise RepositoryNotFound(f"no repository {name!r}", name=name)
-                repo = self._open[name] = ContentRepository(name, path)
+                repo = self._open[name] = ContentRepository(name, path, self.lock_budget)
         return repo
 
     def opened(self, name: str) -> ContentRepository | None:

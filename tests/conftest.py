@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
 import sqlite3
 import subprocess
 from collections.abc import Iterator
@@ -66,6 +68,18 @@ def fsck_strict(path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "error" not in done.stderr.lower(), done.stderr
+
+
+@contextlib.contextmanager
+def held_flock(path: Path) -> Iterator[None]:
+    """Hold the flock of a RepoLock's file through a descriptor of its own, as another process
+    would (the kernel tells flocks apart by open file, not by process)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing drops the flock
 
 
 def settle(path: Path) -> None:

@@ -11,6 +11,7 @@ draft tip is still that commit, `IfAbsent()` to create only; a failed one raises
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -432,7 +433,8 @@ def _write(
     entity = entity_view(git, made.snapshot, "draft", made.commit, published_commit(repo, key))
     warnings = _live_path_warnings(repo, [planned]).get(key, ())
     if waiting >= FOLD_AT:
-        with after_commit_point(f"the change to {key!r}"):
+        # Busy: the lock is held long (an import); the change is made, and the next fold takes it.
+        with after_commit_point(f"the change to {key!r}"), contextlib.suppress(Busy):
             fold_drafts(repo)
     return WriteResult(entity, created=planned.current is None, changed=True, warnings=warnings)
 

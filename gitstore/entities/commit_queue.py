@@ -11,6 +11,10 @@ order of changes is the order they queued in.
 
 Only this process's threads share a queue; uvicorn's other workers take turns with the lock
 as before, each committing its own queue.
+
+A writer whose wait for the lock ends in Busy takes its job back out of the queue, so it is
+never committed after its caller was told nothing was written. If a leader has taken the job
+already, it is being committed that moment, and the writer waits for the round instead.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from gitstore.errors import Busy
 from gitstore.storage.api import RepoLock
 
 __all__ = ["Job", "run_queued"]
@@ -47,6 +52,8 @@ Commit = Callable[[Sequence[Job]], Sequence[Job]]
 
 _queues: dict[str, list[Job]] = {}
 _queues_guard = threading.Lock()
+# Notified at the end of every round: a job taken out of its queue is done or back in it.
+_round_ended = threading.Condition(_queues_guard)
 
 
 def run_queued(name: str, lock: RepoLock, job: Job, commit: Commit) -> Any:
@@ -60,19 +67,42 @@ def run_queued(name: str, lock: RepoLock, job: Job, commit: Commit) -> Any:
     else:
         with _queues_guard:
             _queues.setdefault(name, []).append(job)
-        with lock.held():
-            while not job.done:
-                with _queues_guard:
-                    jobs, _queues[name] = _queues[name], []
-                try:
-                    left = list(commit(jobs))
-                except BaseException as exc:
-                    for other in jobs:
-                        if not other.done:
-                            other.fail(exc)
-                    raise
-                with _queues_guard:
-                    _queues[name][:0] = left
+        try:
+            with lock.held():
+                while not job.done:
+                    _lead_round(name, commit)
+        except Busy as busy:
+            _withdraw_or_wait(name, job, busy)
     if job.error is not None:
         raise job.error
     return job.result
+
+
+def _lead_round(name: str, commit: Commit) -> None:
+    """Commit every job queued under `name` that can go in one round (holding the lock)."""
+    with _queues_guard:
+        jobs, _queues[name] = _queues[name], []
+    left: list[Job] = []
+    try:
+        left = list(commit(jobs))
+    except BaseException as exc:
+        for other in jobs:
+            if not other.done:
+                other.fail(exc)
+        raise
+    finally:
+        with _round_ended:
+            _queues[name][:0] = left
+            _round_ended.notify_all()
+
+
+def _withdraw_or_wait(name: str, job: Job, busy: Busy) -> None:
+    """Take `job` out of the queue and raise `busy`, or, if a leader has it, wait until the
+    leader's round is over with it done (committed or failed) or back in the queue."""
+    with _round_ended:
+        while not job.done:
+            queue = _queues[name]
+            if job in queue:
+                queue.remove(job)
+                raise busy
+            _round_ended.wait()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pygit2
 
-from gitstore.storage.locks import HOUSEKEEPING_LOCK, RepoLock
+from gitstore.storage.locks import HOUSEKEEPING_LOCK, PATIENT, LockBudget, RepoLock
 from gitstore.storage.loose import guarded_odb
 from gitstore.storage.packs import ObjectBuffer, attach
 
@@ -47,15 +47,15 @@ class GitRepository:
     `drafts_lock` serialises draft writes (each entity's ref, the `draft` branch, the index);
     `publish_lock` serialises publishes (`main`, the published refs); `housekeeping_lock`,
     packing refs and sweeping lock files, which writers never wait for. Take them in the order
-    housekeeping, publish, drafts.
+    housekeeping, publish, drafts. `lock_budget` bounds the waits for them.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, lock_budget: LockBudget = PATIENT) -> None:
         self.path = path
         control = path / "gitstore"
-        self.drafts_lock = RepoLock(control / "drafts.lock")
-        self.publish_lock = RepoLock(control / "publish.lock")
-        self.housekeeping_lock = RepoLock(path / HOUSEKEEPING_LOCK)
+        self.drafts_lock = RepoLock(control / "drafts.lock", lock_budget)
+        self.publish_lock = RepoLock(control / "publish.lock", lock_budget)
+        self.housekeeping_lock = RepoLock(path / HOUSEKEEPING_LOCK, lock_budget)
         self._local = threading.local()
 
     @property

@@ -6,21 +6,23 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from gitstore import ContentRepository
+from gitstore import ContentRepository, Store
 from gitstore.containers import api as containers
 from gitstore.entities import api as entities
 from gitstore.entities import commit_queue
 from gitstore.entities.api import IfMatch
 from gitstore.entities.snapshots import draft_tip
 from gitstore.entities.trailers import parse_repeated
-from gitstore.errors import BasePathTaken, StaleVersion
+from gitstore.errors import BasePathTaken, Busy, StaleVersion
 from gitstore.publishing import api as publishing
 from gitstore.publishing.api import PublishTarget
-from tests.conftest import ADA, GRACE, fsck_strict, git, settle
+from gitstore.storage.api import LockBudget, RepoLock
+from tests.conftest import ADA, GRACE, fsck_strict, git, held_flock, settle
 
 
 def page(title: str, base_path: str | None = None) -> dict[str, Any]:
@@ -208,3 +210,80 @@ def test_many_writer_threads_lose_nothing(repo: ContentRepository) -> None:
         assert repo.index.draft_commits()[key] == commits[-1]
     settle(repo.path)
     fsck_strict(repo.path)
+
+
+def test_a_write_refused_for_a_held_lock_is_never_committed(tmp_path: Path) -> None:
+    """Busy means nothing was written: the refused change leaves the queue with its caller,
+    and the next round does not commit it."""
+    repo = Store(tmp_path / "data", lock_budget=LockBudget(0.3)).create_repository("demo")
+    writers = Writers(repo)
+    with held_flock(repo.storage.drafts_lock.path):  # as another process would
+        writers.queue("late", lambda: entities.put_draft(repo, "late", page("late"), author=ADA))
+        writers.join()
+    assert isinstance(writers.outcomes["late"], Busy)
+    assert writers.queued() == []
+    entities.put_draft(repo, "next", page("next"), author=ADA)
+    assert sorted(repo.index.draft_commits()) == ["next"]
+    assert "refs/drafts/late" not in repo.storage.git.references
+    settle(repo.path)
+    fsck_strict(repo.path)
+
+
+def test_a_writer_whose_change_a_leader_took_waits_for_the_round_not_busy(tmp_path: Path) -> None:
+    """A writer whose wait runs out while a leader is committing its change gets the change's
+    result: Busy then would tell it nothing was written when it was."""
+    path = tmp_path / "drafts.lock"
+    leader_lock, hasty_lock = RepoLock(path, LockBudget()), RepoLock(path, LockBudget(2))
+    rounds: list[list[str]] = []
+
+    def commit(jobs: Any) -> list[commit_queue.Job]:
+        rounds.append([job.work for job in jobs])
+        until(lambda: hasty_lock.budget.waiting == 0)  # the hasty writer has given up waiting
+        for job in jobs:
+            job.finish(f"{job.work} done")
+        return []
+
+    results: dict[str, Any] = {}
+
+    def run(lock: RepoLock, name: str) -> None:
+        try:
+            results[name] = commit_queue.run_queued("q", lock, commit_queue.Job(name), commit)
+        except Exception as exc:
+            results[name] = exc
+
+    threads = [
+        threading.Thread(target=run, args=(lock, name))
+        for lock, name in ((leader_lock, "leader"), (hasty_lock, "hasty"))
+    ]
+    with held_flock(path):
+        threads[0].start()
+        until(lambda: leader_lock.budget.waiting == 1)  # holds the thread lock, waits for the flock
+        threads[1].start()
+        until(lambda: hasty_lock.budget.waiting == 1)
+    for thread in threads:
+        thread.join(10)
+    assert rounds == [["leader", "hasty"]]
+    assert results == {"leader": "leader done", "hasty": "hasty done"}
+    assert commit_queue._queues["q"] == []
+
+
+def until(condition: Callable[[], bool]) -> None:
+    give_up = time.monotonic() + 10
+    while not condition():
+        assert time.monotonic() < give_up, "never happened"
+        time.sleep(0.005)
+
+
+def test_a_change_made_is_not_reported_busy_when_its_fold_finds_the_lock_held(
+    repo: ContentRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fold a writer does once many changes wait comes after its commit point: Busy there
+    would tell the caller nothing was written when it was."""
+
+    def busy_fold(_: ContentRepository) -> bool:
+        raise Busy("the drafts lock of demo stayed held")
+
+    monkeypatch.setattr(entities, "FOLD_AT", 1)
+    monkeypatch.setattr(entities, "fold_drafts", busy_fold)
+    written = entities.put_draft(repo, "p", page("p"), author=ADA)
+    assert written.created and repo.index.draft_commits()["p"] == written.entity.commit
