@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from gitstore.errors import StorageFull
+from gitstore.errors import Busy, StorageFull
 from gitstore.storage.refs import disk_errors
 
 log = logging.getLogger("gitstore.storage")
@@ -46,10 +46,13 @@ def ensure_room(git_dir: Path) -> None:
 
 @contextmanager
 def after_commit_point(what: str) -> Iterator[None]:
-    """Around the derived steps that follow a commit point: a full disk there is logged, not
-    raised, because the change itself is already made."""
+    """Around the derived steps that follow a commit point: a full disk, or a derived ref another
+    writer holds locked past the lock budget, is logged, not raised, because the change itself
+    is already made (roll-forward catches the derived state up)."""
     try:
         with disk_errors():
             yield
     except StorageFull:
         log.warning("%s is committed, but the disk filled before its derived state followed; caught up later", what)
+    except Busy:
+        log.warning("%s is committed, but a derived ref stayed locked; caught up later", what)

@@ -153,3 +153,35 @@ def test_repair_finishes_a_publish_whose_refs_were_not_moved(repo: ContentReposi
     report = repair(repo)
     assert report.rolled_forward_publish
     assert git(repo.path, "rev-parse", "refs/published/b").strip() == entities.get_entity(repo, "b").commit
+
+
+def test_a_publish_past_its_commit_point_is_not_an_error_when_a_derived_ref_stays_locked(
+    repo: ContentRepository,
+) -> None:
+    """main is the commit point: a published ref someone else holds locked is caught up later,
+    and the publish is answered as done, never as Busy."""
+    import os
+    import threading
+
+    tip = entities.put_draft(repo, "intro", page("Intro"), author=ADA).entity.commit
+    lock = repo.path / "refs" / "published" / "intro.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    lock.write_text("")
+    stop = threading.Event()
+
+    def keep_fresh() -> None:  # a live holder, never stale
+        while not stop.wait(0.2):
+            os.utime(lock)
+
+    holder = threading.Thread(target=keep_fresh)
+    holder.start()
+    try:
+        record = publishing.publish(repo, [PublishTarget("intro")], author=GRACE)
+    finally:
+        stop.set()
+        holder.join()
+        lock.unlink()
+    assert record.commit == git(repo.path, "rev-parse", "main").strip()
+    assert entities.get_entity(repo, "intro").commit == tip  # readers trust main first
+    assert publishing.roll_forward(repo)
+    assert git(repo.path, "rev-parse", "refs/published/intro").strip() == tip
