@@ -586,8 +586,7 @@ class EntityIndex:
         """Each known key's draft and live commit and tree, in one query per 500 keys."""
         found: dict[str, EntityState] = {}
         db = self._db()
-        for start in range(0, len(keys), 500):
-            chunk = list(keys[start : start + 500])
+        for chunk in _chunks(keys):
             marks = ",".join("?" * len(chunk))
             for row in db.execute(
                 f"""SELECT key, draft_commit, draft_tree, draft_deleted, published_commit,
@@ -628,8 +627,7 @@ class EntityIndex:
         """Those of `commits` that were live at some point (appear in the publish log)."""
         found: set[str] = set()
         db = self._db()
-        for start in range(0, len(commits), 500):
-            chunk = list(commits[start : start + 500])
+        for chunk in _chunks(commits):
             marks = ",".join("?" * len(chunk))
             found.update(
                 row[0]
@@ -647,8 +645,7 @@ class EntityIndex:
         row = db.execute("SELECT seq FROM publishes WHERE commit_id=?", (main_commit,)).fetchone()
         if row is None:
             return found
-        for start in range(0, len(keys), 500):
-            chunk = list(keys[start : start + 500])
+        for chunk in _chunks(keys):
             marks = ",".join("?" * len(chunk))
             found.update(
                 r[0]
