@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from api import git_http, oauth, problems, readers
 from api.housekeeping import fold_all, keep_folding, keep_house
 from api.logs import install_scrubbing
+from api.methods import Methods
 from api.openapi import PROBLEM_RESPONSES
 from api.ratelimit import RateLimiter
 from api.routers import admin, bundles, containers, entities, erasures, events, history, links, publishing, repos
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.rate_limiter = RateLimiter(settings.rate_limit)
     problems.install(app)
     readers.install(app)
+    app.add_middleware(Methods)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
