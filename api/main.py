@@ -10,7 +10,7 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 
@@ -18,6 +18,7 @@ from api import git_http, oauth, problems, readers
 from api.housekeeping import fold_all, keep_folding, keep_house
 from api.logs import install_scrubbing
 from api.methods import Methods
+from api.negotiation import acceptable
 from api.openapi import PROBLEM_RESPONSES
 from api.ratelimit import RateLimiter
 from api.routers import admin, bundles, containers, entities, erasures, events, history, links, publishing, repos
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url="/redoc" if settings.docs else None,
         openapi_url="/openapi.json" if settings.docs else None,
         responses=PROBLEM_RESPONSES,
+        dependencies=[Depends(acceptable)],
     )
     app.state.settings = settings
     app.state.credentials = Credentials(settings.credentials_path)
