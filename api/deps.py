@@ -12,6 +12,7 @@ from api.auth import Principal, caller, repository_hidden, require
 from api.problems import HTTPProblem
 from gitstore import ContentRepository, Store
 from gitstore.entities.api import IfAbsent, IfExists, IfMatch, Precondition
+from gitstore.names import REPO_NAME_PATTERN
 
 _COMMIT = re.compile(r"[0-9a-f]{40}")
 # RFC 9110 section 8.8.3: an entity-tag list, each tag `"opaque"` or weak `W/"opaque"`.
@@ -27,7 +28,9 @@ async def get_store(request: Request) -> Store:
 
 async def get_repo(
     store: Annotated[Store, Depends(get_store)],
-    repo: Annotated[str, Path(description="repository name", max_length=200)],
+    repo: Annotated[
+        str, Path(description="repository name", max_length=200, json_schema_extra={"pattern": REPO_NAME_PATTERN})
+    ],
     principal: Annotated[Principal, Depends(caller)],
 ) -> ContentRepository:
     """The repository in the path, for a caller with any scope on it (every scope implies read).

@@ -142,6 +142,7 @@ def get_entity(
     response_model=EntityWritten,
     summary="Create the entity or replace its draft",
     openapi_extra=_document_body,
+    responses={201: {"model": EntityWritten, "description": "Created: the entity did not exist (or was deleted)"}},
 )
 def put_entity(
     repo: RepoDep,
@@ -194,6 +195,7 @@ def delete_entity(
     "/{key}/discard",
     response_model=EntityWritten,
     summary="Put the published content back on the draft",
+    openapi_extra=json_body(DiscardRequest, required=False),
 )
 def discard_draft(
     repo: RepoDep,
@@ -207,7 +209,12 @@ def discard_draft(
     return _written(links.discard_draft(repo, key, author=principal.author, expected=expected), response)
 
 
-@router.post("/{key}/restore", response_model=EntityWritten, summary="A new draft with an old version's content")
+@router.post(
+    "/{key}/restore",
+    response_model=EntityWritten,
+    summary="A new draft with an old version's content",
+    openapi_extra=json_body(RestoreRequest),
+)
 def restore_version(
     repo: RepoDep,
     key: Key,

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response
 
 from api import caching
 from api.auth import may_preview, require_preview
-from api.body import JsonBody, validate_body
+from api.body import JsonBody, json_body, validate_body
 from api.deps import Admin, PrincipalDep, RepoDep, set_etag
 from api.readers import AudienceDep
 from api.schemas import (
@@ -100,7 +100,12 @@ def get_link_type(repo: RepoDep, name: str) -> LinkTypeOut:
     return LinkTypeOut.model_validate(links.link_type(repo, name))
 
 
-@router.put("/link-types/{name}", response_model=LinkTypeOut, summary="Give a link type a reverse name or breadcrumbs")
+@router.put(
+    "/link-types/{name}",
+    response_model=LinkTypeOut,
+    summary="Give a link type a reverse name or breadcrumbs",
+    openapi_extra=json_body(LinkTypePut),
+)
 def put_link_type(repo: RepoDep, name: str, principal: Admin, body: JsonBody) -> LinkTypeOut:
     request = validate_body(LinkTypePut, body)
     kind = links.set_link_type(

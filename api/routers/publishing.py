@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, BackgroundTasks
 
-from api.body import OptionalJsonBody, validate_body
+from api.body import OptionalJsonBody, json_body, validate_body
 from api.deps import PreconditionDep, Publisher, RepoDep
 from api.schemas import PublishEntityRequest, PublishOut, PublishRequest, UnpublishRequest
 from gitstore import ContentRepository
@@ -23,6 +23,7 @@ router = APIRouter(prefix="/repos/{repo}", tags=["publishing"])
     "/entities/{key}/publish",
     response_model=PublishOut,
     summary="Publish one entity's draft (or a version of it); a container brings its members' drafts",
+    openapi_extra=json_body(PublishEntityRequest, required=False),
 )
 def publish_entity(
     background: BackgroundTasks,
@@ -39,7 +40,12 @@ def publish_entity(
     return PublishOut.model_validate(record)
 
 
-@router.post("/publish", response_model=PublishOut, summary="Publish many entities in one atomic operation")
+@router.post(
+    "/publish",
+    response_model=PublishOut,
+    summary="Publish many entities in one atomic operation",
+    openapi_extra=json_body(PublishRequest),
+)
 def publish_many(
     background: BackgroundTasks, repo: RepoDep, principal: Publisher, body: OptionalJsonBody
 ) -> PublishOut:
@@ -76,6 +82,7 @@ def _if_match_only(repo: ContentRepository, key: str, expected: Precondition) ->
     "/entities/{key}/unpublish",
     response_model=PublishOut,
     summary="Take live content down: gone (410), redirect, or withdrawn (still readable, with why)",
+    openapi_extra=json_body(UnpublishRequest),
 )
 def unpublish_entity(
     background: BackgroundTasks,
