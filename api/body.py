@@ -172,12 +172,13 @@ OptionalJsonBody = Annotated[Any, Depends(_optional_json_body)]
 MergePatchBody = Annotated[Any, Depends(_merge_patch_body)]
 
 
-def json_body(model: type[BaseModel]) -> dict[str, Any]:
-    """`openapi_extra` declaring a required JSON body of `model`: routes read bodies through
-    `JsonBody` (strict parsing first), so FastAPI cannot infer the schema itself."""
+def json_body(model: type[BaseModel], *, required: bool = True) -> dict[str, Any]:
+    """`openapi_extra` declaring a JSON body of `model` (`required=False`: an `OptionalJsonBody`):
+    routes read bodies through `JsonBody` (strict parsing first), so FastAPI cannot infer the
+    schema itself."""
     return {
         "requestBody": {
-            "required": True,
+            "required": required,
             "content": {"application/json": {"schema": model.model_json_schema()}},
         }
     }

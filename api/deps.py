@@ -11,9 +11,15 @@ from starlette.concurrency import run_in_threadpool
 from api.auth import Principal, caller, repository_hidden, require
 from api.problems import HTTPProblem
 from gitstore import ContentRepository, Store
-from gitstore.entities.api import IfAbsent, IfMatch, Precondition
+from gitstore.entities.api import IfAbsent, IfExists, IfMatch, Precondition
+from gitstore.names import REPO_NAME_PATTERN
 
-_ETAG = re.compile(r'"([0-9a-f]{40})"')
+_COMMIT = re.compile(r"[0-9a-f]{40}")
+# RFC 9110 section 8.8.3: an entity-tag list, each tag `"opaque"` or weak `W/"opaque"`.
+_TAG = re.compile(r'\s*(W/)?"([\x21\x23-\x7e\x80-\xff]*)"\s*(?:,|$)')
+# git never names a commit by the null id, so no draft tip matches it: the write is refused 412
+# with the current ETag, as any other stale precondition is.
+_MATCHES_NOTHING = "0" * 40
 
 
 async def get_store(request: Request) -> Store:
@@ -22,7 +28,9 @@ async def get_store(request: Request) -> Store:
 
 async def get_repo(
     store: Annotated[Store, Depends(get_store)],
-    repo: Annotated[str, Path(description="repository name", max_length=200)],
+    repo: Annotated[
+        str, Path(description="repository name", max_length=200, json_schema_extra={"pattern": REPO_NAME_PATTERN})
+    ],
     principal: Annotated[Principal, Depends(caller)],
 ) -> ContentRepository:
     """The repository in the path, for a caller with any scope on it (every scope implies read).
@@ -60,19 +68,35 @@ async def get_precondition(
         return IfAbsent()
     if if_match is None:
         return None
+    if if_match.strip() == "*":
+        return IfExists()
     return IfMatch(parse_etag(if_match))
 
 
 def parse_etag(value: str) -> str:
-    match = _ETAG.fullmatch(value.strip())
-    if match is None:
-        raise HTTPProblem(
-            400,
-            "malformed-precondition",
-            "Malformed precondition",
-            'If-Match takes one strong ETag: "<40 lower-case hex digits>"',
-        )
-    return match.group(1)
+    """The commit an If-Match names. A weak tag never matches under the strong comparison
+    If-Match uses (RFC 9110 section 13.1.1), so a list of only weak tags is a failed
+    precondition, not a malformed one."""
+    tags, at = [], 0
+    while at < len(value):
+        match = _TAG.match(value, at)
+        if match is None or match.end() == at:
+            raise _malformed()
+        tags.append((bool(match.group(1)), match.group(2)))
+        at = match.end()
+    strong = {opaque for weak, opaque in tags if not weak}
+    if not tags or len(strong) > 1 or not all(_COMMIT.fullmatch(opaque) for opaque in strong):
+        raise _malformed()
+    return strong.pop() if strong else _MATCHES_NOTHING
+
+
+def _malformed() -> HTTPProblem:
+    return HTTPProblem(
+        400,
+        "malformed-precondition",
+        "Malformed precondition",
+        'If-Match takes "*" or one strong ETag: "<40 lower-case hex digits>" (weak ETags never match)',
+    )
 
 
 def set_etag(response: Response, commit: str) -> None:

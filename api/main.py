@@ -10,14 +10,15 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 
-from api import git_http, oauth, problems, readers
+from api import git_http, oauth, openapi, problems, readers
 from api.housekeeping import fold_all, keep_folding, keep_house
 from api.logs import install_scrubbing
-from api.openapi import PROBLEM_RESPONSES
+from api.methods import Methods
+from api.negotiation import acceptable
 from api.ratelimit import RateLimiter
 from api.routers import admin, bundles, containers, entities, erasures, events, history, links, publishing, repos
 from api.settings import Settings
@@ -64,13 +65,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url="/docs" if settings.docs else None,
         redoc_url="/redoc" if settings.docs else None,
         openapi_url="/openapi.json" if settings.docs else None,
-        responses=PROBLEM_RESPONSES,
+        responses=openapi.PROBLEM_RESPONSES,
+        dependencies=[Depends(acceptable)],
+        generate_unique_id_function=openapi.operation_id,
     )
+    openapi.install(app)
     app.state.settings = settings
     app.state.credentials = Credentials(settings.credentials_path)
     app.state.rate_limiter = RateLimiter(settings.rate_limit)
     problems.install(app)
     readers.install(app)
+    app.add_middleware(Methods)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -1,12 +1,16 @@
 """What the OpenAPI document says about failures: any operation may answer a 4xx problem
 (RFC 9457, `application/problem+json`), 503 when busy and 507 when the disk is full. Declared
-once for the whole app, so clients and schemathesis know an error body's shape everywhere."""
+once for the whole app, so clients and schemathesis know an error body's shape everywhere.
+`install` adds what FastAPI cannot infer: how to authenticate, and each problem type."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from api.problems import MEDIA_TYPE
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+
+from api.problems import MEDIA_TYPE, PROBLEMS
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -21,7 +25,52 @@ PROBLEM_SCHEMA: dict[str, Any] = {
             "description": "each invalid part of the request: where (loc) and what is wrong (msg)",
             "items": {"type": "object"},
         },
+        "current_etag": {"type": ["string", "null"], "description": "precondition-failed: the draft's ETag now"},
+        "conflicts": {
+            "type": "array",
+            "description": "merge-conflict: each overlapping change, {path, base, ours, theirs}",
+            "items": {"type": "object"},
+        },
+        "holder": {"type": ["string", "null"], "description": "base-path-taken, translation-taken: who has it"},
+        "base_path": {"type": ["string", "null"], "description": "base-path-taken: the path"},
+        "content_id": {"type": ["string", "null"], "description": "translation-taken: the document"},
+        "locale": {"type": ["string", "null"], "description": "translation-taken: the locale"},
+        "explanation": {"type": ["string", "null"], "description": "unpublished: why it was taken down"},
+        "alternative_path": {"type": ["string", "null"], "description": "unpublished, redirected: where to go"},
+        "entities": {
+            "type": "array",
+            "description": "corrupt-object: the entities the damaged object belongs to",
+            "items": {"type": "string"},
+        },
+        "key": {"type": "string", "description": "the entity the problem is about"},
+        "name": {"type": "string", "description": "the repository, type or link type the problem is about"},
+        "limit": {"type": "integer", "description": "payload-too-large: the limit in bytes"},
+        "accepted": {
+            "type": "array",
+            "description": "unsupported-media-type, not-acceptable: the media types the route takes or serves",
+            "items": {"type": "string"},
+        },
+        "required_scope": {"type": "string", "description": "forbidden: the scope the route needs"},
     },
+}
+
+# Problems raised at the HTTP level (api/), beside those of gitstore's errors (PROBLEMS).
+_HTTP_PROBLEMS = {
+    "invalid-request": (422, "a parameter is not valid: errors"),
+    "malformed-json": (400, "the body is not JSON gitstore accepts (no NaN, duplicate keys, lone surrogates)"),
+    "malformed-precondition": (400, "If-Match or If-None-Match is not an entity-tag list gitstore takes"),
+    "unsupported-media-type": (415, "the body's Content-Type: accepted"),
+    "not-acceptable": (406, "no media type in Accept is one the route serves: accepted"),
+    "payload-too-large": (413, "the body is over the limit: limit"),
+    "request-timeout": (408, "the body did not arrive in time; the connection is closed"),
+    "malformed-request": (400, "the request itself is not one gitstore can read"),
+    "unauthenticated": (401, "no token, or a bad one; WWW-Authenticate says how"),
+    "loopback-only": (403, "no credentials exist yet, so only loopback callers are served"),
+    "dumb-http-refused": (403, "git's dumb HTTP protocol is not served"),
+    "push-refused": (403, "git push is not served; write over REST"),
+    "forbidden": (403, "the token lacks a scope on this repository: required_scope"),
+    "rate-limited": (429, "too many requests; Retry-After says when to try again"),
+    "method-not-allowed": (405, "Allow names the methods the path takes"),
 }
 
 
@@ -34,3 +83,45 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     503: _problem("Busy (a lock stayed held); nothing was written, retry after Retry-After"),
     507: _problem("The disk is full; nothing was written"),
 }
+
+
+def install(app: FastAPI) -> None:
+    """The app's document, with its security scheme, problem types and readable operation ids."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = build()
+            _describe(document)
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def operation_id(route: APIRoute) -> str:
+    """The endpoint's own name (`get_entity`, `publish_entity`): unique, and what a generated
+    client's method is called."""
+    return route.name
+
+
+def _describe(document: dict[str, Any]) -> None:
+    components = document.setdefault("components", {})
+    components.setdefault("securitySchemes", {})["bearer"] = {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "a token from `gitstore token create`, /admin/tokens or /oauth/token",
+    }
+    # Anonymous reading may be on (GITSTORE_ANONYMOUS): a token is optional everywhere.
+    document["security"] = [{"bearer": []}, {}]
+    kinds = {kind: (status, title) for status, kind, title in PROBLEMS.values()}
+    kinds.update(_HTTP_PROBLEMS)
+    rows = "\n".join(f"| `{kind}` | {status} | {what} |" for kind, (status, what) in sorted(kinds.items()))
+    schema = components.setdefault("schemas", {})
+    schema["Problem"] = PROBLEM_SCHEMA | {
+        "description": "An RFC 9457 problem. `type` is `urn:gitstore:problem:<kind>`, one of:\n\n"
+        "| kind | status | what, and its extra fields |\n| --- | --- | --- |\n" + rows,
+    }
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            operation.setdefault("description", operation.get("summary", ""))

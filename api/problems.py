@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.methods import allowed_methods
 from gitstore import errors
 from gitstore.storage.api import missing_object
 
@@ -154,7 +155,11 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
 async def _http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     kind = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
-    return problem(exc.status_code, kind, str(exc.detail), str(exc.detail), headers=exc.headers)
+    headers = exc.headers
+    if exc.status_code == 405:
+        # Starlette names only the methods of the first route it tried at this path.
+        headers = {"Allow": ", ".join(allowed_methods(request.app, request.scope["path"]))}
+    return problem(exc.status_code, kind, str(exc.detail), str(exc.detail), headers=headers)
 
 
 async def _lookup_error(request: Request, exc: Exception) -> Response:

@@ -21,6 +21,10 @@ _KEY = re.compile(r"[a-z0-9._-]{1,64}")
 _WINDOWS_DEVICES = frozenset(
     {"con", "prn", "aux", "nul"} | {f"com{i}" for i in range(1, 10)} | {f"lpt{i}" for i in range(1, 10)}
 )
+# `validate_repo_name`'s rule as one ECMA-262 regular expression, for JSON Schema.
+REPO_NAME_PATTERN = (
+    r"^(?!.*\.\.)(?!(con|prn|aux|nul|com[1-9]|lpt[1-9])(\.|$))(?!.*(\.git|\.lock|\.)$)[a-z0-9][a-z0-9._-]{0,63}$"
+)
 # Names that mean something to git; keys also name refs.
 _RESERVED_KEYS = _WINDOWS_DEVICES | {"head", "fetch_head", "orig_head"}
 

@@ -8,8 +8,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 
+from api import caching
 from api.auth import require_preview
 from api.body import JsonBody, MergePatchBody, OptionalJsonBody, json_body, validate_body
+from api.caching import list_etag
 from api.deps import PreconditionDep, PrincipalDep, RepoDep, Writer, set_etag
 from api.problems import HTTPProblem
 from api.readers import AudienceDep
@@ -94,6 +96,9 @@ def list_entities(
 ) -> EntityPage:
     if state == "draft" or has_unpublished_changes is not None:
         require_preview(principal, repo)
+    response.headers["ETag"] = list_etag(repo, audience)
+    if state == "published":
+        caching.live(response, None)
     if as_of is not None:
         _as_of_is_alone(state, type, locale, has_unpublished_changes)
         page = history.list_entities_as_of(repo, as_of, cursor=cursor, limit=limit)
@@ -127,6 +132,7 @@ def get_entity(
         entity = entities.get_entity(repo, key, state=state, version=version, commit=commit)
         if state == "published" and version is None and commit is None:
             entity = serve(entity)  # gone answers 410, a redirect 301
+            caching.live(response, entity.updated_at)
     set_etag(response, entity.commit)
     return audience.entity(repo, EntityOut.model_validate(entity))
 
@@ -136,6 +142,7 @@ def get_entity(
     response_model=EntityWritten,
     summary="Create the entity or replace its draft",
     openapi_extra=_document_body,
+    responses={201: {"model": EntityWritten, "description": "Created: the entity did not exist (or was deleted)"}},
 )
 def put_entity(
     repo: RepoDep,
@@ -188,6 +195,7 @@ def delete_entity(
     "/{key}/discard",
     response_model=EntityWritten,
     summary="Put the published content back on the draft",
+    openapi_extra=json_body(DiscardRequest, required=False),
 )
 def discard_draft(
     repo: RepoDep,
@@ -201,7 +209,12 @@ def discard_draft(
     return _written(links.discard_draft(repo, key, author=principal.author, expected=expected), response)
 
 
-@router.post("/{key}/restore", response_model=EntityWritten, summary="A new draft with an old version's content")
+@router.post(
+    "/{key}/restore",
+    response_model=EntityWritten,
+    summary="A new draft with an old version's content",
+    openapi_extra=json_body(RestoreRequest),
+)
 def restore_version(
     repo: RepoDep,
     key: Key,

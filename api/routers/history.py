@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from api.auth import require_preview
+from api.caching import list_etag
 from api.deps import PrincipalDep, RepoDep
 from api.readers import AudienceDep
 from api.schemas import ActivityPage, ChangeOut, PublishLogEntryOut, PublishLogPage
@@ -27,6 +28,7 @@ def _link_next(request: Request, response: Response, cursor: str | None) -> None
 def publish_log(
     repo: RepoDep, audience: AudienceDep, request: Request, response: Response, cursor: Cursor = None, limit: Limit = 50
 ) -> PublishLogPage:
+    response.headers["ETag"] = list_etag(repo, audience)
     page = history.list_publishes(repo, cursor=cursor, limit=limit)
     _link_next(request, response, page.next_cursor)
     items = [PublishLogEntryOut.model_validate(p) for p in page.items]
@@ -38,6 +40,7 @@ def publish_log(
 def activity(
     repo: RepoDep,
     principal: PrincipalDep,
+    audience: AudienceDep,
     request: Request,
     response: Response,
     key: Annotated[str | None, Query(max_length=64)] = None,
@@ -46,6 +49,7 @@ def activity(
     limit: Limit = 50,
 ) -> ActivityPage:
     require_preview(principal, repo)
+    response.headers["ETag"] = list_etag(repo, audience)
     page = history.list_activity(repo, key=key, author=author, cursor=cursor, limit=limit)
     _link_next(request, response, page.next_cursor)
     return ActivityPage(items=[ChangeOut.model_validate(c) for c in page.items], next_cursor=page.next_cursor)

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
+from api import caching
 from api.auth import may_preview, require_preview
-from api.body import JsonBody, validate_body
-from api.deps import Admin, PrincipalDep, RepoDep
+from api.body import JsonBody, json_body, validate_body
+from api.deps import Admin, PrincipalDep, RepoDep, set_etag
 from api.readers import AudienceDep
 from api.schemas import (
     DocumentOut,
@@ -75,7 +76,7 @@ def document(repo: RepoDep, content_id: str, principal: PrincipalDep) -> Documen
     response_model=EntityOut,
     summary="What the live site serves at a base_path: the entity, 410 if gone, 301 if redirected",
 )
-def live_at_path(repo: RepoDep, base_path: str, audience: AudienceDep) -> EntityOut:
+def live_at_path(repo: RepoDep, base_path: str, audience: AudienceDep, response: Response) -> EntityOut:
     path = "/" + base_path
     problem = base_path_problem(path)
     if problem:
@@ -83,7 +84,10 @@ def live_at_path(repo: RepoDep, base_path: str, audience: AudienceDep) -> Entity
     holder = repo.index.live_holders([path]).get(path)
     if holder is None:
         raise EntityNotFound(f"nothing is live at {path}")
-    return audience.entity(repo, EntityOut.model_validate(serve(entities.get_entity(repo, holder, state="published"))))
+    entity = serve(entities.get_entity(repo, holder, state="published"))
+    set_etag(response, entity.commit)
+    caching.live(response, entity.updated_at)
+    return audience.entity(repo, EntityOut.model_validate(entity))
 
 
 @router.get("/link-types", response_model=LinkTypeList, summary="Link types with a reverse or breadcrumbs")
@@ -96,7 +100,12 @@ def get_link_type(repo: RepoDep, name: str) -> LinkTypeOut:
     return LinkTypeOut.model_validate(links.link_type(repo, name))
 
 
-@router.put("/link-types/{name}", response_model=LinkTypeOut, summary="Give a link type a reverse name or breadcrumbs")
+@router.put(
+    "/link-types/{name}",
+    response_model=LinkTypeOut,
+    summary="Give a link type a reverse name or breadcrumbs",
+    openapi_extra=json_body(LinkTypePut),
+)
 def put_link_type(repo: RepoDep, name: str, principal: Admin, body: JsonBody) -> LinkTypeOut:
     request = validate_body(LinkTypePut, body)
     kind = links.set_link_type(

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, BackgroundTasks
 
-from api.body import OptionalJsonBody, validate_body
+from api.body import OptionalJsonBody, json_body, validate_body
 from api.deps import PreconditionDep, Publisher, RepoDep
 from api.schemas import PublishEntityRequest, PublishOut, PublishRequest, UnpublishRequest
-from gitstore.entities.api import IfAbsent, IfMatch, Precondition
+from gitstore import ContentRepository
+from gitstore.entities import api as entities
+from gitstore.entities.api import IfAbsent, IfExists, IfMatch, Precondition
 from gitstore.errors import InvalidInput
 from gitstore.links import api as links
 from gitstore.publishing import api as publishing
@@ -21,6 +23,7 @@ router = APIRouter(prefix="/repos/{repo}", tags=["publishing"])
     "/entities/{key}/publish",
     response_model=PublishOut,
     summary="Publish one entity's draft (or a version of it); a container brings its members' drafts",
+    openapi_extra=json_body(PublishEntityRequest, required=False),
 )
 def publish_entity(
     background: BackgroundTasks,
@@ -31,13 +34,18 @@ def publish_entity(
     body: OptionalJsonBody,
 ) -> PublishOut:
     request = validate_body(PublishEntityRequest, body)
-    target = publishing.PublishTarget(key, version=request.version, expected=_if_match_only(expected))
+    target = publishing.PublishTarget(key, version=request.version, expected=_if_match_only(repo, key, expected))
     record = links.publish(repo, [target], author=principal.author)
     background.add_task(sync_live_mirror, repo)
     return PublishOut.model_validate(record)
 
 
-@router.post("/publish", response_model=PublishOut, summary="Publish many entities in one atomic operation")
+@router.post(
+    "/publish",
+    response_model=PublishOut,
+    summary="Publish many entities in one atomic operation",
+    openapi_extra=json_body(PublishRequest),
+)
 def publish_many(
     background: BackgroundTasks, repo: RepoDep, principal: Publisher, body: OptionalJsonBody
 ) -> PublishOut:
@@ -56,8 +64,12 @@ def publish_many(
     return PublishOut.model_validate(record)
 
 
-def _if_match_only(expected: Precondition) -> IfMatch | None:
-    """Publishing and unpublishing move live content: only If-Match makes sense for them."""
+def _if_match_only(repo: ContentRepository, key: str, expected: Precondition) -> IfMatch | None:
+    """Publishing and unpublishing move live content: only If-Match makes sense for them. With
+    `*` any draft tip will do; only an entity that is not there fails it (412, not 404)."""
+    if isinstance(expected, IfExists):
+        entities.require_exists(repo, key)
+        return None
     if isinstance(expected, IfAbsent):
         raise InvalidInput(
             "publishing takes If-Match, not If-None-Match",
@@ -70,6 +82,7 @@ def _if_match_only(expected: Precondition) -> IfMatch | None:
     "/entities/{key}/unpublish",
     response_model=PublishOut,
     summary="Take live content down: gone (410), redirect, or withdrawn (still readable, with why)",
+    openapi_extra=json_body(UnpublishRequest),
 )
 def unpublish_entity(
     background: BackgroundTasks,
@@ -88,7 +101,7 @@ def unpublish_entity(
         explanation=request.explanation,
         alternative_path=request.alternative_path,
         discard_draft=request.discard_draft,
-        expected=_if_match_only(expected),
+        expected=_if_match_only(repo, key, expected),
     )
     background.add_task(sync_live_mirror, repo)
     return PublishOut.model_validate(record)
@@ -102,6 +115,6 @@ def unpublish_entity(
 def republish_entity(
     background: BackgroundTasks, repo: RepoDep, key: str, principal: Publisher, expected: PreconditionDep
 ) -> PublishOut:
-    record = links.republish(repo, key, author=principal.author, expected=_if_match_only(expected))
+    record = links.republish(repo, key, author=principal.author, expected=_if_match_only(repo, key, expected))
     background.add_task(sync_live_mirror, repo)
     return PublishOut.model_validate(record)

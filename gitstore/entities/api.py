@@ -6,7 +6,8 @@ change to be folded into `refs/heads/draft` (gitstore.entities.draft_branch), so
 disagree about order. A change that leaves the content as it was makes no commit.
 
 Preconditions (seed 001's lock version): pass `expected=IfMatch(commit)` to write only if the
-draft tip is still that commit, `IfAbsent()` to create only; a failed one raises StaleVersion.
+draft tip is still that commit, `IfAbsent()` to create only, `IfExists()` to change only what
+exists; a failed one raises StaleVersion.
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ __all__ = [
     "Check",
     "DraftChange",
     "IfAbsent",
+    "IfExists",
     "IfMatch",
     "Precondition",
     "delete_entity",
@@ -92,6 +94,7 @@ __all__ = [
     "put_draft",
     "read_each",
     "restore_version",
+    "require_exists",
     "roll_forward_drafts",
     "unknown_entity",
     "write_drafts",
@@ -112,7 +115,12 @@ class IfAbsent:
     """Write only if there is no current draft (never created, or deleted)."""
 
 
-Precondition = IfMatch | IfAbsent | None
+@dataclass(frozen=True, slots=True)
+class IfExists:
+    """Write only if there is a current draft (created and not deleted): HTTP's `If-Match: *`."""
+
+
+Precondition = IfMatch | IfAbsent | IfExists | None
 
 #: A rule a layer above adds to a write: called with the key and the content about to be
 #: committed (never for a delete), under the drafts lock, so what it reads of other entities
@@ -182,6 +190,16 @@ def read_each(keys: Sequence[str], read: Callable[[str], Entity]) -> tuple[list[
         except CorruptObject:
             damaged.append(key)  # logged, with the object, where it was found
     return items, damaged
+
+
+def require_exists(repo: ContentRepository, key: str) -> None:
+    """`IfExists` for operations on live content, which act on a draft branch whatever its
+    tip: StaleVersion unless `key` has one."""
+    validate_key(key)
+    try:
+        draft_tip(repo, key)
+    except EntityNotFound:
+        raise StaleVersion(f"{key!r} does not exist", current=None) from None
 
 
 def ever_published(repo: ContentRepository, keys: Sequence[str]) -> set[str]:
@@ -908,6 +926,8 @@ def _plan(git: pygit2.Repository, key: str, tip: pygit2.Oid | None, change: Chan
         raise StaleVersion(f"the draft of {key!r} is not at {expected.commit}", current=str(tip) if tip else None)
     if isinstance(expected, IfAbsent) and current is not None and not current.deleted:
         raise StaleVersion(f"{key!r} already exists", current=str(tip))
+    if isinstance(expected, IfExists) and (current is None or current.deleted):
+        raise StaleVersion(f"{key!r} has no current draft", current=str(tip) if tip else None)
     doc, deleted = change(current)
     if doc.content_id == key:
         doc = doc._replace(content_id=None)  # stored the same way as never having said it

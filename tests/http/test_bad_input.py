@@ -129,7 +129,7 @@ CASES = {
     "encoded slash key": ("PUT", f"{E}/a%2fb", GOOD, JSON, 404),
     "non-ascii key": ("PUT", f"{E}/caf%C3%A9", GOOD, JSON, 422),
     "over-long key": ("PUT", f"{E}/{'k' * 65}", GOOD, JSON, 422),
-    "weak if-match": ("PUT", f"{E}/k", GOOD, JSON | {"If-Match": 'W/"' + "a" * 40 + '"'}, 400),
+    "weak if-match": ("PUT", f"{E}/k", GOOD, JSON | {"If-Match": 'W/"' + "a" * 40 + '"'}, 412),
     "short if-match": ("PUT", f"{E}/k", GOOD, JSON | {"If-Match": '"abc123"'}, 400),
     "both preconditions": (
         "PUT",

@@ -18,8 +18,11 @@ from hypothesis import settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    negative_data_rejection,
+    positive_data_acceptance,
     response_schema_conformance,
     status_code_conformance,
+    unsupported_method,
 )
 
 from api.main import create_app
@@ -51,7 +54,15 @@ for operations in DOCUMENT["paths"].values():
             if body.get("schema", {}).get("format") == "binary":
                 schemathesis.serializer.alias(media_type, "application/octet-stream")
 
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    positive_data_acceptance,
+    negative_data_rejection,
+    unsupported_method,
+]
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,83 @@
+"""The OpenAPI document itself: valid OpenAPI (checked by openapi-spec-validator), and saying
+what a client generator and /docs need: how to authenticate, every body, readable operation
+ids, every success status, and each problem type a failure may carry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from openapi_spec_validator import validate
+
+from api.main import create_app
+from api.problems import PROBLEMS
+from api.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def document() -> dict[str, Any]:
+    return create_app(Settings()).openapi()
+
+
+def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [(m, p, o) for p, ops in document["paths"].items() for m, o in ops.items()]
+
+
+def test_the_document_is_valid_openapi(document: dict[str, Any]) -> None:
+    validate(document)
+
+
+def test_docs_can_authorise_with_a_bearer_token(document: dict[str, Any]) -> None:
+    assert document["components"]["securitySchemes"]["bearer"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": document["components"]["securitySchemes"]["bearer"]["description"],
+    }
+    assert {"bearer": []} in document["security"]
+
+
+def test_every_operation_has_a_readable_id_and_a_description(document: dict[str, Any]) -> None:
+    ids = [o["operationId"] for _, _, o in _operations(document)]
+    assert len(ids) == len(set(ids))
+    assert all(i.isidentifier() and "__" not in i for i in ids), ids
+    assert all(o.get("description") for _, _, o in _operations(document))
+    by_id = {o["operationId"]: o for _, _, o in _operations(document)}
+    assert {"get_entity", "put_entity", "publish_entity", "list_entities"} <= set(by_id)
+
+
+@pytest.mark.parametrize(
+    ("operation", "required"),
+    [
+        ("restore_version", True),
+        ("unpublish_entity", True),
+        ("publish_many", True),
+        ("put_link_type", True),
+        ("publish_entity", False),
+        ("discard_draft", False),
+    ],
+)
+def test_every_body_an_operation_reads_is_declared(document: dict[str, Any], operation: str, required: bool) -> None:
+    found = {o["operationId"]: o for _, _, o in _operations(document)}[operation]
+    body = found["requestBody"]
+    assert body["required"] is required
+    assert body["content"]["application/json"]["schema"]["type"] == "object"
+
+
+def test_a_creating_put_declares_its_201(document: dict[str, Any]) -> None:
+    put = document["paths"]["/repos/{repo}/entities/{key}"]["put"]
+    assert {"200", "201"} <= set(put["responses"])
+
+
+def test_the_repository_name_rule_is_in_the_schema(document: dict[str, Any]) -> None:
+    params = document["paths"]["/repos/{repo}/entities"]["get"]["parameters"]
+    repo = next(p for p in params if p["name"] == "repo")
+    assert repo["schema"]["pattern"].startswith("^") and "{0,63}" in repo["schema"]["pattern"]
+
+
+def test_every_problem_type_is_documented_with_its_extra_fields(document: dict[str, Any]) -> None:
+    problem = document["components"]["schemas"]["Problem"]
+    for _, kind, _ in PROBLEMS.values():
+        assert f"| `{kind}` |" in problem["description"], kind
+    for kind in ("not-acceptable", "malformed-precondition", "unsupported-media-type", "invalid-request"):
+        assert f"| `{kind}` |" in problem["description"], kind
+    assert {"current_etag", "conflicts", "holder", "errors", "entities", "accepted"} <= set(problem["properties"])
