@@ -326,6 +326,30 @@ def test_unpublish_each_type_then_republish(repo: ContentRepository, kind: str) 
     fsck_strict(repo.path)
 
 
+def test_unpublishing_and_republishing_keep_the_user_facing_version(repo: ContentRepository) -> None:
+    """Seed 001: the user-facing version stays the same as an item moves between states; only
+    new content work raises it. A withdraw and a republish are state changes, not new work."""
+    page(repo, "guide", path="/guide")
+    publish(repo, "guide")
+
+    def editions() -> tuple[int, int]:
+        draft = entities.get_entity(repo, "guide", state="draft")
+        live = entities.get_entity(repo, "guide", state="published")
+        return draft.edition, live.edition
+
+    assert editions() == (1, 1)
+    record = links.unpublish(repo, "guide", "withdrawn", author=GRACE, explanation="Out of date")
+    assert [i.edition for i in record.items] == [1]
+    assert editions() == (1, 1)
+    links.republish(repo, "guide", author=GRACE)
+    assert editions() == (1, 1)
+    links.unpublish(repo, "guide", "gone", author=GRACE)
+    links.patch_draft(repo, "guide", {"title": "Rewritten"}, author=ADA)  # new work: a new edition
+    assert editions() == (2, 1)
+    publish(repo, "guide")
+    assert editions() == (2, 2)
+
+
 def test_unpublish_refuses_bad_requests_and_pending_drafts(repo: ContentRepository) -> None:
     page(repo, "guide", path="/guide")
     with pytest.raises(EntityNotFound):
