@@ -65,6 +65,24 @@ def test_deleting_a_target_does_not_block_edits_or_discards_of_pages_that_link_t
     assert shown(links.expanded_links(repo, "guide", state="draft"), "related") == []
 
 
+def test_a_new_link_to_a_deleted_target_is_refused_and_nothing_written(repo: ContentRepository) -> None:
+    page(repo, "tax")
+    page(repo, "vat")
+    page(repo, "guide", links={"related": ["tax"]})
+    publish(repo, "tax", "vat", "guide")
+    links.delete_entity(repo, "tax", author=ADA)
+    links.delete_entity(repo, "vat", author=ADA)
+    before = git(repo.path, "for-each-ref")
+    with pytest.raises(InvalidDocument) as caught:
+        page(repo, "other", links={"related": ["tax"]})
+    assert caught.value.extra["errors"] == [{"loc": ["links", "related", 0], "msg": "'tax' is deleted"}]
+    with pytest.raises(InvalidDocument) as caught:  # the page keeps its link, but gains no new one
+        links.patch_draft(repo, "guide", {"links": {"related": ["tax", "vat"]}}, author=ADA)
+    assert caught.value.extra["errors"] == [{"loc": ["links", "related", 1], "msg": "'vat' is deleted"}]
+    assert git(repo.path, "for-each-ref") == before
+    links.patch_draft(repo, "guide", {"title": "Guide 2", "links": {"related": ["tax"]}}, author=ADA)
+
+
 def test_links_are_versioned_with_the_draft_and_go_live_with_it(repo: ContentRepository) -> None:
     page(repo, "tax")
     page(repo, "vat")
