@@ -22,14 +22,14 @@ from typing import Any
 
 import pygit2
 
-from gitstore.containers.rules import check_manifest
+from gitstore.containers import types
+from gitstore.containers.rules import check_manifest, check_member_type, refuse_breaking_rules
 from gitstore.containers.tree import TreeNode, View, Walked, resolve_tree, walk
 from gitstore.containers.types import (
     ContainerType,
     allows,
     container_type,
     container_types,
-    set_container_type,
 )
 from gitstore.entities import api as entities
 from gitstore.entities.api import DraftChange, IfMatch, Precondition
@@ -88,10 +88,20 @@ def _rules(repo: ContentRepository, kwargs: dict[str, Any]) -> entities.Check:
 
     def check(key: str, doc: Content) -> None:
         check_manifest(repo, key, doc)
+        check_member_type(repo, key, doc)
         if above is not None:
             above(key, doc)
 
     return check
+
+
+def set_container_type(
+    repo: ContentRepository, name: str, allowed_member_types: list[str] | None, *, author: Author
+) -> ContainerType:
+    """types.set_container_type, refused (Conflict naming them) if existing containers break."""
+    return types.set_container_type(
+        repo, name, allowed_member_types, author=author, check=lambda kind: refuse_breaking_rules(repo, kind)
+    )
 
 
 def put_draft(repo: ContentRepository, key: str, document: Any, **kwargs: Any) -> WriteResult:

@@ -538,9 +538,11 @@ def _commit_round(repo: ContentRepository, ready: Sequence[tuple[Job, _Planned, 
 
 
 def _reads_others(planned: _Planned) -> bool:
-    """Whether the change's rules read other entities' drafts (its members, its links): then
-    it goes after every change queued before it has landed, and before any after it."""
-    return not planned.deleted and (planned.doc.members is not None or bool(planned.doc.links))
+    """Whether the change's rules read other entities' drafts (its members, its links, or the
+    containers that hold it when its type changes): then it goes after every change queued
+    before it has landed, and before any after it."""
+    retyped = planned.current is not None and planned.current.document.type != planned.doc.type
+    return not planned.deleted and (planned.doc.members is not None or bool(planned.doc.links) or retyped)
 
 
 def _claims(planned: _Planned) -> set[str]:

@@ -582,6 +582,17 @@ class EntityIndex:
         )
         return [Usage(container, view, bool(pinned)) for container, view, pinned in rows]
 
+    def containers_of_type(self, type_name: str) -> list[Usage]:
+        """Every container of type `type_name` in a view whose manifest there names a member, by
+        key (`pinned` is left False: the caller reads the manifest itself)."""
+        rows = self._db().execute(
+            """SELECT DISTINCT m.container, m.view FROM members m JOIN entities e ON e.key = m.container
+               WHERE m.view='draft' AND e.type=? OR m.view='live' AND e.published_type=?
+               ORDER BY m.container, m.view""",
+            (type_name, type_name),
+        )
+        return [Usage(container, view, False) for container, view in rows]
+
     def states(self, keys: Sequence[str]) -> dict[str, EntityState]:
         """Each known key's draft and live commit and tree, in one query per 500 keys."""
         found: dict[str, EntityState] = {}
