@@ -16,7 +16,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from gitstore.entities.api import DraftChange, IfMatch, roll_forward_drafts, write_drafts
-from gitstore.entities.document import UNPUBLISHING_TYPES, Content, Unpublishing, base_path_problem
+from gitstore.entities.document import (
+    UNPUBLISHING_TYPES,
+    Content,
+    Unpublishing,
+    base_path_problem,
+    canonical_base_path,
+)
 from gitstore.entities.model import Author, Entity
 from gitstore.entities.snapshots import Snapshot, draft_tip, load_snapshot, published_commit
 from gitstore.errors import Conflict, DraftPending, EntityNotFound, Gone, InvalidInput, Redirected, StaleVersion
@@ -50,6 +56,8 @@ def unpublish(
     """
     validate_key(key)
     _check_request(kind, explanation, alternative_path)
+    if alternative_path is not None:
+        alternative_path = canonical_base_path(alternative_path)
     at = datetime.now(UTC).isoformat(timespec="seconds")
     notice = Unpublishing(kind, at, explanation, alternative_path)
 
