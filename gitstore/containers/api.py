@@ -158,7 +158,13 @@ def delete_entity(repo: ContentRepository, key: str, *, author: Author, expected
 # -- publishing -------------------------------------------------------------------------------
 
 
-def publish(repo: ContentRepository, targets: Sequence[PublishTarget], *, author: Author) -> PublishRecord:
+def publish(
+    repo: ContentRepository,
+    targets: Sequence[PublishTarget],
+    *,
+    author: Author,
+    describe: publishing.Describe | None = None,
+) -> PublishRecord:
     """Publish `targets` and everything they bring with them, in one atomic publish:
 
     - a container brings the drafts of its unpinned members, all the way down (never its
@@ -177,14 +183,16 @@ def publish(repo: ContentRepository, targets: Sequence[PublishTarget], *, author
         with repo.storage.drafts_lock.held():
             entities.roll_forward_drafts(repo)
             expanded = _expand(repo, targets)
-        return publishing.publish(repo, expanded, author=author)
+        return publishing.publish(repo, expanded, author=author, describe=describe)
 
 
-def publish_all_drafts(repo: ContentRepository, *, author: Author) -> PublishRecord:
+def publish_all_drafts(
+    repo: ContentRepository, *, author: Author, describe: publishing.Describe | None = None
+) -> PublishRecord:
     with repo.storage.publish_lock.held():
         publishing.roll_forward(repo)
         keys = repo.index.unpublished_keys()
-        return publish(repo, [PublishTarget(k) for k in keys], author=author)
+        return publish(repo, [PublishTarget(k) for k in keys], author=author, describe=describe)
 
 
 def _expand(repo: ContentRepository, targets: Sequence[PublishTarget]) -> list[PublishTarget]:

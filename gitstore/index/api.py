@@ -414,30 +414,21 @@ class EntityIndex:
                         "INSERT INTO published_items (publish_seq, key, commit_id, version, deleted) VALUES (?, ?, ?, ?, ?)",
                         [(cursor.lastrowid, k, c, v, int(d)) for k, c, v, d in p.items],
                     )
-            db.executemany(
-                """UPDATE entities SET published_commit=?, published_tree=?, published_base_path=?,
-                       published_type=?, published_locale=?, published_title=?, published_content_id=?,
-                       published_unpublishing=?, published_live=? WHERE key=?""",
-                [
-                    (
-                        r.commit,
-                        r.tree,
-                        r.base_path,
-                        r.type,
-                        r.locale,
-                        r.title,
-                        r.content_id or r.key,
-                        r.unpublishing,
-                        int(r.live),
-                        r.key,
-                    )
-                    for r in rows
-                ],
-            )
-            for r in rows:
-                _set_members(db, "live", r.key, r.members if r.live else None)
-                _set_links(db, "live", r.key, r.links if r.live else None)
+            _set_published(db, list(rows))
             _set_meta(db, "main_head", main_head)
+
+    @contextmanager
+    def as_if_published(self, rows: Sequence[PublishedRow]) -> Iterator[None]:
+        """Inside the block, this thread's reads see the index as it will be once `rows` are
+        live (a publish asks what its own commit will make true before it writes it); other
+        connections see nothing of it, and nothing is kept."""
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            _set_published(db, rows)
+            yield
+        finally:
+            db.execute("ROLLBACK")
 
     def clear(self) -> None:
         with self._write() as db:
@@ -840,6 +831,14 @@ class EntityIndex:
         )
         return None if row is None else (row[0], row[1])
 
+    def feed_commits_at(self, stream: str, depths: Sequence[int]) -> dict[int, str]:
+        """depth -> commit of `stream`, for each of `depths` the feed has read."""
+        marks = ",".join("?" * len(depths))
+        rows = self._db().execute(
+            f"SELECT depth, commit_id FROM feed_commits WHERE stream=? AND depth IN ({marks})", (stream, *depths)
+        )
+        return dict(rows.fetchall())
+
     def feed_depth(self, stream: str, commit: str) -> int | None:
         """The depth of `commit` in `stream`, if the feed has read it."""
         row = (
@@ -1041,6 +1040,32 @@ def _set_members(
             "INSERT INTO members (view, container, position, member, pin) VALUES (?, ?, ?, ?, ?)",
             [(view, container, i, key, pin) for i, (key, pin) in enumerate(members)],
         )
+
+
+def _set_published(db: sqlite3.Connection, rows: Sequence[PublishedRow]) -> None:
+    db.executemany(
+        """UPDATE entities SET published_commit=?, published_tree=?, published_base_path=?,
+               published_type=?, published_locale=?, published_title=?, published_content_id=?,
+               published_unpublishing=?, published_live=? WHERE key=?""",
+        [
+            (
+                r.commit,
+                r.tree,
+                r.base_path,
+                r.type,
+                r.locale,
+                r.title,
+                r.content_id or r.key,
+                r.unpublishing,
+                int(r.live),
+                r.key,
+            )
+            for r in rows
+        ],
+    )
+    for r in rows:
+        _set_members(db, "live", r.key, r.members if r.live else None)
+        _set_links(db, "live", r.key, r.links if r.live else None)
 
 
 def _set_links(db: sqlite3.Connection, view: str, source: str, links: dict[str, list[str]] | None) -> None:
