@@ -808,6 +808,76 @@ class EntityIndex:
             )
         return found - set(keys)
 
+    def dependents_each(
+        self, keys: Sequence[str], view: str, *, reverse_types: Sequence[str], breadcrumb_types: Sequence[str]
+    ) -> dict[str, set[str]]:
+        """`dependents` of each of `keys` on its own (a publish records each moved entity's):
+        the same rules, each row carrying the key it started from, one query per rule."""
+        found: dict[str, set[str]] = {key: set() for key in keys}
+        if not keys:
+            return found
+        db = self._db()
+        document, _ = _DOCUMENT[view]
+        visible = _SUMMARY[view][1]
+
+        def add(rows: Iterable[tuple[str, str]]) -> None:
+            for root, key in rows:
+                found[root].add(key)
+
+        with self._scratch(db, "dep_roots", keys):
+            db.execute("DROP TABLE IF EXISTS temp.dep_docs")
+            db.execute(
+                f"""CREATE TEMP TABLE dep_docs AS
+                    SELECT d.key AS root, e.key AS key FROM entities d JOIN entities e
+                        ON e.{document} = d.{document} AND e.{visible}
+                    WHERE d.key IN (SELECT key FROM dep_roots)
+                    UNION SELECT key, key FROM dep_roots"""
+            )
+            add(db.execute("SELECT root, key FROM dep_docs"))
+            add(
+                db.execute(
+                    "SELECT d.root, l.source FROM dep_docs d JOIN links l ON l.target = d.key AND +l.view=?", (view,)
+                )
+            )
+            if reverse_types:
+                marks = ",".join("?" * len(reverse_types))
+                pairs = db.execute(
+                    f"""SELECT DISTINCT source, target FROM links WHERE view=? AND link_type IN ({marks})
+                        AND source IN (SELECT key FROM dep_roots)""",
+                    (view, *reverse_types),
+                ).fetchall()
+                add(pairs)
+                targets = self.summaries(sorted({t for _, t in pairs}), view)
+                documents: dict[str, set[str]] = {}
+                for s in self.translations(sorted({s.content_id for s in targets.values()}), view):
+                    documents.setdefault(s.content_id, set()).add(s.key)
+                add((root, k) for root, t in pairs if t in targets for k in documents.get(targets[t].content_id, ()))
+            if breadcrumb_types:
+                marks = ",".join("?" * len(breadcrumb_types))
+                add(
+                    db.execute(
+                        f"""WITH RECURSIVE below(root, key) AS (
+                                SELECT root, key FROM dep_docs
+                                UNION SELECT b.root, l.source FROM links l JOIN below b ON l.target = b.key
+                                WHERE l.view=? AND l.link_type IN ({marks}))
+                            SELECT root, key FROM below""",
+                        (view, *breadcrumb_types),
+                    )
+                )
+            add(
+                db.execute(
+                    """WITH RECURSIVE above(root, key) AS (
+                           SELECT key, key FROM dep_roots
+                           UNION SELECT a.root, m.container FROM members m JOIN above a ON m.member = a.key
+                           WHERE m.view=?)
+                       SELECT root, key FROM above""",
+                    (view,),
+                )
+            )
+        for root, deps in found.items():
+            deps.discard(root)
+        return found
+
     @contextmanager
     def _scratch(self, db: sqlite3.Connection, name: str, keys: Sequence[str]) -> Iterator[None]:
         """A temporary one-column table of `keys` for set-based queries (this connection only)."""

@@ -111,25 +111,28 @@ def dependents(repo: ContentRepository, keys: Sequence[str], *, state: str = "pu
     draft exists)."""
     for key in keys:
         validate_key(key)
-    return _dependents(repo, [keys], view_of(state), sorted(reverse_names(repo)), breadcrumb_types(repo))[0]
+    view = view_of(state)
+    found = repo.index.dependents(
+        keys,
+        view,
+        reverse_types=sorted(reverse_names(repo)),
+        breadcrumb_types=breadcrumb_types(repo),
+    )
+    if view == "live":
+        found &= repo.index.summaries(sorted(found), "live").keys()
+    return sorted(found)
 
 
 def dependents_of_each(repo: ContentRepository, keys: Sequence[str], *, state: str = "published") -> list[list[str]]:
-    """`dependents` of each key on its own, reading the link types once."""
+    """`dependents` of each key on its own, in one set-based pass."""
     view = view_of(state)
-    return _dependents(repo, [[k] for k in keys], view, sorted(reverse_names(repo)), breadcrumb_types(repo))
-
-
-def _dependents(
-    repo: ContentRepository, groups: list[Sequence[str]], view: str, reverse: list[str], breadcrumbs: list[str]
-) -> list[list[str]]:
-    answers = []
-    for keys in groups:
-        found = repo.index.dependents(keys, view, reverse_types=reverse, breadcrumb_types=breadcrumbs)
-        if view == "live":
-            found &= repo.index.summaries(sorted(found), "live").keys()
-        answers.append(sorted(found))
-    return answers
+    found = repo.index.dependents_each(
+        keys, view, reverse_types=sorted(reverse_names(repo)), breadcrumb_types=breadcrumb_types(repo)
+    )
+    if view == "live":
+        live = repo.index.summaries(sorted(set().union(*found.values())), "live").keys()
+        found = {key: deps & live for key, deps in found.items()}
+    return [sorted(found[key]) for key in keys]
 
 
 class _Chooser:

@@ -21,6 +21,7 @@ from gitstore.errors import (
     TranslationTaken,
 )
 from gitstore.links import api as links
+from gitstore.links.expansion import dependents_of_each
 from gitstore.publishing.api import PublishTarget
 from gitstore.publishing.unpublishing import serve
 from tests.conftest import ADA, GRACE, fsck_strict, git
@@ -162,6 +163,13 @@ def test_dependents_cover_links_reverse_links_breadcrumbs_containers_and_transla
     assert found == ["fan", "leaf", "root", "topic-cy", "unit"]
     assert links.dependents(repo, ["root"], state="draft") == ["leaf", "topic"]  # breadcrumbs run through root
     assert links.dependents(repo, ["topic"], state="published") == []  # nothing is live yet
+    # What a publish records of each entity it moves is that entity's own answer.
+    keys = ["root", "topic", "leaf", "fan", "topic-cy", "other", "unit"]
+    each = dependents_of_each(repo, keys, state="draft")
+    assert each == [links.dependents(repo, [k], state="draft") for k in keys]
+    publish(repo, *keys)
+    each = dependents_of_each(repo, keys, state="published")
+    assert each == [links.dependents(repo, [k], state="published") for k in keys] and each[1] == found
 
 
 def test_dependents_change_after_an_edit_and_publishing_reports_them(repo: ContentRepository) -> None:
