@@ -111,14 +111,14 @@ def _extensions(exc: errors.GitstoreError) -> dict[str, Any]:
     if isinstance(exc, errors.MergeConflict):
         return {"conflicts": extra.get("conflicts", [])}
     if isinstance(exc, errors.InvalidInput):
-        return {"errors": extra.get("errors", [])}
+        return {"errors": extra.get("errors", []), **{k: v for k, v in extra.items() if k == "containers"}}
     if isinstance(exc, errors.Unpublished):
         return {"explanation": extra.get("explanation"), "alternative_path": extra.get("alternative_path")}
     if isinstance(exc, errors.TranslationTaken):
         return {k: extra.get(k) for k in ("holder", "content_id", "locale")}
     if isinstance(exc, errors.CorruptObject):
         return {k: v for k, v in extra.items() if k == "entities"}  # never the object or its file
-    return {k: v for k, v in extra.items() if k in ("key", "name")}
+    return {k: v for k, v in extra.items() if k in ("key", "name", "containers")}
 
 
 async def gitstore_error(request: Request, exc: Exception) -> Response:

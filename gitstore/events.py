@@ -112,13 +112,27 @@ def read_events(
     draft_rows = feed.after("draft", *cursor.draft, limit) if drafts else []
     main_rows = feed.after("main", *cursor.main, limit)
     items = []
-    for row in _merged(draft_rows, main_rows, limit):
+    rows = list(_merged(draft_rows, main_rows, limit))
+    recorded = _recorded(repo, feed, {r.depth for r in rows if r.stream == "main"}) if with_dependents else {}
+    for row in rows:
         if row.stream == "draft":
             cursor = Cursor((row.depth, row.position), cursor.main)
         else:
             cursor = Cursor(cursor.draft, (row.depth, row.position))
-        items.append(_event(repo, row, str(cursor), with_dependents))
+        items.append(_event(repo, row, str(cursor), with_dependents, recorded))
     return EventPage(items, str(cursor))
+
+
+def _recorded(repo: ContentRepository, feed: _Feed, depths: set[int]) -> dict[int, dict[str, list[str]]]:
+    """For each publish (by depth on `main`), the dependents its commit recorded of each entity
+    it moved (`Gitstore-Dependents: key dependent ...`, ADR 0011). A publish made before they
+    were recorded names none: what they are today is not what they were then."""
+    git = repo.storage.git
+    found: dict[int, dict[str, list[str]]] = {}
+    for depth, sha in feed.commits_at("main", sorted(depths)).items():
+        entries = (line.split(" ") for line in parse_repeated(git[pygit2.Oid(hex=sha)].message, "Dependents"))
+        found[depth] = {key: deps for key, *deps in entries}
+    return found
 
 
 def _merged(draft: list[FeedRow], main: list[FeedRow], limit: int) -> Iterator[FeedRow]:
@@ -134,9 +148,20 @@ def _merged(draft: list[FeedRow], main: list[FeedRow], limit: int) -> Iterator[F
             j += 1
 
 
-def _event(repo: ContentRepository, row: FeedRow, cursor: str, with_dependents: bool) -> Event:
+def _event(
+    repo: ContentRepository,
+    row: FeedRow,
+    cursor: str,
+    with_dependents: bool,
+    recorded: dict[int, dict[str, list[str]]],
+) -> Event:
     view = "draft" if row.stream == "draft" else "live"
-    found = dependents(repo, [row.key], state="draft" if view == "draft" else "published") if with_dependents else []
+    if not with_dependents:
+        found = []
+    elif view == "live":
+        found = recorded.get(row.depth, {}).get(row.key, [])
+    else:
+        found = dependents(repo, [row.key], state="draft")
     return Event(
         id=cursor,
         kind=row.kind,
@@ -174,6 +199,11 @@ class _Feed:
     def depth_at(self, stream: str, at: int) -> int:
         kept = [depth for depth, when in self._commits[stream].values() if when <= at]
         return max([self._index.feed_depth_at(stream, at), *kept])
+
+    def commits_at(self, stream: str, depths: list[int]) -> dict[int, str]:
+        kept = {depth: sha for sha, (depth, _) in self._commits[stream].items() if depth in depths}
+        missing = [d for d in depths if d not in kept]
+        return {**(self._index.feed_commits_at(stream, missing) if missing else {}), **kept}
 
     def has_rows(self, stream: str) -> bool:
         return bool(self._commits[stream]) or self._index.feed_tip(stream) is not None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from api import caching
 from api.auth import may_preview, require_preview
@@ -23,7 +23,7 @@ from api.schemas import (
     TranslationOut,
 )
 from gitstore.entities import api as entities
-from gitstore.entities.document import base_path_problem
+from gitstore.entities.document import base_path_problem, canonical_base_path
 from gitstore.errors import EntityNotFound, InvalidInput
 from gitstore.links import api as links
 from gitstore.publishing.unpublishing import serve
@@ -76,11 +76,17 @@ def document(repo: RepoDep, content_id: str, principal: PrincipalDep) -> Documen
     response_model=EntityOut,
     summary="What the live site serves at a base_path: the entity, 410 if gone, 301 if redirected",
 )
-def live_at_path(repo: RepoDep, base_path: str, audience: AudienceDep, response: Response) -> EntityOut:
-    path = "/" + base_path
+def live_at_path(
+    repo: RepoDep, base_path: str, audience: AudienceDep, request: Request, response: Response
+) -> EntityOut:
+    # The path as sent, escapes and all (the router has decoded them, and `%2F` is not a `/`),
+    # in the form base_paths are stored in.
+    raw = (request.scope.get("raw_path") or request.url.path.encode()).decode("latin-1")
+    path = "/" + raw[raw.find("/repos/") :].split("/", 4)[4]
     problem = base_path_problem(path)
     if problem:
         raise InvalidInput(f"{path!r} {problem}", errors=[{"loc": ["base_path"], "msg": problem}])
+    path = canonical_base_path(path)
     holder = repo.index.live_holders([path]).get(path)
     if holder is None:
         raise EntityNotFound(f"nothing is live at {path}")

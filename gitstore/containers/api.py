@@ -22,14 +22,14 @@ from typing import Any
 
 import pygit2
 
-from gitstore.containers.rules import check_manifest
+from gitstore.containers import types
+from gitstore.containers.rules import check_manifest, check_member_type, refuse_breaking_rules
 from gitstore.containers.tree import TreeNode, View, Walked, resolve_tree, walk
 from gitstore.containers.types import (
     ContainerType,
     allows,
     container_type,
     container_types,
-    set_container_type,
 )
 from gitstore.entities import api as entities
 from gitstore.entities.api import DraftChange, IfMatch, Precondition
@@ -88,10 +88,20 @@ def _rules(repo: ContentRepository, kwargs: dict[str, Any]) -> entities.Check:
 
     def check(key: str, doc: Content) -> None:
         check_manifest(repo, key, doc)
+        check_member_type(repo, key, doc)
         if above is not None:
             above(key, doc)
 
     return check
+
+
+def set_container_type(
+    repo: ContentRepository, name: str, allowed_member_types: list[str] | None, *, author: Author
+) -> ContainerType:
+    """types.set_container_type, refused (Conflict naming them) if existing containers break."""
+    return types.set_container_type(
+        repo, name, allowed_member_types, author=author, check=lambda kind: refuse_breaking_rules(repo, kind)
+    )
 
 
 def put_draft(repo: ContentRepository, key: str, document: Any, **kwargs: Any) -> WriteResult:
@@ -148,7 +158,13 @@ def delete_entity(repo: ContentRepository, key: str, *, author: Author, expected
 # -- publishing -------------------------------------------------------------------------------
 
 
-def publish(repo: ContentRepository, targets: Sequence[PublishTarget], *, author: Author) -> PublishRecord:
+def publish(
+    repo: ContentRepository,
+    targets: Sequence[PublishTarget],
+    *,
+    author: Author,
+    describe: publishing.Describe | None = None,
+) -> PublishRecord:
     """Publish `targets` and everything they bring with them, in one atomic publish:
 
     - a container brings the drafts of its unpinned members, all the way down (never its
@@ -167,14 +183,16 @@ def publish(repo: ContentRepository, targets: Sequence[PublishTarget], *, author
         with repo.storage.drafts_lock.held():
             entities.roll_forward_drafts(repo)
             expanded = _expand(repo, targets)
-        return publishing.publish(repo, expanded, author=author)
+        return publishing.publish(repo, expanded, author=author, describe=describe)
 
 
-def publish_all_drafts(repo: ContentRepository, *, author: Author) -> PublishRecord:
+def publish_all_drafts(
+    repo: ContentRepository, *, author: Author, describe: publishing.Describe | None = None
+) -> PublishRecord:
     with repo.storage.publish_lock.held():
         publishing.roll_forward(repo)
         keys = repo.index.unpublished_keys()
-        return publish(repo, [PublishTarget(k) for k in keys], author=author)
+        return publish(repo, [PublishTarget(k) for k in keys], author=author, describe=describe)
 
 
 def _expand(repo: ContentRepository, targets: Sequence[PublishTarget]) -> list[PublishTarget]:

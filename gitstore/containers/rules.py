@@ -10,14 +10,14 @@ from typing import Any
 
 import pygit2
 
-from gitstore.containers.types import allows, container_type
+from gitstore.containers.types import ContainerType, allows, container_type
 from gitstore.entities.document import Content, Member
 from gitstore.entities.erasures import pin_resolver
-from gitstore.entities.snapshots import Snapshot, draft_tip, load_snapshot
-from gitstore.errors import EntityNotFound, InvalidDocument
+from gitstore.entities.snapshots import Snapshot, draft_tip, load_snapshot, published_commit
+from gitstore.errors import Conflict, EntityNotFound, InvalidDocument
 from gitstore.repository import ContentRepository
 
-__all__ = ["check_manifest", "member_snapshot"]
+__all__ = ["check_manifest", "check_member_type", "member_snapshot", "refuse_breaking_rules"]
 
 
 def check_manifest(repo: ContentRepository, key: str, doc: Content) -> None:
@@ -53,6 +53,75 @@ def check_manifest(repo: ContentRepository, key: str, doc: Content) -> None:
             problems.append({"loc": loc, "msg": "a cycle: " + " > ".join([key, member.key, *path, key])})
     if problems:
         raise InvalidDocument(f"the members of {key!r} break {len(problems)} rule(s)", errors=problems)
+
+
+def check_member_type(repo: ContentRepository, key: str, doc: Content) -> None:
+    """A change of `key`'s type must suit every container that follows it (names it unpinned),
+    in draft and live: otherwise the container could no longer be written, and publishing the
+    member would put a type its container does not allow into the live tree. Raise
+    InvalidDocument naming each such container (`extra["containers"]`)."""
+    usages = [u for u in repo.index.usages(key) if u.container != key]
+    if not usages or load_snapshot(repo.storage.git, draft_tip(repo, key)).document.type == doc.type:
+        return
+    problems: list[dict[str, Any]] = []
+    broken: set[str] = set()
+    for usage in usages:
+        holder = _holder(repo, usage.container, usage.view)
+        if holder is None or not any(m.key == key and m.pin is None for m in holder.document.members or ()):
+            continue
+        kind = container_type(repo, holder.document.type)
+        if not allows(kind, doc.type):
+            shown = "the live " if usage.view == "live" else "the "
+            msg = f"{shown}{holder.document.type} {usage.container!r} holds {_allowed(kind)}; it would hold {key!r}, a {doc.type}"
+            problems.append({"loc": ["type"], "msg": msg})
+            broken.add(usage.container)
+    if problems:
+        raise InvalidDocument(
+            f"{key!r} cannot become a {doc.type}: {len(broken)} container(s) that hold it do not allow that",
+            errors=problems,
+            containers=sorted(broken),
+        )
+
+
+def refuse_breaking_rules(repo: ContentRepository, kind: ContainerType) -> None:
+    """A registry change must not break existing containers of that type (draft or live): it
+    is refused, naming them (`extra["containers"]`), rather than leaving containers that can no
+    longer be written or exported and imported again. Change or publish them first."""
+    git = repo.storage.git
+    broken: set[str] = set()
+    for usage in repo.index.containers_of_type(kind.name):
+        holder = _holder(repo, usage.container, usage.view)
+        if holder is None or holder.document.type != kind.name or usage.container in broken:
+            continue
+        for member in holder.document.members or ():
+            if member.pin is not None:
+                oid: pygit2.Oid | None = pin_resolver(git)(member.pin)
+            elif usage.view == "draft":
+                oid = draft_tip(repo, member.key)
+            else:
+                oid = published_commit(repo, member.key)
+            snap = load_snapshot(git, oid) if oid is not None and oid in git else None
+            if snap is not None and not snap.deleted and not allows(kind, snap.document.type):
+                broken.add(usage.container)
+                break
+    if broken:
+        shown = ", ".join(sorted(broken)[:10]) + (f" and {len(broken) - 10} more" if len(broken) > 10 else "")
+        raise Conflict(
+            f"a {kind.name} holding {_allowed(kind)} would break {len(broken)} existing container(s): {shown}; "
+            "change their members first",
+            containers=sorted(broken),
+        )
+
+
+def _holder(repo: ContentRepository, key: str, view: str) -> Snapshot | None:
+    """`key`'s draft (view "draft") or live version, unless it is a delete."""
+    commit = draft_tip(repo, key) if view == "draft" else published_commit(repo, key)
+    snap = load_snapshot(repo.storage.git, commit) if commit is not None else None
+    return None if snap is None or snap.deleted else snap
+
+
+def _allowed(kind: ContainerType) -> str:
+    return ", ".join(kind.allowed_member_types or ()) or "nothing"
 
 
 class _BadPin(Exception):

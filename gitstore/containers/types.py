@@ -15,6 +15,7 @@ so a change of rules has an author, a time and a diff.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pygit2
@@ -73,10 +74,15 @@ def container_types(repo: ContentRepository) -> list[ContainerType]:
 
 
 def set_container_type(
-    repo: ContentRepository, name: str, allowed_member_types: list[str] | None, *, author: Author
+    repo: ContentRepository,
+    name: str,
+    allowed_member_types: list[str] | None,
+    *,
+    author: Author,
+    check: Callable[[ContainerType], None] | None = None,
 ) -> ContainerType:
-    """Override the rules for `name`. Existing containers are not re-checked: the rules apply
-    to the next write of each (seed 004 enforces restrictions on write)."""
+    """Override the rules for `name`. `check` (the containers layer's) runs under the drafts
+    lock before anything is written, and refuses rules that existing containers break."""
     _check_name(name)
     problems = []
     for i, member in enumerate(allowed_member_types or []):
@@ -87,6 +93,8 @@ def set_container_type(
     allowed = None if allowed_member_types is None else tuple(dict.fromkeys(allowed_member_types))
     # Under the drafts lock: a container write checks its members against one set of rules.
     with repo.storage.drafts_lock.held(), disk_errors():
+        if check is not None:
+            check(ContainerType(name, allowed, True))
         entries = read_settings(repo.storage.git, TYPES_REF, _FILE)
         entries = {**entries, name: {"allowed_member_types": None if allowed is None else list(allowed)}}
         shown = "any type" if allowed is None else ", ".join(allowed) or "nothing"

@@ -556,9 +556,11 @@ def _commit_round(repo: ContentRepository, ready: Sequence[tuple[Job, _Planned, 
 
 
 def _reads_others(planned: _Planned) -> bool:
-    """Whether the change's rules read other entities' drafts (its members, its links): then
-    it goes after every change queued before it has landed, and before any after it."""
-    return not planned.deleted and (planned.doc.members is not None or bool(planned.doc.links))
+    """Whether the change's rules read other entities' drafts (its members, its links, or the
+    containers that hold it when its type changes): then it goes after every change queued
+    before it has landed, and before any after it."""
+    retyped = planned.current is not None and planned.current.document.type != planned.doc.type
+    return not planned.deleted and (planned.doc.members is not None or bool(planned.doc.links) or retyped)
 
 
 def _claims(planned: _Planned) -> set[str]:
@@ -785,7 +787,7 @@ def _commit_change(
     live = load_snapshot(git, published) if published is not None else None
     verb = action or ("create" if current is None or current.deleted else "update")
     version = (current.version if current else 0) + 1
-    edition = 1 if live is None else live.edition + (0 if live.tree == tree else 1)
+    edition = 1 if live is None else live.edition + (0 if _same_work(key, live, doc, deleted, tree) else 1)
     summary = summary or _summary(verb, key, current, doc)
     trailers = [
         ("Key", key),
@@ -805,6 +807,18 @@ def _commit_change(
         draft_row(key, doc, commit, tree, deleted, version),
         ChangeRow(key, version, str(commit), verb, sig.name, sig.email, sig.time),
     )
+
+
+def _same_work(key: str, live: Snapshot, doc: Content, deleted: bool, tree: pygit2.Oid) -> bool:
+    """Whether `doc` is the live content, an unpublishing notice aside. Seed 001: the
+    user-facing version stays the same as an item moves between states (withdrawn, republished);
+    only new work on the content raises it."""
+    if live.tree == tree:
+        return True
+    if deleted or live.deleted or (doc.unpublishing is None and live.document.unpublishing is None):
+        return False
+    plain = document_to_files(key, doc._replace(unpublishing=None))
+    return plain == document_to_files(key, live.document._replace(unpublishing=None))
 
 
 def _manifest_locks(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import re
+import string
 from typing import Annotated, Any, NamedTuple
 
 import orjson
@@ -40,6 +41,9 @@ TAKEN_DOWN = ("gone", "redirect", "vanish")
 TEXT_DIR = "fields"
 _TEXT_FIELD_NAME = re.compile(r"[a-z0-9_][a-z0-9_-]{0,63}")
 _BASE_PATH = re.compile(r"/[A-Za-z0-9._~!$&'()*+,;=:@%/-]{0,2047}")
+_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_UNRESERVED = frozenset(string.ascii_letters + string.digits + "-._~")
 _MAX_DEPTH = 32
 _MIN_INTEGER, _MAX_INTEGER = -(2**63), 2**64 - 1  # what orjson writes exactly
 _MAX_MEMBERS = 10_000
@@ -123,7 +127,7 @@ class Document(BaseModel):
         problem = None if value is None else base_path_problem(value)
         if problem:
             raise ValueError(f"base_path {problem}")
-        return value
+        return None if value is None else canonical_base_path(value)
 
     @field_validator("fields")
     @classmethod
@@ -148,9 +152,28 @@ def base_path_problem(value: str) -> str | None:
     """Why `value` is not a base_path (an absolute URL path), or None if it is one."""
     if not _BASE_PATH.fullmatch(value):
         return "is an absolute URL path such as /guidance/tax, at most 2048 characters"
+    if _BAD_ESCAPE.search(value):
+        return "has a '%' that is not a percent-escape (% and two hex digits)"
+    value = canonical_base_path(value)
     if "//" in value or any(part in (".", "..") for part in value.split("/")):
         return "may not contain empty, '.' or '..' segments"
     return None
+
+
+def canonical_base_path(value: str) -> str:
+    """RFC 3986's normal form of a path (section 6.2.2): escapes of unreserved characters
+    decoded (`/s%61me` is `/same`), every other escape kept with upper-case hex (`%2f` is
+    `%2F`, which is not a `/`). Paths are compared, stored and looked up in this form, and
+    content read from git is put in it too, so a path stored before this rule and a reindex
+    give the same uniqueness answers."""
+    if "%" not in value:
+        return value
+    return _ESCAPE.sub(_normal_escape, value)
+
+
+def _normal_escape(match: re.Match[str]) -> str:
+    char = chr(int(match.group(1), 16))
+    return char if char in _UNRESERVED else "%" + match.group(1).upper()
 
 
 class Unpublishing(NamedTuple):
@@ -277,7 +300,7 @@ def files_to_document(files: dict[str, bytes]) -> tuple[Content, bool]:
         body["type"],
         body["title"],
         body["locale"],
-        body["base_path"],
+        None if body["base_path"] is None else canonical_base_path(body["base_path"]),
         fields,
         body["links"],
         members,

@@ -414,30 +414,21 @@ class EntityIndex:
                         "INSERT INTO published_items (publish_seq, key, commit_id, version, deleted) VALUES (?, ?, ?, ?, ?)",
                         [(cursor.lastrowid, k, c, v, int(d)) for k, c, v, d in p.items],
                     )
-            db.executemany(
-                """UPDATE entities SET published_commit=?, published_tree=?, published_base_path=?,
-                       published_type=?, published_locale=?, published_title=?, published_content_id=?,
-                       published_unpublishing=?, published_live=? WHERE key=?""",
-                [
-                    (
-                        r.commit,
-                        r.tree,
-                        r.base_path,
-                        r.type,
-                        r.locale,
-                        r.title,
-                        r.content_id or r.key,
-                        r.unpublishing,
-                        int(r.live),
-                        r.key,
-                    )
-                    for r in rows
-                ],
-            )
-            for r in rows:
-                _set_members(db, "live", r.key, r.members if r.live else None)
-                _set_links(db, "live", r.key, r.links if r.live else None)
+            _set_published(db, list(rows))
             _set_meta(db, "main_head", main_head)
+
+    @contextmanager
+    def as_if_published(self, rows: Sequence[PublishedRow]) -> Iterator[None]:
+        """Inside the block, this thread's reads see the index as it will be once `rows` are
+        live (a publish asks what its own commit will make true before it writes it); other
+        connections see nothing of it, and nothing is kept."""
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            _set_published(db, rows)
+            yield
+        finally:
+            db.execute("ROLLBACK")
 
     def clear(self) -> None:
         with self._write() as db:
@@ -581,6 +572,17 @@ class EntityIndex:
             (member,),
         )
         return [Usage(container, view, bool(pinned)) for container, view, pinned in rows]
+
+    def containers_of_type(self, type_name: str) -> list[Usage]:
+        """Every container of type `type_name` in a view whose manifest there names a member, by
+        key (`pinned` is left False: the caller reads the manifest itself)."""
+        rows = self._db().execute(
+            """SELECT DISTINCT m.container, m.view FROM members m JOIN entities e ON e.key = m.container
+               WHERE m.view='draft' AND e.type=? OR m.view='live' AND e.published_type=?
+               ORDER BY m.container, m.view""",
+            (type_name, type_name),
+        )
+        return [Usage(container, view, False) for container, view in rows]
 
     def states(self, keys: Sequence[str]) -> dict[str, EntityState]:
         """Each known key's draft and live commit and tree, in one query per 500 keys."""
@@ -803,6 +805,76 @@ class EntityIndex:
             )
         return found - set(keys)
 
+    def dependents_each(
+        self, keys: Sequence[str], view: str, *, reverse_types: Sequence[str], breadcrumb_types: Sequence[str]
+    ) -> dict[str, set[str]]:
+        """`dependents` of each of `keys` on its own (a publish records each moved entity's):
+        the same rules, each row carrying the key it started from, one query per rule."""
+        found: dict[str, set[str]] = {key: set() for key in keys}
+        if not keys:
+            return found
+        db = self._db()
+        document, _ = _DOCUMENT[view]
+        visible = _SUMMARY[view][1]
+
+        def add(rows: Iterable[tuple[str, str]]) -> None:
+            for root, key in rows:
+                found[root].add(key)
+
+        with self._scratch(db, "dep_roots", keys):
+            db.execute("DROP TABLE IF EXISTS temp.dep_docs")
+            db.execute(
+                f"""CREATE TEMP TABLE dep_docs AS
+                    SELECT d.key AS root, e.key AS key FROM entities d JOIN entities e
+                        ON e.{document} = d.{document} AND e.{visible}
+                    WHERE d.key IN (SELECT key FROM dep_roots)
+                    UNION SELECT key, key FROM dep_roots"""
+            )
+            add(db.execute("SELECT root, key FROM dep_docs"))
+            add(
+                db.execute(
+                    "SELECT d.root, l.source FROM dep_docs d JOIN links l ON l.target = d.key AND +l.view=?", (view,)
+                )
+            )
+            if reverse_types:
+                marks = ",".join("?" * len(reverse_types))
+                pairs = db.execute(
+                    f"""SELECT DISTINCT source, target FROM links WHERE view=? AND link_type IN ({marks})
+                        AND source IN (SELECT key FROM dep_roots)""",
+                    (view, *reverse_types),
+                ).fetchall()
+                add(pairs)
+                targets = self.summaries(sorted({t for _, t in pairs}), view)
+                documents: dict[str, set[str]] = {}
+                for s in self.translations(sorted({s.content_id for s in targets.values()}), view):
+                    documents.setdefault(s.content_id, set()).add(s.key)
+                add((root, k) for root, t in pairs if t in targets for k in documents.get(targets[t].content_id, ()))
+            if breadcrumb_types:
+                marks = ",".join("?" * len(breadcrumb_types))
+                add(
+                    db.execute(
+                        f"""WITH RECURSIVE below(root, key) AS (
+                                SELECT root, key FROM dep_docs
+                                UNION SELECT b.root, l.source FROM links l JOIN below b ON l.target = b.key
+                                WHERE l.view=? AND l.link_type IN ({marks}))
+                            SELECT root, key FROM below""",
+                        (view, *breadcrumb_types),
+                    )
+                )
+            add(
+                db.execute(
+                    """WITH RECURSIVE above(root, key) AS (
+                           SELECT key, key FROM dep_roots
+                           UNION SELECT a.root, m.container FROM members m JOIN above a ON m.member = a.key
+                           WHERE m.view=?)
+                       SELECT root, key FROM above""",
+                    (view,),
+                )
+            )
+        for root, deps in found.items():
+            deps.discard(root)
+        return found
+
     @contextmanager
     def _scratch(self, db: sqlite3.Connection, name: str, keys: Sequence[str]) -> Iterator[None]:
         """A temporary one-column table of `keys` for set-based queries (this connection only)."""
@@ -825,6 +897,14 @@ class EntityIndex:
             .fetchone()
         )
         return None if row is None else (row[0], row[1])
+
+    def feed_commits_at(self, stream: str, depths: Sequence[int]) -> dict[int, str]:
+        """depth -> commit of `stream`, for each of `depths` the feed has read."""
+        marks = ",".join("?" * len(depths))
+        rows = self._db().execute(
+            f"SELECT depth, commit_id FROM feed_commits WHERE stream=? AND depth IN ({marks})", (stream, *depths)
+        )
+        return dict(rows.fetchall())
 
     def feed_depth(self, stream: str, commit: str) -> int | None:
         """The depth of `commit` in `stream`, if the feed has read it."""
@@ -1027,6 +1107,32 @@ def _set_members(
             "INSERT INTO members (view, container, position, member, pin) VALUES (?, ?, ?, ?, ?)",
             [(view, container, i, key, pin) for i, (key, pin) in enumerate(members)],
         )
+
+
+def _set_published(db: sqlite3.Connection, rows: Sequence[PublishedRow]) -> None:
+    db.executemany(
+        """UPDATE entities SET published_commit=?, published_tree=?, published_base_path=?,
+               published_type=?, published_locale=?, published_title=?, published_content_id=?,
+               published_unpublishing=?, published_live=? WHERE key=?""",
+        [
+            (
+                r.commit,
+                r.tree,
+                r.base_path,
+                r.type,
+                r.locale,
+                r.title,
+                r.content_id or r.key,
+                r.unpublishing,
+                int(r.live),
+                r.key,
+            )
+            for r in rows
+        ],
+    )
+    for r in rows:
+        _set_members(db, "live", r.key, r.members if r.live else None)
+        _set_links(db, "live", r.key, r.links if r.live else None)
 
 
 def _set_links(db: sqlite3.Connection, view: str, source: str, links: dict[str, list[str]] | None) -> None:

@@ -23,12 +23,13 @@ from gitstore.entities.api import IfMatch
 from gitstore.entities.document import TAKEN_DOWN, Content
 from gitstore.entities.model import Author, WriteResult
 from gitstore.errors import NotFound
-from gitstore.links.expansion import ExpandedLinks, LinkSummary, dependents, expanded_links
+from gitstore.index.api import PublishedRow
+from gitstore.links.expansion import ExpandedLinks, LinkSummary, dependents, dependents_of_each, expanded_links
 from gitstore.links.rules import check_links
 from gitstore.links.types import LinkType, link_type, link_types, reverse_names, set_link_type
 from gitstore.names import validate_key
 from gitstore.publishing import unpublishing
-from gitstore.publishing.api import PublishRecord, PublishTarget
+from gitstore.publishing.api import Describe, PublishRecord, PublishTarget
 from gitstore.repository import ContentRepository
 
 __all__ = [
@@ -97,22 +98,38 @@ def publish(repo: ContentRepository, targets: Sequence[PublishTarget], *, author
     """containers.publish, plus the dependents of everything it moved."""
     with repo.storage.publish_lock.held():
         orphans = _reverse_targets(repo, [t.key for t in targets])
-        return _with_dependents(repo, containers.publish(repo, targets, author=author), orphans)
+        record = containers.publish(repo, targets, author=author, describe=_describe(repo))
+        return _with_dependents(repo, record, orphans)
 
 
 def publish_all_drafts(repo: ContentRepository, *, author: Author) -> PublishRecord:
     with repo.storage.publish_lock.held():
         orphans = _reverse_targets(repo, repo.index.unpublished_keys())
-        return _with_dependents(repo, containers.publish_all_drafts(repo, author=author), orphans)
+        record = containers.publish_all_drafts(repo, author=author, describe=_describe(repo))
+        return _with_dependents(repo, record, orphans)
 
 
 def unpublish(repo: ContentRepository, key: str, kind: str, *, author: Author, **kwargs: Any) -> PublishRecord:
     """unpublishing.unpublish, plus dependents: every page that showed it must drop it."""
-    return _with_dependents(repo, unpublishing.unpublish(repo, key, kind, author=author, **kwargs), set())
+    record = unpublishing.unpublish(repo, key, kind, author=author, describe=_describe(repo), **kwargs)
+    return _with_dependents(repo, record, set())
 
 
 def republish(repo: ContentRepository, key: str, *, author: Author, expected: IfMatch | None = None) -> PublishRecord:
-    return _with_dependents(repo, unpublishing.republish(repo, key, author=author, expected=expected), set())
+    record = unpublishing.republish(repo, key, author=author, expected=expected, describe=_describe(repo))
+    return _with_dependents(repo, record, set())
+
+
+def _describe(repo: ContentRepository) -> Describe:
+    """What a publish commit records of each entity it moves, for its event (ADR 0011): the
+    live dependents as they are once the publish is live, a fact of that moment."""
+
+    def describe(rows: list[PublishedRow]) -> dict[str, list[str]]:
+        with repo.index.as_if_published(rows):
+            found = dependents_of_each(repo, [r.key for r in rows], state="published")
+        return {r.key: deps for r, deps in zip(rows, found, strict=True)}
+
+    return describe
 
 
 def _reverse_targets(repo: ContentRepository, keys: Sequence[str]) -> set[str]:

@@ -123,6 +123,18 @@ def dependents(repo: ContentRepository, keys: Sequence[str], *, state: str = "pu
     return sorted(found)
 
 
+def dependents_of_each(repo: ContentRepository, keys: Sequence[str], *, state: str = "published") -> list[list[str]]:
+    """`dependents` of each key on its own, in one set-based pass."""
+    view = view_of(state)
+    found = repo.index.dependents_each(
+        keys, view, reverse_types=sorted(reverse_names(repo)), breadcrumb_types=breadcrumb_types(repo)
+    )
+    if view == "live":
+        live = repo.index.summaries(sorted(set().union(*found.values())), "live").keys()
+        found = {key: deps & live for key, deps in found.items()}
+    return [sorted(found[key]) for key in keys]
+
+
 class _Chooser:
     """Picks, for a link target, the translation a reader in `locale` sees."""
 

@@ -10,12 +10,17 @@ from gitstore.repository import ContentRepository
 
 
 def check_links(repo: ContentRepository, key: str, doc: Content) -> None:
-    """Every target is an entity of this repository, and no link type is a name that expansion
-    computes (a reverse such as `children`). Every problem in one InvalidDocument. A target
-    that was deleted stays linkable, as it stays linked: expansion leaves out what is not
-    visible, and refusing it would block every later edit (and discard) of the linking page."""
+    """Every target is an entity of this repository that is not deleted in draft, and no link
+    type is a name that expansion computes (a reverse such as `children`). Every problem in one
+    InvalidDocument. A link the page already has, in its draft or live, stays when its target is
+    deleted: expansion leaves out what is not visible, and refusing it would block every later
+    edit (and discard) of the linking page. Only a new link to a deleted target is refused."""
     targets = sorted({t for ts in doc.links.values() for t in ts} - {key})
     known = repo.index.states(targets)
+    had: set[tuple[str, str]] = set()
+    if any(state.draft_deleted for state in known.values()):
+        for view in ("draft", "live"):
+            had.update((kind, t) for kind, ts in repo.index.links_of(key, view).items() for t in ts)
     computed = {reverse: name for name, reverse in reverse_names(repo).items()}
     problems = []
     for link_type, keys in sorted(doc.links.items()):
@@ -27,7 +32,11 @@ def check_links(repo: ContentRepository, key: str, doc: Content) -> None:
                 }
             )
         for i, target in enumerate(keys):
-            if target != key and target not in known:
+            if target == key:
+                continue
+            if target not in known:
                 problems.append({"loc": ["links", link_type, i], "msg": f"unknown entity {target!r}"})
+            elif known[target].draft_deleted and (link_type, target) not in had:
+                problems.append({"loc": ["links", link_type, i], "msg": f"{target!r} is deleted"})
     if problems:
         raise InvalidDocument(f"{key!r} links to what it cannot", errors=problems)

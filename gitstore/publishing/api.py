@@ -14,7 +14,7 @@ Publishes serialise on the repository's publish lock; they never rewind a publis
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -53,6 +53,7 @@ from gitstore.storage.api import (
 from gitstore.storage.space import after_commit_point, ensure_room
 
 __all__ = [
+    "Describe",
     "PublishRecord",
     "PublishTarget",
     "PublishedItem",
@@ -96,8 +97,16 @@ class PublishRecord:
     dependents: tuple[str, ...] = ()
 
 
-def publish(repo: ContentRepository, targets: Sequence[PublishTarget], *, author: Author) -> PublishRecord:
-    """Publish every target in one atomic operation.
+#: What a layer above records in a publish commit about each entity it moves: given the rows
+#: the index will hold once it is live, key -> the entities to re-present (`Gitstore-Dependents`).
+Describe = Callable[[list[PublishedRow]], dict[str, list[str]]]
+
+
+def publish(
+    repo: ContentRepository, targets: Sequence[PublishTarget], *, author: Author, describe: Describe | None = None
+) -> PublishRecord:
+    """Publish every target in one atomic operation. With `describe`, the commit records what
+    it returns, as facts of that moment (the event feed serves them).
 
     Raises:
         EntityNotFound: a key has no draft branch.
@@ -130,7 +139,8 @@ def publish(repo: ContentRepository, targets: Sequence[PublishTarget], *, author
         sig = pygit2.Signature(author.name, author.email)
         # Which drafts existed when this went live: it orders publishes among draft changes
         # exactly (gitstore.events), which commit times to the second cannot.
-        message = _message(plan, drafts)
+        described = describe([published_row(git, k, s.commit) for k, s in sorted(plan.items())]) if describe else {}
+        message = _message(plan, drafts, described)
         ensure_room(repo.path)
         commit = commit_on_ref(git, MAIN, expected=main, author=sig, message=message, tree=tree)
         with after_commit_point(f"the publish {commit}"):
@@ -139,12 +149,12 @@ def publish(repo: ContentRepository, targets: Sequence[PublishTarget], *, author
     return PublishRecord(str(commit), author, commit_time(sig), items)
 
 
-def publish_all_drafts(repo: ContentRepository, *, author: Author) -> PublishRecord:
+def publish_all_drafts(repo: ContentRepository, *, author: Author, describe: Describe | None = None) -> PublishRecord:
     """Publish every entity whose draft differs from what is live, atomically."""
     with repo.storage.publish_lock.held():
         roll_forward(repo)
         keys = repo.index.unpublished_keys()
-        return publish(repo, [PublishTarget(k) for k in keys], author=author)
+        return publish(repo, [PublishTarget(k) for k in keys], author=author, describe=describe)
 
 
 def roll_forward(repo: ContentRepository) -> bool:
@@ -273,11 +283,14 @@ def _displace(repo: ContentRepository, displace: dict[str, str]) -> dict[str, Sn
     return ready
 
 
-def _message(plan: dict[str, Snapshot], drafts: pygit2.Oid | None) -> str:
+def _message(plan: dict[str, Snapshot], drafts: pygit2.Oid | None, described: dict[str, list[str]]) -> str:
     keys = sorted(plan)
     shown = ", ".join(keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
     summary = f"Publish {shown}" if len(keys) > 1 else f"Publish {keys[0]} version {plan[keys[0]].version}"
     trailers = [("Published", f"{k} {plan[k].commit}") for k in keys]
+    # One line per key, even with none: a publish made before dependents were recorded has no
+    # such line, and its events name none rather than today's.
+    trailers += [("Dependents", " ".join([k, *described[k]])) for k in keys if k in described]
     return format_message(summary, trailers + ([("Drafts", str(drafts))] if drafts is not None else []))
 
 

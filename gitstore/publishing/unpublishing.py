@@ -16,12 +16,18 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from gitstore.entities.api import DraftChange, IfMatch, roll_forward_drafts, write_drafts
-from gitstore.entities.document import UNPUBLISHING_TYPES, Content, Unpublishing, base_path_problem
+from gitstore.entities.document import (
+    UNPUBLISHING_TYPES,
+    Content,
+    Unpublishing,
+    base_path_problem,
+    canonical_base_path,
+)
 from gitstore.entities.model import Author, Entity
 from gitstore.entities.snapshots import Snapshot, draft_tip, load_snapshot, published_commit
 from gitstore.errors import Conflict, DraftPending, EntityNotFound, Gone, InvalidInput, Redirected, StaleVersion
 from gitstore.names import validate_key
-from gitstore.publishing.api import PublishRecord, PublishTarget, publish, roll_forward
+from gitstore.publishing.api import Describe, PublishRecord, PublishTarget, publish, roll_forward
 from gitstore.repository import ContentRepository
 
 __all__ = ["republish", "serve", "unpublish"]
@@ -37,6 +43,7 @@ def unpublish(
     alternative_path: str | None = None,
     discard_draft: bool = False,
     expected: IfMatch | None = None,
+    describe: Describe | None = None,
 ) -> PublishRecord:
     """Take `key`'s live version down. `withdrawn` needs an explanation and stays readable;
     `redirect` needs an alternative_path; `gone` answers 410; `vanish` answers 410 with no
@@ -50,6 +57,8 @@ def unpublish(
     """
     validate_key(key)
     _check_request(kind, explanation, alternative_path)
+    if alternative_path is not None:
+        alternative_path = canonical_base_path(alternative_path)
     at = datetime.now(UTC).isoformat(timespec="seconds")
     notice = Unpublishing(kind, at, explanation, alternative_path)
 
@@ -61,10 +70,17 @@ def unpublish(
             )
         return live._replace(unpublishing=notice)
 
-    return _put_live(repo, key, take_down, "unpublish", author, expected, discard_draft)
+    return _put_live(repo, key, take_down, "unpublish", author, expected, discard_draft, describe)
 
 
-def republish(repo: ContentRepository, key: str, *, author: Author, expected: IfMatch | None = None) -> PublishRecord:
+def republish(
+    repo: ContentRepository,
+    key: str,
+    *,
+    author: Author,
+    expected: IfMatch | None = None,
+    describe: Describe | None = None,
+) -> PublishRecord:
     """Reverse an unpublishing: the live content, without the notice, live again.
 
     Raises:
@@ -72,7 +88,9 @@ def republish(repo: ContentRepository, key: str, *, author: Author, expected: If
         DraftPending: the draft has other changes (publishing that draft republishes too).
     """
     validate_key(key)
-    return _put_live(repo, key, lambda live: live._replace(unpublishing=None), "republish", author, expected, False)
+    return _put_live(
+        repo, key, lambda live: live._replace(unpublishing=None), "republish", author, expected, False, describe
+    )
 
 
 def serve(entity: Entity) -> Entity:
@@ -98,6 +116,7 @@ def _put_live(
     author: Author,
     expected: IfMatch | None,
     discard_draft: bool,
+    describe: Describe | None,
 ) -> PublishRecord:
     git = repo.storage.git
     with repo.storage.publish_lock.held(), repo.storage.drafts_lock.held():
@@ -128,7 +147,7 @@ def _put_live(
             author=author,
             summary=summary,
         )
-        return publish(repo, [PublishTarget(key, commit=written.entity.commit)], author=author)
+        return publish(repo, [PublishTarget(key, commit=written.entity.commit)], author=author, describe=describe)
 
 
 def _same_content(draft: Snapshot, live: Snapshot) -> bool:

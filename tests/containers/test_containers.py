@@ -113,6 +113,37 @@ def test_types_restrict_members_and_a_repository_can_override_them(repo: Content
     assert git(repo.path, "log", "--format=%s", "refs/meta/types").strip() == "Type section holds subsection, unit"
 
 
+def test_a_members_type_change_that_its_containers_do_not_allow_is_refused(repo: ContentRepository) -> None:
+    component(repo, "c3", kind="component.problem")
+    container(repo, "unit-1", "unit", ["c3"])
+    container(repo, "unit-2", "unit", ["c3"])
+    publish(repo, "unit-1")
+    container(repo, "unit-1", "unit", [])  # its live version still holds c3
+    container(repo, "box", "container", ["c3"])  # holds anything
+    before = git(repo.path, "for-each-ref")
+    with pytest.raises(InvalidDocument) as raised:
+        containers.patch_draft(repo, "c3", {"type": "section"}, author=ADA)
+    assert raised.value.extra["containers"] == ["unit-1", "unit-2"]
+    assert [e["msg"] for e in raised.value.extra["errors"]] == [
+        "the live unit 'unit-1' holds component; it would hold 'c3', a section",
+        "the unit 'unit-2' holds component; it would hold 'c3', a section",
+    ]
+    assert git(repo.path, "for-each-ref") == before
+    containers.patch_draft(repo, "c3", {"type": "component.html"}, author=ADA)  # still a component
+
+
+def test_a_type_registry_change_that_existing_containers_break_is_refused(repo: ContentRepository) -> None:
+    component(repo, "c1")
+    container(repo, "unit-1", "unit", ["c1"])
+    container(repo, "unit-2", "unit", [])
+    before = git(repo.path, "for-each-ref")
+    with pytest.raises(Conflict) as raised:
+        containers.set_container_type(repo, "unit", ["component.problem"], author=ADA)
+    assert raised.value.extra["containers"] == ["unit-1"]
+    assert git(repo.path, "for-each-ref") == before
+    containers.set_container_type(repo, "unit", ["component.html", "component.problem"], author=ADA)
+
+
 def test_a_generic_container_holds_anything(repo: ContentRepository) -> None:
     component(repo, "intro", kind="page")
     container(repo, "unit-1", "unit", [])

@@ -60,6 +60,28 @@ def test_events_come_in_order_with_authors_and_dependents(repo: ContentRepositor
     assert page.items[-1].id == page.cursor
 
 
+def test_a_publish_events_dependents_are_fixed_when_it_happens(repo: ContentRepository) -> None:
+    """An event is a fact: the dependents a publish event names are those of that moment, the
+    same on every read, after later changes, a restart and a reindex."""
+
+    def live_events() -> list[tuple[str, str, list[str]]]:
+        return [(e.key, e.kind, e.dependents) for e in read_events(repo, limit=100, drafts=False).items]
+
+    links.put_draft(repo, "hub", {"type": "guide", "title": "Hub"}, author=ADA)
+    links.publish(repo, [PublishTarget("hub")], author=GRACE)
+    assert live_events() == [("hub", "published", [])]
+    links.put_draft(repo, "spoke", {"type": "guide", "title": "Spoke", "links": {"related": ["hub"]}}, author=ADA)
+    links.publish(repo, [PublishTarget("spoke")], author=GRACE)
+    first = live_events()
+    assert first == [("hub", "published", []), ("spoke", "published", ["hub"])]  # hub shows related_from
+    links.delete_entity(repo, "spoke", author=ADA)
+    links.publish(repo, [PublishTarget("spoke")], author=GRACE)
+    assert live_events()[:2] == first
+    reindex(repo)
+    again = Store(repo.path.parent).repository(repo.name)
+    assert [(e.key, e.kind, e.dependents) for e in read_events(again, limit=100, drafts=False).items][:2] == first
+
+
 def test_resuming_from_any_event_neither_skips_nor_repeats(repo: ContentRepository) -> None:
     for i in range(7):
         links.put_draft(repo, f"p{i}", {"type": "page", "title": f"P{i}"}, author=ADA)

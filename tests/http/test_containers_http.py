@@ -93,6 +93,16 @@ def test_delete_cascade_and_publish_over_http(client: TestClient) -> None:
     assert [m["key"] for m in client.get(f"{E}/unit-1/tree").json()["members"]] == ["intro"]
 
 
+def test_a_type_change_its_containers_refuse_is_a_problem_naming_them(client: TestClient) -> None:
+    make_unit(client)  # unit-1 holds quiz unpinned
+    r = client.patch(f"{E}/quiz", json={"type": "section"}, headers={"Content-Type": "application/merge-patch+json"})
+    assert r.status_code == 422 and r.headers["content-type"] == PROBLEM, r.text
+    assert r.json()["containers"] == ["unit-1"]
+    r = client.put("/repos/demo/types/unit", json={"allowed_member_types": ["section"]})
+    assert r.status_code == 409 and r.json()["containers"] == ["unit-1"], r.text
+    assert client.get("/repos/demo/types/unit").json()["allowed_member_types"] == ["component"]
+
+
 def test_type_registry_get_put_and_override(client: TestClient) -> None:
     types = {t["name"]: t for t in client.get("/repos/demo/types").json()["items"]}
     assert types["unit"]["allowed_member_types"] == ["component"] and types["container"]["allowed_member_types"] is None

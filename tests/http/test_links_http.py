@@ -160,3 +160,20 @@ def test_event_feed_long_polls_and_streams_server_sent_events(client: TestClient
     assert resumed.count("event: ") == 1 and '"key":"b"' in resumed
 
     assert client.get(f"{R}/events", params={"after": "nonsense"}).status_code == 422
+
+
+def test_base_paths_are_compared_and_looked_up_in_rfc_3986_normal_form(client: TestClient) -> None:
+    assert put(client, "same", base_path="/s%61me")["base_path"] == "/same"  # %61 is "a", unreserved
+    r = client.put(f"{E}/other", json={"type": "guide", "title": "Other", "base_path": "/same"})
+    assert r.status_code == 409 and r.json()["holder"] == "same", r.text
+    put(client, "slash", base_path="/a%2fb")  # an escaped "/" is not a "/": kept, in upper case
+    r = client.put(f"{E}/slash-2", json={"type": "guide", "title": "Slash", "base_path": "/a%2Fb"})
+    assert r.status_code == 409 and r.json()["holder"] == "slash", r.text
+    for bad in ("/a%zz", "/a%2", "/%2e%2e/etc", "/x/%2E"):
+        r = client.put(f"{E}/bad", json={"type": "guide", "title": "Bad", "base_path": bad})
+        assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json", (bad, r.text)
+    assert client.post(f"{R}/publish", json={"all_drafts": True}).status_code == 200
+    for path, key in [("s%61me", "same"), ("same", "same"), ("a%2Fb", "slash"), ("a%2fb", "slash")]:
+        r = client.get(f"{R}/paths/{path}")
+        assert r.status_code == 200 and r.json()["key"] == key, (path, r.text)
+    assert client.get(f"{R}/paths/a/b").status_code == 404

@@ -21,6 +21,7 @@ from gitstore.errors import (
     TranslationTaken,
 )
 from gitstore.links import api as links
+from gitstore.links.expansion import dependents_of_each
 from gitstore.publishing.api import PublishTarget
 from gitstore.publishing.unpublishing import serve
 from tests.conftest import ADA, GRACE, fsck_strict, git
@@ -63,6 +64,24 @@ def test_deleting_a_target_does_not_block_edits_or_discards_of_pages_that_link_t
     links.patch_draft(repo, "guide", {"title": "Guide 2"}, author=ADA)
     links.discard_draft(repo, "guide", author=ADA)
     assert shown(links.expanded_links(repo, "guide", state="draft"), "related") == []
+
+
+def test_a_new_link_to_a_deleted_target_is_refused_and_nothing_written(repo: ContentRepository) -> None:
+    page(repo, "tax")
+    page(repo, "vat")
+    page(repo, "guide", links={"related": ["tax"]})
+    publish(repo, "tax", "vat", "guide")
+    links.delete_entity(repo, "tax", author=ADA)
+    links.delete_entity(repo, "vat", author=ADA)
+    before = git(repo.path, "for-each-ref")
+    with pytest.raises(InvalidDocument) as caught:
+        page(repo, "other", links={"related": ["tax"]})
+    assert caught.value.extra["errors"] == [{"loc": ["links", "related", 0], "msg": "'tax' is deleted"}]
+    with pytest.raises(InvalidDocument) as caught:  # the page keeps its link, but gains no new one
+        links.patch_draft(repo, "guide", {"links": {"related": ["tax", "vat"]}}, author=ADA)
+    assert caught.value.extra["errors"] == [{"loc": ["links", "related", 1], "msg": "'vat' is deleted"}]
+    assert git(repo.path, "for-each-ref") == before
+    links.patch_draft(repo, "guide", {"title": "Guide 2", "links": {"related": ["tax"]}}, author=ADA)
 
 
 def test_links_are_versioned_with_the_draft_and_go_live_with_it(repo: ContentRepository) -> None:
@@ -144,6 +163,13 @@ def test_dependents_cover_links_reverse_links_breadcrumbs_containers_and_transla
     assert found == ["fan", "leaf", "root", "topic-cy", "unit"]
     assert links.dependents(repo, ["root"], state="draft") == ["leaf", "topic"]  # breadcrumbs run through root
     assert links.dependents(repo, ["topic"], state="published") == []  # nothing is live yet
+    # What a publish records of each entity it moves is that entity's own answer.
+    keys = ["root", "topic", "leaf", "fan", "topic-cy", "other", "unit"]
+    each = dependents_of_each(repo, keys, state="draft")
+    assert each == [links.dependents(repo, [k], state="draft") for k in keys]
+    publish(repo, *keys)
+    each = dependents_of_each(repo, keys, state="published")
+    assert each == [links.dependents(repo, [k], state="published") for k in keys] and each[1] == found
 
 
 def test_dependents_change_after_an_edit_and_publishing_reports_them(repo: ContentRepository) -> None:
@@ -324,6 +350,30 @@ def test_unpublish_each_type_then_republish(repo: ContentRepository, kind: str) 
     assert live.unpublishing is None and serve(live) == live
     assert git(repo.path, "log", "-1", "--format=%s", "refs/drafts/guide") == "Republish guide\n"
     fsck_strict(repo.path)
+
+
+def test_unpublishing_and_republishing_keep_the_user_facing_version(repo: ContentRepository) -> None:
+    """Seed 001: the user-facing version stays the same as an item moves between states; only
+    new content work raises it. A withdraw and a republish are state changes, not new work."""
+    page(repo, "guide", path="/guide")
+    publish(repo, "guide")
+
+    def editions() -> tuple[int, int]:
+        draft = entities.get_entity(repo, "guide", state="draft")
+        live = entities.get_entity(repo, "guide", state="published")
+        return draft.edition, live.edition
+
+    assert editions() == (1, 1)
+    record = links.unpublish(repo, "guide", "withdrawn", author=GRACE, explanation="Out of date")
+    assert [i.edition for i in record.items] == [1]
+    assert editions() == (1, 1)
+    links.republish(repo, "guide", author=GRACE)
+    assert editions() == (1, 1)
+    links.unpublish(repo, "guide", "gone", author=GRACE)
+    links.patch_draft(repo, "guide", {"title": "Rewritten"}, author=ADA)  # new work: a new edition
+    assert editions() == (2, 1)
+    publish(repo, "guide")
+    assert editions() == (2, 2)
 
 
 def test_unpublish_refuses_bad_requests_and_pending_drafts(repo: ContentRepository) -> None:
