@@ -50,7 +50,7 @@ def unpublish(
     """
     validate_key(key)
     _check_request(kind, explanation, alternative_path)
-    at = datetime.now(UTC).isoformat(timespec="seconds")
+    at = (author.at or datetime.now(UTC)).isoformat(timespec="seconds")
     notice = Unpublishing(kind, at, explanation, alternative_path)
 
     def take_down(live: Content) -> Content:
