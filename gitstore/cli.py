@@ -483,6 +483,13 @@ def serve(
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
     workers: Annotated[int, typer.Option(help="worker processes")] = 1,
+    trusted_proxies: Annotated[
+        str,
+        typer.Option(
+            envvar="GITSTORE_TRUSTED_PROXIES",
+            help="comma-separated addresses of proxies whose X-Forwarded-For/-Proto are believed (default: none)",
+        ),
+    ] = "",
 ) -> None:
     """Run the HTTP service on the data directory."""
     import uvicorn
@@ -497,7 +504,17 @@ def serve(
     os.environ["GITSTORE_DATA"] = str(data)
     if credentials:
         os.environ["GITSTORE_CREDENTIALS"] = str(credentials)
-    uvicorn.run("api.main:app", host=host, port=port, workers=workers)
+    # uvicorn believes forwarding headers from 127.0.0.1 unless told otherwise: a client that
+    # reaches a local proxy could then name any address as its own.
+    proxies = [address.strip() for address in trusted_proxies.split(",") if address.strip()]
+    uvicorn.run(
+        "api.main:app",
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies or None,
+    )
 
 
 # -- credentials ---------------------------------------------------------------------------------

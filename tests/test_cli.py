@@ -159,3 +159,21 @@ def test_clone_url_takes_the_base_url_from_the_environment(tmp_path: Path) -> No
         "clone-url", "site", "--data", str(tmp_path), "--json", env={"GITSTORE_BASE_URL": "https://cms.example.org/"}
     )
     assert orjson.loads(url.stdout) == {"repo": "site", "url": "https://cms.example.org/git/site.git"}
+
+
+def dockerfile() -> tuple[dict[str, str], list[str]]:
+    """The image's environment and command, as the Dockerfile gives them."""
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    [env] = [line.split(None, 1)[1] for line in text.splitlines() if line.startswith("ENV ")]
+    [cmd] = [orjson.loads(line.split(None, 1)[1]) for line in text.splitlines() if line.startswith("CMD ")]
+    return dict(pair.split("=", 1) for pair in env.split()), cmd
+
+
+def test_the_image_loads_no_samples_and_starts_only_once_a_token_exists(tmp_path: Path) -> None:
+    env, cmd = dockerfile()
+    assert cmd[0] == "gitstore" and env["GITSTORE_SAMPLES"] == "0"
+    data = tmp_path / "data"
+    env = env | {"GITSTORE_DATA": str(data), "GITSTORE_SAMPLES_DIR": str(ROOT / "sample_repos")}
+    refused = gitstore(*cmd[1:], env=env)
+    assert refused.returncode == 2 and "gitstore token create" in refused.stderr
+    assert not data.exists() or not list(data.glob("*.git"))
