@@ -1,4 +1,6 @@
-# gitstore: the same service `make serve` runs, with its data on a volume.
+# gitstore: the same service `make serve` runs, with its data on a volume. It starts empty (no
+# sample content: the volume is for real data; GITSTORE_SAMPLES=1 for a demo) and refuses to
+# start until a token exists: see the README's Docker section for the first one.
 FROM python:3.11-slim
 
 RUN apt-get update \
@@ -18,6 +20,7 @@ RUN pip install --no-cache-dir .
 
 USER gitstore
 ENV GITSTORE_DATA=/data \
+    GITSTORE_SAMPLES=0 \
     GITSTORE_SAMPLES_DIR=/app/sample_repos \
     PYTHONUNBUFFERED=1
 VOLUME ["/data"]
@@ -26,4 +29,6 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=3s --start-period=10s \
   CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=2).status == 200 else 1)"
 
-CMD ["uvicorn", "api.main:app", "--host", "0.0.0.0", "--port", "8000", "--workers", "2"]
+# Through `gitstore serve`: it will not listen beyond loopback without credentials, and believes
+# forwarding headers only from GITSTORE_TRUSTED_PROXIES.
+CMD ["gitstore", "serve", "--host", "0.0.0.0", "--port", "8000", "--workers", "2"]

@@ -151,7 +151,14 @@ def _from_header(request: Request, header: str) -> Principal | None:
     return oauth.verify_access_token(credentials, value)
 
 
+# What a proxy adds when it relays a request: a request that carries one came from somewhere
+# else, whatever address it arrived from (a proxy on this machine is loopback to us).
+_RELAYED = ("forwarded", "x-forwarded-for", "x-real-ip")
+
+
 def _from_loopback(request: Request) -> bool:
+    if any(name in request.headers for name in _RELAYED):
+        return False
     host = request.client.host if request.client else None
     try:
         return host is None or ipaddress.ip_address(host).is_loopback

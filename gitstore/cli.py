@@ -20,12 +20,14 @@ with a one-line message on stderr.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import ipaddress
 import os
 import sys
 from collections.abc import Iterator
 from datetime import timedelta
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO, NoReturn
 
@@ -45,7 +47,10 @@ from gitstore.maintenance import repair as repair_repo
 from gitstore.storage.files import write_atomically
 from gitstore.store import Store
 
-app = typer.Typer(help="A Git-backed content repository.", no_args_is_help=True, add_completion=False)
+_HELP = {"help_option_names": ["-h", "--help"]}
+app = typer.Typer(
+    help="A Git-backed content repository.", no_args_is_help=True, add_completion=False, context_settings=_HELP
+)
 
 DataDir = Annotated[
     Path,
@@ -56,10 +61,29 @@ CredentialsFile = Annotated[
     Path | None,
     typer.Option("--credentials", envvar="GITSTORE_CREDENTIALS", help="default: <data>/credentials.json"),
 ]
+RepoOption = Annotated[
+    str | None,
+    typer.Option("--repo", hidden=True, help="deprecated: name the repository first, as every command does"),
+]
 ScopeOption = Annotated[
     list[str],
     typer.Option("--scope", help="REPO:SCOPE (REPO may be *; SCOPE one of read, preview, write, publish, admin)"),
 ]
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        typer.echo(f"gitstore {package_version('gitstore')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="print the version and exit")
+    ] = False,
+) -> None:
+    """A Git-backed content repository. Every command names its repository first (REPO)."""
 
 
 @app.command()
@@ -67,10 +91,11 @@ def init(
     repo: str,
     data: DataDir = Path("data"),
     description: Annotated[str, typer.Option(help="one line about it")] = "",
+    json: Json = False,
 ) -> None:
     """Create an empty content repository."""
     created = Store(data).create_repository(repo, description)
-    typer.echo(f"created {created.path}")
+    typer.echo(orjson.dumps({"repo": repo, "path": str(created.path)}).decode() if json else f"created {created.path}")
 
 
 @app.command()
@@ -109,11 +134,13 @@ def clone_url(
         str, typer.Option(envvar="GITSTORE_BASE_URL", help="where the service is reached")
     ] = "http://127.0.0.1:8000",
     live: Annotated[bool, typer.Option("--live", help="the public copy's URL (what is live, no drafts)")] = False,
+    json: Json = False,
 ) -> None:
     """Print the URL that `git clone` takes for REPO: the full repository (drafts and history, for
     a token with the preview scope), or with --live the public copy anyone who may read can clone."""
     Store(data).repository(repo)
-    typer.echo(f"{base_url.rstrip('/')}/git/{'live/' if live else ''}{repo}.git")
+    url = f"{base_url.rstrip('/')}/git/{'live/' if live else ''}{repo}.git"
+    typer.echo(orjson.dumps({"repo": repo, "url": url}).decode() if json else url)
 
 
 @app.command()
@@ -198,8 +225,12 @@ def erase(
 
 @app.command("import")
 def import_command(
-    path: Annotated[Path, typer.Argument(help="the bundle: .tar.gz or .tgz, .zip, .ndjson or .jsonl", dir_okay=False)],
-    repo: Annotated[str, typer.Option("--repo", help="the repository to import into")],
+    repo: Annotated[str, typer.Argument(help="the repository to import into")],
+    path: Annotated[
+        Path | None,
+        typer.Argument(help="the bundle: .tar.gz or .tgz, .zip, .ndjson or .jsonl, or a directory of its files"),
+    ] = None,
+    repo_option: RepoOption = None,
     data: DataDir = Path("data"),
     publish: Annotated[bool, typer.Option("--publish", help="publish what it imports, in the same operation")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="write nothing: what would change, every problem")] = False,
@@ -218,10 +249,19 @@ def import_command(
     """Import a bundle as drafts: all of it in one commit on `draft`, or nothing."""
     from gitstore.bundles.api import import_bundle
 
-    media_type = _bundle_type(bundle_format, path.name)
+    if repo_option is not None:
+        _deprecated_repo(path)
+        repo, path = repo_option, Path(repo)
+    if path is None:
+        _fail("say which bundle: gitstore import REPO PATH")
     content = Store(data).repository(repo)
-    with _progress() as progress, path.open("rb") as raw:
-        source = _Reading(raw, progress, path.stat().st_size)
+    with _progress() as progress, contextlib.ExitStack() as held:
+        if path.is_dir():  # a bundle kept unpacked, as sample_repos/<name>/bundle
+            source: Path | _Reading = path
+            media_type = TAR_GZ
+        else:
+            media_type = _bundle_type(bundle_format, path.name)
+            source = _Reading(held.enter_context(path.open("rb")), progress, path.stat().st_size)
         try:
             report = import_bundle(
                 content,
@@ -259,7 +299,8 @@ def import_command(
 
 @app.command("export")
 def export_command(
-    repo: Annotated[str, typer.Option("--repo", help="the repository to export")],
+    repo: Annotated[str | None, typer.Argument(help="the repository to export", show_default=False)] = None,
+    repo_option: RepoOption = None,
     data: DataDir = Path("data"),
     state: Annotated[str, typer.Option(help="draft (every current draft) or published (what is live)")] = "draft",
     as_of: Annotated[str | None, typer.Option("--as-of", help="an RFC 3339 time, or a commit of that branch")] = None,
@@ -272,10 +313,14 @@ def export_command(
     """Export a view (draft or published, now or as of a moment) as a bundle."""
     from gitstore.bundles.api import as_of_from_text, export_bundle
 
+    if repo_option is not None:
+        _deprecated_repo(repo)
+        repo = repo_option
+    if repo is None:
+        _fail("say which repository: gitstore export REPO")
     media_type = _bundle_type(bundle_format, output.name if output is not None else "", default=TAR_GZ)
     if output is None and media_type != NDJSON and sys.stdout.isatty():
-        typer.echo("error: an archive is no sight for a terminal: give -o FILE, or pipe it", err=True)
-        raise typer.Exit(2)
+        _fail("an archive is no sight for a terminal: give -o FILE, or pipe it")
     content = Store(data).repository(repo)
     moment = as_of_from_text(as_of) if as_of is not None else None
     exported = [0]
@@ -324,6 +369,19 @@ def stats(repo: str, data: DataDir = Path("data"), json: Json = False) -> None:
         return
     for name, value in found.items():
         typer.echo(f"{name.replace('_', ' '):<20} {value:>14,}")
+
+
+def _fail(message: str) -> NoReturn:
+    """Refuse: a one-line message on stderr, exit status 2."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _deprecated_repo(positional: object) -> None:
+    """`--repo R`, how import and export once took their repository: still taken, with a warning."""
+    if positional is not None:
+        _fail("name the repository once: first, not also with --repo")
+    typer.echo("warning: --repo is deprecated: name the repository first, as every command does", err=True)
 
 
 def _bundle_type(given: str | None, file_name: str, *, default: str | None = None) -> str:
@@ -425,6 +483,13 @@ def serve(
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
     workers: Annotated[int, typer.Option(help="worker processes")] = 1,
+    trusted_proxies: Annotated[
+        str,
+        typer.Option(
+            envvar="GITSTORE_TRUSTED_PROXIES",
+            help="comma-separated addresses of proxies whose X-Forwarded-For/-Proto are believed (default: none)",
+        ),
+    ] = "",
 ) -> None:
     """Run the HTTP service on the data directory."""
     import uvicorn
@@ -439,7 +504,17 @@ def serve(
     os.environ["GITSTORE_DATA"] = str(data)
     if credentials:
         os.environ["GITSTORE_CREDENTIALS"] = str(credentials)
-    uvicorn.run("api.main:app", host=host, port=port, workers=workers)
+    # uvicorn believes forwarding headers from 127.0.0.1 unless told otherwise: a client that
+    # reaches a local proxy could then name any address as its own.
+    proxies = [address.strip() for address in trusted_proxies.split(",") if address.strip()]
+    uvicorn.run(
+        "api.main:app",
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies or None,
+    )
 
 
 # -- credentials ---------------------------------------------------------------------------------
@@ -481,24 +556,25 @@ def list_tokens(data: DataDir = Path("data"), credentials: CredentialsFile = Non
 
 
 @tokens.command("revoke")
-def revoke_token(token_id: str, data: DataDir = Path("data"), credentials: CredentialsFile = None) -> None:
+def revoke_token(
+    token_id: str, data: DataDir = Path("data"), credentials: CredentialsFile = None, json: Json = False
+) -> None:
     """Revoke a token; every server process stops accepting it on its next request."""
     _credentials(data, credentials).revoke_token(token_id)
-    typer.echo(f"revoked {token_id}")
+    typer.echo(orjson.dumps({"revoked": token_id}).decode() if json else f"revoked {token_id}")
 
 
 @tokens.command("demo")
-def demo_token(data: DataDir = Path("data"), credentials: CredentialsFile = None) -> None:
+def demo_token(data: DataDir = Path("data"), credentials: CredentialsFile = None, json: Json = False) -> None:
     """Print the demo token `make serve` uses (admin everywhere), making it on first use."""
     store = _credentials(data, credentials)
     saved = Path(data) / DEMO_TOKEN_FILE
-    if saved.is_file() and store.authenticate_token(saved.read_text().strip()) is not None:
-        typer.echo(saved.read_text().strip())
-        return
-    issued = store.create_token("Demo Editor", "demo@gitstore.invalid", {"*": ["admin"]})
-    Path(data).mkdir(parents=True, exist_ok=True)
-    write_atomically(saved, issued.secret.encode() + b"\n", mode=0o600)
-    typer.echo(issued.secret)
+    secret = saved.read_text().strip() if saved.is_file() else ""
+    if not secret or store.authenticate_token(secret) is None:
+        secret = store.create_token("Demo Editor", "demo@gitstore.invalid", {"*": ["admin"]}).secret
+        Path(data).mkdir(parents=True, exist_ok=True)
+        write_atomically(saved, secret.encode() + b"\n", mode=0o600)
+    typer.echo(orjson.dumps({"token": secret, "file": str(saved)}).decode() if json else secret)
 
 
 @clients.command("add")
@@ -519,10 +595,12 @@ def add_client(
 
 
 @clients.command("remove")
-def remove_client(client_id: str, data: DataDir = Path("data"), credentials: CredentialsFile = None) -> None:
+def remove_client(
+    client_id: str, data: DataDir = Path("data"), credentials: CredentialsFile = None, json: Json = False
+) -> None:
     """Remove a client: its access tokens stop working at once."""
     _credentials(data, credentials).remove_client(client_id)
-    typer.echo(f"removed {client_id}")
+    typer.echo(orjson.dumps({"removed": client_id}).decode() if json else f"removed {client_id}")
 
 
 def _credentials(data: Path, credentials: Path | None) -> Credentials:
@@ -552,6 +630,9 @@ def main() -> None:
         typer.echo(f"error: {exc.detail}", err=True)
         for problem in exc.extra.get("errors") or []:
             typer.echo(f"  {'.'.join(map(str, problem['loc']))}: {problem['msg']}", err=True)
+        raise SystemExit(2) from None
+    except OSError as exc:  # a file named on the command line that is missing or unreadable
+        typer.echo(f"error: {exc.filename}: {exc.strerror}" if exc.filename else f"error: {exc}", err=True)
         raise SystemExit(2) from None
 
 

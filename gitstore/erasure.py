@@ -39,7 +39,7 @@ from gitstore.entities.document import ENTITY_FILE, TEXT_DIR
 from gitstore.entities.draft_branch import fold_drafts
 from gitstore.entities.erasures import ERASURES_FILE, ERASURES_REF
 from gitstore.entities.model import Author
-from gitstore.entities.snapshots import forget_cached
+from gitstore.entities.snapshots import forget_cached, signature
 from gitstore.errors import Conflict, EntityNotFound, InvalidInput, VersionNotFound
 from gitstore.maintenance import reindex
 from gitstore.names import validate_key
@@ -132,7 +132,7 @@ def erase(repo: ContentRepository, key: str, *, author: Author, reason: str, ver
         ensure_room(repo.path)
         # The plan first, durably: once the record exists, a crash is finished from it.
         _write_plan(repo, erasure_id, rewrite.replaced)
-        sig = pygit2.Signature(author.name, author.email)
+        sig = signature(author)
         write_settings(
             git,
             ERASURES_REF,

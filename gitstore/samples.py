@@ -22,7 +22,11 @@ while loading would say the moment of loading, which no kept file can match. So 
 withdrawn or redirected by importing its bundle version, which carries the notice, and
 publishing it at once (`"publish": true`): the commit an unpublish makes, published as it does.
 
-Steps, each `{"as": <author>, ...}`:
+Each step says when it happened (`"at"`, RFC 3339, no earlier than the step before), and its
+commits carry that time, as author and committer: as-of reads, blame, the activity log and the
+event feed show the history's own course, and loading a sample twice makes the same commits.
+
+Steps, each `{"as": <author>, "at": <time>, ...}`:
 
     {"put": key, "doc": {...}}                 an earlier version, whole
     {"patch": key, "doc": {...}}               an earlier version, as a merge patch
@@ -38,9 +42,11 @@ write goes through the same code as the API's.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import shutil
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -77,9 +83,10 @@ def load_sample(store: Store, folder: Path) -> ContentRepository:
     """Create the repository `folder` holds (named after it) and run its history.
 
     Raises InvalidDocument if the bundle breaks a rule, ValueError if the history does not
-    import every entity of the bundle, before anything is created."""
+    import every entity of the bundle or its times do not run forward, before anything is created."""
     history = folder / HISTORY
     spec = orjson.loads(history.read_bytes())
+    times = _times(history, spec["steps"])
     bundle = _Bundle(folder / BUNDLE)
     imported = {key for step in spec["steps"] for key in step.get("import", ())}
     missing, unknown = sorted(bundle.current.keys() - imported), sorted(imported - bundle.current.keys())
@@ -90,13 +97,29 @@ def load_sample(store: Store, folder: Path) -> ContentRepository:
         )
     repo = store.create_repository(folder.name, spec.get("description", ""))
     authors = {handle: Author(name, email) for handle, (name, email) in spec["authors"].items()}
-    for number, step in enumerate(spec["steps"], 1):
+    for number, (step, at) in enumerate(zip(spec["steps"], times, strict=True), 1):
         try:
-            _run(repo, bundle, step, authors[step["as"]])
+            _run(repo, bundle, step, dataclasses.replace(authors[step["as"]], at=at))
         except Exception as exc:
             exc.add_note(f"{history}, step {number}: {orjson.dumps(step).decode()}")
             raise
     return repo
+
+
+def _times(history: Path, steps: list[dict[str, Any]]) -> list[datetime]:
+    """Each step's time; an as-of read finds a moment by commit time, so they may not go back."""
+    times: list[datetime] = []
+    for number, step in enumerate(steps, 1):
+        try:
+            at = datetime.fromisoformat(step["at"])
+        except (KeyError, TypeError, ValueError):
+            raise ValueError(f'{history}, step {number}: "at" is the step\'s time, RFC 3339') from None
+        if at.tzinfo is None:
+            raise ValueError(f'{history}, step {number}: "at" needs its UTC offset ({step["at"]})')
+        if times and at < times[-1]:
+            raise ValueError(f"{history}, step {number}: {step['at']} is before the step before it")
+        times.append(at)
+    return times
 
 
 def _run(repo: ContentRepository, bundle: _Bundle, step: dict[str, Any], who: Author) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -15,7 +16,8 @@ from api.main import create_app
 from api.settings import Settings
 from gitstore import ContentRepository, Store
 from gitstore.entities import api as entities
-from gitstore.errors import InvalidDocument, Redirected
+from gitstore.errors import EntityNotFound, InvalidDocument, Redirected
+from gitstore.events import read_events
 from gitstore.history import api as history
 from gitstore.publishing.unpublishing import serve
 from gitstore.repository import DRAFT
@@ -123,6 +125,71 @@ def test_the_site_has_base_paths_links_two_locales_and_a_withdrawn_and_a_redirec
         assert actions(site, key) == ["create", "update"]  # written, published, then taken down
 
 
+def step_times(name: str) -> list[datetime]:
+    return [
+        datetime.fromisoformat(step["at"]) for step in orjson.loads((SAMPLES / name / HISTORY).read_bytes())["steps"]
+    ]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_commit_has_its_steps_own_time_not_the_time_of_loading(loaded: Store, name: str) -> None:
+    repo = loaded.repository(name)
+    times = step_times(name)
+    git = repo.storage.git
+    for ref in git.references:
+        for commit in git.walk(git.references[ref].target):
+            when = datetime.fromtimestamp(commit.commit_time, UTC)
+            assert when == datetime.fromtimestamp(commit.author.time, UTC) and when in times, (ref, commit.message)
+    changes = history.list_activity(repo, limit=500).items
+    assert len({c.at for c in changes}) > 10 and {c.at for c in changes} <= set(times)
+    assert [c.at for c in changes] == sorted((c.at for c in changes), reverse=True)
+    events = read_events(repo, limit=1000).items
+    assert [e.at for e in events] == sorted(e.at for e in events) and {e.at for e in events} <= set(times)
+
+
+def test_the_course_as_of_new_year_is_what_was_published_in_december(loaded: Store) -> None:
+    course = loaded.repository("demo-course")
+    new_year = datetime(2026, 1, 1, tzinfo=UTC)
+    live = [e.key for e in history.list_entities_as_of(course, new_year, limit=100).items]
+    assert "intro-to-python" in live and "old-quiz" not in live  # the quiz went live on 9 January
+    assert history.get_entity_as_of(course, "hello-world-text", new_year).version == 2  # published 15 December
+    with pytest.raises(EntityNotFound):
+        history.get_entity_as_of(course, "intro-to-python", datetime(2025, 11, 30, tzinfo=UTC))
+    # Grace's first draft (3 November), then her rewrite (8 December)
+    blamed = {(b.author.name, b.committed_at) for b in history.blame(course, "hello-world-text", field="html").lines}
+    assert blamed == {
+        ("Grace Hopper", datetime(2025, 11, 3, 9, 15, tzinfo=UTC)),
+        ("Grace Hopper", datetime(2025, 12, 8, 13, 20, tzinfo=UTC)),
+    }
+
+
+def test_loading_the_samples_again_makes_the_same_commits(loaded: Store, tmp_path: Path) -> None:
+    again = Store(tmp_path / "data")
+    load_samples(again, SAMPLES)
+    for name in NAMES:
+        first, second = loaded.repository(name).storage.git, again.repository(name).storage.git
+        refs = {ref: str(first.references[ref].target) for ref in first.references}
+        assert len(refs) > 10
+        assert refs == {ref: str(second.references[ref].target) for ref in second.references}
+
+
+def test_a_step_without_a_time_or_earlier_than_the_one_before_is_refused(tmp_path: Path, sample: Path) -> None:
+    store = Store(tmp_path / "data")
+    spec = orjson.loads((sample / HISTORY).read_bytes())
+    for number, at, why in (
+        (3, None, r"step 3: \"at\" is the step's time"),
+        (3, "2025-11-03T10:39:59Z", "before the step"),
+    ):
+        changed = {**spec["steps"][number - 1], "at": at} if at else {"as": "alan", "import": ["hello-world-check"]}
+        edit_history(sample, {number: changed})
+        with pytest.raises(ValueError, match=why):
+            load_sample(store, sample)
+        assert store.is_empty()
+    edit_history(sample, {3: {**spec["steps"][2], "at": "2025-11-04T14:05:00"}})
+    with pytest.raises(ValueError, match="needs its UTC offset"):
+        load_sample(store, sample)
+
+
 def test_the_service_loads_both_samples_on_first_start_and_the_tour_holds(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data", samples_dir=SAMPLES, rate_limit="")
     with TestClient(create_app(settings)) as http:
@@ -165,7 +232,8 @@ def edit_history(folder: Path, change: dict[int, dict]) -> None:  # type: ignore
 
 def test_a_history_must_import_every_entity_of_its_bundle_and_only_those(tmp_path: Path, sample: Path) -> None:
     store = Store(tmp_path / "data")
-    edit_history(sample, {2: {"as": "grace", "import": ["hello-world-video", "no-such-entity"]}})
+    step = {"as": "grace", "at": "2025-11-03T10:40:00Z", "import": ["hello-world-video", "no-such-entity"]}
+    edit_history(sample, {2: step})
     with pytest.raises(ValueError, match=r"never imported \['python-cheatsheet'\], not in the bundle \['no-such"):
         load_sample(store, sample)
     assert store.is_empty()  # checked before anything is created

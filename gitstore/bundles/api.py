@@ -17,6 +17,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
+from pathlib import Path
 from typing import BinaryIO
 
 import pygit2
@@ -32,7 +33,7 @@ from gitstore.bundles.format import (
 )
 from gitstore.bundles.pins import Node
 from gitstore.bundles.planning import ImportPlan, Outcome, existing, outcome, plan_import, resolved
-from gitstore.bundles.reading import Limits, read_entries
+from gitstore.bundles.reading import Limits, read_directory, read_entries
 from gitstore.bundles.writing import Progress, unreadable, write_bundle
 from gitstore.entities.api import DraftChange, roll_forward_drafts, write_drafts
 from gitstore.entities.document import Content
@@ -69,7 +70,7 @@ class ImportReport:
 
 def import_bundle(
     repo: ContentRepository,
-    source: BinaryIO,
+    source: BinaryIO | Path,
     media_type: str,
     *,
     author: Author,
@@ -78,7 +79,8 @@ def import_bundle(
     dry_run: bool = False,
     limits: Limits = DEFAULT_LIMITS,
 ) -> ImportReport:
-    """Import a bundle as drafts: all of it in one commit on `draft`, or nothing.
+    """Import a bundle as drafts: all of it in one commit on `draft`, or nothing. `source` is
+    the bundle's bytes, or a directory holding its files (then `media_type` is not used).
 
     `expected_draft_head` refuses the import if `refs/heads/draft` moved since the caller read
     it (seed 003's dirty writes). With `publish`, the imported entities are published right
@@ -126,7 +128,9 @@ def import_bundle(
     return _report(False, outcome(plan.view, made), [], plan.warnings, head, record)
 
 
-def _read(source: BinaryIO, media_type: str, limits: Limits) -> tuple[list[Version], list[Problem]]:
+def _read(source: BinaryIO | Path, media_type: str, limits: Limits) -> tuple[list[Version], list[Problem]]:
+    if isinstance(source, Path):
+        return versions_from_entries(read_directory(source, limits))
     entries = read_entries(source, media_type, limits)
     if media_type != NDJSON:
         return versions_from_entries(entries)

@@ -18,10 +18,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import pygit2
-
 from gitstore.entities.document import TYPE_NAME
 from gitstore.entities.model import Author
+from gitstore.entities.snapshots import signature
 from gitstore.errors import InvalidInput
 from gitstore.repository import ContentRepository
 from gitstore.storage.api import disk_errors, read_settings, write_settings
@@ -103,7 +102,7 @@ def set_container_type(
             TYPES_REF,
             _FILE,
             entries,
-            author=pygit2.Signature(author.name, author.email),
+            author=signature(author),
             message=f"Type {name} holds {shown}\n",
         )
     return ContainerType(name, allowed, True)

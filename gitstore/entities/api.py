@@ -44,6 +44,7 @@ from gitstore.entities.snapshots import (
     newest_batch,
     published_commit,
     remember,
+    signature,
     unknown_entity,
 )
 from gitstore.entities.trailers import format_message, parse_repeated, parse_trailers, summary_of
@@ -440,7 +441,7 @@ def _write(
     seen = read_ref(git, ref)
     with disk_errors():
         planned = _plan(git, key, seen, change, expected)
-    sig = pygit2.Signature(author.name, author.email)
+    sig = signature(author)
     work = _Queued(key, change, expected, action, summary, extra_trailers, check, sig, seen, planned)
     outcome = run_queued(str(repo.path), repo.storage.drafts_lock, Job(work), partial(_commit_queued, repo))
     if isinstance(outcome, WriteResult):
@@ -626,7 +627,7 @@ def write_drafts(
         roll_forward_drafts(repo)
         fold_drafts(repo)  # the batch's commit on `draft` goes on top of every change before it
         git = repo.storage.git
-        sig = pygit2.Signature(author.name, author.email)
+        sig = signature(author)
         tips: dict[str, pygit2.Oid | None] = {}  # each branch as the batch leaves it so far
         existed: dict[str, bool] = {}
         plans: dict[str, _Planned] = {}  # each entity's latest plan

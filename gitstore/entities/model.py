@@ -11,10 +11,14 @@ from gitstore.entities.document import Member, Unpublishing
 
 @dataclass(frozen=True, slots=True)
 class Author:
-    """Who made a change; becomes the git author of its commit."""
+    """Who made a change; becomes the git author (and committer) of its commit.
+
+    `at` is when, for a change that happened before it is written: the sample loader replays a
+    history whose times are part of it. Otherwise (always, for a request) the commit says now."""
 
     name: str
     email: str
+    at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

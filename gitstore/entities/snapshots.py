@@ -94,6 +94,16 @@ def _read_snapshot(git: pygit2.Repository, oid: pygit2.Oid) -> Snapshot:
     )
 
 
+def signature(author: Author) -> pygit2.Signature:
+    """The git signature of a change by `author`: now, or the time the author carries."""
+    if author.at is None:
+        return pygit2.Signature(author.name, author.email)
+    offset = author.at.utcoffset()
+    if offset is None:
+        raise ValueError(f"a change's time needs its UTC offset: {author.at.isoformat()}")
+    return pygit2.Signature(author.name, author.email, int(author.at.timestamp()), int(offset.total_seconds()) // 60)
+
+
 def commit_time(sig: pygit2.Signature) -> datetime:
     tz = timezone(timedelta(minutes=sig.offset)) if sig.offset else UTC
     return datetime.fromtimestamp(sig.time, tz)

@@ -14,9 +14,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import pygit2
-
 from gitstore.entities.model import Author
+from gitstore.entities.snapshots import signature
 from gitstore.errors import InvalidInput
 from gitstore.repository import ContentRepository
 from gitstore.storage.api import disk_errors, read_settings, write_settings
@@ -90,7 +89,7 @@ def set_link_type(
             LINK_TYPES_REF,
             _FILE,
             entries,
-            author=pygit2.Signature(author.name, author.email),
+            author=signature(author),
             message=f"Link type {name}: {shown}{', breadcrumbs' if breadcrumbs else ''}\n",
         )
     return LinkType(name, reverse, breadcrumbs, True)

@@ -31,6 +31,7 @@ from gitstore.entities.snapshots import (
     load_snapshot,
     newest_publish,
     published_commit,
+    signature,
 )
 from gitstore.entities.trailers import format_message, parse_repeated
 from gitstore.errors import (
@@ -136,7 +137,7 @@ def publish(
         main = read_ref(git, MAIN)
         root = git[main].tree if main is not None else None
         tree = update_aggregate(git, root, {k: None if s.deleted else s.tree for k, s in plan.items()})
-        sig = pygit2.Signature(author.name, author.email)
+        sig = signature(author)
         # Which drafts existed when this went live: it orders publishes among draft changes
         # exactly (gitstore.events), which commit times to the second cannot.
         described = describe([published_row(git, k, s.commit) for k, s in sorted(plan.items())]) if describe else {}

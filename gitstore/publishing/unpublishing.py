@@ -59,7 +59,7 @@ def unpublish(
     _check_request(kind, explanation, alternative_path)
     if alternative_path is not None:
         alternative_path = canonical_base_path(alternative_path)
-    at = datetime.now(UTC).isoformat(timespec="seconds")
+    at = (author.at or datetime.now(UTC)).isoformat(timespec="seconds")
     notice = Unpublishing(kind, at, explanation, alternative_path)
 
     def take_down(live: Content) -> Content:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx2 as httpx
 import jwt
 import pytest
 from fastapi.testclient import TestClient
@@ -20,6 +24,7 @@ from gitstore.access.credentials import Credentials, default_path
 from gitstore.entities import api as entities
 from gitstore.publishing import api as publishing
 from tests.conftest import ADA, GRACE, bearer, git, token_for
+from tests.serving import free_port
 
 PROBLEM = "application/problem+json"
 E = "/repos/demo/entities"
@@ -189,6 +194,47 @@ def test_without_credentials_only_loopback_callers_are_served(data: Path) -> Non
     token = token_for(data, {"demo": ["read"]})
     with TestClient(create_app(Settings(data_dir=data, load_samples=False)), client=("203.0.113.9", 4000)) as remote:
         assert remote.get(f"{E}/intro", headers=bearer(token)).status_code == 200
+
+
+def test_a_relayed_request_never_gets_the_no_credentials_shortcut(data: Path) -> None:
+    # A proxy on this machine reaches us from loopback; what it relays came from anywhere.
+    with serve(data) as local:
+        for header in ("X-Forwarded-For", "X-Real-IP", "Forwarded"):
+            for sent in ("203.0.113.9", "127.0.0.1", "for=127.0.0.1"):
+                r = local.get(f"{E}/intro", headers={header: sent})
+                assert r.status_code == 403 and r.json()["type"].endswith("loopback-only"), (header, sent)
+        assert local.get(f"{E}/intro").status_code == 200
+
+
+def test_gitstore_serve_believes_forwarding_headers_only_from_configured_proxies(data: Path, tmp_path: Path) -> None:
+    token = token_for(data, {"demo": ["read"]})
+    for trusted, shown in (("", "127.0.0.1:"), ("127.0.0.1", "203.0.113.9:")):
+        port = free_port()
+        log = tmp_path / f"serve-{port}.log"
+        env = os.environ | {"GITSTORE_TRUSTED_PROXIES": trusted, "GITSTORE_SAMPLES": "0", "GITSTORE_HOUSEKEEPING": "0"}
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "gitstore.cli", "serve", "--data", str(data), "--port", str(port)],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            url = f"http://127.0.0.1:{port}/repos/demo/entities/intro"
+            answered = None
+            for _ in range(600):  # until it listens
+                try:
+                    answered = httpx.get(url, headers=bearer(token) | {"X-Forwarded-For": "203.0.113.9"}, timeout=5)
+                    break
+                except httpx.TransportError:
+                    assert proc.poll() is None, log.read_text()
+                    time.sleep(0.05)
+            assert answered is not None and answered.status_code == 200
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+        [line] = [line for line in log.read_text().splitlines() if "GET /repos/demo/entities/intro" in line]
+        assert shown in line, (trusted, line)
 
 
 def test_admin_endpoints_issue_list_and_revoke_tokens(data: Path, app: TestClient) -> None:
