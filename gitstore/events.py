@@ -16,7 +16,6 @@ never skips or repeats an event even when the two branches grow at different spe
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -100,15 +99,12 @@ def read_events(
     """Events after cursor `after` (from the beginning if None, from now if "latest"), oldest
     first. Without `drafts`, only what happened to the live site (a reader's view)."""
     # A publish is placed by the `draft` commit it names, so `draft` must be read at least as
-    # far: take main's head first, then catch draft up, then main up to that head. And a
-    # publish names `draft` as it was when it began, so one in flight could still land before
-    # changes folded since: the heads are taken while no publish is, or an event handed out
-    # now would have another id in every later read (seen under load, 1 run in 7).
-    with repo.storage.publish_lock.held() if drafts else contextlib.nullcontext():
-        main_head = read_ref(repo.storage.git, MAIN)
-        drafts_head = draft_head(repo)
+    # far: take main's head first, then catch draft up, then main up to that head. A publish
+    # names `draft` as it is when main moves (both under the drafts lock), so a change read
+    # here is never placed after a publish that lands later.
+    main_head = read_ref(repo.storage.git, MAIN)
     feed = _Feed(repo.index)
-    _catch_up(repo, feed, "draft", drafts_head)
+    _catch_up(repo, feed, "draft", draft_head(repo))
     _catch_up(repo, feed, "main", main_head)
     if after == "latest":
         # A reader's cursor stays at the start of `draft`: how far it has grown is draft news.

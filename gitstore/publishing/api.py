@@ -123,11 +123,8 @@ def publish(
         validate_key(target.key)
     with repo.storage.publish_lock.held(), disk_errors():
         roll_forward(repo)
-        # Under the drafts lock, the drafts it plans from and the `draft` commit it names as
-        # seen (for the event feed's order) are the same moment: no change lands in between.
         with repo.storage.drafts_lock.held():
             plan = _plan(repo, targets)
-            drafts = draft_head(repo)  # folded first: the publish follows every change before it
         if not plan:
             return PublishRecord(None, author, None, [])
         displace = _check_live_uniqueness(repo, plan)
@@ -138,12 +135,16 @@ def publish(
         root = git[main].tree if main is not None else None
         tree = update_aggregate(git, root, {k: None if s.deleted else s.tree for k, s in plan.items()})
         sig = signature(author)
-        # Which drafts existed when this went live: it orders publishes among draft changes
-        # exactly (gitstore.events), which commit times to the second cannot.
         described = describe([published_row(git, k, s.commit) for k, s in sorted(plan.items())]) if describe else {}
-        message = _message(plan, drafts, described)
         ensure_room(repo.path)
-        commit = commit_on_ref(git, MAIN, expected=main, author=sig, message=message, tree=tree)
+        # Which drafts existed when this went live orders publishes among draft changes exactly
+        # (gitstore.events), which commit times to the second cannot. It is read, folded first,
+        # under the drafts lock held until main moves: a change folded in between would reach a
+        # feed reader before this publish, and every later read would put it after.
+        with repo.storage.drafts_lock.held():
+            drafts = draft_head(repo)
+            message = _message(plan, drafts, described)
+            commit = commit_on_ref(git, MAIN, expected=main, author=sig, message=message, tree=tree)
         with after_commit_point(f"the publish {commit}"):
             _apply(repo, commit)
     items = [PublishedItem(k, str(s.commit), s.version, s.edition, s.deleted) for k, s in sorted(plan.items())]
