@@ -25,7 +25,7 @@ from gitstore.entities import api as entities
 from gitstore.entities.document import base_path_problem
 from gitstore.errors import EntityNotFound, InvalidInput
 from gitstore.links import api as links
-from gitstore.publishing.unpublishing import serve
+from gitstore.publishing.unpublishing import serve_at_path
 
 router = APIRouter(prefix="/repos/{repo}", tags=["links"])
 
@@ -83,7 +83,8 @@ def live_at_path(repo: RepoDep, base_path: str, audience: AudienceDep) -> Entity
     holder = repo.index.live_holders([path]).get(path)
     if holder is None:
         raise EntityNotFound(f"nothing is live at {path}")
-    return audience.entity(repo, EntityOut.model_validate(serve(entities.get_entity(repo, holder, state="published"))))
+    entity = serve_at_path(entities.get_entity(repo, holder, state="published"))
+    return audience.entity(repo, EntityOut.model_validate(entity))
 
 
 @router.get("/link-types", response_model=LinkTypeList, summary="Link types with a reverse or breadcrumbs")

@@ -16,7 +16,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from gitstore.entities.api import DraftChange, IfMatch, roll_forward_drafts, write_drafts
-from gitstore.entities.document import UNPUBLISHING_TYPES, Content, Unpublishing, base_path_problem
+from gitstore.entities.document import (
+    PLACEHOLDER_TYPES,
+    UNPUBLISHING_TYPES,
+    Content,
+    Unpublishing,
+    base_path_problem,
+)
 from gitstore.entities.model import Author, Entity
 from gitstore.entities.snapshots import Snapshot, draft_tip, load_snapshot, published_commit
 from gitstore.errors import Conflict, DraftPending, EntityNotFound, Gone, InvalidInput, Redirected, StaleVersion
@@ -24,7 +30,7 @@ from gitstore.names import validate_key
 from gitstore.publishing.api import PublishRecord, PublishTarget, publish, roll_forward
 from gitstore.repository import ContentRepository
 
-__all__ = ["republish", "serve", "unpublish"]
+__all__ = ["republish", "serve", "serve_at_path", "unpublish"]
 
 
 def unpublish(
@@ -88,6 +94,23 @@ def serve(entity: Entity) -> Entity:
     if notice.type == "redirect":
         raise Redirected(f"{entity.key!r} now lives at {notice.alternative_path}", **extra)
     raise Gone(f"{entity.key!r} is gone" + (f": {notice.explanation}" if notice.explanation else ""), **extra)
+
+
+def serve_at_path(entity: Entity) -> Entity:
+    """What the live site serves at `entity`'s base_path: `serve`, and a placeholder (an entity
+    of type `redirect` or `gone`) answers as what it stands for, never as a page. Its fields say
+    where to (`alternative_path`) and why (`explanation`), as an unpublishing notice does; a
+    redirect that names no usable path has nowhere to send the reader, so it is gone."""
+    entity = serve(entity)
+    if entity.type not in PLACEHOLDER_TYPES:
+        return entity
+    explanation, target = (entity.fields.get(name) for name in ("explanation", "alternative_path"))
+    explanation = explanation if isinstance(explanation, str) else None
+    target = target if isinstance(target, str) and not base_path_problem(target) else None
+    if entity.type == "redirect" and target is not None and target != entity.base_path:
+        raise Redirected(f"{entity.key!r} now lives at {target}", explanation=explanation, alternative_path=target)
+    detail = f"{entity.key!r} is gone" + (f": {explanation}" if explanation else "")
+    raise Gone(detail, explanation=explanation, alternative_path=target if entity.type == "gone" else None)
 
 
 def _put_live(
