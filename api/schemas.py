@@ -327,6 +327,9 @@ class TreeNodeOut(_FromLibrary):
         description="the draft of anything in this subtree differs from what is live (null without preview rights)"
     )
     members: list[TreeNodeOut] | None = Field(description="null for an entity that is not a container")
+    unpublishing: UnpublishingOut | None = Field(
+        default=None, description="how this version was taken down; live trees leave out all but withdrawn members"
+    )
 
 
 class UsageOut(_FromLibrary):

@@ -371,6 +371,38 @@ def test_the_live_tree_as_of_a_past_moment(repo: ContentRepository) -> None:
     assert titles(repo, "u1", "published") == ["second"]
 
 
+def test_a_live_tree_leaves_out_members_taken_down_and_marks_withdrawn_ones(repo: ContentRepository) -> None:
+    """Issue 20: a component unpublished as gone was listed in its unit's live tree as an
+    ordinary member. The tree follows expanded links' rule: what is gone, redirected or
+    vanished is left out, a withdrawn member stays with its notice, and the draft tree marks
+    each member with how it was taken down."""
+    from gitstore.links import api as links
+
+    for key in ("a", "b", "c", "d"):
+        component(repo, key)
+    v1 = entities.get_entity(repo, "d", state="draft").commit
+    container(repo, "u1", "unit", ["a", "b", "c", {"key": "d", "pin": v1}])
+    publish(repo, "u1")
+    links.unpublish(repo, "a", "gone", author=GRACE, explanation="Retired")
+    links.unpublish(repo, "b", "withdrawn", author=GRACE, explanation="Out of date")
+    links.unpublish(repo, "c", "vanish", author=GRACE)
+
+    live = containers.resolve_tree(repo, "u1", View("published"))
+    assert keys_of(live) == ["b", "d"]
+    assert [(m.key, m.unpublishing and m.unpublishing.type) for m in live.members or []] == [
+        ("b", "withdrawn"),
+        ("d", None),  # pinned to a version that was never taken down
+    ]
+    assert live.members and live.members[0].unpublishing.explanation == "Out of date"  # type: ignore[union-attr]
+    draft = containers.resolve_tree(repo, "u1", View("draft"))
+    assert [(m.key, m.unpublishing and m.unpublishing.type) for m in draft.members or []] == [
+        ("a", "gone"),
+        ("b", "withdrawn"),
+        ("c", "vanish"),
+        ("d", None),
+    ]
+
+
 def test_a_publish_of_an_old_container_version_that_would_close_a_cycle_is_refused(repo: ContentRepository) -> None:
     container(repo, "b", "container", [])
     container(repo, "a", "container", ["b"])  # a v1 holds b
