@@ -776,7 +776,7 @@ def _commit_change(
         ("Edition", str(edition)),
         *extra_trailers,
     ]
-    locks = _manifest_locks(current, doc, deleted, resolve)
+    locks = _manifest_locks(current, doc, deleted, partial(_with_content, git, resolve))
     message = format_message(summary, trailers + locks)
     commit = write_commit(git, sig, message, tree, [planned.tip] if planned.tip else [])
     author = Author(sig.name, sig.email)
@@ -803,6 +803,17 @@ def _manifest_locks(
     if current is not None and current.document.members is not None and not current.deleted:
         locks += [("Frozen", f"{m.key} {m.pin or _resolved(m.key, resolve)}") for m in current.document.members]
     return locks
+
+
+def _with_content(git: pygit2.Repository, resolve: Callable[[str], pygit2.Oid | None], key: str) -> pygit2.Oid | None:
+    """What `key` resolves to for a member list: its newest version with content. A member is
+    deleted only in the batch that takes it out of this very manifest, and the version being
+    frozen showed what the member held before the delete, never its tombstone."""
+    oid = resolve(key)
+    while oid is not None and load_snapshot(git, oid).deleted:
+        parents = git[oid].parent_ids
+        oid = parents[0] if parents else None
+    return oid
 
 
 def _resolved(key: str, resolve: Callable[[str], pygit2.Oid | None]) -> str:

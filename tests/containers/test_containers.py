@@ -324,6 +324,18 @@ def test_deleting_a_shared_member_versions_every_container_in_one_batch(repo: Co
     fsck_strict(repo.path)
 
 
+def test_a_frozen_list_pins_a_deleted_member_at_its_last_version_with_content(repo: ContentRepository) -> None:
+    """Issue 20: the delete batch froze the container's previous version with the member at its
+    delete tombstone, a version with no content, instead of the last one it showed."""
+    component(repo, "shared")
+    last = containers.patch_draft(repo, "shared", {"title": "shared, edited"}, author=ADA).entity.commit
+    container(repo, "u1", "unit", ["shared"])
+    containers.delete_entity(repo, "shared", author=ADA)  # u1 version 2 freezes version 1
+
+    assert containers.member_list(repo, "u1", version=1, kind="frozen") == [Member("shared", last)]
+    assert entities.get_entity(repo, "shared", version=2).commit == last
+
+
 def test_a_delete_publish_brings_the_containers_but_not_their_other_drafts(repo: ContentRepository) -> None:
     for key in ("a", "b"):
         component(repo, key)
