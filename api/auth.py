@@ -13,8 +13,8 @@ what else a server holds; a caller with some scope but not the one a route needs
 from __future__ import annotations
 
 import base64
-import dataclasses
 import binascii
+import dataclasses
 import ipaddress
 from collections.abc import Awaitable, Callable
 from typing import Annotated

@@ -50,7 +50,7 @@ from gitstore.history import api as history
 from gitstore.index.api import Usage
 from gitstore.names import validate_key
 from gitstore.publishing import api as publishing
-from gitstore.publishing.api import PublishRecord, PublishTarget
+from gitstore.publishing.api import PublishNote, PublishRecord, PublishTarget
 from gitstore.repository import ContentRepository
 
 __all__ = [
@@ -148,7 +148,9 @@ def delete_entity(repo: ContentRepository, key: str, *, author: Author, expected
 # -- publishing -------------------------------------------------------------------------------
 
 
-def publish(repo: ContentRepository, targets: Sequence[PublishTarget], *, author: Author) -> PublishRecord:
+def publish(
+    repo: ContentRepository, targets: Sequence[PublishTarget], *, author: Author, note: PublishNote | None = None
+) -> PublishRecord:
     """Publish `targets` and everything they bring with them, in one atomic publish:
 
     - a container brings the drafts of its unpinned members, all the way down (never its
@@ -167,14 +169,14 @@ def publish(repo: ContentRepository, targets: Sequence[PublishTarget], *, author
         with repo.storage.drafts_lock.held():
             entities.roll_forward_drafts(repo)
             expanded = _expand(repo, targets)
-        return publishing.publish(repo, expanded, author=author)
+        return publishing.publish(repo, expanded, author=author, note=note)
 
 
-def publish_all_drafts(repo: ContentRepository, *, author: Author) -> PublishRecord:
+def publish_all_drafts(repo: ContentRepository, *, author: Author, note: PublishNote | None = None) -> PublishRecord:
     with repo.storage.publish_lock.held():
         publishing.roll_forward(repo)
         keys = repo.index.unpublished_keys()
-        return publish(repo, [PublishTarget(k) for k in keys], author=author)
+        return publish(repo, [PublishTarget(k) for k in keys], author=author, note=note)
 
 
 def _expand(repo: ContentRepository, targets: Sequence[PublishTarget]) -> list[PublishTarget]:

@@ -28,11 +28,12 @@ from gitstore.links.rules import check_links
 from gitstore.links.types import LinkType, link_type, link_types, reverse_names, set_link_type
 from gitstore.names import validate_key
 from gitstore.publishing import unpublishing
-from gitstore.publishing.api import PublishRecord, PublishTarget
+from gitstore.publishing.api import PublishNote, PublishRecord, PublishTarget
 from gitstore.repository import ContentRepository
 
 __all__ = [
     "ExpandedLinks",
+    "PublishNote",
     "LinkSummary",
     "LinkType",
     "Translation",
@@ -93,17 +94,19 @@ def delete_entity(repo: ContentRepository, key: str, **kwargs: Any) -> WriteResu
 # -- publishing -------------------------------------------------------------------------------
 
 
-def publish(repo: ContentRepository, targets: Sequence[PublishTarget], *, author: Author) -> PublishRecord:
+def publish(
+    repo: ContentRepository, targets: Sequence[PublishTarget], *, author: Author, note: PublishNote | None = None
+) -> PublishRecord:
     """containers.publish, plus the dependents of everything it moved."""
     with repo.storage.publish_lock.held():
         orphans = _reverse_targets(repo, [t.key for t in targets])
-        return _with_dependents(repo, containers.publish(repo, targets, author=author), orphans)
+        return _with_dependents(repo, containers.publish(repo, targets, author=author, note=note), orphans)
 
 
-def publish_all_drafts(repo: ContentRepository, *, author: Author) -> PublishRecord:
+def publish_all_drafts(repo: ContentRepository, *, author: Author, note: PublishNote | None = None) -> PublishRecord:
     with repo.storage.publish_lock.held():
         orphans = _reverse_targets(repo, repo.index.unpublished_keys())
-        return _with_dependents(repo, containers.publish_all_drafts(repo, author=author), orphans)
+        return _with_dependents(repo, containers.publish_all_drafts(repo, author=author, note=note), orphans)
 
 
 def unpublish(repo: ContentRepository, key: str, kind: str, *, author: Author, **kwargs: Any) -> PublishRecord:

@@ -27,7 +27,7 @@ from gitstore.entities.model import Author, Entity
 from gitstore.entities.snapshots import Snapshot, draft_tip, load_snapshot, published_commit
 from gitstore.errors import Conflict, DraftPending, EntityNotFound, Gone, InvalidInput, Redirected, StaleVersion
 from gitstore.names import validate_key
-from gitstore.publishing.api import PublishRecord, PublishTarget, publish, roll_forward
+from gitstore.publishing.api import PublishNote, PublishRecord, PublishTarget, check_note, publish, roll_forward
 from gitstore.repository import ContentRepository
 
 __all__ = ["republish", "serve", "serve_at_path", "unpublish"]
@@ -43,10 +43,12 @@ def unpublish(
     alternative_path: str | None = None,
     discard_draft: bool = False,
     expected: IfMatch | None = None,
+    note: PublishNote | None = None,
 ) -> PublishRecord:
     """Take `key`'s live version down. `withdrawn` needs an explanation and stays readable;
     `redirect` needs an alternative_path; `gone` answers 410; `vanish` answers 410 with no
-    explanation and is left out of listings and links, as if it had never been live.
+    explanation and is left out of listings and links, as if it had never been live. `note`
+    says why in the publish log, as for a publish.
 
     Raises:
         InvalidInput: a missing or malformed explanation or alternative_path (all of them at once).
@@ -56,6 +58,7 @@ def unpublish(
     """
     validate_key(key)
     _check_request(kind, explanation, alternative_path)
+    check_note(note or PublishNote())
     at = datetime.now(UTC).isoformat(timespec="seconds")
     notice = Unpublishing(kind, at, explanation, alternative_path)
 
@@ -67,7 +70,7 @@ def unpublish(
             )
         return live._replace(unpublishing=notice)
 
-    return _put_live(repo, key, take_down, "unpublish", author, expected, discard_draft)
+    return _put_live(repo, key, take_down, "unpublish", author, expected, discard_draft, note)
 
 
 def republish(repo: ContentRepository, key: str, *, author: Author, expected: IfMatch | None = None) -> PublishRecord:
@@ -78,7 +81,9 @@ def republish(repo: ContentRepository, key: str, *, author: Author, expected: If
         DraftPending: the draft has other changes (publishing that draft republishes too).
     """
     validate_key(key)
-    return _put_live(repo, key, lambda live: live._replace(unpublishing=None), "republish", author, expected, False)
+    return _put_live(
+        repo, key, lambda live: live._replace(unpublishing=None), "republish", author, expected, False, None
+    )
 
 
 def serve(entity: Entity) -> Entity:
@@ -121,6 +126,7 @@ def _put_live(
     author: Author,
     expected: IfMatch | None,
     discard_draft: bool,
+    note: PublishNote | None,
 ) -> PublishRecord:
     git = repo.storage.git
     with repo.storage.publish_lock.held(), repo.storage.drafts_lock.held():
@@ -151,7 +157,9 @@ def _put_live(
             author=author,
             summary=summary,
         )
-        return publish(repo, [PublishTarget(key, commit=written.entity.commit)], author=author)
+        # Its commit on main says what happened ("Unpublish guide (gone)"), not "Publish guide version 3".
+        target = PublishTarget(key, commit=written.entity.commit)
+        return publish(repo, [target], author=author, note=note, summary=summary)
 
 
 def _same_content(draft: Snapshot, live: Snapshot) -> bool:
