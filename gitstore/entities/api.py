@@ -35,6 +35,7 @@ from gitstore.entities.document import (
 )
 from gitstore.entities.draft_branch import FOLD_AT, fold_drafts
 from gitstore.entities.model import Author, Entity, Page, VersionInfo, WriteResult
+from gitstore.entities.pruned import refuse_retired
 from gitstore.entities.snapshots import (
     Snapshot,
     commit_time,
@@ -915,6 +916,8 @@ def _live_path_warnings(repo: ContentRepository, plans: Sequence[_Planned]) -> d
 
 def _plan(git: pygit2.Repository, key: str, tip: pygit2.Oid | None, change: Change, expected: Precondition) -> _Planned:
     current = load_snapshot(git, tip) if tip is not None else None
+    if tip is None:
+        refuse_retired(git, key)
     if isinstance(expected, IfMatch) and (tip is None or str(tip) != expected.commit):
         raise StaleVersion(f"the draft of {key!r} is not at {expected.commit}", current=str(tip) if tip else None)
     if isinstance(expected, IfAbsent) and current is not None and not current.deleted:

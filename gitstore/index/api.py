@@ -627,11 +627,11 @@ class EntityIndex:
         return keys
 
     def forget(self, keys: Sequence[str]) -> None:
-        """Drop every row about `keys` (their draft branches were pruned)."""
+        """Drop every row about `keys` (their draft branches were pruned) but their activity,
+        which is an audit trail (gitstore.entities.pruned keeps it in git too)."""
         with self._write() as db:
             for key in keys:
                 db.execute("DELETE FROM entities WHERE key=?", (key,))
-                db.execute("DELETE FROM changes WHERE key=?", (key,))
                 db.execute("DELETE FROM members WHERE container=?", (key,))
                 db.execute("DELETE FROM links WHERE source=?", (key,))
 

@@ -462,6 +462,44 @@ def test_prune_removes_only_deleted_never_published_unnamed_entities_top_down(re
     assert prune(repo, grace_seconds=0).pruned_entities == []
 
 
+def test_pruning_keeps_the_activity_and_retires_the_key(repo: ContentRepository) -> None:
+    """Issue 20: pruning dropped the pruned entities' rows from the activity log, and the key
+    could be created again from version 1, so links still naming it reached the newcomer and
+    its old activity read as the newcomer's. The activity stays (in git too, so a reindex
+    keeps it) and the key is refused for good."""
+    from gitstore.errors import KeyRetired
+    from gitstore.history import api as history
+    from gitstore.links import api as links
+    from gitstore.maintenance import reindex
+    from gitstore.pruning import prune
+
+    def activity(key: str) -> list[tuple[int, str, str]]:
+        return [(c.version, c.action, c.author.email) for c in history.list_activity(repo, key=key).items]
+
+    component(repo, "scratch")
+    containers.patch_draft(repo, "scratch", {"title": "scratch 2"}, author=GRACE)
+    component(repo, "page")
+    links.patch_draft(repo, "page", {"links": {"related": ["scratch"]}}, author=ADA)
+    containers.delete_entity(repo, "scratch", author=ADA)
+    before = activity("scratch")
+    assert [v for v, _, _ in before] == [3, 2, 1]
+
+    assert prune(repo, grace_seconds=0).pruned_entities == ["scratch"]
+    assert activity("scratch") == before
+    assert "scratch" in git(repo.path, "show", "refs/meta/pruned:pruned.json")
+    reindex(repo)
+    assert activity("scratch") == before
+
+    draft_before = git(repo.path, "rev-parse", DRAFT)
+    with pytest.raises(KeyRetired):
+        component(repo, "scratch")
+    assert git(repo.path, "for-each-ref", "refs/drafts/scratch") == ""
+    assert git(repo.path, "rev-parse", DRAFT) == draft_before
+    assert activity("scratch") == before
+    assert prune(repo, grace_seconds=0).pruned_entities == []
+    fsck_strict(repo.path)
+
+
 def test_prune_keeps_a_deleted_member_that_an_old_version_still_names(repo: ContentRepository) -> None:
     from gitstore.pruning import prune
 
