@@ -74,9 +74,6 @@ def prune(
     with repo.storage.publish_lock.held(), repo.storage.drafts_lock.held():
         roll_forward(repo)
         roll_forward_drafts(repo)
-        # `draft` must show every change before a branch goes: its history is the audit record
-        # of the pruned trees, and a change still waiting to fold would name a pruned commit.
-        fold_drafts(repo)
         tips = {
             name[len(_DRAFTS) :]: git.references[name].target for name in git.references if name.startswith(_DRAFTS)
         }
@@ -98,6 +95,9 @@ def prune(
             pruned |= newly
         report.pruned_entities = sorted(pruned)
         if not dry_run and pruned:
+            # `draft` must show every change before a branch goes: its history is the audit record
+            # of the pruned trees, and a change still waiting to fold would name a pruned commit.
+            fold_drafts(repo)
             # The record first: once a branch is gone, its activity is only there.
             at = datetime.now(UTC).isoformat(timespec="seconds")
             record_pruned(
