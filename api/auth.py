@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import ipaddress
 from collections.abc import Awaitable, Callable
 from typing import Annotated
@@ -25,7 +26,7 @@ from api.problems import HTTPProblem
 from api.ratelimit import enforce_rate_limit
 from gitstore import ContentRepository
 from gitstore.access.credentials import Credentials
-from gitstore.access.scopes import EVERY_REPOSITORY, SCOPES, Principal, Scope
+from gitstore.access.scopes import EVERY_REPOSITORY, SCOPES, Grants, Principal, Scope
 
 __all__ = [
     "Principal",
@@ -116,6 +117,10 @@ def _authenticate(request: Request) -> Principal:
         principal = _from_header(request, header)
         if principal is None:
             raise _unauthenticated("the token is unknown, expired or revoked", request, error="invalid_token")
+        if request.app.state.settings.anonymous_read:
+            # A credential never loses what callers without one have: a token scoped to another
+            # repository still reads this one's live content, not a 404 (issue 20).
+            principal = dataclasses.replace(principal, grants=_with_anonymous_read(principal.grants))
         return principal
     settings = request.app.state.settings
     if credentials.is_open:
@@ -130,6 +135,10 @@ def _authenticate(request: Request) -> Principal:
     if settings.anonymous_read:
         return Principal("anonymous", "anonymous@gitstore.invalid", _ANONYMOUS_READ, None, anonymous=True)
     raise _unauthenticated("send Authorization: Bearer <token>", request)
+
+
+def _with_anonymous_read(grants: Grants) -> dict[str, frozenset[str]]:
+    return {**grants, EVERY_REPOSITORY: grants.get(EVERY_REPOSITORY, frozenset()) | {"read"}}
 
 
 def _from_header(request: Request, header: str) -> Principal | None:

@@ -37,6 +37,7 @@ PROBLEMS: dict[type[errors.GitstoreError], tuple[int, str, str]] = {
     errors.AlreadyExists: (409, "already-exists", "Already exists"),
     errors.RepositoryExists: (409, "repository-exists", "Repository already exists"),
     errors.Conflict: (409, "conflict", "Conflict with the current state"),
+    errors.KeyRetired: (409, "key-retired", "Key retired by pruning"),
     errors.StaleVersion: (412, "precondition-failed", "Precondition failed"),
     errors.BasePathTaken: (409, "base-path-taken", "base_path already taken"),
     errors.TranslationTaken: (409, "translation-taken", "Translation already exists"),

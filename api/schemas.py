@@ -121,13 +121,21 @@ class RepoList(BaseModel):
     items: list[RepoOut]
 
 
-class PublishEntityRequest(BaseModel):
+class _PublishNote(BaseModel):
+    """GOV.UK's why of a publish, recorded in its commit on main, the publish log and the feed."""
+
     model_config = ConfigDict(extra="forbid", strict=True)
+    update_type: Literal["major", "minor", "republish"] | None = Field(
+        default=None, description="major: readers are told; minor: a correction; republish: sent again"
+    )
+    change_note: str | None = Field(default=None, max_length=10_000, description="what changed, in one line")
+
+
+class PublishEntityRequest(_PublishNote):
     version: int | None = Field(default=None, ge=1, description="publish this version (a fast-forward only)")
 
 
-class PublishRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+class PublishRequest(_PublishNote):
     keys: list[str] | None = Field(default=None, max_length=10000)
     all_drafts: bool = False
 
@@ -164,8 +172,7 @@ class PublishOut(_FromLibrary):
     dependents: list[str] = Field(description="other entities whose expanded representation changed: re-present them")
 
 
-class UnpublishRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+class UnpublishRequest(_PublishNote):
     type: Literal["gone", "redirect", "vanish", "withdrawn"] = Field(
         description="gone: 410 with the explanation; vanish: 410 with none, unlisted; redirect: 301 to "
         "alternative_path; withdrawn: still readable, with the explanation"
@@ -239,6 +246,8 @@ class EventOut(_FromLibrary):
     author: AuthorOut | None = _hidden(_PUBLIC_AUTHORS)
     at: datetime
     dependents: list[str]
+    update_type: str | None = Field(default=None, description="a live event's: what its publish said")
+    change_note: str | None = None
 
 
 class EventPageOut(BaseModel):
@@ -305,6 +314,9 @@ class PublishLogEntryOut(_FromLibrary):
     author: AuthorOut | None = _hidden(_PUBLIC_AUTHORS)
     at: datetime
     items: list[PublishLogItemOut]
+    summary: str = Field(description='what it did: "Publish guide version 3", "Unpublish guide (gone)"')
+    update_type: str | None
+    change_note: str | None
 
 
 class PublishLogPage(BaseModel):
@@ -327,6 +339,9 @@ class TreeNodeOut(_FromLibrary):
         description="the draft of anything in this subtree differs from what is live (null without preview rights)"
     )
     members: list[TreeNodeOut] | None = Field(description="null for an entity that is not a container")
+    unpublishing: UnpublishingOut | None = Field(
+        default=None, description="how this version was taken down; live trees leave out all but withdrawn members"
+    )
 
 
 class UsageOut(_FromLibrary):

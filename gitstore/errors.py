@@ -76,6 +76,10 @@ class Conflict(GitstoreError):
     """The request is well formed but clashes with the current state."""
 
 
+class KeyRetired(Conflict):
+    """The key belonged to an entity that was pruned: its history keeps the key (gitstore.entities.pruned)."""
+
+
 class StaleVersion(Conflict):
     """A precondition failed: the draft (or published) tip is not the commit the caller named.
 

@@ -29,6 +29,7 @@ from gitstore.entities.trailers import parse_repeated, parse_trailers
 from gitstore.errors import InvalidInput, StorageFull
 from gitstore.index.api import EntityIndex, FeedRow
 from gitstore.links.api import dependents
+from gitstore.publishing.api import PublishNote
 from gitstore.repository import DRAFT, MAIN, ContentRepository
 from gitstore.storage.api import read_ref
 
@@ -72,6 +73,9 @@ class Event:
     author_email: str
     at: datetime
     dependents: list[str] = field(default_factory=list)
+    # A publish event's: GOV.UK's update_type (a message queue routes on it) and change note.
+    update_type: str | None = None
+    change_note: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +179,8 @@ def _event(
         author_email=row.author_email,
         at=datetime.fromtimestamp(row.at, UTC),
         dependents=found,
+        update_type=row.update_type,
+        change_note=row.change_note,
     )
 
 
@@ -264,16 +270,30 @@ def _catch_up(repo: ContentRepository, feed: _Feed, stream: str, head: pygit2.Oi
     for commit in reversed(new):
         depth += 1
         commits.append((depth, str(commit.id), commit.commit_time))
+        note = PublishNote()
         if stream == "draft":
             raw = _draft_events(repo, commit, lambda sha: sha in announced or feed.knows("draft", sha))
             anchor = depth
         else:
             raw = _publish_events(repo, commit)
             anchor = _drafts_seen(feed, commit)
+            note = PublishNote.of(commit.message)
         for position, (key, entity_commit, kind, action, author, at) in enumerate(raw, 1):
             announced.add(entity_commit)
             row = FeedRow(
-                stream, depth, position, anchor, at, kind, key, entity_commit, action, author.name, author.email
+                stream,
+                depth,
+                position,
+                anchor,
+                at,
+                kind,
+                key,
+                entity_commit,
+                action,
+                author.name,
+                author.email,
+                note.update_type,
+                note.change_note,
             )
             rows.append(row)
     feed.append(stream, commits, rows)

@@ -18,6 +18,7 @@ import pygit2
 
 from gitstore.entities.api import changes_back_to, index_rows, roll_forward_drafts
 from gitstore.entities.draft_branch import fold_drafts
+from gitstore.entities.pruned import pruned_changes
 from gitstore.entities.snapshots import load_snapshot, published_commit
 from gitstore.index.api import ChangeRow, PublishRow
 from gitstore.publishing.api import publish_row, published_row, roll_forward
@@ -91,6 +92,7 @@ def reindex(repo: ContentRepository) -> int:
         changes = []
         for key, tip in sorted(tips.items()):
             changes += _reindex_draft(repo, key, tip, stop_at=None)
+        changes += pruned_changes(git)  # the activity of entities pruned since: an audit trail
         _record_changes_in_time_order(repo, changes)
         head = read_ref(git, DRAFT)
         if head is not None:

@@ -25,11 +25,15 @@ from __future__ import annotations
 import subprocess
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import pygit2
 
-from gitstore.entities.api import roll_forward_drafts
+from gitstore.entities.api import changes_back_to, roll_forward_drafts
 from gitstore.entities.document import MEMBERS_FILE, members_from_bytes
+from gitstore.entities.draft_branch import fold_drafts
+from gitstore.entities.model import Author
+from gitstore.entities.pruned import record_pruned
 from gitstore.entities.snapshots import load_snapshot
 from gitstore.publishing.api import roll_forward
 from gitstore.repository import ContentRepository, draft_ref
@@ -51,7 +55,19 @@ class PruneReport:
     seconds: float = 0.0
 
 
-def prune(repo: ContentRepository, *, dry_run: bool = False, grace_seconds: int = DEFAULT_GRACE_SECONDS) -> PruneReport:
+# Who prunes when nobody is named (the command line, housekeeping): gitstore itself.
+_GITSTORE = Author("gitstore", "gitstore@localhost")
+
+
+def prune(
+    repo: ContentRepository,
+    *,
+    dry_run: bool = False,
+    grace_seconds: int = DEFAULT_GRACE_SECONDS,
+    author: Author = _GITSTORE,
+) -> PruneReport:
+    """Prune what can go (see above), recording the pruned entities' activity and retiring
+    their keys (gitstore.entities.pruned) before their branches go."""
     start = time.monotonic()
     report = PruneReport(dry_run=dry_run)
     git = repo.storage.git
@@ -79,6 +95,17 @@ def prune(repo: ContentRepository, *, dry_run: bool = False, grace_seconds: int 
             pruned |= newly
         report.pruned_entities = sorted(pruned)
         if not dry_run and pruned:
+            # `draft` must show every change before a branch goes: its history is the audit record
+            # of the pruned trees, and a change still waiting to fold would name a pruned commit.
+            fold_drafts(repo)
+            # The record first: once a branch is gone, its activity is only there.
+            at = datetime.now(UTC).isoformat(timespec="seconds")
+            record_pruned(
+                git,
+                {k: changes_back_to(git, k, tips[k], stop_at=None) for k in report.pruned_entities},
+                at=at,
+                author=pygit2.Signature(author.name, author.email),
+            )
             for key in report.pruned_entities:
                 if read_ref(git, draft_ref(key)) is not None:
                     git.references.delete(draft_ref(key))

@@ -111,4 +111,6 @@ def _out(event: Event, audience: Audience) -> EventOut:
         author=audience.author(AuthorOut(name=event.author_name, email=event.author_email)),
         at=event.at,
         dependents=event.dependents,
+        update_type=event.update_type,
+        change_note=event.change_note,
     )

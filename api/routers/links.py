@@ -26,7 +26,7 @@ from gitstore.entities import api as entities
 from gitstore.entities.document import base_path_problem, canonical_base_path
 from gitstore.errors import EntityNotFound, InvalidInput
 from gitstore.links import api as links
-from gitstore.publishing.unpublishing import serve
+from gitstore.publishing.unpublishing import serve_at_path
 
 router = APIRouter(prefix="/repos/{repo}", tags=["links"])
 
@@ -90,7 +90,7 @@ def live_at_path(
     holder = repo.index.live_holders([path]).get(path)
     if holder is None:
         raise EntityNotFound(f"nothing is live at {path}")
-    entity = serve(entities.get_entity(repo, holder, state="published"))
+    entity = serve_at_path(entities.get_entity(repo, holder, state="published"))
     set_etag(response, entity.commit)
     caching.live(response, entity.updated_at)
     return audience.entity(repo, EntityOut.model_validate(entity))

@@ -35,7 +35,7 @@ def publish_entity(
 ) -> PublishOut:
     request = validate_body(PublishEntityRequest, body)
     target = publishing.PublishTarget(key, version=request.version, expected=_if_match_only(repo, key, expected))
-    record = links.publish(repo, [target], author=principal.author)
+    record = links.publish(repo, [target], author=principal.author, note=_note(request))
     background.add_task(sync_live_mirror, repo)
     return PublishOut.model_validate(record)
 
@@ -56,12 +56,16 @@ def publish_many(
             errors=[{"loc": ["body"], "msg": "exactly one of keys, all_drafts"}],
         )
     if request.all_drafts:
-        record = links.publish_all_drafts(repo, author=principal.author)
+        record = links.publish_all_drafts(repo, author=principal.author, note=_note(request))
     else:
         targets = [publishing.PublishTarget(k) for k in dict.fromkeys(request.keys or [])]
-        record = links.publish(repo, targets, author=principal.author)
+        record = links.publish(repo, targets, author=principal.author, note=_note(request))
     background.add_task(sync_live_mirror, repo)  # after the response: readers sync on demand too
     return PublishOut.model_validate(record)
+
+
+def _note(request: PublishEntityRequest | PublishRequest | UnpublishRequest) -> links.PublishNote:
+    return links.PublishNote(request.update_type, request.change_note)
 
 
 def _if_match_only(repo: ContentRepository, key: str, expected: Precondition) -> IfMatch | None:
@@ -102,6 +106,7 @@ def unpublish_entity(
         alternative_path=request.alternative_path,
         discard_draft=request.discard_draft,
         expected=_if_match_only(repo, key, expected),
+        note=_note(request),
     )
     background.add_task(sync_live_mirror, repo)
     return PublishOut.model_validate(record)

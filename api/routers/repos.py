@@ -63,4 +63,4 @@ def get_repo(repo: RepoDep, audience: AudienceDep) -> RepoOut:
     summary="Prune deleted, never-published entities no manifest names, and unreachable objects",
 )
 def prune_repo(repo: RepoDep, principal: Admin, dry_run: bool = True) -> PruneOut:
-    return PruneOut.model_validate(prune(repo, dry_run=dry_run))
+    return PruneOut.model_validate(prune(repo, dry_run=dry_run, author=principal.author))

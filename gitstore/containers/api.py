@@ -50,7 +50,7 @@ from gitstore.history import api as history
 from gitstore.index.api import Usage
 from gitstore.names import validate_key
 from gitstore.publishing import api as publishing
-from gitstore.publishing.api import PublishRecord, PublishTarget
+from gitstore.publishing.api import PublishNote, PublishRecord, PublishTarget
 from gitstore.repository import ContentRepository
 
 __all__ = [
@@ -163,6 +163,7 @@ def publish(
     targets: Sequence[PublishTarget],
     *,
     author: Author,
+    note: PublishNote | None = None,
     describe: publishing.Describe | None = None,
 ) -> PublishRecord:
     """Publish `targets` and everything they bring with them, in one atomic publish:
@@ -183,16 +184,20 @@ def publish(
         with repo.storage.drafts_lock.held():
             entities.roll_forward_drafts(repo)
             expanded = _expand(repo, targets)
-        return publishing.publish(repo, expanded, author=author, describe=describe)
+        return publishing.publish(repo, expanded, author=author, note=note, describe=describe)
 
 
 def publish_all_drafts(
-    repo: ContentRepository, *, author: Author, describe: publishing.Describe | None = None
+    repo: ContentRepository,
+    *,
+    author: Author,
+    note: PublishNote | None = None,
+    describe: publishing.Describe | None = None,
 ) -> PublishRecord:
     with repo.storage.publish_lock.held():
         publishing.roll_forward(repo)
         keys = repo.index.unpublished_keys()
-        return publish(repo, [PublishTarget(k) for k in keys], author=author, describe=describe)
+        return publish(repo, [PublishTarget(k) for k in keys], author=author, note=note, describe=describe)
 
 
 def _expand(repo: ContentRepository, targets: Sequence[PublishTarget]) -> list[PublishTarget]:

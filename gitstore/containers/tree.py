@@ -2,7 +2,9 @@
 
 Unpinned members resolve to their draft (draft view) or to what is live (published view,
 now or as of a past publish); pinned members to the pinned commit in every view. Members
-that are deleted, or not live in a live view, are left out. The walk goes level by level so
+that are deleted, or not live in a live view, are left out. A live view also leaves out what
+expanded links leave out (members unpublished as gone, redirect or vanish, and placeholders);
+every node carries its unpublishing notice, so a withdrawn member shows why. The walk goes level by level so
 each level's unpinned members are looked up in one index query rather than ref by ref.
 """
 
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 
 import pygit2
 
-from gitstore.entities.document import Member
+from gitstore.entities.document import Member, Unpublishing, placeholder_kind
 from gitstore.entities.erasures import pin_resolver
 from gitstore.entities.snapshots import Snapshot, draft_tip, load_snapshot, published_commit
 from gitstore.errors import Conflict, EntityNotFound
@@ -40,6 +42,7 @@ class TreeNode:
     # would change what readers see.
     contains_unpublished_changes: bool
     members: list[TreeNode] | None  # None for an entity that is not a container
+    unpublishing: Unpublishing | None = None  # how this version was taken down, if it was
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +85,7 @@ def resolve_tree(repo: ContentRepository, key: str, view: View) -> TreeNode:
         raise EntityNotFound(f"{key!r} is deleted in that view", key=key)
     walked = walk(repo, snap, view)
     changed = _changes(repo, walked)
-    return _build(walked, walked.root, pinned=False, changed=changed, path=())
+    return _build(walked, walked.root, pinned=False, changed=changed, path=(), live=view.state != "draft")
 
 
 def walk(repo: ContentRepository, root: Snapshot, view: View) -> Walked:
@@ -125,7 +128,13 @@ def children(walked: Walked, snap: Snapshot) -> Iterable[tuple[Snapshot, bool]]:
 
 
 def _build(
-    walked: Walked, snap: Snapshot, *, pinned: bool, changed: dict[tuple[pygit2.Oid, bool], bool], path: tuple[str, ...]
+    walked: Walked,
+    snap: Snapshot,
+    *,
+    pinned: bool,
+    changed: dict[tuple[pygit2.Oid, bool], bool],
+    path: tuple[str, ...],
+    live: bool,
 ) -> TreeNode:
     members = None
     below = False
@@ -134,8 +143,10 @@ def _build(
         for child, child_pinned in children(walked, snap):
             if child.key in path or child.key == snap.key:
                 continue  # a cycle the write rules would have refused; never loop on it
-            node = _build(walked, child, pinned=child_pinned, changed=changed, path=(*path, snap.key))
+            node = _build(walked, child, pinned=child_pinned, changed=changed, path=(*path, snap.key), live=live)
             below = below or node.contains_unpublished_changes
+            if live and _taken_down(child):
+                continue  # readers are not shown it, as expanded links do not show it
             members.append(node)
     doc = snap.document
     return TreeNode(
@@ -147,7 +158,13 @@ def _build(
         pinned=pinned,
         contains_unpublished_changes=below or changed[(snap.commit, pinned)],
         members=members,
+        unpublishing=doc.unpublishing,
     )
+
+
+def _taken_down(snap: Snapshot) -> bool:
+    notice = snap.document.unpublishing
+    return placeholder_kind(snap.document.type, notice.type if notice is not None else None)
 
 
 def _changes(repo: ContentRepository, walked: Walked) -> dict[tuple[pygit2.Oid, bool], bool]:

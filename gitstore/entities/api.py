@@ -36,6 +36,7 @@ from gitstore.entities.document import (
 )
 from gitstore.entities.draft_branch import FOLD_AT, fold_drafts
 from gitstore.entities.model import Author, Entity, Page, VersionInfo, WriteResult
+from gitstore.entities.pruned import refuse_retired
 from gitstore.entities.snapshots import (
     Snapshot,
     commit_time,
@@ -797,7 +798,7 @@ def _commit_change(
         ("Edition", str(edition)),
         *extra_trailers,
     ]
-    locks = _manifest_locks(current, doc, deleted, resolve)
+    locks = _manifest_locks(current, doc, deleted, partial(_with_content, git, resolve))
     message = format_message(summary, trailers + locks)
     commit = write_commit(git, sig, message, tree, [planned.tip] if planned.tip else [])
     author = Author(sig.name, sig.email)
@@ -836,6 +837,17 @@ def _manifest_locks(
     if current is not None and current.document.members is not None and not current.deleted:
         locks += [("Frozen", f"{m.key} {m.pin or _resolved(m.key, resolve)}") for m in current.document.members]
     return locks
+
+
+def _with_content(git: pygit2.Repository, resolve: Callable[[str], pygit2.Oid | None], key: str) -> pygit2.Oid | None:
+    """What `key` resolves to for a member list: its newest version with content. A member is
+    deleted only in the batch that takes it out of this very manifest, and the version being
+    frozen showed what the member held before the delete, never its tombstone."""
+    oid = resolve(key)
+    while oid is not None and load_snapshot(git, oid).deleted:
+        parents = git[oid].parent_ids
+        oid = parents[0] if parents else None
+    return oid
 
 
 def _resolved(key: str, resolve: Callable[[str], pygit2.Oid | None]) -> str:
@@ -937,6 +949,8 @@ def _live_path_warnings(repo: ContentRepository, plans: Sequence[_Planned]) -> d
 
 def _plan(git: pygit2.Repository, key: str, tip: pygit2.Oid | None, change: Change, expected: Precondition) -> _Planned:
     current = load_snapshot(git, tip) if tip is not None else None
+    if tip is None:
+        refuse_retired(git, key)
     if isinstance(expected, IfMatch) and (tip is None or str(tip) != expected.commit):
         raise StaleVersion(f"the draft of {key!r} is not at {expected.commit}", current=str(tip) if tip else None)
     if isinstance(expected, IfAbsent) and current is not None and not current.deleted:

@@ -109,6 +109,9 @@ class PublishLogEntry:
     author: Author
     at: datetime
     items: list[PublishLogItem]
+    summary: str = ""  # the first line of its commit on main: "Publish ...", "Unpublish ... (gone)"
+    update_type: str | None = None
+    change_note: str | None = None
 
 
 # -- diff -------------------------------------------------------------------------------------
@@ -244,7 +247,14 @@ def list_publishes(repo: ContentRepository, *, cursor: int | None = None, limit:
     rows = repo.index.publishes(before=cursor, limit=limit + 1)
     items = [
         PublishLogEntry(
-            seq, p.commit, Author(p.author_name, p.author_email), _at(p.at), [PublishLogItem(*item) for item in p.items]
+            seq,
+            p.commit,
+            Author(p.author_name, p.author_email),
+            _at(p.at),
+            [PublishLogItem(*item) for item in p.items],
+            p.summary,
+            p.update_type,
+            p.change_note,
         )
         for seq, p in rows[:limit]
     ]

@@ -49,7 +49,7 @@ _SUMMARY = {
 _DOCUMENT = {"draft": ("content_id", "locale"), "live": ("published_content_id", "published_locale")}
 
 # Bump when the schema changes: an index with another version is dropped and rebuilt from git.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entities (
@@ -98,7 +98,10 @@ CREATE TABLE IF NOT EXISTS publishes (
     commit_id    TEXT NOT NULL UNIQUE,
     author_name  TEXT NOT NULL,
     author_email TEXT NOT NULL,
-    at           INTEGER NOT NULL
+    at           INTEGER NOT NULL,
+    summary      TEXT NOT NULL,  -- the first line of its commit on main
+    update_type  TEXT,           -- major | minor | republish, if the publisher said
+    change_note  TEXT
 );
 CREATE INDEX IF NOT EXISTS publishes_at ON publishes (at, seq);
 CREATE TABLE IF NOT EXISTS published_items (
@@ -154,6 +157,8 @@ CREATE TABLE IF NOT EXISTS feed (
     action       TEXT NOT NULL,
     author_name  TEXT NOT NULL,
     author_email TEXT NOT NULL,
+    update_type  TEXT,            -- publish events: what their publish commit says
+    change_note  TEXT,
     PRIMARY KEY (stream, depth, position)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS feed_commit ON feed (commit_id);
@@ -194,6 +199,9 @@ class PublishRow:
     author_email: str
     at: int
     items: tuple[tuple[str, str, int, bool], ...]
+    summary: str = ""
+    update_type: str | None = None  # GOV.UK's major | minor | republish, if the publisher said
+    change_note: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,6 +285,8 @@ class FeedRow:
     action: str
     author_name: str
     author_email: str
+    update_type: str | None = None  # a publish event's: from its commit on main
+    change_note: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -406,8 +416,9 @@ class EntityIndex:
         with self._write() as db:
             for p in publishes:
                 cursor = db.execute(
-                    "INSERT OR IGNORE INTO publishes (commit_id, author_name, author_email, at) VALUES (?, ?, ?, ?)",
-                    (p.commit, p.author_name, p.author_email, p.at),
+                    """INSERT OR IGNORE INTO publishes (commit_id, author_name, author_email, at, summary,
+                           update_type, change_note) VALUES (?, ?, ?, ?, ?, ?, ?)""",
+                    (p.commit, p.author_name, p.author_email, p.at, p.summary, p.update_type, p.change_note),
                 )
                 if cursor.rowcount:
                     db.executemany(
@@ -617,11 +628,11 @@ class EntityIndex:
         return keys
 
     def forget(self, keys: Sequence[str]) -> None:
-        """Drop every row about `keys` (their draft branches were pruned)."""
+        """Drop every row about `keys` (their draft branches were pruned) but their activity,
+        which is an audit trail (gitstore.entities.pruned keeps it in git too)."""
         with self._write() as db:
             for key in keys:
                 db.execute("DELETE FROM entities WHERE key=?", (key,))
-                db.execute("DELETE FROM changes WHERE key=?", (key,))
                 db.execute("DELETE FROM members WHERE container=?", (key,))
                 db.execute("DELETE FROM links WHERE source=?", (key,))
 
@@ -934,7 +945,8 @@ class EntityIndex:
                 # ON CONFLICT, not OR IGNORE: only a row another reader already wrote is skipped;
                 # a broken row must fail loudly rather than vanish from the feed.
                 """INSERT INTO feed (stream, depth, position, anchor, at, kind, key, commit_id, action,
-                       author_name, author_email) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                       author_name, author_email, update_type, change_note)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                    ON CONFLICT DO NOTHING""",
                 [
                     (
@@ -949,6 +961,8 @@ class EntityIndex:
                         r.action,
                         r.author_name,
                         r.author_email,
+                        r.update_type,
+                        r.change_note,
                     )
                     for r in rows
                 ],
@@ -967,7 +981,8 @@ class EntityIndex:
     def feed_after(self, stream: str, depth: int, position: int, limit: int) -> list[FeedRow]:
         """Events of `stream` after (depth, position), oldest first."""
         rows = self._db().execute(
-            """SELECT stream, depth, position, anchor, at, kind, key, commit_id, action, author_name, author_email
+            """SELECT stream, depth, position, anchor, at, kind, key, commit_id, action, author_name, author_email,
+                      update_type, change_note
                FROM feed WHERE stream=? AND (depth, position) > (?, ?) ORDER BY depth, position LIMIT ?""",
             (stream, depth, position, limit),
         )
@@ -1012,11 +1027,12 @@ class EntityIndex:
         """(seq, publish) newest first, each with the entities it moved."""
         db = self._db()
         rows = db.execute(
-            "SELECT seq, commit_id, author_name, author_email, at FROM publishes WHERE seq<? ORDER BY seq DESC LIMIT ?",
+            """SELECT seq, commit_id, author_name, author_email, at, summary, update_type, change_note
+               FROM publishes WHERE seq<? ORDER BY seq DESC LIMIT ?""",
             (_MAX_INTEGER if before is None else min(before, _MAX_INTEGER), limit),
         ).fetchall()
         found = []
-        for seq, commit, name, email, at in rows:
+        for seq, commit, name, email, at, summary, update_type, change_note in rows:
             items = tuple(
                 (k, c, v, bool(d))
                 for k, c, v, d in db.execute(
@@ -1024,7 +1040,7 @@ class EntityIndex:
                     (seq,),
                 )
             )
-            found.append((seq, PublishRow(commit, name, email, at, items)))
+            found.append((seq, PublishRow(commit, name, email, at, items, summary, update_type, change_note)))
         return found
 
     def publish_seq_at(self, at: int) -> int | None:

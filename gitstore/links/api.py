@@ -29,11 +29,12 @@ from gitstore.links.rules import check_links
 from gitstore.links.types import LinkType, link_type, link_types, reverse_names, set_link_type
 from gitstore.names import validate_key
 from gitstore.publishing import unpublishing
-from gitstore.publishing.api import Describe, PublishRecord, PublishTarget
+from gitstore.publishing.api import Describe, PublishNote, PublishRecord, PublishTarget
 from gitstore.repository import ContentRepository
 
 __all__ = [
     "ExpandedLinks",
+    "PublishNote",
     "LinkSummary",
     "LinkType",
     "Translation",
@@ -94,18 +95,20 @@ def delete_entity(repo: ContentRepository, key: str, **kwargs: Any) -> WriteResu
 # -- publishing -------------------------------------------------------------------------------
 
 
-def publish(repo: ContentRepository, targets: Sequence[PublishTarget], *, author: Author) -> PublishRecord:
+def publish(
+    repo: ContentRepository, targets: Sequence[PublishTarget], *, author: Author, note: PublishNote | None = None
+) -> PublishRecord:
     """containers.publish, plus the dependents of everything it moved."""
     with repo.storage.publish_lock.held():
         orphans = _reverse_targets(repo, [t.key for t in targets])
-        record = containers.publish(repo, targets, author=author, describe=_describe(repo))
+        record = containers.publish(repo, targets, author=author, note=note, describe=_describe(repo))
         return _with_dependents(repo, record, orphans)
 
 
-def publish_all_drafts(repo: ContentRepository, *, author: Author) -> PublishRecord:
+def publish_all_drafts(repo: ContentRepository, *, author: Author, note: PublishNote | None = None) -> PublishRecord:
     with repo.storage.publish_lock.held():
         orphans = _reverse_targets(repo, repo.index.unpublished_keys())
-        record = containers.publish_all_drafts(repo, author=author, describe=_describe(repo))
+        record = containers.publish_all_drafts(repo, author=author, note=note, describe=_describe(repo))
         return _with_dependents(repo, record, orphans)
 
 

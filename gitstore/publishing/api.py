@@ -33,9 +33,10 @@ from gitstore.entities.snapshots import (
     published_commit,
     signature,
 )
-from gitstore.entities.trailers import format_message, parse_repeated
+from gitstore.entities.trailers import format_message, parse_repeated, parse_trailers, summary_of
 from gitstore.errors import (
     BasePathTaken,
+    InvalidInput,
     NotFastForward,
     StaleVersion,
     TranslationTaken,
@@ -55,9 +56,12 @@ from gitstore.storage.space import after_commit_point, ensure_room
 
 __all__ = [
     "Describe",
+    "UPDATE_TYPES",
+    "PublishNote",
     "PublishRecord",
     "PublishTarget",
     "PublishedItem",
+    "check_note",
     "publish",
     "publish_all_drafts",
     "publish_row",
@@ -75,6 +79,47 @@ class PublishTarget:
     version: int | None = None
     expected: IfMatch | None = None
     commit: str | None = None
+
+
+#: GOV.UK's kinds of publish: a change readers should be told of, a correction, a re-send.
+UPDATE_TYPES = ("major", "minor", "republish")
+_MAX_CHANGE_NOTE = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class PublishNote:
+    """Why a publish or unpublish happened (GOV.UK's `update_type` and `change_note`): written
+    as trailers of its commit on `main`, so the publish log, the feed, `git log main` and the
+    public copy all read it from there."""
+
+    update_type: str | None = None
+    change_note: str | None = None
+
+    def trailers(self) -> list[tuple[str, str]]:
+        return [(n, v) for n, v in (("Update-Type", self.update_type), ("Change-Note", self.change_note)) if v]
+
+    @classmethod
+    def of(cls, message: str) -> PublishNote:
+        trailers = parse_trailers(message)
+        return cls(trailers.get("Update-Type"), trailers.get("Change-Note"))
+
+
+def check_note(note: PublishNote) -> None:
+    """Raises InvalidInput for an unknown update_type, or a change note that is blank, too long,
+    or more than one line (a trailer is one line: a line break would let a note write trailers)."""
+    problems = []
+    if note.update_type is not None and note.update_type not in UPDATE_TYPES:
+        problems.append({"loc": ["update_type"], "msg": f"one of {', '.join(UPDATE_TYPES)}"})
+    text = note.change_note
+    if text is not None:
+        if not text.strip():
+            problems.append({"loc": ["change_note"], "msg": "a change note says something: leave it out instead"})
+        elif len(text) > _MAX_CHANGE_NOTE:
+            problems.append({"loc": ["change_note"], "msg": f"at most {_MAX_CHANGE_NOTE:,} characters"})
+        elif any(ord(c) < 0x20 or c in "\x7f\x85\u2028\u2029" for c in text):
+            problems.append({"loc": ["change_note"], "msg": "one line of text, without control characters"})
+    if problems:
+        raise InvalidInput("not a valid change note", errors=problems)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,10 +149,18 @@ Describe = Callable[[list[PublishedRow]], dict[str, list[str]]]
 
 
 def publish(
-    repo: ContentRepository, targets: Sequence[PublishTarget], *, author: Author, describe: Describe | None = None
+    repo: ContentRepository,
+    targets: Sequence[PublishTarget],
+    *,
+    author: Author,
+    note: PublishNote | None = None,
+    summary: str | None = None,
+    describe: Describe | None = None,
 ) -> PublishRecord:
-    """Publish every target in one atomic operation. With `describe`, the commit records what
-    it returns, as facts of that moment (the event feed serves them).
+    """Publish every target in one atomic operation, with `note` saying why and `summary` as
+    the first line of its commit on `main` (by default it names what it publishes). With
+    `describe`, the commit records what it returns, as facts of that moment (the event feed
+    serves them).
 
     Raises:
         EntityNotFound: a key has no draft branch.
@@ -118,9 +171,12 @@ def publish(
             (`redirect` or `gone`; a placeholder is deleted in the same publish), or two targets
             share one.
         TranslationTaken: another entity is live as the same document and locale.
+        InvalidInput: `note` is not valid (check_note).
     """
     for target in targets:
         validate_key(target.key)
+    note = note or PublishNote()
+    check_note(note)
     with repo.storage.publish_lock.held(), disk_errors():
         roll_forward(repo)
         with repo.storage.drafts_lock.held():
@@ -143,7 +199,7 @@ def publish(
         # feed reader before this publish, and every later read would put it after.
         with repo.storage.drafts_lock.held():
             drafts = draft_head(repo)
-            message = _message(plan, drafts, described)
+            message = _message(plan, drafts, note, summary, described)
             commit = commit_on_ref(git, MAIN, expected=main, author=sig, message=message, tree=tree)
         with after_commit_point(f"the publish {commit}"):
             _apply(repo, commit)
@@ -151,12 +207,14 @@ def publish(
     return PublishRecord(str(commit), author, commit_time(sig), items)
 
 
-def publish_all_drafts(repo: ContentRepository, *, author: Author, describe: Describe | None = None) -> PublishRecord:
+def publish_all_drafts(
+    repo: ContentRepository, *, author: Author, note: PublishNote | None = None, describe: Describe | None = None
+) -> PublishRecord:
     """Publish every entity whose draft differs from what is live, atomically."""
     with repo.storage.publish_lock.held():
         roll_forward(repo)
         keys = repo.index.unpublished_keys()
-        return publish(repo, [PublishTarget(k) for k in keys], author=author, describe=describe)
+        return publish(repo, [PublishTarget(k) for k in keys], author=author, note=note, describe=describe)
 
 
 def roll_forward(repo: ContentRepository) -> bool:
@@ -285,11 +343,18 @@ def _displace(repo: ContentRepository, displace: dict[str, str]) -> dict[str, Sn
     return ready
 
 
-def _message(plan: dict[str, Snapshot], drafts: pygit2.Oid | None, described: dict[str, list[str]]) -> str:
+def _message(
+    plan: dict[str, Snapshot],
+    drafts: pygit2.Oid | None,
+    note: PublishNote,
+    summary: str | None,
+    described: dict[str, list[str]],
+) -> str:
     keys = sorted(plan)
     shown = ", ".join(keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
-    summary = f"Publish {shown}" if len(keys) > 1 else f"Publish {keys[0]} version {plan[keys[0]].version}"
-    trailers = [("Published", f"{k} {plan[k].commit}") for k in keys]
+    if summary is None:
+        summary = f"Publish {shown}" if len(keys) > 1 else f"Publish {keys[0]} version {plan[keys[0]].version}"
+    trailers = [("Published", f"{k} {plan[k].commit}") for k in keys] + note.trailers()
     # One line per key, even with none: a publish made before dependents were recorded has no
     # such line, and its events name none rather than today's.
     trailers += [("Dependents", " ".join([k, *described[k]])) for k in keys if k in described]
@@ -333,4 +398,14 @@ def publish_row(git: pygit2.Repository, main: pygit2.Oid) -> PublishRow:
         key, sha = entry.split(" ", 1)
         snap = load_snapshot(git, pygit2.Oid(hex=sha))
         items.append((key, sha, snap.version, snap.deleted))
-    return PublishRow(str(main), commit.author.name, commit.author.email, commit.author.time, tuple(items))
+    note = PublishNote.of(commit.message)
+    return PublishRow(
+        str(main),
+        commit.author.name,
+        commit.author.email,
+        commit.author.time,
+        tuple(items),
+        summary_of(commit.message),
+        note.update_type,
+        note.change_note,
+    )

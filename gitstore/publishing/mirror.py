@@ -33,6 +33,7 @@ import pygit2
 from gitstore.entities.document import TAKEN_DOWN
 from gitstore.entities.snapshots import load_snapshot, published_by
 from gitstore.entities.trailers import format_message, parse_repeated, parse_trailers, summary_of
+from gitstore.publishing.api import PublishNote
 from gitstore.publishing.public import LiveKeys, hidden_keys, public_files, shows_nothing
 from gitstore.repository import MAIN, ContentRepository
 from gitstore.storage.api import (
@@ -220,9 +221,10 @@ def _public_tree(
 
 
 def _public_message(message: str, source: pygit2.Oid) -> str:
-    """The publish's summary and what it published, without the draft head it saw."""
+    """The publish's summary, what it published and why (a change note is public, as on GOV.UK),
+    without the draft head it saw."""
     trailers = [("Published", entry) for entry in parse_repeated(message, "Published")]
-    return format_message(summary_of(message), [*trailers, (_SOURCE, str(source))])
+    return format_message(summary_of(message), [*trailers, *PublishNote.of(message).trailers(), (_SOURCE, str(source))])
 
 
 def _create(path: Path) -> pygit2.Repository:

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 from gitstore.entities.api import DraftChange, IfMatch, roll_forward_drafts, write_drafts
 from gitstore.entities.document import (
+    PLACEHOLDER_TYPES,
     UNPUBLISHING_TYPES,
     Content,
     Unpublishing,
@@ -27,10 +28,18 @@ from gitstore.entities.model import Author, Entity
 from gitstore.entities.snapshots import Snapshot, draft_tip, load_snapshot, published_commit
 from gitstore.errors import Conflict, DraftPending, EntityNotFound, Gone, InvalidInput, Redirected, StaleVersion
 from gitstore.names import validate_key
-from gitstore.publishing.api import Describe, PublishRecord, PublishTarget, publish, roll_forward
+from gitstore.publishing.api import (
+    Describe,
+    PublishNote,
+    PublishRecord,
+    PublishTarget,
+    check_note,
+    publish,
+    roll_forward,
+)
 from gitstore.repository import ContentRepository
 
-__all__ = ["republish", "serve", "unpublish"]
+__all__ = ["republish", "serve", "serve_at_path", "unpublish"]
 
 
 def unpublish(
@@ -43,11 +52,13 @@ def unpublish(
     alternative_path: str | None = None,
     discard_draft: bool = False,
     expected: IfMatch | None = None,
+    note: PublishNote | None = None,
     describe: Describe | None = None,
 ) -> PublishRecord:
     """Take `key`'s live version down. `withdrawn` needs an explanation and stays readable;
     `redirect` needs an alternative_path; `gone` answers 410; `vanish` answers 410 with no
-    explanation and is left out of listings and links, as if it had never been live.
+    explanation and is left out of listings and links, as if it had never been live. `note`
+    says why in the publish log, as for a publish.
 
     Raises:
         InvalidInput: a missing or malformed explanation or alternative_path (all of them at once).
@@ -57,6 +68,7 @@ def unpublish(
     """
     validate_key(key)
     _check_request(kind, explanation, alternative_path)
+    check_note(note or PublishNote())
     if alternative_path is not None:
         alternative_path = canonical_base_path(alternative_path)
     at = (author.at or datetime.now(UTC)).isoformat(timespec="seconds")
@@ -70,7 +82,7 @@ def unpublish(
             )
         return live._replace(unpublishing=notice)
 
-    return _put_live(repo, key, take_down, "unpublish", author, expected, discard_draft, describe)
+    return _put_live(repo, key, take_down, "unpublish", author, expected, discard_draft, note, describe)
 
 
 def republish(
@@ -89,7 +101,7 @@ def republish(
     """
     validate_key(key)
     return _put_live(
-        repo, key, lambda live: live._replace(unpublishing=None), "republish", author, expected, False, describe
+        repo, key, lambda live: live._replace(unpublishing=None), "republish", author, expected, False, None, describe
     )
 
 
@@ -108,6 +120,23 @@ def serve(entity: Entity) -> Entity:
     raise Gone(f"{entity.key!r} is gone" + (f": {notice.explanation}" if notice.explanation else ""), **extra)
 
 
+def serve_at_path(entity: Entity) -> Entity:
+    """What the live site serves at `entity`'s base_path: `serve`, and a placeholder (an entity
+    of type `redirect` or `gone`) answers as what it stands for, never as a page. Its fields say
+    where to (`alternative_path`) and why (`explanation`), as an unpublishing notice does; a
+    redirect that names no usable path has nowhere to send the reader, so it is gone."""
+    entity = serve(entity)
+    if entity.type not in PLACEHOLDER_TYPES:
+        return entity
+    explanation, target = (entity.fields.get(name) for name in ("explanation", "alternative_path"))
+    explanation = explanation if isinstance(explanation, str) else None
+    target = target if isinstance(target, str) and not base_path_problem(target) else None
+    if entity.type == "redirect" and target is not None and target != entity.base_path:
+        raise Redirected(f"{entity.key!r} now lives at {target}", explanation=explanation, alternative_path=target)
+    detail = f"{entity.key!r} is gone" + (f": {explanation}" if explanation else "")
+    raise Gone(detail, explanation=explanation, alternative_path=target if entity.type == "gone" else None)
+
+
 def _put_live(
     repo: ContentRepository,
     key: str,
@@ -116,6 +145,7 @@ def _put_live(
     author: Author,
     expected: IfMatch | None,
     discard_draft: bool,
+    note: PublishNote | None,
     describe: Describe | None,
 ) -> PublishRecord:
     git = repo.storage.git
@@ -147,7 +177,9 @@ def _put_live(
             author=author,
             summary=summary,
         )
-        return publish(repo, [PublishTarget(key, commit=written.entity.commit)], author=author, describe=describe)
+        # Its commit on main says what happened ("Unpublish guide (gone)"), not "Publish guide version 3".
+        target = PublishTarget(key, commit=written.entity.commit)
+        return publish(repo, [target], author=author, note=note, summary=summary, describe=describe)
 
 
 def _same_content(draft: Snapshot, live: Snapshot) -> bool:

@@ -355,6 +355,18 @@ def test_deleting_a_shared_member_versions_every_container_in_one_batch(repo: Co
     fsck_strict(repo.path)
 
 
+def test_a_frozen_list_pins_a_deleted_member_at_its_last_version_with_content(repo: ContentRepository) -> None:
+    """Issue 20: the delete batch froze the container's previous version with the member at its
+    delete tombstone, a version with no content, instead of the last one it showed."""
+    component(repo, "shared")
+    last = containers.patch_draft(repo, "shared", {"title": "shared, edited"}, author=ADA).entity.commit
+    container(repo, "u1", "unit", ["shared"])
+    containers.delete_entity(repo, "shared", author=ADA)  # u1 version 2 freezes version 1
+
+    assert containers.member_list(repo, "u1", version=1, kind="frozen") == [Member("shared", last)]
+    assert entities.get_entity(repo, "shared", version=2).commit == last
+
+
 def test_a_delete_publish_brings_the_containers_but_not_their_other_drafts(repo: ContentRepository) -> None:
     for key in ("a", "b"):
         component(repo, key)
@@ -402,6 +414,38 @@ def test_the_live_tree_as_of_a_past_moment(repo: ContentRepository) -> None:
     assert titles(repo, "u1", "published") == ["second"]
 
 
+def test_a_live_tree_leaves_out_members_taken_down_and_marks_withdrawn_ones(repo: ContentRepository) -> None:
+    """Issue 20: a component unpublished as gone was listed in its unit's live tree as an
+    ordinary member. The tree follows expanded links' rule: what is gone, redirected or
+    vanished is left out, a withdrawn member stays with its notice, and the draft tree marks
+    each member with how it was taken down."""
+    from gitstore.links import api as links
+
+    for key in ("a", "b", "c", "d"):
+        component(repo, key)
+    v1 = entities.get_entity(repo, "d", state="draft").commit
+    container(repo, "u1", "unit", ["a", "b", "c", {"key": "d", "pin": v1}])
+    publish(repo, "u1")
+    links.unpublish(repo, "a", "gone", author=GRACE, explanation="Retired")
+    links.unpublish(repo, "b", "withdrawn", author=GRACE, explanation="Out of date")
+    links.unpublish(repo, "c", "vanish", author=GRACE)
+
+    live = containers.resolve_tree(repo, "u1", View("published"))
+    assert keys_of(live) == ["b", "d"]
+    assert [(m.key, m.unpublishing and m.unpublishing.type) for m in live.members or []] == [
+        ("b", "withdrawn"),
+        ("d", None),  # pinned to a version that was never taken down
+    ]
+    assert live.members and live.members[0].unpublishing.explanation == "Out of date"  # type: ignore[union-attr]
+    draft = containers.resolve_tree(repo, "u1", View("draft"))
+    assert [(m.key, m.unpublishing and m.unpublishing.type) for m in draft.members or []] == [
+        ("a", "gone"),
+        ("b", "withdrawn"),
+        ("c", "vanish"),
+        ("d", None),
+    ]
+
+
 def test_a_publish_of_an_old_container_version_that_would_close_a_cycle_is_refused(repo: ContentRepository) -> None:
     container(repo, "b", "container", [])
     container(repo, "a", "container", ["b"])  # a v1 holds b
@@ -447,6 +491,44 @@ def test_prune_removes_only_deleted_never_published_unnamed_entities_top_down(re
     assert repo.index.draft_commit_of("abandoned") is None
     fsck_strict(repo.path)
     assert prune(repo, grace_seconds=0).pruned_entities == []
+
+
+def test_pruning_keeps_the_activity_and_retires_the_key(repo: ContentRepository) -> None:
+    """Issue 20: pruning dropped the pruned entities' rows from the activity log, and the key
+    could be created again from version 1, so links still naming it reached the newcomer and
+    its old activity read as the newcomer's. The activity stays (in git too, so a reindex
+    keeps it) and the key is refused for good."""
+    from gitstore.errors import KeyRetired
+    from gitstore.history import api as history
+    from gitstore.links import api as links
+    from gitstore.maintenance import reindex
+    from gitstore.pruning import prune
+
+    def activity(key: str) -> list[tuple[int, str, str]]:
+        return [(c.version, c.action, c.author.email) for c in history.list_activity(repo, key=key).items]
+
+    component(repo, "scratch")
+    containers.patch_draft(repo, "scratch", {"title": "scratch 2"}, author=GRACE)
+    component(repo, "page")
+    links.patch_draft(repo, "page", {"links": {"related": ["scratch"]}}, author=ADA)
+    containers.delete_entity(repo, "scratch", author=ADA)
+    before = activity("scratch")
+    assert [v for v, _, _ in before] == [3, 2, 1]
+
+    assert prune(repo, grace_seconds=0).pruned_entities == ["scratch"]
+    assert activity("scratch") == before
+    assert "scratch" in git(repo.path, "show", "refs/meta/pruned:pruned.json")
+    reindex(repo)
+    assert activity("scratch") == before
+
+    draft_before = git(repo.path, "rev-parse", DRAFT)
+    with pytest.raises(KeyRetired):
+        component(repo, "scratch")
+    assert git(repo.path, "for-each-ref", "refs/drafts/scratch") == ""
+    assert git(repo.path, "rev-parse", DRAFT) == draft_before
+    assert activity("scratch") == before
+    assert prune(repo, grace_seconds=0).pruned_entities == []
+    fsck_strict(repo.path)
 
 
 def test_prune_keeps_a_deleted_member_that_an_old_version_still_names(repo: ContentRepository) -> None:

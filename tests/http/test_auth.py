@@ -185,6 +185,23 @@ def test_anonymous_callers_read_live_content_only_when_allowed(data: Path) -> No
         assert closed.get(f"{E}/intro").status_code == 401
 
 
+def test_a_token_never_sees_less_than_an_anonymous_caller(data: Path) -> None:
+    """Issue 20: with anonymous reading on, a token scoped to another repository was told `demo`
+    did not exist, while a caller with no token at all could read it."""
+    token_for(data, {"*": ["admin"]})
+    elsewhere = bearer(token_for(data, {"other": ["write"]}, who=GRACE))
+    with serve(data, anonymous_read=True) as client:
+        for path in (f"{E}/intro", E, "/repos/demo"):
+            assert client.get(path).status_code == 200, path
+            assert client.get(path, headers=elsewhere).status_code == 200, path
+        assert client.get(f"{E}/intro", headers=elsewhere).json()["title"] == "Hello"
+        # what anonymous callers may not do, the token may not either: no draft through it
+        r = client.get(f"{E}/intro?state=draft", headers=elsewhere)
+        assert r.status_code == 403 and r.json()["required_scope"] == "preview"
+    with serve(data) as closed:
+        assert closed.get(f"{E}/intro", headers=elsewhere).status_code == 404
+
+
 def test_without_credentials_only_loopback_callers_are_served(data: Path) -> None:
     with serve(data) as local:
         assert local.get(f"{E}/intro?state=draft").status_code == 200

@@ -97,3 +97,56 @@ def test_restore_by_commit_and_versions_published_at(client: TestClient) -> None
         (2, False, False),
         (1, True, True),
     ]
+
+
+def test_publish_and_unpublish_record_why_in_the_log_the_feed_and_git(client: TestClient, settings) -> None:  # type: ignore[no-untyped-def]
+    """Issue 20: publish refused a message, and an unpublish was logged as "Publish guide
+    version 3". GOV.UK's update_type and change_note now travel with both."""
+    from gitstore import Store
+    from gitstore.publishing.mirror import ensure_live_mirror
+    from tests.conftest import git
+
+    client.put(f"{E}/guide", json={"type": "page", "title": "Guide"}).raise_for_status()
+    r = client.post(f"{E}/guide/publish", json={"update_type": "major", "change_note": "First version"})
+    assert r.status_code == 200, r.text
+    client.patch(f"{E}/guide", json={"title": "Guide 2"}, headers=PATCH).raise_for_status()
+    client.post("/repos/demo/publish", json={"keys": ["guide"], "update_type": "minor"}).raise_for_status()
+    r = client.post(
+        f"{E}/guide/unpublish",
+        json={"type": "gone", "explanation": "Scheme closed", "update_type": "major", "change_note": "Withdrawn"},
+    )
+    assert r.status_code == 200, r.text
+
+    log = client.get("/repos/demo/publish-log").json()["items"]
+    assert [(p["summary"], p["update_type"], p["change_note"]) for p in log] == [
+        ("Unpublish guide (gone)", "major", "Withdrawn"),
+        ("Publish guide version 2", "minor", None),
+        ("Publish guide version 1", "major", "First version"),
+    ]
+    live = [e for e in client.get("/repos/demo/events").json()["items"] if e["view"] == "live"]
+    assert [(e["kind"], e["update_type"], e["change_note"]) for e in live] == [
+        ("published", "major", "First version"),
+        ("published", "minor", None),
+        ("unpublished", "major", "Withdrawn"),
+    ]
+    path = settings.data_dir / "demo.git"
+    assert git(path, "log", "--format=%s|%(trailers:key=Gitstore-Update-Type,valueonly,separator=)", "main").split(
+        "\n"
+    )[:3] == ["Unpublish guide (gone)|major", "Publish guide version 2|minor", "Publish guide version 1|major"]
+    assert "Gitstore-Change-Note: First version" in git(path, "log", "--format=%B", "main")
+    # a change note is public in GOV.UK: the public copy keeps it
+    public = ensure_live_mirror(Store(settings.data_dir).repository("demo"))
+    assert "Gitstore-Change-Note: Withdrawn" in git(public, "log", "-1", "--format=%B", "main")
+
+    # bad input is a 422 and nothing is written
+    before = git(path, "rev-parse", "main")
+    for body in (
+        {"update_type": "urgent"},
+        {"change_note": "two\nlines"},
+        {"change_note": "   "},
+        {"change_note": 5},
+    ):
+        client.patch(f"{E}/guide", json={"title": "Guide 3"}, headers=PATCH)
+        r = client.post(f"{E}/guide/publish", json=body)
+        assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json", body
+    assert git(path, "rev-parse", "main") == before

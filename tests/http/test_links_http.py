@@ -113,6 +113,29 @@ def test_unpublish_gone_redirect_withdrawn_and_republish_over_http(client: TestC
     assert r.status_code == 409 and r.json()["type"] == "urn:gitstore:problem:draft-pending"
 
 
+def test_placeholders_are_served_at_their_path_as_the_410_or_301_they_stand_for(client: TestClient) -> None:
+    """Issue 20: a live entity of type gone or redirect was served by /paths as a 200 page."""
+    put(client, "hub", base_path="/hub")
+    put(client, "moved", type="redirect", base_path="/old-hub", fields={"alternative_path": "/hub"})
+    put(client, "ended", type="gone", base_path="/ended", fields={"explanation": "Scheme closed"})
+    put(client, "bare", type="gone", base_path="/bare")
+    put(client, "lost", type="redirect", base_path="/lost", fields={"alternative_path": "not a path"})
+    assert client.post(f"{R}/publish", json={"all_drafts": True}).status_code == 200
+
+    r = client.get(f"{R}/paths/old-hub", follow_redirects=False)
+    assert r.status_code == 301 and r.headers["location"] == f"{R}/paths/hub"
+    assert client.get(f"{R}/paths/old-hub").json()["key"] == "hub"
+    r = client.get(f"{R}/paths/ended")
+    assert r.status_code == 410 and r.headers["content-type"] == "application/problem+json"
+    assert (r.json()["explanation"], r.json()["alternative_path"]) == ("Scheme closed", None)
+    assert client.get(f"{R}/paths/bare").status_code == 410
+    # a redirect that names no usable path has nowhere to send the reader: it is gone
+    r = client.get(f"{R}/paths/lost", follow_redirects=False)
+    assert r.status_code == 410 and r.json()["alternative_path"] is None
+    # the entity itself still reads as what it is
+    assert client.get(f"{E}/moved").json()["type"] == "redirect"
+
+
 def test_documents_list_translations_and_readers_see_only_live_ones(tmp_path: Path, client: TestClient) -> None:
     put(client, "guide", base_path="/guide")
     put(client, "guide-cy", base_path="/guide.cy", locale="cy", content_id="guide")

@@ -343,12 +343,14 @@ def test_unpublish_each_type_then_republish(repo: ContentRepository, kind: str) 
 
     log = git(repo.path, "log", "--format=%s", "refs/drafts/guide").splitlines()
     assert log[0] == f"Unpublish guide ({kind})"
-    assert git(repo.path, "log", "-1", "--format=%s", "main").startswith("Publish guide version")
+    # issue 20: the publish log says it was an unpublish (it used to say "Publish guide version 3")
+    assert git(repo.path, "log", "-1", "--format=%s", "main") == f"Unpublish guide ({kind})\n"
 
     links.republish(repo, "guide", author=GRACE)
     live = entities.get_entity(repo, "guide", state="published")
     assert live.unpublishing is None and serve(live) == live
     assert git(repo.path, "log", "-1", "--format=%s", "refs/drafts/guide") == "Republish guide\n"
+    assert git(repo.path, "log", "-1", "--format=%s", "main") == "Republish guide\n"
     fsck_strict(repo.path)
 
 
