@@ -26,6 +26,9 @@ Cursor = Annotated[int | None, Query(ge=1)]
 Who = Annotated[str | None, Query(max_length=320)]
 KeyFilter = Annotated[str | None, Query(max_length=64)]
 PAGE = 50
+# A publish of every draft moves thousands of entities: the log names the first few of each;
+# the key filter finds any one of them.
+ITEMS_SHOWN = 20
 
 
 @router.get("/entities/{key}/compare")
@@ -107,11 +110,12 @@ def publish_log(
     entries = []
     for entry in page.items:
         items = []
-        for item in entry.items:
+        for item in entry.items[:ITEMS_SHOWN]:
             # What this publish changed for the key: from what was live before it.
             before = repo.index.published_as_of(item.key, entry.id - 1) if audience.preview else None
             items.append({"item": item, "before": before[0] if before else None})
-        entries.append({"entry": entry, "author": audience.author(entry.author), "items": items})
+        more = len(entry.items) - len(items)
+        entries.append({"entry": entry, "author": audience.author(entry.author), "items": items, "more": more})
     return render(
         request,
         "publish_log.html",

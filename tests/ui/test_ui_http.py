@@ -263,3 +263,40 @@ def test_the_deleted_filter_lists_deleted_drafts(app_client: TestClient, admin_t
     listing = app_client.get("/ui/repos/demo?deleted=true").text
     assert "/ui/repos/demo/entities/secret" in listing and "deleted in draft" in listing
     assert '/ui/repos/demo/entities/page"' not in listing
+
+
+def test_entity_filters_title_author_and_changes_narrow_the_list(app_client: TestClient, admin_token: str) -> None:
+    for key, title in (("fees", "Fees 100% off_sale"), ("other", "Other page")):
+        doc = {"type": "html", "title": title}
+        app_client.put(f"/repos/demo/entities/{key}", json=doc, headers=bearer(admin_token)).raise_for_status()
+    sign_in(app_client, admin_token)
+
+    def keys(url: str) -> set[str]:
+        html = app_client.get(url).text
+        return {k for k in ("page", "secret", "fees", "other") if f'/ui/repos/demo/entities/{k}"' in html}
+
+    assert keys("/ui/repos/demo?q=PAGE") == {"other"}  # case-insensitive part of the draft title
+    assert keys("/ui/repos/demo?q=title&view=published") == {"page"}  # the live title
+    assert keys("/ui/repos/demo?q=100%25") == {"fees"}  # % and _ are literal characters
+    assert keys("/ui/repos/demo?q=off_") == {"fees"}
+    assert keys("/ui/repos/demo?q=1%25f") == keys("/ui/repos/demo?q=f_e") == set()  # not wildcards
+    assert keys("/ui/repos/demo?changed=no") == set()
+    assert keys("/ui/repos/demo?view=published") == {"page"}
+    assert keys("/ui/repos/demo?author=Ada%20Lovelace") == {"page", "secret", "fees", "other"}
+    assert keys("/ui/repos/demo?author=grace@example.org") == set()
+
+
+def test_the_publish_log_filters_by_key_and_author_and_shortens_big_publishes(
+    app_client: TestClient, admin_token: str
+) -> None:
+    api = bearer(admin_token)
+    for i in range(25):
+        app_client.put(f"/repos/demo/entities/bulk-{i}", json={"type": "html", "title": f"Bulk {i}"}, headers=api)
+    app_client.post("/repos/demo/publish", json={"all_drafts": True}, headers=api).raise_for_status()
+    sign_in(app_client, admin_token)
+    log = app_client.get("/ui/repos/demo/publish-log").text
+    assert log.count('<h2 class="log-head">') == 2 and "and 7 more" in log
+    only_page = app_client.get("/ui/repos/demo/publish-log?key=bulk-3").text
+    assert only_page.count('<h2 class="log-head">') == 1
+    assert app_client.get("/ui/repos/demo/publish-log?author=nobody@example.org").text.count("log-head") == 0
+    assert app_client.get("/ui/repos/demo/publish-log?author=ada@example.org").text.count('<h2 class="log-head">') == 2
