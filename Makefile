@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 export GITSTORE_DATA ?= $(CURDIR)/data
 
-.PHONY: serve test lint bench fuzz load scale clean
+.PHONY: serve test chromium lint bench fuzz load scale clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +27,12 @@ serve: $(STAMP)
 	@echo "                curl -s -H \"Authorization: Bearer \$$TOKEN\" 'http://$(HOST):$(PORT)/repos/demo-course/entities?state=draft' | head"
 	GITSTORE_ANONYMOUS=read $(BIN)/gitstore serve --host $(HOST) --port $(PORT)
 
-test: $(STAMP)
+# The web app's browser tests drive Debian's Chromium (tests/ui); nothing is downloaded at test time.
+test: $(STAMP) chromium
 	$(BIN)/pytest
+
+chromium:
+	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
 
 lint: $(STAMP)
 	$(BIN)/ruff check gitstore api tests bench

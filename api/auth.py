@@ -33,6 +33,7 @@ __all__ = [
     "caller",
     "current_principal",
     "may_preview",
+    "principal_for_token",
     "repository_hidden",
     "require",
     "require_preview",
@@ -154,10 +155,16 @@ def _from_header(request: Request, header: str) -> Principal | None:
         value = password or user
     elif scheme.lower() != "bearer":
         return None
+    return principal_for_token(request, value)
+
+
+def principal_for_token(request: Request, token: str) -> Principal | None:
+    """Who a bearer token (a `gst_` token or a signed access token) stands for, or None. The web
+    app's session cookie holds one, checked here on every request like a header's."""
     credentials: Credentials = request.app.state.credentials
-    if value.startswith("gst_"):
-        return credentials.authenticate_token(value)
-    return oauth.verify_access_token(credentials, value)
+    if token.startswith("gst_"):
+        return credentials.authenticate_token(token)
+    return oauth.verify_access_token(credentials, token)
 
 
 # What a proxy adds when it relays a request: a request that carries one came from somewhere

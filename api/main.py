@@ -14,7 +14,7 @@ from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 
-from api import git_http, oauth, openapi, problems, readers
+from api import docs, git_http, oauth, openapi, problems, readers, ui
 from api.housekeeping import fold_all, keep_folding, keep_house
 from api.logs import install_scrubbing
 from api.methods import Methods
@@ -62,8 +62,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         summary="Drafts, publishing, history and content trees, kept in plain git.",
         lifespan=lifespan,
-        docs_url="/docs" if settings.docs else None,
-        redoc_url="/redoc" if settings.docs else None,
+        docs_url=None,  # api.docs serves them, with their assets
+        redoc_url=None,
         openapi_url="/openapi.json" if settings.docs else None,
         responses=openapi.PROBLEM_RESPONSES,
         dependencies=[Depends(acceptable)],
@@ -97,6 +97,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(erasures.router)
     app.include_router(bundles.router)
     app.include_router(git_http.router)
+    ui.install(app)
+    if settings.docs:
+        docs.install(app)
 
     # Not a threadpool route: it must answer while every thread is busy.
     @app.get("/health", tags=["service"], summary="Liveness: answers without touching git")

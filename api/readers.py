@@ -10,7 +10,7 @@ callers with preview it changes nothing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
@@ -22,8 +22,10 @@ from api.problems import gitstore_error
 from api.schemas import AuthorOut, EntityOut, RepoOut
 from gitstore import ContentRepository
 from gitstore.access.scopes import Principal
+from gitstore.containers.api import TreeNode
 from gitstore.entities import api as entities
 from gitstore.errors import NotFound, RepositoryNotFound
+from gitstore.index.api import Usage
 
 __all__ = ["Audience", "AudienceDep", "audience", "install"]
 
@@ -67,6 +69,22 @@ class Audience:
 
     def repository(self, out: RepoOut) -> RepoOut:
         return out if self.preview else out.model_copy(update={"draft": None})
+
+    def tree(self, node: TreeNode) -> TreeNode:
+        if self.preview:
+            return node
+        # Whether drafts differ from the live tree is itself draft information.
+        members = None if node.members is None else [self.tree(m) for m in node.members]
+        return replace(node, contains_unpublished_changes=None, members=members)  # type: ignore[arg-type]
+
+    def usages(self, repo: ContentRepository, key: str, usages: list[Usage]) -> list[Usage]:
+        """Where `key` is used, for this caller: readers learn only of live manifests, and
+        nothing of a key that was never live."""
+        if self.preview:
+            return usages
+        if not self.knows(repo, key):
+            raise entities.unknown_entity(repo, key)
+        return [u for u in usages if u.view == "live"]
 
     def knows(self, repo: ContentRepository, key: str) -> bool:
         """Whether this caller may learn that `key` exists: readers only of what was ever live."""

@@ -23,6 +23,7 @@ from gitstore.entities import snapshots
 from gitstore.entities.api import DraftChange, write_drafts
 from gitstore.entities.document import parse_document
 from gitstore.publishing.api import PublishTarget
+from gitstore.repository import ContentRepository
 
 ME = Author("Bench", "bench@example.org")
 
@@ -36,9 +37,9 @@ def unpinned(keys: list[str]) -> list[dict[str, Any]]:
     return [{"key": k, "pin": None} for k in keys]
 
 
-def run(sections: int, work: Path) -> dict[str, Any]:
-    repo = Store(work / "data").create_repository("course")
-    out: dict[str, Any] = {}
+def build_course(repo: ContentRepository, sections: int) -> tuple[list[str], float]:
+    """The course as drafts under "course": its components' keys, and seconds the leaves took
+    (bench.ui reads the same course)."""
     t = time.perf_counter()
     components = []
     for s in range(sections):
@@ -73,6 +74,14 @@ def run(sections: int, work: Path) -> dict[str, Any]:
     containers.put_draft(
         repo, "course", {"type": "course", "title": "Course", "members": unpinned(sections_keys)}, author=ME
     )
+    return components, leaves
+
+
+def run(sections: int, work: Path) -> dict[str, Any]:
+    repo = Store(work / "data").create_repository("course")
+    out: dict[str, Any] = {}
+    t = time.perf_counter()
+    components, leaves = build_course(repo, sections)
     entities = len(components) + sections * (1 + 5 + 20) + 1
     out["entities"] = entities
     out["build_seconds"] = round(time.perf_counter() - t, 2)

@@ -16,6 +16,7 @@ import random
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,20 +53,17 @@ def level_sizes(entities: int) -> list[int]:
     return sizes
 
 
-def run(entities: int, work: Path) -> dict[str, Any]:
-    rng = random.Random(42)
-    data = work / "data"
-    repo = Store(data).create_repository("site")
+@dataclass(frozen=True)
+class Site:
+    entities: int
+    taxons: list[str]
+    deepest_page: str  # its breadcrumbs pass through every level of the taxonomy
+    hub_links: int  # pages linking `related` to "hub"
+    build_seconds: float
 
-    def warm() -> ContentRepository:
-        return repo
 
-    def cold() -> ContentRepository:
-        snapshots.forget_cached()
-        return Store(data).repository("site")
-
-    out: dict[str, Any] = {"expanded_links_warm_target_ms": 20, "expanded_links_cold_target_ms": 100}
-
+def build(repo: ContentRepository, entities: int, rng: random.Random) -> Site:
+    """The taxonomy and its pages as drafts (bench.ui reads the same repository)."""
     # Parents before children, and the hub before the pages that link to it: batch writes skip
     # the link-target check, so the order is what keeps the data valid.
     docs: list[tuple[str, Content]] = [("root", parse_document({"type": "taxon", "title": "Root", "base_path": "/t"}))]
@@ -92,17 +90,35 @@ def run(entities: int, work: Path) -> dict[str, Any]:
         docs.append((key, parse_document({"type": "page", "title": key, "base_path": f"/p/{i}", "links": body_links})))
         if i == 0:
             deepest_page = key
-    out["entities"] = len(docs)
-    out["taxons"] = len(taxons)
-    out["taxonomy_levels"] = [1, *level_sizes(entities)]
-
     t = time.perf_counter()
     for start in range(0, len(docs), BATCH):
         chunk = docs[start : start + BATCH]
         changes = [DraftChange(k, lambda _cur, doc=doc: (doc, False), action="create") for k, doc in chunk]
         write_drafts(repo, changes, author=ME, summary=f"Import {len(chunk)} entities")
-    out["build_seconds"] = round(time.perf_counter() - t, 2)
-    print(f"  built {len(docs)} entities in {out['build_seconds']} s", file=sys.stderr)
+    return Site(len(docs), taxons, deepest_page, hub_links, round(time.perf_counter() - t, 2))
+
+
+def run(entities: int, work: Path) -> dict[str, Any]:
+    rng = random.Random(42)
+    data = work / "data"
+    repo = Store(data).create_repository("site")
+
+    def warm() -> ContentRepository:
+        return repo
+
+    def cold() -> ContentRepository:
+        snapshots.forget_cached()
+        return Store(data).repository("site")
+
+    out: dict[str, Any] = {"expanded_links_warm_target_ms": 20, "expanded_links_cold_target_ms": 100}
+
+    site = build(repo, entities, rng)
+    taxons, deepest_page, hub_links = site.taxons, site.deepest_page, site.hub_links
+    out["entities"] = site.entities
+    out["taxons"] = len(taxons)
+    out["taxonomy_levels"] = [1, *level_sizes(entities)]
+    out["build_seconds"] = site.build_seconds
+    print(f"  built {site.entities} entities in {out['build_seconds']} s", file=sys.stderr)
 
     t = time.perf_counter()
     record = links.publish_all_drafts(repo, author=ME)

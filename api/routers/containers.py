@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from api.auth import may_preview, require_preview
+from api.auth import require_preview
 from api.body import JsonBody, json_body, validate_body
 from api.deps import Admin, PrincipalDep, RepoDep
 from api.readers import AudienceDep
@@ -23,8 +22,7 @@ from api.schemas import (
     UsageOut,
 )
 from gitstore.containers import api as containers
-from gitstore.containers.api import TreeNode, View
-from gitstore.entities.api import unknown_entity
+from gitstore.containers.api import View
 from gitstore.errors import InvalidInput
 
 router = APIRouter(prefix="/repos/{repo}", tags=["containers"])
@@ -52,6 +50,7 @@ def tree(
     repo: RepoDep,
     key: str,
     principal: PrincipalDep,
+    audience: AudienceDep,
     state: Literal["draft", "published"] = "published",
     as_of: Annotated[datetime | None, Query(description="RFC 3339 time: the live tree then")] = None,
 ) -> TreeNodeOut:
@@ -66,15 +65,7 @@ def tree(
         root = containers.tree_as_of(repo, key, as_of)
     else:
         root = containers.resolve_tree(repo, key, View(state))
-    if not may_preview(principal, repo):
-        root = _without_draft_hints(root)
-    return TreeNodeOut.model_validate(root)
-
-
-def _without_draft_hints(node: TreeNode) -> TreeNode:
-    # Whether drafts differ from the live tree is itself draft information.
-    members = None if node.members is None else [_without_draft_hints(m) for m in node.members]
-    return replace(node, contains_unpublished_changes=None, members=members)  # type: ignore[arg-type]
+    return TreeNodeOut.model_validate(audience.tree(root))
 
 
 @router.get(
@@ -83,11 +74,7 @@ def _without_draft_hints(node: TreeNode) -> TreeNode:
     summary='"Where used": the containers whose draft or live manifest names this entity',
 )
 def where_used(repo: RepoDep, key: str, audience: AudienceDep) -> UsageList:
-    usages = containers.where_used(repo, key)
-    if not audience.preview:
-        if not audience.knows(repo, key):
-            raise unknown_entity(repo, key)
-        usages = [u for u in usages if u.view == "live"]
+    usages = audience.usages(repo, key, containers.where_used(repo, key))
     return UsageList(items=[UsageOut.model_validate(u) for u in usages])
 
 

@@ -174,8 +174,19 @@ def list_entities(repo: ContentRepository, where: ListFilter, *, cursor: str | N
     if cursor is not None:
         validate_key(cursor, loc=("cursor",))
     keys = repo.index.list_keys(where, after=cursor, limit=limit + 1)
-    items, damaged = read_each(keys[:limit], lambda key: get_entity(repo, key, state=where.state))
+    read = partial(_deleted_draft, repo) if where.deleted else partial(get_entity, repo, state=where.state)
+    items, damaged = read_each(keys[:limit], read)
     return Page(items=items, next_cursor=keys[limit - 1] if len(keys) > limit else None, damaged=damaged)
+
+
+def _deleted_draft(repo: ContentRepository, key: str) -> Entity:
+    """A deleted draft as it stands: the tombstone's content, which `get_entity` will not show."""
+    git = repo.storage.git
+    tip = draft_tip(repo, key)
+    snap = load_snapshot(git, tip)
+    if not snap.deleted:
+        raise EntityNotFound(f"{key!r} is not deleted in draft", key=key)  # restored since the index answered
+    return entity_view(git, snap, "draft", tip, published_commit(repo, key))
 
 
 def read_each(keys: Sequence[str], read: Callable[[str], Entity]) -> tuple[list[Entity], list[str]]:

@@ -242,9 +242,19 @@ def list_activity(
     return Page(items=items, next_cursor=str(rows[limit - 1][0]) if len(rows) > limit else None)
 
 
-def list_publishes(repo: ContentRepository, *, cursor: int | None = None, limit: int = 50) -> Page:
-    """Each publish operation, newest first: its commit on main, who, when, what moved."""
-    rows = repo.index.publishes(before=cursor, limit=limit + 1)
+def list_publishes(
+    repo: ContentRepository,
+    *,
+    cursor: int | None = None,
+    limit: int = 50,
+    key: str | None = None,
+    author: str | None = None,
+) -> Page:
+    """Each publish operation, newest first: its commit on main, who, when, what moved; only
+    those that moved `key`, or made by `author`, if given."""
+    if key is not None:
+        validate_key(key)
+    rows = repo.index.publishes(before=cursor, limit=limit + 1, key=key, author=author)
     items = [
         PublishLogEntry(
             seq,

@@ -295,6 +295,12 @@ class ListFilter:
     type: str | None = None
     locale: str | None = None
     has_unpublished_changes: bool | None = None
+    # Drafts only: the deleted drafts instead of the others.
+    deleted: bool = False
+    # Case-insensitive part of the title in the listed state.
+    title: str | None = None
+    # Drafts only: entities this author (e-mail address or name) ever changed.
+    author: str | None = None
 
 
 class EntityIndex:
@@ -1023,13 +1029,23 @@ class EntityIndex:
         )
         return [(row[0], ChangeRow(*row[1:])) for row in rows]
 
-    def publishes(self, *, before: int | None = None, limit: int = 50) -> list[tuple[int, PublishRow]]:
-        """(seq, publish) newest first, each with the entities it moved."""
+    def publishes(
+        self, *, before: int | None = None, limit: int = 50, key: str | None = None, author: str | None = None
+    ) -> list[tuple[int, PublishRow]]:
+        """(seq, publish) newest first, each with the entities it moved; only those that moved
+        `key`, or made by `author` (e-mail address or name), if given."""
         db = self._db()
+        clauses, params = ["seq<?"], [_MAX_INTEGER if before is None else min(before, _MAX_INTEGER)]
+        if key is not None:
+            clauses.append("seq IN (SELECT publish_seq FROM published_items WHERE key=?)")
+            params.append(key)
+        if author is not None:
+            clauses.append("(author_email=? OR author_name=?)")
+            params += [author, author]
         rows = db.execute(
-            """SELECT seq, commit_id, author_name, author_email, at, summary, update_type, change_note
-               FROM publishes WHERE seq<? ORDER BY seq DESC LIMIT ?""",
-            (_MAX_INTEGER if before is None else min(before, _MAX_INTEGER), limit),
+            "SELECT seq, commit_id, author_name, author_email, at, summary, update_type, change_note FROM publishes "
+            "WHERE " + " AND ".join(clauses) + " ORDER BY seq DESC LIMIT ?",
+            (*params, limit),
         ).fetchall()
         found = []
         for seq, commit, name, email, at, summary, update_type, change_note in rows:
@@ -1100,8 +1116,15 @@ def _filter_sql(where: ListFilter) -> tuple[list[str], list[object]]:
     published = where.state == "published"
     # A page unpublished as gone, vanish or redirect holds its path, but is not content to list.
     served = "(published_unpublishing IS NULL OR published_unpublishing='withdrawn')"
-    clauses = ["published_live=1", served] if published else ["draft_deleted=0"]
+    clauses = ["published_live=1", served] if published else [f"draft_deleted={int(where.deleted)}"]
     params: list[object] = []
+    if where.title is not None:
+        escaped = where.title.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        clauses.append(("published_title" if published else "title") + " LIKE ? ESCAPE '\\'")
+        params.append(f"%{escaped}%")
+    if where.author is not None:
+        clauses.append("key IN (SELECT key FROM changes WHERE author_email=? OR author_name=?)")
+        params += [where.author, where.author]
     if where.type is not None:
         clauses.append("published_type=?" if published else "type=?")
         params.append(where.type)
