@@ -28,7 +28,6 @@ from gitstore.entities.snapshots import load_snapshot
 from gitstore.entities.trailers import parse_repeated, parse_trailers
 from gitstore.errors import InvalidInput, StorageFull
 from gitstore.index.api import EntityIndex, FeedRow
-from gitstore.links.api import dependents
 from gitstore.publishing.api import PublishNote
 from gitstore.repository import DRAFT, MAIN, ContentRepository
 from gitstore.storage.api import read_ref
@@ -119,7 +118,10 @@ def read_events(
     main_rows = feed.after("main", *cursor.main, limit)
     items = []
     rows = list(_merged(draft_rows, main_rows, limit))
-    recorded = _recorded(repo, feed, {r.depth for r in rows if r.stream == "main"}) if with_dependents else {}
+    recorded = {
+        stream: _recorded(repo, feed, stream, {r.depth for r in rows if r.stream == stream}) if with_dependents else {}
+        for stream in ("draft", "main")
+    }
     for row in rows:
         if row.stream == "draft":
             cursor = Cursor((row.depth, row.position), cursor.main)
@@ -129,13 +131,13 @@ def read_events(
     return EventPage(items, str(cursor))
 
 
-def _recorded(repo: ContentRepository, feed: _Feed, depths: set[int]) -> dict[int, dict[str, list[str]]]:
-    """For each publish (by depth on `main`), the dependents its commit recorded of each entity
-    it moved (`Gitstore-Dependents: key dependent ...`, ADR 0011). A publish made before they
-    were recorded names none: what they are today is not what they were then."""
+def _recorded(repo: ContentRepository, feed: _Feed, stream: str, depths: set[int]) -> dict[int, dict[str, list[str]]]:
+    """For each commit of `stream` (by depth), the dependents it recorded of each entity it
+    changed or moved (`Gitstore-Dependents: key dependent ...`, ADR 0011). A commit made before
+    they were recorded names none: what they are today is not what they were then."""
     git = repo.storage.git
     found: dict[int, dict[str, list[str]]] = {}
-    for depth, sha in feed.commits_at("main", sorted(depths)).items():
+    for depth, sha in feed.commits_at(stream, sorted(depths)).items():
         entries = (line.split(" ") for line in parse_repeated(git[pygit2.Oid(hex=sha)].message, "Dependents"))
         found[depth] = {key: deps for key, *deps in entries}
     return found
@@ -159,15 +161,10 @@ def _event(
     row: FeedRow,
     cursor: str,
     with_dependents: bool,
-    recorded: dict[int, dict[str, list[str]]],
+    recorded: dict[str, dict[int, dict[str, list[str]]]],
 ) -> Event:
     view = "draft" if row.stream == "draft" else "live"
-    if not with_dependents:
-        found = []
-    elif view == "live":
-        found = recorded.get(row.depth, {}).get(row.key, [])
-    else:
-        found = dependents(repo, [row.key], state="draft")
+    found = recorded[row.stream].get(row.depth, {}).get(row.key, []) if with_dependents else []
     return Event(
         id=cursor,
         kind=row.kind,

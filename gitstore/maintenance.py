@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import pygit2
 
 from gitstore.entities.api import changes_back_to, index_rows, roll_forward_drafts
-from gitstore.entities.draft_branch import fold_drafts
+from gitstore.entities.draft_branch import dependents_trailers, fold_drafts
 from gitstore.entities.pruned import pruned_changes
 from gitstore.entities.snapshots import load_snapshot, published_commit
 from gitstore.index.api import ChangeRow, PublishRow
@@ -164,7 +164,7 @@ def _repair_draft_view(repo: ContentRepository, tips: dict[str, pygit2.Oid]) -> 
     sig = pygit2.Signature("gitstore", "gitstore@localhost")
     keys = sorted(changes)
     message = f"Repair draft view: {', '.join(keys[:5])}" + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
-    message += "\n\n" + "".join(f"Gitstore-Repaired: {k} {tips[k]}\n" for k in keys)
+    message += "\n\n" + "".join(f"Gitstore-Repaired: {k} {tips[k]}\n" for k in keys) + dependents_trailers(repo, keys)
     commit = git.create_commit(None, sig, sig, message, tree, [head] if head else [])
     set_ref(git, DRAFT, expected=head, new=commit)
     repo.index.record_drafts([], draft_head=str(commit))

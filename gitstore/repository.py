@@ -11,6 +11,7 @@ one per entity; measured: 0.02 s instead of 3.5 s for 200k refs):
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from gitstore.index.api import EntityIndex
@@ -36,6 +37,10 @@ class ContentRepository:
         self.path = path
         self.storage = GitRepository(path, lock_budget)
         self.index = EntityIndex(self.storage.control_dir / "index.sqlite3")
+        #: What a commit on `draft` records of each key it changes, for its event (ADR 0011):
+        #: the draft view's dependents, which only a layer above knows how to find. The store
+        #: sets it on every repository it opens (gitstore.links.api.draft_dependents).
+        self.describe_drafts: Callable[[Sequence[str]], dict[str, list[str]]] | None = None
 
     @property
     def description(self) -> str:

@@ -7,10 +7,12 @@ import os
 import shutil
 import tempfile
 import threading
+from functools import partial
 from pathlib import Path
 
 from gitstore.erasure import finish_erasures
 from gitstore.errors import CorruptObject, RepositoryExists, RepositoryNotFound
+from gitstore.links.api import draft_dependents
 from gitstore.maintenance import RepairReport, repair
 from gitstore.names import validate_repo_name
 from gitstore.repository import ContentRepository
@@ -63,6 +65,7 @@ class Store:
                 if not (path / "HEAD").is_file():
                     raise RepositoryNotFound(f"no repository {name!r}", name=name)
                 repo = self._open[name] = ContentRepository(name, path, self.lock_budget)
+                repo.describe_drafts = partial(draft_dependents, repo)
         return repo
 
     def opened(self, name: str) -> ContentRepository | None:

@@ -34,7 +34,7 @@ from gitstore.entities.document import (
     parse_document,
     writable,
 )
-from gitstore.entities.draft_branch import FOLD_AT, fold_drafts
+from gitstore.entities.draft_branch import FOLD_AT, dependents_trailers, fold_drafts
 from gitstore.entities.model import Author, Entity, Page, VersionInfo, WriteResult
 from gitstore.entities.pruned import refuse_retired
 from gitstore.entities.snapshots import (
@@ -679,7 +679,10 @@ def write_drafts(
         final = {key: versions[-1] for key, versions in made.items()}
         listed = [("Batch", f"{key} {one.commit}") for key, one in final.items()]
         trees = {key: None if plans[key].deleted else plans[key].tree for key in final}
-        head, batch = _aggregate_commit(git, trees, sig, format_message(summary, listed))
+        # Its events' dependents, as the index will know them once the batch is recorded.
+        with repo.index.as_if_drafted([one.row for one in final.values()]):
+            described = dependents_trailers(repo, list(final))
+        head, batch = _aggregate_commit(git, trees, sig, format_message(summary, listed) + described)
         flush()  # every object of the batch is on disk before anything names it
         ensure_room(repo.path)
         set_ref(git, DRAFT, expected=head, new=batch)  # the commit point

@@ -30,7 +30,7 @@ from gitstore.repository import DRAFT, ContentRepository
 from gitstore.storage.api import disk_errors, read_ref, set_ref, update_aggregate
 from gitstore.storage.space import ensure_room
 
-__all__ = ["FOLD_AT", "draft_head", "fold_drafts"]
+__all__ = ["FOLD_AT", "dependents_trailers", "draft_head", "fold_drafts"]
 
 log = logging.getLogger("gitstore.drafts")
 
@@ -96,7 +96,8 @@ def _fold_commit(repo: ContentRepository, head: pygit2.Oid | None, waiting: list
         root = git[head].tree if head is not None else None  # type: ignore[attr-defined]
         tree = update_aggregate(git, root, changes)
         sig = run[-1][1].author  # the newest change's time: `draft` as of a moment has all of it
-        head = git.create_commit(None, sig, sig, _message(run), tree, [head] if head is not None else [])
+        message = _message(run) + dependents_trailers(repo, list(dict.fromkeys(key for key, _ in run)))
+        head = git.create_commit(None, sig, sig, message, tree, [head] if head is not None else [])
     assert head is not None
     return head
 
@@ -114,6 +115,16 @@ def _runs_by_author(git: pygit2.Repository, waiting: list[tuple[str, str]]) -> l
 
 def _person(commit: pygit2.Commit) -> tuple[str, str]:
     return commit.author.name, commit.author.email
+
+
+def dependents_trailers(repo: ContentRepository, keys: list[str]) -> str:
+    """`Gitstore-Dependents: <key> <dependent> ...` for each of `keys` (one line each, even
+    with none), the draft view's dependents as the index knows them now: an event's payload is
+    fixed when its commit is made (ADR 0011). Nothing for a repository no layer above describes."""
+    if repo.describe_drafts is None or not keys:
+        return ""
+    found = repo.describe_drafts(keys)
+    return "".join(f"Gitstore-Dependents: {' '.join([key, *found[key]])}\n" for key in keys)
 
 
 def _message(run: list[tuple[str, pygit2.Commit]]) -> str:

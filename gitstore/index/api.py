@@ -367,33 +367,7 @@ class EntityIndex:
         many changes wait (0 without `unfolded`)."""
         rows = list(rows)
         with self._write() as db:
-            for r in rows:
-                db.execute(
-                    """INSERT INTO entities (key, type, locale, title, content_id, unpublishing, draft_commit,
-                           draft_tree, draft_base_path, draft_deleted, version)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                       ON CONFLICT (key) DO UPDATE SET type=excluded.type,
-                           locale=excluded.locale, title=excluded.title, content_id=excluded.content_id,
-                           unpublishing=excluded.unpublishing, draft_commit=excluded.draft_commit,
-                           draft_tree=excluded.draft_tree,
-                           draft_base_path=excluded.draft_base_path,
-                           draft_deleted=excluded.draft_deleted, version=excluded.version""",
-                    (
-                        r.key,
-                        r.type,
-                        r.locale,
-                        r.title,
-                        r.content_id or r.key,
-                        r.unpublishing,
-                        r.commit,
-                        r.tree,
-                        r.base_path,
-                        int(r.deleted),
-                        r.version,
-                    ),
-                )
-                _set_members(db, "draft", r.key, None if r.deleted else r.members)
-                _set_links(db, "draft", r.key, None if r.deleted else r.links)
+            _set_drafts(db, rows)
             _insert_changes(db, changes)
             if draft_head is not None:
                 _set_meta(db, "draft_head", draft_head)
@@ -433,6 +407,19 @@ class EntityIndex:
                     )
             _set_published(db, list(rows))
             _set_meta(db, "main_head", main_head)
+
+    @contextmanager
+    def as_if_drafted(self, rows: Sequence[DraftRow]) -> Iterator[None]:
+        """Inside the block, this thread's reads see the index as it will be once `rows` are
+        drafted (a batch asks what its own commit will make true before it writes it); other
+        connections see nothing of it, and nothing is kept."""
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            _set_drafts(db, rows)
+            yield
+        finally:
+            db.execute("ROLLBACK")
 
     @contextmanager
     def as_if_published(self, rows: Sequence[PublishedRow]) -> Iterator[None]:
@@ -1185,3 +1172,33 @@ def _set_links(db: sqlite3.Connection, view: str, source: str, links: dict[str, 
 
 def _set_meta(db: sqlite3.Connection, name: str, value: str) -> None:
     db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", (name, value))
+
+
+def _set_drafts(db: sqlite3.Connection, rows: Iterable[DraftRow]) -> None:
+    for r in rows:
+        db.execute(
+            """INSERT INTO entities (key, type, locale, title, content_id, unpublishing, draft_commit,
+                   draft_tree, draft_base_path, draft_deleted, version)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (key) DO UPDATE SET type=excluded.type,
+                   locale=excluded.locale, title=excluded.title, content_id=excluded.content_id,
+                   unpublishing=excluded.unpublishing, draft_commit=excluded.draft_commit,
+                   draft_tree=excluded.draft_tree,
+                   draft_base_path=excluded.draft_base_path,
+                   draft_deleted=excluded.draft_deleted, version=excluded.version""",
+            (
+                r.key,
+                r.type,
+                r.locale,
+                r.title,
+                r.content_id or r.key,
+                r.unpublishing,
+                r.commit,
+                r.tree,
+                r.base_path,
+                int(r.deleted),
+                r.version,
+            ),
+        )
+        _set_members(db, "draft", r.key, None if r.deleted else r.members)
+        _set_links(db, "draft", r.key, None if r.deleted else r.links)

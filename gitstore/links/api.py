@@ -40,6 +40,7 @@ __all__ = [
     "Translation",
     "delete_entity",
     "dependents",
+    "draft_dependents",
     "discard_draft",
     "expanded_links",
     "link_type",
@@ -121,6 +122,12 @@ def unpublish(repo: ContentRepository, key: str, kind: str, *, author: Author, *
 def republish(repo: ContentRepository, key: str, *, author: Author, expected: IfMatch | None = None) -> PublishRecord:
     record = unpublishing.republish(repo, key, author=author, expected=expected, describe=_describe(repo))
     return _with_dependents(repo, record, set())
+
+
+def draft_dependents(repo: ContentRepository, keys: Sequence[str]) -> dict[str, list[str]]:
+    """What a commit on `draft` records of each key it changes, for its event (ADR 0011): the
+    draft view's dependents of each, as the index knows them when the commit is made."""
+    return dict(zip(keys, dependents_of_each(repo, keys, state="draft"), strict=True))
 
 
 def _describe(repo: ContentRepository) -> Describe:

@@ -12,6 +12,7 @@ import httpx2 as httpx
 import pytest
 
 from gitstore import ContentRepository, Store
+from gitstore.entities.draft_branch import draft_head
 from gitstore.errors import InvalidInput
 from gitstore.events import read_events
 from gitstore.links import api as links
@@ -80,6 +81,42 @@ def test_a_publish_events_dependents_are_fixed_when_it_happens(repo: ContentRepo
     reindex(repo)
     again = Store(repo.path.parent).repository(repo.name)
     assert [(e.key, e.kind, e.dependents) for e in read_events(again, limit=100, drafts=False).items][:2] == first
+
+
+def test_a_draft_events_dependents_are_fixed_when_it_happens(repo: ContentRepository) -> None:
+    """The same for changes to drafts, whether folded (single changes) or committed as a batch
+    (a delete that leaves its containers): recorded on `draft`, read back unchanged."""
+
+    def draft_events() -> list[tuple[str, str, list[str]]]:
+        return [(e.key, e.kind, e.dependents) for e in read_events(repo, limit=100).items if e.view == "draft"]
+
+    # Each change folded into `draft` at once, as the service does every second; its event
+    # records the dependents as of the fold.
+    links.put_draft(repo, "hub", {"type": "guide", "title": "Hub"}, author=ADA)
+    draft_head(repo)
+    links.put_draft(repo, "spoke", {"type": "guide", "title": "Spoke", "links": {"related": ["hub"]}}, author=ADA)
+    draft_head(repo)
+    links.patch_draft(repo, "hub", {"title": "Hub 2"}, author=ADA)
+    draft_head(repo)
+    links.put_draft(
+        repo, "box", {"type": "container", "title": "Box", "members": [{"key": "hub", "pin": None}]}, author=ADA
+    )
+    first = draft_events()
+    assert first[:3] == [
+        ("hub", "draft_changed", []),
+        ("spoke", "draft_changed", ["hub"]),
+        ("hub", "draft_changed", ["spoke"]),
+    ]
+    links.delete_entity(repo, "hub", author=ADA)  # a batch: hub's delete and box without it
+    deleted = draft_events()[4:]
+    assert ("hub", "deleted", ["spoke"]) in deleted  # as the batch left things: box holds it no more
+    links.patch_draft(repo, "spoke", {"links": {}}, author=ADA)  # later changes rewrite nothing
+    assert draft_events()[: len(first) + len(deleted)] == first + deleted
+    reindex(repo)
+    again = Store(repo.path.parent).repository(repo.name)
+    assert [(e.key, e.kind, e.dependents) for e in read_events(again, limit=100).items if e.view == "draft"][
+        : len(first) + len(deleted)
+    ] == first + deleted
 
 
 def test_resuming_from_any_event_neither_skips_nor_repeats(repo: ContentRepository) -> None:
