@@ -14,12 +14,25 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 
-from api import git_http, oauth, problems, readers
+from api import git_http, metrics, oauth, problems, readers
 from api.housekeeping import fold_all, keep_folding, keep_house
 from api.logs import install_scrubbing
 from api.openapi import PROBLEM_RESPONSES
 from api.ratelimit import RateLimiter
-from api.routers import admin, bundles, containers, entities, erasures, events, history, links, publishing, repos
+from api.relaying import relay_service
+from api.routers import (
+    admin,
+    bundles,
+    containers,
+    entities,
+    erasures,
+    events,
+    history,
+    links,
+    publishing,
+    repos,
+    webhooks,
+)
 from api.settings import Settings
 from gitstore import Store
 from gitstore.access.credentials import Credentials
@@ -49,7 +62,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             tasks.append(asyncio.create_task(keep_house(app.state.store, settings.housekeeping_seconds)))
         if settings.fold_seconds > 0:
             tasks.append(asyncio.create_task(keep_folding(app.state.store, settings.fold_seconds)))
+        if settings.relay:  # events out to RabbitMQ and webhooks, on a thread of its own (ADR 0012)
+            app.state.relay = relay_service(app.state.store, settings)
+            app.state.relay.start()
         yield
+        if app.state.relay is not None:
+            await run_in_threadpool(app.state.relay.stop)
         for task in tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -69,8 +87,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.credentials = Credentials(settings.credentials_path)
     app.state.rate_limiter = RateLimiter(settings.rate_limit)
+    app.state.relay = None
     problems.install(app)
     readers.install(app)
+    metrics.install(app)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -90,13 +110,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(links.router)
     app.include_router(events.router)
     app.include_router(erasures.router)
+    app.include_router(webhooks.router)
     app.include_router(bundles.router)
     app.include_router(git_http.router)
 
     # Not a threadpool route: it must answer while every thread is busy.
     @app.get("/health", tags=["service"], summary="Liveness: answers without touching git")
-    async def health() -> dict[str, str]:
-        return {"status": "ok"}
+    async def health() -> dict[str, object]:
+        # A sink that is down is news, not ill health: the server serves and catches it up later.
+        sinks = app.state.relay.sinks() if app.state.relay is not None else {}
+        return {"status": "ok", "sinks": sinks} if sinks else {"status": "ok"}
 
     return app
 
