@@ -20,7 +20,7 @@ from api.schemas import EntityOut, ExpandedLinksOut
 from api.settings import Settings
 from gitstore import ContentRepository, Store
 from gitstore.entities import api as entities
-from gitstore.errors import GitstoreError, Unpublished
+from gitstore.errors import EntityNotFound, GitstoreError, Unpublished
 from gitstore.events import Event
 from gitstore.links import api as links
 from gitstore.publishing.unpublishing import serve
@@ -78,10 +78,20 @@ def _with_entity(repo: ContentRepository, event: Event, audience: Audience, payl
     payload["entity"] = audience.entity(repo, EntityOut.model_validate(served)).model_dump(mode="json")
     try:
         expanded = links.expanded_links(repo, event.key, state="published")
-        payload["expanded_links"] = ExpandedLinksOut.model_validate(expanded).model_dump(mode="json")
-    except GitstoreError:
-        pass  # no longer live: the entity as it was published is still the news
+    except EntityNotFound:
+        if _live_now(repo, event):
+            # `main` moved and the index follows it a moment later: the lane retries shortly.
+            raise
+        return entity.type  # no longer live: the entity as it was published is still the news
+    payload["expanded_links"] = ExpandedLinksOut.model_validate(expanded).model_dump(mode="json")
     return entity.type
+
+
+def _live_now(repo: ContentRepository, event: Event) -> bool:
+    try:
+        return entities.get_entity(repo, event.key, state="published").commit == event.commit
+    except GitstoreError:
+        return False
 
 
 def _type_at(repo: ContentRepository, event: Event) -> str:
