@@ -27,6 +27,7 @@ import os
 import random
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -126,6 +127,8 @@ class Relay:
         self.lanes: dict[tuple[str, str], _Lane] = {}
         self._git = ThreadPoolExecutor(max_workers=2, thread_name_prefix="relay-git")
         self._heads: dict[str, tuple[float, object]] = {}
+        self._renders: OrderedDict[tuple[str, str, bool], Outgoing] = OrderedDict()
+        self._guard = threading.Lock()
 
     def stats(self) -> list[LaneStats]:
         return [lane.stats for lane in list(self.lanes.values())]
@@ -229,7 +232,21 @@ class Relay:
 
     def _next_batch(self, repo: ContentRepository, sink: Sink, cursor: str | None) -> tuple[EventPage, list[Outgoing]]:
         page = read_events(repo, after=cursor, limit=self.batch, drafts=sink.preview)
-        return page, [self._render(repo, e, sink.preview) for e in page.items if sink.wants(e)]
+        return page, [self._rendered(repo, e, sink.preview) for e in page.items if sink.wants(e)]
+
+    def _rendered(self, repo: ContentRepository, event: Event, preview: bool) -> Outgoing:
+        """Rendering reads the entity and its links: lanes of one repository that see the same
+        view (RabbitMQ and each live-only webhook) share one rendering of each event."""
+        key = (repo.name, event.id, preview)
+        with self._guard:
+            done = self._renders.get(key)
+        if done is None:
+            done = self._render(repo, event, preview)
+            with self._guard:
+                self._renders[key] = done
+                while len(self._renders) > 4 * self.batch:
+                    self._renders.popitem(last=False)
+        return done
 
     async def _advance(self, state: RelayState, sink: Sink, stats: LaneStats, cursor: str) -> str:
         await self._in_thread(lambda: state.store_cursor(sink.name, cursor))

@@ -54,7 +54,14 @@ class Receiver:
             if left > 0:
                 self.failures[path] = left - 1
             self.requests.append(
-                {"path": path, "status": status, "body": orjson.loads(body), "raw": body, "headers": headers}
+                {
+                    "path": path,
+                    "status": status,
+                    "body": orjson.loads(body),
+                    "raw": body,
+                    "headers": headers,
+                    "at": time.time(),
+                }
             )
         return status
 
