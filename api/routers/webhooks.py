@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from api.body import JsonBody, validate_body
+from api.body import JsonBody, json_body, validate_body
 from api.deps import Admin, RepoDep
 from gitstore.relay import subscriptions
 from gitstore.relay.state import Delivery, Subscription
@@ -107,7 +107,13 @@ def _allow(request: Request) -> Allowlist:
     return Allowlist.parse(request.app.state.settings.webhook_allow)
 
 
-@router.post("", response_model=WebhookOut, status_code=201, summary="Subscribe a URL to this repository's events")
+@router.post(
+    "",
+    response_model=WebhookOut,
+    status_code=201,
+    summary="Subscribe a URL to this repository's events",
+    openapi_extra=json_body(WebhookCreate),
+)
 async def create_webhook(
     repo: RepoDep, principal: Admin, body: JsonBody, request: Request, response: Response
 ) -> WebhookOut:

@@ -61,7 +61,11 @@ class RelayService:
 
     def sinks(self) -> dict[str, str]:
         """Each configured sink's state, for /health: RabbitMQ up or down, webhooks by lane."""
-        return {"amqp": self.amqp.status} if self.amqp is not None else {}
+        if self.amqp is None:
+            return {}
+        relaying = any(lane.kind == "amqp" and lane.state not in ("standby", "starting") for lane in self.stats())
+        # A worker whose lanes another worker relays never connects: it stands by.
+        return {"amqp": self.amqp.status if relaying or self.amqp.status != "connecting" else "standby"}
 
     def stats(self) -> list[LaneStats]:
         return self.relay.stats()

@@ -9,7 +9,9 @@ feed cursor, also in `X-Gitstore-Event-Id`) lets a receiver drop a repeat.
 No SSRF through webhooks: the target's host is resolved at every attempt and every address it
 resolves to must be public unless `allow` names it (a CIDR or a host name); the connection goes
 to the address that was checked (no second lookup a rebinding DNS server could answer
-differently), and redirects are not followed.
+differently), and redirects are not followed. A subscription is refused at once when its host
+is an address, or `localhost`, that is not allowed; a name is looked up only when delivering
+(a request handler does not wait on DNS, and what a name resolves to then is what counts).
 """
 
 from __future__ import annotations
@@ -100,7 +102,7 @@ def check_subscription(
 def url_problem(url: str, allow: Allowlist) -> str | None:
     try:
         parts = urlsplit(url)
-        port = parts.port
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
     except ValueError:
         return "not a URL"
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -109,11 +111,33 @@ def url_problem(url: str, allow: Allowlist) -> str | None:
         return "credentials in a webhook URL would be sent in the clear to every reader of the log; use the secret"
     if len(url) > 2048:
         return "longer than 2048 characters"
-    try:
-        resolve(parts.hostname, port or (443 if parts.scheme == "https" else 80), allow)
-    except OSError as exc:
-        return str(exc)
+    host = parts.hostname
+    address = _LOOPBACK if _is_localhost(host) else _literal(host)
+    if address is not None and not allow.permits(host, address):
+        return _refusal(host, address)
     return None
+
+
+_LOOPBACK = ipaddress.ip_address("127.0.0.1")
+
+
+def _is_localhost(host: str) -> bool:
+    host = host.lower().rstrip(".")
+    return host == "localhost" or host.endswith(".localhost")  # RFC 6761: always loopback
+
+
+def _literal(host: str) -> Address | None:
+    try:
+        return ipaddress.ip_address(host.split("%")[0])
+    except ValueError:
+        return None
+
+
+def _refusal(host: str, address: Address) -> str:
+    return (
+        f"{host!r} is a private, loopback or reserved address ({address}); "
+        "webhooks may reach it only if GITSTORE_WEBHOOK_ALLOW names it"
+    )
 
 
 def resolve(host: str, port: int, allow: Allowlist) -> Address:
@@ -126,10 +150,7 @@ def resolve(host: str, port: int, allow: Allowlist) -> Address:
     addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
     refused = [a for a in addresses if not allow.permits(host, a)]
     if refused:
-        raise OSError(
-            f"{host!r} is a private, loopback or reserved address ({refused[0]}); "
-            "webhooks may reach it only if GITSTORE_WEBHOOK_ALLOW names it"
-        )
+        raise OSError(_refusal(host, refused[0]))
     return addresses[0]
 
 

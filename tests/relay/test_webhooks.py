@@ -14,6 +14,7 @@ from api.main import create_app
 from api.settings import Settings
 from gitstore import Store
 from gitstore.relay.state import FILE_NAME
+from gitstore.relay.webhooks import Allowlist, post, sign
 from tests.conftest import bearer, token_for
 from tests.relay.feed import as_a_reader_sees, live_feed
 from tests.relay.receiver import Receiver, signature_ok
@@ -158,6 +159,18 @@ def test_bad_subscriptions_are_refused_and_nothing_is_written(
             assert where in [e["loc"][-1] for e in r.json()["errors"]], r.json()
         assert http.get("/repos/demo/webhooks").json()["items"] == []
     assert not (tmp_path / "data" / "demo.git" / "gitstore" / FILE_NAME).exists()
+
+
+def test_a_delivery_checks_the_address_again_and_never_connects_to_a_refused_one(receiver: Receiver) -> None:
+    # What a name resolves to when delivering is what counts: the same check, before connecting.
+    refused = post(receiver.url + "/ok", b"{}", {}, Allowlist())
+    assert not refused.ok and refused.response_code is None and "GITSTORE_WEBHOOK_ALLOW" in (refused.error or "")
+    assert receiver.got("/ok") == []
+    receiver.secrets["/ok"] = SECRET
+    allowed = post(
+        receiver.url + "/ok", b"{}", {"X-Hub-Signature-256": sign(SECRET, b"{}")}, Allowlist.parse("127.0.0.0/8")
+    )
+    assert allowed.ok and allowed.response_code == 200 and len(receiver.got("/ok")) == 1
 
 
 def test_who_may_manage_webhooks(tmp_path: Path) -> None:
