@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 export GITSTORE_DATA ?= $(CURDIR)/data
 
-.PHONY: serve test chromium lint bench fuzz load scale clean
+.PHONY: serve test chromium lint bench fuzz load scale relay-soak clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,11 @@ load: $(STAMP)
 # and 4 GB of disk; `python -m bench.scale --quick` is a two-minute smoke run).
 scale: $(STAMP)
 	$(BIN)/python -m bench.scale
+
+# The relay's fault tests at length against a real RabbitMQ: five kill -9s of the server and
+# five broker restarts mid-stream instead of one each (several minutes).
+relay-soak: $(STAMP)
+	GITSTORE_RELAY_SOAK=5 $(BIN)/pytest tests/relay/test_rabbitmq.py -p no:randomly -o timeout=3600
 
 clean:
 	rm -rf $(VENV) data

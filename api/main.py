@@ -14,13 +14,26 @@ from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 
-from api import docs, git_http, oauth, openapi, problems, readers, ui
+from api import docs, git_http, metrics, oauth, openapi, problems, readers, ui
 from api.housekeeping import fold_all, keep_folding, keep_house
 from api.logs import install_scrubbing
 from api.methods import Methods
 from api.negotiation import acceptable
 from api.ratelimit import RateLimiter
-from api.routers import admin, bundles, containers, entities, erasures, events, history, links, publishing, repos
+from api.relaying import relay_service
+from api.routers import (
+    admin,
+    bundles,
+    containers,
+    entities,
+    erasures,
+    events,
+    history,
+    links,
+    publishing,
+    repos,
+    webhooks,
+)
 from api.settings import Settings
 from gitstore import Store
 from gitstore.access.credentials import Credentials
@@ -50,7 +63,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             tasks.append(asyncio.create_task(keep_house(app.state.store, settings.housekeeping_seconds)))
         if settings.fold_seconds > 0:
             tasks.append(asyncio.create_task(keep_folding(app.state.store, settings.fold_seconds)))
+        if settings.relay:  # events out to RabbitMQ and webhooks, on a thread of its own (ADR 0012)
+            app.state.relay = relay_service(app.state.store, settings)
+            app.state.relay.start()
         yield
+        if app.state.relay is not None:
+            await run_in_threadpool(app.state.relay.stop)
         for task in tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -73,9 +91,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.credentials = Credentials(settings.credentials_path)
     app.state.rate_limiter = RateLimiter(settings.rate_limit)
+    app.state.relay = None
     problems.install(app)
     readers.install(app)
     app.add_middleware(Methods)
+    metrics.install(app)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -95,6 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(links.router)
     app.include_router(events.router)
     app.include_router(erasures.router)
+    app.include_router(webhooks.router)
     app.include_router(bundles.router)
     app.include_router(git_http.router)
     ui.install(app)
@@ -103,8 +124,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # Not a threadpool route: it must answer while every thread is busy.
     @app.get("/health", tags=["service"], summary="Liveness: answers without touching git")
-    async def health() -> dict[str, str]:
-        return {"status": "ok"}
+    async def health() -> dict[str, object]:
+        # A sink that is down is news, not ill health: the server serves and catches it up later.
+        sinks = app.state.relay.sinks() if app.state.relay is not None else {}
+        return {"status": "ok", "sinks": sinks} if sinks else {"status": "ok"}
 
     return app
 

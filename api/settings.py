@@ -51,6 +51,16 @@ class Settings:
     # holds one of the 40 threads that reads and every other repository need too.
     lock_wait: float = 5.0
     lock_waiters: int = 16
+    # Events out (gitstore.relay, ADR 0012): a RabbitMQ sink if set (GITSTORE_AMQP_URL), and
+    # non-public webhook targets allowed despite SSRF rules (GITSTORE_WEBHOOK_ALLOW).
+    amqp_url: str | None = None
+    amqp_exchange: str = "published_documents"
+    webhook_allow: str = ""
+    webhook_tries: int = 8
+    relay_retry_seconds: float = 1.0
+    # The relay (GITSTORE_RELAY, default 1; an app built here has it off) relays to the RabbitMQ
+    # sink and to webhook subscriptions, wherever one exists.
+    relay: bool = False
 
     def __post_init__(self) -> None:
         if self.public_authors not in PUBLIC_AUTHORS:
@@ -88,6 +98,12 @@ class Settings:
             fold_seconds=float(env.get("GITSTORE_FOLD_SECONDS", "1")),
             lock_wait=float(env.get("GITSTORE_LOCK_WAIT", "5")),
             lock_waiters=int(env.get("GITSTORE_LOCK_WAITERS", "16")),
+            amqp_url=env.get("GITSTORE_AMQP_URL") or None,
+            amqp_exchange=env.get("GITSTORE_AMQP_EXCHANGE", "published_documents"),
+            webhook_allow=env.get("GITSTORE_WEBHOOK_ALLOW", ""),
+            webhook_tries=int(env.get("GITSTORE_WEBHOOK_TRIES", "8")),
+            relay_retry_seconds=float(env.get("GITSTORE_RELAY_RETRY_SECONDS", "1")),
+            relay=_flag(env.get("GITSTORE_RELAY", "1")),
         )
 
 

@@ -11,6 +11,7 @@ gitstore save-sample REPO        write REPO's drafts back over sample_repos/REPO
 gitstore stats REPO          entities, versions, refs, objects and disk use
 gitstore token create|list|revoke|demo    bearer tokens with scopes per repository
 gitstore client add|remove                OAuth clients (client credentials grant)
+gitstore webhook add|list|remove          webhook subscriptions of a repository
 
 Exit status: 0 done, 1 the check found problems (fsck) or the bundle did (import: every problem
 listed, nothing written), 2 the request was refused (bad name, unknown repository, invalid scopes,
@@ -44,6 +45,8 @@ from gitstore.erasure import finish_erasures
 from gitstore.errors import GitstoreError, InvalidDocument, StaleVersion
 from gitstore.maintenance import reindex as reindex_repo
 from gitstore.maintenance import repair as repair_repo
+from gitstore.relay import subscriptions as webhook_subscriptions
+from gitstore.relay.webhooks import Allowlist
 from gitstore.storage.files import write_atomically
 from gitstore.store import Store
 
@@ -515,6 +518,58 @@ def serve(
         proxy_headers=bool(proxies),
         forwarded_allow_ips=proxies or None,
     )
+
+
+# -- webhooks ------------------------------------------------------------------------------------
+
+hooks = typer.Typer(
+    help="Webhook subscriptions: signed POSTs of a repository's events (ADR 0012).", no_args_is_help=True
+)
+app.add_typer(hooks, name="webhook")
+
+
+@hooks.command("add")
+def add_webhook(
+    repo: str,
+    url: str,
+    secret: Annotated[str, typer.Option(envvar="GITSTORE_WEBHOOK_SECRET", help="16-256 characters; signs deliveries")],
+    event: Annotated[list[str], typer.Option("--event", help="an event kind, repeatable (default: every kind)")] = [],  # noqa: B006
+    drafts: Annotated[bool, typer.Option("--drafts", help="draft events too, as the preview right sees them")] = False,
+    data: DataDir = Path("data"),
+    json: Json = False,
+) -> None:
+    """Subscribe URL to REPO's events from now on (GITSTORE_WEBHOOK_ALLOW applies as in the server)."""
+    sub = webhook_subscriptions.create(
+        Store(data).repository(repo),
+        url=url,
+        secret=secret,
+        events=event or ["*"],
+        drafts=drafts,
+        active=True,
+        created_by="gitstore webhook add",
+        allow=Allowlist.parse(os.environ.get("GITSTORE_WEBHOOK_ALLOW", "")),
+    )
+    typer.echo(orjson.dumps({"id": sub.id, "url": sub.url}).decode() if json else f"added webhook {sub.id}")
+
+
+@hooks.command("list")
+def list_webhooks(repo: str, data: DataDir = Path("data"), json: Json = False) -> None:
+    """REPO's subscriptions (never their secrets)."""
+    subs = webhook_subscriptions.listed(Store(data).repository(repo))
+    rows = [{"id": s.id, "url": s.url, "events": list(s.events), "active": s.active, "failed": s.failed} for s in subs]
+    if json:
+        typer.echo(orjson.dumps(rows).decode())
+        return
+    for row in rows:
+        state = "failed" if row["failed"] else "active" if row["active"] else "inactive"
+        typer.echo(f"{row['id']}  {state:8}  {','.join(row['events'])}  {row['url']}")
+
+
+@hooks.command("remove")
+def remove_webhook(repo: str, hook_id: str, data: DataDir = Path("data")) -> None:
+    """Unsubscribe; its cursor and delivery log go too."""
+    webhook_subscriptions.remove(Store(data).repository(repo), hook_id)
+    typer.echo(f"removed webhook {hook_id}")
 
 
 # -- credentials ---------------------------------------------------------------------------------

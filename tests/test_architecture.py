@@ -1,7 +1,7 @@
 """The layers point down, and the library knows nothing of HTTP.
 
     storage < index < repository < entities < publishing < history < containers < links
-    < bundles < events < maintenance < housekeeping < pruning < erasure < store < samples < cli
+    < bundles < events < relay < maintenance < housekeeping < pruning < erasure < store < samples < cli
 
 A module may import its own layer and the layers below it, never one above.
 """
@@ -28,6 +28,7 @@ LAYERS = [
     "gitstore.links",
     "gitstore.bundles",
     "gitstore.events",
+    "gitstore.relay",
     "gitstore.maintenance",
     "gitstore.housekeeping",
     "gitstore.fsck",

@@ -108,6 +108,7 @@ PARAMS = {
     "base_path": ["live", "pending", f"{MARK}-path", UNKNOWN],
     "type": ["container", "page"],
     "name": ["related", "parent"],
+    "hook_id": [UNKNOWN],  # webhooks need admin: a reader is refused before any is looked up
 }
 QUERIES = {
     "/repos/{repo}/entities": ["", "?as_of=" + NOW, "?state=draft", "?has_unpublished_changes=true"],
