@@ -72,6 +72,8 @@ def as_a_reader_sees(event: Event) -> dict[str, Any]:
         "author": {"name": event.author_name},  # never the e-mail address
         "at": event.at.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "dependents": event.dependents,
+        "update_type": event.update_type,
+        "change_note": event.change_note,
     }
 
 
@@ -94,6 +96,13 @@ def check_in_order(feed: list[Event], bodies: list[dict[str, Any]]) -> list[str]
 
 
 def stored_cursor(data: Path, name: str, sink: str) -> str | None:
-    with sqlite3.connect(data / f"{name}.git" / "gitstore" / "relay.sqlite3") as db:
+    """The cursor the relay stored for `sink`; None if it has stored none yet (a repository its
+    lanes had not reached when the server was killed has no state file, or an empty one)."""
+    path = data / f"{name}.git" / "gitstore" / "relay.sqlite3"
+    if not path.exists():
+        return None
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:  # read-only: never create it
+        if db.execute("SELECT 1 FROM sqlite_master WHERE name='cursors'").fetchone() is None:
+            return None
         row = db.execute("SELECT cursor FROM cursors WHERE sink=?", (sink,)).fetchone()
     return row[0] if row else None
