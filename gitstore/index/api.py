@@ -16,7 +16,7 @@ from contextlib import contextmanager
 
 from gitstore.index.feed import FeedIndex
 from gitstore.index.graph import GraphIndex, _set_links, _set_members
-from gitstore.index.log import LogIndex, _insert_changes
+from gitstore.index.log import LogIndex, _insert_changes, _insert_publishes
 from gitstore.index.rows import (
     ChangeRow,
     DraftRow,
@@ -112,17 +112,7 @@ class EntityIndex(LogIndex, GraphIndex, FeedIndex):
         """Set the published side of entities, log the publish operations, and remember which
         `main` commit all this reflects."""
         with self._write() as db:
-            for p in publishes:
-                cursor = db.execute(
-                    """INSERT OR IGNORE INTO publishes (commit_id, author_name, author_email, at, summary,
-                           update_type, change_note) VALUES (?, ?, ?, ?, ?, ?, ?)""",
-                    (p.commit, p.author_name, p.author_email, p.at, p.summary, p.update_type, p.change_note),
-                )
-                if cursor.rowcount:
-                    db.executemany(
-                        "INSERT INTO published_items (publish_seq, key, commit_id, version, deleted) VALUES (?, ?, ?, ?, ?)",
-                        [(cursor.lastrowid, k, c, v, int(d)) for k, c, v, d in p.items],
-                    )
+            _insert_publishes(db, publishes)
             _set_published(db, list(rows))
             _set_meta(db, "main_head", main_head)
 

@@ -153,3 +153,18 @@ def _insert_changes(db: sqlite3.Connection, changes: Iterable[ChangeRow]) -> Non
            VALUES (?, ?, ?, ?, ?, ?, ?)""",
         [(c.key, c.version, c.commit, c.action, c.author_name, c.author_email, c.at) for c in changes],
     )
+
+
+def _insert_publishes(db: sqlite3.Connection, publishes: Iterable[PublishRow]) -> None:
+    """Log each publish with the entities it moved; one already logged is left as it is."""
+    for p in publishes:
+        cursor = db.execute(
+            """INSERT OR IGNORE INTO publishes (commit_id, author_name, author_email, at, summary,
+                   update_type, change_note) VALUES (?, ?, ?, ?, ?, ?, ?)""",
+            (p.commit, p.author_name, p.author_email, p.at, p.summary, p.update_type, p.change_note),
+        )
+        if cursor.rowcount:
+            db.executemany(
+                "INSERT INTO published_items (publish_seq, key, commit_id, version, deleted) VALUES (?, ?, ?, ?, ?)",
+                [(cursor.lastrowid, k, c, v, int(d)) for k, c, v, d in p.items],
+            )
