@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 
 from gitstore.index.feed import FeedIndex
 from gitstore.index.graph import GraphIndex, _set_links, _set_members
@@ -46,6 +47,10 @@ __all__ = [
 
 class EntityIndex(LogIndex, GraphIndex, FeedIndex):
     """The index of one repository. Safe to share between threads: each gets a connection."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self._recorded_draft_head: str | None = None
 
     # -- writes -------------------------------------------------------------------------------
 

@@ -154,7 +154,6 @@ class IndexDatabase:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._local = threading.local()
-        self._recorded_draft_head: str | None = None
         db = self._db()
         version = db.execute("PRAGMA user_version").fetchone()[0]
         has_tables = db.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()[0] > 0
