@@ -16,6 +16,7 @@ never skips or repeats an event even when the two branches grow at different spe
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -101,13 +102,19 @@ def read_events(
 ) -> EventPage:
     """Events after cursor `after` (from the beginning if None, from now if "latest"), oldest
     first. Without `drafts`, only what happened to the live site (a reader's view)."""
-    # A publish is placed by the `draft` commit it names, so `draft` must be read at least as
-    # far: take main's head first, then catch draft up, then main up to that head. A publish
-    # names `draft` as it is when main moves (both under the drafts lock), so a change read
-    # here is never placed after a publish that lands later.
-    main_head = read_ref(repo.storage.git, MAIN)
+    # A publish names the `draft` commit it saw and moves `main`, both under the drafts lock:
+    # the two heads read under it too are one moment, so every publish in `main` named a
+    # `draft` commit read here, and every later one will name this one or a later one. Read
+    # apart, a publish and a fold could land between the two reads, and a change handed out
+    # now would be placed after a publish in every later read, under other ids. A live reader
+    # sees no draft event, so its ids do not depend on `draft`.
+    # (Without the lock, `main` is read first: `draft` must be read at least as far as the
+    # commits its publishes name, or their place would be guessed from commit times.)
+    with repo.storage.drafts_lock.held() if drafts else contextlib.nullcontext():
+        main_head = read_ref(repo.storage.git, MAIN)
+        drafts_head = draft_head(repo)
     feed = _Feed(repo.index)
-    _catch_up(repo, feed, "draft", draft_head(repo))
+    _catch_up(repo, feed, "draft", drafts_head)
     _catch_up(repo, feed, "main", main_head)
     if after == "latest":
         # A reader's cursor stays at the start of `draft`: how far it has grown is draft news.
