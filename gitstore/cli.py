@@ -566,10 +566,10 @@ def list_webhooks(repo: str, data: DataDir = Path("data"), json: Json = False) -
 
 
 @hooks.command("remove")
-def remove_webhook(repo: str, hook_id: str, data: DataDir = Path("data")) -> None:
+def remove_webhook(repo: str, hook_id: str, data: DataDir = Path("data"), json: Json = False) -> None:
     """Unsubscribe; its cursor and delivery log go too."""
     webhook_subscriptions.remove(Store(data).repository(repo), hook_id)
-    typer.echo(f"removed webhook {hook_id}")
+    typer.echo(orjson.dumps({"removed": hook_id}).decode() if json else f"removed webhook {hook_id}")
 
 
 # -- credentials ---------------------------------------------------------------------------------

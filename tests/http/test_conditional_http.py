@@ -30,6 +30,11 @@ SAMPLE = {
 def samples(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     data = tmp_path_factory.mktemp("conditional") / "data"
     with TestClient(create_app(Settings(data_dir=data, load_samples=True, rate_limit=""))) as c:
+        # An inactive subscription (and no relay in an app built here): nothing is ever sent.
+        hook = {"url": "https://hooks.example.org/gitstore", "secret": "s" * 32, "active": False}
+        created = c.post("/repos/gov-pages/webhooks", json=hook)
+        assert created.status_code == 201, created.text
+        SAMPLE["hook_id"] = created.json()["id"]
         yield c
 
 
