@@ -11,8 +11,8 @@ after the ref moved, so it lags git by at most one crash. Startup repair closes 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from gitstore.index.feed import FeedIndex
@@ -95,28 +95,24 @@ class EntityIndex(LogIndex, GraphIndex, FeedIndex):
             _set_published(db, list(rows))
             _set_meta(db, "main_head", main_head)
 
-    @contextmanager
-    def as_if_drafted(self, rows: Sequence[DraftRow]) -> Iterator[None]:
+    def as_if_drafted(self, rows: Sequence[DraftRow]) -> AbstractContextManager[None]:
         """Inside the block, this thread's reads see the index as it will be once `rows` are
-        drafted (a batch asks what its own commit will make true before it writes it); other
-        connections see nothing of it, and nothing is kept."""
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            _set_drafts(db, rows)
-            yield
-        finally:
-            db.execute("ROLLBACK")
+        drafted (a batch asks what its own commit will make true before it writes it)."""
+        return self._as_if(lambda db: _set_drafts(db, rows))
+
+    def as_if_published(self, rows: Sequence[PublishedRow]) -> AbstractContextManager[None]:
+        """Inside the block, this thread's reads see the index as it will be once `rows` are
+        live (a publish asks what its own commit will make true before it writes it)."""
+        return self._as_if(lambda db: _set_published(db, rows))
 
     @contextmanager
-    def as_if_published(self, rows: Sequence[PublishedRow]) -> Iterator[None]:
-        """Inside the block, this thread's reads see the index as it will be once `rows` are
-        live (a publish asks what its own commit will make true before it writes it); other
-        connections see nothing of it, and nothing is kept."""
+    def _as_if(self, write: Callable[[sqlite3.Connection], None]) -> Iterator[None]:
+        """`write` in a transaction rolled back after the block: other connections see nothing
+        of it, and nothing is kept."""
         db = self._db()
         db.execute("BEGIN IMMEDIATE")
         try:
-            _set_published(db, rows)
+            write(db)
             yield
         finally:
             db.execute("ROLLBACK")
