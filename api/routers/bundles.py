@@ -22,7 +22,7 @@ from api.problems import HTTPProblem
 from api.schemas import PublishOut
 from gitstore.bundles.api import ImportReport, as_of_from_text, export_bundle, import_bundle
 from gitstore.bundles.format import FORMATS, MEDIA_TYPES, TAR_GZ, format_name
-from gitstore.publishing.mirror import sync_live_mirror
+from gitstore.publishing.mirror import sync_live_mirror_after_publish
 
 router = APIRouter(prefix="/repos/{repo}", tags=["bundles"])
 
@@ -122,7 +122,7 @@ async def import_route(
             dry_run=dry_run,
         )
     if report.published is not None:
-        background.add_task(sync_live_mirror, repo)
+        background.add_task(sync_live_mirror_after_publish, repo)
     return ImportOut.of(report)
 
 

@@ -14,7 +14,7 @@ from gitstore.entities.api import IfAbsent, IfExists, IfMatch, Precondition
 from gitstore.errors import InvalidInput
 from gitstore.links import api as links
 from gitstore.publishing import api as publishing
-from gitstore.publishing.mirror import sync_live_mirror
+from gitstore.publishing.mirror import sync_live_mirror_after_publish
 
 router = APIRouter(prefix="/repos/{repo}", tags=["publishing"])
 
@@ -36,7 +36,7 @@ def publish_entity(
     request = validate_body(PublishEntityRequest, body)
     target = publishing.PublishTarget(key, version=request.version, expected=_if_match_only(repo, key, expected))
     record = links.publish(repo, [target], author=principal.author, note=_note(request))
-    background.add_task(sync_live_mirror, repo)
+    background.add_task(sync_live_mirror_after_publish, repo)
     return PublishOut.model_validate(record)
 
 
@@ -60,7 +60,7 @@ def publish_many(
     else:
         targets = [publishing.PublishTarget(k) for k in dict.fromkeys(request.keys or [])]
         record = links.publish(repo, targets, author=principal.author, note=_note(request))
-    background.add_task(sync_live_mirror, repo)  # after the response: readers sync on demand too
+    background.add_task(sync_live_mirror_after_publish, repo)  # after the response: readers sync on demand too
     return PublishOut.model_validate(record)
 
 
@@ -108,7 +108,7 @@ def unpublish_entity(
         expected=_if_match_only(repo, key, expected),
         note=_note(request),
     )
-    background.add_task(sync_live_mirror, repo)
+    background.add_task(sync_live_mirror_after_publish, repo)
     return PublishOut.model_validate(record)
 
 
@@ -121,5 +121,5 @@ def republish_entity(
     background: BackgroundTasks, repo: RepoDep, key: str, principal: Publisher, expected: PreconditionDep
 ) -> PublishOut:
     record = links.republish(repo, key, author=principal.author, expected=_if_match_only(repo, key, expected))
-    background.add_task(sync_live_mirror, repo)
+    background.add_task(sync_live_mirror_after_publish, repo)
     return PublishOut.model_validate(record)

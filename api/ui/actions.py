@@ -25,7 +25,7 @@ from gitstore.entities.api import IfMatch
 from gitstore.errors import InvalidInput
 from gitstore.links import api as links
 from gitstore.publishing import api as publishing
-from gitstore.publishing.mirror import sync_live_mirror
+from gitstore.publishing.mirror import sync_live_mirror_after_publish
 
 router = APIRouter(prefix="/ui", route_class=UIRoute, include_in_schema=False)
 
@@ -95,7 +95,7 @@ async def publish(
     expected = _expected(form)
     _stale(request, key, expected)
     await _threaded(links.publish, repo, [publishing.PublishTarget(key, expected=expected)], author=principal.author)
-    background.add_task(sync_live_mirror, repo)
+    background.add_task(sync_live_mirror_after_publish, repo)
     response = _back(repo.name, key, "published")
     response.background = background
     return response
@@ -147,7 +147,7 @@ async def unpublish(
         alternative_path=asked.alternative_path,
         expected=expected,
     )
-    background.add_task(sync_live_mirror, repo)
+    background.add_task(sync_live_mirror_after_publish, repo)
     response = _back(repo.name, key, "unpublished")
     response.background = background
     return response

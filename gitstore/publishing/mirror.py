@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -33,6 +34,7 @@ import pygit2
 from gitstore.entities.document import TAKEN_DOWN
 from gitstore.entities.snapshots import load_snapshot, published_by
 from gitstore.entities.trailers import format_message, parse_repeated, parse_trailers, summary_of
+from gitstore.errors import Busy
 from gitstore.publishing.api import PublishNote
 from gitstore.publishing.public import LiveKeys, hidden_keys, public_files, shows_nothing
 from gitstore.repository import MAIN, ContentRepository
@@ -48,9 +50,17 @@ from gitstore.storage.api import (
 from gitstore.storage.git import configure_libgit2
 from gitstore.storage.objects import copy_objects, missing_tree_objects
 
-__all__ = ["ensure_live_mirror", "live_mirror_path", "public_signature", "rebuild_live_mirror", "sync_live_mirror"]
+__all__ = [
+    "ensure_live_mirror",
+    "live_mirror_path",
+    "public_signature",
+    "rebuild_live_mirror",
+    "sync_live_mirror",
+    "sync_live_mirror_after_publish",
+]
 
 _SOURCE = "Source"
+_syncing: dict[str, threading.Lock] = {}
 
 #: `GITSTORE_PUBLIC_AUTHORS`: what the public copy says of who published: the editor's
 #: name (`name`, the default) or nothing (`none`). Never an e-mail address.
@@ -84,6 +94,23 @@ def sync_live_mirror(repo: ContentRepository) -> int:
             return _rebuild(repo, main)
         assert mirror is not None
         return _project(repo, mirror, path, todo)
+
+
+def sync_live_mirror_after_publish(repo: ContentRepository) -> int:
+    """`sync_live_mirror`, unless this process already has one running or waiting for the
+    publish lock: that one reads `main` once it has the lock, so it brings this publish too.
+    Run after each publish's response, so a burst of publishes would otherwise queue a sync each
+    behind the publish lock, every one a waiter the lock budget counts. Never Busy: a copy left
+    behind is caught up by the next reader before it is served."""
+    guard = _syncing.setdefault(str(repo.path), threading.Lock())
+    if not guard.acquire(blocking=False):
+        return 0
+    try:
+        return sync_live_mirror(repo)
+    except Busy:
+        return 0
+    finally:
+        guard.release()
 
 
 def rebuild_live_mirror(repo: ContentRepository) -> int:

@@ -197,3 +197,35 @@ def test_links_and_members_naming_a_key_never_live_are_left_out_of_the_copy(repo
     # the full repository keeps the page as written
     assert "secret-merger" in git(repo.path, "show", f"main:{entity_path('home')}/entity.json")
     fsck_strict(path)
+
+
+def test_syncs_after_publishes_in_a_burst_wait_for_the_lock_one_at_a_time(repo: ContentRepository) -> None:
+    """Each publish's response schedules a sync; queued behind the publish lock, each would be a
+    waiter the lock budget counts, and a burst of them made other writers' requests Busy."""
+    import threading
+    import time
+
+    from gitstore.publishing.mirror import sync_live_mirror_after_publish
+
+    entities.put_draft(repo, "page", {"type": "page", "title": "P"}, author=ADA)
+    publish(repo, "page")
+    results: list[int] = []
+    with repo.storage.publish_lock.held():
+        threads = [
+            threading.Thread(target=lambda: results.append(sync_live_mirror_after_publish(repo))) for _ in range(8)
+        ]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 30
+        while len(results) < 7 and time.monotonic() < deadline:  # all but one return at once
+            time.sleep(0.01)
+        finished_while_held = len(results)
+    for t in threads:
+        t.join(timeout=30)
+    assert finished_while_held == 7
+    assert sorted(results)[-1] > 0 and results.count(0) == 7
+    assert (
+        git(live_mirror_path(repo), "log", "-1", "--format=%B", "main")
+        .strip()
+        .endswith(git(repo.path, "rev-parse", "main").strip())
+    )
