@@ -48,9 +48,11 @@ class Settings:
     # How long a request waits for a repository lock that someone else holds before it is
     # answered 503 (GITSTORE_LOCK_WAIT), and how many requests of a worker may be waiting for
     # locks at once, the rest answered 503 at once (GITSTORE_LOCK_WAITERS): a waiting request
-    # holds one of the 40 threads that reads and every other repository need too.
+    # holds one of the 40 threads that reads and every other repository need too. 32 leaves 8
+    # for them, enough for reads of a few milliseconds; 16 refused publishes under make load's
+    # mixed run, where publishes queue behind each other for up to a second or two.
     lock_wait: float = 5.0
-    lock_waiters: int = 16
+    lock_waiters: int = 32
     # Events out (gitstore.relay, ADR 0012): a RabbitMQ sink if set (GITSTORE_AMQP_URL), and
     # non-public webhook targets allowed despite SSRF rules (GITSTORE_WEBHOOK_ALLOW).
     amqp_url: str | None = None
@@ -97,7 +99,7 @@ class Settings:
             housekeeping_seconds=float(env.get("GITSTORE_HOUSEKEEPING", "300")),
             fold_seconds=float(env.get("GITSTORE_FOLD_SECONDS", "1")),
             lock_wait=float(env.get("GITSTORE_LOCK_WAIT", "5")),
-            lock_waiters=int(env.get("GITSTORE_LOCK_WAITERS", "16")),
+            lock_waiters=int(env.get("GITSTORE_LOCK_WAITERS", "32")),
             amqp_url=env.get("GITSTORE_AMQP_URL") or None,
             amqp_exchange=env.get("GITSTORE_AMQP_EXCHANGE", "published_documents"),
             webhook_allow=env.get("GITSTORE_WEBHOOK_ALLOW", ""),
