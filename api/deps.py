@@ -6,10 +6,12 @@ import re
 from typing import Annotated
 
 from fastapi import Depends, Header, Path, Request, Response
+from pydantic import AfterValidator
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import Principal, caller, repository_hidden, require
 from api.problems import HTTPProblem
+from api.schemas import repo_name
 from gitstore import ContentRepository, Store
 from gitstore.entities.api import IfAbsent, IfExists, IfMatch, Precondition
 from gitstore.names import REPO_NAME_PATTERN
@@ -29,7 +31,9 @@ async def get_store(request: Request) -> Store:
 async def get_repo(
     store: Annotated[Store, Depends(get_store)],
     repo: Annotated[
-        str, Path(description="repository name", max_length=200, json_schema_extra={"pattern": REPO_NAME_PATTERN})
+        str,
+        Path(description="repository name", min_length=1, max_length=64, json_schema_extra={"pattern": REPO_NAME_PATTERN}),
+        AfterValidator(repo_name),
     ],
     principal: Annotated[Principal, Depends(caller)],
 ) -> ContentRepository:

@@ -4,13 +4,32 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
+from gitstore.access.scopes import EVERY_REPOSITORY
 from gitstore.entities.document import Document
+from gitstore.names import REPO_NAME_PATTERN, repo_name_problem
 
 EntityPut = Document
+
+
+def repo_name(name: str) -> str:
+    """`name` if it may name a repository (gitstore.names' rule), else ValueError saying why."""
+    problem = repo_name_problem(name)
+    if problem:
+        raise ValueError(problem)
+    return name
+
+
+# The library's rule, checked in request validation and stated in the schema. pydantic's regex
+# engine has no look-ahead, so the pattern is documentation and the library's check enforces it.
+RepoName = Annotated[
+    str,
+    Field(min_length=1, max_length=64, json_schema_extra={"pattern": REPO_NAME_PATTERN}),
+    AfterValidator(repo_name),
+]
 
 
 def _hidden(description: str) -> Any:
@@ -104,7 +123,7 @@ class VersionPage(BaseModel):
 
 class RepoCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
-    name: str
+    name: RepoName
     description: str = Field(default="", max_length=1000)
 
 
@@ -383,9 +402,32 @@ class PruneOut(_FromLibrary):
 # -- credentials ---------------------------------------------------------------------------------
 
 ScopeName = Literal["read", "preview", "write", "publish", "admin"]
+
+
+def _grantee(name: str) -> str:
+    return name if name == EVERY_REPOSITORY else repo_name(name)
+
+
+_GRANTEE_PATTERN = r"^(?:\*$|" + REPO_NAME_PATTERN[1:] + ")"
+Grantee = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_grantee)]
 Grants = Annotated[
-    dict[str, list[ScopeName]],
-    Field(min_length=1, description='repository name (or "*" for all) -> scopes', examples=[{"demo": ["write"]}]),
+    dict[Grantee, Annotated[list[ScopeName], Field(min_length=1)]],
+    Field(min_length=1),
+    # pydantic would state the name rule as patternProperties, which lets any other name through.
+    WithJsonSchema(
+        {
+            "type": "object",
+            "description": 'repository name (or "*" for all) -> a non-empty list of scopes',
+            "minProperties": 1,
+            "propertyNames": {"pattern": _GRANTEE_PATTERN, "maxLength": 64},
+            "additionalProperties": {
+                "type": "array",
+                "minItems": 1,
+                "items": {"enum": list(get_args(ScopeName))},
+            },
+            "examples": [{"demo": ["write"]}],
+        }
+    ),
 ]
 
 
