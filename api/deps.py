@@ -32,7 +32,9 @@ async def get_repo(
     store: Annotated[Store, Depends(get_store)],
     repo: Annotated[
         str,
-        Path(description="repository name", min_length=1, max_length=64, json_schema_extra={"pattern": REPO_NAME_PATTERN}),
+        Path(
+            description="repository name", min_length=1, max_length=64, json_schema_extra={"pattern": REPO_NAME_PATTERN}
+        ),
         AfterValidator(repo_name),
     ],
     principal: Annotated[Principal, Depends(caller)],
