@@ -78,6 +78,12 @@ def _problem(description: str) -> dict[str, Any]:
     return {"description": description, "content": {MEDIA_TYPE: {"schema": PROBLEM_SCHEMA}}}
 
 
+# Within 4XX already; named where a parameter or body can be refused, so clients expect it there.
+_INVALID = _problem(
+    "A parameter or the body breaks a rule (invalid-request, invalid-input, invalid-name, ...): "
+    "errors says where; nothing was written"
+)
+
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     "4XX": _problem("The request cannot be carried out as sent; nothing was written"),
     503: _problem("Busy (a lock stayed held); nothing was written, retry after Retry-After"),
@@ -125,3 +131,29 @@ def _describe(document: dict[str, Any]) -> None:
     for operations in document["paths"].values():
         for operation in operations.values():
             operation.setdefault("description", operation.get("summary", ""))
+            if operation.get("parameters") or operation.get("requestBody"):
+                operation["responses"].setdefault("422", _INVALID)
+            for body in operation.get("requestBody", {}).get("content", {}).values():
+                _hoist_definitions(body, schema)
+
+
+def _hoist_definitions(body: dict[str, Any], components: dict[str, Any]) -> None:
+    """A body declared from a model (api.body.json_body) carries its nested models in `$defs`,
+    where `#/$defs/...` cannot reach them from inside the document: move them to the components."""
+    definitions = body.get("schema", {}).pop("$defs", {})
+    for name, definition in definitions.items():
+        if components.setdefault(name, definition) != definition:
+            raise ValueError(f"two different schemas are called {name}")
+    if definitions:
+        body["schema"] = _rewrite_refs(body["schema"])
+
+
+def _rewrite_refs(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {
+            k: v.replace("#/$defs/", "#/components/schemas/") if k == "$ref" else _rewrite_refs(v)
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_rewrite_refs(v) for v in node]
+    return node

@@ -81,3 +81,24 @@ def test_every_problem_type_is_documented_with_its_extra_fields(document: dict[s
     for kind in ("not-acceptable", "malformed-precondition", "unsupported-media-type", "invalid-request"):
         assert f"| `{kind}` |" in problem["description"], kind
     assert {"current_etag", "conflicts", "holder", "errors", "entities", "accepted"} <= set(problem["properties"])
+
+
+def test_every_reference_resolves_inside_the_document(document: dict[str, Any]) -> None:
+    # A body declared from a model used to carry `#/$defs/...` references nothing could resolve,
+    # so schemathesis skipped the entity body's members.
+    def refs(node: Any) -> list[str]:
+        if isinstance(node, dict):
+            own = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
+            return own + [r for v in node.values() for r in refs(v)]
+        return [r for v in node for r in refs(v)] if isinstance(node, list) else []
+
+    found = refs(document)
+    assert found and all(r.startswith("#/components/schemas/") for r in found), sorted(set(found))
+    assert {r.rsplit("/", 1)[1] for r in found} <= set(document["components"]["schemas"])
+
+
+def test_422_is_listed_wherever_a_parameter_or_body_can_be_refused(document: dict[str, Any]) -> None:
+    for method, path, operation in _operations(document):
+        if operation.get("parameters") or operation.get("requestBody"):
+            assert "422" in operation["responses"], (method, path)
+    assert "422" not in document["paths"]["/health"]["get"]["responses"]
