@@ -164,7 +164,19 @@ class DiscardRequest(BaseModel):
 
 
 class RestoreRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    """Which old version to restore: a version number or a commit, exactly one."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        # _one_of, as JSON Schema: the other one absent or null.
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["version"], "properties": {"version": {"type": "integer"}, "commit": {"type": "null"}}},
+                {"required": ["commit"], "properties": {"commit": {"type": "string"}, "version": {"type": "null"}}},
+            ]
+        },
+    )
     version: int | None = Field(default=None, ge=1)
     commit: str | None = Field(default=None, pattern=r"^[0-9a-f]{40}$")
 
@@ -431,12 +443,23 @@ Grants = Annotated[
 ]
 
 
+# A token's or client's person becomes a git author line (gitstore.access.credentials).
+_AUTHOR_LINE = r"^[^<>\n\r\x00]*$"
+HolderName = Annotated[
+    str, Field(min_length=1, max_length=200, pattern=_AUTHOR_LINE, description="becomes the git author name")
+]
+HolderEmail = Annotated[
+    str, Field(min_length=3, max_length=200, pattern=_AUTHOR_LINE, description="becomes the git author email")
+]
+
+
 class TokenCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
-    name: str = Field(min_length=1, max_length=200, description="becomes the git author name")
-    email: str = Field(min_length=3, max_length=200, description="becomes the git author email")
+    name: HolderName
+    email: HolderEmail
     scopes: Grants
-    expires_in_seconds: int | None = Field(default=None, ge=60)
+    # A century at most: far beyond that the expiry is past what a datetime can hold (was a 500).
+    expires_in_seconds: int | None = Field(default=None, ge=60, le=100 * 365 * 24 * 3600)
 
 
 class TokenCreated(BaseModel):
@@ -460,8 +483,8 @@ class TokenList(BaseModel):
 class ClientCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     client_id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")
-    name: str = Field(min_length=1, max_length=200)
-    email: str = Field(min_length=3, max_length=200)
+    name: HolderName
+    email: HolderEmail
     scopes: Grants
 
 

@@ -27,6 +27,11 @@ REPO_NAME_PATTERN = (
 )
 # Names that mean something to git; keys also name refs.
 _RESERVED_KEYS = _WINDOWS_DEVICES | {"head", "fetch_head", "orig_head"}
+# `key_problem`'s rule as one ECMA-262 regular expression, for JSON Schema.
+KEY_PATTERN = (
+    r"^(?!\.)(?!.*\.\.)(?!.*(\.lock|\.)$)"
+    r"(?!(con|prn|aux|nul|com[1-9]|lpt[1-9]|head|fetch_head|orig_head)(\.|$))[a-z0-9._-]{1,64}$"
+)
 
 
 def validate_repo_name(name: str) -> str:

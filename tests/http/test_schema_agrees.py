@@ -33,6 +33,15 @@ BODIES: dict[str, tuple[str, dict[str, Any]]] = {
         "/admin/tokens",
         {"name": "t", "email": "t@x.y", "scopes": {"head": ["read"]}},
     ),
+    "token living past the calendar": (
+        "/admin/tokens",
+        {"name": "t", "email": "t@x.y", "scopes": {"*": ["read"]}, "expires_in_seconds": 10**14},
+    ),
+    "token living a century": (
+        "/admin/tokens",
+        {"name": "t", "email": "t@x.y", "scopes": {"*": ["read"]}, "expires_in_seconds": 100 * 365 * 24 * 3600},
+    ),
+    "token holder with a line break": ("/admin/tokens", {"name": "t\nx", "email": "t@x.y", "scopes": {"*": ["read"]}}),
     "token for every repository": ("/admin/tokens", {"name": "t", "email": "t@x.y", "scopes": {"*": ["read"]}}),
     "client scopes on an empty name": (
         "/admin/clients",
@@ -84,3 +93,9 @@ def test_a_repository_name_in_the_path_is_checked_before_any_lookup(
     assert response.status_code == 422, response.text
     assert response.json()["type"] == "urn:gitstore:problem:invalid-request"
     assert response.json()["errors"] == [{"loc": ["path", "repo"], "msg": response.json()["errors"][0]["msg"]}]
+
+
+def test_publishing_still_refuses_if_none_match(client: TestClient, admin: dict[str, str]) -> None:
+    client.put("/repos/demo/entities/page", json={"type": "page", "title": "P"}, headers=admin).raise_for_status()
+    refused = client.post("/repos/demo/entities/page/publish", headers=admin | {"If-None-Match": "*"})
+    assert refused.status_code == 422 and refused.json()["errors"][0]["loc"] == ["If-None-Match"]
