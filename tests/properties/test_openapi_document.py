@@ -102,3 +102,25 @@ def test_422_is_listed_wherever_a_parameter_or_body_can_be_refused(document: dic
         if operation.get("parameters") or operation.get("requestBody"):
             assert "422" in operation["responses"], (method, path)
     assert "422" not in document["paths"]["/health"]["get"]["responses"]
+
+
+@pytest.mark.parametrize("operation", ["publish_entity", "unpublish_entity", "republish_entity"])
+def test_routes_that_move_live_content_declare_only_if_match(document: dict[str, Any], operation: str) -> None:
+    # They refuse If-None-Match (422), so declaring it invited schema-valid requests they refuse.
+    found = {o["operationId"]: o for _, _, o in _operations(document)}[operation]
+    headers = {p["name"].lower(): p for p in found["parameters"] if p["in"] == "header"}
+    assert set(headers) == {"if-match"}
+    assert headers["if-match"]["schema"]["pattern"]
+
+
+def test_links_lead_from_a_write_to_the_next_with_its_etag(document: dict[str, Any]) -> None:
+    put = document["paths"]["/repos/{repo}/entities/{key}"]["put"]["responses"]
+    for status in ("200", "201"):
+        patch = put[status]["links"]["PatchWithTheETag"]
+        assert patch["operationId"] == "patch_entity"
+        assert patch["parameters"]["header.If-Match"] == "$response.header.ETag"
+    created = document["paths"]["/admin/tokens"]["post"]["responses"]["201"]["links"]
+    assert created["RevokeIt"]["parameters"] == {"path.token_id": "$response.body#/id"}
+    # Nothing links the token list to a revocation: only a token just created is revoked.
+    listed = document["paths"]["/admin/tokens"]["get"]["responses"]["200"]
+    assert "links" not in listed
