@@ -124,3 +124,9 @@ def test_links_lead_from_a_write_to_the_next_with_its_etag(document: dict[str, A
     # Nothing links the token list to a revocation: only a token just created is revoked.
     listed = document["paths"]["/admin/tokens"]["get"]["responses"]["200"]
     assert "links" not in listed
+
+
+def test_every_schema_in_the_components_says_what_it_is(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    undescribed = sorted(name for name, schema in schemas.items() if not schema.get("description", "").strip())
+    assert not undescribed, f"give these models a docstring: {undescribed}"
