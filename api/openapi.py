@@ -167,6 +167,7 @@ def _describe(document: dict[str, Any]) -> None:
         for operation in operations.values():
             operation.setdefault("description", operation.get("summary", ""))
             for parameter in operation.get("parameters", []):
+                _not_null(parameter)
                 if parameter["in"] == "path" and parameter["name"] == "key":
                     # Enforced by gitstore.names (422 invalid-name), which this pattern restates.
                     parameter["schema"] |= {"pattern": KEY_PATTERN, "description": "entity key"}
@@ -178,6 +179,16 @@ def _describe(document: dict[str, Any]) -> None:
                 for name, (target, parameters) in LINKS.get((operation["operationId"], status), {}).items():
                     link = {"operationId": target, "parameters": parameters}
                     response.setdefault("links", {})[name] = link
+
+
+def _not_null(parameter: dict[str, Any]) -> None:
+    """An optional parameter is absent or a string on the wire, never JSON null: FastAPI's
+    `str | None` says `anyOf [string, null]`, which clients send as the text "null"."""
+    schema = parameter["schema"]
+    branches = [b for b in schema.get("anyOf", []) if b.get("type") != "null"]
+    if len(branches) == 1 and len(schema["anyOf"]) == 2:
+        del schema["anyOf"]
+        parameter["schema"] = branches[0] | schema
 
 
 def _hoist_definitions(body: dict[str, Any], components: dict[str, Any]) -> None:

@@ -130,3 +130,14 @@ def test_every_schema_in_the_components_says_what_it_is(document: dict[str, Any]
     schemas = document["components"]["schemas"]
     undescribed = sorted(name for name, schema in schemas.items() if not schema.get("description", "").strip())
     assert not undescribed, f"give these models a docstring: {undescribed}"
+
+
+def test_no_parameter_is_declared_nullable(document: dict[str, Any]) -> None:
+    # A client told a header may be null sends `If-Match: null`, which is then refused.
+    for method, path, operation in _operations(document):
+        for parameter in operation.get("parameters", []):
+            branches = parameter["schema"].get("anyOf", [])
+            assert {"type": "null"} not in branches, (method, path, parameter["name"])
+    put = document["paths"]["/repos/{repo}/entities/{key}"]["put"]
+    if_match = next(p for p in put["parameters"] if p["name"] == "if-match")
+    assert if_match["schema"]["type"] == "string" and if_match["schema"]["pattern"]
