@@ -6,12 +6,15 @@ import re
 from typing import Annotated
 
 from fastapi import Depends, Header, Path, Request, Response
+from pydantic import AfterValidator
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import Principal, caller, repository_hidden, require
 from api.problems import HTTPProblem
+from api.schemas import repo_name
 from gitstore import ContentRepository, Store
 from gitstore.entities.api import IfAbsent, IfExists, IfMatch, Precondition
+from gitstore.errors import InvalidInput
 from gitstore.names import REPO_NAME_PATTERN
 
 _COMMIT = re.compile(r"[0-9a-f]{40}")
@@ -29,7 +32,11 @@ async def get_store(request: Request) -> Store:
 async def get_repo(
     store: Annotated[Store, Depends(get_store)],
     repo: Annotated[
-        str, Path(description="repository name", max_length=200, json_schema_extra={"pattern": REPO_NAME_PATTERN})
+        str,
+        Path(
+            description="repository name", min_length=1, max_length=64, json_schema_extra={"pattern": REPO_NAME_PATTERN}
+        ),
+        AfterValidator(repo_name),
     ],
     principal: Annotated[Principal, Depends(caller)],
 ) -> ContentRepository:
@@ -43,12 +50,30 @@ async def get_repo(
     return store.opened(repo) or await run_in_threadpool(store.repository, repo)
 
 
+# The forms parse_etag takes, for the document (enforced there, answering 400): "*", or a list of
+# weak entity-tags with at most one strong one, a commit (it also takes that one repeated).
+_WEAK = r'W/"[\x21\x23-\x7e\x80-\xff]*"'
+_STRONG = r'"[0-9a-f]{40}"'
+_NEXT = r"\s*,\s*"
+IF_MATCH_PATTERN = rf"^\s*(?:\*|(?:{_WEAK}{_NEXT})*{_STRONG}(?:{_NEXT}{_WEAK})*|{_WEAK}(?:{_NEXT}{_WEAK})*)\s*$"
+IfMatchHeader = Annotated[
+    str | None,
+    Header(
+        description='"<commit>": write only if the draft tip is still that commit; *: only if it exists',
+        json_schema_extra={"pattern": IF_MATCH_PATTERN},
+    ),
+]
+
+
 async def get_precondition(
-    if_match: Annotated[
+    if_match: IfMatchHeader = None,
+    if_none_match: Annotated[
         str | None,
-        Header(description='"<commit>": write only if the draft tip is still that commit'),
+        Header(
+            description="*: create only (not with If-Match: one or the other)",
+            json_schema_extra={"pattern": r"^\s*\*\s*$"},
+        ),
     ] = None,
-    if_none_match: Annotated[str | None, Header(description="*: create only")] = None,
 ) -> Precondition:
     if if_match is not None and if_none_match is not None:
         raise HTTPProblem(
@@ -66,6 +91,20 @@ async def get_precondition(
                 'If-None-Match takes only "*" here',
             )
         return IfAbsent()
+    return _if_match(if_match)
+
+
+async def get_if_match(request: Request, if_match: IfMatchHeader = None) -> IfMatch | IfExists | None:
+    """For routes that move live content: only If-Match makes sense, so only it is declared."""
+    if "if-none-match" in request.headers:
+        raise InvalidInput(
+            "this route takes If-Match, not If-None-Match",
+            errors=[{"loc": ["If-None-Match"], "msg": "not allowed"}],
+        )
+    return _if_match(if_match)
+
+
+def _if_match(if_match: str | None) -> IfMatch | IfExists | None:
     if if_match is None:
         return None
     if if_match.strip() == "*":
@@ -106,6 +145,7 @@ def set_etag(response: Response, commit: str) -> None:
 StoreDep = Annotated[Store, Depends(get_store)]
 RepoDep = Annotated[ContentRepository, Depends(get_repo)]
 PreconditionDep = Annotated[Precondition, Depends(get_precondition)]
+IfMatchDep = Annotated[IfMatch | IfExists | None, Depends(get_if_match)]
 PrincipalDep = Annotated[Principal, Depends(caller)]
 Writer = Annotated[Principal, Depends(require("write"))]
 Publisher = Annotated[Principal, Depends(require("publish"))]

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from api.problems import MEDIA_TYPE, PROBLEMS
+from gitstore.names import KEY_PATTERN
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -78,10 +79,50 @@ def _problem(description: str) -> dict[str, Any]:
     return {"description": description, "content": {MEDIA_TYPE: {"schema": PROBLEM_SCHEMA}}}
 
 
+# Within 4XX already; named where a parameter or body can be refused, so clients expect it there.
+_INVALID = _problem(
+    "A parameter or the body breaks a rule (invalid-request, invalid-input, invalid-name, ...): "
+    "errors says where; nothing was written"
+)
+
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     "4XX": _problem("The request cannot be carried out as sent; nothing was written"),
     503: _problem("Busy (a lock stayed held); nothing was written, retry after Retry-After"),
     507: _problem("The disk is full; nothing was written"),
+}
+
+
+# OpenAPI links: what an answer lets a client (and schemathesis' state machine) do next, with the
+# values it needs. A written entity's ETag is the If-Match of the next write to it.
+_SAME_ENTITY = {"path.repo": "$request.path.repo", "path.key": "$response.body#/key"}
+_WITH_ETAG = _SAME_ENTITY | {"header.If-Match": "$response.header.ETag"}
+_AFTER_A_WRITE = {
+    "ReadTheDraft": ("get_entity", _SAME_ENTITY | {"query.state": "draft"}),
+    "PatchWithTheETag": ("patch_entity", _WITH_ETAG),
+    "PublishWithTheETag": ("publish_entity", _WITH_ETAG),
+    "DeleteWithTheETag": ("delete_entity", _WITH_ETAG),
+    "ListItsVersions": ("list_versions", _SAME_ENTITY),
+}
+_NEW_REPOSITORY = {"path.repo": "$response.body#/name"}
+LINKS: dict[tuple[str, str], dict[str, tuple[str, dict[str, str]]]] = {
+    ("create_repo", "201"): {
+        "PutAnEntityInIt": ("put_entity", _NEW_REPOSITORY),
+        "ReadIt": ("get_repo", _NEW_REPOSITORY),
+        "ListItsDrafts": ("list_entities", _NEW_REPOSITORY | {"query.state": "draft"}),
+    },
+    ("put_entity", "200"): _AFTER_A_WRITE,
+    ("put_entity", "201"): _AFTER_A_WRITE,
+    ("patch_entity", "200"): _AFTER_A_WRITE,
+    ("restore_version", "200"): _AFTER_A_WRITE,
+    ("discard_draft", "200"): _AFTER_A_WRITE,
+    ("delete_entity", "200"): {"PublishTheDelete": ("publish_entity", _WITH_ETAG)},
+    ("publish_entity", "200"): {
+        "ReadItLive": ("get_entity", {"path.repo": "$request.path.repo", "path.key": "$request.path.key"}),
+        "UnpublishIt": ("unpublish_entity", {"path.repo": "$request.path.repo", "path.key": "$request.path.key"}),
+    },
+    # Only ever a token this answer created: the caller's own stays out of reach.
+    ("create_token", "201"): {"RevokeIt": ("revoke_token", {"path.token_id": "$response.body#/id"})},
+    ("create_client", "201"): {"RemoveIt": ("remove_client", {"path.client_id": "$response.body#/client_id"})},
 }
 
 
@@ -125,3 +166,48 @@ def _describe(document: dict[str, Any]) -> None:
     for operations in document["paths"].values():
         for operation in operations.values():
             operation.setdefault("description", operation.get("summary", ""))
+            for parameter in operation.get("parameters", []):
+                _not_null(parameter)
+                if parameter["in"] == "path" and parameter["name"] == "key":
+                    # Enforced by gitstore.names (422 invalid-name), which this pattern restates.
+                    parameter["schema"] |= {"pattern": KEY_PATTERN, "description": "entity key"}
+            if operation.get("parameters") or operation.get("requestBody"):
+                operation["responses"].setdefault("422", _INVALID)
+            for body in operation.get("requestBody", {}).get("content", {}).values():
+                _hoist_definitions(body, schema)
+            for status, response in operation["responses"].items():
+                for name, (target, parameters) in LINKS.get((operation["operationId"], status), {}).items():
+                    link = {"operationId": target, "parameters": parameters}
+                    response.setdefault("links", {})[name] = link
+
+
+def _not_null(parameter: dict[str, Any]) -> None:
+    """An optional parameter is absent or a string on the wire, never JSON null: FastAPI's
+    `str | None` says `anyOf [string, null]`, which clients send as the text "null"."""
+    schema = parameter["schema"]
+    branches = [b for b in schema.get("anyOf", []) if b.get("type") != "null"]
+    if len(branches) == 1 and len(schema["anyOf"]) == 2:
+        del schema["anyOf"]
+        parameter["schema"] = branches[0] | schema
+
+
+def _hoist_definitions(body: dict[str, Any], components: dict[str, Any]) -> None:
+    """A body declared from a model (api.body.json_body) carries its nested models in `$defs`,
+    where `#/$defs/...` cannot reach them from inside the document: move them to the components."""
+    definitions = body.get("schema", {}).pop("$defs", {})
+    for name, definition in definitions.items():
+        if components.setdefault(name, definition) != definition:
+            raise ValueError(f"two different schemas are called {name}")
+    if definitions:
+        body["schema"] = _rewrite_refs(body["schema"])
+
+
+def _rewrite_refs(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {
+            k: v.replace("#/$defs/", "#/components/schemas/") if k == "$ref" else _rewrite_refs(v)
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_rewrite_refs(v) for v in node]
+    return node

@@ -143,7 +143,9 @@ async def _http_problem(request: Request, exc: Exception) -> Response:
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    found = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
+    # A path parameter two dependencies read (the repository) is checked, and refused, twice.
+    unique = dict.fromkeys((tuple(e["loc"]), e["msg"]) for e in exc.errors())
+    found = [{"loc": list(loc), "msg": msg} for loc, msg in unique]
     return problem(
         422,
         "invalid-request",

@@ -4,13 +4,32 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
+from gitstore.access.scopes import EVERY_REPOSITORY
 from gitstore.entities.document import Document
+from gitstore.names import REPO_NAME_PATTERN, repo_name_problem
 
 EntityPut = Document
+
+
+def repo_name(name: str) -> str:
+    """`name` if it may name a repository (gitstore.names' rule), else ValueError saying why."""
+    problem = repo_name_problem(name)
+    if problem:
+        raise ValueError(problem)
+    return name
+
+
+# The library's rule, checked in request validation and stated in the schema. pydantic's regex
+# engine has no look-ahead, so the pattern is documentation and the library's check enforces it.
+RepoName = Annotated[
+    str,
+    Field(min_length=1, max_length=64, json_schema_extra={"pattern": REPO_NAME_PATTERN}),
+    AfterValidator(repo_name),
+]
 
 
 def _hidden(description: str) -> Any:
@@ -28,16 +47,22 @@ class _FromLibrary(BaseModel):
 
 
 class AuthorOut(_FromLibrary):
+    """Who made a change: the git author of its commit."""
+
     name: str
     email: str | None = _hidden("absent for callers without the preview right")
 
 
 class MemberOut(_FromLibrary):
+    """One member of a container's manifest, as stored: its key, and the commit it is pinned to if any."""
+
     key: str
     pin: str | None = Field(description="a commit of the member's draft branch, or null for the latest")
 
 
 class UnpublishingOut(_FromLibrary):
+    """How a version was taken down, and why: the notice readers of it are shown."""
+
     type: Literal["gone", "redirect", "vanish", "withdrawn"]
     at: datetime = Field(description="when it was unpublished")
     explanation: str | None
@@ -45,6 +70,8 @@ class UnpublishingOut(_FromLibrary):
 
 
 class EntityOut(_FromLibrary):
+    """An entity as one view shows it: its document, where it stands (draft, published, superseded) and its validator (commit)."""
+
     key: str
     type: str
     title: str
@@ -70,12 +97,16 @@ class EntityOut(_FromLibrary):
 
 
 class EntityWritten(EntityOut):
+    """The entity's draft after a write, with anything true but worth knowing about it."""
+
     warnings: list[str] = Field(
         default_factory=list, description="true but allowed, e.g. the base_path is live on another entity"
     )
 
 
 class EntityPage(BaseModel):
+    """One page of an entity list; pass next_cursor as ?cursor= for the next."""
+
     items: list[EntityOut]
     next_cursor: str | None
     damaged: list[str] = Field(
@@ -86,6 +117,8 @@ class EntityPage(BaseModel):
 
 
 class VersionOut(_FromLibrary):
+    """One version of an entity: a commit on its draft branch, and whether it went live."""
+
     version: int
     edition: int
     commit: str
@@ -98,17 +131,23 @@ class VersionOut(_FromLibrary):
 
 
 class VersionPage(BaseModel):
+    """One page of an entity's versions, newest first."""
+
     items: list[VersionOut]
     next_cursor: str | None
 
 
 class RepoCreate(BaseModel):
+    """A new content repository."""
+
     model_config = ConfigDict(extra="forbid", strict=True)
-    name: str
+    name: RepoName
     description: str = Field(default="", max_length=1000)
 
 
 class RepoOut(BaseModel):
+    """A content repository and the heads of its two views."""
+
     name: str
     description: str
     main: str | None = Field(description="commit of refs/heads/main, the live site")
@@ -118,6 +157,8 @@ class RepoOut(BaseModel):
 
 
 class RepoList(BaseModel):
+    """The repositories the caller has a scope on."""
+
     items: list[RepoOut]
 
 
@@ -132,20 +173,38 @@ class _PublishNote(BaseModel):
 
 
 class PublishEntityRequest(_PublishNote):
+    """How to publish one entity: optionally a version, and the note GOV.UK-style publishing records."""
+
     version: int | None = Field(default=None, ge=1, description="publish this version (a fast-forward only)")
 
 
 class PublishRequest(_PublishNote):
+    """Which entities to publish in one atomic operation: a list of keys, or every draft."""
+
     keys: list[str] | None = Field(default=None, max_length=10000)
     all_drafts: bool = False
 
 
 class DiscardRequest(BaseModel):
+    """Discarding takes no options: an empty object, or no body."""
+
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class RestoreRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    """Which old version to restore: a version number or a commit, exactly one."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        # _one_of, as JSON Schema: the other one absent or null.
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["version"], "properties": {"version": {"type": "integer"}, "commit": {"type": "null"}}},
+                {"required": ["commit"], "properties": {"commit": {"type": "string"}, "version": {"type": "null"}}},
+            ]
+        },
+    )
     version: int | None = Field(default=None, ge=1)
     commit: str | None = Field(default=None, pattern=r"^[0-9a-f]{40}$")
 
@@ -157,6 +216,8 @@ class RestoreRequest(BaseModel):
 
 
 class PublishedItemOut(_FromLibrary):
+    """One entity a publish put live (or took down, if deleted)."""
+
     key: str
     commit: str
     version: int
@@ -165,6 +226,8 @@ class PublishedItemOut(_FromLibrary):
 
 
 class PublishOut(_FromLibrary):
+    """What a publish or unpublish did: its commit on main, each entity, and what else to re-present."""
+
     commit: str | None = Field(description="the publish commit on main; null if nothing needed publishing")
     author: AuthorOut
     published_at: datetime | None
@@ -173,6 +236,8 @@ class PublishOut(_FromLibrary):
 
 
 class UnpublishRequest(_PublishNote):
+    """How to take live content down, and what readers are told."""
+
     type: Literal["gone", "redirect", "vanish", "withdrawn"] = Field(
         description="gone: 410 with the explanation; vanish: 410 with none, unlisted; redirect: 301 to "
         "alternative_path; withdrawn: still readable, with the explanation"
@@ -183,6 +248,8 @@ class UnpublishRequest(_PublishNote):
 
 
 class LinkSummaryOut(_FromLibrary):
+    """A linked entity, summarised for a reader: enough to render a link to it."""
+
     key: str
     type: str
     title: str
@@ -193,6 +260,8 @@ class LinkSummaryOut(_FromLibrary):
 
 
 class ExpandedLinksOut(_FromLibrary):
+    """An entity's links resolved to their targets, with breadcrumbs and translations."""
+
     key: str
     state: Literal["draft", "published"]
     locale: str = Field(description="the locale targets were chosen in, where their document has it")
@@ -202,10 +271,14 @@ class ExpandedLinksOut(_FromLibrary):
 
 
 class KeyList(BaseModel):
+    """Entity keys."""
+
     items: list[str]
 
 
 class LinkTypeOut(_FromLibrary):
+    """A link type and how it behaves: its reverse name and whether breadcrumbs follow it."""
+
     name: str
     reverse: str | None = Field(description="the link type its targets show it under, e.g. parent -> children")
     breadcrumbs: bool = Field(description="followed transitively for breadcrumbs")
@@ -213,16 +286,22 @@ class LinkTypeOut(_FromLibrary):
 
 
 class LinkTypeList(BaseModel):
+    """Every link type the repository knows."""
+
     items: list[LinkTypeOut]
 
 
 class LinkTypePut(BaseModel):
+    """How a link type behaves in this repository."""
+
     model_config = ConfigDict(extra="forbid", strict=True)
     reverse: str | None = None
     breadcrumbs: bool = False
 
 
 class TranslationOut(_FromLibrary):
+    """One locale of a document."""
+
     key: str
     locale: str
     title: str
@@ -232,11 +311,15 @@ class TranslationOut(_FromLibrary):
 
 
 class DocumentOut(BaseModel):
+    """A document (content_id) and each of its translations."""
+
     content_id: str
     translations: list[TranslationOut]
 
 
 class EventOut(_FromLibrary):
+    """One change in the event feed: an entity's draft or live view moved."""
+
     id: str = Field(description="the cursor that resumes right after this event")
     kind: Literal["draft_changed", "published", "unpublished", "deleted", "discarded"]
     view: Literal["draft", "live"]
@@ -251,11 +334,15 @@ class EventOut(_FromLibrary):
 
 
 class EventPageOut(BaseModel):
+    """Events after a cursor, oldest first, and the cursor to resume from."""
+
     items: list[EventOut]
     cursor: str = Field(description="pass as ?after= to get what happens next")
 
 
 class FieldChangeOut(_FromLibrary):
+    """One changed field between two versions, as a JSON Pointer and both values."""
+
     path: str = Field(description="JSON Pointer into the entity document")
     op: Literal["add", "remove", "replace"]
     old: Any
@@ -263,6 +350,8 @@ class FieldChangeOut(_FromLibrary):
 
 
 class DiffOut(_FromLibrary):
+    """What changed between two versions of an entity: field by field, and as a patch."""
+
     key: str
     from_commit: str | None
     to_commit: str
@@ -273,6 +362,8 @@ class DiffOut(_FromLibrary):
 
 
 class BlameLineOut(_FromLibrary):
+    """One line of a file, and the version that last changed it."""
+
     line: int
     content: str
     commit: str
@@ -282,12 +373,16 @@ class BlameLineOut(_FromLibrary):
 
 
 class BlameOut(_FromLibrary):
+    """Who last changed each line of one of an entity's files."""
+
     key: str
     path: str
     lines: list[BlameLineOut]
 
 
 class ChangeOut(_FromLibrary):
+    """One draft change in the repository's activity log."""
+
     key: str
     action: str
     version: int
@@ -297,11 +392,15 @@ class ChangeOut(_FromLibrary):
 
 
 class ActivityPage(BaseModel):
+    """One page of the activity log, newest first."""
+
     items: list[ChangeOut]
     next_cursor: str | None
 
 
 class PublishLogItemOut(_FromLibrary):
+    """One entity in a publish-log entry."""
+
     key: str
     commit: str
     version: int
@@ -309,6 +408,8 @@ class PublishLogItemOut(_FromLibrary):
 
 
 class PublishLogEntryOut(_FromLibrary):
+    """One publish (or unpublish) on main: who, when, what and why."""
+
     id: int
     commit: str = Field(description="the publish commit on main")
     author: AuthorOut | None = _hidden(_PUBLIC_AUTHORS)
@@ -320,15 +421,21 @@ class PublishLogEntryOut(_FromLibrary):
 
 
 class PublishLogPage(BaseModel):
+    """One page of the publish log, newest first."""
+
     items: list[PublishLogEntryOut]
     next_cursor: str | None
 
 
 class MemberList(BaseModel):
+    """A container version's member list."""
+
     items: list[MemberOut]
 
 
 class TreeNodeOut(_FromLibrary):
+    """A container resolved to a tree: each member at the commit it resolves to, nested."""
+
     key: str
     type: str
     title: str
@@ -345,16 +452,22 @@ class TreeNodeOut(_FromLibrary):
 
 
 class UsageOut(_FromLibrary):
+    """A container whose manifest names the entity, and in which view."""
+
     container: str
     view: Literal["draft", "live"]
     pinned: bool = Field(description="the manifest pins this entity to a commit")
 
 
 class UsageList(BaseModel):
+    """Where an entity is used: the containers naming it."""
+
     items: list[UsageOut]
 
 
 class ContainerTypeOut(_FromLibrary):
+    """A container type and the member types it admits."""
+
     name: str
     allowed_member_types: list[str] | None = Field(
         description="types a member may have (a dotted subtype matches: component admits component.html); "
@@ -364,15 +477,21 @@ class ContainerTypeOut(_FromLibrary):
 
 
 class ContainerTypeList(BaseModel):
+    """Every container type the repository knows."""
+
     items: list[ContainerTypeOut]
 
 
 class ContainerTypePut(BaseModel):
+    """What a container type may hold in this repository."""
+
     model_config = ConfigDict(extra="forbid", strict=True)
     allowed_member_types: list[str] | None = Field(max_length=1000)
 
 
 class PruneOut(_FromLibrary):
+    """What a prune removed (or, as a dry run, would remove) and what it kept."""
+
     dry_run: bool
     pruned_entities: list[str]
     kept: dict[str, str] = Field(description="deleted, never-published entities kept, with the manifest naming each")
@@ -383,26 +502,66 @@ class PruneOut(_FromLibrary):
 # -- credentials ---------------------------------------------------------------------------------
 
 ScopeName = Literal["read", "preview", "write", "publish", "admin"]
+
+
+def _grantee(name: str) -> str:
+    return name if name == EVERY_REPOSITORY else repo_name(name)
+
+
+_GRANTEE_PATTERN = r"^(?:\*$|" + REPO_NAME_PATTERN[1:] + ")"
+Grantee = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_grantee)]
 Grants = Annotated[
-    dict[str, list[ScopeName]],
-    Field(min_length=1, description='repository name (or "*" for all) -> scopes', examples=[{"demo": ["write"]}]),
+    dict[Grantee, Annotated[list[ScopeName], Field(min_length=1)]],
+    Field(min_length=1),
+    # pydantic would state the name rule as patternProperties, which lets any other name through.
+    WithJsonSchema(
+        {
+            "type": "object",
+            "description": 'repository name (or "*" for all) -> a non-empty list of scopes',
+            "minProperties": 1,
+            "propertyNames": {"pattern": _GRANTEE_PATTERN, "maxLength": 64},
+            "additionalProperties": {
+                "type": "array",
+                "minItems": 1,
+                "items": {"enum": list(get_args(ScopeName))},
+            },
+            "examples": [{"demo": ["write"]}],
+        }
+    ),
+]
+
+
+# A token's or client's person becomes a git author line (gitstore.access.credentials).
+_AUTHOR_LINE = r"^[^<>\n\r\x00]*$"
+HolderName = Annotated[
+    str, Field(min_length=1, max_length=200, pattern=_AUTHOR_LINE, description="becomes the git author name")
+]
+HolderEmail = Annotated[
+    str, Field(min_length=3, max_length=200, pattern=_AUTHOR_LINE, description="becomes the git author email")
 ]
 
 
 class TokenCreate(BaseModel):
+    """A token to issue: whose it is (the git author of its commits), its scopes and lifetime."""
+
     model_config = ConfigDict(extra="forbid", strict=True)
-    name: str = Field(min_length=1, max_length=200, description="becomes the git author name")
-    email: str = Field(min_length=3, max_length=200, description="becomes the git author email")
+    name: HolderName
+    email: HolderEmail
     scopes: Grants
-    expires_in_seconds: int | None = Field(default=None, ge=60)
+    # A century at most: far beyond that the expiry is past what a datetime can hold (was a 500).
+    expires_in_seconds: int | None = Field(default=None, ge=60, le=100 * 365 * 24 * 3600)
 
 
 class TokenCreated(BaseModel):
+    """A new token: its id, and its secret, shown this once."""
+
     id: str
     token: str = Field(description="shown once; send as Authorization: Bearer <token>")
 
 
 class TokenOut(_FromLibrary):
+    """A token as the credentials file keeps it (never its secret)."""
+
     id: str
     name: str
     email: str
@@ -412,23 +571,31 @@ class TokenOut(_FromLibrary):
 
 
 class TokenList(BaseModel):
+    """Every token."""
+
     items: list[TokenOut]
 
 
 class ClientCreate(BaseModel):
+    """An OAuth client to register: its id, whose it is, and its scopes."""
+
     model_config = ConfigDict(extra="forbid", strict=True)
     client_id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")
-    name: str = Field(min_length=1, max_length=200)
-    email: str = Field(min_length=3, max_length=200)
+    name: HolderName
+    email: HolderEmail
     scopes: Grants
 
 
 class ClientCreated(BaseModel):
+    """A new OAuth client: its id, and its secret, shown this once."""
+
     client_id: str
     client_secret: str = Field(description="shown once")
 
 
 class ClientOut(_FromLibrary):
+    """An OAuth client (never its secret)."""
+
     client_id: str
     name: str
     email: str
@@ -437,10 +604,14 @@ class ClientOut(_FromLibrary):
 
 
 class ClientList(BaseModel):
+    """Every OAuth client."""
+
     items: list[ClientOut]
 
 
 class EraseRequest(BaseModel):
+    """What to erase, and the reason kept on the record."""
+
     model_config = ConfigDict(extra="forbid", strict=True)
     reason: str = Field(
         min_length=1, max_length=10_000, description="why (a court order, a takedown notice): on the record"

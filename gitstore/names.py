@@ -27,11 +27,16 @@ REPO_NAME_PATTERN = (
 )
 # Names that mean something to git; keys also name refs.
 _RESERVED_KEYS = _WINDOWS_DEVICES | {"head", "fetch_head", "orig_head"}
+# `key_problem`'s rule as one ECMA-262 regular expression, for JSON Schema.
+KEY_PATTERN = (
+    r"^(?!\.)(?!.*\.\.)(?!.*(\.lock|\.)$)"
+    r"(?!(con|prn|aux|nul|com[1-9]|lpt[1-9]|head|fetch_head|orig_head)(\.|$))[a-z0-9._-]{1,64}$"
+)
 
 
 def validate_repo_name(name: str) -> str:
     """Return `name` if it may name a content repository, else raise InvalidName."""
-    problem = _repo_name_problem(name)
+    problem = repo_name_problem(name)
     if problem:
         raise InvalidName(
             f"invalid repository name {name!r}: {problem}",
@@ -73,7 +78,8 @@ def is_windows_device(name: str) -> bool:
     return name.split(".", 1)[0] in _WINDOWS_DEVICES
 
 
-def _repo_name_problem(name: str) -> str | None:
+def repo_name_problem(name: str) -> str | None:
+    """Say what is wrong with a repository name, or None if it is fine."""
     if not _REPO_NAME.fullmatch(name):
         return "names are 1-64 characters of a-z, 0-9, '.', '_' and '-', starting with a-z or 0-9"
     if ".." in name:

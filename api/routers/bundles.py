@@ -31,12 +31,16 @@ _SPOOL_IN_MEMORY = 8 * 1024 * 1024
 
 
 class ProblemOut(BaseModel):
+    """One problem with an entry of a bundle: where, which entity, and what."""
+
     loc: list[str | int] = Field(description="the entry (an archive path or 'line N'), then where in the entity")
     key: str | None
     msg: str
 
 
 class ImportOut(BaseModel):
+    """What an import did (or, as a dry run, would do) to each entity of the bundle."""
+
     dry_run: bool
     created: list[str] = Field(description="entities that had no draft (never, or deleted)")
     changed: list[str]

@@ -34,6 +34,7 @@ from gitstore.errors import InvalidInput
 from gitstore.history import api as history
 from gitstore.index.api import ListFilter
 from gitstore.links import api as links
+from gitstore.names import KEY_PATTERN
 from gitstore.publishing.unpublishing import serve
 
 router = APIRouter(prefix="/repos/{repo}/entities", tags=["entities"])
@@ -90,7 +91,12 @@ def list_entities(
     type: Annotated[str | None, Query(max_length=64)] = None,
     locale: Annotated[str | None, Query(max_length=32)] = None,
     has_unpublished_changes: bool | None = None,
-    cursor: Annotated[str | None, Query(max_length=64)] = None,
+    cursor: Annotated[
+        str | None,
+        Query(
+            max_length=64, description="next_cursor of the previous page", json_schema_extra={"pattern": KEY_PATTERN}
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     as_of: Annotated[datetime | None, Query(description="RFC 3339 time: what was live then")] = None,
 ) -> EntityPage:

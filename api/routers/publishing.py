@@ -6,11 +6,11 @@ from __future__ import annotations
 from fastapi import APIRouter, BackgroundTasks
 
 from api.body import OptionalJsonBody, json_body, validate_body
-from api.deps import PreconditionDep, Publisher, RepoDep
+from api.deps import IfMatchDep, Publisher, RepoDep
 from api.schemas import PublishEntityRequest, PublishOut, PublishRequest, UnpublishRequest
 from gitstore import ContentRepository
 from gitstore.entities import api as entities
-from gitstore.entities.api import IfAbsent, IfExists, IfMatch, Precondition
+from gitstore.entities.api import IfExists, IfMatch
 from gitstore.errors import InvalidInput
 from gitstore.links import api as links
 from gitstore.publishing import api as publishing
@@ -30,7 +30,7 @@ def publish_entity(
     repo: RepoDep,
     key: str,
     principal: Publisher,
-    expected: PreconditionDep,
+    expected: IfMatchDep,
     body: OptionalJsonBody,
 ) -> PublishOut:
     request = validate_body(PublishEntityRequest, body)
@@ -68,17 +68,12 @@ def _note(request: PublishEntityRequest | PublishRequest | UnpublishRequest) -> 
     return links.PublishNote(request.update_type, request.change_note)
 
 
-def _if_match_only(repo: ContentRepository, key: str, expected: Precondition) -> IfMatch | None:
+def _if_match_only(repo: ContentRepository, key: str, expected: IfMatch | IfExists | None) -> IfMatch | None:
     """Publishing and unpublishing move live content: only If-Match makes sense for them. With
     `*` any draft tip will do; only an entity that is not there fails it (412, not 404)."""
     if isinstance(expected, IfExists):
         entities.require_exists(repo, key)
         return None
-    if isinstance(expected, IfAbsent):
-        raise InvalidInput(
-            "publishing takes If-Match, not If-None-Match",
-            errors=[{"loc": ["If-None-Match"], "msg": "not allowed"}],
-        )
     return expected
 
 
@@ -93,7 +88,7 @@ def unpublish_entity(
     repo: RepoDep,
     key: str,
     principal: Publisher,
-    expected: PreconditionDep,
+    expected: IfMatchDep,
     body: OptionalJsonBody,
 ) -> PublishOut:
     request = validate_body(UnpublishRequest, body)
@@ -118,7 +113,7 @@ def unpublish_entity(
     summary="Reverse an unpublish: the live content, without the notice, live again",
 )
 def republish_entity(
-    background: BackgroundTasks, repo: RepoDep, key: str, principal: Publisher, expected: PreconditionDep
+    background: BackgroundTasks, repo: RepoDep, key: str, principal: Publisher, expected: IfMatchDep
 ) -> PublishOut:
     record = links.republish(repo, key, author=principal.author, expected=_if_match_only(repo, key, expected))
     background.add_task(sync_live_mirror_after_publish, repo)

@@ -17,7 +17,7 @@ from typing import Literal
 
 from gitstore.entities.model import Author
 from gitstore.errors import InvalidInput
-from gitstore.names import key_problem
+from gitstore.names import key_problem, repo_name_problem
 
 Scope = Literal["read", "preview", "write", "publish", "admin"]
 SCOPES: tuple[Scope, ...] = ("read", "preview", "write", "publish", "admin")
@@ -46,7 +46,8 @@ def parse_grants(raw: object) -> dict[str, frozenset[str]]:
     grants: dict[str, frozenset[str]] = {}
     errors = []
     for repo, scopes in raw.items():
-        if repo != EVERY_REPOSITORY and (not isinstance(repo, str) or key_problem(repo)):
+        # Any repository's name; names passing the older, key-based check stay valid.
+        if repo != EVERY_REPOSITORY and (not isinstance(repo, str) or (key_problem(repo) and repo_name_problem(repo))):
             errors.append({"loc": ["scopes", str(repo)], "msg": "not a repository name or '*'"})
             continue
         if not isinstance(scopes, list) or not scopes or any(s not in _IMPLIES for s in scopes):

@@ -66,6 +66,8 @@ class Member(NamedTuple):
 
 
 class MemberIn(BaseModel):
+    """One member of a container's manifest: an entity key, pinned to a commit or following its latest draft."""
+
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
     key: str

@@ -54,6 +54,11 @@ def test_scopes_imply_weaker_ones_and_a_narrowed_grant_never_exceeds_its_holder(
     }
 
 
+def test_a_grant_may_name_any_repository_that_can_exist() -> None:
+    # "head" is a fine repository name but a reserved entity key: grants were checked as keys.
+    assert parse_grants({"head": ["read"], "fetch_head": ["write"]})["head"] == {"read"}
+
+
 def _issue_many(path: str, worker: int) -> None:
     credentials = Credentials(path)
     for i in range(15):

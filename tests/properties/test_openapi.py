@@ -29,20 +29,19 @@ from api.main import create_app
 from api.settings import Settings
 
 # Most generated names would only ever meet a 404; these reach the sample content instead.
-_SAMPLES = schemathesis.config.SchemathesisConfig.from_dict(
-    {
-        "dictionaries": {
-            "repos": {"values": ["demo-course", "gov-pages"]},
-            "keys": {"values": ["intro-to-python", "variables", "hello-world-text", "vehicle-tax", "dvla", "tax-disc"]},
-        },
-        "parameters": {
-            "path.repo": {"dictionary": "repos", "probability": 0.8},
-            "path.key": {"dictionary": "keys", "probability": 0.6},
-            # A long-poll of the event feed may wait up to five minutes for nothing.
-            "query.wait": 0,
-        },
-    }
-)
+SAMPLE_VALUES = {
+    "dictionaries": {
+        "repos": {"values": ["demo-course", "gov-pages"]},
+        "keys": {"values": ["intro-to-python", "variables", "hello-world-text", "vehicle-tax", "dvla", "tax-disc"]},
+    },
+    "parameters": {
+        "path.repo": {"dictionary": "repos", "probability": 0.8},
+        "path.key": {"dictionary": "keys", "probability": 0.6},
+        # A long-poll of the event feed may wait up to five minutes for nothing.
+        "query.wait": 0,
+    },
+}
+_SAMPLES = schemathesis.config.SchemathesisConfig.from_dict(SAMPLE_VALUES)
 # The document only: building an app touches no disk until its lifespan starts.
 DOCUMENT = create_app(Settings()).openapi()
 schema = schemathesis.openapi.from_dict(DOCUMENT, config=_SAMPLES)
