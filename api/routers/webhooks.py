@@ -44,6 +44,8 @@ class WebhookPatch(BaseModel):
 
 
 class WebhookOut(BaseModel):
+    """A webhook subscription as its owner sees it: never its secret."""
+
     id: str
     url: str
     events: list[str]
@@ -55,10 +57,14 @@ class WebhookOut(BaseModel):
 
 
 class WebhookList(BaseModel):
+    """A repository's webhook subscriptions."""
+
     items: list[WebhookOut]
 
 
 class DeliveryOut(BaseModel):
+    """One try at delivering one event to a subscription: when, what came back, how long it took."""
+
     id: str = Field(description="X-Gitstore-Delivery: the same for every try of one event")
     event_id: str
     event_kind: str
@@ -72,6 +78,8 @@ class DeliveryOut(BaseModel):
 
 
 class DeliveryList(BaseModel):
+    """A subscription's delivery log, newest first."""
+
     items: list[DeliveryOut]
 
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from gitstore import Store
+from gitstore.errors import Busy
 from gitstore.events import Event, read_events
 from gitstore.links import api as links
 from gitstore.publishing.api import PublishTarget
@@ -35,12 +38,14 @@ def publish_rounds(store: Store, names: Sequence[str], rounds: range, per_round:
             for i in range(per_round):
                 if r > 0 and i % 3 == 2:
                     key = f"p0-{i}"
-                    links.patch_draft(repo, key, {"title": f"{name} {key} again in {r}"}, author=ADA)
+                    _retried(partial(links.patch_draft, repo, key, {"title": f"{name} {key} again in {r}"}, author=ADA))
                 else:
                     key = f"p{r}-{i}"
-                    links.put_draft(repo, key, {"type": "guide", "title": f"{name} {key}"}, author=ADA)
+                    _retried(
+                        partial(links.put_draft, repo, key, {"type": "guide", "title": f"{name} {key}"}, author=ADA)
+                    )
                 keys.append(key)
-            links.publish(repo, [PublishTarget(k) for k in keys], author=ADA)
+            _retried(partial(links.publish, repo, [PublishTarget(k) for k in keys], author=ADA))
 
     threads = [threading.Thread(target=write, args=(n,)) for n in names]
     for t in threads:
@@ -48,6 +53,19 @@ def publish_rounds(store: Store, names: Sequence[str], rounds: range, per_round:
     for t in threads:
         t.join(600)
     assert not failed, failed
+
+
+def _retried(write: Callable[[], object], tries: int = 5) -> None:
+    """As a client retries a 503: a server killed mid-write leaves a ref lock that is not stale
+    for two seconds, and a write that finds it meanwhile is Busy, having written nothing."""
+    for attempt in range(tries):
+        try:
+            write()
+            return
+        except Busy:
+            if attempt == tries - 1:
+                raise
+            time.sleep(1.0)
 
 
 def live_feed(store: Store, name: str) -> list[Event]:
