@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import logging
 import os
 import random
@@ -36,6 +35,7 @@ from typing import Any, Protocol, TypeVar
 from gitstore.events import Event, EventPage, heads, read_events
 from gitstore.relay.state import RelayState
 from gitstore.repository import ContentRepository
+from gitstore.storage.api import try_flock
 
 __all__ = ["LaneStats", "Outgoing", "Relay", "RelayThread", "Render", "Sink", "relay_state"]
 
@@ -276,14 +276,7 @@ class Relay:
 
 def _claim(repo: ContentRepository, sink: str) -> int | None:
     """The lane's lock, if no other process holds it: an open descriptor holding the flock."""
-    path = repo.storage.control_dir / f"relay-{sink.replace(':', '-')}.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    return fd
+    return try_flock(repo.storage.control_dir / f"relay-{sink.replace(':', '-')}.lock")
 
 
 class RelayThread:

@@ -5,7 +5,7 @@ Only this layer imports pygit2 for writing; layers above speak in keys, commits 
 
 from gitstore.storage.git import GitRepository, configure_libgit2, init_bare
 from gitstore.storage.history import BlamedLine, blame_file, merge_text, tree_patch
-from gitstore.storage.locks import PATIENT, LockBudget, RepoLock
+from gitstore.storage.locks import PATIENT, LockBudget, RepoLock, try_flock
 from gitstore.storage.missing import missing_object, object_errors
 from gitstore.storage.packed_refs import LoosePacked, pack_loose_refs, read_packed_refs, update_refs_packed
 from gitstore.storage.packs import Identity, write_commit
@@ -62,6 +62,7 @@ __all__ = [
     "sweep_stale_locks",
     "tree_id",
     "tree_patch",
+    "try_flock",
     "update_aggregate",
     "update_refs",
     "update_refs_packed",

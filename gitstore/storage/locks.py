@@ -104,7 +104,7 @@ class RepoLock:
         has_thread_lock = self._thread_lock.acquire(blocking=False)
         if has_thread_lock:
             try:
-                fd = _try_flock(self.path)
+                fd = try_flock(self.path)
             except BaseException:
                 self._thread_lock.release()
                 raise
@@ -130,7 +130,7 @@ class RepoLock:
         """The flock, taken before `deadline` (holding the thread lock), or None."""
         waiting = _abandoned.pop(str(self.path), None)
         if waiting is None or not waiting.take_over():
-            fd = _try_flock(self.path)
+            fd = try_flock(self.path)
             if fd is not None:
                 return fd
             waiting = _FlockWait(self.path)
@@ -159,7 +159,7 @@ class RepoLock:
             if getattr(self._local, "depth", 0):
                 yield False  # this thread holds it already: not free for a second job
                 return
-            fd = _try_flock(self.path)
+            fd = try_flock(self.path)
             if fd is None:
                 yield False
                 return
@@ -220,7 +220,7 @@ class _FlockWait:
             return True
 
 
-def _try_flock(path: Path) -> int | None:
+def try_flock(path: Path) -> int | None:
     """A descriptor holding the flock on `path` if no one holds it, else None."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
