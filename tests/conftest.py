@@ -60,6 +60,25 @@ def git(path: Path, *args: str) -> str:
     return done.stdout
 
 
+def object_ids(path: Path) -> set[str]:
+    """The id of every object in the repository at `path` (bare or a checkout), reachable or not."""
+    done = subprocess.run(
+        ["git", "-C", str(path), "cat-file", "--batch-all-objects", "--batch-check=%(objectname)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return set(done.stdout.split())
+
+
+def object_bytes(path: Path) -> bytes:
+    """Every object in the repository at `path`, reachable or not, as git would hand it out."""
+    done = subprocess.run(
+        ["git", "-C", str(path), "cat-file", "--batch-all-objects", "--batch"], capture_output=True, check=True
+    )
+    return done.stdout
+
+
 def fsck_strict(path: Path) -> None:
     done = subprocess.run(
         ["git", "--git-dir", str(path), "fsck", "--strict", "--no-dangling"],

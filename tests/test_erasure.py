@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-from pathlib import Path
-
 import pytest
 
 from gitstore import ContentRepository
@@ -18,14 +15,7 @@ from gitstore.events import read_events
 from gitstore.links import api as links
 from gitstore.publishing import api as publishing
 from gitstore.publishing.mirror import ensure_live_mirror
-from tests.conftest import ADA, GRACE, fsck_strict, git
-
-
-def all_bytes(path: Path) -> bytes:
-    """Every object in a repository, reachable or not, as git would hand it out."""
-    return subprocess.run(
-        ["git", "--git-dir", str(path), "cat-file", "--batch-all-objects", "--batch"], capture_output=True, check=True
-    ).stdout
+from tests.conftest import ADA, GRACE, fsck_strict, git, object_bytes
 
 
 def build(repo: ContentRepository) -> dict[str, str]:
@@ -50,12 +40,12 @@ def test_erasing_a_version_removes_its_bytes_from_every_copy_and_keeps_the_rest(
     unit_etag = entities.get_entity(repo, "unit", state="draft").commit
     before = [(e.id, e.key, e.kind) for e in read_events(repo, limit=1000).items]
     cursor = before[3][0]
-    assert b"V2SECRETBODY" in all_bytes(repo.path)
+    assert b"V2SECRETBODY" in object_bytes(repo.path)
 
     done = erase(repo, "page", author=GRACE, reason="Court order 2026/123", version=2)
 
-    assert b"V2SECRETBODY" not in all_bytes(repo.path)
-    assert b"V2SECRETBODY" not in all_bytes(ensure_live_mirror(repo))
+    assert b"V2SECRETBODY" not in object_bytes(repo.path)
+    assert b"V2SECRETBODY" not in object_bytes(ensure_live_mirror(repo))
     assert b"V2SECRETBODY" not in b"".join(export_bundle(repo, state="draft"))
     # version 1 wrote nothing erased; versions 2 and 3 held the body, and lose it
     versions = {v.version: v for v in entities.list_versions(repo, "page").items}
@@ -91,12 +81,12 @@ def build_pin(repo: ContentRepository, done: object) -> str:
 def test_erasing_every_version_leaves_a_readable_redacted_entity(repo: ContentRepository) -> None:
     build(repo)
     erase(repo, "page", author=GRACE, reason="Takedown")
-    everything = all_bytes(repo.path) + all_bytes(ensure_live_mirror(repo))
+    everything = object_bytes(repo.path) + object_bytes(ensure_live_mirror(repo))
     for marker in (b"V1TITLE", b"V2SECRETBODY", b"V3TITLE"):
         assert marker not in everything
     live = entities.get_entity(repo, "page", state="published")
     assert (live.title, live.fields) == (ERASED_TITLE, {})
-    assert b"Public paragraph" in all_bytes(repo.path)  # the other page's identical body stays
+    assert b"Public paragraph" in object_bytes(repo.path)  # the other page's identical body stays
     links.patch_draft(repo, "page", {"title": "Written again"}, author=ADA)  # and the entity goes on
     fsck_strict(repo.path)
 

@@ -3,14 +3,13 @@ real git client against a real server, over both protocol versions, with and wit
 
 from __future__ import annotations
 
-import subprocess
 import urllib.request
 from pathlib import Path
 
 import orjson
 import pytest
 
-from tests.conftest import bearer, token_for
+from tests.conftest import bearer, object_bytes, object_ids, token_for
 from tests.git.conftest import Server, run_git
 from tests.publishing.test_live_mirror import published_states
 
@@ -73,13 +72,6 @@ def make_history(client: Client) -> None:
     c("PUT", "/entities/never-live", {"type": "html", "title": "NEVERLIVESECRET"})
 
 
-def every_object(checkout: Path) -> bytes:
-    done = subprocess.run(
-        ["git", "cat-file", "--batch-all-objects", "--batch"], cwd=checkout, capture_output=True, check=True
-    )
-    return done.stdout
-
-
 @pytest.mark.parametrize("protocol", [0, 2])
 @pytest.mark.parametrize("refspecs", [(), ("refs/*:refs/remotes/all/*",), ("refs/published/*:refs/published/*",)])
 def test_an_anonymous_clone_holds_nothing_that_was_never_live(
@@ -91,7 +83,7 @@ def test_an_anonymous_clone_holds_nothing_that_was_never_live(
     run_git("-c", f"protocol.version={protocol}", "clone", "-q", url, str(checkout))
     if refspecs:
         run_git("-c", f"protocol.version={protocol}", "fetch", "-q", "origin", *refspecs, cwd=checkout)
-    found = every_object(checkout)
+    found = object_bytes(checkout)
     for marker in ("LEAKV1TITLE", "LEAKV1BODY", "DISCARDSECRETTITLE", "DISCARD2SECRET", "NEVERLIVESECRET"):
         assert marker.encode() not in found, marker
     # gone and vanished content left the current tree (it was live once, so history keeps it)
@@ -99,9 +91,7 @@ def test_an_anonymous_clone_holds_nothing_that_was_never_live(
     assert tree.stdout == ""
     # every object belongs to a published state: main's commits, trees and README, or an
     # entity version that was live
-    objects = set(
-        run_git("cat-file", "--batch-all-objects", "--batch-check=%(objectname)", cwd=checkout).stdout.split()
-    )
+    objects = object_ids(checkout)
     commits = set(run_git("rev-list", "origin/main", cwd=checkout).stdout.split())
     aggregate = {
         line.split()[2]
@@ -129,7 +119,7 @@ def test_the_full_repository_challenges_and_keeps_everything_for_the_preview_rig
     checkout = tmp_path / "full"
     run_git("clone", "-q", url, str(checkout))
     run_git("fetch", "-q", "origin", "refs/drafts/*:refs/drafts/*", "refs/published/*:refs/published/*", cwd=checkout)
-    found = every_object(checkout)
+    found = object_bytes(checkout)
     for marker in MARKERS:
         assert marker.encode() in found, marker
     # publishing fast-forwards a published ref there, as before
@@ -162,7 +152,7 @@ def test_after_an_erasure_no_fetch_from_either_copy_returns_the_bytes(
         "-c", f"protocol.version={protocol}", "clone", "-q", "--mirror", reader_server.clone_url(live=True), str(live)
     )
     for copy in (full, live):
-        found = every_object(copy)
+        found = object_bytes(copy)
         assert b"ERASEMEBODY" not in found and b"LEAKV1BODY" not in found
         for sha in (erased_blob, old_tip):
             fetch = run_git("-c", f"protocol.version={protocol}", "fetch", "origin", sha, cwd=copy, check=False)

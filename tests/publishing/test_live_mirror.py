@@ -4,7 +4,6 @@ published state, gone content out of the current tree, and the same commits howe
 from __future__ import annotations
 
 import subprocess
-from pathlib import Path
 
 import pygit2
 import pytest
@@ -15,21 +14,11 @@ from gitstore.publishing import api as publishing
 from gitstore.publishing.mirror import ensure_live_mirror, live_mirror_path, rebuild_live_mirror, sync_live_mirror
 from gitstore.publishing.unpublishing import unpublish
 from gitstore.storage.api import entity_path
-from tests.conftest import ADA, GRACE, fsck_strict, git
+from tests.conftest import ADA, GRACE, fsck_strict, git, object_bytes, object_ids
 
 
 def publish(repo: ContentRepository, *keys: str) -> None:
     publishing.publish(repo, [publishing.PublishTarget(k) for k in keys], author=ADA)
-
-
-def every_object(path: Path) -> set[str]:
-    done = subprocess.run(
-        ["git", "--git-dir", str(path), "cat-file", "--batch-all-objects", "--batch-check=%(objectname)"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return set(done.stdout.split())
 
 
 def published_states(repo: ContentRepository) -> set[str]:
@@ -64,12 +53,12 @@ def test_the_copy_has_one_commit_per_publish_and_only_published_objects(repo: Co
     commits = set(git(path, "rev-list", "main").split())
     trees_of_main = {git(path, "rev-parse", f"{c}^{{tree}}").strip() for c in commits}
     shards = {row.split()[2] for c in commits for row in git(path, "ls-tree", c).splitlines()}
-    entity_objects = every_object(path) - commits - trees_of_main - shards
+    entity_objects = object_ids(path) - commits - trees_of_main - shards
     readme = {git(path, "rev-parse", "main:README").strip()}
     assert entity_objects - readme <= published_states(repo)
-    assert every_object(path) == aggregate
-    for marker in ("INTERMEDIATE-1", "INTERMEDIATE-2", "NEVER-LIVE", "ada@example.org"):
-        assert marker not in _all_bytes(path)
+    assert object_ids(path) == aggregate
+    for marker in (b"INTERMEDIATE-1", b"INTERMEDIATE-2", b"NEVER-LIVE", b"ada@example.org"):
+        assert marker not in object_bytes(path)
     fsck_strict(path)
 
 
@@ -154,10 +143,10 @@ def test_a_copy_in_the_old_layout_is_replaced_with_nothing_of_it_left(repo: Cont
     old = live_mirror_path(repo)
     pygit2.init_repository(str(old), bare=True, initial_head="main")
     subprocess.run(["git", "--git-dir", str(repo.path), "push", "-q", str(old), "main", "refs/published/*"], check=True)
-    assert "DRAFT-BEFORE-LIVE" in _all_bytes(old)
+    assert b"DRAFT-BEFORE-LIVE" in object_bytes(old)
     path = ensure_live_mirror(repo)
     assert git(path, "for-each-ref", "--format=%(refname)").split() == ["refs/heads/main"]
-    assert "DRAFT-BEFORE-LIVE" not in _all_bytes(path)
+    assert b"DRAFT-BEFORE-LIVE" not in object_bytes(path)
     assert not list(path.parent.glob("live.git.*"))
 
 
@@ -173,13 +162,6 @@ def test_the_copy_names_who_published_as_configured_and_never_their_email(
     fsck_strict(path)
 
 
-def _all_bytes(path: Path) -> str:
-    done = subprocess.run(
-        ["git", "--git-dir", str(path), "cat-file", "--batch-all-objects", "--batch"], capture_output=True, check=True
-    )
-    return done.stdout.decode("utf-8", "replace")
-
-
 def test_links_and_members_naming_a_key_never_live_are_left_out_of_the_copy(repo: ContentRepository) -> None:
     """A key that was never live is news of a draft: the copy names only keys live by then."""
     entities.put_draft(repo, "secret-merger", {"type": "page", "title": "Not yet"}, author=ADA)
@@ -190,7 +172,7 @@ def test_links_and_members_naming_a_key_never_live_are_left_out_of_the_copy(repo
     entities.put_draft(repo, "box", {"type": "container", "title": "Box", "members": members}, author=ADA)
     publish(repo, "home", "about", "box")  # about goes live with home: it may be named
     path = ensure_live_mirror(repo)
-    assert "secret-merger" not in _all_bytes(path)
+    assert b"secret-merger" not in object_bytes(path)
     home = git(path, "show", f"main:{entity_path('home')}/entity.json")
     assert '"related": [\n      "about"\n    ]' in home and "mentions" not in home
     assert git(path, "show", f"main:{entity_path('box')}/members.json") == '[\n  {"key":"about","pin":null}\n]\n'

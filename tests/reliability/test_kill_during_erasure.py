@@ -17,9 +17,8 @@ from gitstore.erasure import ERASED_TITLE, erase, erasures, finish_erasures
 from gitstore.links import api as links
 from gitstore.publishing import api as publishing
 from gitstore.publishing.mirror import ensure_live_mirror
-from tests.conftest import ADA, fsck_strict
+from tests.conftest import ADA, fsck_strict, object_bytes
 from tests.reliability.children import ROOT, refs_of
-from tests.test_erasure import all_bytes
 
 RUNS = 6
 
@@ -87,7 +86,7 @@ def test_kill_9_during_an_erasure_leaves_it_done_or_not_started(
         finished = finish_erasures(store.repository("demo"))
         store.repair_all()  # the restart
         repo = store.repository("demo")
-        everything = all_bytes(repo.path) + all_bytes(ensure_live_mirror(repo))
+        everything = object_bytes(repo.path) + object_bytes(ensure_live_mirror(repo))
         draft = entities.get_entity(repo, "secret", state="draft")
         if erasures(repo):
             outcomes["finished at restart" if finished else "done"] += 1
