@@ -35,7 +35,7 @@ from api.auth import current_principal, repository_hidden, require_preview
 from api.body import read_body
 from api.problems import HTTPProblem
 from gitstore import ContentRepository, Store
-from gitstore.entities.draft_branch import draft_head
+from gitstore.entities.draft_branch import folded_draft_head
 from gitstore.publishing.mirror import ensure_live_mirror
 
 router = APIRouter(prefix="/git", tags=["git"])
@@ -51,7 +51,7 @@ async def _served_path(request: Request, name: str, *, live: bool) -> Path:
 def _full_repository(request: Request, name: str) -> Path:
     repo = _visible_repository(request, name)
     require_preview(current_principal(request), repo, request)
-    draft_head(repo)  # a clone sees `draft` with every change made so far folded in
+    folded_draft_head(repo)  # a clone sees `draft` with every change made so far folded in
     return repo.path
 
 

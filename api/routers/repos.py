@@ -10,7 +10,7 @@ from api.problems import HTTPProblem
 from api.readers import AudienceDep, audience
 from api.schemas import PruneOut, RepoCreate, RepoList, RepoOut
 from gitstore import ContentRepository
-from gitstore.entities.draft_branch import draft_head
+from gitstore.entities.draft_branch import draft_head_as_is
 from gitstore.pruning import prune
 from gitstore.repository import MAIN
 from gitstore.storage.api import read_ref
@@ -20,7 +20,10 @@ router = APIRouter(prefix="/repos", tags=["repositories"])
 
 def _out(repo: ContentRepository) -> RepoOut:
     git = repo.storage.git
-    main, draft = read_ref(git, MAIN), draft_head(repo)
+    # As it is, not folded: a GET must not write (a commit, a ref move and an index transaction
+    # under the drafts lock). Nothing is derived from this head; an import's If-Match comes
+    # from its dry run, which folds, and a clone or export folds before it reads `draft`.
+    main, draft = read_ref(git, MAIN), draft_head_as_is(repo)
     return RepoOut(
         name=repo.name,
         description=repo.description,

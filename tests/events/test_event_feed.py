@@ -12,7 +12,7 @@ import httpx2 as httpx
 import pytest
 
 from gitstore import ContentRepository, Store
-from gitstore.entities.draft_branch import draft_head
+from gitstore.entities.draft_branch import folded_draft_head
 from gitstore.errors import InvalidInput
 from gitstore.events import read_events
 from gitstore.links import api as links
@@ -93,11 +93,11 @@ def test_a_draft_events_dependents_are_fixed_when_it_happens(repo: ContentReposi
     # Each change folded into `draft` at once, as the service does every second; its event
     # records the dependents as of the fold.
     links.put_draft(repo, "hub", {"type": "guide", "title": "Hub"}, author=ADA)
-    draft_head(repo)
+    folded_draft_head(repo)
     links.put_draft(repo, "spoke", {"type": "guide", "title": "Spoke", "links": {"related": ["hub"]}}, author=ADA)
-    draft_head(repo)
+    folded_draft_head(repo)
     links.patch_draft(repo, "hub", {"title": "Hub 2"}, author=ADA)
-    draft_head(repo)
+    folded_draft_head(repo)
     links.put_draft(
         repo, "box", {"type": "container", "title": "Box", "members": [{"key": "hub", "pin": None}]}, author=ADA
     )
