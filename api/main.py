@@ -15,7 +15,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 
 from api import docs, git_http, metrics, oauth, openapi, problems, readers, ui
-from api.housekeeping import fold_all, keep_folding, keep_house
+from api.background import fold_all, keep_folding, keep_house
 from api.logs import install_scrubbing
 from api.methods import Methods
 from api.negotiation import acceptable

@@ -27,9 +27,9 @@ import orjson
 
 from gitstore import Author, Store
 from gitstore.entities import api as entities
-from gitstore.housekeeping import gc
 from gitstore.publishing import api as publishing
 from gitstore.publishing.mirror import sync_live_mirror
+from gitstore.upkeep.packing import gc
 
 ROOT = Path(__file__).resolve().parents[1]
 ME = Author("Bench", "bench@example.org")

@@ -1,7 +1,8 @@
 """The layers point down, and the library knows nothing of HTTP.
 
     storage < index < repository < entities < publishing < history < containers < links
-    < bundles < events < relay < maintenance < housekeeping < pruning < erasure < store < samples < cli
+    < bundles < events < relay < upkeep (repair < packing < fsck < pruning) < erasure < store
+    < samples < cli
 
 A module may import its own layer and the layers below it, never one above.
 """
@@ -33,10 +34,11 @@ LAYERS = [
     "gitstore.bundles",
     "gitstore.events",
     "gitstore.relay",
-    "gitstore.maintenance",
-    "gitstore.housekeeping",
-    "gitstore.fsck",
-    "gitstore.pruning",
+    "gitstore.upkeep.repair",
+    "gitstore.upkeep.packing",
+    "gitstore.upkeep.fsck",
+    "gitstore.upkeep.pruning",
+    "gitstore.upkeep",
     "gitstore.erasure",
     "gitstore.store",
     "gitstore.samples",

@@ -11,9 +11,9 @@ from api.readers import AudienceDep, audience
 from api.schemas import PruneOut, RepoCreate, RepoList, RepoOut
 from gitstore import ContentRepository
 from gitstore.entities.draft_branch import draft_head_as_is
-from gitstore.pruning import prune
 from gitstore.repository import MAIN
 from gitstore.storage.api import read_ref
+from gitstore.upkeep.pruning import prune
 
 router = APIRouter(prefix="/repos", tags=["repositories"])
 

@@ -16,8 +16,8 @@ from gitstore.entities.draft_branch import folded_draft_head
 from gitstore.errors import InvalidInput
 from gitstore.events import read_events
 from gitstore.links import api as links
-from gitstore.maintenance import reindex
 from gitstore.publishing.api import PublishTarget
+from gitstore.upkeep.repair import reindex
 from tests.conftest import ADA, GRACE
 from tests.serving import start_server
 
@@ -148,9 +148,9 @@ def test_a_change_whose_draft_commit_a_crash_lost_still_has_its_event(repo: Cont
     """A single write's commit point is its entity ref; if the process dies before `draft`
     moves, startup repair adds the change to `draft` and the feed announces it there."""
     from gitstore.entities.document import document_to_files, parse_document
-    from gitstore.maintenance import repair
     from gitstore.repository import draft_ref
     from gitstore.storage.api import set_ref, write_files
+    from gitstore.upkeep.repair import repair
 
     links.put_draft(repo, "a", {"type": "page", "title": "A"}, author=ADA)
     every_event(repo)  # the feed has read `draft` up to here

@@ -21,10 +21,10 @@ from gitstore.events import read_events
 from gitstore.index.api import ChangeRow, EntityIndex, FeedRow, ListFilter, Summary, Usage
 from gitstore.index.schema import SCHEMA_VERSION
 from gitstore.links import api as links
-from gitstore.maintenance import reindex, repair
 from gitstore.publishing.api import PublishNote, PublishTarget, published_row
 from gitstore.repository import MAIN
 from gitstore.storage.api import read_ref
+from gitstore.upkeep.repair import reindex, repair
 from tests.conftest import ADA, GRACE
 
 

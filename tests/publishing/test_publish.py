@@ -9,11 +9,11 @@ from gitstore.entities import api as entities
 from gitstore.entities.api import IfMatch
 from gitstore.entities.draft_branch import folded_draft_head
 from gitstore.errors import BasePathTaken, EntityNotFound, NotFastForward, StaleVersion
-from gitstore.maintenance import reindex, repair
 from gitstore.publishing import api as publishing
 from gitstore.publishing.api import PublishTarget
 from gitstore.repository import MAIN
 from gitstore.storage.api import entity_path, read_ref
+from gitstore.upkeep.repair import reindex, repair
 from tests.conftest import ADA, GRACE, fsck_strict, git
 
 
