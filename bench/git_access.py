@@ -25,6 +25,7 @@ from typing import Any
 
 import orjson
 
+from api.main import UVICORN_APP
 from gitstore import Author, Store
 from gitstore.entities import api as entities
 from gitstore.publishing import api as publishing
@@ -60,7 +61,7 @@ def serve(data: Path, env: dict[str, str] | None = None) -> tuple[subprocess.Pop
             sys.executable,
             "-m",
             "uvicorn",
-            "api.main:app",
+            *UVICORN_APP,
             "--host",
             "127.0.0.1",
             "--port",

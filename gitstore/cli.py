@@ -512,7 +512,8 @@ def serve(
     # reaches a local proxy could then name any address as its own.
     proxies = [address.strip() for address in trusted_proxies.split(",") if address.strip()]
     uvicorn.run(
-        "api.main:app",
+        "api.main:create_app",
+        factory=True,
         host=host,
         port=port,
         workers=workers,

@@ -140,3 +140,19 @@ def test_other_library_errors_never_leave_their_module() -> None:
             if isinstance(handler, ast.ExceptHandler) and handler.type
         }
         assert any(cls.__name__ in text for text in caught), f"{cls.__module__} never catches {cls.__name__}"
+
+
+SERVICE = sorted((ROOT / "api").rglob("*.py"))
+
+
+def test_nothing_builds_the_app_at_import() -> None:
+    """uvicorn builds it (`--factory api.main:create_app`), once in each worker, from the settings
+    of that moment; an app made at import would read the environment of whoever imported first."""
+    from fastapi import FastAPI
+
+    for path in SERVICE:
+        module = importlib.import_module(
+            ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        )
+        built = [name for name, value in vars(module).items() if isinstance(value, FastAPI)]
+        assert not built, f"{module.__name__} builds {built} at import"
