@@ -156,3 +156,18 @@ def test_nothing_builds_the_app_at_import() -> None:
         )
         built = [name for name, value in vars(module).items() if isinstance(value, FastAPI)]
         assert not built, f"{module.__name__} builds {built} at import"
+
+
+ROUTES = sorted([*(ROOT / "api" / "routers").glob("*.py"), *(ROOT / "api" / "ui").glob("*.py")])
+
+
+@pytest.mark.parametrize("path", ROUTES, ids=[str(p.relative_to(ROOT)) for p in ROUTES])
+def test_routes_declare_what_they_need_and_decide_nothing(path: Path) -> None:
+    """Who may do what is decided in api/auth.py (dependencies such as Writer, `needs_preview`,
+    the named rules), so one reading of one file answers it for every route."""
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            assert node.func.attr not in ("may", "scopes_on"), f"{path.name}:{node.lineno} checks a scope itself"
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            assert node.func.id not in ("require_preview", "may_preview"), f"{path.name}:{node.lineno} decides preview"

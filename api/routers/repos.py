@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
+from api.auth import require_admin_to_create, visible
 from api.body import JsonBody, json_body, validate_body
 from api.deps import Admin, PrincipalDep, RepoDep, StoreDep
-from api.problems import HTTPProblem
 from api.readers import AudienceDep, audience
 from api.schemas import PruneOut, RepoCreate, RepoList, RepoOut
 from gitstore import ContentRepository
@@ -41,8 +41,7 @@ def _out(repo: ContentRepository) -> RepoOut:
 )
 def create_repo(store: StoreDep, principal: PrincipalDep, response: Response, body: JsonBody) -> RepoOut:
     request = validate_body(RepoCreate, body)
-    if not principal.may(request.name, "admin"):
-        raise HTTPProblem(403, "forbidden", "Forbidden", "creating a repository needs the 'admin' scope on it")
+    require_admin_to_create(principal, request.name)
     repo = store.create_repository(request.name, request.description)
     response.headers["Location"] = f"/repos/{repo.name}"
     return _out(repo)
@@ -51,7 +50,8 @@ def create_repo(store: StoreDep, principal: PrincipalDep, response: Response, bo
 @router.get("", response_model=RepoList, summary="List content repositories")
 def list_repos(store: StoreDep, principal: PrincipalDep, request: Request) -> RepoList:
     # Only those the caller has a scope on: the others do not exist for them.
-    mine = [r for r in store.repositories() if principal.scopes_on(r.name)]
+    repos = {r.name: r for r in store.repositories()}
+    mine = [repos[name] for name in visible(principal, repos)]
     return RepoList(items=[audience(request, principal, r).repository(_out(r)) for r in mine])
 
 
