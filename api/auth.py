@@ -15,9 +15,11 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import functools
+import inspect
 import ipaddress
-from collections.abc import Awaitable, Callable
-from typing import Annotated
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 
@@ -30,13 +32,25 @@ from gitstore.access.scopes import EVERY_REPOSITORY, SCOPES, Grants, Principal, 
 
 __all__ = [
     "Principal",
+    "a_draft_view",
+    "a_draft_view_or_a_version",
+    "a_draft_view_or_draft_filters",
+    "a_draft_view_or_whether_drafts_differ",
+    "a_version_or_the_versions",
     "caller",
     "current_principal",
     "may_preview",
+    "may_publish",
+    "may_write",
+    "needs_preview",
     "principal_for_token",
     "repository_hidden",
     "require",
+    "require_admin_to_create",
     "require_preview",
+    "require_publish_to_import",
+    "require_visible",
+    "visible",
 ]
 
 _EVERYTHING = {EVERY_REPOSITORY: frozenset(SCOPES)}
@@ -60,9 +74,30 @@ async def caller(request: Request) -> Principal:
     return current_principal(request)
 
 
+def visible(principal: Principal, names: Iterable[str]) -> list[str]:
+    """The repositories among `names` this caller may learn exist: those they hold a scope on."""
+    return [name for name in names if principal.scopes_on(name)]
+
+
+def require_visible(principal: Principal, name: str) -> None:
+    """Refuse a caller with no scope on repository `name` as if it did not exist (404)."""
+    if not principal.scopes_on(name):
+        raise repository_hidden(name)
+
+
 def may_preview(principal: Principal, repo: ContentRepository) -> bool:
     """May this caller see drafts and history of `repo`?"""
     return principal.may(repo.name, "preview")
+
+
+def may_write(principal: Principal, repo: ContentRepository) -> bool:
+    """May this caller change drafts of `repo` (what the web app offers them)?"""
+    return principal.may(repo.name, "write")
+
+
+def may_publish(principal: Principal, repo: ContentRepository) -> bool:
+    """May this caller publish in `repo` (what the web app offers them)?"""
+    return principal.may(repo.name, "publish")
 
 
 def require_preview(principal: Principal, repo: ContentRepository, request: Request | None = None) -> None:
@@ -72,13 +107,96 @@ def require_preview(principal: Principal, repo: ContentRepository, request: Requ
         raise _missing(principal, "preview", repo.name, request)
 
 
+def require_admin_to_create(principal: Principal, name: str) -> None:
+    """Creating repository `name` needs the admin scope on that name (or on `*`)."""
+    if not principal.may(name, "admin"):
+        raise HTTPProblem(403, "forbidden", "Forbidden", "creating a repository needs the 'admin' scope on it")
+
+
+def require_publish_to_import(principal: Principal, repo: ContentRepository, *, publish: bool, dry_run: bool) -> None:
+    """An import that publishes what it writes needs the publish scope too; a dry run writes
+    nothing, so it needs only what any import needs (write)."""
+    if publish and not dry_run and not principal.may(repo.name, "publish"):
+        raise HTTPProblem(
+            403,
+            "forbidden",
+            "Forbidden",
+            f"publishing an import needs the 'publish' scope on repository {repo.name!r}",
+            required_scope="publish",
+        )
+
+
+# What asks a route for drafts, by the route's own arguments (`needs_preview(when=...)`).
+def a_draft_view(state: str, **_: object) -> bool:
+    return state == "draft"
+
+
+def a_draft_view_or_a_version(state: str, version: int | None = None, commit: str | None = None, **_: object) -> bool:
+    """Past versions are history, which is draft information too."""
+    return state == "draft" or version is not None or commit is not None
+
+
+def a_draft_view_or_whether_drafts_differ(state: str, has_unpublished_changes: bool | None = None, **_: object) -> bool:
+    return state == "draft" or has_unpublished_changes is not None
+
+
+def a_draft_view_or_draft_filters(
+    view: str, changed: str = "", deleted: bool = False, author: str | None = None, **_: object
+) -> bool:
+    """The web app's entity list: the draft view, or filters only drafts answer (whether a draft
+    differs, deleted entities, who wrote them). An empty `view` is the caller's default view."""
+    return view == "draft" or bool(changed or deleted or author)
+
+
+def a_version_or_the_versions(version: int | None = None, cursor: int | None = None, **_: object) -> bool:
+    """The web app's entity page: a past version, or a page of the version list."""
+    return version is not None or cursor is not None
+
+
+Route = TypeVar("Route", bound=Callable[..., Any])
+
+
+def needs_preview(when: Callable[..., bool] | None = None) -> Callable[[Route], Route]:
+    """Declare that a route needs the preview right on its repository: always, or when
+    `when(**arguments)` says the request asks for drafts. The route takes `principal` and `repo`.
+
+    Checked as the route is called, after FastAPI has validated the request, not as a
+    dependency: a request both malformed and not allowed answers 422, as it did when each route
+    checked this itself, and a route may still refuse other input before it reads drafts."""
+
+    def declare(route: Route) -> Route:
+        takes = inspect.signature(route).parameters
+        assert {"principal", "repo"} <= takes.keys(), f"{route.__name__} must take principal and repo"
+
+        def check(arguments: dict[str, Any]) -> None:
+            if when is None or when(**arguments):
+                require_preview(arguments["principal"], arguments["repo"])
+
+        if inspect.iscoroutinefunction(route):
+
+            @functools.wraps(route)
+            async def checked_async(**arguments: Any) -> Any:
+                check(arguments)
+                return await route(**arguments)
+
+            return checked_async  # type: ignore[return-value]
+
+        @functools.wraps(route)
+        def checked(**arguments: Any) -> Any:
+            check(arguments)
+            return route(**arguments)
+
+        return checked  # type: ignore[return-value]
+
+    return declare
+
+
 def require(scope: Scope) -> Callable[..., Awaitable[Principal]]:
     """A dependency: the caller, who must hold `scope` on the repository in the path."""
 
     async def check(request: Request, principal: Annotated[Principal, Depends(caller)]) -> Principal:
         name = request.path_params["repo"]
-        if not principal.scopes_on(name):
-            raise repository_hidden(name)
+        require_visible(principal, name)
         if not principal.may(name, scope):
             raise _missing(principal, scope, name)
         return principal

@@ -9,7 +9,7 @@ from fastapi import Depends, Header, Path, Request, Response
 from pydantic import AfterValidator
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import Principal, caller, repository_hidden, require
+from api.auth import Principal, caller, require, require_visible
 from api.problems import HTTPProblem
 from api.schemas import repo_name
 from gitstore import ContentRepository, Store
@@ -45,8 +45,7 @@ async def get_repo(
     Opening a repository the first time touches the disk and may wait on its index, so that
     happens in the threadpool; every later request finds it open (one threadpool round trip
     less a request: ~0.1 ms of a live GET's ~1 ms)."""
-    if not principal.scopes_on(repo):
-        raise repository_hidden(repo)
+    require_visible(principal, repo)
     return store.opened(repo) or await run_in_threadpool(store.repository, repo)
 
 

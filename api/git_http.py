@@ -31,11 +31,11 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import current_principal, repository_hidden, require_preview
+from api.auth import current_principal, require_preview, require_visible
 from api.body import read_body
 from api.problems import HTTPProblem
 from gitstore import ContentRepository, Store
-from gitstore.entities.draft_branch import draft_head
+from gitstore.entities.draft_branch import folded_draft_head
 from gitstore.publishing.mirror import ensure_live_mirror
 
 router = APIRouter(prefix="/git", tags=["git"])
@@ -51,7 +51,7 @@ async def _served_path(request: Request, name: str, *, live: bool) -> Path:
 def _full_repository(request: Request, name: str) -> Path:
     repo = _visible_repository(request, name)
     require_preview(current_principal(request), repo, request)
-    draft_head(repo)  # a clone sees `draft` with every change made so far folded in
+    folded_draft_head(repo)  # a clone sees `draft` with every change made so far folded in
     return repo.path
 
 
@@ -61,8 +61,7 @@ def _public_copy(request: Request, name: str) -> Path:
 
 def _visible_repository(request: Request, name: str) -> ContentRepository:
     """The repository, if the caller has a scope on it; otherwise it does not exist for them."""
-    if not current_principal(request).scopes_on(name):
-        raise repository_hidden(name)
+    require_visible(current_principal(request), name)
     store: Store = request.app.state.store
     return store.repository(name)
 

@@ -1,4 +1,8 @@
-"""The FastAPI application: `create_app(settings)` builds one; `app` is the one uvicorn serves."""
+"""The FastAPI application: `create_app(settings)` builds one, and uvicorn calls it as a factory
+(`uvicorn --factory api.main:create_app`, as `gitstore serve` does), once in each worker.
+
+Nothing builds an app at import: importing this module reads no settings and installs nothing,
+so a test or an embedding builds exactly the app it configures."""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 
 from api import docs, git_http, metrics, oauth, openapi, problems, readers, ui
-from api.housekeeping import fold_all, keep_folding, keep_house
+from api.background import fold_all, keep_folding, keep_house
 from api.logs import install_scrubbing
 from api.methods import Methods
 from api.negotiation import acceptable
@@ -42,8 +46,12 @@ from gitstore.storage.api import LockBudget
 
 log = logging.getLogger("gitstore.api")
 
+#: uvicorn's arguments that name the app: it calls the factory itself, once in each worker.
+UVICORN_APP = ("--factory", "api.main:create_app")
+
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    """The service's app; without `settings`, those of the environment (GITSTORE_*)."""
     settings = settings or Settings.from_env()
 
     install_scrubbing()
@@ -149,6 +157,3 @@ def _open_store(settings: Settings) -> Store:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
     return store
-
-
-app = create_app()

@@ -152,7 +152,10 @@ class RepoOut(BaseModel):
     description: str
     main: str | None = Field(description="commit of refs/heads/main, the live site")
     draft: str | None = Field(
-        description="commit of refs/heads/draft, every current draft (null without the preview right)"
+        description=(
+            "commit of refs/heads/draft, every current draft, as it is: changes of the last second may"
+            " still wait to be folded in (null without the preview right)"
+        )
     )
 
 

@@ -39,7 +39,7 @@ class Settings:
     docs: bool = True
     max_clones: int = 4
     upload_pack_timeout: float = 300.0
-    # Background housekeeping (gitstore.housekeeping.maintain) every so many seconds; 0 = off.
+    # Background housekeeping (gitstore.upkeep.packing.maintain) every so many seconds; 0 = off.
     # The service turns it on (GITSTORE_HOUSEKEEPING, default 300); an app built here has it off.
     housekeeping_seconds: float = 0.0
     # Fold draft changes into refs/heads/draft every so many seconds (GITSTORE_FOLD_SECONDS);

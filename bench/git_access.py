@@ -25,11 +25,12 @@ from typing import Any
 
 import orjson
 
+from api.main import UVICORN_APP
 from gitstore import Author, Store
 from gitstore.entities import api as entities
-from gitstore.housekeeping import gc
 from gitstore.publishing import api as publishing
 from gitstore.publishing.mirror import sync_live_mirror
+from gitstore.upkeep.packing import gc
 
 ROOT = Path(__file__).resolve().parents[1]
 ME = Author("Bench", "bench@example.org")
@@ -60,7 +61,7 @@ def serve(data: Path, env: dict[str, str] | None = None) -> tuple[subprocess.Pop
             sys.executable,
             "-m",
             "uvicorn",
-            "api.main:app",
+            *UVICORN_APP,
             "--host",
             "127.0.0.1",
             "--port",

@@ -13,7 +13,7 @@ at an older version (so they have unpublished drafts), 10% never published. A fi
 entities have a base_path. Keys start with a hash, so each stage spreads its entities over the
 whole key space (and over packed-refs) instead of appending at the end.
 
-At each stage, `gitstore.housekeeping.gc` (what `gitstore gc` runs) follows the bulk build, as an
+At each stage, `gitstore.upkeep.packing.gc` (what `gitstore gc` runs) follows the bulk build, as an
 operator would run it after a large import. Every request is measured before it (the bulk
 build leaves one pack a batch, and its refs already packed by the bulk ref writer) and after it
 (one pack, every ref packed), and then once more with every ref loose, as in a repository grown
@@ -106,12 +106,12 @@ from gitstore.entities.api import DraftChange, IfMatch
 from gitstore.entities.document import Content
 from gitstore.entities.draft_branch import fold_drafts
 from gitstore.entities.snapshots import draft_tip
-from gitstore.housekeeping import gc, stats
 from gitstore.index.api import ListFilter
 from gitstore.publishing import api as publishing
 from gitstore.publishing.api import PublishTarget
 from gitstore.repository import MAIN, ContentRepository, draft_ref
 from gitstore.storage.api import pack_loose_refs, read_ref
+from gitstore.upkeep.packing import gc, stats
 
 ME = Author("Bench", "bench@example.org")
 RESULTS = Path(__file__).resolve().parent / "results"

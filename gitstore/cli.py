@@ -43,14 +43,15 @@ from gitstore.entities.model import Author
 from gitstore.erasure import erase as erase_content
 from gitstore.erasure import finish_erasures
 from gitstore.errors import GitstoreError, InvalidDocument, StaleVersion
-from gitstore.maintenance import reindex as reindex_repo
-from gitstore.maintenance import repair as repair_repo
 from gitstore.relay import subscriptions as webhook_subscriptions
 from gitstore.relay.webhooks import Allowlist
 from gitstore.storage.files import write_atomically
 from gitstore.store import Store
+from gitstore.upkeep.repair import reindex as reindex_repo
+from gitstore.upkeep.repair import repair as repair_repo
 
 _HELP = {"help_option_names": ["-h", "--help"]}
+UPKEEP = "Upkeep (gitstore.upkeep: repair, packing, fsck, pruning)"
 app = typer.Typer(
     help="A Git-backed content repository.", no_args_is_help=True, add_completion=False, context_settings=_HELP
 )
@@ -101,7 +102,7 @@ def init(
     typer.echo(orjson.dumps({"repo": repo, "path": str(created.path)}).decode() if json else f"created {created.path}")
 
 
-@app.command()
+@app.command(rich_help_panel=UPKEEP)
 def reindex(repo: str, data: DataDir = Path("data"), json: Json = False) -> None:
     """Throw the derived index away and rebuild it from refs."""
     count = reindex_repo(Store(data).repository(repo))
@@ -110,7 +111,7 @@ def reindex(repo: str, data: DataDir = Path("data"), json: Json = False) -> None
     )
 
 
-@app.command()
+@app.command(rich_help_panel=UPKEEP)
 def repair(
     repo: Annotated[str | None, typer.Argument()] = None,
     data: DataDir = Path("data"),
@@ -146,11 +147,11 @@ def clone_url(
     typer.echo(orjson.dumps({"repo": repo, "url": url}).decode() if json else url)
 
 
-@app.command()
+@app.command(rich_help_panel=UPKEEP)
 def fsck(repo: str, data: DataDir = Path("data"), json: Json = False) -> None:
     """Find truncated, garbled and missing objects and dangling refs, in the repository and its
     live-only copy, naming the entities they belong to. Exit status 1 if anything is wrong."""
-    from gitstore.fsck import fsck as fsck_repo
+    from gitstore.upkeep.fsck import fsck as fsck_repo
 
     reports = fsck_repo(Store(data).repository(repo))
     if json:
@@ -170,16 +171,16 @@ def fsck(repo: str, data: DataDir = Path("data"), json: Json = False) -> None:
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(rich_help_panel=UPKEEP)
 def gc(repo: str, data: DataDir = Path("data"), json: Json = False) -> None:
     """Pack objects and refs in the repository and its live-only copy."""
-    from gitstore.housekeeping import gc as gc_repo
+    from gitstore.upkeep.packing import gc as gc_repo
 
     report = dataclasses.asdict(gc_repo(Store(data).repository(repo)))
     typer.echo(orjson.dumps(report).decode() if json else f"{repo}: {report}")
 
 
-@app.command()
+@app.command(rich_help_panel=UPKEEP)
 def prune(
     repo: str,
     data: DataDir = Path("data"),
@@ -188,7 +189,7 @@ def prune(
     json: Json = False,
 ) -> None:
     """Prune what seed 004 allows: never anything pinned, published or latest."""
-    from gitstore.pruning import prune as prune_repo
+    from gitstore.upkeep.pruning import prune as prune_repo
 
     report = prune_repo(Store(data).repository(repo), dry_run=dry_run, grace_seconds=grace)
     if json:
@@ -361,10 +362,10 @@ def save_sample(
     typer.echo(orjson.dumps(summary).decode() if json else f"{repo}: wrote {count} files to {target}")
 
 
-@app.command()
+@app.command(rich_help_panel=UPKEEP)
 def stats(repo: str, data: DataDir = Path("data"), json: Json = False) -> None:
     """Entities, drafts, live, versions and publishes; refs, objects and disk use."""
-    from gitstore.housekeeping import stats as repo_stats
+    from gitstore.upkeep.packing import stats as repo_stats
 
     found = dataclasses.asdict(repo_stats(Store(data).repository(repo)))
     if json:
@@ -511,7 +512,8 @@ def serve(
     # reaches a local proxy could then name any address as its own.
     proxies = [address.strip() for address in trusted_proxies.split(",") if address.strip()]
     uvicorn.run(
-        "api.main:app",
+        "api.main:create_app",
+        factory=True,
         host=host,
         port=port,
         workers=workers,

@@ -41,7 +41,6 @@ from gitstore.entities.erasures import ERASURES_FILE, ERASURES_REF
 from gitstore.entities.model import Author
 from gitstore.entities.snapshots import forget_cached, signature
 from gitstore.errors import Conflict, EntityNotFound, InvalidInput, VersionNotFound
-from gitstore.maintenance import reindex
 from gitstore.names import validate_key
 from gitstore.publishing.api import roll_forward
 from gitstore.publishing.mirror import rebuild_live_mirror
@@ -59,6 +58,7 @@ from gitstore.storage.api import (
 )
 from gitstore.storage.files import write_atomically
 from gitstore.storage.space import ensure_room
+from gitstore.upkeep.repair import reindex
 
 __all__ = ["ERASED_TITLE", "Erasure", "erase", "erasures", "finish_erasures"]
 

@@ -9,6 +9,7 @@
     ├── AlreadyExists
     │   └── RepositoryExists
     ├── Conflict
+    │   ├── KeyRetired            the key belonged to a pruned entity, whose history keeps it
     │   ├── StaleVersion          a compare-and-swap lost: the ref is not where the caller said
     │   ├── BasePathTaken         another entity holds that base_path in the same store
     │   ├── TranslationTaken      another entity is already that document's translation in that locale
@@ -27,7 +28,8 @@
     ├── StorageFull               the disk is full; nothing was written
     └── CorruptObject             a git object on disk is damaged (truncated, garbled)
 
-The API layer maps each class to a status code in one table (api/errors.py).
+The API layer maps each class to a status and a problem type in one table (api/problems.py);
+tests/test_architecture.py fails for a class defined here without its own row there.
 """
 
 from __future__ import annotations

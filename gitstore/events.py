@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 
 import pygit2
 
-from gitstore.entities.draft_branch import draft_head
+from gitstore.entities.draft_branch import folded_draft_head
 from gitstore.entities.snapshots import load_snapshot
 from gitstore.entities.trailers import parse_repeated, parse_trailers
 from gitstore.errors import InvalidInput, StorageFull
@@ -112,7 +112,7 @@ def read_events(
     # commits its publishes name, or their place would be guessed from commit times.)
     with repo.storage.drafts_lock.held() if drafts else contextlib.nullcontext():
         main_head = read_ref(repo.storage.git, MAIN)
-        drafts_head = draft_head(repo)
+        drafts_head = folded_draft_head(repo)  # folded: the feed hands out every acknowledged change
     feed = _Feed(repo.index)
     _catch_up(repo, feed, "draft", drafts_head)
     _catch_up(repo, feed, "main", main_head)

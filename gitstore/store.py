@@ -13,10 +13,10 @@ from pathlib import Path
 from gitstore.erasure import finish_erasures
 from gitstore.errors import CorruptObject, RepositoryExists, RepositoryNotFound
 from gitstore.links.api import draft_dependents
-from gitstore.maintenance import RepairReport, repair
 from gitstore.names import validate_repo_name
 from gitstore.repository import ContentRepository
 from gitstore.storage.api import PATIENT, LockBudget, disk_errors, init_bare, object_errors
+from gitstore.upkeep.repair import RepairReport, repair
 
 __all__ = ["Store"]
 

@@ -17,7 +17,7 @@ from api.main import create_app
 from api.settings import Settings
 from gitstore import Author, ContentRepository, Store
 from gitstore.access.credentials import Credentials, default_path
-from gitstore.entities.draft_branch import draft_head
+from gitstore.entities.draft_branch import folded_draft_head
 
 ADA = Author("Ada Lovelace", "ada@example.org")
 GRACE = Author("Grace Hopper", "grace@example.org")
@@ -106,7 +106,7 @@ def settle(path: Path) -> None:
     as the service does every second: a git reader of the repository then sees all of them.
     On a full disk they stay waiting (opening the index may fail there too)."""
     with contextlib.suppress(sqlite3.OperationalError):
-        draft_head(Store(path.parent).repository(path.name.removesuffix(".git")))
+        folded_draft_head(Store(path.parent).repository(path.name.removesuffix(".git")))
 
 
 def disk_state(path: Path) -> tuple[str, list[str]]:

@@ -1,7 +1,8 @@
 """The layers point down, and the library knows nothing of HTTP.
 
     storage < index < repository < entities < publishing < history < containers < links
-    < bundles < events < relay < maintenance < housekeeping < pruning < erasure < store < samples < cli
+    < bundles < events < relay < upkeep (repair < packing < fsck < pruning) < erasure < store
+    < samples < cli
 
 A module may import its own layer and the layers below it, never one above.
 """
@@ -9,9 +10,13 @@ A module may import its own layer and the layers below it, never one above.
 from __future__ import annotations
 
 import ast
+import importlib
 from pathlib import Path
 
 import pytest
+
+from gitstore import errors
+from gitstore.errors import GitstoreError
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS = [
@@ -29,10 +34,11 @@ LAYERS = [
     "gitstore.bundles",
     "gitstore.events",
     "gitstore.relay",
-    "gitstore.maintenance",
-    "gitstore.housekeeping",
-    "gitstore.fsck",
-    "gitstore.pruning",
+    "gitstore.upkeep.repair",
+    "gitstore.upkeep.packing",
+    "gitstore.upkeep.fsck",
+    "gitstore.upkeep.pruning",
+    "gitstore.upkeep",
     "gitstore.erasure",
     "gitstore.store",
     "gitstore.samples",
@@ -80,3 +86,88 @@ def test_every_library_module_belongs_to_a_layer() -> None:
     for path in LIBRARY:
         module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
         assert module == "gitstore" or _layer(module) is not None, f"{module} is in no layer"
+
+
+def _library_module(path: Path) -> str:
+    return ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+
+
+def _exception_classes() -> list[type[BaseException]]:
+    """Every exception class the library defines, in whichever module."""
+    found = []
+    for path in LIBRARY:
+        module = importlib.import_module(_library_module(path))
+        found += [
+            value
+            for value in vars(module).values()
+            if isinstance(value, type) and issubclass(value, BaseException) and value.__module__ == module.__name__
+        ]
+    return found
+
+
+def test_every_error_class_has_its_own_problem_mapping() -> None:
+    # Looked up by MRO, a new class without a row would answer as its parent silently: a new
+    # meaning with an old problem type, which clients cannot tell apart.
+    from api.problems import PROBLEMS
+
+    unmapped = [
+        cls.__qualname__ for cls in _exception_classes() if issubclass(cls, GitstoreError) and cls not in PROBLEMS
+    ]
+    assert not unmapped, f"add a (status, type, title) row to api/problems.py PROBLEMS for {unmapped}"
+    for cls, (status, kind, title) in PROBLEMS.items():
+        assert 300 <= status < 600 and kind and title, cls
+    kinds = [kind for _, kind, _ in PROBLEMS.values()]
+    assert len(kinds) == len(set(kinds)), "two error classes share a problem type"
+
+
+def test_every_error_class_is_drawn_in_the_errors_tree() -> None:
+    drawn = errors.__doc__ or ""
+    missing = [c.__name__ for c in _exception_classes() if issubclass(c, GitstoreError) and c.__name__ not in drawn]
+    assert not missing, f"gitstore/errors.py's docstring does not show {missing}"
+
+
+def test_other_library_errors_never_leave_their_module() -> None:
+    """Only a GitstoreError has a problem mapping; any other error class the library defines
+    would reach HTTP as a bare 500. So it must be private and caught where it is raised."""
+    for cls in _exception_classes():
+        if issubclass(cls, GitstoreError):
+            continue
+        assert cls.__name__.startswith("_"), f"{cls.__module__}.{cls.__name__} is public but not a GitstoreError"
+        tree = ast.parse(Path(importlib.import_module(cls.__module__).__file__ or "").read_text())
+        caught = {
+            ast.unparse(handler.type)
+            for handler in ast.walk(tree)
+            if isinstance(handler, ast.ExceptHandler) and handler.type
+        }
+        assert any(cls.__name__ in text for text in caught), f"{cls.__module__} never catches {cls.__name__}"
+
+
+SERVICE = sorted((ROOT / "api").rglob("*.py"))
+
+
+def test_nothing_builds_the_app_at_import() -> None:
+    """uvicorn builds it (`--factory api.main:create_app`), once in each worker, from the settings
+    of that moment; an app made at import would read the environment of whoever imported first."""
+    from fastapi import FastAPI
+
+    for path in SERVICE:
+        module = importlib.import_module(
+            ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        )
+        built = [name for name, value in vars(module).items() if isinstance(value, FastAPI)]
+        assert not built, f"{module.__name__} builds {built} at import"
+
+
+ROUTES = sorted([*(ROOT / "api" / "routers").glob("*.py"), *(ROOT / "api" / "ui").glob("*.py")])
+
+
+@pytest.mark.parametrize("path", ROUTES, ids=[str(p.relative_to(ROOT)) for p in ROUTES])
+def test_routes_declare_what_they_need_and_decide_nothing(path: Path) -> None:
+    """Who may do what is decided in api/auth.py (dependencies such as Writer, `needs_preview`,
+    the named rules), so one reading of one file answers it for every route."""
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            assert node.func.attr not in ("may", "scopes_on"), f"{path.name}:{node.lineno} checks a scope itself"
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            assert node.func.id not in ("require_preview", "may_preview"), f"{path.name}:{node.lineno} decides preview"

@@ -15,10 +15,11 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import may_preview, require_preview
+from api.auth import a_draft_view, needs_preview, require_publish_to_import
 from api.body import body_chunks
 from api.deps import PrincipalDep, RepoDep, Writer, parse_etag
 from api.problems import HTTPProblem
+from api.readers import AudienceDep
 from api.schemas import PublishOut
 from gitstore.bundles.api import ImportReport, as_of_from_text, export_bundle, import_bundle
 from gitstore.bundles.format import FORMATS, MEDIA_TYPES, TAR_GZ, format_name
@@ -102,14 +103,7 @@ async def import_route(
             "send a bundle as application/gzip (tar.gz), application/zip or application/x-ndjson",
             accepted=list(MEDIA_TYPES),
         )
-    if publish and not dry_run and not principal.may(repo.name, "publish"):
-        raise HTTPProblem(
-            403,
-            "forbidden",
-            "Forbidden",
-            f"publishing an import needs the 'publish' scope on repository {repo.name!r}",
-            required_scope="publish",
-        )
+    require_publish_to_import(principal, repo, publish=publish, dry_run=dry_run)  # after the 415, as ever
     expected = parse_etag(if_match) if if_match is not None else None
     with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as body:
         async for chunk in body_chunks(request, request.app.state.settings.max_import_bytes):
@@ -136,25 +130,25 @@ async def import_route(
     response_class=StreamingResponse,
     responses={200: {"content": {media_type: {} for media_type in MEDIA_TYPES}}},
 )
+@needs_preview(when=a_draft_view)
 def export_route(
     request: Request,
     repo: RepoDep,
     principal: PrincipalDep,
+    audience: AudienceDep,
     state: Annotated[Literal["published", "draft"], Query(description="what is live, or every draft")] = "published",
     as_of: Annotated[
         str | None, Query(description="an RFC 3339 time, or a commit of main (published) or draft", max_length=64)
     ] = None,
     format: Annotated[Literal["tar.gz", "zip", "ndjson"] | None, Query(description="overrides Accept")] = None,
 ) -> StreamingResponse:
-    if state == "draft":
-        require_preview(principal, repo)
     media_type = FORMATS[format] if format is not None else _accepted(request.headers.get("accept"))
     stream = export_bundle(
         repo,
         state=state,
         as_of=as_of_from_text(as_of) if as_of is not None else None,
         media_type=media_type,
-        public=not may_preview(principal, repo),
+        public=not audience.preview,
     )
     name = f"{repo.name}-{state}.{format_name(media_type)}"
     return StreamingResponse(

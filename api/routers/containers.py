@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from api.auth import require_preview
+from api.auth import a_draft_view, needs_preview
 from api.body import JsonBody, json_body, validate_body
 from api.deps import Admin, PrincipalDep, RepoDep
 from api.readers import AudienceDep
@@ -33,6 +33,7 @@ router = APIRouter(prefix="/repos/{repo}", tags=["containers"])
     response_model=MemberList,
     summary="A container version's member list: as the author wrote it, pinned when made, or frozen",
 )
+@needs_preview()
 def member_list(
     repo: RepoDep,
     key: str,
@@ -40,12 +41,12 @@ def member_list(
     version: Annotated[int | None, Query(ge=1, description="a version number; the draft if absent")] = None,
     list: Literal["author", "initial", "frozen"] = "author",
 ) -> MemberList:
-    require_preview(principal, repo)
     members = containers.member_list(repo, key, version=version, kind=list)
     return MemberList(items=[MemberOut.model_validate(m) for m in members])
 
 
 @router.get("/entities/{key}/tree", response_model=TreeNodeOut, summary="The resolved nested tree of a container")
+@needs_preview(when=a_draft_view)
 def tree(
     repo: RepoDep,
     key: str,
@@ -54,8 +55,6 @@ def tree(
     state: Literal["draft", "published"] = "published",
     as_of: Annotated[datetime | None, Query(description="RFC 3339 time: the live tree then")] = None,
 ) -> TreeNodeOut:
-    if state == "draft":
-        require_preview(principal, repo)
     if as_of is not None:
         if state != "published":
             raise InvalidInput(

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 
 from api import caching
-from api.auth import require_preview
+from api.auth import a_draft_view_or_a_version, a_draft_view_or_whether_drafts_differ, needs_preview
 from api.body import JsonBody, MergePatchBody, OptionalJsonBody, json_body, validate_body
 from api.caching import list_etag
 from api.deps import PreconditionDep, PrincipalDep, RepoDep, Writer, set_etag
@@ -81,6 +81,7 @@ def _written(result: WriteResult, response: Response) -> EntityWritten:
 
 
 @router.get("", response_model=EntityPage, summary="List entities")
+@needs_preview(when=a_draft_view_or_whether_drafts_differ)
 def list_entities(
     repo: RepoDep,
     principal: PrincipalDep,
@@ -100,8 +101,6 @@ def list_entities(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     as_of: Annotated[datetime | None, Query(description="RFC 3339 time: what was live then")] = None,
 ) -> EntityPage:
-    if state == "draft" or has_unpublished_changes is not None:
-        require_preview(principal, repo)
     response.headers["ETag"] = list_etag(repo, audience)
     if state == "published":
         caching.live(response, None)
@@ -118,6 +117,7 @@ def list_entities(
 
 
 @router.get("/{key}", response_model=EntityOut, summary="Read an entity: live, draft or a past version")
+@needs_preview(when=a_draft_view_or_a_version)
 def get_entity(
     repo: RepoDep,
     key: Key,
@@ -129,8 +129,6 @@ def get_entity(
     commit: Annotated[str | None, Query(max_length=64)] = None,
     as_of: Annotated[datetime | None, Query(description="RFC 3339 time: what was live then")] = None,
 ) -> EntityOut:
-    if state == "draft" or version is not None or commit is not None:
-        require_preview(principal, repo)
     if as_of is not None:
         _as_of_is_alone(state, version, commit)
         entity = serve(history.get_entity_as_of(repo, key, as_of))
@@ -243,6 +241,7 @@ def restore_version(
     response_model=VersionPage,
     summary="The draft branch's history, newest first",
 )
+@needs_preview()
 def list_versions(
     repo: RepoDep,
     key: Key,
@@ -252,7 +251,6 @@ def list_versions(
     cursor: Annotated[int | None, Query(ge=1)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> VersionPage:
-    require_preview(principal, repo)
     page = entities.list_versions(repo, key, cursor=cursor, limit=limit)
     if page.next_cursor is not None:
         response.headers["Link"] = f'<{request.url.include_query_params(cursor=page.next_cursor)}>; rel="next"'
@@ -265,6 +263,7 @@ def list_versions(
     summary="What changed between two versions (default: what publishing would change)",
     responses={200: {"content": {"text/x-diff": {}}}},
 )
+@needs_preview()
 def diff_entity(
     repo: RepoDep,
     key: Key,
@@ -275,7 +274,6 @@ def diff_entity(
     ] = "published",
     to: Annotated[str, Query(max_length=64, description="version, commit, 'published' or 'draft'")] = "draft",
 ) -> Any:
-    require_preview(principal, repo)
     result = history.diff(repo, key, from_=from_, to=to)
     if "text/x-diff" in request.headers.get("accept", ""):
         return PlainTextResponse(result.patch, media_type="text/x-diff")
@@ -283,6 +281,7 @@ def diff_entity(
 
 
 @router.get("/{key}/blame", response_model=BlameOut, summary="Who last changed each line of one of the entity's files")
+@needs_preview()
 def blame_entity(
     repo: RepoDep,
     key: Key,
@@ -292,7 +291,6 @@ def blame_entity(
         str | None, Query(max_length=200, description="a field: its own file, or its lines of entity.json")
     ] = None,
 ) -> BlameOut:
-    require_preview(principal, repo)
     if path is not None and field is not None:
         raise InvalidInput("name a path or a field, not both", errors=[{"loc": ["field"], "msg": "with path"}])
     return BlameOut.model_validate(history.blame(repo, key, path=path, field=field))

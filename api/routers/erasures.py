@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter
 
-from api.auth import require_preview
+from api.auth import needs_preview
 from api.body import JsonBody, json_body, validate_body
 from api.deps import Admin, PrincipalDep, RepoDep
 from api.schemas import EraseRequest, ErasureOut
@@ -30,6 +30,6 @@ def erase_entity(repo: RepoDep, key: Key, principal: Admin, body: JsonBody) -> E
 
 
 @router.get("/erasures", response_model=list[ErasureOut], summary="Every erasure of the repository, oldest first")
+@needs_preview()
 def list_erasures(repo: RepoDep, principal: PrincipalDep) -> list[ErasureOut]:
-    require_preview(principal, repo)
     return [ErasureOut.model_validate(e) for e in erasures(repo)]

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from api.auth import require_preview
+from api.auth import needs_preview
 from api.caching import list_etag
 from api.deps import PrincipalDep, RepoDep
 from api.readers import AudienceDep
@@ -37,6 +37,7 @@ def publish_log(
 
 
 @router.get("/activity", response_model=ActivityPage, summary="Every change to every entity, newest first")
+@needs_preview()
 def activity(
     repo: RepoDep,
     principal: PrincipalDep,
@@ -48,7 +49,6 @@ def activity(
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> ActivityPage:
-    require_preview(principal, repo)
     response.headers["ETag"] = list_etag(repo, audience)
     page = history.list_activity(repo, key=key, author=author, cursor=cursor, limit=limit)
     _link_next(request, response, page.next_cursor)

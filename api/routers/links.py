@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request, Response
 
 from api import caching
-from api.auth import may_preview, require_preview
+from api.auth import a_draft_view, needs_preview
 from api.body import JsonBody, json_body, validate_body
 from api.deps import Admin, PrincipalDep, RepoDep, set_etag
 from api.readers import AudienceDep
@@ -39,11 +39,10 @@ LocaleQuery = Annotated[str | None, Query(max_length=32, description="the reader
     response_model=ExpandedLinksOut,
     summary="Each link as a summary of its target in the same view, plus reverse links and breadcrumbs",
 )
+@needs_preview(when=a_draft_view)
 def expanded_links(
     repo: RepoDep, key: str, principal: PrincipalDep, state: State = "published", locale: LocaleQuery = None
 ) -> ExpandedLinksOut:
-    if state == "draft":
-        require_preview(principal, repo)
     return ExpandedLinksOut.model_validate(links.expanded_links(repo, key, state=state, locale=locale))
 
 
@@ -52,11 +51,10 @@ def expanded_links(
     response_model=KeyList,
     summary="Every entity whose expanded representation includes this one: what to re-present after it changes",
 )
+@needs_preview(when=a_draft_view)
 def dependents(
     repo: RepoDep, key: str, principal: PrincipalDep, audience: AudienceDep, state: State = "published"
 ) -> KeyList:
-    if state == "draft":
-        require_preview(principal, repo)
     if not audience.knows(repo, key):
         # What links to a page that never was live is known, but telling it would tell of the page.
         return KeyList(items=[])
@@ -64,8 +62,8 @@ def dependents(
 
 
 @router.get("/documents/{content_id}", response_model=DocumentOut, summary="A document's translations, by locale")
-def document(repo: RepoDep, content_id: str, principal: PrincipalDep) -> DocumentOut:
-    preview = may_preview(principal, repo)
+def document(repo: RepoDep, content_id: str, audience: AudienceDep) -> DocumentOut:
+    preview = audience.preview
     found = links.translations(repo, content_id, include_drafts=preview)
     items = [TranslationOut.model_validate(t).model_copy(update={"draft": t.draft if preview else None}) for t in found]
     return DocumentOut(content_id=content_id, translations=items)

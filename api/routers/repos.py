@@ -4,23 +4,26 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
+from api.auth import require_admin_to_create, visible
 from api.body import JsonBody, json_body, validate_body
 from api.deps import Admin, PrincipalDep, RepoDep, StoreDep
-from api.problems import HTTPProblem
 from api.readers import AudienceDep, audience
 from api.schemas import PruneOut, RepoCreate, RepoList, RepoOut
 from gitstore import ContentRepository
-from gitstore.entities.draft_branch import draft_head
-from gitstore.pruning import prune
+from gitstore.entities.draft_branch import draft_head_as_is
 from gitstore.repository import MAIN
 from gitstore.storage.api import read_ref
+from gitstore.upkeep.pruning import prune
 
 router = APIRouter(prefix="/repos", tags=["repositories"])
 
 
 def _out(repo: ContentRepository) -> RepoOut:
     git = repo.storage.git
-    main, draft = read_ref(git, MAIN), draft_head(repo)
+    # As it is, not folded: a GET must not write (a commit, a ref move and an index transaction
+    # under the drafts lock). Nothing is derived from this head; an import's If-Match comes
+    # from its dry run, which folds, and a clone or export folds before it reads `draft`.
+    main, draft = read_ref(git, MAIN), draft_head_as_is(repo)
     return RepoOut(
         name=repo.name,
         description=repo.description,
@@ -38,8 +41,7 @@ def _out(repo: ContentRepository) -> RepoOut:
 )
 def create_repo(store: StoreDep, principal: PrincipalDep, response: Response, body: JsonBody) -> RepoOut:
     request = validate_body(RepoCreate, body)
-    if not principal.may(request.name, "admin"):
-        raise HTTPProblem(403, "forbidden", "Forbidden", "creating a repository needs the 'admin' scope on it")
+    require_admin_to_create(principal, request.name)
     repo = store.create_repository(request.name, request.description)
     response.headers["Location"] = f"/repos/{repo.name}"
     return _out(repo)
@@ -48,7 +50,8 @@ def create_repo(store: StoreDep, principal: PrincipalDep, response: Response, bo
 @router.get("", response_model=RepoList, summary="List content repositories")
 def list_repos(store: StoreDep, principal: PrincipalDep, request: Request) -> RepoList:
     # Only those the caller has a scope on: the others do not exist for them.
-    mine = [r for r in store.repositories() if principal.scopes_on(r.name)]
+    repos = {r.name: r for r in store.repositories()}
+    mine = [repos[name] for name in visible(principal, repos)]
     return RepoList(items=[audience(request, principal, r).repository(_out(r)) for r in mine])
 
 

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
-from api.auth import require_preview
+from api.auth import needs_preview
 from api.deps import PrincipalDep, RepoDep
 from api.readers import AudienceDep
 from api.ui.diffs import field_diffs
@@ -32,6 +32,7 @@ ITEMS_SHOWN = 20
 
 
 @router.get("/entities/{key}/compare")
+@needs_preview()
 def compare(
     request: Request,
     repo: RepoDep,
@@ -41,7 +42,6 @@ def compare(
     to: Selector = "draft",
     layout: Literal["split", "unified"] = "split",
 ) -> HTMLResponse:
-    require_preview(principal, repo)
     result = history.diff(repo, key, from_=from_, to=to)
     return render(
         request,
@@ -68,6 +68,7 @@ class _Run:
 
 
 @router.get("/entities/{key}/blame")
+@needs_preview()
 def blame(
     request: Request,
     repo: RepoDep,
@@ -76,7 +77,6 @@ def blame(
     field: Annotated[str | None, Query(max_length=200)] = None,
     path: Annotated[str | None, Query(max_length=200)] = None,
 ) -> HTMLResponse:
-    require_preview(principal, repo)
     result = history.blame(repo, key, path=path or None, field=field or None)
     runs: list[_Run] = []
     for line in result.lines:
@@ -128,6 +128,7 @@ def publish_log(
 
 
 @router.get("/activity")
+@needs_preview()
 def activity(
     request: Request,
     repo: RepoDep,
@@ -136,7 +137,6 @@ def activity(
     author: Who = None,
     cursor: Cursor = None,
 ) -> HTMLResponse:
-    require_preview(principal, repo)
     page = history.list_activity(repo, key=key or None, author=author or None, cursor=cursor, limit=PAGE)
     return render(
         request,

@@ -9,7 +9,14 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
-from api.auth import may_preview, require_preview
+from api.auth import (
+    a_draft_view_or_draft_filters,
+    a_version_or_the_versions,
+    may_publish,
+    may_write,
+    needs_preview,
+    visible,
+)
 from api.deps import PrincipalDep, RepoDep, StoreDep
 from api.readers import AudienceDep, audience
 from api.schemas import EntityOut
@@ -34,9 +41,8 @@ PREVIEW_SHOWN = 4000  # characters of a field drawn on the entity page; compare 
 @router.get("")
 def repositories(request: Request, store: StoreDep, principal: PrincipalDep) -> HTMLResponse:
     rows = []
-    for repo in store.repositories():
-        if not principal.scopes_on(repo.name):
-            continue  # the others do not exist for this caller (api.auth)
+    repos = {repo.name: repo for repo in store.repositories()}
+    for repo in (repos[name] for name in visible(principal, repos)):  # the others do not exist for them
         shown = audience(request, principal, repo)
         counts = repo.index.counts()
         last = history.list_publishes(repo, limit=1).items
@@ -54,6 +60,7 @@ def repositories(request: Request, store: StoreDep, principal: PrincipalDep) -> 
 
 
 @router.get("/repos/{repo}")
+@needs_preview(when=a_draft_view_or_draft_filters)  # the same rule as GET /repos/{repo}/entities
 def entity_list(
     request: Request,
     repo: RepoDep,
@@ -69,8 +76,6 @@ def entity_list(
     cursor: Annotated[str | None, Query(max_length=64)] = None,
 ) -> HTMLResponse:
     state = view or ("draft" if audience.preview else "published")
-    if state == "draft" or changed or deleted or author:
-        require_preview(principal, repo)  # the same rule as GET /repos/{repo}/entities
     where = ListFilter(
         state=state,
         type=type or None,
@@ -113,6 +118,7 @@ class _Row:
 
 
 @router.get("/repos/{repo}/entities/{key}")
+@needs_preview(when=a_version_or_the_versions)
 def entity_page(
     request: Request,
     repo: RepoDep,
@@ -123,9 +129,7 @@ def entity_page(
     cursor: Annotated[int | None, Query(ge=1)] = None,
     done: Annotated[str | None, Query(max_length=40)] = None,
 ) -> HTMLResponse:
-    if not may_preview(principal, repo):
-        if version is not None or cursor is not None:
-            require_preview(principal, repo)
+    if not audience.preview:
         live = audience.entity(repo, EntityOut.model_validate(serve(entities.get_entity(repo, key))))
         return render(request, "entity_live.html", repo=repo, key=key, live=live)
     draft = _view(lambda: entities.get_entity(repo, key, state="draft"))
@@ -157,8 +161,8 @@ def entity_page(
         versions=versions,
         etag=tip,
         usages=usages,
-        may_write=principal.may(repo.name, "write"),
-        may_publish=principal.may(repo.name, "publish"),
+        may_write=may_write(principal, repo),
+        may_publish=may_publish(principal, repo),
         done=done,
     )
 

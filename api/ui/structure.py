@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
-from api.auth import require_preview
+from api.auth import a_draft_view, needs_preview
 from api.deps import PrincipalDep, RepoDep
 from api.readers import AudienceDep
 from api.ui.render import render
@@ -22,6 +22,7 @@ State = Literal["draft", "published"]
 
 
 @router.get("/tree")
+@needs_preview(when=a_draft_view)
 def tree(
     request: Request,
     repo: RepoDep,
@@ -30,13 +31,12 @@ def tree(
     audience: AudienceDep,
     state: State = "published",
 ) -> HTMLResponse:
-    if state == "draft":
-        require_preview(principal, repo)
     root = audience.tree(containers.resolve_tree(repo, key, View(state)))
     return render(request, "tree.html", repo=repo, key=key, root=root, state=state, preview=audience.preview)
 
 
 @router.get("/links")
+@needs_preview(when=a_draft_view)
 def links_page(
     request: Request,
     repo: RepoDep,
@@ -46,8 +46,6 @@ def links_page(
     state: State = "published",
     locale: Annotated[str | None, Query(max_length=32)] = None,
 ) -> HTMLResponse:
-    if state == "draft":
-        require_preview(principal, repo)
     expanded = links.expanded_links(repo, key, state=state, locale=locale or None)
     # As GET .../dependents: what links to a page that was never live is not told to readers.
     dependents = links.dependents(repo, [key], state=state) if audience.knows(repo, key) else []

@@ -1,5 +1,5 @@
-"""Load on the real server: `uvicorn api.main:app --workers 2` (uvicorn[standard]) on loopback,
-driven by wrk against the sample repositories, credentials configured, fsync on (the default).
+"""Load on the real server: `uvicorn --factory api.main:create_app --workers 2` (uvicorn[standard])
+on loopback, driven by wrk against the sample repositories, credentials configured, fsync on (the default).
 About two minutes with the defaults.
 
     python -m bench.load [--seconds 10] [--connections 16] [--writers 8] [--out results.json]

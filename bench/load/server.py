@@ -1,5 +1,5 @@
-"""The server under load: `uvicorn api.main:app --workers 2` (uvicorn[standard]: uvloop and
-httptools) on a free loopback port and a data directory of its own, with credentials
+"""The server under load: `uvicorn --factory api.main:create_app --workers 2` (uvicorn[standard]:
+uvloop and httptools) on a free loopback port and a data directory of its own, with credentials
 configured, and the entities the load writes to seeded into the sample course."""
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 
 import orjson
 
+from api.main import UVICORN_APP
 from api.settings import PROJECT_ROOT
 from gitstore import Author, Store
 from gitstore.access.credentials import Credentials, default_path
@@ -67,7 +68,7 @@ def running_server(data: Path, *, rate_limit: str | None, log: Path) -> Iterator
     env.pop("GITSTORE_RATE_LIMIT", None)
     if rate_limit is not None:
         env["GITSTORE_RATE_LIMIT"] = rate_limit
-    command = [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port)]
+    command = [sys.executable, "-m", "uvicorn", *UVICORN_APP, "--host", "127.0.0.1", "--port", str(port)]
     with open(log, "ab") as out:
         process = subprocess.Popen(
             [*command, "--workers", str(WORKERS)],

@@ -37,7 +37,7 @@ from gitstore.bundles.reading import Limits, read_directory, read_entries
 from gitstore.bundles.writing import Progress, unreadable, write_bundle
 from gitstore.entities.api import DraftChange, roll_forward_drafts, write_drafts
 from gitstore.entities.document import Content
-from gitstore.entities.draft_branch import draft_head
+from gitstore.entities.draft_branch import folded_draft_head
 from gitstore.entities.model import Author
 from gitstore.entities.snapshots import commit_time
 from gitstore.errors import CorruptObject, GitstoreError, InvalidDocument, InvalidInput, StaleVersion
@@ -106,7 +106,9 @@ def import_bundle(
             would = Outcome([], [], [], 0)
         else:
             would = outcome(plan.view, {node for node, commit in existing(plan).items() if commit is None})
-        return _report(True, would, problems, plan.warnings, draft_head(repo))
+        # Folded: the report's head is the next import's If-Match, which folds before it
+        # compares; a head short of acknowledged changes would refuse that import as stale.
+        return _report(True, would, problems, plan.warnings, folded_draft_head(repo))
     with ExitStack() as held:
         if publish:
             held.enter_context(repo.storage.publish_lock.held())  # publish before drafts, always
@@ -146,7 +148,9 @@ def _read(source: BinaryIO | Path, media_type: str, limits: Limits) -> tuple[lis
 def _check_draft_head(repo: ContentRepository, expected: str | None) -> None:
     if expected is None:
         return
-    head = draft_head(repo)
+    # Folded: a change acknowledged since the caller read `draft` must count as a change,
+    # even if no fold has reached it yet.
+    head = folded_draft_head(repo)
     if head is None or str(head) != expected:
         where = "has no draft yet" if head is None else f"is at {head}"
         raise StaleVersion(
@@ -288,7 +292,8 @@ def _view_commit(repo: ContentRepository, ref: str, as_of: datetime | str | None
     """The commit of `ref` that the view is: its tip, the commit named, or the last one made
     at or before a time."""
     git = repo.storage.git
-    head = draft_head(repo) if ref == DRAFT else read_ref(git, ref)
+    # Folded: an export of drafts holds every change acknowledged before it was asked for.
+    head = folded_draft_head(repo) if ref == DRAFT else read_ref(git, ref)
     if as_of is None or head is None:
         return head
     if isinstance(as_of, str):

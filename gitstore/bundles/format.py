@@ -188,35 +188,12 @@ def _version_from_files(key: str, pin: str | None, files: dict[str, Entry]) -> V
     body = _json_object(entity, key, problems)
     if body is None:
         return problems
-    for name in sorted(body.keys() - _ENTITY_FIELDS):
-        problems.append(Problem(entity.name, key, (name,), "not a field of entity.json"))
-    if body.get("key", key) != key:
-        problems.append(
-            Problem(entity.name, key, ("key",), f"says {body['key']!r} but sits in the directory of {key!r}")
-        )
-    if body.get("deleted", False) is not False:
-        problems.append(Problem(entity.name, key, ("deleted",), "a bundle carries content; delete entities one by one"))
-    fields = body.get("fields", {})
+    _check_entity_json(body, entity.name, key, problems)
     document: dict[str, Any] = {
         name: body[name] for name in ("type", "title", "locale", "content_id", "base_path", "links") if name in body
     }
     origins = {"fields": entity.name}
-    if isinstance(fields, dict):
-        fields = dict(fields)
-        for name, entry in sorted(files.items()):
-            if not name.startswith(f"{TEXT_DIR}/"):
-                continue
-            field = name[len(TEXT_DIR) + 1 : -len(".txt")]
-            try:
-                text = entry.data.decode()
-            except UnicodeDecodeError:
-                problems.append(Problem(entry.name, key, ("fields", field), "a text field file is UTF-8"))
-                continue
-            if field in fields:
-                problems.append(Problem(entry.name, key, ("fields", field), "also given inline in entity.json"))
-            fields[field] = text
-            origins[f"fields.{field}"] = entry.name
-    document["fields"] = fields
+    document["fields"] = _fields(body.get("fields", {}), files, key, origins, problems)
     members = files.get(MEMBERS_FILE)
     if members is not None:
         manifest = _json_value(members, key, problems)
@@ -232,6 +209,39 @@ def _version_from_files(key: str, pin: str | None, files: dict[str, Entry]) -> V
     if problems or content is None:
         return problems
     return Version(key, content._replace(unpublishing=notice), entity.name, pin)
+
+
+def _check_entity_json(body: dict[str, Any], name: str, key: str, problems: list[Problem]) -> None:
+    """What entity.json may not say: unknown fields, another key, or that it is deleted."""
+    for field in sorted(body.keys() - _ENTITY_FIELDS):
+        problems.append(Problem(name, key, (field,), "not a field of entity.json"))
+    if body.get("key", key) != key:
+        problems.append(Problem(name, key, ("key",), f"says {body['key']!r} but sits in the directory of {key!r}"))
+    if body.get("deleted", False) is not False:
+        problems.append(Problem(name, key, ("deleted",), "a bundle carries content; delete entities one by one"))
+
+
+def _fields(inline: Any, files: dict[str, Entry], key: str, origins: dict[str, str], problems: list[Problem]) -> Any:
+    """entity.json's fields with each text field file of the directory added, noting in
+    `origins` which file each came from. Fields that are not an object are left for the
+    document check to refuse."""
+    if not isinstance(inline, dict):
+        return inline
+    fields = dict(inline)
+    for name, entry in sorted(files.items()):
+        if not name.startswith(f"{TEXT_DIR}/"):
+            continue
+        field = name[len(TEXT_DIR) + 1 : -len(".txt")]
+        try:
+            text = entry.data.decode()
+        except UnicodeDecodeError:
+            problems.append(Problem(entry.name, key, ("fields", field), "a text field file is UTF-8"))
+            continue
+        if field in fields:
+            problems.append(Problem(entry.name, key, ("fields", field), "also given inline in entity.json"))
+        fields[field] = text
+        origins[f"fields.{field}"] = entry.name
+    return fields
 
 
 def _origin(origins: dict[str, str], loc: tuple[str | int, ...], default: str) -> str:

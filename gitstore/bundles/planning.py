@@ -124,6 +124,18 @@ def _resolve_pins(
 def _write_order(view: View, problems: list[Problem]) -> tuple[list[Node], dict[str, Snapshot]]:
     """Every node to write, dependencies first, and the drafts to put back after pinned
     versions of entities the bundle does not carry themselves."""
+    needed, restore = _needed(view)
+    order, stuck = _dependencies_first(view, needed)
+    if stuck and not problems:
+        problems.append(
+            Problem("", stuck[0], ("members",), f"pins and members go round in a circle: {', '.join(stuck)}")
+        )
+    return order, restore
+
+
+def _needed(view: View) -> tuple[list[Node], dict[str, Snapshot]]:
+    """The bundle's nodes, the pinned versions they bring, and for each entity written at a
+    pinned version only, its draft to put back on top (the snapshot to restore)."""
     needed: list[Node] = [Node(key) for key in view.current]
     seen = set(needed)
     for node in needed:  # grows while it is walked: pinned versions bring what they pin
@@ -138,6 +150,12 @@ def _write_order(view: View, problems: list[Problem]) -> tuple[list[Node], dict[
             git = view.repo.storage.git
             restore[node.key] = load_snapshot(git, pygit2.Oid(hex=state.draft_commit))
             needed.append(Node(node.key))
+    return needed, restore
+
+
+def _dependencies_first(view: View, needed: list[Node]) -> tuple[list[Node], list[str]]:
+    """`needed` in an order that writes every node after what it pins, holds, or (for a draft)
+    the older versions of its own key; and the keys of the nodes a circle leaves out."""
     older: dict[str, list[Node]] = {}
     for node in needed:
         if node.pin is not None:
@@ -161,12 +179,7 @@ def _write_order(view: View, problems: list[Problem]) -> tuple[list[Node], dict[
             waiting[follower] -= 1
             if waiting[follower] == 0:
                 ready.append(follower)
-    if len(order) < len(needed) and not problems:
-        stuck = sorted({n.key for n in needed if waiting[n] > 0})
-        problems.append(
-            Problem("", stuck[0], ("members",), f"pins and members go round in a circle: {', '.join(stuck)}")
-        )
-    return order, restore
+    return order, sorted({n.key for n in needed if waiting[n] > 0})
 
 
 def _pinned(view: View, node: Node) -> list[Target]:

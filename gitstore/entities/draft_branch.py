@@ -8,10 +8,14 @@ Writing the aggregate on every change cost a shard tree, a root tree, a commit a
 durable ref move inside the drafts lock: half of the time a write held it, and a cost that grew
 with the repository (a shard holds ~390 entities at 100k), both measured in ADR 0007.
 
-Whatever gitstore serves from `draft` (its head, a clone, an export, the event feed, a
-publish's place among drafts, an import's If-Match) reads it through `draft_head`, which folds
-first, so no caller ever sees it lag. The service also folds every second, and a writer folds
-once 1,000 changes wait, so a bare-repository reader is never far behind either.
+Two ways to read its head, and each caller picks one on purpose:
+- `folded_draft_head` folds first, so it is never older than an acknowledged change. Whatever
+  derives content or an order from `draft` uses it: a clone, an export, the event feed, a
+  publish's place among drafts, an import's If-Match and its dry run's report.
+- `draft_head_as_is` only reads the ref, as `git` would, and writes nothing: a plain read such
+  as `GET /repos/{repo}` must not commit, and may show `draft` up to a fold behind.
+The service also folds every second, and a writer folds once 1,000 changes wait, so a
+bare-repository reader is never far behind either.
 
 A batch (`write_drafts`) keeps `draft` as its commit point; it folds first, under the same lock,
 so the batch commit sits on top of every change made before it.
@@ -30,7 +34,7 @@ from gitstore.repository import DRAFT, ContentRepository
 from gitstore.storage.api import disk_errors, read_ref, set_ref, update_aggregate
 from gitstore.storage.space import ensure_room
 
-__all__ = ["FOLD_AT", "dependents_trailers", "draft_head", "fold_drafts"]
+__all__ = ["FOLD_AT", "dependents_trailers", "draft_head_as_is", "fold_drafts", "folded_draft_head"]
 
 log = logging.getLogger("gitstore.drafts")
 
@@ -41,14 +45,21 @@ FOLD_AT = 1000
 _ATTEMPTS = 3
 
 
-def draft_head(repo: ContentRepository) -> pygit2.Oid | None:
-    """The head of `draft` once every change made so far is folded into it.
+def folded_draft_head(repo: ContentRepository) -> pygit2.Oid | None:
+    """Fold every change made so far into `draft`, then read its head: a write, for readers that
+    must not see `draft` older than an acknowledged change.
 
     On a full disk the fold cannot be written; reads carry on with `draft` as it is."""
     try:
         fold_drafts(repo)
     except StorageFull:
         log.warning("no room to fold draft changes into refs/heads/draft in %s", repo.name)
+    return draft_head_as_is(repo)
+
+
+def draft_head_as_is(repo: ContentRepository) -> pygit2.Oid | None:
+    """The head of `draft` as it is now, writing nothing: changes made since the last fold are
+    on their entity refs but not in it yet."""
     return read_ref(repo.storage.git, DRAFT)
 
 

@@ -1,6 +1,6 @@
 """The record of pruned entities: their activity, and the keys they leave retired.
 
-Pruning (gitstore.pruning) removes a branch and, after the grace period, its commits, but the
+Pruning (gitstore.upkeep.pruning) removes a branch and, after the grace period, its commits, but the
 activity log is an audit trail and must outlive them, reindexes included. So each prune first
 commits, on `refs/meta/pruned`, every change of each entity it removes (the rows `/activity`
 showed) with when it went. A pruned key is never an entity again: links that other pages

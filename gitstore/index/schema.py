@@ -1,7 +1,7 @@
 """The index's SQLite file: its schema, its version, and a connection per thread.
 
 An index written by another SCHEMA_VERSION is dropped on opening (`needs_rebuild`): it is
-derived data, rebuilt from git by gitstore.maintenance.
+derived data, rebuilt from git by gitstore.upkeep.repair.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ import pygit2
 
 from gitstore.entities.api import IfMatch, roll_forward_drafts
 from gitstore.entities.document import document_id, is_placeholder, leaves
-from gitstore.entities.draft_branch import draft_head
+from gitstore.entities.draft_branch import folded_draft_head
 from gitstore.entities.model import Author
 from gitstore.entities.snapshots import (
     Snapshot,
@@ -198,7 +198,7 @@ def publish(
         # under the drafts lock held until main moves: a change folded in between would reach a
         # feed reader before this publish, and every later read would put it after.
         with repo.storage.drafts_lock.held():
-            drafts = draft_head(repo)
+            drafts = folded_draft_head(repo)
             message = _message(plan, drafts, note, summary, described)
             commit = commit_on_ref(git, MAIN, expected=main, author=sig, message=message, tree=tree)
         with after_commit_point(f"the publish {commit}"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from gitstore import Store
 from gitstore.entities import api as entities
-from gitstore.maintenance import repair
+from gitstore.upkeep.repair import repair
 from tests.bundles.import_child import COMPONENTS
 from tests.conftest import fsck_strict
 from tests.reliability.children import refs_of, run_until_killed

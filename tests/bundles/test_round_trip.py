@@ -11,7 +11,7 @@ import pytest
 from gitstore import ContentRepository, Store
 from gitstore.bundles.format import NDJSON, TAR_GZ
 from gitstore.entities import api as entities
-from gitstore.entities.draft_branch import draft_head
+from gitstore.entities.draft_branch import folded_draft_head
 from gitstore.links import api as links
 from gitstore.publishing.api import PublishTarget
 from gitstore.repository import DRAFT
@@ -80,7 +80,7 @@ def test_published_view_round_trips_and_publish_true_makes_it_live(store: Store,
 
 
 def test_importing_an_export_into_its_own_repository_changes_nothing(source: ContentRepository) -> None:
-    head = draft_head(source)
+    head = folded_draft_head(source)
     for media_type in (TAR_GZ, NDJSON):
         report = load(source, export(source, media_type), media_type)
         assert report.created == [] and report.changed == [] and report.pinned_versions == 0

@@ -7,7 +7,7 @@ import pytest
 from gitstore import ContentRepository
 from gitstore.bundles.format import NDJSON
 from gitstore.entities import api as entities
-from gitstore.entities.draft_branch import draft_head
+from gitstore.entities.draft_branch import folded_draft_head
 from gitstore.errors import EntityNotFound, InvalidDocument, StaleVersion
 from gitstore.links import api as links
 from gitstore.repository import DRAFT
@@ -118,7 +118,7 @@ def test_an_import_is_an_upsert_and_a_dry_run_says_what_a_real_one_does(repo: Co
 
 def test_an_import_based_on_a_stale_draft_head_is_refused(repo: ContentRepository) -> None:
     links.put_draft(repo, "page", {"type": "page", "title": "Page"}, author=ADA)
-    seen = str(draft_head(repo))
+    seen = str(folded_draft_head(repo))
     bundle = export(repo)
     links.put_draft(repo, "page", {"type": "page", "title": "Someone else's edit"}, author=ADA)
     before = disk_state(repo.path)

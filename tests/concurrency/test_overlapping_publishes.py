@@ -18,9 +18,9 @@ from gitstore import Author, ContentRepository, Store
 from gitstore.containers import api as containers
 from gitstore.entities import api as entities
 from gitstore.entities.snapshots import published_commit
-from gitstore.maintenance import repair
 from gitstore.publishing.api import PublishTarget
 from gitstore.storage.api import entity_path
+from gitstore.upkeep.repair import repair
 from tests.conftest import ADA, fsck_strict, git
 
 ROUNDS = 12

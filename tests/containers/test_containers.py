@@ -459,7 +459,7 @@ def test_a_publish_of_an_old_container_version_that_would_close_a_cycle_is_refus
 
 
 def test_prune_removes_only_deleted_never_published_unnamed_entities_top_down(repo: ContentRepository) -> None:
-    from gitstore.pruning import prune
+    from gitstore.upkeep.pruning import prune
 
     for key in ("kept-live", "only-in-draft-box", "pinned", "abandoned"):
         component(repo, key)
@@ -501,8 +501,8 @@ def test_pruning_keeps_the_activity_and_retires_the_key(repo: ContentRepository)
     from gitstore.errors import KeyRetired
     from gitstore.history import api as history
     from gitstore.links import api as links
-    from gitstore.maintenance import reindex
-    from gitstore.pruning import prune
+    from gitstore.upkeep.pruning import prune
+    from gitstore.upkeep.repair import reindex
 
     def activity(key: str) -> list[tuple[int, str, str]]:
         return [(c.version, c.action, c.author.email) for c in history.list_activity(repo, key=key).items]
@@ -532,7 +532,7 @@ def test_pruning_keeps_the_activity_and_retires_the_key(repo: ContentRepository)
 
 
 def test_prune_keeps_a_deleted_member_that_an_old_version_still_names(repo: ContentRepository) -> None:
-    from gitstore.pruning import prune
+    from gitstore.upkeep.pruning import prune
 
     component(repo, "c")
     container(repo, "u", "unit", ["c"])

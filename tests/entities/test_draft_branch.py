@@ -1,19 +1,24 @@
 """`refs/heads/draft` catches up with single changes in folds: each change listed once, in
-order, under its own author; whatever reads `draft` through gitstore sees no lag."""
+order, under its own author; whatever derives content from `draft` folds first and sees no lag,
+and a plain read of its head writes nothing."""
 
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
+from api.main import create_app
+from api.settings import Settings
 from gitstore import Author, ContentRepository
 from gitstore.entities import api as entities
 from gitstore.entities.api import DraftChange
-from gitstore.entities.draft_branch import draft_head, fold_drafts
+from gitstore.entities.draft_branch import fold_drafts, folded_draft_head
 from gitstore.events import read_events
 from gitstore.storage.api import entity_path
-from tests.conftest import ADA, GRACE, fsck_strict, git
+from tests.conftest import ADA, GRACE, fsck_strict, git, object_ids
 
 PAGE = {"type": "page", "title": "Intro"}
 
@@ -37,7 +42,7 @@ def test_a_fold_commits_each_authors_run_of_changes_and_lists_every_change_in_or
     b1 = entities.put_draft(repo, "b", PAGE, author=ADA).entity.commit
     a2 = entities.patch_draft(repo, "a", {"title": "Grace's"}, author=GRACE).entity.commit
     a3 = entities.patch_draft(repo, "a", {"title": "Ada's again"}, author=ADA).entity.commit
-    assert draft_head(repo) is not None
+    assert folded_draft_head(repo) is not None
     assert folded(repo) == [("a", a1), ("b", b1), ("a", a2), ("a", a3)]
     log = git(repo.path, "log", "--format=%an|%s", "draft").splitlines()
     assert log == ["Ada Lovelace|Update a: title", "Grace Hopper|Update a: title", "Ada Lovelace|2 changes to a, b"]
@@ -56,8 +61,8 @@ def test_a_fold_commits_each_authors_run_of_changes_and_lists_every_change_in_or
 def test_nothing_waiting_folds_nothing(repo: ContentRepository) -> None:
     entities.put_draft(repo, "a", PAGE, author=ADA)
     assert fold_drafts(repo) is True
-    head = draft_head(repo)
-    assert fold_drafts(repo) is False and draft_head(repo) == head
+    head = folded_draft_head(repo)
+    assert fold_drafts(repo) is False and folded_draft_head(repo) == head
 
 
 def test_a_batch_folds_first_so_its_commit_sits_on_every_change_before_it(repo: ContentRepository) -> None:
@@ -100,7 +105,7 @@ def test_a_crash_after_a_fold_moved_draft_but_before_the_index_heard_does_not_fo
     assert entities.roll_forward_drafts(repo) is True  # ...until the next writer rolls it forward
     assert repo.index.unfolded_mark() is None
     entities.put_draft(repo, "b", PAGE, author=GRACE)
-    draft_head(repo)
+    folded_draft_head(repo)
     assert folded(repo)[0] == ("a", commit) and len(folded(repo)) == 2
 
 
@@ -114,7 +119,7 @@ def test_events_name_each_folded_change_with_its_own_author(repo: ContentReposit
         ("b", "create", "Ada Lovelace"),
         ("a", "update", "Grace Hopper"),
     ]
-    draft_head(repo)
+    folded_draft_head(repo)
     assert read_events(repo, after=read_events(repo).cursor).items == []  # no event twice
 
 
@@ -145,10 +150,39 @@ def test_folds_racing_writers_in_threads_show_every_change_once(repo: ContentRep
     stop.set()
     for t in folders:
         t.join()
-    draft_head(repo)
+    folded_draft_head(repo)
     listed = folded(repo)
     assert len(listed) == len(set(listed)) == len(keys) + len(made)
     for key in keys:  # each entity's changes in the order they were made, and its tree at the tip
         assert [c for k, c in listed if k == key][1:] == [c for k, c in made if k == key]
         assert draft_tree_of(repo, key) == tip_tree_of(repo, key)
     fsck_strict(repo.path)
+
+
+def test_reading_a_repository_over_http_folds_nothing(tmp_path: Path) -> None:
+    """`GET /repos/{repo}` shows `draft` as it is: it moves no ref, commits nothing and leaves
+    the change waiting in the index, where only a fold (here, the export's) takes it."""
+    settings = Settings(data_dir=tmp_path / "data", load_samples=False, fold_seconds=0, housekeeping_seconds=0)
+    with TestClient(create_app(settings)) as client:
+        client.post("/repos", json={"name": "demo"}).raise_for_status()
+        client.put("/repos/demo/entities/intro", json=PAGE).raise_for_status()
+        repo = client.app.state.store.repository("demo")  # type: ignore[attr-defined]
+
+        def written() -> tuple[str, set[str], list[tuple[str, str]], str | None]:
+            return (
+                git(repo.path, "for-each-ref"),
+                object_ids(repo.path),
+                repo.index.unfolded(),
+                repo.index.meta("draft_head"),
+            )
+
+        before = written()
+        assert [key for key, _ in before[2]] == ["intro"]  # the write waits to be folded
+        for path in ("/repos/demo", "/repos"):
+            assert client.get(path).status_code == 200
+        assert written() == before
+        shown = client.get("/repos/demo").json()["draft"]
+        assert shown == (git(repo.path, "for-each-ref", "--format=%(objectname)", "refs/heads/draft").strip() or None)
+
+        assert client.get("/repos/demo/export", params={"state": "draft"}).status_code == 200
+        assert written()[2] == [] and client.get("/repos/demo").json()["draft"] != shown

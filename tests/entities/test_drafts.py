@@ -9,7 +9,7 @@ import pytest
 from gitstore import ContentRepository
 from gitstore.entities import api as entities
 from gitstore.entities.api import IfAbsent, IfMatch
-from gitstore.entities.draft_branch import draft_head
+from gitstore.entities.draft_branch import folded_draft_head
 from gitstore.errors import (
     BasePathTaken,
     Conflict,
@@ -206,7 +206,7 @@ def test_draft_branch_shows_every_change_for_git_users_once_folded(repo: Content
     publish(repo, "intro")  # publishing folds first: it follows every change before it
     entities.patch_draft(repo, "intro", {"title": "Changed"}, author=GRACE)
     assert "Changed" not in git(repo.path, "show", "draft:" + entity_path("intro") + "/entity.json")  # not yet...
-    draft_head(repo)  # ...until something reads `draft`, or the service's fold a second later
+    folded_draft_head(repo)  # ...until something reads `draft`, or the service's fold a second later
     assert git(repo.path, "log", "--format=%an|%s", "draft").splitlines() == [
         "Grace Hopper|Update intro: title",
         "Grace Hopper|Create other",

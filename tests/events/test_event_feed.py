@@ -12,12 +12,12 @@ import httpx2 as httpx
 import pytest
 
 from gitstore import ContentRepository, Store
-from gitstore.entities.draft_branch import draft_head
+from gitstore.entities.draft_branch import folded_draft_head
 from gitstore.errors import InvalidInput
 from gitstore.events import read_events
 from gitstore.links import api as links
-from gitstore.maintenance import reindex
 from gitstore.publishing.api import PublishTarget
+from gitstore.upkeep.repair import reindex
 from tests.conftest import ADA, GRACE
 from tests.serving import start_server
 
@@ -93,11 +93,11 @@ def test_a_draft_events_dependents_are_fixed_when_it_happens(repo: ContentReposi
     # Each change folded into `draft` at once, as the service does every second; its event
     # records the dependents as of the fold.
     links.put_draft(repo, "hub", {"type": "guide", "title": "Hub"}, author=ADA)
-    draft_head(repo)
+    folded_draft_head(repo)
     links.put_draft(repo, "spoke", {"type": "guide", "title": "Spoke", "links": {"related": ["hub"]}}, author=ADA)
-    draft_head(repo)
+    folded_draft_head(repo)
     links.patch_draft(repo, "hub", {"title": "Hub 2"}, author=ADA)
-    draft_head(repo)
+    folded_draft_head(repo)
     links.put_draft(
         repo, "box", {"type": "container", "title": "Box", "members": [{"key": "hub", "pin": None}]}, author=ADA
     )
@@ -148,9 +148,9 @@ def test_a_change_whose_draft_commit_a_crash_lost_still_has_its_event(repo: Cont
     """A single write's commit point is its entity ref; if the process dies before `draft`
     moves, startup repair adds the change to `draft` and the feed announces it there."""
     from gitstore.entities.document import document_to_files, parse_document
-    from gitstore.maintenance import repair
     from gitstore.repository import draft_ref
     from gitstore.storage.api import set_ref, write_files
+    from gitstore.upkeep.repair import repair
 
     links.put_draft(repo, "a", {"type": "page", "title": "A"}, author=ADA)
     every_event(repo)  # the feed has read `draft` up to here

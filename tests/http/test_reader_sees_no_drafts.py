@@ -18,7 +18,7 @@ from api.main import create_app
 from api.settings import Settings
 from gitstore import Author, ContentRepository, Store
 from gitstore.entities import api as entities
-from gitstore.entities.draft_branch import draft_head
+from gitstore.entities.draft_branch import folded_draft_head
 from gitstore.links import api as links
 from gitstore.publishing.api import PublishTarget
 from tests.conftest import bearer, git, token_for
@@ -66,7 +66,7 @@ def _draft_only_commits(data: Path) -> set[str]:
     and the `draft` branch itself."""
     path = data / "demo.git"
     repo = Store(data).repository("demo")
-    head = draft_head(repo)
+    head = folded_draft_head(repo)
     assert head is not None
     found = set(git(path, "rev-list", str(head)).split())
     refs = git(path, "for-each-ref", "--format=%(refname)", "refs/drafts/").split()

@@ -16,15 +16,15 @@ import pytest
 from gitstore import Author, ContentRepository, Store
 from gitstore.containers import api as containers
 from gitstore.entities import api as entities
-from gitstore.entities.draft_branch import draft_head
+from gitstore.entities.draft_branch import folded_draft_head
 from gitstore.events import read_events
 from gitstore.index.api import ChangeRow, EntityIndex, FeedRow, ListFilter, Summary, Usage
 from gitstore.index.schema import SCHEMA_VERSION
 from gitstore.links import api as links
-from gitstore.maintenance import reindex, repair
 from gitstore.publishing.api import PublishNote, PublishTarget, published_row
 from gitstore.repository import MAIN
 from gitstore.storage.api import read_ref
+from gitstore.upkeep.repair import reindex, repair
 from tests.conftest import ADA, GRACE
 
 
@@ -122,7 +122,7 @@ def test_a_single_change_waits_to_be_folded_into_draft_then_is_recorded_as_folde
     assert index.unfolded_mark() is not None
     assert index.draft_commit_of("apples") == commit and index.draft_commits() == {"apples": commit}
 
-    head = draft_head(repo)  # folds what waits into refs/heads/draft
+    head = folded_draft_head(repo)  # folds what waits into refs/heads/draft
     assert index.unfolded() == [] and index.unfolded_mark() is None
     assert index.meta("draft_head") == head
     assert index.records_draft_head(head) and not index.records_draft_head("0" * 40)
@@ -390,7 +390,7 @@ def test_clear_empties_every_answer_and_a_reindex_gives_the_same_answers_again(r
     publish(repo, "tax", "vat", author=at(5), note=PublishNote("major", "Launch"))
     containers.publish(repo, [PublishTarget("unit-1")], author=at(6))
     page(repo, "vat", author=at(7), title="VAT", links={"parent": ["tax"]})
-    draft_head(repo)
+    folded_draft_head(repo)
     index = repo.index
     before = answers(index)
     assert before["counts"] == {"entities": 4, "drafts": 4, "live": 4, "versions": 5, "publishes": 2}

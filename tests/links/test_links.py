@@ -405,8 +405,8 @@ def test_unpublish_refuses_bad_requests_and_pending_drafts(repo: ContentReposito
 
 def test_the_event_feed_reads_the_same_history_after_pruning_and_a_reindex(repo: ContentRepository) -> None:
     from gitstore.events import read_events
-    from gitstore.maintenance import reindex
-    from gitstore.pruning import prune
+    from gitstore.upkeep.pruning import prune
+    from gitstore.upkeep.repair import reindex
 
     page(repo, "keep")
     page(repo, "abandoned")

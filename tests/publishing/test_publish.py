@@ -7,13 +7,13 @@ import pytest
 from gitstore import ContentRepository
 from gitstore.entities import api as entities
 from gitstore.entities.api import IfMatch
-from gitstore.entities.draft_branch import draft_head
+from gitstore.entities.draft_branch import folded_draft_head
 from gitstore.errors import BasePathTaken, EntityNotFound, NotFastForward, StaleVersion
-from gitstore.maintenance import reindex, repair
 from gitstore.publishing import api as publishing
 from gitstore.publishing.api import PublishTarget
 from gitstore.repository import MAIN
 from gitstore.storage.api import entity_path, read_ref
+from gitstore.upkeep.repair import reindex, repair
 from tests.conftest import ADA, GRACE, fsck_strict, git
 
 
@@ -64,7 +64,7 @@ def test_publish_with_if_match_publishes_exactly_what_was_reviewed(repo: Content
 def test_publish_many_is_one_commit_on_main(repo: ContentRepository) -> None:
     for key in ("a", "b", "c"):
         entities.put_draft(repo, key, page(key.upper()), author=ADA)
-    draft_head(repo)  # the changes are folded into `draft` (a publish would fold them first)
+    folded_draft_head(repo)  # the changes are folded into `draft` (a publish would fold them first)
     before = git(repo.path, "rev-list", "--count", "--all").strip()
     record = publishing.publish(repo, [PublishTarget(k) for k in ("a", "b", "c")], author=ADA)
     assert git(repo.path, "rev-list", "--count", "main").strip() == "1"

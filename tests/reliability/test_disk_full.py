@@ -23,9 +23,9 @@ from api.main import create_app
 from api.settings import Settings
 from gitstore import Store
 from gitstore.errors import StorageFull
-from gitstore.maintenance import repair
 from gitstore.storage import space
 from gitstore.storage.api import disk_errors
+from gitstore.upkeep.repair import repair
 from tests.conftest import disk_state, fsck_strict, git
 
 pytestmark = pytest.mark.timeout(120)

@@ -15,10 +15,10 @@ from gitstore import ContentRepository
 from gitstore.entities import api as entities
 from gitstore.entities.document import parse_document
 from gitstore.errors import Busy
-from gitstore.housekeeping import Policy, gc, maintain
 from gitstore.publishing import api as publishing
 from gitstore.publishing.mirror import sync_live_mirror
 from gitstore.storage.api import pack_loose_refs, update_refs_packed
+from gitstore.upkeep.packing import Policy, gc, maintain
 from tests.conftest import ADA, fsck_strict, git
 
 

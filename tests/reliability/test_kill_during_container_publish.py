@@ -7,7 +7,7 @@ from gitstore import Store
 from gitstore.containers import api as containers
 from gitstore.containers.api import View
 from gitstore.entities import api as entities
-from gitstore.maintenance import repair
+from gitstore.upkeep.repair import repair
 from tests.conftest import ADA, fsck_strict
 from tests.reliability.children import refs_of, run_until_killed
 from tests.reliability.container_child import COMPONENTS, build

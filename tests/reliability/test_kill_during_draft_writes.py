@@ -8,8 +8,8 @@ import pytest
 
 from gitstore import Store
 from gitstore.entities import api as entities
-from gitstore.maintenance import repair
 from gitstore.storage.api import entity_path
+from gitstore.upkeep.repair import repair
 from tests.conftest import ADA, fsck_strict, git
 from tests.reliability.children import refs_of, run_until_killed
 from tests.reliability.draft_child import BATCHED, SINGLES

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from gitstore import Store
 from gitstore.entities import api as entities
-from gitstore.maintenance import repair
 from gitstore.publishing import api as publishing
 from gitstore.storage.api import entity_path
+from gitstore.upkeep.repair import repair
 from tests.conftest import ADA, fsck_strict, git
 from tests.reliability.children import run_until_killed
 from tests.reliability.publish_child import KEYS

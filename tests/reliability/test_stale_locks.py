@@ -10,7 +10,7 @@ import pytest
 from gitstore import ContentRepository
 from gitstore.entities import api as entities
 from gitstore.errors import Busy
-from gitstore.maintenance import repair
+from gitstore.upkeep.repair import repair
 from tests.conftest import ADA, fsck_strict
 
 

@@ -2,10 +2,11 @@
 
 - Every `housekeeping_seconds`, one `maintain` round for each repository. Each worker process
   runs it; a round that finds another process at work in a repository skips it
-  (gitstore.housekeeping.maintain), so two workers never pack the same repository twice.
+  (gitstore.upkeep.packing.maintain), so two workers never pack the same repository twice.
 - Every `fold_seconds`, draft changes are folded into `refs/heads/draft` in each repository
-  this process has open (gitstore.entities.draft_branch). Whatever the service serves from
-  `draft` folds first anyway; this keeps a bare-repository reader close behind, and each fold small.
+  this process has open (gitstore.entities.draft_branch). Clones, exports, the event feed and
+  publishes fold first anyway; this keeps `GET /repos/{repo}` and a bare-repository reader close
+  behind, and each fold small.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from starlette.concurrency import run_in_threadpool
 from gitstore import Store
 from gitstore.entities.draft_branch import fold_drafts
 from gitstore.errors import Busy, StorageFull
-from gitstore.housekeeping import maintain
+from gitstore.upkeep.packing import maintain
 
-log = logging.getLogger("gitstore.housekeeping")
+log = logging.getLogger("gitstore.housekeeping")  # the name operators filter logs by
 
 
 async def keep_house(store: Store, every_seconds: float) -> None:

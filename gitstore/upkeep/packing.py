@@ -1,4 +1,5 @@
-"""Housekeeping: pack objects and refs, and clear lock files abandoned by dead writers.
+"""Packing (the service's housekeeping): pack objects and refs, and clear lock files abandoned
+by dead writers.
 
 libgit2 never packs anything: every commit leaves loose objects (12-32 KiB of disk each,
 measured), each entity written alone leaves a loose ref (4 KiB), and the live-only copy gains
