@@ -110,8 +110,8 @@ def signature(author: Author) -> Signature:
     return git_signature(author.name, author.email, author.at)
 
 
-def commit_time(sig: Signature) -> datetime:
-    return signature_time(sig)
+#: When a signature was made (the name callers of this module know it by).
+commit_time = signature_time
 
 
 _entry_maps: dict[tuple[str, str], tuple[CommitId, dict[str, str]]] = {}
