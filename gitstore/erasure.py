@@ -32,7 +32,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
-import pygit2
 
 from gitstore.entities.api import roll_forward_drafts
 from gitstore.entities.document import ENTITY_FILE, TEXT_DIR
@@ -46,10 +45,22 @@ from gitstore.publishing.api import roll_forward
 from gitstore.publishing.mirror import rebuild_live_mirror
 from gitstore.repository import DRAFT, MAIN, ContentRepository, draft_ref, published_ref
 from gitstore.storage.api import (
+    CommitId,
+    CommitRecord,
+    GitHandle,
+    ObjectId,
+    TreeId,
+    commit_id,
+    commit_tree,
     entity_path,
+    entry_id,
+    history_oldest_first,
+    read_blob,
+    read_commit,
     read_ref,
     read_settings,
     subtree_id,
+    tree_entries,
     update_aggregate,
     update_refs,
     write_commit,
@@ -65,7 +76,7 @@ __all__ = ["ERASED_TITLE", "Erasure", "erase", "erasures", "finish_erasures"]
 #: What an erased version's title reads.
 ERASED_TITLE = "[erased]"
 
-_SHA = re.compile(rb"\b[0-9a-f]{40}\b")
+_SHA = re.compile(r"\b[0-9a-f]{40}\b")
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +116,7 @@ def erase(repo: ContentRepository, key: str, *, author: Author, reason: str, ver
         tip = read_ref(git, draft_ref(key))
         if tip is None:
             raise EntityNotFound(f"no entity {key!r} in {repo.name!r}", key=key)
-        history = list(git.walk(tip, pygit2.GIT_SORT_TOPOLOGICAL | pygit2.GIT_SORT_REVERSE))
+        history = history_oldest_first(git, tip)
         records = read_settings(git, ERASURES_REF, ERASURES_FILE)
         erasure_id = f"{len(records) + 1:04d}"
         rewrite = _Rewrite(git, key, _erased_blobs(repo, key, history, version), erasure_id)
@@ -178,97 +189,98 @@ def finish_erasures(repo: ContentRepository) -> list[str]:
 class _Rewrite:
     """New commits for the entity's branch and for the aggregates, with erased files redacted."""
 
-    def __init__(self, git: pygit2.Repository, key: str, blobs: set[pygit2.Oid], erasure_id: str) -> None:
+    def __init__(self, git: GitHandle, key: str, blobs: set[ObjectId], erasure_id: str) -> None:
         self.git = git
         self.key = key
         self.blobs = blobs
         self.erasure_id = erasure_id
-        self.trees: dict[pygit2.Oid, pygit2.Oid] = {}
-        self.commits: dict[pygit2.Oid, pygit2.Oid] = {}  # every rewritten commit
-        self.entity_commits: dict[pygit2.Oid, pygit2.Oid] = {}
-        self.replaced: set[pygit2.Oid] = set(blobs)  # what held or led to the erased bytes
+        self.trees: dict[TreeId, TreeId] = {}
+        self.commits: dict[CommitId, CommitId] = {}  # every rewritten commit
+        self.entity_commits: dict[CommitId, CommitId] = {}
+        self.replaced: set[ObjectId] = set(blobs)  # what held or led to the erased bytes
 
-    def commit(self, oid: pygit2.Oid) -> pygit2.Oid:
+    def commit(self, oid: CommitId) -> CommitId:
         return self.commits.get(oid, oid)
 
-    def branch(self, history: list[pygit2.Commit]) -> None:
+    def branch(self, history: list[CommitRecord]) -> None:
         for commit in history:
-            tree = self.entity_tree(commit.tree_id)
-            new = self._copy(commit, tree, erased=tree != commit.tree_id)
+            tree = self.entity_tree(commit.tree)
+            new = self._copy(commit, tree, erased=tree != commit.tree)
             if new != commit.id:
                 self.entity_commits[commit.id] = new
 
-    def aggregate(self, head: pygit2.Oid) -> pygit2.Oid:
+    def aggregate(self, head: CommitId) -> CommitId:
         path = entity_path(self.key)
-        for commit in self.git.walk(head, pygit2.GIT_SORT_TOPOLOGICAL | pygit2.GIT_SORT_REVERSE):
+        for commit in history_oldest_first(self.git, head):
             root = commit.tree
-            old = subtree_id(root, path)
+            old = subtree_id(self.git, root, path)
             new = self.entity_tree(old) if old is not None else None
-            tree = commit.tree_id
+            tree = root
             if new != old:
                 tree = update_aggregate(self.git, root, {self.key: new})
-                self.replaced.update((commit.tree_id, root[path.split("/")[0]].id))
+                shard = entry_id(self.git, root, path.split("/")[0])
+                assert shard is not None  # the entity's subtree is in it
+                self.replaced.update((root, shard))
             self._copy(commit, tree, erased=False)
         return self.commit(head)
 
-    def entity_tree(self, oid: pygit2.Oid) -> pygit2.Oid:
+    def entity_tree(self, oid: TreeId) -> TreeId:
         """`oid` with every erased file redacted (itself if it holds none)."""
         done = self.trees.get(oid)
         if done is not None:
             return done
-        tree = self.git[oid]
         files: dict[str, bytes] = {}
         changed = False
-        for entry in tree:  # type: ignore[attr-defined]
+        text_dir: ObjectId | None = None
+        for entry in tree_entries(self.git, oid):
             if entry.name == TEXT_DIR:
-                for field in self.git[entry.id]:  # type: ignore[attr-defined]
+                text_dir = entry.id
+                for field in tree_entries(self.git, TreeId(entry.id)):
                     if field.id in self.blobs:
                         changed = True
                     else:
-                        files[f"{TEXT_DIR}/{field.name}"] = self.git[field.id].data  # type: ignore[attr-defined]
+                        files[f"{TEXT_DIR}/{field.name}"] = read_blob(self.git, field.id)
             elif entry.name == ENTITY_FILE and entry.id in self.blobs:
-                files[ENTITY_FILE] = _redacted(self.git[entry.id].data)  # type: ignore[attr-defined]
+                files[ENTITY_FILE] = _redacted(read_blob(self.git, entry.id))
                 changed = True
-            elif entry.type_str == "blob":
-                files[entry.name] = self.git[entry.id].data  # type: ignore[attr-defined]
+            elif not entry.is_tree:
+                files[entry.name] = read_blob(self.git, entry.id)
         new = write_files(self.git, files) if changed else oid
         if changed:
             self.replaced.add(oid)
-            if TEXT_DIR in tree:  # type: ignore[operator]
-                self.replaced.add(tree[TEXT_DIR].id)  # type: ignore[index]
+            if text_dir is not None:
+                self.replaced.add(text_dir)
         self.trees[oid] = new
         return new
 
-    def _copy(self, commit: pygit2.Commit, tree: pygit2.Oid, *, erased: bool) -> pygit2.Oid:
-        parents = [self.commit(p) for p in commit.parent_ids]
-        message = _SHA.sub(lambda m: self._renamed(m.group()), commit.raw_message).decode()
+    def _copy(self, commit: CommitRecord, tree: TreeId, *, erased: bool) -> CommitId:
+        parents = [self.commit(p) for p in commit.parents]
+        message = _SHA.sub(lambda m: self._renamed(m.group()), commit.message)
         if erased:
             message += f"Gitstore-Erased: {self.erasure_id}\n"
-        if tree == commit.tree_id and parents == commit.parent_ids and message == commit.message:
+        if tree == commit.tree and parents == list(commit.parents) and message == commit.message:
             return commit.id
         new = write_commit(self.git, commit.author, message, tree, parents)
         self.commits[commit.id] = new
         self.replaced.add(commit.id)
         return new
 
-    def _renamed(self, sha: bytes) -> bytes:
-        new = self.commits.get(pygit2.Oid(hex=sha.decode()))
-        return sha if new is None else str(new).encode()
+    def _renamed(self, sha: str) -> str:
+        new = self.commits.get(commit_id(sha))
+        return sha if new is None else str(new)
 
 
-def _erased_blobs(
-    repo: ContentRepository, key: str, history: list[pygit2.Commit], version: int | None
-) -> set[pygit2.Oid]:
+def _erased_blobs(repo: ContentRepository, key: str, history: list[CommitRecord], version: int | None) -> set[ObjectId]:
     """The blobs to erase: every content file of every version, or those `version` brought."""
+    git = repo.storage.git
     if version is None:
-        return {oid for commit in history for oid in _content_blobs(repo.storage.git, commit.tree)}
+        return {oid for commit in history for oid in _content_blobs(git, commit.tree)}
     sha = repo.index.commit_of_version(key, version)
     if sha is None:
         raise VersionNotFound(f"{key!r} has no version {version}", key=key)
-    git = repo.storage.git
-    commit = git[pygit2.Oid(hex=sha)]
-    before = set().union(*(_content_blobs(git, git[p].tree) for p in commit.parent_ids))  # type: ignore[attr-defined]
-    brought = _content_blobs(git, commit.tree) - before  # type: ignore[attr-defined]
+    commit = read_commit(git, commit_id(sha))
+    before: set[ObjectId] = set().union(*(_content_blobs(git, commit_tree(git, p)) for p in commit.parents))
+    brought = _content_blobs(git, commit.tree) - before
     if not brought:
         raise Conflict(
             f"version {version} of {key!r} brought no content of its own (it publishes, unpublishes or restores "
@@ -277,11 +289,13 @@ def _erased_blobs(
     return brought
 
 
-def _content_blobs(git: pygit2.Repository, tree: pygit2.Tree) -> set[pygit2.Oid]:
+def _content_blobs(git: GitHandle, tree: TreeId) -> set[ObjectId]:
     """entity.json and the text fields: what a person wrote (not the manifest, not a notice)."""
-    found = {tree[ENTITY_FILE].id} if ENTITY_FILE in tree else set()  # type: ignore[operator, index]
-    if TEXT_DIR in tree:  # type: ignore[operator]
-        found.update(entry.id for entry in git[tree[TEXT_DIR].id])  # type: ignore[attr-defined, index]
+    entity = entry_id(git, tree, ENTITY_FILE)
+    found = {entity} if entity is not None else set()
+    text_dir = entry_id(git, tree, TEXT_DIR)
+    if text_dir is not None:
+        found.update(entry.id for entry in tree_entries(git, TreeId(text_dir)))
     return found
 
 
@@ -298,7 +312,7 @@ def _finish(repo: ContentRepository, erasure: Erasure) -> None:
     git = repo.storage.git
     update_refs(
         git,
-        {ref: pygit2.Oid(hex=new) for ref, (old, new) in erasure.refs.items() if str(read_ref(git, ref)) == old},
+        {ref: commit_id(new) for ref, (old, new) in erasure.refs.items() if str(read_ref(git, ref)) == old},
     )
     forget_cached()
     reindex(repo)
@@ -323,7 +337,7 @@ def _drop_objects(path: Path, objects: list[str]) -> None:
         (path / "objects" / sha[:2] / sha[2:]).unlink(missing_ok=True)
 
 
-def _write_plan(repo: ContentRepository, erasure_id: str, objects: set[pygit2.Oid]) -> None:
+def _write_plan(repo: ContentRepository, erasure_id: str, objects: set[ObjectId]) -> None:
     write_atomically(_plan_path(repo, erasure_id), "".join(f"{oid}\n" for oid in sorted(objects, key=str)).encode())
 
 

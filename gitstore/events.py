@@ -22,8 +22,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import pygit2
-
 from gitstore.entities.draft_branch import folded_draft_head
 from gitstore.entities.snapshots import load_snapshot
 from gitstore.entities.trailers import parse_repeated, parse_trailers
@@ -31,7 +29,19 @@ from gitstore.errors import InvalidInput, StorageFull
 from gitstore.index.api import EntityIndex, FeedRow
 from gitstore.publishing.api import PublishNote
 from gitstore.repository import DRAFT, MAIN, ContentRepository
-from gitstore.storage.api import read_ref
+from gitstore.storage.api import (
+    CommitId,
+    CommitRecord,
+    GitHandle,
+    Signature,
+    commit_id,
+    commit_message,
+    find_commit,
+    first_parent,
+    has_object,
+    read_commit,
+    read_ref,
+)
 
 __all__ = ["Cursor", "Event", "EventPage", "heads", "read_events"]
 
@@ -145,7 +155,7 @@ def _recorded(repo: ContentRepository, feed: _Feed, stream: str, depths: set[int
     git = repo.storage.git
     found: dict[int, dict[str, list[str]]] = {}
     for depth, sha in feed.commits_at(stream, sorted(depths)).items():
-        entries = (line.split(" ") for line in parse_repeated(git[pygit2.Oid(hex=sha)].message, "Dependents"))
+        entries = (line.split(" ") for line in parse_repeated(commit_message(git, commit_id(sha)), "Dependents"))
         found[depth] = {key: deps for key, *deps in entries}
     return found
 
@@ -244,7 +254,7 @@ class _Feed:
         return (kept[-1].depth, kept[-1].position) if kept else self._index.feed_end(stream)
 
 
-def _catch_up(repo: ContentRepository, feed: _Feed, stream: str, head: pygit2.Oid | None) -> None:
+def _catch_up(repo: ContentRepository, feed: _Feed, stream: str, head: CommitId | None) -> None:
     """Read the commits `stream` gained up to `head` since the feed last looked, oldest first."""
     git = repo.storage.git
     if head is None:
@@ -252,17 +262,17 @@ def _catch_up(repo: ContentRepository, feed: _Feed, stream: str, head: pygit2.Oi
     if feed.depth(stream, str(head)) is not None:
         return  # read already (perhaps further, by another reader)
     has_rows = feed.has_rows(stream)
-    new: list[pygit2.Commit] = []
-    oid: pygit2.Oid | None = head
+    new: list[CommitRecord] = []
+    oid: CommitId | None = head
     known: tuple[int, str] | None = None
     while oid is not None:
         depth_here = feed.depth(stream, str(oid)) if has_rows else None
         if depth_here is not None:
             known = (depth_here, str(oid))
             break
-        commit = git[oid]
+        commit = read_commit(git, oid)
         new.append(commit)
-        oid = commit.parent_ids[0] if commit.parent_ids else None
+        oid = commit.first_parent
     if known is None and has_rows:
         # The branch no longer contains what the feed read (it never should: both branches
         # only grow). Start the stream again from its root rather than serve a wrong order.
@@ -273,7 +283,7 @@ def _catch_up(repo: ContentRepository, feed: _Feed, stream: str, head: pygit2.Oi
     announced: set[str] = set()  # entity commits named by this catch-up, not yet in the index
     for commit in reversed(new):
         depth += 1
-        commits.append((depth, str(commit.id), commit.commit_time))
+        commits.append((depth, str(commit.id), commit.committer.time))
         note = PublishNote()
         if stream == "draft":
             raw = _draft_events(repo, commit, lambda sha: sha in announced or feed.knows("draft", sha))
@@ -303,48 +313,47 @@ def _catch_up(repo: ContentRepository, feed: _Feed, stream: str, head: pygit2.Oi
     feed.append(stream, commits, rows)
 
 
-_Raw = tuple[str, str, str, str, pygit2.Signature, int]
+_Raw = tuple[str, str, str, str, Signature, int]
 
 
-def _drafts_seen(feed: _Feed, publish: pygit2.Commit) -> int:
+def _drafts_seen(feed: _Feed, publish: CommitRecord) -> int:
     """How far `draft` had got when `publish` was made: its `Gitstore-Drafts` trailer, read
     as a depth. (A publish made before that trailer existed falls back to commit times.)"""
     sha = parse_trailers(publish.message).get("Drafts")
     depth = feed.depth("draft", sha) if sha else None
-    return depth if depth is not None else feed.depth_at("draft", publish.commit_time)
+    return depth if depth is not None else feed.depth_at("draft", publish.committer.time)
 
 
-def _draft_events(repo: ContentRepository, commit: pygit2.Commit, known: Callable[[str], bool]) -> Iterator[_Raw]:
+def _draft_events(repo: ContentRepository, commit: CommitRecord, known: Callable[[str], bool]) -> Iterator[_Raw]:
     git = repo.storage.git
     trailers = parse_trailers(commit.message)
     if "Commit" in trailers and "Key" in trailers:
-        yield _draft_event(git, commit, trailers["Key"], pygit2.Oid(hex=trailers["Commit"]))
+        yield _draft_event(git, commit, trailers["Key"], commit_id(trailers["Commit"]))
         return
     for entry in parse_repeated(commit.message, "Batch"):
         key, sha = entry.split(" ", 1)
-        yield _draft_event(git, commit, key, pygit2.Oid(hex=sha))
+        yield _draft_event(git, commit, key, commit_id(sha))
     for entry in parse_repeated(commit.message, "Folded"):
         # Single changes, each already committed on its entity's ref, in the order they were
         # made; each is its own author's, at its own time.
         key, sha = entry.split(" ", 1)
         if not known(sha):
-            yield _draft_event(git, commit, key, pygit2.Oid(hex=sha), own_signature=True)
+            yield _draft_event(git, commit, key, commit_id(sha), own_signature=True)
     for entry in parse_repeated(commit.message, "Repaired"):
         # A change whose commit on `draft` was lost to a crash: its entity ref is the commit
         # point, so the change happened. Announce every commit of it no event named yet.
         key, sha = entry.split(" ", 1)
-        missed: list[pygit2.Oid] = []
-        oid: pygit2.Oid | None = pygit2.Oid(hex=sha)
-        while oid is not None and oid in git and not known(str(oid)) and len(missed) < 10_000:
+        missed: list[CommitId] = []
+        oid: CommitId | None = commit_id(sha)
+        while oid is not None and has_object(git, oid) and not known(str(oid)) and len(missed) < 10_000:
             missed.append(oid)
-            parents = git[oid].parent_ids
-            oid = parents[0] if parents else None
+            oid = first_parent(git, oid)
         for oid in reversed(missed):
             yield _draft_event(git, commit, key, oid)
 
 
 def _draft_event(
-    git: pygit2.Repository, aggregate: pygit2.Commit, key: str, oid: pygit2.Oid, *, own_signature: bool = False
+    git: GitHandle, aggregate: CommitRecord, key: str, oid: CommitId, *, own_signature: bool = False
 ) -> _Raw:
     """One entity commit's event. The author and time are the `draft` commit's (the same
     signature), or with `own_signature` the entity commit's; the entity commit is read only if
@@ -352,17 +361,17 @@ def _draft_event(
     history before and after)."""
     listed = parse_trailers(aggregate.message)
     action = listed.get("Action") if listed.get("Commit") == str(oid) else None
-    entity = git[oid] if (action is None or own_signature) and oid in git else None
+    entity = find_commit(git, oid) if action is None or own_signature else None
     if action is None:
         action = parse_trailers(entity.message).get("Action", "update") if entity is not None else "update"
     author = entity.author if own_signature and entity is not None else aggregate.author
     return key, str(oid), _DRAFT_KINDS.get(action, "draft_changed"), action, author, author.time
 
 
-def _publish_events(repo: ContentRepository, commit: pygit2.Commit) -> Iterator[_Raw]:
+def _publish_events(repo: ContentRepository, commit: CommitRecord) -> Iterator[_Raw]:
     for entry in parse_repeated(commit.message, "Published"):
         key, sha = entry.split(" ", 1)
-        snap = load_snapshot(repo.storage.git, pygit2.Oid(hex=sha))
+        snap = load_snapshot(repo.storage.git, commit_id(sha))
         if snap.deleted:
             kind = "deleted"
         elif snap.document.unpublishing is not None:

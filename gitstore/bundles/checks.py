@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
-import pygit2
-
 from gitstore.bundles.format import Problem, Version
 from gitstore.bundles.pins import Node, Target
 from gitstore.containers.types import ContainerType, allows, container_type
@@ -21,6 +19,7 @@ from gitstore.entities.snapshots import load_snapshot
 from gitstore.index.api import EntityState, Summary
 from gitstore.links.types import reverse_names
 from gitstore.repository import ContentRepository
+from gitstore.storage.api import commit_id
 
 __all__ = ["View", "check_cycles", "check_links_of", "check_members", "check_uniqueness", "dangling_links"]
 
@@ -61,8 +60,8 @@ class View:
             state = self.states.get(node.key)
             if state is None or state.draft_deleted:
                 return None
-            return load_snapshot(git, pygit2.Oid(hex=state.draft_commit)).document
-        return load_snapshot(git, pygit2.Oid(hex=node)).document
+            return load_snapshot(git, commit_id(state.draft_commit)).document
+        return load_snapshot(git, commit_id(node)).document
 
     def members_of(self, node: Node | Draft | str) -> Iterator[Node | Draft | str]:
         """What a node's manifest points at, in the view after the import."""
@@ -212,4 +211,4 @@ def _cycle(view: View, cycle: list[Node | Draft | str], found_from: Version) -> 
 
 
 def _key_of(view: View, commit: str) -> str:
-    return load_snapshot(view.repo.storage.git, pygit2.Oid(hex=commit)).key
+    return load_snapshot(view.repo.storage.git, commit_id(commit)).key

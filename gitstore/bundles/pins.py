@@ -18,12 +18,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import NamedTuple
 
-import pygit2
-
 from gitstore.bundles.format import Version
 from gitstore.entities.document import MEMBERS_FILE, Member, members_from_bytes, members_to_bytes
 from gitstore.entities.erasures import pin_resolver
-from gitstore.storage.api import read_files, tree_id
+from gitstore.storage.api import (
+    CommitId,
+    GitHandle,
+    TreeId,
+    commit_id,
+    commit_tree,
+    entry_id,
+    first_parent_history,
+    is_ancestor,
+    is_commit,
+    read_files,
+    tree_id,
+)
 
 __all__ = ["Fingerprints", "Node", "Target", "resolve_pin"]
 
@@ -31,25 +41,26 @@ __all__ = ["Fingerprints", "Node", "Target", "resolve_pin"]
 class Fingerprints:
     """Fingerprints of one repository's versions, each computed once."""
 
-    def __init__(self, git: pygit2.Repository) -> None:
+    def __init__(self, git: GitHandle) -> None:
         self._git = git
         self.pinned = pin_resolver(git)
-        self._known: dict[pygit2.Oid, str] = {}  # by tree id: a tree and the commits it pins never change
+        self._known: dict[TreeId, str] = {}  # by tree id: a tree and the commits it pins never change
 
-    def of_commit(self, commit: pygit2.Oid) -> str:
-        return self.of_tree(self._git[commit].tree)  # type: ignore[attr-defined]
+    def of_commit(self, commit: CommitId) -> str:
+        return self.of_tree(commit_tree(self._git, commit))
 
-    def of_tree(self, tree: pygit2.Tree) -> str:
-        found = self._known.get(tree.id)
+    def of_tree(self, tree: TreeId) -> str:
+        found = self._known.get(tree)
         if found is None:
             # Without a manifest the bundle holds the very files, so the tree id is the answer.
-            found = str(tree_id(self.bundle_files(tree))) if MEMBERS_FILE in tree else str(tree.id)
-            self._known[tree.id] = found
+            has_manifest = entry_id(self._git, tree, MEMBERS_FILE) is not None
+            found = str(tree_id(self.bundle_files(tree))) if has_manifest else str(tree)
+            self._known[tree] = found
         return found
 
-    def bundle_files(self, tree: pygit2.Tree) -> dict[str, bytes]:
+    def bundle_files(self, tree: TreeId) -> dict[str, bytes]:
         """A version's files as a bundle holds them: each pin as the pinned version's fingerprint."""
-        files = read_files(tree)
+        files = read_files(self._git, tree)
         manifest = files.get(MEMBERS_FILE)
         if manifest is not None:
             members = members_from_bytes(manifest)
@@ -74,10 +85,10 @@ Target = str | Node
 
 
 def resolve_pin(
-    git: pygit2.Repository,
+    git: GitHandle,
     fingerprints: Fingerprints,
     member: Member,
-    tip: pygit2.Oid | None,
+    tip: CommitId | None,
     own: str | None,
     carried: Mapping[tuple[str, str], Version],
 ) -> Target | None:
@@ -85,15 +96,12 @@ def resolve_pin(
     the member's draft tip here, `own` the fingerprint of its own content in the bundle."""
     assert member.pin is not None
     if tip is not None:
-        named = git.get(pygit2.Oid(hex=member.pin))
-        if isinstance(named, pygit2.Commit) and (named.id == tip or git.descendant_of(tip, named.id)):
+        named = commit_id(member.pin)
+        if is_commit(git, named) and is_ancestor(git, named, tip):
             return member.pin
-        oid: pygit2.Oid | None = tip
-        while oid is not None:
+        for oid in first_parent_history(git, tip):
             if fingerprints.of_commit(oid) == member.pin:
                 return str(oid)
-            parents = git[oid].parent_ids  # type: ignore[attr-defined]
-            oid = parents[0] if parents else None
     if own == member.pin:
         return Node(member.key)
     if (member.key, member.pin) in carried:

@@ -14,8 +14,6 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import pygit2
-
 from gitstore.bundles.checks import (
     View,
     check_cycles,
@@ -29,7 +27,7 @@ from gitstore.bundles.pins import Fingerprints, Node, Target, resolve_pin
 from gitstore.entities.document import Content, Member, document_to_files
 from gitstore.entities.snapshots import Snapshot, load_snapshot
 from gitstore.repository import ContentRepository
-from gitstore.storage.api import tree_id
+from gitstore.storage.api import commit_id, tree_id
 
 __all__ = ["ImportPlan", "Outcome", "existing", "outcome", "plan_import", "resolved"]
 
@@ -99,7 +97,7 @@ def _resolve_pins(
             name = (member.key, member.pin)
             if name not in resolved_pins and name not in unresolved:
                 state = states.get(member.key)
-                tip = pygit2.Oid(hex=state.draft_commit) if state is not None else None
+                tip = commit_id(state.draft_commit) if state is not None else None
                 mine = current.get(member.key)
                 if mine is not None and member.key not in own:
                     own[member.key] = fingerprint(mine.key, mine.content)
@@ -148,7 +146,7 @@ def _needed(view: View) -> tuple[list[Node], dict[str, Snapshot]]:
         state = view.states.get(node.key)
         if node.pin is not None and node.key not in view.current and state is not None and node.key not in restore:
             git = view.repo.storage.git
-            restore[node.key] = load_snapshot(git, pygit2.Oid(hex=state.draft_commit))
+            restore[node.key] = load_snapshot(git, commit_id(state.draft_commit))
             needed.append(Node(node.key))
     return needed, restore
 

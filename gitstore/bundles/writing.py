@@ -13,15 +13,25 @@ import io
 import zipfile
 from collections.abc import Callable, Iterator
 
-import pygit2
-
 from gitstore.bundles.format import NDJSON, PINS_DIR, TAR_GZ, ZIP, Version, version_line
 from gitstore.bundles.pins import Fingerprints
 from gitstore.entities.document import MEMBERS_FILE, files_to_document, members_from_bytes
 from gitstore.entities.erasures import pin_resolver
 from gitstore.errors import CorruptObject
 from gitstore.publishing.public import LiveKeys, hidden_keys, public_files
-from gitstore.storage.api import entity_path, object_errors
+from gitstore.storage.api import (
+    CommitId,
+    GitHandle,
+    ObjectId,
+    TreeId,
+    aggregate_entities,
+    blob_at,
+    commit_tree,
+    entity_path,
+    object_errors,
+    read_blob,
+    tree_entries,
+)
 
 __all__ = ["Progress", "unreadable", "write_bundle"]
 
@@ -33,8 +43,8 @@ _EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can say
 
 
 def write_bundle(
-    git: pygit2.Repository,
-    root: pygit2.Tree | None,
+    git: GitHandle,
+    root: TreeId | None,
     media_type: str,
     progress: Progress | None = None,
     *,
@@ -44,50 +54,50 @@ def write_bundle(
     version they need that is not already one of them, as a bundle of `media_type`. With
     `public` (which keys were live by then), each as a reader may see it
     (gitstore.publishing.public)."""
-    listed = _entities(git, root)
+    listed = aggregate_entities(git, root)
     fingerprints = Fingerprints(git)
     sink = _Sink()
     out = _writer(media_type, sink)
-    exported: dict[str, pygit2.Oid] = {}
-    wanted: list[tuple[str, pygit2.Oid]] = []  # pinned versions, as (key, commit)
+    exported: dict[str, TreeId] = {}
+    wanted: list[tuple[str, CommitId]] = []  # pinned versions, as (key, commit)
     for done, (key, tree) in enumerate(listed, 1):
         files = _shown(fingerprints.bundle_files(tree), public)
         if files is not None:
-            exported[key] = tree.id
+            exported[key] = tree
             out.add(key, None, files)
-            wanted += _pins_of(tree, fingerprints.pinned)
+            wanted += _pins_of(git, tree, fingerprints.pinned)
         if progress is not None:
             progress(done, len(listed))
         if sink.size >= _CHUNK:
             yield sink.drain()
     carried: set[tuple[str, str]] = set()
     for key, commit in wanted:  # grows as it goes: a pinned container pins versions too
-        tree = git[commit].tree  # type: ignore[attr-defined]
+        tree = commit_tree(git, commit)
         pin = fingerprints.of_tree(tree)
         own = exported.get(key)
-        if (key, pin) in carried or (own is not None and fingerprints.of_tree(git[own]) == pin):  # type: ignore[arg-type]
+        if (key, pin) in carried or (own is not None and fingerprints.of_tree(own) == pin):
             continue
         carried.add((key, pin))
         files = _shown(fingerprints.bundle_files(tree), public)
         if files is None:
             continue
         out.add(key, pin, files)
-        wanted += _pins_of(tree, fingerprints.pinned)
+        wanted += _pins_of(git, tree, fingerprints.pinned)
         if sink.size >= _CHUNK:
             yield sink.drain()
     out.close()
     yield sink.drain()
 
 
-def unreadable(git: pygit2.Repository, root: pygit2.Tree | None) -> list[str]:
+def unreadable(git: GitHandle, root: TreeId | None) -> list[str]:
     """The keys of the entities of `root` that `write_bundle` could not read whole: one of their
     objects, or of a version they pin, is damaged or missing. Once a response has started, an
     error can only cut the stream short, so an export reads everything first and refuses
     before its first byte. Each object is read once; the export reads it again."""
-    readable: set[pygit2.Oid] = set()
+    readable: set[ObjectId] = set()
     pinned = pin_resolver(git)
     damaged = []
-    for key, tree in _entities(git, root):
+    for key, tree in aggregate_entities(git, root):
         try:
             with object_errors():
                 _read_whole(git, tree, readable, pinned)
@@ -96,37 +106,24 @@ def unreadable(git: pygit2.Repository, root: pygit2.Tree | None) -> list[str]:
     return damaged
 
 
-def _read_whole(
-    git: pygit2.Repository, tree: pygit2.Tree, readable: set[pygit2.Oid], pinned: Callable[[str], pygit2.Oid]
-) -> None:
+def _read_whole(git: GitHandle, tree: TreeId, readable: set[ObjectId], pinned: Callable[[str], CommitId]) -> None:
     """Read every object under `tree`, and every version its manifest pins; remember what read
     whole (a failure raises, so what is remembered was read)."""
-    if tree.id in readable:
+    if tree in readable:
         return
-    for entry in tree:
+    for entry in tree_entries(git, tree):
         if entry.id in readable:
             continue
-        if isinstance(entry, pygit2.Tree):
-            _read_whole(git, entry, readable, pinned)
+        if entry.is_tree:
+            _read_whole(git, TreeId(entry.id), readable, pinned)
             continue
-        data = git.odb.read(entry.id)[1]
+        data = read_blob(git, entry.id)
         if entry.name == MEMBERS_FILE:
             for member in members_from_bytes(data):
                 if member.pin is not None:
-                    _read_whole(git, git[pinned(member.pin)].tree, readable, pinned)  # type: ignore[attr-defined]
+                    _read_whole(git, commit_tree(git, pinned(member.pin)), readable, pinned)
         readable.add(entry.id)
-    readable.add(tree.id)
-
-
-def _entities(git: pygit2.Repository, root: pygit2.Tree | None) -> list[tuple[str, pygit2.Tree]]:
-    """(key, tree) of every entity in an aggregate tree, in the tree's order."""
-    if root is None:
-        return []
-    found = []
-    for shard in root:
-        if isinstance(shard, pygit2.Tree):
-            found += [(entry.name, entry) for entry in shard if isinstance(entry, pygit2.Tree)]
-    return found  # type: ignore[return-value]
+    readable.add(tree)
 
 
 def _shown(files: dict[str, bytes], public: LiveKeys | None) -> dict[str, bytes] | None:
@@ -136,10 +133,11 @@ def _shown(files: dict[str, bytes], public: LiveKeys | None) -> dict[str, bytes]
     return public_files(files, doc, deleted, hidden_keys(doc, public))
 
 
-def _pins_of(tree: pygit2.Tree, pinned: Callable[[str], pygit2.Oid]) -> list[tuple[str, pygit2.Oid]]:
-    if MEMBERS_FILE not in tree:
+def _pins_of(git: GitHandle, tree: TreeId, pinned: Callable[[str], CommitId]) -> list[tuple[str, CommitId]]:
+    manifest = blob_at(git, tree, MEMBERS_FILE)
+    if manifest is None:
         return []
-    members = members_from_bytes(tree[MEMBERS_FILE].data)  # type: ignore[attr-defined]
+    members = members_from_bytes(manifest)
     return [(m.key, pinned(m.pin)) for m in members if m.pin is not None]
 
 

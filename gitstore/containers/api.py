@@ -20,8 +20,6 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-import pygit2
-
 from gitstore.containers import types
 from gitstore.containers.rules import check_manifest, check_member_type, refuse_breaking_rules
 from gitstore.containers.tree import TreeNode, View, Walked, resolve_tree, walk
@@ -52,6 +50,7 @@ from gitstore.names import validate_key
 from gitstore.publishing import api as publishing
 from gitstore.publishing.api import PublishNote, PublishRecord, PublishTarget
 from gitstore.repository import ContentRepository
+from gitstore.storage.api import CommitId, commit_id, commit_message, first_parent_history, is_ancestor
 
 __all__ = [
     "ContainerType",
@@ -204,13 +203,13 @@ def publish_all_drafts(
 # then it is the one function over the complexity bound.
 def _expand(repo: ContentRepository, targets: Sequence[PublishTarget]) -> list[PublishTarget]:  # noqa: C901
     git = repo.storage.git
-    chosen: dict[str, pygit2.Oid] = {}
+    chosen: dict[str, CommitId] = {}
     expected: dict[str, IfMatch] = {}
-    queue: list[tuple[str, pygit2.Oid, bool]] = []
+    queue: list[tuple[str, CommitId, bool]] = []
 
-    def want(key: str, commit: pygit2.Oid, *, cascade: bool = True) -> None:
+    def want(key: str, commit: CommitId, *, cascade: bool = True) -> None:
         have = chosen.get(key)
-        if have == commit or (have is not None and git.descendant_of(have, commit)):
+        if have is not None and is_ancestor(git, commit, have):
             return
         chosen[key] = commit
         queue.append((key, commit, cascade))
@@ -223,9 +222,8 @@ def _expand(repo: ContentRepository, targets: Sequence[PublishTarget]) -> list[P
                 raise StaleVersion(f"the draft of {target.key!r} is not at {target.expected.commit}", current=str(tip))
             expected[target.key] = target.expected
         if target.commit is not None or target.version is not None:
-            version = target.version
-            commit = target.commit or entities.get_entity(repo, target.key, version=version).commit
-            want(target.key, pygit2.Oid(hex=commit))
+            sha = target.commit or entities.get_entity(repo, target.key, version=target.version).commit
+            want(target.key, commit_id(sha))
         else:
             want(target.key, tip)
     while queue:
@@ -245,14 +243,14 @@ def _expand(repo: ContentRepository, targets: Sequence[PublishTarget]) -> list[P
     return [PublishTarget(k, commit=str(c), expected=expected.get(k)) for k, c in sorted(chosen.items())]
 
 
-def _brought_along(repo: ContentRepository, container: Snapshot) -> list[tuple[str, pygit2.Oid]]:
+def _brought_along(repo: ContentRepository, container: Snapshot) -> list[tuple[str, CommitId]]:
     """What publishing `container` brings along: its resolved draft subtree, minus pinned
     commits that were live at some point."""
     git = repo.storage.git
     walked = walk(repo, container, View("draft"))
     _refuse_cycles(walked, container)
-    pins: list[tuple[str, pygit2.Oid, str]] = []
-    found: list[tuple[str, pygit2.Oid]] = []
+    pins: list[tuple[str, CommitId, str]] = []
+    found: list[tuple[str, CommitId]] = []
     for snap in walked.snapshots.values():
         for member in snap.document.members or ():
             if member.pin is not None:
@@ -264,7 +262,7 @@ def _brought_along(repo: ContentRepository, container: Snapshot) -> list[tuple[s
         if str(pin) in ever:
             continue
         live = published_commit(repo, key)
-        if live is not None and not git.descendant_of(pin, live):
+        if live is not None and not is_ancestor(git, live, pin):
             raise NotFastForward(
                 f"{holder!r} pins {key!r} at {pin}, which was never live and is older than the live version; "
                 "pin a version that was published, or the draft",
@@ -288,7 +286,7 @@ def _refuse_cycles(walked: Walked, root: Snapshot) -> None:
     visit(root, (root.key,))
 
 
-def _containers_left(repo: ContentRepository, key: str) -> list[tuple[str, pygit2.Oid]]:
+def _containers_left(repo: ContentRepository, key: str) -> list[tuple[str, CommitId]]:
     """For each container whose live manifest names `key`: its first draft version after
     the live one that no longer does."""
     git = repo.storage.git
@@ -297,12 +295,7 @@ def _containers_left(repo: ContentRepository, key: str) -> list[tuple[str, pygit
         if usage.view != "live":
             continue
         live = published_commit(repo, usage.container)
-        newer = []
-        oid: pygit2.Oid | None = draft_tip(repo, usage.container)
-        while oid is not None and oid != live:
-            newer.append(oid)
-            parents = git[oid].parent_ids
-            oid = parents[0] if parents else None
+        newer = list(first_parent_history(git, draft_tip(repo, usage.container), stop_at=live))
         for commit in reversed(newer):
             snap = load_snapshot(git, commit)
             members = snap.document.members
@@ -333,7 +326,7 @@ def member_list(repo: ContentRepository, key: str, *, version: int | None = None
     else:
         entity = entities.get_entity(repo, key, version=version)
     git = repo.storage.git
-    snap = load_snapshot(git, pygit2.Oid(hex=entity.commit))
+    snap = load_snapshot(git, commit_id(entity.commit))
     if snap.document.members is None or snap.deleted:
         raise NotAContainer(f"version {snap.version} of {key!r} has no members: it is not a container", key=key)
     pinned = pin_resolver(git)
@@ -347,10 +340,10 @@ def member_list(repo: ContentRepository, key: str, *, version: int | None = None
             f"version {snap.version} is the latest version of {key!r}; its frozen list is recorded "
             "when the next version is made"
         )
-    return _listed(git[pygit2.Oid(hex=following)].message, "Frozen", pinned)
+    return _listed(commit_message(git, commit_id(following)), "Frozen", pinned)
 
 
-def _listed(message: str, trailer: str, pinned: Callable[[str], pygit2.Oid]) -> list[Member]:
+def _listed(message: str, trailer: str, pinned: Callable[[str], CommitId]) -> list[Member]:
     """A member list a trailer recorded, each commit as it is now (an erasure may have moved it)."""
     listed = (entry.split(" ", 1) for entry in parse_repeated(message, trailer))
     return [Member(key, str(pinned(sha))) for key, sha in listed]

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import pygit2
-
 from gitstore.containers.types import ContainerType, allows, container_type
 from gitstore.entities.document import Content, Member
 from gitstore.entities.erasures import pin_resolver
 from gitstore.entities.snapshots import Snapshot, draft_tip, load_snapshot, published_commit
 from gitstore.errors import Conflict, EntityNotFound, InvalidDocument
 from gitstore.repository import ContentRepository
+from gitstore.storage.api import CommitId, has_object, is_ancestor, is_commit
 
 __all__ = ["check_manifest", "check_member_type", "member_snapshot", "refuse_breaking_rules"]
 
@@ -95,12 +94,12 @@ def refuse_breaking_rules(repo: ContentRepository, kind: ContainerType) -> None:
             continue
         for member in holder.document.members or ():
             if member.pin is not None:
-                oid: pygit2.Oid | None = pin_resolver(git)(member.pin)
+                oid: CommitId | None = pin_resolver(git)(member.pin)
             elif usage.view == "draft":
                 oid = draft_tip(repo, member.key)
             else:
                 oid = published_commit(repo, member.key)
-            snap = load_snapshot(git, oid) if oid is not None and oid in git else None
+            snap = load_snapshot(git, oid) if oid is not None and has_object(git, oid) else None
             if snap is not None and not snap.deleted and not allows(kind, snap.document.type):
                 broken.add(usage.container)
                 break
@@ -143,8 +142,7 @@ def member_snapshot(repo: ContentRepository, member: Member) -> Snapshot:
             raise EntityNotFound(f"{member.key!r} is deleted in draft")
         return snap
     oid = pin_resolver(git)(member.pin)
-    obj = git.get(oid)
-    if not isinstance(obj, pygit2.Commit) or not (oid == tip or git.descendant_of(tip, oid)):
+    if not (is_commit(git, oid) and is_ancestor(git, oid, tip)):
         raise _BadPin(f"{member.pin} is not a commit on the draft branch of {member.key!r}")
     snap = load_snapshot(git, oid)
     if snap.deleted:
@@ -154,7 +152,7 @@ def member_snapshot(repo: ContentRepository, member: Member) -> Snapshot:
 
 def _path_back_to(repo: ContentRepository, key: str, start: Snapshot) -> list[str] | None:
     """The keys leading from `start` (exclusive) down to a member `key`, if there is one."""
-    seen: set[pygit2.Oid] = set()
+    seen: set[CommitId] = set()
     stack: list[tuple[Snapshot, list[str]]] = [(start, [])]
     while stack:
         snap, path = stack.pop()

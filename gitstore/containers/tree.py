@@ -13,8 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-import pygit2
-
 from gitstore.entities.document import Member, Unpublishing, placeholder_kind
 from gitstore.entities.erasures import pin_resolver
 from gitstore.entities.snapshots import Snapshot, draft_tip, load_snapshot, published_commit
@@ -22,7 +20,7 @@ from gitstore.errors import Conflict, EntityNotFound
 from gitstore.index.api import EntityState
 from gitstore.names import validate_key
 from gitstore.repository import DRAFT, MAIN, ContentRepository
-from gitstore.storage.api import read_ref
+from gitstore.storage.api import CommitId, commit_id, read_ref
 
 __all__ = ["TreeNode", "View", "resolve_tree", "walk"]
 
@@ -59,12 +57,12 @@ class Walked:
     """A container tree as read: every snapshot reached, and each manifest row resolved."""
 
     root: Snapshot
-    snapshots: dict[pygit2.Oid, Snapshot]
-    unpinned: dict[str, pygit2.Oid]  # key -> the commit it resolves to in this view
+    snapshots: dict[CommitId, Snapshot]
+    unpinned: dict[str, CommitId]  # key -> the commit it resolves to in this view
     states: dict[str, EntityState]  # what the index said of the keys it was asked about
-    pinned: Callable[[str], pygit2.Oid]  # a pin's commit (gitstore.entities.erasures)
+    pinned: Callable[[str], CommitId]  # a pin's commit (gitstore.entities.erasures)
 
-    def member_commit(self, member: Member) -> pygit2.Oid | None:
+    def member_commit(self, member: Member) -> CommitId | None:
         """The commit a manifest row resolves to in this view, or None (not in it)."""
         return self.pinned(member.pin) if member.pin else self.unpinned.get(member.key)
 
@@ -93,7 +91,7 @@ def walk(repo: ContentRepository, root: Snapshot, view: View) -> Walked:
     git = repo.storage.git
     pinned = pin_resolver(git)
     snapshots = {root.commit: root}
-    unpinned: dict[str, pygit2.Oid] = {}
+    unpinned: dict[str, CommitId] = {}
     states: dict[str, EntityState] = {}
     frontier = [root]
     depth = 0
@@ -132,7 +130,7 @@ def _build(
     snap: Snapshot,
     *,
     pinned: bool,
-    changed: dict[tuple[pygit2.Oid, bool], bool],
+    changed: dict[tuple[CommitId, bool], bool],
     path: tuple[str, ...],
     live: bool,
 ) -> TreeNode:
@@ -167,11 +165,11 @@ def _taken_down(snap: Snapshot) -> bool:
     return placeholder_kind(snap.document.type, notice.type if notice is not None else None)
 
 
-def _changes(repo: ContentRepository, walked: Walked) -> dict[tuple[pygit2.Oid, bool], bool]:
+def _changes(repo: ContentRepository, walked: Walked) -> dict[tuple[CommitId, bool], bool]:
     """Whether each node itself would change on publish, compared by tree id (never by content):
     an unpinned node if its draft tree is not its live tree, a pinned one if its commit was
     never live."""
-    nodes = {(walked.root.commit, False)}
+    nodes: set[tuple[CommitId, bool]] = {(walked.root.commit, False)}
     for snap in walked.snapshots.values():
         for member in snap.document.members or ():
             oid = walked.member_commit(member)
@@ -181,7 +179,7 @@ def _changes(repo: ContentRepository, walked: Walked) -> dict[tuple[pygit2.Oid, 
     missing = sorted({walked.snapshots[oid].key for oid, _ in nodes} - states.keys())
     states = {**states, **repo.index.states(missing)} if missing else states
     ever = repo.index.ever_published(sorted({str(oid) for oid, pinned in nodes if pinned}))
-    changed = {}
+    changed: dict[tuple[CommitId, bool], bool] = {}
     for oid, pinned in nodes:
         if pinned:
             changed[(oid, pinned)] = str(oid) not in ever
@@ -198,7 +196,7 @@ def _changes(repo: ContentRepository, walked: Walked) -> dict[tuple[pygit2.Oid, 
 
 def _lookup(
     repo: ContentRepository, view: View, keys: list[str], states: dict[str, EntityState]
-) -> dict[str, pygit2.Oid]:
+) -> dict[str, CommitId]:
     """key -> the commit each resolves to unpinned in `view`; keys with none are left out.
     What the index says of each key is added to `states`."""
     if not keys:
@@ -206,11 +204,11 @@ def _lookup(
     git = repo.storage.git
     index = repo.index
     if view.publish_seq is not None:
-        found = {}
+        found: dict[str, CommitId] = {}
         for key in keys:
             row = index.published_as_of(key, view.publish_seq)
             if row is not None:
-                found[key] = pygit2.Oid(hex=row[0])
+                found[key] = commit_id(row[0])
         return found
     if view.state == "draft":
         # The index answers for a whole level at once when it is in step with `draft`;
@@ -218,7 +216,7 @@ def _lookup(
         if index.meta("draft_head") == str(read_ref(git, DRAFT)):
             found_states = index.states(keys)
             states.update(found_states)
-            return {k: pygit2.Oid(hex=s.draft_commit) for k, s in found_states.items()}
+            return {k: commit_id(s.draft_commit) for k, s in found_states.items()}
         found = {}
         for key in keys:
             try:
@@ -229,7 +227,7 @@ def _lookup(
     if index.meta("main_head") == str(read_ref(git, MAIN)):
         found_states = index.states(keys)
         states.update(found_states)
-        return {k: pygit2.Oid(hex=s.published_commit) for k, s in found_states.items() if s.published_commit}
+        return {k: commit_id(s.published_commit) for k, s in found_states.items() if s.published_commit}
     found = {}
     for key in keys:
         live = published_commit(repo, key)

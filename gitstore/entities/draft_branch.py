@@ -25,13 +25,23 @@ from __future__ import annotations
 
 import logging
 
-import pygit2
-
 from gitstore.entities.snapshots import load_snapshot
 from gitstore.entities.trailers import format_message
 from gitstore.errors import StaleVersion, StorageFull
 from gitstore.repository import DRAFT, ContentRepository
-from gitstore.storage.api import disk_errors, read_ref, set_ref, update_aggregate
+from gitstore.storage.api import (
+    CommitId,
+    CommitRecord,
+    GitHandle,
+    commit_id,
+    commit_tree,
+    disk_errors,
+    read_commit,
+    read_ref,
+    set_ref,
+    update_aggregate,
+    write_commit,
+)
 from gitstore.storage.space import ensure_room
 
 __all__ = ["FOLD_AT", "dependents_trailers", "draft_head_as_is", "fold_drafts", "folded_draft_head"]
@@ -45,7 +55,7 @@ FOLD_AT = 1000
 _ATTEMPTS = 3
 
 
-def folded_draft_head(repo: ContentRepository) -> pygit2.Oid | None:
+def folded_draft_head(repo: ContentRepository) -> CommitId | None:
     """Fold every change made so far into `draft`, then read its head: a write, for readers that
     must not see `draft` older than an acknowledged change.
 
@@ -57,7 +67,7 @@ def folded_draft_head(repo: ContentRepository) -> pygit2.Oid | None:
     return draft_head_as_is(repo)
 
 
-def draft_head_as_is(repo: ContentRepository) -> pygit2.Oid | None:
+def draft_head_as_is(repo: ContentRepository) -> CommitId | None:
     """The head of `draft` as it is now, writing nothing: changes made since the last fold are
     on their entity refs but not in it yet."""
     return read_ref(repo.storage.git, DRAFT)
@@ -90,11 +100,11 @@ def fold_drafts(repo: ContentRepository) -> bool:
     return False  # a batch or another fold kept moving `draft`; what waits is the next fold's
 
 
-def _waiting(repo: ContentRepository) -> tuple[pygit2.Oid | None, list[tuple[str, str]]]:
+def _waiting(repo: ContentRepository) -> tuple[CommitId | None, list[tuple[str, str]]]:
     return read_ref(repo.storage.git, DRAFT), repo.index.unfolded()
 
 
-def _fold_commit(repo: ContentRepository, head: pygit2.Oid | None, waiting: list[tuple[str, str]]) -> pygit2.Oid:
+def _fold_commit(repo: ContentRepository, head: CommitId | None, waiting: list[tuple[str, str]]) -> CommitId:
     """The commits that fold `waiting` onto `head`: one for each run of changes by one author,
     so that `git log` and `git blame` on `draft` name the person behind every line. Returns
     the newest."""
@@ -104,19 +114,19 @@ def _fold_commit(repo: ContentRepository, head: pygit2.Oid | None, waiting: list
         for key, commit in run:
             snap = load_snapshot(git, commit.id)
             changes[key] = None if snap.deleted else snap.tree
-        root = git[head].tree if head is not None else None  # type: ignore[attr-defined]
+        root = commit_tree(git, head) if head is not None else None
         tree = update_aggregate(git, root, changes)
         sig = run[-1][1].author  # the newest change's time: `draft` as of a moment has all of it
         message = _message(run) + dependents_trailers(repo, list(dict.fromkeys(key for key, _ in run)))
-        head = git.create_commit(None, sig, sig, message, tree, [head] if head is not None else [])
+        head = write_commit(git, sig, message, tree, [head] if head is not None else [])
     assert head is not None
     return head
 
 
-def _runs_by_author(git: pygit2.Repository, waiting: list[tuple[str, str]]) -> list[list[tuple[str, pygit2.Commit]]]:
-    runs: list[list[tuple[str, pygit2.Commit]]] = []
+def _runs_by_author(git: GitHandle, waiting: list[tuple[str, str]]) -> list[list[tuple[str, CommitRecord]]]:
+    runs: list[list[tuple[str, CommitRecord]]] = []
     for key, sha in waiting:
-        commit = git[pygit2.Oid(hex=sha)]
+        commit = read_commit(git, commit_id(sha))
         if runs and _person(runs[-1][-1][1]) == _person(commit):
             runs[-1].append((key, commit))
         else:
@@ -124,7 +134,7 @@ def _runs_by_author(git: pygit2.Repository, waiting: list[tuple[str, str]]) -> l
     return runs
 
 
-def _person(commit: pygit2.Commit) -> tuple[str, str]:
+def _person(commit: CommitRecord) -> tuple[str, str]:
     return commit.author.name, commit.author.email
 
 
@@ -138,7 +148,7 @@ def dependents_trailers(repo: ContentRepository, keys: list[str]) -> str:
     return "".join(f"Gitstore-Dependents: {' '.join([key, *found[key]])}\n" for key in keys)
 
 
-def _message(run: list[tuple[str, pygit2.Commit]]) -> str:
+def _message(run: list[tuple[str, CommitRecord]]) -> str:
     """One change: its own summary. Several: how many and to what, then each one's summary."""
     summaries = [commit.message.split("\n", 1)[0] for _, commit in run]
     folded = [("Folded", f"{key} {commit.id}") for key, commit in run]
@@ -151,7 +161,7 @@ def _message(run: list[tuple[str, pygit2.Commit]]) -> str:
     return subject + "\n\n" + "".join(f"  {line}\n" for line in summaries) + trailers
 
 
-def _move(repo: ContentRepository, head: pygit2.Oid | None, commit: pygit2.Oid, waiting: list[tuple[str, str]]) -> bool:
+def _move(repo: ContentRepository, head: CommitId | None, commit: CommitId, waiting: list[tuple[str, str]]) -> bool:
     ensure_room(repo.path)
     try:
         set_ref(repo.storage.git, DRAFT, expected=head, new=commit)

@@ -12,20 +12,18 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-import pygit2
-
-from gitstore.storage.api import read_ref, read_settings
+from gitstore.storage.api import CommitId, GitHandle, commit_id, read_ref, read_settings
 
 __all__ = ["ERASURES_FILE", "ERASURES_REF", "erased_commits", "pin_resolver"]
 
 ERASURES_REF = "refs/meta/erasures"
 ERASURES_FILE = "erasures.json"
 
-_merged: dict[str, tuple[pygit2.Oid, dict[str, str]]] = {}
+_merged: dict[str, tuple[CommitId, dict[str, str]]] = {}
 _merged_guard = threading.Lock()
 
 
-def erased_commits(git: pygit2.Repository) -> dict[str, str]:
+def erased_commits(git: GitHandle) -> dict[str, str]:
     """Every rewritten commit id -> the id it has now (after every later erasure too)."""
     head = read_ref(git, ERASURES_REF)
     if head is None:
@@ -46,10 +44,10 @@ def erased_commits(git: pygit2.Repository) -> dict[str, str]:
     return moved
 
 
-def pin_resolver(git: pygit2.Repository) -> Callable[[str], pygit2.Oid]:
+def pin_resolver(git: GitHandle) -> Callable[[str], CommitId]:
     """A pin's commit as it is now: read the record once, then look pins up for free (one
     resolver per operation, so a tree walk of thousands of pins reads one ref)."""
     moved = erased_commits(git)
     if not moved:
-        return lambda pin: pygit2.Oid(hex=pin)
-    return lambda pin: pygit2.Oid(hex=moved.get(pin, pin))
+        return commit_id
+    return lambda pin: commit_id(moved.get(pin, pin))

@@ -12,11 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import pygit2
-
 from gitstore.errors import KeyRetired
 from gitstore.index.api import ChangeRow
-from gitstore.storage.api import read_settings, write_settings
+from gitstore.storage.api import GitHandle, Signature, read_settings, write_settings
 
 __all__ = ["PRUNED_FILE", "PRUNED_REF", "pruned_changes", "record_pruned", "refuse_retired"]
 
@@ -24,7 +22,7 @@ PRUNED_REF = "refs/meta/pruned"
 PRUNED_FILE = "pruned.json"
 
 
-def refuse_retired(git: pygit2.Repository, key: str) -> None:
+def refuse_retired(git: GitHandle, key: str) -> None:
     """Raises KeyRetired if `key` was pruned."""
     entry = read_settings(git, PRUNED_REF, PRUNED_FILE).get(key)
     if entry is not None:
@@ -35,9 +33,7 @@ def refuse_retired(git: pygit2.Repository, key: str) -> None:
         )
 
 
-def record_pruned(
-    git: pygit2.Repository, changes: Mapping[str, Sequence[ChangeRow]], *, at: str, author: pygit2.Signature
-) -> None:
+def record_pruned(git: GitHandle, changes: Mapping[str, Sequence[ChangeRow]], *, at: str, author: Signature) -> None:
     """Add the pruned keys and their activity to the record, in one commit (the caller holds
     the drafts lock, and moves no ref of theirs before this returns)."""
     entries = dict(read_settings(git, PRUNED_REF, PRUNED_FILE))
@@ -51,7 +47,7 @@ def record_pruned(
     write_settings(git, PRUNED_REF, PRUNED_FILE, entries, author=author, message=f"Prune {shown}\n")
 
 
-def pruned_changes(git: pygit2.Repository) -> list[ChangeRow]:
+def pruned_changes(git: GitHandle) -> list[ChangeRow]:
     """Every change of every pruned entity, as the activity log showed it."""
     return [
         ChangeRow(key, *row)

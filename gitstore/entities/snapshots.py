@@ -16,24 +16,35 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
-
-import pygit2
+from datetime import datetime
 
 from gitstore.entities.document import Content, files_to_document
 from gitstore.entities.model import Author
 from gitstore.entities.trailers import parse_repeated, parse_trailers
 from gitstore.errors import EntityNotFound
 from gitstore.repository import DRAFT, MAIN, ContentRepository, draft_ref, published_ref
-from gitstore.storage.api import read_files, read_ref
+from gitstore.storage.api import (
+    CommitId,
+    GitHandle,
+    Signature,
+    TreeId,
+    commit_id,
+    commit_message,
+    is_ancestor,
+    read_commit,
+    read_files,
+    read_ref,
+    signature_time,
+)
+from gitstore.storage.api import signature as git_signature
 
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     """An entity's content at one commit of its draft branch."""
 
-    commit: pygit2.Oid
-    tree: pygit2.Oid
+    commit: CommitId
+    tree: TreeId
     key: str
     document: Content
     deleted: bool
@@ -48,11 +59,11 @@ class Snapshot:
 # Commits never change, so a snapshot read once is good forever: keep the hot ones. Keyed by
 # commit id alone, which names the same content in any repository.
 _SNAPSHOT_CACHE_SIZE = 8192
-_snapshots: dict[pygit2.Oid, Snapshot] = {}
+_snapshots: dict[CommitId, Snapshot] = {}
 _snapshots_guard = threading.Lock()
 
 
-def load_snapshot(git: pygit2.Repository, oid: pygit2.Oid) -> Snapshot:
+def load_snapshot(git: GitHandle, oid: CommitId) -> Snapshot:
     snap = _snapshots.get(oid)
     if snap is None:
         snap = _read_snapshot(git, oid)
@@ -75,13 +86,13 @@ def forget_cached() -> None:
         _snapshots.clear()
 
 
-def _read_snapshot(git: pygit2.Repository, oid: pygit2.Oid) -> Snapshot:
-    commit = git[oid]
+def _read_snapshot(git: GitHandle, oid: CommitId) -> Snapshot:
+    commit = read_commit(git, oid)
     trailers = parse_trailers(commit.message)
-    document, deleted = files_to_document(read_files(commit.tree))
+    document, deleted = files_to_document(read_files(git, commit.tree))
     return Snapshot(
         commit=oid,
-        tree=commit.tree_id,
+        tree=commit.tree,
         key=trailers.get("Key", ""),
         document=document,
         deleted=deleted,
@@ -94,37 +105,31 @@ def _read_snapshot(git: pygit2.Repository, oid: pygit2.Oid) -> Snapshot:
     )
 
 
-def signature(author: Author) -> pygit2.Signature:
+def signature(author: Author) -> Signature:
     """The git signature of a change by `author`: now, or the time the author carries."""
-    if author.at is None:
-        return pygit2.Signature(author.name, author.email)
-    offset = author.at.utcoffset()
-    if offset is None:
-        raise ValueError(f"a change's time needs its UTC offset: {author.at.isoformat()}")
-    return pygit2.Signature(author.name, author.email, int(author.at.timestamp()), int(offset.total_seconds()) // 60)
+    return git_signature(author.name, author.email, author.at)
 
 
-def commit_time(sig: pygit2.Signature) -> datetime:
-    tz = timezone(timedelta(minutes=sig.offset)) if sig.offset else UTC
-    return datetime.fromtimestamp(sig.time, tz)
+#: When a signature was made (the name callers of this module know it by).
+commit_time = signature_time
 
 
-_entry_maps: dict[tuple[str, str], tuple[pygit2.Oid, dict[str, str]]] = {}
+_entry_maps: dict[tuple[str, str], tuple[CommitId, dict[str, str]]] = {}
 _entry_maps_guard = threading.Lock()
 
 
-def newest_publish(repo: ContentRepository, main: pygit2.Oid) -> dict[str, str]:
+def newest_publish(repo: ContentRepository, main: CommitId) -> dict[str, str]:
     """key -> commit for every entity moved by the publish commit `main` (cached per tip)."""
     return _listed(repo, main, "Published")
 
 
-def newest_batch(repo: ContentRepository, head: pygit2.Oid) -> dict[str, str]:
+def newest_batch(repo: ContentRepository, head: CommitId) -> dict[str, str]:
     """key -> commit for every entity of the batch that commit `head` of `draft` records
     (empty when `head` records a single change, whose entity ref is its commit point)."""
     return _listed(repo, head, "Batch")
 
 
-def _listed(repo: ContentRepository, commit: pygit2.Oid, trailer: str) -> dict[str, str]:
+def _listed(repo: ContentRepository, commit: CommitId, trailer: str) -> dict[str, str]:
     slot = (str(repo.path), trailer)
     cached = _entry_maps.get(slot)
     if cached is not None and cached[0] == commit:
@@ -135,17 +140,18 @@ def _listed(repo: ContentRepository, commit: pygit2.Oid, trailer: str) -> dict[s
     return listed
 
 
-def published_by(git: pygit2.Repository, commit: pygit2.Oid) -> dict[str, str]:
+def published_by(git: GitHandle, commit: CommitId) -> dict[str, str]:
     """key -> commit for every entity moved by publish commit `commit`, any commit of main
     (`newest_publish` caches main's newest; this reads older ones)."""
     return _entries(git, commit, "Published")
 
 
-def _entries(git: pygit2.Repository, commit: pygit2.Oid, trailer: str) -> dict[str, str]:
-    return dict(entry.split(" ", 1) for entry in parse_repeated(git[commit].message, trailer))
+def _entries(git: GitHandle, commit: CommitId, trailer: str) -> dict[str, str]:
+    listed = parse_repeated(commit_message(git, commit), trailer)
+    return dict(entry.split(" ", 1) for entry in listed)  # type: ignore[misc]  # "<key> <sha>"
 
 
-def draft_tip(repo: ContentRepository, key: str) -> pygit2.Oid:
+def draft_tip(repo: ContentRepository, key: str) -> CommitId:
     """The tip of `key`'s draft branch. Raises EntityNotFound if the entity never existed."""
     git = repo.storage.git
     head = read_ref(git, DRAFT)
@@ -153,10 +159,10 @@ def draft_tip(repo: ContentRepository, key: str) -> pygit2.Oid:
     if head is not None:
         sha = newest_batch(repo, head).get(key)
         if sha is not None:
-            batch = pygit2.Oid(hex=sha)
+            batch = commit_id(sha)
             # The batch is the commit point until its entity refs move; a single change made
             # since (it leaves `draft` alone) moves the ref past it.
-            if tip is None or (tip != batch and not git.descendant_of(tip, batch)):
+            if tip is None or not is_ancestor(git, batch, tip):
                 return batch
     if tip is None:
         raise unknown_entity(repo, key)
@@ -169,7 +175,7 @@ def unknown_entity(repo: ContentRepository, key: str) -> EntityNotFound:
     return EntityNotFound(f"no entity {key!r} in {repo.name!r}", key=key)
 
 
-def published_commit(repo: ContentRepository, key: str) -> pygit2.Oid | None:
+def published_commit(repo: ContentRepository, key: str) -> CommitId | None:
     """The commit of `key` that is live (possibly a tombstone), or None if never published."""
     git = repo.storage.git
     main = read_ref(git, MAIN)
@@ -177,5 +183,5 @@ def published_commit(repo: ContentRepository, key: str) -> pygit2.Oid | None:
         return None
     sha = newest_publish(repo, main).get(key)
     if sha is not None:
-        return pygit2.Oid(hex=sha)
+        return commit_id(sha)
     return read_ref(git, published_ref(key))

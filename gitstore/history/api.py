@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-import pygit2
 
 from gitstore.entities import api as entities
 from gitstore.entities.api import IfMatch
@@ -22,7 +21,19 @@ from gitstore.entities.snapshots import Snapshot, draft_tip, load_snapshot, publ
 from gitstore.errors import EntityNotFound, InvalidInput, MergeConflict, VersionNotFound
 from gitstore.names import validate_key
 from gitstore.repository import ContentRepository, draft_ref
-from gitstore.storage.api import blame_file, merge_text, read_ref, tree_patch
+from gitstore.storage.api import (
+    CommitId,
+    GitHandle,
+    TreeId,
+    blame_file,
+    blob_at,
+    commit_id,
+    commit_tree,
+    entry_id,
+    merge_text,
+    read_ref,
+    tree_patch,
+)
 
 __all__ = [
     "BlameLine",
@@ -168,21 +179,18 @@ def blame(repo: ContentRepository, key: str, *, path: str | None = None, field: 
     validate_key(key)
     git = repo.storage.git
     tip = draft_tip(repo, key)
-    tree = git[tip].tree
+    tree = commit_tree(git, tip)
     start, end = 1, None
     if field is not None:
-        path, start, end = _field_location(tree, field)
+        path, start, end = _field_location(git, tree, field)
     path = path or "entity.json"
     if not _PATH.fullmatch(path) or ".." in path:
         raise InvalidInput(
             "path names a file of the entity, such as entity.json", errors=[{"loc": ["path"], "msg": "bad path"}]
         )
-    try:
-        if not isinstance(tree[path], pygit2.Blob):
-            raise KeyError(path)
-    except KeyError:
-        raise EntityNotFound(f"{key!r} has no file {path!r}", key=key) from None
-    commits: dict[pygit2.Oid, tuple[int, Author, datetime]] = {}
+    if blob_at(git, tree, path) is None:
+        raise EntityNotFound(f"{key!r} has no file {path!r}", key=key)
+    commits: dict[CommitId, tuple[int, Author, datetime]] = {}
     lines = []
     for blamed in blame_file(git, path, tip):
         if blamed.line < start or (end is not None and blamed.line > end):
@@ -195,15 +203,14 @@ def blame(repo: ContentRepository, key: str, *, path: str | None = None, field: 
     return BlameResult(key, path, lines)
 
 
-def _field_location(tree: pygit2.Tree, field: str) -> tuple[str, int, int | None]:
+def _field_location(git: GitHandle, tree: TreeId, field: str) -> tuple[str, int, int | None]:
     """Where a field lives: its own file, or its lines inside entity.json."""
     own = f"fields/{field}.txt"
-    try:
-        tree[own]
+    if entry_id(git, tree, own) is not None:
         return own, 1, None
-    except KeyError:
-        pass
-    lines = tree["entity.json"].data.decode().splitlines()  # type: ignore[attr-defined]
+    entity = blob_at(git, tree, "entity.json")
+    assert entity is not None  # every version has one
+    lines = entity.decode().splitlines()
     marker = f"    {_json_string(field)}: "
     for i, line in enumerate(lines):
         if line.startswith(marker):
@@ -308,9 +315,9 @@ def list_entities_as_of(repo: ContentRepository, at: datetime, *, cursor: str | 
 
 def _live_entity(repo: ContentRepository, key: str, commit: str) -> Entity:
     git = repo.storage.git
-    snap = load_snapshot(git, pygit2.Oid(hex=commit))
+    snap = load_snapshot(git, commit_id(commit))
     tip = read_ref(git, draft_ref(key))
-    return entities.entity_view(git, snap, "published", tip, pygit2.Oid(hex=commit))
+    return entities.entity_view(git, snap, "published", tip, snap.commit)
 
 
 def _seconds(at: datetime) -> int:
@@ -370,7 +377,7 @@ def write_from_base(
         )
 
 
-def _merge_documents(git: pygit2.Repository, base: Content, ours: Content, theirs: Content) -> Content:
+def _merge_documents(git: GitHandle, base: Content, ours: Content, theirs: Content) -> Content:
     conflicts: list[dict[str, Any]] = []
     merged = _merge_value(git, writable(base), writable(ours), writable(theirs), "", conflicts)
     if conflicts:
@@ -378,9 +385,7 @@ def _merge_documents(git: pygit2.Repository, base: Content, ours: Content, their
     return parse_document(merged)
 
 
-def _merge_value(
-    git: pygit2.Repository, base: Any, ours: Any, theirs: Any, path: str, conflicts: list[dict[str, Any]]
-) -> Any:
+def _merge_value(git: GitHandle, base: Any, ours: Any, theirs: Any, path: str, conflicts: list[dict[str, Any]]) -> Any:
     if ours == theirs or base == theirs:
         return ours
     if base == ours:
@@ -410,7 +415,7 @@ def _plain(value: Any) -> Any:
 # -- shared -----------------------------------------------------------------------------------
 
 
-def _resolve(repo: ContentRepository, key: str, tip: pygit2.Oid, ref: str, *, allow_missing: bool) -> Snapshot | None:
+def _resolve(repo: ContentRepository, key: str, tip: CommitId, ref: str, *, allow_missing: bool) -> Snapshot | None:
     git = repo.storage.git
     if ref == "draft":
         return load_snapshot(git, tip)
@@ -422,12 +427,12 @@ def _resolve(repo: ContentRepository, key: str, tip: pygit2.Oid, ref: str, *, al
     return load_snapshot(git, _version_commit(repo, key, tip, ref))
 
 
-def _version_commit(repo: ContentRepository, key: str, tip: pygit2.Oid, ref: str) -> pygit2.Oid:
+def _version_commit(repo: ContentRepository, key: str, tip: CommitId, ref: str) -> CommitId:
     # A commit id first: one made of decimal digits only is still a commit id, not a version.
     if _SHA.fullmatch(ref):
-        return pygit2.Oid(hex=entities.get_entity(repo, key, commit=ref).commit)
+        return commit_id(entities.get_entity(repo, key, commit=ref).commit)
     if _VERSION.fullmatch(ref):
-        return pygit2.Oid(hex=entities.get_entity(repo, key, version=int(ref)).commit)
+        return commit_id(entities.get_entity(repo, key, version=int(ref)).commit)
     raise InvalidInput(
         "name a version number, a full commit id, 'published' or 'draft'",
         errors=[{"loc": ["version"], "msg": f"bad reference {ref!r}"}],

@@ -18,8 +18,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-import pygit2
-
 from gitstore.entities.api import IfMatch, roll_forward_drafts
 from gitstore.entities.document import document_id, is_placeholder, leaves
 from gitstore.entities.draft_branch import folded_draft_head
@@ -46,8 +44,15 @@ from gitstore.index.api import PublishedRow, PublishRow
 from gitstore.names import validate_key
 from gitstore.repository import MAIN, ContentRepository, published_ref
 from gitstore.storage.api import (
+    CommitId,
+    GitHandle,
+    commit_id,
     commit_on_ref,
+    commit_tree,
     disk_errors,
+    is_ancestor,
+    is_commit,
+    read_commit,
     read_ref,
     update_aggregate,
     update_refs,
@@ -188,7 +193,7 @@ def publish(
             plan.update(_displace(repo, displace))
         git = repo.storage.git
         main = read_ref(git, MAIN)
-        root = git[main].tree if main is not None else None
+        root = commit_tree(git, main) if main is not None else None
         tree = update_aggregate(git, root, {k: None if s.deleted else s.tree for k, s in plan.items()})
         sig = signature(author)
         described = describe([published_row(git, k, s.commit) for k, s in sorted(plan.items())]) if describe else {}
@@ -237,8 +242,8 @@ def _plan(repo: ContentRepository, targets: Iterable[PublishTarget]) -> dict[str
         if target.expected is not None and str(tip) != target.expected.commit:
             raise StaleVersion(f"the draft of {key!r} is not at {target.expected.commit}", current=str(tip))
         if target.commit is not None:
-            chosen = pygit2.Oid(hex=target.commit)
-            if chosen != tip and not (chosen in git and git.descendant_of(tip, chosen)):
+            chosen = commit_id(target.commit)
+            if not (is_commit(git, chosen) and is_ancestor(git, chosen, tip)):
                 raise VersionNotFound(f"{target.commit} is not a version of {key!r}", key=key)
         elif target.version is not None:
             chosen = _commit_of_version(repo, key, target.version)
@@ -247,7 +252,7 @@ def _plan(repo: ContentRepository, targets: Iterable[PublishTarget]) -> dict[str
         live = published_commit(repo, key)
         if live == chosen:
             continue
-        if live is not None and not git.descendant_of(chosen, live):
+        if live is not None and not is_ancestor(git, live, chosen):
             raise NotFastForward(
                 f"publishing {key!r} at that version would move what is live backwards; "
                 "restore the old version as a new draft and publish that instead",
@@ -260,11 +265,11 @@ def _plan(repo: ContentRepository, targets: Iterable[PublishTarget]) -> dict[str
     return plan
 
 
-def _commit_of_version(repo: ContentRepository, key: str, version: int) -> pygit2.Oid:
+def _commit_of_version(repo: ContentRepository, key: str, version: int) -> CommitId:
     sha = repo.index.commit_of_version(key, version)
     if sha is None:
         raise VersionNotFound(f"{key!r} has no version {version}", key=key)
-    return pygit2.Oid(hex=sha)
+    return commit_id(sha)
 
 
 def _check_live_uniqueness(repo: ContentRepository, plan: dict[str, Snapshot]) -> dict[str, str]:
@@ -345,7 +350,7 @@ def _displace(repo: ContentRepository, displace: dict[str, str]) -> dict[str, Sn
 
 def _message(
     plan: dict[str, Snapshot],
-    drafts: pygit2.Oid | None,
+    drafts: CommitId | None,
     note: PublishNote,
     summary: str | None,
     described: dict[str, list[str]],
@@ -361,16 +366,16 @@ def _message(
     return format_message(summary, trailers + ([("Drafts", str(drafts))] if drafts is not None else []))
 
 
-def _apply(repo: ContentRepository, main: pygit2.Oid) -> None:
+def _apply(repo: ContentRepository, main: CommitId) -> None:
     """Move the derived refs and index to what publish commit `main` says. Idempotent."""
     git = repo.storage.git
-    moved = {key: pygit2.Oid(hex=sha) for key, sha in newest_publish(repo, main).items()}
+    moved = {key: commit_id(sha) for key, sha in newest_publish(repo, main).items()}
     update_refs(git, {published_ref(k): oid for k, oid in moved.items()})
     rows = [published_row(git, key, oid) for key, oid in moved.items()]
     repo.index.record_published(rows, main_head=str(main), publishes=[publish_row(git, main)])
 
 
-def published_row(git: pygit2.Repository, key: str, commit: pygit2.Oid) -> PublishedRow:
+def published_row(git: GitHandle, key: str, commit: CommitId) -> PublishedRow:
     """What the index records when commit `commit` of `key` goes live."""
     snap = load_snapshot(git, commit)
     doc = snap.document
@@ -390,13 +395,13 @@ def published_row(git: pygit2.Repository, key: str, commit: pygit2.Oid) -> Publi
     )
 
 
-def publish_row(git: pygit2.Repository, main: pygit2.Oid) -> PublishRow:
+def publish_row(git: GitHandle, main: CommitId) -> PublishRow:
     """The publish log entry that commit `main` records."""
-    commit = git[main]
+    commit = read_commit(git, main)
     items = []
     for entry in parse_repeated(commit.message, "Published"):
         key, sha = entry.split(" ", 1)
-        snap = load_snapshot(git, pygit2.Oid(hex=sha))
+        snap = load_snapshot(git, commit_id(sha))
         items.append((key, sha, snap.version, snap.deleted))
     note = PublishNote.of(commit.message)
     return PublishRow(

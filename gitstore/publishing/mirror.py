@@ -29,8 +29,6 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-import pygit2
-
 from gitstore.entities.document import TAKEN_DOWN
 from gitstore.entities.snapshots import load_snapshot, published_by
 from gitstore.entities.trailers import format_message, parse_repeated, parse_trailers, summary_of
@@ -39,7 +37,20 @@ from gitstore.publishing.api import PublishNote
 from gitstore.publishing.public import LiveKeys, hidden_keys, public_files, shows_nothing
 from gitstore.repository import MAIN, ContentRepository
 from gitstore.storage.api import (
+    CommitId,
+    GitHandle,
     Identity,
+    Signature,
+    TreeId,
+    commit_id,
+    commit_message,
+    commit_tree,
+    copy_objects,
+    create_bare,
+    first_parent_history,
+    missing_tree_objects,
+    open_bare,
+    read_commit,
     read_files,
     read_ref,
     update_aggregate,
@@ -47,8 +58,6 @@ from gitstore.storage.api import (
     write_commit,
     write_files,
 )
-from gitstore.storage.git import configure_libgit2
-from gitstore.storage.objects import copy_objects, missing_tree_objects
 
 __all__ = [
     "ensure_live_mirror",
@@ -85,7 +94,7 @@ def sync_live_mirror(repo: ContentRepository) -> int:
         if main is None:
             return 0
         path = live_mirror_path(repo)
-        mirror = _open(path)
+        mirror = open_bare(path)
         projected = _projected_source(mirror) if mirror is not None else None
         if projected == main:
             return 0
@@ -126,7 +135,7 @@ def ensure_live_mirror(repo: ContentRepository) -> Path:
     return live_mirror_path(repo)
 
 
-def public_signature(sig: pygit2.Signature) -> Identity:
+def public_signature(sig: Signature) -> Identity:
     """Who published, as the public may see it: a name or nothing, never an e-mail address,
     at the original time (so the projection of a commit never depends on when it is made)."""
     policy = os.environ.get("GITSTORE_PUBLIC_AUTHORS", "name")
@@ -135,40 +144,32 @@ def public_signature(sig: pygit2.Signature) -> Identity:
 
 
 def _in_step(repo: ContentRepository) -> bool:
-    mirror = _open(live_mirror_path(repo))
+    mirror = open_bare(live_mirror_path(repo))
     return mirror is not None and _projected_source(mirror) == read_ref(repo.storage.git, MAIN)
 
 
-def _open(path: Path) -> pygit2.Repository | None:
-    if not (path / "HEAD").is_file():
-        return None
-    configure_libgit2()
-    return pygit2.Repository(str(path))
-
-
-def _projected_source(mirror: pygit2.Repository) -> pygit2.Oid | None:
+def _projected_source(mirror: GitHandle) -> CommitId | None:
     """The `main` commit the copy's newest commit projects; None for an empty copy or one in
     an older layout (which held `main` itself and per-entity refs)."""
     head = read_ref(mirror, MAIN)
     if head is None:
         return None
-    sha = parse_trailers(mirror[head].message).get(_SOURCE)  # type: ignore[attr-defined]
-    return pygit2.Oid(hex=sha) if sha else None
+    sha = parse_trailers(commit_message(mirror, head)).get(_SOURCE)
+    return commit_id(sha) if sha else None
 
 
-def _publishes_after(source: pygit2.Repository, main: pygit2.Oid, done: pygit2.Oid | None) -> list[pygit2.Oid] | None:
+def _publishes_after(source: GitHandle, main: CommitId, done: CommitId | None) -> list[CommitId] | None:
     """main's first-parent commits after `done` (all of them for None), oldest first; None if
     `done` is not among them."""
-    todo: list[pygit2.Oid] = []
-    commit: pygit2.Oid | None = main
-    while commit is not None and commit != done:
+    todo: list[CommitId] = []
+    for commit in first_parent_history(source, main):
+        if commit == done:
+            return todo[::-1]
         todo.append(commit)
-        parents = source[commit].parent_ids  # type: ignore[attr-defined]
-        commit = parents[0] if parents else None
-    return None if commit != done else todo[::-1]
+    return None if done is not None else todo[::-1]
 
 
-def _rebuild(repo: ContentRepository, main: pygit2.Oid) -> int:
+def _rebuild(repo: ContentRepository, main: CommitId) -> int:
     """Project every commit of `main` into a new copy built aside, then swap it into place:
     a reader never sees a half-built copy, and nothing of the old one (an older layout's draft
     objects, erased content) survives the swap."""
@@ -188,38 +189,38 @@ def _rebuild(repo: ContentRepository, main: pygit2.Oid) -> int:
     return copied
 
 
-def _project(repo: ContentRepository, mirror: pygit2.Repository, path: Path, commits: list[pygit2.Oid]) -> int:
+def _project(repo: ContentRepository, mirror: GitHandle, path: Path, commits: list[CommitId]) -> int:
     """Add the projection of each of `commits` (oldest first) on top of the copy's `main`."""
     source = repo.storage.git
     head = read_ref(mirror, MAIN)
-    root = mirror[head].tree if head is not None else None  # type: ignore[attr-defined]
+    root = commit_tree(mirror, head) if head is not None else None
     copied = 0
     for oid in commits:
-        commit = source[oid]
-        changes: dict[str, pygit2.Oid | None] = {}
-        wanted: list[pygit2.Oid] = []
+        commit = read_commit(source, oid)
+        changes: dict[str, TreeId | None] = {}
+        wanted: list[TreeId] = []
         published = published_by(source, oid)
         live = _live_by(repo, oid, set(published))
         for key, sha in published.items():
-            changes[key], needs = _public_tree(source, mirror, pygit2.Oid(hex=sha), live)
+            changes[key], needs = _public_tree(source, mirror, commit_id(sha), live)
             wanted += needs
         copied += copy_objects(source, path, missing_tree_objects(source, mirror, wanted))
         tree = update_aggregate(mirror, root, changes)
         head = write_commit(
             mirror,
-            public_signature(commit.author),  # type: ignore[attr-defined]
-            _public_message(commit.message, oid),  # type: ignore[attr-defined]
+            public_signature(commit.author),
+            _public_message(commit.message, oid),
             tree,
             [head] if head is not None else [],
         )
-        root = mirror[tree]
+        root = tree
     if head is not None and commits:
         # every object is on disk, and durable once a ref moves (storage.durability)
         update_refs(mirror, {MAIN: head})
     return copied
 
 
-def _live_by(repo: ContentRepository, main: pygit2.Oid, published_now: set[str]) -> LiveKeys:
+def _live_by(repo: ContentRepository, main: CommitId, published_now: set[str]) -> LiveKeys:
     """Which keys were live once publish `main` was made: a key published by it counts, since
     it goes live in the same instant as a page that names it."""
 
@@ -230,8 +231,8 @@ def _live_by(repo: ContentRepository, main: pygit2.Oid, published_now: set[str])
 
 
 def _public_tree(
-    source: pygit2.Repository, mirror: pygit2.Repository, commit: pygit2.Oid, live: LiveKeys
-) -> tuple[pygit2.Oid | None, list[pygit2.Oid]]:
+    source: GitHandle, mirror: GitHandle, commit: CommitId, live: LiveKeys
+) -> tuple[TreeId | None, list[TreeId]]:
     """What a reader may see of one published entity commit, as a tree (None: nothing) and the
     trees the copy needs from the full repository for it: the very tree, unless something of
     it must not be shown, which is then written into the copy as shown."""
@@ -242,23 +243,25 @@ def _public_tree(
     hidden = hidden_keys(doc, live)
     if not hidden and (doc.unpublishing is None or doc.unpublishing.type not in TAKEN_DOWN):
         return snap.tree, [snap.tree]
-    shown = public_files(read_files(source[snap.tree]), doc, snap.deleted, hidden)  # type: ignore[arg-type]
+    shown = public_files(read_files(source, snap.tree), doc, snap.deleted, hidden)
     assert shown is not None
     return write_files(mirror, shown), []
 
 
-def _public_message(message: str, source: pygit2.Oid) -> str:
+def _public_message(message: str, source: CommitId) -> str:
     """The publish's summary, what it published and why (a change note is public, as on GOV.UK),
     without the draft head it saw."""
     trailers = [("Published", entry) for entry in parse_repeated(message, "Published")]
     return format_message(summary_of(message), [*trailers, *PublishNote.of(message).trailers(), (_SOURCE, str(source))])
 
 
-def _create(path: Path) -> pygit2.Repository:
-    configure_libgit2()
-    mirror = pygit2.init_repository(str(path), bare=True, initial_head="main")
-    (path / "description").write_text("public copy: what is live, one commit per publish (no drafts)\n")
-    mirror.config["uploadpack.allowAnySHA1InWant"] = "false"
-    mirror.config["uploadpack.allowReachableSHA1InWant"] = "false"
-    mirror.config["uploadpack.allowTipSHA1InWant"] = "false"
-    return mirror
+def _create(path: Path) -> GitHandle:
+    return create_bare(
+        path,
+        description="public copy: what is live, one commit per publish (no drafts)",
+        config={
+            "uploadpack.allowAnySHA1InWant": "false",
+            "uploadpack.allowReachableSHA1InWant": "false",
+            "uploadpack.allowTipSHA1InWant": "false",
+        },
+    )

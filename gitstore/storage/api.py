@@ -1,20 +1,50 @@
-"""The storage layer's public surface: bare repositories, refs with compare-and-swap, trees.
+"""The storage layer's public surface: bare repositories, refs with compare-and-swap, commits,
+trees.
 
-Only this layer imports pygit2 for writing; layers above speak in keys, commits and files.
+Only this layer imports pygit2 (tests/test_architecture.py checks it); layers above speak in
+typed ids, commit records, files and keys (gitstore.storage.commits says why the ids are what
+they are).
 """
 
-from gitstore.storage.git import GitRepository, configure_libgit2, init_bare
+from gitstore.storage.commits import (
+    BlobId,
+    CommitId,
+    CommitRecord,
+    GitHandle,
+    ObjectId,
+    Signature,
+    TreeId,
+    commit_id,
+    commit_message,
+    commit_tree,
+    find_commit,
+    first_parent,
+    first_parent_commits,
+    first_parent_history,
+    gitstore_signature,
+    has_object,
+    history_oldest_first,
+    is_ancestor,
+    is_commit,
+    read_commit,
+    signature,
+    signature_time,
+)
+from gitstore.storage.git import GitRepository, configure_libgit2, create_bare, init_bare, open_bare
 from gitstore.storage.history import BlamedLine, blame_file, merge_text, tree_patch
 from gitstore.storage.locks import PATIENT, LockBudget, RepoLock, try_flock
 from gitstore.storage.missing import missing_object, object_errors
+from gitstore.storage.objects import copy_objects, missing_tree_objects
 from gitstore.storage.packed_refs import LoosePacked, pack_loose_refs, read_packed_refs, update_refs_packed
 from gitstore.storage.packs import Identity, write_commit
 from gitstore.storage.refs import (
     clear_stale_ref_lock,
     commit_on_ref,
+    delete_ref,
     disk_errors,
     move_ref,
     read_ref,
+    refs_under,
     set_ref,
     set_refs,
     sweep_stale_locks,
@@ -22,10 +52,16 @@ from gitstore.storage.refs import (
 )
 from gitstore.storage.settings import read_settings, write_settings
 from gitstore.storage.trees import (
+    TreeEntry,
+    aggregate_entities,
+    blob_at,
     entity_path,
+    entry_id,
+    read_blob,
     read_files,
     shard_of,
     subtree_id,
+    tree_entries,
     tree_id,
     update_aggregate,
     write_files,
@@ -33,33 +69,67 @@ from gitstore.storage.trees import (
 
 __all__ = [
     "BlamedLine",
+    "BlobId",
+    "CommitId",
+    "CommitRecord",
+    "GitHandle",
     "GitRepository",
     "Identity",
     "LockBudget",
     "LoosePacked",
+    "ObjectId",
     "PATIENT",
     "RepoLock",
+    "Signature",
+    "TreeEntry",
+    "TreeId",
+    "aggregate_entities",
     "blame_file",
+    "blob_at",
     "clear_stale_ref_lock",
+    "commit_id",
+    "commit_message",
     "commit_on_ref",
+    "commit_tree",
     "configure_libgit2",
+    "copy_objects",
+    "create_bare",
+    "delete_ref",
     "disk_errors",
-    "move_ref",
-    "pack_loose_refs",
-    "read_packed_refs",
     "entity_path",
+    "entry_id",
+    "find_commit",
+    "first_parent",
+    "first_parent_commits",
+    "first_parent_history",
+    "gitstore_signature",
+    "has_object",
+    "history_oldest_first",
     "init_bare",
+    "is_ancestor",
+    "is_commit",
     "merge_text",
     "missing_object",
+    "missing_tree_objects",
+    "move_ref",
     "object_errors",
+    "open_bare",
+    "pack_loose_refs",
+    "read_blob",
+    "read_commit",
     "read_files",
+    "read_packed_refs",
     "read_ref",
     "read_settings",
+    "refs_under",
     "set_ref",
     "set_refs",
     "shard_of",
+    "signature",
+    "signature_time",
     "subtree_id",
     "sweep_stale_locks",
+    "tree_entries",
     "tree_id",
     "tree_patch",
     "try_flock",

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pygit2
 
+from gitstore.storage.commits import GitHandle
 from gitstore.storage.locks import HOUSEKEEPING_LOCK, PATIENT, LockBudget, RepoLock
 from gitstore.storage.loose import guarded_odb
 from gitstore.storage.packs import ObjectBuffer, attach
@@ -59,7 +60,7 @@ class GitRepository:
         self._local = threading.local()
 
     @property
-    def git(self) -> pygit2.Repository:
+    def git(self) -> GitHandle:
         """This thread's handle on the repository (inside `buffered_objects`, the buffering one)."""
         local = self._local
         if getattr(local, "pid", None) != os.getpid():
@@ -68,7 +69,7 @@ class GitRepository:
             local.pid = os.getpid()
         return local.buffered or local.repo  # type: ignore[no-any-return]
 
-    def new_handle(self) -> pygit2.Repository:
+    def new_handle(self) -> GitHandle:
         """A handle of the caller's own, shared with no one: for a long read that moves from
         thread to thread (a streamed export), which must never use a handle another thread
         may be using at the same moment."""
@@ -102,6 +103,25 @@ class GitRepository:
     def control_dir(self) -> Path:
         """gitstore's own files inside the bare repository (locks, the index)."""
         return self.path / "gitstore"
+
+
+def open_bare(path: Path) -> GitHandle | None:
+    """A handle on the plain bare repository at `path` (not one of gitstore's own, which
+    `GitRepository` opens), or None if there is none there."""
+    if not (path / "HEAD").is_file():
+        return None
+    configure_libgit2()
+    return pygit2.Repository(str(path))
+
+
+def create_bare(path: Path, *, description: str, config: dict[str, str]) -> GitHandle:
+    """A new plain bare repository at `path`, its branch `main`, with `config` set."""
+    configure_libgit2()
+    handle = pygit2.init_repository(str(path), bare=True, initial_head="main")
+    (path / "description").write_text(description + "\n")
+    for name, value in config.items():
+        handle.config[name] = value
+    return handle
 
 
 def init_bare(path: Path, description: str) -> GitRepository:

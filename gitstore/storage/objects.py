@@ -19,17 +19,16 @@ from pathlib import Path
 
 import pygit2
 
+from gitstore.storage.commits import CommitId, GitHandle, ObjectId, TreeId
 from gitstore.storage.loose import callback_errors, write_loose
 
 
-def missing_objects(
-    source: pygit2.Repository, target: pygit2.Repository, tips: Iterable[pygit2.Oid]
-) -> list[pygit2.Oid]:
+def missing_objects(source: GitHandle, target: GitHandle, tips: Iterable[CommitId]) -> list[ObjectId]:
     """Objects reachable from `tips` in `source` that `target` lacks. The walk stops at any
     commit or tree the target already has: gitstore only ever copies complete closures, so
     everything below such an object is there too."""
-    wanted: list[pygit2.Oid] = []
-    seen: set[pygit2.Oid] = set()
+    wanted: list[ObjectId] = []
+    seen: set[ObjectId] = set()
     commits = [t for t in tips if t not in target]
     while commits:
         oid = commits.pop()
@@ -43,23 +42,21 @@ def missing_objects(
     return wanted
 
 
-def missing_tree_objects(
-    source: pygit2.Repository, target: pygit2.Repository, trees: Iterable[pygit2.Oid]
-) -> list[pygit2.Oid]:
+def missing_tree_objects(source: GitHandle, target: GitHandle, trees: Iterable[TreeId]) -> list[ObjectId]:
     """Trees and blobs below `trees` in `source` that `target` lacks (the same closure rule)."""
-    wanted: list[pygit2.Oid] = []
-    seen: set[pygit2.Oid] = set()
+    wanted: list[ObjectId] = []
+    seen: set[ObjectId] = set()
     for tree in trees:
         _missing_tree(source, target, tree, wanted, seen)
     return wanted
 
 
 def _missing_tree(
-    source: pygit2.Repository,
-    target: pygit2.Repository,
-    tree_id: pygit2.Oid,
-    wanted: list[pygit2.Oid],
-    seen: set[pygit2.Oid],
+    source: GitHandle,
+    target: GitHandle,
+    tree_id: ObjectId,
+    wanted: list[ObjectId],
+    seen: set[ObjectId],
 ) -> None:
     stack = [(tree_id, True)]
     while stack:
@@ -76,7 +73,7 @@ def _missing_tree(
 _LOOSE_AT_MOST = 64
 
 
-def copy_objects(source: pygit2.Repository, target_path: Path, oids: list[pygit2.Oid]) -> int:
+def copy_objects(source: GitHandle, target_path: Path, oids: list[ObjectId]) -> int:
     """Write `oids` from `source` into the repository at `target_path`: a few as loose objects,
     more as one pack. Durable as `storage.durability` says, before any ref of the target moves."""
     if not oids:

@@ -28,13 +28,14 @@ import struct
 import tempfile
 import weakref
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
 import pygit2
 
+from gitstore.storage.commits import CommitId, GitHandle, Signature, TreeId
 from gitstore.storage.loose import add_loose
 
 __all__ = ["ObjectBuffer", "attach", "object_writer", "write_commit", "write_pack"]
@@ -125,12 +126,12 @@ class Identity(NamedTuple):
 
 
 def write_commit(
-    repo: pygit2.Repository,
-    sig: pygit2.Signature | Identity,
+    repo: GitHandle,
+    sig: Signature | Identity,
     message: str,
-    tree: pygit2.Oid,
-    parents: list[pygit2.Oid],
-) -> pygit2.Oid:
+    tree: TreeId,
+    parents: Sequence[CommitId],
+) -> CommitId:
     """A commit authored and committed by `sig`, pointed at by no ref; the same bytes (and id)
     as libgit2's create_commit."""
     sign = "-" if sig.offset < 0 else "+"
@@ -138,7 +139,7 @@ def write_commit(
     person = b"%s <%s> %d %s%02d%02d" % (sig.raw_name, sig.raw_email, sig.time, sign.encode(), hours, minutes)
     lines = [b"tree " + str(tree).encode(), *(b"parent " + str(p).encode() for p in parents)]
     lines += [b"author " + person, b"committer " + person]
-    return object_writer(repo)(1, b"\n".join(lines) + b"\n\n" + message.encode())
+    return CommitId(object_writer(repo)(1, b"\n".join(lines) + b"\n\n" + message.encode()))
 
 
 def write_pack(pack_dir: Path, objects: dict[pygit2.Oid, tuple[int, bytes]]) -> int:
@@ -214,7 +215,8 @@ def _pack_index(rows: list[tuple[bytes, int, int]], pack_sum: bytes) -> bytes:
     for count in counts:
         total += count
         fanout.append(total)
-    small, large = [], []
+    small: list[int] = []
+    large: list[int] = []
     for _, _, offset in rows:
         if offset < 0x80000000:
             small.append(offset)

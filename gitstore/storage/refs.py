@@ -22,6 +22,7 @@ import pygit2
 
 from gitstore.errors import Busy, StaleVersion, StorageFull
 from gitstore.storage import durability
+from gitstore.storage.commits import CommitId, GitHandle, Signature, TreeId
 from gitstore.storage.files import fsync_dir
 from gitstore.storage.lockfiles import RETRY_BUDGET_SECONDS, STALE_LOCK_SECONDS, create_exclusively, remove_if_older
 from gitstore.storage.packed_refs import update_refs_packed
@@ -29,21 +30,37 @@ from gitstore.storage.packed_refs import update_refs_packed
 _HEX_LENGTH = 40
 
 
-def read_ref(repo: pygit2.Repository, name: str) -> pygit2.Oid | None:
+def read_ref(repo: GitHandle, name: str) -> CommitId | None:
     """The commit a ref points at, or None if there is no such ref."""
     ref = repo.references.get(name)
     return None if ref is None else ref.target  # type: ignore[return-value]
 
 
+def refs_under(repo: GitHandle, prefix: str) -> dict[str, CommitId]:
+    """Every ref whose name starts with `prefix`, by the rest of its name, with its commit."""
+    found = {}
+    for name in repo.references:
+        if name.startswith(prefix):
+            found[name[len(prefix) :]] = repo.references[name].target
+    return found  # type: ignore[return-value]
+
+
+def delete_ref(repo: GitHandle, name: str) -> None:
+    """Remove ref `name` (loose or packed) if there is one. Only for refs the caller's RepoLock
+    guards."""
+    if read_ref(repo, name) is not None:
+        repo.references.delete(name)
+
+
 def commit_on_ref(
-    repo: pygit2.Repository,
+    repo: GitHandle,
     ref: str,
     *,
-    expected: pygit2.Oid | None,
-    author: pygit2.Signature,
+    expected: CommitId | None,
+    author: Signature,
     message: str,
-    tree: pygit2.Oid,
-) -> pygit2.Oid:
+    tree: TreeId,
+) -> CommitId:
     """Create a commit on `ref` whose parent is `expected`, only if `ref` still points there.
 
     `expected=None` means the ref must not exist yet. Raises StaleVersion if the ref moved.
@@ -53,12 +70,12 @@ def commit_on_ref(
         raise StaleVersion(f"{ref} has moved", ref=ref, current=current, expected=expected)
     parents = [] if expected is None else [expected]
     with disk_errors():
-        commit = repo.create_commit(None, author, author, message, tree, parents)
+        commit = CommitId(repo.create_commit(None, author, author, message, tree, parents))
     set_ref(repo, ref, expected=expected, new=commit)
     return commit
 
 
-def set_ref(repo: pygit2.Repository, ref: str, *, expected: pygit2.Oid | None, new: pygit2.Oid) -> None:
+def set_ref(repo: GitHandle, ref: str, *, expected: CommitId | None, new: CommitId) -> None:
     """Point `ref` at `new` if it still points at `expected` (None: must not exist).
 
     gitstore writes refs itself, with git's protocol: create `<ref>.lock` exclusively, compare
@@ -185,7 +202,7 @@ def _make_folders(root: str, folder: str) -> None:
         fsync_dir(os.path.dirname(made))
 
 
-def move_ref(repo: pygit2.Repository, ref: str, new: pygit2.Oid) -> None:
+def move_ref(repo: GitHandle, ref: str, new: CommitId) -> None:
     """Point `ref` at `new` whatever it holds now. Only for refs the caller's RepoLock guards,
     where nobody else can move them, so the compare-and-swap here only guards against outsiders."""
     while True:
@@ -257,7 +274,7 @@ _PACKED_REFS_PER_LOOSE_WRITE = 100
 _PACKED_REF_LINE_BYTES = 64  # "<40 hex> refs/drafts/<key>\n"
 
 
-def update_refs(repo: pygit2.Repository, updates: Mapping[str, pygit2.Oid]) -> None:
+def update_refs(repo: GitHandle, updates: Mapping[str, CommitId]) -> None:
     """Point each ref at its new target, whatever it holds now. Only for refs the caller's
     RepoLock guards. Many refs go through one packed-refs rewrite, a few as loose refs."""
     stale = {name: oid for name, oid in updates.items() if read_ref(repo, name) != oid}

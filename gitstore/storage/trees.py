@@ -12,9 +12,11 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Mapping
+from typing import NamedTuple
 
 import pygit2
 
+from gitstore.storage.commits import BlobId, GitHandle, ObjectId, TreeId
 from gitstore.storage.packs import object_writer
 
 TREE = pygit2.enums.FileMode.TREE
@@ -46,14 +48,14 @@ def entity_path(key: str) -> str:
     return f"{shard_of(key)}/{key}"
 
 
-def write_files(repo: pygit2.Repository, files: Mapping[str, bytes]) -> pygit2.Oid:
+def write_files(repo: GitHandle, files: Mapping[str, bytes]) -> TreeId:
     """Write `files` (relative path -> content, at most one directory deep) as a tree."""
-    return pygit2.Oid(raw=_tree(files, object_writer(repo)))
+    return TreeId(pygit2.Oid(raw=_tree(files, object_writer(repo))))
 
 
-def tree_id(files: Mapping[str, bytes]) -> pygit2.Oid:
+def tree_id(files: Mapping[str, bytes]) -> TreeId:
     """The id `write_files` would give `files`, computed without writing anything."""
-    return pygit2.Oid(raw=_tree(files, None))
+    return TreeId(pygit2.Oid(raw=_tree(files, None)))
 
 
 def _tree(files: Mapping[str, bytes], add: Callable[[int, bytes], pygit2.Oid] | None) -> bytes:
@@ -84,38 +86,87 @@ def _by_directory(files: Mapping[str, bytes]) -> tuple[dict[str, bytes], dict[st
     return top, nested
 
 
-def read_files(tree: pygit2.Tree, prefix: str = "") -> dict[str, bytes]:
+def read_files(git: GitHandle, tree: TreeId) -> dict[str, bytes]:
     """Every file in `tree` as relative path -> content."""
+    return _files(git[tree])  # type: ignore[arg-type]
+
+
+def _files(tree: pygit2.Tree, prefix: str = "") -> dict[str, bytes]:
     files: dict[str, bytes] = {}
     for entry in tree:
         path = f"{prefix}{entry.name}"
         if isinstance(entry, pygit2.Tree):
-            files.update(read_files(entry, f"{path}/"))
+            files.update(_files(entry, f"{path}/"))
         else:
             files[path] = entry.data  # type: ignore[attr-defined]
     return files
 
 
-def subtree_id(root: pygit2.Tree | None, path: str) -> pygit2.Oid | None:
-    """The id of the tree at `path` under `root`, or None."""
-    if root is None:
+class TreeEntry(NamedTuple):
+    """One entry of a tree: a file (a blob) or a directory (a tree)."""
+
+    name: str
+    id: ObjectId
+    is_tree: bool
+
+
+def tree_entries(git: GitHandle, tree: TreeId) -> list[TreeEntry]:
+    """The entries of `tree` itself (not of its subtrees), in git's order."""
+    return [TreeEntry(entry.name, entry.id, entry.type_str == "tree") for entry in git[tree]]  # type: ignore[attr-defined, arg-type]
+
+
+def entry_id(git: GitHandle, tree: TreeId | None, path: str) -> ObjectId | None:
+    """The id of whatever is at `path` under `tree`, or None."""
+    if tree is None:
         return None
     try:
-        return root[path].id
+        return git[tree][path].id  # type: ignore[index, no-any-return]
     except KeyError:
         return None
 
 
+def subtree_id(git: GitHandle, root: TreeId | None, path: str) -> TreeId | None:
+    """The id of the tree at `path` under `root`, or None."""
+    return entry_id(git, root, path)  # type: ignore[return-value]
+
+
+def blob_at(git: GitHandle, tree: TreeId, path: str) -> bytes | None:
+    """The content of the file at `path` under `tree`; None if there is none (or a directory)."""
+    try:
+        entry = git[tree][path]  # type: ignore[index]
+    except KeyError:
+        return None
+    return entry.data if isinstance(entry, pygit2.Blob) else None
+
+
+def read_blob(git: GitHandle, blob: BlobId | ObjectId) -> bytes:
+    """The content of blob `blob`, read as the object database holds it."""
+    return git.odb.read(blob)[1]
+
+
+def aggregate_entities(git: GitHandle, root: TreeId | None) -> list[tuple[str, TreeId]]:
+    """(key, tree) of every entity in aggregate tree `root`, in the tree's order."""
+    if root is None:
+        return []
+    found = []
+    for shard in git[root]:  # type: ignore[attr-defined]
+        if isinstance(shard, pygit2.Tree):
+            found += [(entry.name, TreeId(entry.id)) for entry in shard if isinstance(entry, pygit2.Tree)]
+    return found  # type: ignore[return-value]  # a tree entry always has a name
+
+
 def update_aggregate(
-    repo: pygit2.Repository,
-    root: pygit2.Tree | None,
-    changes: Mapping[str, pygit2.Oid | None],
-) -> pygit2.Oid:
-    """A new aggregate root: `root` with each key's subtree set to its tree, or removed (None).
+    repo: GitHandle,
+    root_id: TreeId | None,
+    changes: Mapping[str, TreeId | None],
+) -> TreeId:
+    """A new aggregate root: `root_id` with each key's subtree set to its tree, or removed (None).
 
     Only the root and the shards that changed are rewritten.
     """
-    by_shard: dict[str, dict[str, pygit2.Oid | None]] = defaultdict(dict)
+    # gitstore.entities.api still hands over the tree itself, until it is converted (issue 19).
+    root: pygit2.Tree | None = root_id if root_id is None or isinstance(root_id, pygit2.Tree) else repo[root_id]  # type: ignore[assignment]
+    by_shard: dict[str, dict[str, TreeId | None]] = defaultdict(dict)
     for key, tree_id in changes.items():
         by_shard[shard_of(key)][key] = tree_id
     root_builder = repo.TreeBuilder(root) if root is not None else repo.TreeBuilder()
@@ -134,10 +185,10 @@ def update_aggregate(
             root_builder.insert(shard, builder.write(), TREE)
         elif root_builder.get(shard) is not None:
             root_builder.remove(shard)
-    return root_builder.write()
+    return TreeId(root_builder.write())
 
 
-def _child_tree(repo: pygit2.Repository, root: pygit2.Tree | None, name: str) -> pygit2.Tree | None:
+def _child_tree(repo: GitHandle, root: pygit2.Tree | None, name: str) -> pygit2.Tree | None:
     if root is None:
         return None
     try:

@@ -27,8 +27,6 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import pygit2
-
 from gitstore.entities.api import changes_back_to, roll_forward_drafts
 from gitstore.entities.document import MEMBERS_FILE, members_from_bytes
 from gitstore.entities.draft_branch import fold_drafts
@@ -37,7 +35,17 @@ from gitstore.entities.pruned import record_pruned
 from gitstore.entities.snapshots import load_snapshot
 from gitstore.publishing.api import roll_forward
 from gitstore.repository import ContentRepository, draft_ref
-from gitstore.storage.api import read_ref
+from gitstore.storage.api import (
+    CommitId,
+    GitHandle,
+    ObjectId,
+    delete_ref,
+    entry_id,
+    first_parent_commits,
+    read_blob,
+    refs_under,
+    signature,
+)
 
 __all__ = ["PruneReport", "prune"]
 
@@ -74,9 +82,7 @@ def prune(
     with repo.storage.publish_lock.held(), repo.storage.drafts_lock.held():
         roll_forward(repo)
         roll_forward_drafts(repo)
-        tips = {
-            name[len(_DRAFTS) :]: git.references[name].target for name in git.references if name.startswith(_DRAFTS)
-        }
+        tips = refs_under(git, _DRAFTS)
         ever_live = repo.index.ever_live_keys()
         candidates = {k for k, tip in tips.items() if load_snapshot(git, tip).deleted and k not in ever_live}
         named_by = {holder: _every_member_named(git, tip) for holder, tip in tips.items()}
@@ -104,30 +110,25 @@ def prune(
                 git,
                 {k: changes_back_to(git, k, tips[k], stop_at=None) for k in report.pruned_entities},
                 at=at,
-                author=pygit2.Signature(author.name, author.email),
+                author=signature(author.name, author.email),
             )
             for key in report.pruned_entities:
-                if read_ref(git, draft_ref(key)) is not None:
-                    git.references.delete(draft_ref(key))
+                delete_ref(git, draft_ref(key))
             repo.index.forget(report.pruned_entities)
     report.unreachable_objects = _prune_objects(repo, dry_run=dry_run, grace_seconds=grace_seconds)
     report.seconds = round(time.monotonic() - start, 3)
     return report
 
 
-def _every_member_named(git: pygit2.Repository, tip: pygit2.Oid) -> set[str]:
+def _every_member_named(git: GitHandle, tip: CommitId) -> set[str]:
     """Every key any version on this branch names in its manifest (read once per blob)."""
     named: set[str] = set()
-    seen: set[pygit2.Oid] = set()
-    oid: pygit2.Oid | None = tip
-    while oid is not None:
-        commit = git[oid]
-        tree = commit.tree
-        entry = tree[MEMBERS_FILE] if MEMBERS_FILE in tree else None
-        if entry is not None and entry.id not in seen:
-            seen.add(entry.id)
-            named.update(m.key for m in members_from_bytes(git[entry.id].data))
-        oid = commit.parent_ids[0] if commit.parent_ids else None
+    seen: set[ObjectId] = set()
+    for commit in first_parent_commits(git, tip):
+        manifest = entry_id(git, commit.tree, MEMBERS_FILE)
+        if manifest is not None and manifest not in seen:
+            seen.add(manifest)
+            named.update(m.key for m in members_from_bytes(read_blob(git, manifest)))
     return named
 
 

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import pygit2
-
 from gitstore.entities.api import changes_back_to, index_rows, roll_forward_drafts
 from gitstore.entities.draft_branch import dependents_trailers, fold_drafts
 from gitstore.entities.pruned import pruned_changes
@@ -25,12 +23,21 @@ from gitstore.publishing.api import publish_row, published_row, roll_forward
 from gitstore.publishing.mirror import sync_live_mirror
 from gitstore.repository import DRAFT, MAIN, ContentRepository
 from gitstore.storage.api import (
+    CommitId,
+    GitHandle,
+    TreeId,
+    commit_id,
+    commit_tree,
     entity_path,
+    first_parent_history,
+    gitstore_signature,
     read_ref,
+    refs_under,
     set_ref,
     subtree_id,
     sweep_stale_locks,
     update_aggregate,
+    write_commit,
 )
 
 __all__ = ["RepairReport", "reindex", "repair"]
@@ -102,16 +109,11 @@ def reindex(repo: ContentRepository) -> int:
     return len(tips)
 
 
-def _draft_tips(git: pygit2.Repository) -> dict[str, pygit2.Oid]:
-    tips = {}
-    for name in git.references:
-        if name.startswith(_DRAFTS):
-            target = git.references[name].target
-            tips[name[len(_DRAFTS) :]] = target
-    return tips
+def _draft_tips(git: GitHandle) -> dict[str, CommitId]:
+    return refs_under(git, _DRAFTS)
 
 
-def _reindex_draft(repo: ContentRepository, key: str, tip: pygit2.Oid, *, stop_at: str | None) -> list[ChangeRow]:
+def _reindex_draft(repo: ContentRepository, key: str, tip: CommitId, *, stop_at: str | None) -> list[ChangeRow]:
     """Index the entity's tip, and return the changes from `tip` back to `stop_at`."""
     git = repo.storage.git
     repo.index.record_drafts([index_rows(git, key, tip)])
@@ -123,18 +125,13 @@ def _record_changes_in_time_order(repo: ContentRepository, changes: list[ChangeR
     repo.index.record_changes(changes)
 
 
-def _publish_log(git: pygit2.Repository, main: pygit2.Oid, *, stop_at: str | None) -> list[PublishRow]:
+def _publish_log(git: GitHandle, main: CommitId, *, stop_at: str | None) -> list[PublishRow]:
     """Publish operations on main's first-parent history back to `stop_at`, oldest first."""
-    found = []
-    oid: pygit2.Oid | None = main
-    while oid is not None and str(oid) != stop_at:
-        found.append(publish_row(git, oid))
-        parents = git[oid].parent_ids
-        oid = parents[0] if parents else None
-    return found[::-1]
+    history = first_parent_history(git, main, stop_at=commit_id(stop_at) if stop_at is not None else None)
+    return [publish_row(git, oid) for oid in history][::-1]
 
 
-def _reindex_published(repo: ContentRepository, tips: dict[str, pygit2.Oid]) -> None:
+def _reindex_published(repo: ContentRepository, tips: dict[str, CommitId]) -> None:
     git = repo.storage.git
     main = read_ref(git, MAIN)
     if main is None:
@@ -147,25 +144,25 @@ def _reindex_published(repo: ContentRepository, tips: dict[str, pygit2.Oid]) -> 
     repo.index.record_published(rows, main_head=str(main), publishes=_publish_log(git, main, stop_at=None))
 
 
-def _repair_draft_view(repo: ContentRepository, tips: dict[str, pygit2.Oid]) -> list[str]:
+def _repair_draft_view(repo: ContentRepository, tips: dict[str, CommitId]) -> list[str]:
     """Add one commit to `draft` for entities whose subtree there is not their tip's tree."""
     git = repo.storage.git
     head = read_ref(git, DRAFT)
-    root = git[head].tree if head is not None else None
-    changes: dict[str, pygit2.Oid | None] = {}
+    root = commit_tree(git, head) if head is not None else None
+    changes: dict[str, TreeId | None] = {}
     for key, tip in tips.items():
         snap = load_snapshot(git, tip)
         want = None if snap.deleted else snap.tree
-        if subtree_id(root, entity_path(key)) != want:
+        if subtree_id(git, root, entity_path(key)) != want:
             changes[key] = want
     if not changes:
         return []
     tree = update_aggregate(git, root, changes)
-    sig = pygit2.Signature("gitstore", "gitstore@localhost")
+    sig = gitstore_signature()
     keys = sorted(changes)
     message = f"Repair draft view: {', '.join(keys[:5])}" + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
     message += "\n\n" + "".join(f"Gitstore-Repaired: {k} {tips[k]}\n" for k in keys) + dependents_trailers(repo, keys)
-    commit = git.create_commit(None, sig, sig, message, tree, [head] if head else [])
+    commit = write_commit(git, sig, message, tree, [head] if head else [])
     set_ref(git, DRAFT, expected=head, new=commit)
     repo.index.record_drafts([], draft_head=str(commit))
     return keys
