@@ -15,6 +15,7 @@ from gitstore import ContentRepository, Store
 from gitstore.containers import api as containers
 from gitstore.entities import api as entities
 from gitstore.entities import commit_queue
+from gitstore.entities import rounds as entity_rounds
 from gitstore.entities.api import IfMatch
 from gitstore.entities.snapshots import draft_tip
 from gitstore.entities.trailers import parse_repeated
@@ -70,13 +71,13 @@ class Writers:
 def rounds(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
     """The refs each durable move of a round moved, in order."""
     moved: list[list[str]] = []
-    real = entities.set_refs
+    real = entity_rounds.set_refs
 
     def recording(git: Any, moves: Any) -> None:
         moved.append([ref.removeprefix("refs/drafts/") for ref, _, _ in moves])
         real(git, moves)
 
-    monkeypatch.setattr(entities, "set_refs", recording)
+    monkeypatch.setattr(entity_rounds, "set_refs", recording)
     return moved
 
 
@@ -283,7 +284,7 @@ def test_a_change_made_is_not_reported_busy_when_its_fold_finds_the_lock_held(
     def busy_fold(_: ContentRepository) -> bool:
         raise Busy("the drafts lock of demo stayed held")
 
-    monkeypatch.setattr(entities, "FOLD_AT", 1)
-    monkeypatch.setattr(entities, "fold_drafts", busy_fold)
+    monkeypatch.setattr(entity_rounds, "FOLD_AT", 1)
+    monkeypatch.setattr(entity_rounds, "fold_drafts", busy_fold)
     written = entities.put_draft(repo, "p", page("p"), author=ADA)
     assert written.created and repo.index.draft_commits()["p"] == written.entity.commit

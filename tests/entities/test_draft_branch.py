@@ -9,7 +9,9 @@ import pytest
 
 from gitstore import Author, ContentRepository
 from gitstore.entities import api as entities
+from gitstore.entities import rounds
 from gitstore.entities.api import DraftChange
+from gitstore.entities.document import parse_document
 from gitstore.entities.draft_branch import draft_head, fold_drafts
 from gitstore.events import read_events
 from gitstore.storage.api import entity_path
@@ -63,7 +65,7 @@ def test_nothing_waiting_folds_nothing(repo: ContentRepository) -> None:
 def test_a_batch_folds_first_so_its_commit_sits_on_every_change_before_it(repo: ContentRepository) -> None:
     single = entities.put_draft(repo, "a", PAGE, author=ADA).entity.commit
     entities.write_drafts(
-        repo, [DraftChange("b", lambda _c: (entities.parse_document(PAGE), False))], author=ADA, summary="Batch"
+        repo, [DraftChange("b", lambda _c: (parse_document(PAGE), False))], author=ADA, summary="Batch"
     )
     assert git(repo.path, "log", "--format=%s", "draft").splitlines() == ["Batch", "Create a"]
     assert folded(repo) == [("a", single)]
@@ -75,7 +77,7 @@ def test_a_batch_folds_first_so_its_commit_sits_on_every_change_before_it(repo: 
 
 
 def test_a_writer_folds_once_enough_changes_wait(repo: ContentRepository, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(entities, "FOLD_AT", 3)
+    monkeypatch.setattr(rounds, "FOLD_AT", 3)
     entities.put_draft(repo, "a", PAGE, author=ADA)
     entities.put_draft(repo, "b", PAGE, author=ADA)
     assert repo.index.unfolded_mark() is not None and git(repo.path, "for-each-ref", "refs/heads/draft") == ""

@@ -1,0 +1,146 @@
+"""What a change claims among drafts: its base_path and translation slot, checked for
+uniqueness under the drafts lock, and what it reads of other entities."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pygit2
+
+from gitstore.entities.document import (
+    Content,
+    document_id,
+    is_placeholder,
+    leaves,
+)
+from gitstore.entities.plan import Planned
+from gitstore.entities.snapshots import (
+    load_snapshot,
+    published_commit,
+)
+from gitstore.errors import (
+    BasePathTaken,
+    TranslationTaken,
+)
+from gitstore.repository import ContentRepository, draft_ref
+from gitstore.storage.api import (
+    read_ref,
+)
+
+
+def reads_others(planned: Planned) -> bool:
+    """Whether the change's rules read other entities' drafts (its members, its links, or the
+    containers that hold it when its type changes): then it goes after every change queued
+    before it has landed, and before any after it."""
+    retyped = planned.current is not None and planned.current.document.type != planned.doc.type
+    return not planned.deleted and (planned.doc.members is not None or bool(planned.doc.links) or retyped)
+
+
+def claims_of(planned: Planned) -> set[str]:
+    """What a change in a round must not share with another: its key, and the base_path and
+    translation slot it leaves or takes (their uniqueness is checked against the index, which
+    a round updates only at its end)."""
+    claims = {f"key:{planned.key}"}
+    current = planned.current
+    if current is not None and not current.deleted:
+        claims |= _slots(planned.key, current.document)
+    if not planned.deleted:
+        claims |= _slots(planned.key, planned.doc)
+    return claims
+
+
+def takes_slots(planned: Planned) -> bool:
+    """Whether the change takes a base_path or translation slot its entity's draft does not
+    hold already. An edit that keeps both (most edits) has nothing to check: the draft passed
+    the same check when it took them, and no other draft can have taken them since."""
+    current = planned.current
+    if planned.deleted:
+        return False
+    if current is None or current.deleted:
+        return True
+    return _slots(planned.key, planned.doc) != _slots(planned.key, current.document)
+
+
+def _slots(key: str, doc: Content) -> set[str]:
+    slots = {f"document:{document_id(key, doc)}:{doc.locale}"}
+    if doc.base_path is not None:
+        slots.add(f"path:{doc.base_path}")
+    return slots
+
+
+# Above this many changes, a batch writes its objects as one pack instead of one fsynced file
+
+
+def check_draft_uniqueness(repo: ContentRepository, plans: Sequence[Planned]) -> dict[str, str]:
+    """Among drafts (seed 002), checked under the drafts lock: a base_path has one holder, and
+    a document (content_id) has one translation per locale. A placeholder (a `redirect` or
+    `gone` entity, or one unpublished as such) gives its path up: returns those to delete in
+    the same batch (holder -> the key taking its path)."""
+    git = repo.storage.git
+    moving = {p.key: p for p in plans}
+    paths: dict[str, str] = {}
+    translations: dict[tuple[str, str], str] = {}
+    displace: dict[str, str] = {}
+    for p in plans:
+        if p.deleted:
+            continue
+        path = p.doc.base_path
+        if path is not None:
+            holder = paths.get(path) or repo.index.draft_holder(path, other_than=p.key)
+            if holder is not None and holder not in paths.values() and _leaves(moving.get(holder), path=path):
+                holder = None  # that draft leaves the path in this same batch
+            if holder is not None and holder not in moving and _is_placeholder_draft(git, holder):
+                displace[holder] = p.key
+                holder = None
+            if holder is not None:
+                raise BasePathTaken(
+                    f"base_path {path!r} is held by the draft of {holder!r}", holder=holder, base_path=path
+                )
+            paths[path] = p.key
+        document = (document_id(p.key, p.doc), p.doc.locale)
+        holder = translations.get(document) or repo.index.translation_holder(*document, other_than=p.key)
+        if (
+            holder is not None
+            and holder not in translations.values()
+            and _leaves(moving.get(holder), document=document)
+        ):
+            holder = None
+        if holder is not None:
+            raise TranslationTaken(
+                f"{holder!r} is already the {document[1]!r} translation of document {document[0]!r}",
+                holder=holder,
+                content_id=document[0],
+                locale=document[1],
+            )
+        translations[document] = p.key
+    return displace
+
+
+def _is_placeholder_draft(git: pygit2.Repository, key: str) -> bool:
+    tip = read_ref(git, draft_ref(key))
+    return tip is not None and is_placeholder(load_snapshot(git, tip).document)
+
+
+def _leaves(plan: Planned | None, *, path: str | None = None, document: tuple[str, str] | None = None) -> bool:
+    """Whether a change in the same batch moves its entity away from `path` or `document`."""
+    return plan is not None and leaves(plan.key, plan.doc, plan.deleted, base_path=path, document=document)
+
+
+def live_path_warnings(repo: ContentRepository, plans: Sequence[Planned]) -> dict[str, tuple[str, ...]]:
+    """A draft may sit at a path another entity holds live (seed 002); say so, because
+    publishing it will be refused until the holder leaves, unless the holder is a placeholder."""
+    wanted = {p.doc.base_path: p.key for p in plans if p.doc.base_path is not None and not p.deleted}
+    warnings: dict[str, tuple[str, ...]] = {}
+    git = repo.storage.git
+    for path, holder in repo.index.live_holders(list(wanted)).items():
+        key = wanted[path]
+        if holder == key:
+            continue
+        live = published_commit(repo, holder)
+        if live is not None and is_placeholder(load_snapshot(git, live).document):
+            warnings[key] = (f"base_path {path!r} is live on the placeholder {holder!r}; publishing this replaces it",)
+        else:
+            warnings[key] = (
+                f"base_path {path!r} is live on {holder!r}: publishing this draft is refused until it leaves",
+            )
+    return warnings
