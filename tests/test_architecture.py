@@ -1,7 +1,7 @@
 """The layers point down, and the library knows nothing of HTTP.
 
     storage < index < repository < entities < publishing < history < containers < links
-    < bundles < events < relay < maintenance < housekeeping < pruning < erasure < store < samples < cli
+    < content < bundles < events < relay < maintenance < housekeeping < pruning < erasure < store < samples < cli
 
 A module may import its own layer and the layers below it, never one above.
 """
@@ -26,6 +26,7 @@ LAYERS = [
     "gitstore.history",
     "gitstore.containers",
     "gitstore.links",
+    "gitstore.content",
     "gitstore.bundles",
     "gitstore.events",
     "gitstore.relay",

@@ -8,7 +8,7 @@ from fastapi import APIRouter, BackgroundTasks
 from api.body import OptionalJsonBody, json_body, validate_body
 from api.deps import IfMatchDep, Publisher, RepoDep
 from api.schemas import PublishEntityRequest, PublishOut, PublishRequest, UnpublishRequest
-from gitstore import ContentRepository
+from gitstore import ContentRepository, content
 from gitstore.entities import api as entities
 from gitstore.entities.api import IfExists, IfMatch
 from gitstore.errors import InvalidInput
@@ -35,7 +35,7 @@ def publish_entity(
 ) -> PublishOut:
     request = validate_body(PublishEntityRequest, body)
     target = publishing.PublishTarget(key, version=request.version, expected=_if_match_only(repo, key, expected))
-    record = links.publish(repo, [target], author=principal.author, note=_note(request))
+    record = content.publish(repo, [target], author=principal.author, note=_note(request))
     background.add_task(sync_live_mirror_after_publish, repo)
     return PublishOut.model_validate(record)
 
@@ -56,10 +56,10 @@ def publish_many(
             errors=[{"loc": ["body"], "msg": "exactly one of keys, all_drafts"}],
         )
     if request.all_drafts:
-        record = links.publish_all_drafts(repo, author=principal.author, note=_note(request))
+        record = content.publish_all_drafts(repo, author=principal.author, note=_note(request))
     else:
         targets = [publishing.PublishTarget(k) for k in dict.fromkeys(request.keys or [])]
-        record = links.publish(repo, targets, author=principal.author, note=_note(request))
+        record = content.publish(repo, targets, author=principal.author, note=_note(request))
     background.add_task(sync_live_mirror_after_publish, repo)  # after the response: readers sync on demand too
     return PublishOut.model_validate(record)
 
@@ -92,7 +92,7 @@ def unpublish_entity(
     body: OptionalJsonBody,
 ) -> PublishOut:
     request = validate_body(UnpublishRequest, body)
-    record = links.unpublish(
+    record = content.unpublish(
         repo,
         key,
         request.type,
@@ -115,6 +115,6 @@ def unpublish_entity(
 def republish_entity(
     background: BackgroundTasks, repo: RepoDep, key: str, principal: Publisher, expected: IfMatchDep
 ) -> PublishOut:
-    record = links.republish(repo, key, author=principal.author, expected=_if_match_only(repo, key, expected))
+    record = content.republish(repo, key, author=principal.author, expected=_if_match_only(repo, key, expected))
     background.add_task(sync_live_mirror_after_publish, repo)
     return PublishOut.model_validate(record)

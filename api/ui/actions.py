@@ -21,9 +21,9 @@ from api.schemas import UnpublishRequest
 from api.ui import session
 from api.ui.render import render
 from api.ui.route import UIRoute
+from gitstore import content
 from gitstore.entities.api import IfMatch
 from gitstore.errors import InvalidInput
-from gitstore.links import api as links
 from gitstore.publishing import api as publishing
 from gitstore.publishing.mirror import sync_live_mirror_after_publish
 
@@ -94,7 +94,7 @@ async def publish(
     form = await read_form(request)
     expected = _expected(form)
     _stale(request, key, expected)
-    await _threaded(links.publish, repo, [publishing.PublishTarget(key, expected=expected)], author=principal.author)
+    await _threaded(content.publish, repo, [publishing.PublishTarget(key, expected=expected)], author=principal.author)
     background.add_task(sync_live_mirror_after_publish, repo)
     response = _back(repo.name, key, "published")
     response.background = background
@@ -106,7 +106,7 @@ async def discard(request: Request, repo: RepoDep, key: str, principal: Writer) 
     form = await read_form(request)
     expected = _expected(form)
     _stale(request, key, expected)
-    await _threaded(links.discard_draft, repo, key, author=principal.author, expected=expected)
+    await _threaded(content.discard_draft, repo, key, author=principal.author, expected=expected)
     return _back(repo.name, key, "discarded")
 
 
@@ -118,7 +118,7 @@ async def restore(request: Request, repo: RepoDep, key: str, principal: Writer) 
     if not version.isascii() or not version.isdigit() or int(version) < 1:
         raise InvalidInput("version is a version number", errors=[{"loc": ["version"], "msg": "not a number"}])
     _stale(request, key, expected)
-    await _threaded(links.restore_version, repo, key, int(version), author=principal.author, expected=expected)
+    await _threaded(content.restore_version, repo, key, int(version), author=principal.author, expected=expected)
     return _back(repo.name, key, "restored")
 
 
@@ -138,7 +138,7 @@ async def unpublish(
     )
     _stale(request, key, expected)
     await _threaded(
-        links.unpublish,
+        content.unpublish,
         repo,
         key,
         asked.type,

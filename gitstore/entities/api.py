@@ -9,19 +9,21 @@ Preconditions (seed 001's lock version): pass `expected=IfMatch(commit)` to writ
 draft tip is still that commit, `IfAbsent()` to create only, `IfExists()` to change only what
 exists; a failed one raises StaleVersion.
 
+Writes go through gitstore.content, which runs every layer's rules (gitstore.entities.rules).
 The layer's modules, by job: preconditions, reads, writes (one entity), plan (one change and
-its commit), slots (base_path and translation uniqueness among drafts), rounds (the group
-commit of single changes), batches (several entities at once, and their roll-forward).
+its commit), rules (what layers above plug into a write), rounds (the group commit of single
+changes), batches (several entities at once, and their roll-forward), work (the locks in
+their order, each taken once).
 """
 
 from __future__ import annotations
 
 from gitstore.entities.batches import changes_back_to as changes_back_to
 from gitstore.entities.batches import index_rows as index_rows
-from gitstore.entities.batches import roll_forward_drafts, write_drafts
+from gitstore.entities.batches import roll_forward_drafts
 from gitstore.entities.plan import Change as Change
-from gitstore.entities.plan import DraftChange
-from gitstore.entities.preconditions import Check, IfAbsent, IfExists, IfMatch, Precondition
+from gitstore.entities.plan import DraftChange, Planned
+from gitstore.entities.preconditions import IfAbsent, IfExists, IfMatch, Precondition
 from gitstore.entities.reads import (
     entity_view,
     ever_published,
@@ -31,37 +33,28 @@ from gitstore.entities.reads import (
     read_each,
     require_exists,
 )
+from gitstore.entities.rules import DraftRule, DraftRules, Resolve
 from gitstore.entities.snapshots import unknown_entity
-from gitstore.entities.writes import (
-    delete_entity,
-    discard_draft,
-    merge_patch,
-    patch_draft,
-    put_draft,
-    restore_version,
-)
+from gitstore.entities.writes import merge_patch
 
 __all__ = [
-    "Check",
     "DraftChange",
+    "DraftRule",
+    "DraftRules",
     "IfAbsent",
     "IfExists",
     "IfMatch",
+    "Planned",
     "Precondition",
-    "delete_entity",
-    "discard_draft",
+    "Resolve",
     "entity_view",
     "ever_published",
     "get_entity",
     "list_entities",
     "list_versions",
     "merge_patch",
-    "patch_draft",
-    "put_draft",
     "read_each",
-    "restore_version",
     "require_exists",
     "roll_forward_drafts",
     "unknown_entity",
-    "write_drafts",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import partial
+from typing import TYPE_CHECKING
 
 import pygit2
 
@@ -27,7 +27,6 @@ from gitstore.entities.snapshots import (
 from gitstore.entities.trailers import format_message
 from gitstore.errors import (
     EntityNotFound,
-    InvalidDocument,
     StaleVersion,
 )
 from gitstore.index.api import ChangeRow, DraftRow
@@ -37,7 +36,9 @@ from gitstore.storage.api import (
     write_files,
 )
 
-# -- the write path ---------------------------------------------------------------------------
+if TYPE_CHECKING:
+    from gitstore.entities.rules import DraftRules, Resolve
+
 
 Change = Callable[[Snapshot | None], tuple[Content, bool]]
 
@@ -108,9 +109,11 @@ def commit_change(
     summary: str | None,
     extra_trailers: Sequence[tuple[str, str]],
     *,
-    resolve: Callable[[str], pygit2.Oid | None],
+    rules: DraftRules,
+    resolve: Resolve,
 ) -> Made:
-    """Write (but point no ref at) the entity commit of one planned change."""
+    """Write (but point no ref at) the entity commit of one planned change, with the
+    trailers `rules` add after the layer's own."""
     git = repo.storage.git
     key, current, doc, deleted, tree = planned.key, planned.current, planned.doc, planned.deleted, planned.tree
     published = published_commit(repo, key)
@@ -126,8 +129,7 @@ def commit_change(
         ("Edition", str(edition)),
         *extra_trailers,
     ]
-    locks = _manifest_locks(current, doc, deleted, partial(_with_content, git, resolve))
-    message = format_message(summary, trailers + locks)
+    message = format_message(summary, trailers + rules.trailers(repo, planned, resolve))
     commit = write_commit(git, sig, message, tree, [planned.tip] if planned.tip else [])
     author = Author(sig.name, sig.email)
     snap = Snapshot(commit, tree, key, doc, deleted, version, edition, verb, message, author, commit_time(sig))
@@ -149,43 +151,6 @@ def _same_work(key: str, live: Snapshot, doc: Content, deleted: bool, tree: pygi
         return False
     plain = document_to_files(key, doc._replace(unpublishing=None))
     return plain == document_to_files(key, live.document._replace(unpublishing=None))
-
-
-def _manifest_locks(
-    current: Snapshot | None, doc: Content, deleted: bool, resolve: Callable[[str], pygit2.Oid | None]
-) -> list[tuple[str, str]]:
-    """Seed 004's member lists, recorded in the commit that makes a container version:
-    `Initial` pins every member of the new version to the commit it resolves to now (never
-    changes afterwards), and `Frozen` records what the previous version's members resolved to
-    at this moment. They live in the message, not the tree, so a version's tree is exactly its
-    content: restoring it gives back the same tree id, and a no-op write stays a no-op."""
-    locks = []
-    if doc.members is not None and not deleted:
-        locks += [("Initial", f"{m.key} {m.pin or _resolved(m.key, resolve)}") for m in doc.members]
-    if current is not None and current.document.members is not None and not current.deleted:
-        locks += [("Frozen", f"{m.key} {m.pin or _resolved(m.key, resolve)}") for m in current.document.members]
-    return locks
-
-
-def _with_content(git: pygit2.Repository, resolve: Callable[[str], pygit2.Oid | None], key: str) -> pygit2.Oid | None:
-    """What `key` resolves to for a member list: its newest version with content. A member is
-    deleted only in the batch that takes it out of this very manifest, and the version being
-    frozen showed what the member held before the delete, never its tombstone."""
-    oid = resolve(key)
-    while oid is not None and load_snapshot(git, oid).deleted:
-        parents = git[oid].parent_ids
-        oid = parents[0] if parents else None
-    return oid
-
-
-def _resolved(key: str, resolve: Callable[[str], pygit2.Oid | None]) -> str:
-    oid = resolve(key)
-    if oid is None:
-        raise InvalidDocument(
-            f"member {key!r} is not an entity of this repository",
-            errors=[{"loc": ["members"], "msg": f"unknown entity {key!r}"}],
-        )
-    return str(oid)
 
 
 def tip_of(repo: ContentRepository, key: str) -> pygit2.Oid | None:

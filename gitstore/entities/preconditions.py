@@ -5,12 +5,8 @@ exists; a failed one raises StaleVersion."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from gitstore.entities.document import (
-    Content,
-)
 from gitstore.errors import (
     InvalidInput,
 )
@@ -36,11 +32,6 @@ class IfExists:
 
 
 Precondition = IfMatch | IfAbsent | IfExists | None
-
-#: A rule a layer above adds to a write: called with the key and the content about to be
-#: committed (never for a delete), under the drafts lock, so what it reads of other entities
-#: cannot change before the write lands. It raises to refuse the write.
-Check = Callable[[str, Content], None]
 
 
 def check_precondition_format(expected: Precondition) -> None:

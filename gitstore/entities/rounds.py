@@ -10,19 +10,20 @@ from functools import partial
 
 import pygit2
 
-from gitstore.entities.batches import roll_forward_drafts, write_drafts
+from gitstore.entities.batches import roll_forward_drafts, write_entity_drafts
 from gitstore.entities.commit_queue import Job, run_queued
 from gitstore.entities.draft_branch import FOLD_AT, fold_drafts
 from gitstore.entities.model import Author, WriteResult
 from gitstore.entities.plan import Change, DraftChange, Made, Planned, commit_change, plan_change, tip_of
-from gitstore.entities.preconditions import Check, Precondition, check_precondition_format
+from gitstore.entities.preconditions import Precondition, check_precondition_format
 from gitstore.entities.reads import entity_view
-from gitstore.entities.slots import check_draft_uniqueness, claims_of, live_path_warnings, reads_others, takes_slots
+from gitstore.entities.rules import DraftRules
 from gitstore.entities.snapshots import (
     published_commit,
     remember,
     signature,
 )
+from gitstore.entities.work import holding
 from gitstore.errors import (
     Busy,
     StaleVersion,
@@ -47,10 +48,10 @@ def write_change(
     action: str | None,
     summary: str | None = None,
     extra_trailers: Sequence[tuple[str, str]] = (),
-    check: Check | None = None,
+    rules: DraftRules,
 ) -> WriteResult:
-    """One entity's change; its own ref is the commit point. Changes queued for the drafts
-    lock at the same moment land together (gitstore.entities.commit_queue)."""
+    """One entity's change, made under `rules`; its own ref is the commit point. Changes
+    queued for the drafts lock at the same moment land together (gitstore.entities.commit_queue)."""
     git = repo.storage.git
     ref = draft_ref(key)
     check_precondition_format(expected)
@@ -59,7 +60,7 @@ def write_change(
     with disk_errors():
         planned = plan_change(git, key, seen, change, expected)
     sig = signature(author)
-    work = _Queued(key, change, expected, action, summary, extra_trailers, check, sig, seen, planned)
+    work = _Queued(key, change, expected, action, summary, extra_trailers, rules, sig, seen, planned)
     outcome = run_queued(str(repo.path), repo.storage.drafts_lock, Job(work), partial(_commit_queued, repo))
     if isinstance(outcome, WriteResult):
         return outcome  # left as it was, or written as a batch
@@ -67,7 +68,7 @@ def write_change(
     # What it answers is read after the lock: the change is made, other writers may go on.
     remember(made.snapshot)  # the next change to it, and the fold, start from this snapshot
     entity = entity_view(git, made.snapshot, "draft", made.commit, published_commit(repo, key))
-    warnings = live_path_warnings(repo, [planned]).get(key, ())
+    warnings = rules.warnings(repo, [planned]).get(key, ())
     if waiting >= FOLD_AT:
         # Busy: the lock is held long (an import); the change is made, and the next fold takes it.
         with after_commit_point(f"the change to {key!r}"), contextlib.suppress(Busy):
@@ -85,7 +86,7 @@ class _Queued:
     action: str | None
     summary: str | None
     extra_trailers: Sequence[tuple[str, str]]
-    check: Check | None
+    rules: DraftRules
     sig: pygit2.Signature
     seen: pygit2.Oid | None
     planned: Planned
@@ -94,20 +95,25 @@ class _Queued:
 def _commit_queued(repo: ContentRepository, jobs: Sequence[Job]) -> Sequence[Job]:
     """Under the drafts lock: commit queued single changes, in order, with one durable move of
     all their refs and one index transaction. A job that cannot share the round with the jobs
-    before it (see `claims_of`) ends the round and waits for the next; the first always goes."""
+    before it (see `DraftRules.claims_of`) ends the round and waits for the next; the first
+    always goes."""
+    with holding(repo, "drafts", roll_forward_drafts):
+        return _commit_in_rounds(repo, jobs)
+
+
+def _commit_in_rounds(repo: ContentRepository, jobs: Sequence[Job]) -> Sequence[Job]:
     git = repo.storage.git
     ready: list[tuple[Job, Planned, Made]] = []
     claimed: set[str] = set()
-    with disk_errors():
-        roll_forward_drafts(repo)
     for position, job in enumerate(jobs):
         w: _Queued = job.work
         try:
             with disk_errors():
                 tip = read_ref(git, draft_ref(w.key))
                 planned = w.planned if tip == w.seen else plan_change(git, w.key, tip, w.change, w.expected)
-                claims = claims_of(planned)
-                if ready and (reads_others(planned) or claimed & claims):
+                rules = w.rules
+                claims = rules.claims_of(planned)
+                if ready and (rules.reads_others(planned) or claimed & claims):
                     _commit_round(repo, ready)
                     return jobs[position:]
                 if planned.is_noop:
@@ -116,25 +122,28 @@ def _commit_queued(repo: ContentRepository, jobs: Sequence[Job]) -> Sequence[Job
                     view = entity_view(git, current, "draft", tip, published_commit(repo, w.key))
                     job.finish(WriteResult(view, False, False))
                     continue
-                if w.check is not None and not planned.deleted:
-                    w.check(w.key, planned.doc)
-                if takes_slots(planned) and check_draft_uniqueness(repo, [planned]):
+                rules.check(repo, planned)
+                if rules.takes_claims(planned) and rules.check_claims(repo, [planned]):
                     if ready:
                         _commit_round(repo, ready)
                         return jobs[position:]
-                    # It takes a placeholder's path: the placeholder's delete must land with it.
+                    # It displaces another entity (a placeholder giving up its path): that
+                    # entity's delete must land with it, in one batch.
                     one = DraftChange(w.key, w.change, w.action, w.summary, w.expected, w.extra_trailers)
                     author = Author(w.sig.name, w.sig.email)
-                    job.finish(write_drafts(repo, [one], author=author, summary=w.summary or f"Change {w.key}")[0])
+                    summary = w.summary or f"Change {w.key}"
+                    job.finish(write_entity_drafts(repo, [one], rules=rules, author=author, summary=summary)[0])
                     continue
                 resolve = partial(tip_of, repo)
-                made = commit_change(repo, planned, w.sig, w.action, w.summary, w.extra_trailers, resolve=resolve)
+                made = commit_change(
+                    repo, planned, w.sig, w.action, w.summary, w.extra_trailers, rules=rules, resolve=resolve
+                )
         except Exception as exc:  # this job's own failure: a precondition, a rule, a full disk
             job.fail(exc)
             continue
         ready.append((job, planned, made))
         claimed |= claims
-        if reads_others(planned):
+        if w.rules.reads_others(planned):
             _commit_round(repo, ready)
             return jobs[position + 1 :]
     _commit_round(repo, ready)

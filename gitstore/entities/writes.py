@@ -1,5 +1,5 @@
-"""The single-entity writes: each builds its change and hands it to the group commit
-(gitstore.entities.rounds)."""
+"""The single-entity writes: each builds its change and hands it, with the rules it must
+follow, to the group commit (gitstore.entities.rounds). Callers go through gitstore.content."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ from gitstore.entities.document import (
     writable,
 )
 from gitstore.entities.model import Author, WriteResult
-from gitstore.entities.preconditions import Check, Precondition
+from gitstore.entities.preconditions import Precondition
 from gitstore.entities.reads import find_version
 from gitstore.entities.rounds import write_change
+from gitstore.entities.rules import DraftRules
 from gitstore.entities.snapshots import (
     Snapshot,
     draft_tip,
@@ -30,10 +31,17 @@ from gitstore.errors import (
 from gitstore.names import validate_key
 from gitstore.repository import ContentRepository
 
-# -- writes -----------------------------------------------------------------------------------
+__all__ = [
+    "merge_patch",
+    "write_document",
+    "write_merge_patch",
+    "write_old_version",
+    "write_published_back",
+    "write_tombstone",
+]
 
 
-def put_draft(
+def write_document(
     repo: ContentRepository,
     key: str,
     document: Content | Document | dict[str, Any],
@@ -42,7 +50,7 @@ def put_draft(
     expected: Precondition = None,
     summary: str | None = None,
     extra_trailers: Sequence[tuple[str, str]] = (),
-    check: Check | None = None,
+    rules: DraftRules,
 ) -> WriteResult:
     """Create the entity or replace its draft with `document`.
 
@@ -62,18 +70,18 @@ def put_draft(
         action=None,
         summary=summary,
         extra_trailers=extra_trailers,
-        check=check,
+        rules=rules,
     )
 
 
-def patch_draft(
+def write_merge_patch(
     repo: ContentRepository,
     key: str,
     patch: dict[str, Any],
     *,
     author: Author,
     expected: Precondition = None,
-    check: Check | None = None,
+    rules: DraftRules,
 ) -> WriteResult:
     """Apply a JSON Merge Patch (RFC 7396) to the current draft."""
     validate_key(key)
@@ -85,10 +93,12 @@ def patch_draft(
             raise EntityNotFound(f"no draft of {key!r} to patch", key=key)
         return parse_document(merge_patch(writable(current.document), patch)), False
 
-    return write_change(repo, key, change, author=author, expected=expected, action="update", check=check)
+    return write_change(repo, key, change, author=author, expected=expected, action="update", rules=rules)
 
 
-def delete_entity(repo: ContentRepository, key: str, *, author: Author, expected: Precondition = None) -> WriteResult:
+def write_tombstone(
+    repo: ContentRepository, key: str, *, rules: DraftRules, author: Author, expected: Precondition = None
+) -> WriteResult:
     """Soft delete: a tombstone commit. Gone from draft views; live until the delete is published."""
     validate_key(key)
 
@@ -97,11 +107,11 @@ def delete_entity(repo: ContentRepository, key: str, *, author: Author, expected
             raise EntityNotFound(f"no draft of {key!r} to delete", key=key)
         return current.document, True
 
-    return write_change(repo, key, change, author=author, expected=expected, action="delete")
+    return write_change(repo, key, change, author=author, expected=expected, action="delete", rules=rules)
 
 
-def discard_draft(
-    repo: ContentRepository, key: str, *, author: Author, expected: Precondition = None, check: Check | None = None
+def write_published_back(
+    repo: ContentRepository, key: str, *, rules: DraftRules, author: Author, expected: Precondition = None
 ) -> WriteResult:
     """Put the published content back on the draft branch as a new commit.
 
@@ -115,10 +125,10 @@ def discard_draft(
         raise Conflict(f"{key!r} has never been published, so there is nothing to go back to; delete it instead")
     live = load_snapshot(git, published)
     summary = f"Discard draft of {key} (back to published version {live.version})"
-    return _put_back(repo, key, live, author=author, expected=expected, action="discard", summary=summary, check=check)
+    return _put_back(repo, key, live, author=author, expected=expected, action="discard", summary=summary, rules=rules)
 
 
-def restore_version(
+def write_old_version(
     repo: ContentRepository,
     key: str,
     version: int | None = None,
@@ -126,7 +136,7 @@ def restore_version(
     commit: str | None = None,
     author: Author,
     expected: Precondition = None,
-    check: Check | None = None,
+    rules: DraftRules,
 ) -> WriteResult:
     """A new draft commit with the content of an older version, named by number or commit
     (seed 003's "undo"; rollback never rewinds)."""
@@ -135,7 +145,7 @@ def restore_version(
     tip = draft_tip(repo, key)
     old = load_snapshot(git, find_version(repo, key, tip, version=version, commit=commit))
     summary = f"Restore {key} to version {old.version}"
-    return _put_back(repo, key, old, author=author, expected=expected, action="restore", summary=summary, check=check)
+    return _put_back(repo, key, old, author=author, expected=expected, action="restore", summary=summary, rules=rules)
 
 
 def _put_back(
@@ -147,7 +157,7 @@ def _put_back(
     expected: Precondition,
     action: str,
     summary: str,
-    check: Check | None,
+    rules: DraftRules,
 ) -> WriteResult:
     """A new draft commit holding `snap`'s content exactly (its tree comes back byte for byte)."""
     return write_change(
@@ -158,7 +168,7 @@ def _put_back(
         expected=expected,
         action=action,
         summary=summary,
-        check=check,
+        rules=rules,
     )
 
 

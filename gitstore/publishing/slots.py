@@ -1,5 +1,6 @@
-"""What a change claims among drafts: its base_path and translation slot, checked for
-uniqueness under the drafts lock, and what it reads of other entities."""
+"""Seed 002's slots: a base_path has one holder and a document (content_id) one translation
+per locale, among drafts and among live editions. `DraftSlots` is the draft write path's rule
+(gitstore.entities.rules); publishing checks the live side itself (gitstore.publishing.api)."""
 
 from __future__ import annotations
 
@@ -7,71 +8,35 @@ from collections.abc import Sequence
 
 import pygit2
 
-from gitstore.entities.document import (
-    Content,
-    document_id,
-    is_placeholder,
-    leaves,
-)
+from gitstore.entities.document import Content, document_id, is_placeholder, leaves
 from gitstore.entities.plan import Planned
-from gitstore.entities.snapshots import (
-    load_snapshot,
-    published_commit,
-)
-from gitstore.errors import (
-    BasePathTaken,
-    TranslationTaken,
-)
+from gitstore.entities.rules import DraftRule
+from gitstore.entities.snapshots import load_snapshot, published_commit
+from gitstore.errors import BasePathTaken, TranslationTaken
 from gitstore.repository import ContentRepository, draft_ref
-from gitstore.storage.api import (
-    read_ref,
-)
+from gitstore.storage.api import read_ref
+
+__all__ = ["DraftSlots"]
 
 
-def reads_others(planned: Planned) -> bool:
-    """Whether the change's rules read other entities' drafts (its members, its links, or the
-    containers that hold it when its type changes): then it goes after every change queued
-    before it has landed, and before any after it."""
-    retyped = planned.current is not None and planned.current.document.type != planned.doc.type
-    return not planned.deleted and (planned.doc.members is not None or bool(planned.doc.links) or retyped)
+class DraftSlots(DraftRule):
+    """A draft claims its base_path and its translation slot; taking one another draft holds
+    is refused, unless that draft is a placeholder, which is deleted in the same batch. A draft
+    at a path another entity holds live is allowed, with a warning."""
+
+    def claims(self, key: str, doc: Content) -> frozenset[str]:
+        slot = f"document:{document_id(key, doc)}:{doc.locale}"
+        return frozenset((slot,) if doc.base_path is None else (slot, f"path:{doc.base_path}"))
+
+    def check_claims(self, repo: ContentRepository, plans: Sequence[Planned]) -> dict[str, str]:
+        displaced = _check_draft_uniqueness(repo, plans)
+        return {holder: f"Delete {holder}: {by} takes its base_path" for holder, by in displaced.items()}
+
+    def warnings(self, repo: ContentRepository, plans: Sequence[Planned]) -> dict[str, tuple[str, ...]]:
+        return _live_path_warnings(repo, plans)
 
 
-def claims_of(planned: Planned) -> set[str]:
-    """What a change in a round must not share with another: its key, and the base_path and
-    translation slot it leaves or takes (their uniqueness is checked against the index, which
-    a round updates only at its end)."""
-    claims = {f"key:{planned.key}"}
-    current = planned.current
-    if current is not None and not current.deleted:
-        claims |= _slots(planned.key, current.document)
-    if not planned.deleted:
-        claims |= _slots(planned.key, planned.doc)
-    return claims
-
-
-def takes_slots(planned: Planned) -> bool:
-    """Whether the change takes a base_path or translation slot its entity's draft does not
-    hold already. An edit that keeps both (most edits) has nothing to check: the draft passed
-    the same check when it took them, and no other draft can have taken them since."""
-    current = planned.current
-    if planned.deleted:
-        return False
-    if current is None or current.deleted:
-        return True
-    return _slots(planned.key, planned.doc) != _slots(planned.key, current.document)
-
-
-def _slots(key: str, doc: Content) -> set[str]:
-    slots = {f"document:{document_id(key, doc)}:{doc.locale}"}
-    if doc.base_path is not None:
-        slots.add(f"path:{doc.base_path}")
-    return slots
-
-
-# Above this many changes, a batch writes its objects as one pack instead of one fsynced file
-
-
-def check_draft_uniqueness(repo: ContentRepository, plans: Sequence[Planned]) -> dict[str, str]:
+def _check_draft_uniqueness(repo: ContentRepository, plans: Sequence[Planned]) -> dict[str, str]:
     """Among drafts (seed 002), checked under the drafts lock: a base_path has one holder, and
     a document (content_id) has one translation per locale. A placeholder (a `redirect` or
     `gone` entity, or one unpublished as such) gives its path up: returns those to delete in
@@ -126,7 +91,7 @@ def _leaves(plan: Planned | None, *, path: str | None = None, document: tuple[st
     return plan is not None and leaves(plan.key, plan.doc, plan.deleted, base_path=path, document=document)
 
 
-def live_path_warnings(repo: ContentRepository, plans: Sequence[Planned]) -> dict[str, tuple[str, ...]]:
+def _live_path_warnings(repo: ContentRepository, plans: Sequence[Planned]) -> dict[str, tuple[str, ...]]:
     """A draft may sit at a path another entity holds live (seed 002); say so, because
     publishing it will be refused until the holder leaves, unless the holder is a placeholder."""
     wanted = {p.doc.base_path: p.key for p in plans if p.doc.base_path is not None and not p.deleted}

@@ -1,0 +1,52 @@
+"""The one door (gitstore.content): every registered rule and publish part runs on a change
+made through it, and each operation takes each lock once and rolls forward once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from gitstore import ContentRepository, content
+from gitstore.containers.api import Manifests, MembersAlong
+from gitstore.errors import BasePathTaken, InvalidDocument
+from gitstore.links.api import Dependents, Links
+from gitstore.publishing.api import PublishTarget
+from gitstore.publishing.slots import DraftSlots
+from tests.conftest import ADA
+
+PAGE = {"type": "page", "title": "Page"}
+
+# One refusal per registered rule: a rule registered without one here fails the test below.
+REFUSALS: dict[type, tuple[dict[str, Any], type[Exception]]] = {
+    Manifests: ({"type": "container", "title": "Box", "members": [{"key": "nowhere", "pin": None}]}, InvalidDocument),
+    Links: ({"type": "page", "title": "Linking", "links": {"related": ["nowhere"]}}, InvalidDocument),
+    DraftSlots: ({"type": "page", "title": "Clash", "base_path": "/taken"}, BasePathTaken),
+}
+
+
+def test_every_registered_rule_has_a_refusal_below() -> None:
+    assert {type(rule) for rule in content.RULES} == set(REFUSALS)
+
+
+@pytest.mark.parametrize("rule", list(REFUSALS), ids=lambda rule: rule.__name__)
+def test_a_write_through_the_door_applies_every_registered_rule(repo: ContentRepository, rule: type) -> None:
+    content.put_draft(repo, "holder", PAGE | {"base_path": "/taken"}, author=ADA)
+    document, refusal = REFUSALS[rule]
+    with pytest.raises(refusal):
+        content.put_draft(repo, "newcomer", document, author=ADA)
+    # The same content, made valid, goes through: it was the rule that refused it.
+    content.put_draft(repo, "nowhere", PAGE, author=ADA)
+    content.patch_draft(repo, "holder", {"base_path": "/elsewhere"}, author=ADA)
+    assert content.put_draft(repo, "newcomer", document, author=ADA).created
+
+
+def test_every_registered_publish_part_runs_on_a_publish(repo: ContentRepository) -> None:
+    assert [type(part) for part in content.PARTS] == [MembersAlong, Dependents]
+    content.put_draft(repo, "member", PAGE, author=ADA)
+    content.put_draft(repo, "box", {"type": "container", "title": "Box", "members": [{"key": "member"}]}, author=ADA)
+    content.put_draft(repo, "reader", PAGE | {"links": {"related": ["member"]}}, author=ADA)
+    content.publish(repo, [PublishTarget("reader")], author=ADA)
+    record = content.publish(repo, [PublishTarget("box")], author=ADA)
+    assert [item.key for item in record.items] == ["box", "member"]  # containers bring members along
+    assert record.dependents == ("reader",)  # links say who shows what moved
