@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from gitstore import ContentRepository, content
+from gitstore import ContentRepository, Store, content
 from gitstore.containers.api import Manifests, MembersAlong
 from gitstore.errors import BasePathTaken, InvalidDocument
 from gitstore.links.api import Dependents, Links
@@ -50,3 +50,22 @@ def test_every_registered_publish_part_runs_on_a_publish(repo: ContentRepository
     record = content.publish(repo, [PublishTarget("box")], author=ADA)
     assert [item.key for item in record.items] == ["box", "member"]  # containers bring members along
     assert record.dependents == ("reader",)  # links say who shows what moved
+
+
+def test_listeners_hear_of_a_publish_once_its_locks_are_let_go(store: Store, repo: ContentRepository) -> None:
+    heard: list[tuple[str, bool, bool]] = []
+    storage = repo.storage
+    store.call_after_publish(
+        lambda r: heard.append((r.name, storage.publish_lock.is_held_here(), storage.drafts_lock.is_held_here()))
+    )
+    content.put_draft(repo, "page", PAGE, author=ADA)
+    assert heard == []
+    content.publish(repo, [PublishTarget("page")], author=ADA)
+    assert heard == [("demo", False, False)]
+    content.publish(repo, [PublishTarget("page")], author=ADA)  # nothing to publish: nothing to hear
+    assert len(heard) == 1
+    with content.unit_of_work(repo, publish=True):  # as an import that publishes holds them
+        content.patch_draft(repo, "page", {"title": "Two"}, author=ADA)
+        content.publish(repo, [PublishTarget("page")], author=ADA)
+        assert len(heard) == 1
+    assert heard == [("demo", False, False)] * 2

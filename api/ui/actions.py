@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -25,7 +25,6 @@ from gitstore import content
 from gitstore.entities.api import IfMatch
 from gitstore.errors import InvalidInput
 from gitstore.publishing import api as publishing
-from gitstore.publishing.mirror import sync_live_mirror_after_publish
 
 router = APIRouter(prefix="/ui", route_class=UIRoute, include_in_schema=False)
 
@@ -88,17 +87,12 @@ def _stale(request: Request, key: str, expected: IfMatch) -> None:
 
 
 @router.post("/repos/{repo}/entities/{key}/publish")
-async def publish(
-    request: Request, background: BackgroundTasks, repo: RepoDep, key: str, principal: Publisher
-) -> Response:
+async def publish(request: Request, repo: RepoDep, key: str, principal: Publisher) -> Response:
     form = await read_form(request)
     expected = _expected(form)
     _stale(request, key, expected)
     await _threaded(content.publish, repo, [publishing.PublishTarget(key, expected=expected)], author=principal.author)
-    background.add_task(sync_live_mirror_after_publish, repo)
-    response = _back(repo.name, key, "published")
-    response.background = background
-    return response
+    return _back(repo.name, key, "published")
 
 
 @router.post("/repos/{repo}/entities/{key}/discard")
@@ -123,9 +117,7 @@ async def restore(request: Request, repo: RepoDep, key: str, principal: Writer) 
 
 
 @router.post("/repos/{repo}/entities/{key}/unpublish")
-async def unpublish(
-    request: Request, background: BackgroundTasks, repo: RepoDep, key: str, principal: Publisher
-) -> Response:
+async def unpublish(request: Request, repo: RepoDep, key: str, principal: Publisher) -> Response:
     form = await read_form(request)
     expected = _expected(form)
     asked = validate_body(
@@ -147,10 +139,7 @@ async def unpublish(
         alternative_path=asked.alternative_path,
         expected=expected,
     )
-    background.add_task(sync_live_mirror_after_publish, repo)
-    response = _back(repo.name, key, "unpublished")
-    response.background = background
-    return response
+    return _back(repo.name, key, "unpublished")
 
 
 async def _threaded(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

@@ -4,11 +4,14 @@ published state, gone content out of the current tree, and the same commits howe
 from __future__ import annotations
 
 import subprocess
+import time
 
 import pygit2
 import pytest
+from fastapi.testclient import TestClient
 
-from gitstore import ContentRepository, content
+from api.settings import Settings
+from gitstore import ContentRepository, Store, content
 from gitstore.publishing import api as publishing
 from gitstore.publishing.mirror import ensure_live_mirror, live_mirror_path, rebuild_live_mirror, sync_live_mirror
 from gitstore.storage.api import entity_path
@@ -210,3 +213,33 @@ def test_syncs_after_publishes_in_a_burst_wait_for_the_lock_one_at_a_time(repo: 
         .strip()
         .endswith(git(repo.path, "rev-parse", "main").strip())
     )
+
+
+def test_the_service_brings_the_copy_up_to_date_after_each_publish_with_no_reader_asking(
+    client: TestClient, settings: Settings
+) -> None:
+    """api.mirroring: the app registers the sync once, and every publish through the door runs
+    it, off the response, whether it came over REST, the web app or an import."""
+    repo = Store(settings.data_dir).repository("demo")
+    copy = live_mirror_path(repo)
+
+    def projected() -> str:
+        """The commit of `main` the copy shows, read without syncing it (as a clone would)."""
+        deadline = time.monotonic() + 30
+        while not (copy / "HEAD").is_file() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return git(copy, "log", "-1", "--format=%B", "main")
+
+    client.put("/repos/demo/entities/page", json={"type": "page", "title": "One"}).raise_for_status()
+    for step in range(3):
+        client.patch(
+            "/repos/demo/entities/page",
+            json={"title": f"Live {step}"},
+            headers={"Content-Type": "application/merge-patch+json"},
+        ).raise_for_status()
+        client.post("/repos/demo/entities/page/publish").raise_for_status()
+        main = git(repo.path, "rev-parse", "main").strip()
+        deadline = time.monotonic() + 30
+        while main not in projected() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert main in projected()
