@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
+from functools import partial
 from typing import Any
 
 from gitstore.containers import types as container_types
@@ -194,11 +195,10 @@ def _publish(
     note: PublishNote | None,
 ) -> PublishRecord:
     with holding(repo, "publish", roll_forward):
-        with holding(repo, "drafts", roll_forward_drafts):
-            targets = chosen()  # read under the locks: the drafts it names are the drafts it publishes
-            remembered = PARTS.before(repo, [t.key for t in targets])
-            expanded = PARTS.expand(repo, targets)
-            record = publish_targets(repo, expanded, author=author, note=note, describe=PARTS.describer(repo))
+        targets = chosen()
+        remembered = PARTS.before(repo, [t.key for t in targets])
+        expand = partial(PARTS.expand, repo)  # under the drafts lock, with the planning it feeds
+        record = publish_targets(repo, targets, author=author, note=note, describe=PARTS.describer(repo), expand=expand)
         # What the publish made live cannot move before this reads it; drafts may go on.
         record = PARTS.after(repo, record, remembered)
     _published(repo, record)

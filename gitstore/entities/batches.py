@@ -77,7 +77,7 @@ def write_entity_drafts(
         made: dict[str, list[Made]] = {}
 
         def resolve(key: str) -> pygit2.Oid | None:
-            # Members of a manifest written in this batch resolve to what the batch makes them.
+            # A rule resolving a key (a manifest's members) sees what this batch makes it.
             return tips.get(key) or tip_of(repo, key)
 
         def apply(c: DraftChange) -> None:

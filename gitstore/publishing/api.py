@@ -141,6 +141,10 @@ class PublishRecord:
     dependents: tuple[str, ...] = ()
 
 
+#: What a layer above adds to a publish's targets (gitstore.publishing.parts): the targets,
+#: with what they bring along. Runs holding the publish and drafts locks.
+Expand = Callable[[list[PublishTarget]], list[PublishTarget]]
+
 #: What a layer above records in a publish commit about each entity it moves: given the rows
 #: the index will hold once it is live, key -> the entities to re-present (`Gitstore-Dependents`).
 Describe = Callable[[list[PublishedRow]], dict[str, list[str]]]
@@ -154,17 +158,18 @@ def publish_targets(
     note: PublishNote | None = None,
     summary: str | None = None,
     describe: Describe | None = None,
+    expand: Expand | None = None,
 ) -> PublishRecord:
-    """Publish every target (and nothing more: gitstore.content expands them) in one atomic
-    operation, with `note` saying why and `summary` as the first line of its commit on `main`
-    (by default it names what it publishes). With `describe`, the commit records what it
-    returns, as facts of that moment (the event feed serves them). The keys are valid ones
-    (gitstore.content checked them).
+    """Publish every target, and what `expand` adds to them (gitstore.content passes its
+    publish parts), in one atomic operation, with `note` saying why and `summary` as the first
+    line of its commit on `main` (by default it names what it publishes). With `describe`, the
+    commit records what it returns, as facts of that moment (the event feed serves them). The
+    keys are valid ones (gitstore.content checked them).
 
-    It holds the publish lock, then the drafts lock, from planning to the commit on `main`
-    (gitstore.entities.work; a caller holding them already lends them): the drafts it plans
-    from are the drafts when it goes live, and which drafts existed then orders publishes among
-    draft changes exactly (gitstore.events), which commit times to the second cannot.
+    It holds the publish lock, and the drafts lock from expanding the targets to the commit on
+    `main` (gitstore.entities.work; a caller holding them already lends them): the drafts it
+    plans from are the drafts when it goes live, and which drafts existed then orders publishes
+    among draft changes exactly (gitstore.events), which commit times to the second cannot.
 
     Raises:
         EntityNotFound: a key has no draft branch.
@@ -179,29 +184,30 @@ def publish_targets(
     """
     note = note or PublishNote()
     check_note(note)
-    with (
-        disk_errors(),
-        holding(repo, "publish", roll_forward),
-        holding(repo, "drafts", roll_forward_drafts),
-    ):
-        plan = _plan(repo, targets)
-        if not plan:
-            return PublishRecord(None, author, None, [])
-        displace = _check_live_uniqueness(repo, plan)
-        if displace:
-            plan.update(_displace(repo, displace))
-        git = repo.storage.git
-        main = read_ref(git, MAIN)
-        root = git[main].tree if main is not None else None
-        tree = update_aggregate(git, root, {k: None if s.deleted else s.tree for k, s in plan.items()})
-        sig = signature(author)
-        described = describe([published_row(git, k, s.commit) for k, s in sorted(plan.items())]) if describe else {}
-        ensure_room(repo.path)
-        # Folded first, under the drafts lock held until main moves: a change folded in between
-        # would reach a feed reader before this publish, and every later read would put it after.
-        drafts = draft_head(repo)
-        message = _message(plan, drafts, note, summary, described)
-        commit = commit_on_ref(git, MAIN, expected=main, author=sig, message=message, tree=tree)
+    with disk_errors(), holding(repo, "publish", roll_forward):
+        with holding(repo, "drafts", roll_forward_drafts):
+            plan = _plan(repo, expand(list(targets)) if expand is not None else targets)
+            if not plan:
+                return PublishRecord(None, author, None, [])
+            displace = _check_live_uniqueness(repo, plan)
+            if displace:
+                plan.update(_displace(repo, displace))
+            git = repo.storage.git
+            main = read_ref(git, MAIN)
+            root = git[main].tree if main is not None else None
+            tree = update_aggregate(git, root, {k: None if s.deleted else s.tree for k, s in plan.items()})
+            sig = signature(author)
+            rows = [published_row(git, k, s.commit) for k, s in sorted(plan.items())]
+            described = describe(rows) if describe else {}
+            ensure_room(repo.path)
+            # Folded first, under the drafts lock held until main moves: a change folded in
+            # between would reach a feed reader before this publish, and every later read would
+            # put it after.
+            drafts = draft_head(repo)
+            message = _message(plan, drafts, note, summary, described)
+            commit = commit_on_ref(git, MAIN, expected=main, author=sig, message=message, tree=tree)
+        # The published refs and the index follow main under the publish lock alone: writers
+        # of drafts need not wait for their durable moves.
         with after_commit_point(f"the publish {commit}"):
             _apply(repo, commit)
     items = [PublishedItem(k, str(s.commit), s.version, s.edition, s.deleted) for k, s in sorted(plan.items())]
