@@ -91,15 +91,27 @@ class Registry(Generic[Plugin]):
 
 
 class DraftRules(Registry[DraftRule]):
-    """The rules a write runs, in the order they were registered."""
+    """The rules a write runs, in the order they were registered. Each hook calls only the
+    rules that override it: a write pays nothing for what a rule leaves at its default."""
+
+    def __init__(self, *rules: DraftRule) -> None:
+        self._overriding: dict[str, list[DraftRule]] = {}
+        super().__init__(*rules)
+
+    def register(self, plugin: DraftRule) -> None:
+        super().register(plugin)
+        self._overriding = {
+            hook: [rule for rule in self if getattr(type(rule), hook) is not getattr(DraftRule, hook)]
+            for hook in ("reads_others", "check", "claims", "check_claims", "trailers", "warnings")
+        }
 
     def reads_others(self, planned: Planned) -> bool:
-        return not planned.deleted and any(rule.reads_others(planned) for rule in self._plugins)
+        return not planned.deleted and any(rule.reads_others(planned) for rule in self._overriding["reads_others"])
 
     def check(self, repo: ContentRepository, planned: Planned) -> None:
         if planned.deleted:
             return
-        for rule in self._plugins:
+        for rule in self._overriding["check"]:
             rule.check(repo, planned)
 
     def claims_of(self, planned: Planned) -> set[str]:
@@ -126,22 +138,22 @@ class DraftRules(Registry[DraftRule]):
 
     def check_claims(self, repo: ContentRepository, plans: Sequence[Planned]) -> dict[str, str]:
         displaced: dict[str, str] = {}
-        for rule in self._plugins:
+        for rule in self._overriding["check_claims"]:
             displaced.update(rule.check_claims(repo, plans))
         return displaced
 
     def trailers(self, repo: ContentRepository, planned: Planned, resolve: Resolve) -> list[tuple[str, str]]:
-        return [line for rule in self._plugins for line in rule.trailers(repo, planned, resolve)]
+        return [line for rule in self._overriding["trailers"] for line in rule.trailers(repo, planned, resolve)]
 
     def warnings(self, repo: ContentRepository, plans: Sequence[Planned]) -> dict[str, tuple[str, ...]]:
         found: dict[str, tuple[str, ...]] = {}
-        for rule in self._plugins:
+        for rule in self._overriding["warnings"]:
             for key, said in rule.warnings(repo, plans).items():
                 found[key] = found.get(key, ()) + said
         return found
 
     def _slots(self, key: str, doc: Content) -> frozenset[str]:
         slots: frozenset[str] = frozenset()
-        for rule in self._plugins:
+        for rule in self._overriding["claims"]:
             slots |= rule.claims(key, doc)
         return slots
