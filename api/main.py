@@ -22,6 +22,7 @@ from api import docs, git_http, metrics, oauth, openapi, problems, readers, ui
 from api.background import fold_all, keep_folding, keep_house
 from api.logs import install_scrubbing
 from api.methods import Methods
+from api.mirroring import sync_public_copies_after_publishes
 from api.negotiation import acceptable
 from api.ratelimit import RateLimiter
 from api.relaying import relay_service
@@ -144,6 +145,7 @@ def _open_store(settings: Settings) -> Store:
     """Open the data directory, load the samples into an empty one, and repair what a crash
     may have left half done. Workers start together, so this runs under a file lock."""
     store = Store(settings.data_dir, lock_budget=LockBudget(settings.lock_wait, settings.lock_waiters))
+    sync_public_copies_after_publishes(store)
     fd = os.open(store.data_dir / ".gitstore-startup.lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)

@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from gitstore import Author, Store
+from gitstore import Author, Store, content
 from gitstore.entities import api as entities
 from gitstore.entities import snapshots
 from gitstore.publishing import api as publishing
@@ -56,7 +56,7 @@ def timed(results: dict[str, Any], name: str, ops: int, fn: Any) -> Any:
 def _worker(data_dir: str, keys: list[str], rev: int) -> None:
     repo = Store(data_dir).repository("bench")
     for key in keys:
-        entities.put_draft(repo, key, doc(int(key.split("-")[1]), rev), author=ME)
+        content.put_draft(repo, key, doc(int(key.split("-")[1]), rev), author=ME)
 
 
 def parallel_writes(data_dir: Path, keys: list[str], procs: int, rev: int) -> None:
@@ -82,21 +82,21 @@ def run(n: int, workdir: Path) -> dict[str, Any]:
         results,
         "create",
         n,
-        lambda: [entities.put_draft(repo, k, doc(i), author=ME) for i, k in enumerate(keys)],
+        lambda: [content.put_draft(repo, k, doc(i), author=ME) for i, k in enumerate(keys)],
     )
-    timed(results, "publish_all", n, lambda: publishing.publish_all_drafts(repo, author=ME))
+    timed(results, "publish_all", n, lambda: content.publish_all_drafts(repo, author=ME))
     updated = random.Random(1).sample(keys, 200)
     timed(
         results,
         "update",
         200,
-        lambda: [entities.put_draft(repo, k, doc(int(k[5:]), 2), author=ME) for k in updated],
+        lambda: [content.put_draft(repo, k, doc(int(k[5:]), 2), author=ME) for k in updated],
     )
     timed(
         results,
         "publish_200",
         200,
-        lambda: publishing.publish(repo, [publishing.PublishTarget(k) for k in updated], author=ME),
+        lambda: content.publish(repo, [publishing.PublishTarget(k) for k in updated], author=ME),
     )
     reads = random.Random(2).sample(keys, 1000)
     snapshots.forget_cached()  # cold: every read parses its commit and files from git
@@ -110,9 +110,9 @@ def run(n: int, workdir: Path) -> dict[str, Any]:
         lambda: [entities.get_entity(repo, k, state="draft") for k in reads],
     )
 
-    entities.put_draft(repo, "history", doc(0), author=ME)
+    content.put_draft(repo, "history", doc(0), author=ME)
     for rev in range(2, 51):
-        entities.put_draft(repo, "history", doc(0, rev), author=ME)
+        content.put_draft(repo, "history", doc(0, rev), author=ME)
     timed(
         results,
         "list_50_versions",

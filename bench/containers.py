@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import median_and_best, run_main
-from gitstore import Author, Store
+from gitstore import Author, Store, content
 from gitstore.containers import api as containers
 from gitstore.containers.api import View
 from gitstore.entities import snapshots
-from gitstore.entities.api import DraftChange, write_drafts
+from gitstore.entities.api import DraftChange
 from gitstore.entities.document import parse_document
 from gitstore.publishing.api import PublishTarget
 from gitstore.repository import ContentRepository
@@ -54,7 +54,7 @@ def build_course(repo: ContentRepository, sections: int) -> tuple[list[str], flo
             DraftChange(k, lambda _c, k=k: (parse_document({"type": "component.html", "title": k}), False))
             for k in chunk
         ]
-        write_drafts(repo, changes, author=ME, summary=f"Import {len(chunk)} components")
+        content.write_drafts(repo, changes, author=ME, summary=f"Import {len(chunk)} components")
     leaves = time.perf_counter() - t
     for s in range(sections):
         subsections = []
@@ -63,15 +63,15 @@ def build_course(repo: ContentRepository, sections: int) -> tuple[list[str], flo
             for u in range(4):
                 key = f"u-{s}-{ss}-{u}"
                 members = unpinned([f"c-{s}-{ss}-{u}-{c}" for c in range(10)])
-                containers.put_draft(repo, key, {"type": "unit", "title": key, "members": members}, author=ME)
+                content.put_draft(repo, key, {"type": "unit", "title": key, "members": members}, author=ME)
                 units.append(key)
             key = f"ss-{s}-{ss}"
-            containers.put_draft(repo, key, {"type": "subsection", "title": key, "members": unpinned(units)}, author=ME)
+            content.put_draft(repo, key, {"type": "subsection", "title": key, "members": unpinned(units)}, author=ME)
             subsections.append(key)
         key = f"s-{s}"
-        containers.put_draft(repo, key, {"type": "section", "title": key, "members": unpinned(subsections)}, author=ME)
+        content.put_draft(repo, key, {"type": "section", "title": key, "members": unpinned(subsections)}, author=ME)
     sections_keys = [f"s-{s}" for s in range(sections)]
-    containers.put_draft(
+    content.put_draft(
         repo, "course", {"type": "course", "title": "Course", "members": unpinned(sections_keys)}, author=ME
     )
     return components, leaves
@@ -89,7 +89,7 @@ def run(sections: int, work: Path) -> dict[str, Any]:
     print(f"  built {entities} entities", file=sys.stderr)
 
     t = time.perf_counter()
-    record = containers.publish(repo, [PublishTarget("course")], author=ME)
+    record = content.publish(repo, [PublishTarget("course")], author=ME)
     out["publish_tree_seconds"] = round(time.perf_counter() - t, 3)
     out["publish_tree_items"] = len(record.items)
 
@@ -97,9 +97,9 @@ def run(sections: int, work: Path) -> dict[str, Any]:
     changes = [
         DraftChange(k, lambda c: (c.document._replace(title=c.document.title + " v2"), False)) for k in components
     ]
-    write_drafts(repo, changes, author=ME, summary="Edit every component")
+    content.write_drafts(repo, changes, author=ME, summary="Edit every component")
     t = time.perf_counter()
-    record = containers.publish(repo, [PublishTarget("course")], author=ME)
+    record = content.publish(repo, [PublishTarget("course")], author=ME)
     out["republish_tree_seconds"] = round(time.perf_counter() - t, 3)
     out["republish_tree_items"] = len(record.items)
 
@@ -118,8 +118,8 @@ def run(sections: int, work: Path) -> dict[str, Any]:
 
     def edit_and_publish() -> None:
         n[0] += 1
-        containers.patch_draft(repo, target, {"title": f"edit {n[0]}"}, author=ME)
-        containers.publish(repo, [PublishTarget(target)], author=ME)
+        content.patch_draft(repo, target, {"title": f"edit {n[0]}"}, author=ME)
+        content.publish(repo, [PublishTarget(target)], author=ME)
 
     out["edit_and_publish_one_component_ms"], _ = timed(edit_and_publish, 20)
 
@@ -128,7 +128,7 @@ def run(sections: int, work: Path) -> dict[str, Any]:
     for u in range(1, 21):
         s, ss, uu = (u // 20) % sections, (u // 4) % 5, u % 4
         key = f"u-{s}-{ss}-{uu}"
-        containers.patch_draft(
+        content.patch_draft(
             repo,
             key,
             {"members": unpinned([f"c-{s}-{ss}-{uu}-{c}" for c in range(10)] + [shared])},

@@ -26,8 +26,7 @@ from typing import Any
 import orjson
 
 from api.main import UVICORN_APP
-from gitstore import Author, Store
-from gitstore.entities import api as entities
+from gitstore import Author, Store, content
 from gitstore.publishing import api as publishing
 from gitstore.publishing.mirror import sync_live_mirror
 from gitstore.upkeep.packing import gc
@@ -40,14 +39,14 @@ def build(store: Store, n: int, versions: int) -> None:
     repo = store.create_repository("site")
     for v in range(1, versions + 1):
         for i in range(n):
-            entities.put_draft(
+            content.put_draft(
                 repo,
                 f"page-{i:05d}",
                 {"type": "page", "title": f"Page {i}", "fields": {"body": f"Body of {i}\nrevision {v}\n"}},
                 author=ME,
             )
         if v in (versions // 2, versions):
-            publishing.publish_all_drafts(repo, author=ME)
+            content.publish_all_drafts(repo, author=ME)
         print(f"  built version {v}/{versions}", file=sys.stderr)
 
 
@@ -101,9 +100,9 @@ def run(n: int, versions: int, work: Path) -> dict[str, Any]:
     publishes, syncs = [], []
     for i in range(50):
         key = f"page-{i:05d}"
-        entities.patch_draft(repo, key, {"title": f"Edited {i}"}, author=ME)
+        content.patch_draft(repo, key, {"title": f"Edited {i}"}, author=ME)
         t = time.perf_counter()
-        publishing.publish(repo, [publishing.PublishTarget(key)], author=ME)
+        content.publish(repo, [publishing.PublishTarget(key)], author=ME)
         publishes.append(time.perf_counter() - t)
         t = time.perf_counter()
         sync_live_mirror(repo)
@@ -126,8 +125,8 @@ def run(n: int, versions: int, work: Path) -> dict[str, Any]:
         t = time.perf_counter()
         git("-c", "protocol.version=2", "clone", "-q", "--bare", f"{url}/git/site.git", str(clone_after))
         results["clone_v2_after_gc_seconds"] = round(time.perf_counter() - t, 3)
-        entities.patch_draft(repo, "page-00001", {"title": "One more"}, author=ME)
-        publishing.publish(repo, [publishing.PublishTarget("page-00001")], author=ME)
+        content.patch_draft(repo, "page-00001", {"title": "One more"}, author=ME)
+        content.publish(repo, [publishing.PublishTarget("page-00001")], author=ME)
         t = time.perf_counter()
         git("--git-dir", str(clone), "-c", "protocol.version=2", "fetch", "-q", "origin", "+refs/heads/*:refs/heads/*")
         results["incremental_fetch_seconds"] = round(time.perf_counter() - t, 3)

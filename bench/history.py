@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 import pygit2
 
-from gitstore import Author, Store
+from gitstore import Author, Store, content
 from gitstore.entities import api as entities
 from gitstore.entities import snapshots
 from gitstore.history import api as history
@@ -45,15 +45,15 @@ def run(versions: int, blame_versions: int, work: Path) -> dict[str, Any]:
     repo = Store(work / "data").create_repository("history")
     results: dict[str, Any] = {"versions": versions, "blame_versions": blame_versions}
     t = time.perf_counter()
-    entities.put_draft(repo, "deep", {"type": "page", "title": "Deep", "fields": {"n": 0, "a": 0, "b": 0}}, author=ME)
+    content.put_draft(repo, "deep", {"type": "page", "title": "Deep", "fields": {"n": 0, "a": 0, "b": 0}}, author=ME)
     for n in range(1, versions):
-        entities.put_draft(
+        content.put_draft(
             repo, "deep", {"type": "page", "title": "Deep", "fields": {"n": n, "a": 0, "b": 0}}, author=ME
         )
         if n % 1000 == 0:
-            publishing.publish(repo, [publishing.PublishTarget("deep")], author=ME)
+            content.publish(repo, [publishing.PublishTarget("deep")], author=ME)
             print(f"  {n} versions", file=sys.stderr)
-    publishing.publish(repo, [publishing.PublishTarget("deep")], author=ME)
+    content.publish(repo, [publishing.PublishTarget("deep")], author=ME)
     results["build_seconds"] = round(time.perf_counter() - t, 1)
 
     results["first_versions_page_ms"] = median_ms(lambda: entities.list_versions(repo, "deep", limit=50))
@@ -64,18 +64,18 @@ def run(versions: int, blame_versions: int, work: Path) -> dict[str, Any]:
     results["as_of_read_ms"] = median_ms(lambda: history.get_entity_as_of(repo, "deep", datetime.now(UTC)))
 
     lines = [f"Line {i} of the text." for i in range(200)]
-    entities.put_draft(
+    content.put_draft(
         repo, "text", {"type": "page", "title": "Text", "fields": {"body": "\n".join(lines) + "\n"}}, author=ME
     )
     for n in range(1, blame_versions):
         lines[n % 200] = f"Line {n % 200} edited in version {n + 1}."
-        entities.put_draft(
+        content.put_draft(
             repo, "text", {"type": "page", "title": "Text", "fields": {"body": "\n".join(lines) + "\n"}}, author=ME
         )
     results["blame_200_lines_ms"] = median_ms(lambda: history.blame(repo, "text", field="body"), runs=10)
 
     base = entities.get_entity(repo, "deep", state="draft")
-    entities.patch_draft(repo, "deep", {"fields": {"a": 1}}, author=ME)
+    content.patch_draft(repo, "deep", {"fields": {"a": 1}}, author=ME)
     tip = entities.get_entity(repo, "deep", state="draft")
     git = repo.storage.git
     base_snap = snapshots.load_snapshot(git, pygit2.Oid(hex=base.commit))
@@ -87,7 +87,7 @@ def run(versions: int, blame_versions: int, work: Path) -> dict[str, Any]:
     writes = []
     for i in range(20):
         t = time.perf_counter()
-        history.write_from_base(repo, "deep", base.commit, author=ME, patch={"fields": {f"extra{i}": i}})
+        content.write_from_base(repo, "deep", base.commit, author=ME, patch={"fields": {f"extra{i}": i}})
         writes.append(time.perf_counter() - t)
     results["merged_write_ms"] = round(statistics.median(writes) * 1000, 3)
     return results

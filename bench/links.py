@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import median_and_best, run_main
-from gitstore import Author, Store
+from gitstore import Author, Store, content
 from gitstore.entities import snapshots
-from gitstore.entities.api import DraftChange, write_drafts
+from gitstore.entities.api import DraftChange
 from gitstore.entities.document import Content, parse_document
 from gitstore.events import read_events
 from gitstore.links import api as links
@@ -94,7 +94,7 @@ def build(repo: ContentRepository, entities: int, rng: random.Random) -> Site:
     for start in range(0, len(docs), BATCH):
         chunk = docs[start : start + BATCH]
         changes = [DraftChange(k, lambda _cur, doc=doc: (doc, False), action="create") for k, doc in chunk]
-        write_drafts(repo, changes, author=ME, summary=f"Import {len(chunk)} entities")
+        content.write_drafts(repo, changes, author=ME, summary=f"Import {len(chunk)} entities")
     return Site(len(docs), taxons, deepest_page, hub_links, round(time.perf_counter() - t, 2))
 
 
@@ -121,7 +121,7 @@ def run(entities: int, work: Path) -> dict[str, Any]:
     print(f"  built {site.entities} entities in {out['build_seconds']} s", file=sys.stderr)
 
     t = time.perf_counter()
-    record = links.publish_all_drafts(repo, author=ME)
+    record = content.publish_all_drafts(repo, author=ME)
     out["publish_all_seconds"] = round(time.perf_counter() - t, 2)
     out["publish_all_items"] = len(record.items)
     print(f"  published in {out['publish_all_seconds']} s", file=sys.stderr)
@@ -169,8 +169,8 @@ def run(entities: int, work: Path) -> dict[str, Any]:
     def edit_and_publish(key: str) -> Callable[[ContentRepository], None]:
         def go(r: ContentRepository) -> None:
             n[0] += 1
-            links.patch_draft(r, key, {"title": f"{key} edit {n[0]}"}, author=ME)
-            dependents[key] = len(links.publish(r, [PublishTarget(key)], author=ME).dependents)
+            content.patch_draft(r, key, {"title": f"{key} edit {n[0]}"}, author=ME)
+            dependents[key] = len(content.publish(r, [PublishTarget(key)], author=ME).dependents)
 
         return go
 

@@ -21,8 +21,7 @@ from typing import Any
 import pygit2
 
 from bench.common import median_and_best, run_main
-from gitstore import Author, Store
-from gitstore.entities import api as entities
+from gitstore import Author, Store, content
 from gitstore.entities import snapshots
 from gitstore.entities.document import document_to_files, parse_document
 from gitstore.storage.git import configure_libgit2
@@ -57,7 +56,7 @@ def run(n: int, work: Path) -> dict[str, Any]:
     tips = []
     for i in range(n):
         doc = {"type": "html", "title": f"Page {i}", "fields": {"html": body + str(i), "n": i, "notes": "x" * 200}}
-        tips.append(entities.put_draft(repo, f"page-{i}", doc, author=ME).entity.commit)
+        tips.append(content.put_draft(repo, f"page-{i}", doc, author=ME).entity.commit)
     commits = [pygit2.Oid(hex=t) for t in tips]
     blobs = []
     git = repo.storage.git

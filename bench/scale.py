@@ -99,7 +99,7 @@ from typing import Any
 
 import orjson
 
-from gitstore import Author, Store
+from gitstore import Author, Store, content
 from gitstore.entities import api as entities
 from gitstore.entities import snapshots
 from gitstore.entities.api import DraftChange, IfMatch
@@ -107,7 +107,6 @@ from gitstore.entities.document import Content
 from gitstore.entities.draft_branch import fold_drafts
 from gitstore.entities.snapshots import draft_tip
 from gitstore.index.api import ListFilter
-from gitstore.publishing import api as publishing
 from gitstore.publishing.api import PublishTarget
 from gitstore.repository import MAIN, ContentRepository, draft_ref
 from gitstore.storage.api import pack_loose_refs, read_ref
@@ -190,7 +189,7 @@ def words(i: int, n: int, count: int) -> str:
     return " ".join(VOCABULARY[_hash(i * 16 + n, b"words") >> (12 * w) & 4095] for w in range(count))
 
 
-def content(i: int, key: str, version: int) -> Content:
+def document_for(i: int, key: str, version: int) -> Content:
     """Entity i at `version`: a course component (html, problem or video) of 1-2 KB."""
     kind = ("html", "problem", "video")[i % 3]
     if kind == "html":
@@ -243,7 +242,7 @@ def grow(
         for i in range(start, end):
             key, count = key_of(i), versions_of(i, args.versions_per_entity)
             for version in range(1, count + 1):
-                document = content(i, key, version)
+                document = document_for(i, key, version)
                 changes.append(DraftChange(key, partial(_replace_with, document)))
             chosen = publish_target(i, key, count)
             if chosen is not None:
@@ -255,10 +254,10 @@ def grow(
         if profiling is not None:
             profiling.enable()
         t = time.perf_counter()
-        entities.write_drafts(repo, changes, author=ME, summary=f"Import entities {start} to {end - 1}")
+        content.write_drafts(repo, changes, author=ME, summary=f"Import entities {start} to {end - 1}")
         write_seconds += time.perf_counter() - t
         t = time.perf_counter()
-        publishing.publish(repo, targets, author=ME)
+        content.publish(repo, targets, author=ME)
         publish_seconds += time.perf_counter() - t
         if profiling is not None:
             profiling.disable()
@@ -368,8 +367,8 @@ def _writes(repo: ContentRepository, pop: Population, rng: random.Random, n: int
         tip = draft_tip(repo, key)  # the ETag the client read
         pop.versions[i] += 1
         pop.written.append(i)
-        document = content(i, key, pop.versions[i])
-        yield partial(entities.put_draft, repo, key, document, author=ME, expected=IfMatch(str(tip)))
+        document = document_for(i, key, pop.versions[i])
+        yield partial(content.put_draft, repo, key, document, author=ME, expected=IfMatch(str(tip)))
 
 
 def _publishes(repo: ContentRepository, pop: Population, n: int) -> Iterator[Request]:
@@ -379,7 +378,7 @@ def _publishes(repo: ContentRepository, pop: Population, n: int) -> Iterator[Req
     for i in chosen:
         tip = draft_tip(repo, pop.keys[i])
         pop.live[i] = True
-        yield partial(publishing.publish, repo, [PublishTarget(pop.keys[i], expected=IfMatch(str(tip)))], author=ME)
+        yield partial(content.publish, repo, [PublishTarget(pop.keys[i], expected=IfMatch(str(tip)))], author=ME)
 
 
 def _open_and_read(repo: ContentRepository, ref: str) -> object:

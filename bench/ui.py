@@ -25,10 +25,7 @@ from api.settings import Settings
 from bench.common import run_main
 from bench.containers import build_course
 from bench.links import build
-from gitstore import Author, Store
-from gitstore.containers import api as containers
-from gitstore.entities import api as entities
-from gitstore.links import api as links
+from gitstore import Author, Store, content
 from gitstore.publishing.api import PublishTarget
 
 ME = Author("Bench", "bench@example.org")
@@ -54,27 +51,27 @@ def run(entity_count: int, work: Path) -> dict[str, Any]:
     store = Store(data)
     site = store.create_repository("site")
     built = build(site, entity_count, random.Random(42))
-    links.publish_all_drafts(site, author=ME)
+    content.publish_all_drafts(site, author=ME)
     print(f"  built and published {built.entities} entities", file=sys.stderr)
 
     lines = [f"Line {i} of the guidance, as first written." for i in range(200)]
     doc = {"type": "page", "title": "Deep history", "fields": {"body": "\n".join(lines) + "\n"}}
-    entities.put_draft(site, "deep", doc, author=ME)
+    content.put_draft(site, "deep", doc, author=ME)
     for n in range(1, VERSIONS):
         lines[(n * 7) % 200] = f"Line {(n * 7) % 200} rewritten in version {n + 1}."
-        entities.put_draft(site, "deep", doc | {"fields": {"body": "\n".join(lines) + "\n"}}, author=ME)
+        content.put_draft(site, "deep", doc | {"fields": {"body": "\n".join(lines) + "\n"}}, author=ME)
         if n % 100 == 0:
-            links.publish(site, [PublishTarget("deep")], author=ME)
+            content.publish(site, [PublishTarget("deep")], author=ME)
     print(f"  wrote {VERSIONS} versions of 'deep'", file=sys.stderr)
 
     big = "".join(f"{i:07d} the quick brown fox jumps over the lazy dog again and again\n" for i in range(14000))
-    entities.put_draft(site, "big", {"type": "page", "title": "Big", "fields": {"body": big}}, author=ME)
+    content.put_draft(site, "big", {"type": "page", "title": "Big", "fields": {"body": big}}, author=ME)
     changed = big.replace("0007000 the quick", "0007000 the slow").replace("0013000 the lazy", "0013000 a lazy")
-    entities.put_draft(site, "big", {"type": "page", "title": "Big", "fields": {"body": changed}}, author=ME)
+    content.put_draft(site, "big", {"type": "page", "title": "Big", "fields": {"body": changed}}, author=ME)
 
     course = store.create_repository("course")
     build_course(course, 10)
-    containers.publish(course, [PublishTarget("course")], author=ME)
+    content.publish(course, [PublishTarget("course")], author=ME)
     print("  built and published the course", file=sys.stderr)
 
     out: dict[str, Any] = {"entities": built.entities, "versions": VERSIONS, "targets_p50_ms": TARGETS_MS}

@@ -1,14 +1,14 @@
-"""gitstore: a Git-backed content repository.
+"""gitstore: a Git-backed content repository. Content changes through one door,
+gitstore.content, which runs every layer's rules:
 
-from gitstore import Store, Author
-from gitstore.entities import api as entities
-from gitstore.publishing import api as publishing
+from gitstore import Author, Store, content
+from gitstore.publishing.api import PublishTarget
 
 store = Store("./data")
 repo = store.create_repository("demo")
 me = Author("Ada", "ada@example.org")
-entities.put_draft(repo, "intro", {"type": "page", "title": "Hello"}, author=me)
-publishing.publish(repo, [publishing.PublishTarget("intro")], author=me)
+content.put_draft(repo, "intro", {"type": "page", "title": "Hello"}, author=me)
+content.publish(repo, [PublishTarget("intro")], author=me)
 """
 
 from gitstore.entities.model import Author, Entity, Page, VersionInfo, WriteResult

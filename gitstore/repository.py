@@ -41,6 +41,10 @@ class ContentRepository:
         #: the draft view's dependents, which only a layer above knows how to find. The store
         #: sets it on every repository it opens (gitstore.links.api.draft_dependents).
         self.describe_drafts: Callable[[Sequence[str]], dict[str, list[str]]] | None = None
+        #: Called with the repository after each publish, unpublish or republish through
+        #: gitstore.content, once its locks are let go (the service syncs the public copy).
+        #: The store shares one list among its repositories (Store.call_after_publish).
+        self.after_publish: list[Callable[[ContentRepository], None]] = []
 
     @property
     def description(self) -> str:

@@ -52,13 +52,13 @@ from typing import Any
 
 import orjson
 
+from gitstore import content
 from gitstore.bundles.api import DEFAULT_LIMITS, export_bundle, import_bundle
 from gitstore.bundles.format import NDJSON, TAR_GZ, Version, version_line, versions_from_entries
 from gitstore.bundles.reading import read_directory, read_entries
 from gitstore.entities import api as entities
 from gitstore.entities.model import Author
 from gitstore.errors import InvalidDocument
-from gitstore.links import api as links
 from gitstore.publishing.api import PublishTarget
 from gitstore.repository import ContentRepository
 from gitstore.store import Store
@@ -126,22 +126,22 @@ def _run(repo: ContentRepository, bundle: _Bundle, step: dict[str, Any], who: Au
     if "import" in step:
         bundle.import_into(repo, step["import"], who, publish=step.get("publish", False))
     elif "put" in step:
-        links.put_draft(repo, step["put"], _pinned(repo, step["doc"]), author=who)
+        content.put_draft(repo, step["put"], _pinned(repo, step["doc"]), author=who)
     elif "patch" in step:
-        links.patch_draft(repo, step["patch"], _pinned(repo, step["doc"]), author=who)
+        content.patch_draft(repo, step["patch"], _pinned(repo, step["doc"]), author=who)
     elif "delete" in step:
-        links.delete_entity(repo, step["delete"], author=who)
+        content.delete_entity(repo, step["delete"], author=who)
     elif "discard" in step:
-        links.discard_draft(repo, step["discard"], author=who)
+        content.discard_draft(repo, step["discard"], author=who)
     elif "restore" in step:
-        links.restore_version(repo, step["restore"], step["version"], author=who)
+        content.restore_version(repo, step["restore"], step["version"], author=who)
     elif "publish" in step:
-        links.publish(repo, [PublishTarget(k) for k in step["publish"]], author=who)
+        content.publish(repo, [PublishTarget(k) for k in step["publish"]], author=who)
     elif "publish_all" in step:
-        links.publish_all_drafts(repo, author=who)
+        content.publish_all_drafts(repo, author=who)
     elif "link_type" in step:
         rule = step["link_type"]
-        links.set_link_type(
+        content.set_link_type(
             repo, rule["name"], reverse=rule.get("reverse"), breadcrumbs=rule.get("breadcrumbs", False), author=who
         )
     else:

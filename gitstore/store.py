@@ -7,6 +7,7 @@ import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -34,6 +35,7 @@ class Store:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._open: dict[str, ContentRepository] = {}
         self._guard = threading.Lock()
+        self._after_publish: list[Callable[[ContentRepository], None]] = []
 
     def create_repository(self, name: str, description: str = "") -> ContentRepository:
         """Create an empty content repository. Raises RepositoryExists, InvalidName."""
@@ -66,7 +68,15 @@ class Store:
                     raise RepositoryNotFound(f"no repository {name!r}", name=name)
                 repo = self._open[name] = ContentRepository(name, path, self.lock_budget)
                 repo.describe_drafts = partial(draft_dependents, repo)
+                repo.after_publish = self._after_publish
         return repo
+
+    def call_after_publish(self, listener: Callable[[ContentRepository], None]) -> None:
+        """Call `listener` with the repository after each publish, unpublish or republish in
+        any repository of this store (gitstore.content), once the publish's locks are let go.
+        It runs on the publisher's thread: what takes long belongs on a thread of its own."""
+        with self._guard:
+            self._after_publish.append(listener)
 
     def opened(self, name: str) -> ContentRepository | None:
         """The repository if it is open already: no disk access, no lock, so an event loop may

@@ -1,7 +1,7 @@
 """The layers point down, the library knows nothing of HTTP, and only storage speaks pygit2.
 
     storage < index < repository < entities < publishing < history < containers < links
-    < bundles < events < relay < upkeep (repair < packing < fsck < pruning) < erasure < store
+    < content < bundles < events < relay < upkeep (repair < packing < fsck < pruning) < erasure < store
     < samples < cli
 
 A module may import its own layer and the layers below it, never one above.
@@ -31,6 +31,7 @@ LAYERS = [
     "gitstore.history",
     "gitstore.containers",
     "gitstore.links",
+    "gitstore.content",
     "gitstore.bundles",
     "gitstore.events",
     "gitstore.relay",
@@ -51,9 +52,6 @@ ALLOWED = {("gitstore.cli", "uvicorn")}
 
 # Only gitstore.storage imports pygit2: the layers above speak in its typed ids and records.
 GIT_BINDING = "pygit2"
-# Until the split of gitstore/entities/api.py lands and it is converted (issue 19); delete the
-# entry then, and this allowlist with it.
-STILL_IMPORTING_PYGIT2 = {"gitstore.entities.api"}
 
 
 def _layer(module: str) -> int | None:
@@ -95,16 +93,10 @@ SERVICE = sorted((ROOT / "api").rglob("*.py"))
 @pytest.mark.parametrize("path", LIBRARY + SERVICE, ids=[str(p.relative_to(ROOT)) for p in LIBRARY + SERVICE])
 def test_only_storage_imports_pygit2(path: Path) -> None:
     module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
-    if module.startswith("gitstore.storage.") or module in STILL_IMPORTING_PYGIT2:
+    if module.startswith("gitstore.storage."):
         return
     binding = [name for name in _imports(path) if name.split(".")[0] == GIT_BINDING]
     assert not binding, f"{module} imports {binding[0]}: use gitstore.storage.api (CommitId, read_commit, ...)"
-
-
-def test_the_pygit2_allowlist_names_only_modules_that_still_need_it() -> None:
-    for module in STILL_IMPORTING_PYGIT2:
-        path = ROOT / (module.replace(".", "/") + ".py")
-        assert GIT_BINDING in {name.split(".")[0] for name in _imports(path)}, f"{module} no longer needs the allowlist"
 
 
 def test_every_library_module_belongs_to_a_layer() -> None:

@@ -11,9 +11,8 @@ from typing import Any
 import orjson
 import typer
 
-from gitstore import Store
+from gitstore import Store, content
 from gitstore.cli import app
-from gitstore.entities import api as entities
 from tests.bundles.conftest import export, read_tar
 from tests.conftest import ADA
 
@@ -35,7 +34,7 @@ def test_init_then_reindex_rebuilds_the_index(tmp_path: Path) -> None:
     data = tmp_path / "data"
     assert gitstore("init", "site", "--data", str(data)).returncode == 0
     repo = Store(data).repository("site")
-    entities.put_draft(repo, "home", {"type": "page", "title": "Home"}, author=ADA)
+    content.put_draft(repo, "home", {"type": "page", "title": "Home"}, author=ADA)
     repo.index.clear()
     done = gitstore("reindex", "site", "--data", str(data), "--json")
     assert done.returncode == 0, done.stderr
@@ -62,7 +61,7 @@ def test_clone_url_and_fsck(tmp_path: Path) -> None:
     live = gitstore("clone-url", "site", "--live", "--data", str(tmp_path), "--base-url", "https://cms.example.org")
     assert live.stdout.strip() == "https://cms.example.org/git/live/site.git"
     repo = Store(tmp_path).repository("site")
-    entities.put_draft(repo, "home", {"type": "page", "title": "Home"}, author=ADA)
+    content.put_draft(repo, "home", {"type": "page", "title": "Home"}, author=ADA)
     done = gitstore("fsck", "site", "--data", str(tmp_path), "--json")
     assert done.returncode == 0 and orjson.loads(done.stdout)["repository"]["ok"] is True
 
@@ -70,8 +69,8 @@ def test_clone_url_and_fsck(tmp_path: Path) -> None:
 def test_prune_dry_run_then_prune(tmp_path: Path) -> None:
     assert gitstore("init", "site", "--data", str(tmp_path)).returncode == 0
     repo = Store(tmp_path).repository("site")
-    entities.put_draft(repo, "scratch", {"type": "page", "title": "Scratch"}, author=ADA)
-    entities.delete_entity(repo, "scratch", author=ADA)
+    content.put_draft(repo, "scratch", {"type": "page", "title": "Scratch"}, author=ADA)
+    content.delete_entity(repo, "scratch", author=ADA)
     dry = gitstore("prune", "site", "--data", str(tmp_path), "--dry-run", "--json")
     assert dry.returncode == 0, dry.stderr
     assert orjson.loads(dry.stdout)["pruned_entities"] == ["scratch"]
@@ -116,7 +115,7 @@ def test_import_and_export_name_the_repository_first_and_still_take_repo(tmp_pat
     data = str(tmp_path / "data")
     for name in ("site", "copy", "old"):
         assert gitstore("init", name, "--data", data, "--json").returncode == 0
-    entities.put_draft(
+    content.put_draft(
         Store(tmp_path / "data").repository("site"), "home", {"type": "page", "title": "Home"}, author=ADA
     )
     bundle = tmp_path / "site.tar.gz"

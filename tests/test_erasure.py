@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gitstore import ContentRepository
+from gitstore import ContentRepository, content
 from gitstore.bundles.api import export_bundle
 from gitstore.containers.api import member_list, resolve_tree
 from gitstore.containers.tree import View
@@ -12,7 +12,6 @@ from gitstore.entities import api as entities
 from gitstore.erasure import ERASED_TITLE, erase, erasures
 from gitstore.errors import Conflict, InvalidInput, VersionNotFound
 from gitstore.events import read_events
-from gitstore.links import api as links
 from gitstore.publishing import api as publishing
 from gitstore.publishing.mirror import ensure_live_mirror
 from tests.conftest import ADA, GRACE, fsck_strict, git, object_bytes
@@ -21,16 +20,16 @@ from tests.conftest import ADA, GRACE, fsck_strict, git, object_bytes
 def build(repo: ContentRepository) -> dict[str, str]:
     """A page with a secret in version 2 (kept by version 3), pinned at version 2 by a unit."""
     html = "<p>Public paragraph.</p>\n<p>Another line.</p>\n"
-    links.put_draft(repo, "page", {"type": "page", "title": "Page V1TITLE", "fields": {"body": html}}, author=ADA)
+    content.put_draft(repo, "page", {"type": "page", "title": "Page V1TITLE", "fields": {"body": html}}, author=ADA)
     secret = html + "<p>V2SECRETBODY about a person.</p>\n"
-    v2 = links.patch_draft(repo, "page", {"fields": {"body": secret}}, author=GRACE).entity.commit
-    publishing.publish(repo, [publishing.PublishTarget("page")], author=ADA)
-    links.patch_draft(repo, "page", {"title": "Page V3TITLE"}, author=ADA)
-    links.put_draft(repo, "other", {"type": "page", "title": "Other", "fields": {"body": html}}, author=ADA)
-    links.put_draft(
+    v2 = content.patch_draft(repo, "page", {"fields": {"body": secret}}, author=GRACE).entity.commit
+    content.publish(repo, [publishing.PublishTarget("page")], author=ADA)
+    content.patch_draft(repo, "page", {"title": "Page V3TITLE"}, author=ADA)
+    content.put_draft(repo, "other", {"type": "page", "title": "Other", "fields": {"body": html}}, author=ADA)
+    content.put_draft(
         repo, "unit", {"type": "container", "title": "Unit", "members": [{"key": "page", "pin": v2}]}, author=ADA
     )
-    publishing.publish_all_drafts(repo, author=ADA)
+    content.publish_all_drafts(repo, author=ADA)
     return {"v2": v2}
 
 
@@ -87,7 +86,7 @@ def test_erasing_every_version_leaves_a_readable_redacted_entity(repo: ContentRe
     live = entities.get_entity(repo, "page", state="published")
     assert (live.title, live.fields) == (ERASED_TITLE, {})
     assert b"Public paragraph" in object_bytes(repo.path)  # the other page's identical body stays
-    links.patch_draft(repo, "page", {"title": "Written again"}, author=ADA)  # and the entity goes on
+    content.patch_draft(repo, "page", {"title": "Written again"}, author=ADA)  # and the entity goes on
     fsck_strict(repo.path)
 
 
@@ -98,8 +97,8 @@ def test_erasure_refuses_what_it_cannot_do_and_writes_nothing(repo: ContentRepos
         erase(repo, "page", author=GRACE, reason=" ")
     with pytest.raises(VersionNotFound):
         erase(repo, "page", author=GRACE, reason="x", version=9)
-    publishing.publish(repo, [publishing.PublishTarget("page")], author=ADA)
-    links.unpublish(repo, "page", "withdrawn", author=ADA, explanation="Old")
+    content.publish(repo, [publishing.PublishTarget("page")], author=ADA)
+    content.unpublish(repo, "page", "withdrawn", author=ADA, explanation="Old")
     refs = git(repo.path, "for-each-ref")
     with pytest.raises(Conflict):
         erase(repo, "page", author=GRACE, reason="x", version=4)  # the unpublish wrote no content

@@ -10,7 +10,7 @@ from __future__ import annotations
 import tempfile
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, BackgroundTasks, Header, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
@@ -23,7 +23,6 @@ from api.readers import AudienceDep
 from api.schemas import PublishOut
 from gitstore.bundles.api import ImportReport, as_of_from_text, export_bundle, import_bundle
 from gitstore.bundles.format import FORMATS, MEDIA_TYPES, TAR_GZ, format_name
-from gitstore.publishing.mirror import sync_live_mirror_after_publish
 
 router = APIRouter(prefix="/repos/{repo}", tags=["bundles"])
 
@@ -85,7 +84,6 @@ _BUNDLE_BODY: dict[str, Any] = {
 )
 async def import_route(
     request: Request,
-    background: BackgroundTasks,
     repo: RepoDep,
     principal: Writer,
     publish: Annotated[bool, Query(description="publish the imported entities in the same operation")] = False,
@@ -119,8 +117,6 @@ async def import_route(
             publish=publish,
             dry_run=dry_run,
         )
-    if report.published is not None:
-        background.add_task(sync_live_mirror_after_publish, repo)
     return ImportOut.of(report)
 
 

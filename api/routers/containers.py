@@ -21,6 +21,7 @@ from api.schemas import (
     UsageList,
     UsageOut,
 )
+from gitstore import content
 from gitstore.containers import api as containers
 from gitstore.containers.api import View
 from gitstore.errors import InvalidInput
@@ -95,5 +96,5 @@ def get_type(repo: RepoDep, type: str) -> ContainerTypeOut:
 )
 def put_type(repo: RepoDep, type: str, principal: Admin, body: JsonBody) -> ContainerTypeOut:
     request = validate_body(ContainerTypePut, body)
-    kind = containers.set_container_type(repo, type, request.allowed_member_types, author=principal.author)
+    kind = content.set_container_type(repo, type, request.allowed_member_types, author=principal.author)
     return ContainerTypeOut.model_validate(kind)

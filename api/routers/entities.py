@@ -27,13 +27,13 @@ from api.schemas import (
     VersionOut,
     VersionPage,
 )
+from gitstore import content
 from gitstore.entities import api as entities
 from gitstore.entities.api import Precondition
 from gitstore.entities.model import WriteResult
 from gitstore.errors import InvalidInput
 from gitstore.history import api as history
 from gitstore.index.api import ListFilter
-from gitstore.links import api as links
 from gitstore.names import KEY_PATTERN
 from gitstore.publishing.unpublishing import serve
 
@@ -159,8 +159,8 @@ def put_entity(
 ) -> EntityWritten:
     if base is not None:
         _base_replaces_if_match(expected)
-        return _written(links.write_from_base(repo, key, base, document=body, author=principal.author), response)
-    return _written(links.put_draft(repo, key, body, author=principal.author, expected=expected), response)
+        return _written(content.write_from_base(repo, key, base, document=body, author=principal.author), response)
+    return _written(content.put_draft(repo, key, body, author=principal.author, expected=expected), response)
 
 
 @router.patch(
@@ -184,15 +184,15 @@ def patch_entity(
             raise InvalidInput(
                 "a merge patch must be a JSON object", errors=[{"loc": ["body"], "msg": "not an object"}]
             )
-        return _written(links.write_from_base(repo, key, base, patch=body, author=principal.author), response)
-    return _written(links.patch_draft(repo, key, body, author=principal.author, expected=expected), response)
+        return _written(content.write_from_base(repo, key, base, patch=body, author=principal.author), response)
+    return _written(content.patch_draft(repo, key, body, author=principal.author, expected=expected), response)
 
 
 @router.delete("/{key}", response_model=EntityWritten, summary="Soft delete: live until the delete is published")
 def delete_entity(
     repo: RepoDep, key: Key, principal: Writer, expected: PreconditionDep, response: Response
 ) -> EntityWritten:
-    return _written(links.delete_entity(repo, key, author=principal.author, expected=expected), response)
+    return _written(content.delete_entity(repo, key, author=principal.author, expected=expected), response)
 
 
 @router.post(
@@ -210,7 +210,7 @@ def discard_draft(
     body: OptionalJsonBody,
 ) -> EntityWritten:
     validate_body(DiscardRequest, body)
-    return _written(links.discard_draft(repo, key, author=principal.author, expected=expected), response)
+    return _written(content.discard_draft(repo, key, author=principal.author, expected=expected), response)
 
 
 @router.post(
@@ -229,7 +229,7 @@ def restore_version(
 ) -> EntityWritten:
     request = validate_body(RestoreRequest, body)
     return _written(
-        links.restore_version(
+        content.restore_version(
             repo, key, request.version, commit=request.commit, author=principal.author, expected=expected
         ),
         response,

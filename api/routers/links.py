@@ -22,6 +22,7 @@ from api.schemas import (
     LinkTypePut,
     TranslationOut,
 )
+from gitstore import content
 from gitstore.entities import api as entities
 from gitstore.entities.document import base_path_problem, canonical_base_path
 from gitstore.errors import EntityNotFound, InvalidInput
@@ -112,7 +113,7 @@ def get_link_type(repo: RepoDep, name: str) -> LinkTypeOut:
 )
 def put_link_type(repo: RepoDep, name: str, principal: Admin, body: JsonBody) -> LinkTypeOut:
     request = validate_body(LinkTypePut, body)
-    kind = links.set_link_type(
+    kind = content.set_link_type(
         repo, name, reverse=request.reverse, breadcrumbs=request.breadcrumbs, author=principal.author
     )
     return LinkTypeOut.model_validate(kind)

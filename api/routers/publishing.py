@@ -3,18 +3,17 @@ holds), and taking live content down again. Every answer lists the dependents to
 
 from __future__ import annotations
 
-from fastapi import APIRouter, BackgroundTasks
+from fastapi import APIRouter
 
 from api.body import OptionalJsonBody, json_body, validate_body
 from api.deps import IfMatchDep, Publisher, RepoDep
 from api.schemas import PublishEntityRequest, PublishOut, PublishRequest, UnpublishRequest
-from gitstore import ContentRepository
+from gitstore import ContentRepository, content
 from gitstore.entities import api as entities
 from gitstore.entities.api import IfExists, IfMatch
 from gitstore.errors import InvalidInput
 from gitstore.links import api as links
 from gitstore.publishing import api as publishing
-from gitstore.publishing.mirror import sync_live_mirror_after_publish
 
 router = APIRouter(prefix="/repos/{repo}", tags=["publishing"])
 
@@ -26,7 +25,6 @@ router = APIRouter(prefix="/repos/{repo}", tags=["publishing"])
     openapi_extra=json_body(PublishEntityRequest, required=False),
 )
 def publish_entity(
-    background: BackgroundTasks,
     repo: RepoDep,
     key: str,
     principal: Publisher,
@@ -35,8 +33,7 @@ def publish_entity(
 ) -> PublishOut:
     request = validate_body(PublishEntityRequest, body)
     target = publishing.PublishTarget(key, version=request.version, expected=_if_match_only(repo, key, expected))
-    record = links.publish(repo, [target], author=principal.author, note=_note(request))
-    background.add_task(sync_live_mirror_after_publish, repo)
+    record = content.publish(repo, [target], author=principal.author, note=_note(request))
     return PublishOut.model_validate(record)
 
 
@@ -46,9 +43,7 @@ def publish_entity(
     summary="Publish many entities in one atomic operation",
     openapi_extra=json_body(PublishRequest),
 )
-def publish_many(
-    background: BackgroundTasks, repo: RepoDep, principal: Publisher, body: OptionalJsonBody
-) -> PublishOut:
+def publish_many(repo: RepoDep, principal: Publisher, body: OptionalJsonBody) -> PublishOut:
     request = validate_body(PublishRequest, body)
     if request.all_drafts == (request.keys is not None):
         raise InvalidInput(
@@ -56,11 +51,10 @@ def publish_many(
             errors=[{"loc": ["body"], "msg": "exactly one of keys, all_drafts"}],
         )
     if request.all_drafts:
-        record = links.publish_all_drafts(repo, author=principal.author, note=_note(request))
+        record = content.publish_all_drafts(repo, author=principal.author, note=_note(request))
     else:
         targets = [publishing.PublishTarget(k) for k in dict.fromkeys(request.keys or [])]
-        record = links.publish(repo, targets, author=principal.author, note=_note(request))
-    background.add_task(sync_live_mirror_after_publish, repo)  # after the response: readers sync on demand too
+        record = content.publish(repo, targets, author=principal.author, note=_note(request))
     return PublishOut.model_validate(record)
 
 
@@ -84,7 +78,6 @@ def _if_match_only(repo: ContentRepository, key: str, expected: IfMatch | IfExis
     openapi_extra=json_body(UnpublishRequest),
 )
 def unpublish_entity(
-    background: BackgroundTasks,
     repo: RepoDep,
     key: str,
     principal: Publisher,
@@ -92,7 +85,7 @@ def unpublish_entity(
     body: OptionalJsonBody,
 ) -> PublishOut:
     request = validate_body(UnpublishRequest, body)
-    record = links.unpublish(
+    record = content.unpublish(
         repo,
         key,
         request.type,
@@ -103,7 +96,6 @@ def unpublish_entity(
         expected=_if_match_only(repo, key, expected),
         note=_note(request),
     )
-    background.add_task(sync_live_mirror_after_publish, repo)
     return PublishOut.model_validate(record)
 
 
@@ -112,9 +104,6 @@ def unpublish_entity(
     response_model=PublishOut,
     summary="Reverse an unpublish: the live content, without the notice, live again",
 )
-def republish_entity(
-    background: BackgroundTasks, repo: RepoDep, key: str, principal: Publisher, expected: IfMatchDep
-) -> PublishOut:
-    record = links.republish(repo, key, author=principal.author, expected=_if_match_only(repo, key, expected))
-    background.add_task(sync_live_mirror_after_publish, repo)
+def republish_entity(repo: RepoDep, key: str, principal: Publisher, expected: IfMatchDep) -> PublishOut:
+    record = content.republish(repo, key, author=principal.author, expected=_if_match_only(repo, key, expected))
     return PublishOut.model_validate(record)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -21,11 +21,10 @@ from api.schemas import UnpublishRequest
 from api.ui import session
 from api.ui.render import render
 from api.ui.route import UIRoute
+from gitstore import content
 from gitstore.entities.api import IfMatch
 from gitstore.errors import InvalidInput
-from gitstore.links import api as links
 from gitstore.publishing import api as publishing
-from gitstore.publishing.mirror import sync_live_mirror_after_publish
 
 router = APIRouter(prefix="/ui", route_class=UIRoute, include_in_schema=False)
 
@@ -88,17 +87,12 @@ def _stale(request: Request, key: str, expected: IfMatch) -> None:
 
 
 @router.post("/repos/{repo}/entities/{key}/publish")
-async def publish(
-    request: Request, background: BackgroundTasks, repo: RepoDep, key: str, principal: Publisher
-) -> Response:
+async def publish(request: Request, repo: RepoDep, key: str, principal: Publisher) -> Response:
     form = await read_form(request)
     expected = _expected(form)
     _stale(request, key, expected)
-    await _threaded(links.publish, repo, [publishing.PublishTarget(key, expected=expected)], author=principal.author)
-    background.add_task(sync_live_mirror_after_publish, repo)
-    response = _back(repo.name, key, "published")
-    response.background = background
-    return response
+    await _threaded(content.publish, repo, [publishing.PublishTarget(key, expected=expected)], author=principal.author)
+    return _back(repo.name, key, "published")
 
 
 @router.post("/repos/{repo}/entities/{key}/discard")
@@ -106,7 +100,7 @@ async def discard(request: Request, repo: RepoDep, key: str, principal: Writer) 
     form = await read_form(request)
     expected = _expected(form)
     _stale(request, key, expected)
-    await _threaded(links.discard_draft, repo, key, author=principal.author, expected=expected)
+    await _threaded(content.discard_draft, repo, key, author=principal.author, expected=expected)
     return _back(repo.name, key, "discarded")
 
 
@@ -118,14 +112,12 @@ async def restore(request: Request, repo: RepoDep, key: str, principal: Writer) 
     if not version.isascii() or not version.isdigit() or int(version) < 1:
         raise InvalidInput("version is a version number", errors=[{"loc": ["version"], "msg": "not a number"}])
     _stale(request, key, expected)
-    await _threaded(links.restore_version, repo, key, int(version), author=principal.author, expected=expected)
+    await _threaded(content.restore_version, repo, key, int(version), author=principal.author, expected=expected)
     return _back(repo.name, key, "restored")
 
 
 @router.post("/repos/{repo}/entities/{key}/unpublish")
-async def unpublish(
-    request: Request, background: BackgroundTasks, repo: RepoDep, key: str, principal: Publisher
-) -> Response:
+async def unpublish(request: Request, repo: RepoDep, key: str, principal: Publisher) -> Response:
     form = await read_form(request)
     expected = _expected(form)
     asked = validate_body(
@@ -138,7 +130,7 @@ async def unpublish(
     )
     _stale(request, key, expected)
     await _threaded(
-        links.unpublish,
+        content.unpublish,
         repo,
         key,
         asked.type,
@@ -147,10 +139,7 @@ async def unpublish(
         alternative_path=asked.alternative_path,
         expected=expected,
     )
-    background.add_task(sync_live_mirror_after_publish, repo)
-    response = _back(repo.name, key, "unpublished")
-    response.background = background
-    return response
+    return _back(repo.name, key, "unpublished")
 
 
 async def _threaded(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

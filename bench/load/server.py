@@ -20,9 +20,9 @@ import orjson
 
 from api.main import UVICORN_APP
 from api.settings import PROJECT_ROOT
-from gitstore import Author, Store
+from gitstore import Author, Store, content
 from gitstore.access.credentials import Credentials, default_path
-from gitstore.entities.api import Change, DraftChange, write_drafts
+from gitstore.entities.api import Change, DraftChange
 from gitstore.entities.document import parse_document
 
 WORKERS = 2
@@ -94,7 +94,7 @@ def seed_entities(data: Path, keys: Sequence[str]) -> dict[str, str]:
     for start in range(0, len(keys), SEED_BATCH):
         batch = keys[start : start + SEED_BATCH]
         changes = [DraftChange(key, _created(key), action="create") for key in batch]
-        results = write_drafts(repo, changes, author=SEEDER, summary="Seed load entities")
+        results = content.write_drafts(repo, changes, author=SEEDER, summary="Seed load entities")
         tips.update((key, result.entity.commit) for key, result in zip(batch, results, strict=True))
     return tips
 

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import BinaryIO
 
+from gitstore import content
 from gitstore.bundles.format import (
     MEDIA_TYPES,
     NDJSON,
@@ -33,14 +33,13 @@ from gitstore.bundles.pins import Node
 from gitstore.bundles.planning import ImportPlan, Outcome, existing, outcome, plan_import, resolved
 from gitstore.bundles.reading import Limits, read_directory, read_entries
 from gitstore.bundles.writing import Progress, unreadable, write_bundle
-from gitstore.entities.api import DraftChange, roll_forward_drafts, write_drafts
+from gitstore.entities.api import DraftChange
 from gitstore.entities.document import Content
 from gitstore.entities.draft_branch import folded_draft_head
 from gitstore.entities.model import Author
 from gitstore.entities.snapshots import commit_time
 from gitstore.errors import CorruptObject, GitstoreError, InvalidDocument, InvalidInput, StaleVersion
 from gitstore.history import api as history
-from gitstore.links import api as links
 from gitstore.publishing.api import PublishRecord, PublishTarget
 from gitstore.repository import DRAFT, MAIN, ContentRepository
 from gitstore.storage.api import (
@@ -117,11 +116,7 @@ def import_bundle(
         # Folded: the report's head is the next import's If-Match, which folds before it
         # compares; a head short of acknowledged changes would refuse that import as stale.
         return _report(True, would, problems, plan.warnings, folded_draft_head(repo))
-    with ExitStack() as held:
-        if publish:
-            held.enter_context(repo.storage.publish_lock.held())  # publish before drafts, always
-        held.enter_context(repo.storage.drafts_lock.held())
-        roll_forward_drafts(repo)
+    with content.unit_of_work(repo, publish=publish):
         _check_draft_head(repo, expected_draft_head)
         plan = plan_import(repo, versions)
         problems += plan.problems
@@ -176,7 +171,7 @@ def _write(repo: ContentRepository, plan: ImportPlan, author: Author) -> set[Nod
     made: set[Node] = set()
 
     def change(node: Node) -> DraftChange:
-        def content(_current: object) -> tuple[Content, bool]:
+        def node_content(_current: object) -> tuple[Content, bool]:
             if node.pin is None and node.key in plan.restore:
                 snap = plan.restore[node.key]
                 return snap.document, snap.deleted
@@ -190,12 +185,12 @@ def _write(repo: ContentRepository, plan: ImportPlan, author: Author) -> set[Nod
             tips[node.key] = commits[node] = str(commit)
 
         summary = None if node.pin is None else f"Import {node.key} as pinned in the bundle ({node.pin[:12]})"
-        return DraftChange(node.key, content, summary=summary, on_commit=landed)
+        return DraftChange(node.key, node_content, summary=summary, on_commit=landed)
 
     keys = list(view.current)
     shown = ", ".join(keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
     changes = [change(node) for node in plan.order if commits[node] is None]
-    write_drafts(repo, changes, author=author, summary=f"Import {shown}")
+    content.write_drafts(repo, changes, author=author, summary=f"Import {shown}")
     return made
 
 
@@ -207,7 +202,7 @@ def _publish(repo: ContentRepository, plan: ImportPlan, author: Author, head: Co
     held = {m.key for v in versions for m in v.content.members or () if m.pin is None}
     targets = [PublishTarget(v.key) for v in versions if v.key not in held]
     try:
-        return links.publish(repo, targets, author=author)
+        return content.publish(repo, targets, author=author)
     except GitstoreError as exc:
         why = f"the import landed as drafts (draft head {head}) but publishing it was refused: {exc.detail}"
         raise type(exc)(why, **exc.extra) from exc

@@ -6,17 +6,20 @@ lands beside: two writers cannot each add the other and make a cycle.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from gitstore.containers.types import ContainerType, allows, container_type
 from gitstore.entities.document import Content, Member
 from gitstore.entities.erasures import pin_resolver
+from gitstore.entities.plan import Planned
+from gitstore.entities.rules import DraftRule, Resolve
 from gitstore.entities.snapshots import Snapshot, draft_tip, load_snapshot, published_commit
 from gitstore.errors import Conflict, EntityNotFound, InvalidDocument
 from gitstore.repository import ContentRepository
-from gitstore.storage.api import CommitId, has_object, is_ancestor, is_commit
+from gitstore.storage.api import CommitId, GitHandle, first_parent, has_object, is_ancestor, is_commit
 
-__all__ = ["check_manifest", "check_member_type", "member_snapshot", "refuse_breaking_rules"]
+__all__ = ["Manifests", "check_manifest", "check_member_type", "member_snapshot", "refuse_breaking_rules"]
 
 
 def check_manifest(repo: ContentRepository, key: str, doc: Content) -> None:
@@ -52,6 +55,57 @@ def check_manifest(repo: ContentRepository, key: str, doc: Content) -> None:
             problems.append({"loc": loc, "msg": "a cycle: " + " > ".join([key, member.key, *path, key])})
     if problems:
         raise InvalidDocument(f"the members of {key!r} break {len(problems)} rule(s)", errors=problems)
+
+
+class Manifests(DraftRule):
+    """Containers' part of every draft write: a manifest's rules, a retyped member's fit in the
+    containers that follow it, and the `Initial` and `Frozen` member lists in the commit."""
+
+    def reads_others(self, planned: Planned) -> bool:
+        retyped = planned.current is not None and planned.current.document.type != planned.doc.type
+        return planned.doc.members is not None or retyped
+
+    def check(self, repo: ContentRepository, planned: Planned) -> None:
+        check_manifest(repo, planned.key, planned.doc)
+        check_member_type(repo, planned.key, planned.doc)
+
+    def trailers(self, repo: ContentRepository, planned: Planned, resolve: Resolve) -> list[tuple[str, str]]:
+        git = repo.storage.git
+        return _manifest_locks(planned.current, planned.doc, planned.deleted, partial(_with_content, git, resolve))
+
+
+def _manifest_locks(current: Snapshot | None, doc: Content, deleted: bool, resolve: Resolve) -> list[tuple[str, str]]:
+    """Seed 004's member lists, recorded in the commit that makes a container version:
+    `Initial` pins every member of the new version to the commit it resolves to now (never
+    changes afterwards), and `Frozen` records what the previous version's members resolved to
+    at this moment. They live in the message, not the tree, so a version's tree is exactly its
+    content: restoring it gives back the same tree id, and a no-op write stays a no-op."""
+    locks = []
+    if doc.members is not None and not deleted:
+        locks += [("Initial", f"{m.key} {m.pin or _resolved(m.key, resolve)}") for m in doc.members]
+    if current is not None and current.document.members is not None and not current.deleted:
+        locks += [("Frozen", f"{m.key} {m.pin or _resolved(m.key, resolve)}") for m in current.document.members]
+    return locks
+
+
+def _with_content(git: GitHandle, resolve: Resolve, key: str) -> CommitId | None:
+    """What `key` resolves to for a member list: its newest version with content. A member is
+    deleted only in the batch that takes it out of this very manifest, and the version being
+    frozen showed what the member held before the delete, never its tombstone."""
+    oid = resolve(key)
+    while oid is not None and load_snapshot(git, oid).deleted:
+        oid = first_parent(git, oid)
+    return oid
+
+
+def _resolved(key: str, resolve: Resolve) -> str:
+    oid = resolve(key)
+    if oid is None:
+        raise InvalidDocument(
+            f"member {key!r} is not an entity of this repository",
+            errors=[{"loc": ["members"], "msg": f"unknown entity {key!r}"}],
+        )
+    return str(oid)
 
 
 def check_member_type(repo: ContentRepository, key: str, doc: Content) -> None:

@@ -14,10 +14,12 @@ from typing import Any
 import orjson
 
 from gitstore.entities import api as entities
-from gitstore.entities.api import IfMatch
+from gitstore.entities.api import DraftRules, IfMatch, roll_forward_drafts
 from gitstore.entities.document import Content, parse_document, writable
 from gitstore.entities.model import Author, Entity, Page, WriteResult
 from gitstore.entities.snapshots import Snapshot, draft_tip, load_snapshot, published_commit
+from gitstore.entities.work import holding
+from gitstore.entities.writes import write_document
 from gitstore.errors import EntityNotFound, InvalidInput, MergeConflict, VersionNotFound
 from gitstore.names import validate_key
 from gitstore.repository import ContentRepository, draft_ref
@@ -50,7 +52,6 @@ __all__ = [
     "list_entities_as_of",
     "list_publishes",
     "publish_seq_as_of",
-    "write_from_base",
 ]
 
 _SHA = re.compile(r"[0-9a-f]{40}")
@@ -331,15 +332,15 @@ def _seconds(at: datetime) -> int:
 # -- three-way merge of stale edits ------------------------------------------------------------
 
 
-def write_from_base(
+def write_merged(
     repo: ContentRepository,
     key: str,
     base: str,
     *,
+    rules: DraftRules,
     author: Author,
     document: dict[str, Any] | None = None,
     patch: dict[str, Any] | None = None,
-    check: entities.Check | None = None,
 ) -> WriteResult:
     """Apply a change the client made on top of `base` (an older commit) to the current draft.
 
@@ -356,7 +357,7 @@ def write_from_base(
         theirs = parse_document(entities.merge_patch(writable(base_snap.document), patch or {}))
     # Merge while holding the drafts lock, so the tip merged onto is the tip written onto: under
     # contention a lock-free merge-and-retry loop can starve (measured with 6 racing writers).
-    with repo.storage.drafts_lock.held():
+    with holding(repo, "drafts", roll_forward_drafts):
         tip = draft_tip(repo, key)
         if tip == base_snap.commit:  # nothing happened since the client's version: a plain write
             document_, summary, trailers = theirs, None, []
@@ -365,15 +366,15 @@ def write_from_base(
             document_ = _merge_documents(git, base_snap.document, ours.document, theirs)
             summary = f"Merge an edit of {key} made on version {base_snap.version} onto version {ours.version}"
             trailers = [("Merge-Base", str(base_snap.commit)), ("Merged-Onto", str(tip))]
-        return entities.put_draft(
+        return write_document(
             repo,
             key,
             document_,
+            rules=rules,
             author=author,
             expected=IfMatch(str(tip)),
             summary=summary,
             extra_trailers=trailers,
-            check=check,
         )
 
 

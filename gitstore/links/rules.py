@@ -4,9 +4,24 @@ targets cannot be deleted between the check and the commit)."""
 from __future__ import annotations
 
 from gitstore.entities.document import Content
+from gitstore.entities.plan import Planned
+from gitstore.entities.rules import DraftRule
 from gitstore.errors import InvalidDocument
 from gitstore.links.types import reverse_names
 from gitstore.repository import ContentRepository
+
+__all__ = ["Links", "check_links"]
+
+
+class Links(DraftRule):
+    """Links' part of every draft write: a draft's links must name entities that are there."""
+
+    def reads_others(self, planned: Planned) -> bool:
+        return bool(planned.doc.links)
+
+    def check(self, repo: ContentRepository, planned: Planned) -> None:
+        if planned.doc.links:  # no links: nothing to read, nothing to refuse
+            check_links(repo, planned.key, planned.doc)
 
 
 def check_links(repo: ContentRepository, key: str, doc: Content) -> None:

@@ -32,6 +32,7 @@ from gitstore.entities.snapshots import (
     signature,
 )
 from gitstore.entities.trailers import format_message, parse_repeated, parse_trailers, summary_of
+from gitstore.entities.work import holding
 from gitstore.errors import (
     BasePathTaken,
     InvalidInput,
@@ -41,7 +42,6 @@ from gitstore.errors import (
     VersionNotFound,
 )
 from gitstore.index.api import PublishedRow, PublishRow
-from gitstore.names import validate_key
 from gitstore.repository import MAIN, ContentRepository, published_ref
 from gitstore.storage.api import (
     CommitId,
@@ -67,8 +67,6 @@ __all__ = [
     "PublishTarget",
     "PublishedItem",
     "check_note",
-    "publish",
-    "publish_all_drafts",
     "publish_row",
     "published_row",
     "roll_forward",
@@ -148,12 +146,16 @@ class PublishRecord:
     dependents: tuple[str, ...] = ()
 
 
+#: What a layer above adds to a publish's targets (gitstore.publishing.parts): the targets,
+#: with what they bring along. Runs holding the publish and drafts locks.
+Expand = Callable[[list[PublishTarget]], list[PublishTarget]]
+
 #: What a layer above records in a publish commit about each entity it moves: given the rows
 #: the index will hold once it is live, key -> the entities to re-present (`Gitstore-Dependents`).
 Describe = Callable[[list[PublishedRow]], dict[str, list[str]]]
 
 
-def publish(
+def publish_targets(
     repo: ContentRepository,
     targets: Sequence[PublishTarget],
     *,
@@ -161,11 +163,18 @@ def publish(
     note: PublishNote | None = None,
     summary: str | None = None,
     describe: Describe | None = None,
+    expand: Expand | None = None,
 ) -> PublishRecord:
-    """Publish every target in one atomic operation, with `note` saying why and `summary` as
-    the first line of its commit on `main` (by default it names what it publishes). With
-    `describe`, the commit records what it returns, as facts of that moment (the event feed
-    serves them).
+    """Publish every target, and what `expand` adds to them (gitstore.content passes its
+    publish parts), in one atomic operation, with `note` saying why and `summary` as the first
+    line of its commit on `main` (by default it names what it publishes). With `describe`, the
+    commit records what it returns, as facts of that moment (the event feed serves them). The
+    keys are valid ones (gitstore.content checked them).
+
+    It holds the publish lock, and the drafts lock from expanding the targets to the commit on
+    `main` (gitstore.entities.work; a caller holding them already lends them): the drafts it
+    plans from are the drafts when it goes live, and which drafts existed then orders publishes
+    among draft changes exactly (gitstore.events), which commit times to the second cannot.
 
     Raises:
         EntityNotFound: a key has no draft branch.
@@ -178,48 +187,38 @@ def publish(
         TranslationTaken: another entity is live as the same document and locale.
         InvalidInput: `note` is not valid (check_note).
     """
-    for target in targets:
-        validate_key(target.key)
     note = note or PublishNote()
     check_note(note)
-    with repo.storage.publish_lock.held(), disk_errors():
-        roll_forward(repo)
-        with repo.storage.drafts_lock.held():
-            plan = _plan(repo, targets)
-        if not plan:
-            return PublishRecord(None, author, None, [])
-        displace = _check_live_uniqueness(repo, plan)
-        if displace:
-            plan.update(_displace(repo, displace))
-        git = repo.storage.git
-        main = read_ref(git, MAIN)
-        root = commit_tree(git, main) if main is not None else None
-        tree = update_aggregate(git, root, {k: None if s.deleted else s.tree for k, s in plan.items()})
-        sig = signature(author)
-        described = describe([published_row(git, k, s.commit) for k, s in sorted(plan.items())]) if describe else {}
-        ensure_room(repo.path)
-        # Which drafts existed when this went live orders publishes among draft changes exactly
-        # (gitstore.events), which commit times to the second cannot. It is read, folded first,
-        # under the drafts lock held until main moves: a change folded in between would reach a
-        # feed reader before this publish, and every later read would put it after.
-        with repo.storage.drafts_lock.held():
+    with disk_errors(), holding(repo, "publish", roll_forward):
+        with holding(repo, "drafts", roll_forward_drafts):
+            plan = _plan(repo, expand(list(targets)) if expand is not None else targets)
+            if not plan:
+                return PublishRecord(None, author, None, [])
+            displace = _check_live_uniqueness(repo, plan)
+            if displace:
+                plan.update(_displace(repo, displace))
+            git = repo.storage.git
+            main = read_ref(git, MAIN)
+            root = commit_tree(git, main) if main is not None else None
+            tree = update_aggregate(git, root, {k: None if s.deleted else s.tree for k, s in plan.items()})
+            sig = signature(author)
+            rows = [published_row(git, k, s.commit) for k, s in sorted(plan.items())]
+            described = describe(rows) if describe else {}
+            ensure_room(repo.path)
+            # Which drafts existed when this went live orders publishes among draft changes
+            # exactly (gitstore.events), which commit times to the second cannot. It is read,
+            # folded first, under the drafts lock held until main moves: a change folded in
+            # between would reach a feed reader before this publish, and every later read would
+            # put it after.
             drafts = folded_draft_head(repo)
             message = _message(plan, drafts, note, summary, described)
             commit = commit_on_ref(git, MAIN, expected=main, author=sig, message=message, tree=tree)
+        # The published refs and the index follow main under the publish lock alone: writers
+        # of drafts need not wait for their durable moves.
         with after_commit_point(f"the publish {commit}"):
             _apply(repo, commit)
     items = [PublishedItem(k, str(s.commit), s.version, s.edition, s.deleted) for k, s in sorted(plan.items())]
     return PublishRecord(str(commit), author, commit_time(sig), items)
-
-
-def publish_all_drafts(
-    repo: ContentRepository, *, author: Author, note: PublishNote | None = None, describe: Describe | None = None
-) -> PublishRecord:
-    """Publish every entity whose draft differs from what is live, atomically."""
-    with repo.storage.publish_lock.held():
-        roll_forward(repo)
-        keys = repo.index.unpublished_keys()
-        return publish(repo, [PublishTarget(k) for k in keys], author=author, note=note, describe=describe)
 
 
 def roll_forward(repo: ContentRepository) -> bool:
@@ -332,19 +331,17 @@ def _displace(repo: ContentRepository, displace: dict[str, str]) -> dict[str, Sn
     progress, so that refuses the publish."""
     git = repo.storage.git
     ready: dict[str, Snapshot] = {}
-    with repo.storage.drafts_lock.held():
-        roll_forward_drafts(repo)
-        for holder, by in sorted(displace.items()):
-            tip = load_snapshot(git, draft_tip(repo, holder))
-            if not tip.deleted:
-                path = tip.document.base_path
-                raise BasePathTaken(
-                    f"{by!r} would replace the placeholder {holder!r} live at its base_path, but {holder!r} has a "
-                    "draft of its own; delete or publish that first",
-                    holder=holder,
-                    base_path=path,
-                )
-            ready[holder] = tip
+    for holder, by in sorted(displace.items()):
+        tip = load_snapshot(git, draft_tip(repo, holder))
+        if not tip.deleted:
+            path = tip.document.base_path
+            raise BasePathTaken(
+                f"{by!r} would replace the placeholder {holder!r} live at its base_path, but {holder!r} has a "
+                "draft of its own; delete or publish that first",
+                holder=holder,
+                base_path=path,
+            )
+        ready[holder] = tip
     return ready
 
 

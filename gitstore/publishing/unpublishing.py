@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from gitstore.entities.api import DraftChange, IfMatch, roll_forward_drafts, write_drafts
+from gitstore.entities.api import DraftChange, DraftRules, IfMatch, roll_forward_drafts
+from gitstore.entities.batches import write_entity_drafts
 from gitstore.entities.document import (
     PLACEHOLDER_TYPES,
     UNPUBLISHING_TYPES,
@@ -26,6 +27,7 @@ from gitstore.entities.document import (
 )
 from gitstore.entities.model import Author, Entity
 from gitstore.entities.snapshots import Snapshot, draft_tip, load_snapshot, published_commit
+from gitstore.entities.work import holding
 from gitstore.errors import Conflict, DraftPending, EntityNotFound, Gone, InvalidInput, Redirected, StaleVersion
 from gitstore.names import validate_key
 from gitstore.publishing.api import (
@@ -34,19 +36,20 @@ from gitstore.publishing.api import (
     PublishRecord,
     PublishTarget,
     check_note,
-    publish,
+    publish_targets,
     roll_forward,
 )
 from gitstore.repository import ContentRepository
 
-__all__ = ["republish", "serve", "serve_at_path", "unpublish"]
+__all__ = ["serve", "serve_at_path"]
 
 
-def unpublish(
+def take_down(
     repo: ContentRepository,
     key: str,
     kind: str,
     *,
+    rules: DraftRules,
     author: Author,
     explanation: str | None = None,
     alternative_path: str | None = None,
@@ -74,7 +77,7 @@ def unpublish(
     at = (author.at or datetime.now(UTC)).isoformat(timespec="seconds")
     notice = Unpublishing(kind, at, explanation, alternative_path)
 
-    def take_down(live: Content) -> Content:
+    def notice_added(live: Content) -> Content:
         if alternative_path is not None and alternative_path == live.base_path:
             raise InvalidInput(
                 "a redirect cannot point at the entity's own base_path",
@@ -82,13 +85,14 @@ def unpublish(
             )
         return live._replace(unpublishing=notice)
 
-    return _put_live(repo, key, take_down, "unpublish", author, expected, discard_draft, note, describe)
+    return _put_live(repo, key, notice_added, "unpublish", rules, author, expected, discard_draft, note, describe)
 
 
-def republish(
+def put_back_up(
     repo: ContentRepository,
     key: str,
     *,
+    rules: DraftRules,
     author: Author,
     expected: IfMatch | None = None,
     describe: Describe | None = None,
@@ -100,9 +104,11 @@ def republish(
         DraftPending: the draft has other changes (publishing that draft republishes too).
     """
     validate_key(key)
-    return _put_live(
-        repo, key, lambda live: live._replace(unpublishing=None), "republish", author, expected, False, None, describe
-    )
+
+    def notice_removed(live: Content) -> Content:
+        return live._replace(unpublishing=None)
+
+    return _put_live(repo, key, notice_removed, "republish", rules, author, expected, False, None, describe)
 
 
 def serve(entity: Entity) -> Entity:
@@ -142,6 +148,7 @@ def _put_live(
     key: str,
     change: Callable[[Content], Content],
     action: str,
+    rules: DraftRules,
     author: Author,
     expected: IfMatch | None,
     discard_draft: bool,
@@ -149,9 +156,7 @@ def _put_live(
     describe: Describe | None,
 ) -> PublishRecord:
     git = repo.storage.git
-    with repo.storage.publish_lock.held(), repo.storage.drafts_lock.held():
-        roll_forward(repo)
-        roll_forward_drafts(repo)
+    with holding(repo, "publish", roll_forward), holding(repo, "drafts", roll_forward_drafts):
         live_commit = published_commit(repo, key)
         live = load_snapshot(git, live_commit) if live_commit is not None else None
         if live is None or live.deleted:
@@ -171,15 +176,16 @@ def _put_live(
         summary = f"{action.capitalize()} {key}" + (
             f" ({new.unpublishing.type})" if new.unpublishing is not None else ""
         )
-        [written] = write_drafts(
+        [written] = write_entity_drafts(
             repo,
             [DraftChange(key, lambda _current: (new, False), action=action, summary=summary)],
+            rules=rules,
             author=author,
             summary=summary,
         )
         # Its commit on main says what happened ("Unpublish guide (gone)"), not "Publish guide version 3".
         target = PublishTarget(key, commit=written.entity.commit)
-        return publish(repo, [target], author=author, note=note, summary=summary, describe=describe)
+        return publish_targets(repo, [target], author=author, note=note, summary=summary, describe=describe)
 
 
 def _same_content(draft: Snapshot, live: Snapshot) -> bool:

@@ -164,8 +164,7 @@ def update_aggregate(
 
     Only the root and the shards that changed are rewritten.
     """
-    # gitstore.entities.api still hands over the tree itself, until it is converted (issue 19).
-    root: pygit2.Tree | None = root_id if root_id is None or isinstance(root_id, pygit2.Tree) else repo[root_id]  # type: ignore[assignment]
+    root: pygit2.Tree | None = repo[root_id] if root_id is not None else None  # type: ignore[assignment]
     by_shard: dict[str, dict[str, TreeId | None]] = defaultdict(dict)
     for key, tree_id in changes.items():
         by_shard[shard_of(key)][key] = tree_id

@@ -11,12 +11,11 @@ from collections.abc import Iterable
 import orjson
 import pytest
 
-from gitstore import ContentRepository, Store
+from gitstore import ContentRepository, Store, content
 from gitstore.bundles.api import ImportReport, export_bundle, import_bundle
 from gitstore.bundles.format import NDJSON, TAR_GZ, ZIP
 from gitstore.containers.api import View, resolve_tree
 from gitstore.containers.tree import TreeNode
-from gitstore.links import api as links
 from gitstore.publishing.api import PublishTarget
 from tests.conftest import ADA, GRACE
 
@@ -39,10 +38,10 @@ def tar_gz(files: dict[str, bytes], *, then: tarfile.TarInfo | None = None, data
     """A tar.gz of `files`, and `then` (a link, a device...) holding `data` after them."""
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode="w:gz") as archive:
-        for name, content in files.items():
+        for name, data_of in files.items():
             info = tarfile.TarInfo(name)
-            info.size = len(content)
-            archive.addfile(info, io.BytesIO(content))
+            info.size = len(data_of)
+            archive.addfile(info, io.BytesIO(data_of))
         if then is not None:
             then.size = len(data)
             archive.addfile(then, io.BytesIO(data) if data else None)
@@ -83,7 +82,7 @@ def source(store: Store) -> ContentRepository:
     repo = store.create_repository("source")
 
     def put(key: str, doc: dict, who=ADA) -> str:  # type: ignore[no-untyped-def, type-arg]
-        return links.put_draft(repo, key, doc, author=who).entity.commit
+        return content.put_draft(repo, key, doc, author=who).entity.commit
 
     intro_v1 = put("intro", {"type": "component.html", "title": "Intro v1", "fields": {"html": "<p>one</p>\n"}})
     put("intro", {"type": "component.html", "title": "Intro v2", "fields": {"html": "<p>two</p>\n<p>2</p>\n"}})
@@ -112,7 +111,7 @@ def source(store: Store) -> ContentRepository:
     put("tax", {"type": "page", "title": "Tax", "base_path": "/tax", "links": {"parent": ["money"]}})
     put("tax-cy", {"type": "page", "title": "Treth", "locale": "cy", "content_id": "tax", "base_path": "/cy/tax"})
     put("old-tax", {"type": "page", "title": "Old tax", "base_path": "/old-tax"})
-    links.publish(repo, [PublishTarget(k) for k in ("course", "tax", "tax-cy", "old-tax")], author=ADA)
-    links.unpublish(repo, "old-tax", "withdrawn", author=ADA, explanation="Replaced by /tax")
+    content.publish(repo, [PublishTarget(k) for k in ("course", "tax", "tax-cy", "old-tax")], author=ADA)
+    content.unpublish(repo, "old-tax", "withdrawn", author=ADA, explanation="Replaced by /tax")
     put("tax", {"type": "page", "title": "Tax (draft)", "base_path": "/tax", "links": {"parent": ["money"]}})
     return repo

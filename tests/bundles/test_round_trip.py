@@ -8,11 +8,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from gitstore import ContentRepository, Store
+from gitstore import ContentRepository, Store, content
 from gitstore.bundles.format import NDJSON, TAR_GZ
 from gitstore.entities import api as entities
 from gitstore.entities.draft_branch import folded_draft_head
-from gitstore.links import api as links
 from gitstore.publishing.api import PublishTarget
 from gitstore.repository import DRAFT
 from gitstore.samples import load_samples
@@ -91,8 +90,8 @@ def test_importing_an_export_into_its_own_repository_changes_nothing(source: Con
 def test_as_of_exports_the_view_at_that_moment(store: Store, source: ContentRepository) -> None:
     before = export(source, state="published")
     main = source.storage.git.references["refs/heads/main"].target
-    links.patch_draft(source, "money", {"title": "Money and tax"}, author=ADA)
-    links.publish(source, [PublishTarget("money")], author=ADA)
+    content.patch_draft(source, "money", {"title": "Money and tax"}, author=ADA)
+    content.publish(source, [PublishTarget("money")], author=ADA)
     assert export(source, state="published") != before
     assert export(source, state="published", as_of=str(main)) == before
     assert export(source, state="published", as_of=datetime.now(UTC) - timedelta(days=1)) == export(

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from gitstore import ContentRepository
+from gitstore import ContentRepository, content
 from gitstore.bundles.format import NDJSON
 from gitstore.entities import api as entities
 from gitstore.entities.draft_branch import folded_draft_head
 from gitstore.errors import EntityNotFound, InvalidDocument, StaleVersion
-from gitstore.links import api as links
 from gitstore.repository import DRAFT
 from gitstore.storage.api import entity_path, read_ref
 from tests.bundles.conftest import export, load, ndjson, tar_gz
@@ -42,7 +41,7 @@ BROKEN = [
 
 
 def test_a_dry_run_reports_every_problem_with_where_and_writes_nothing(repo: ContentRepository) -> None:
-    links.put_draft(repo, "held", {"type": "page", "title": "Held", "base_path": "/held"}, author=ADA)
+    content.put_draft(repo, "held", {"type": "page", "title": "Held", "base_path": "/held"}, author=ADA)
     bundle = ndjson([*BROKEN, doc("taker", base_path="/held")]) + b"not json\n"
     bundle += b'{"key": "twice", "key": "twice", "document": {}}\n'
     bundle += b'{"key": "big", "document": {"type": "page", "title": "B", "fields": {"n": 18446744073709551616}}}\n'
@@ -102,9 +101,9 @@ def test_entities_may_link_to_hold_and_pin_entities_arriving_with_them(repo: Con
 
 
 def test_an_import_is_an_upsert_and_a_dry_run_says_what_a_real_one_does(repo: ContentRepository) -> None:
-    links.put_draft(repo, "kept", {"type": "page", "title": "Kept"}, author=ADA)
-    links.put_draft(repo, "same", {"type": "component.html", "title": "Same"}, author=ADA)
-    links.put_draft(repo, "edited", {"type": "component.html", "title": "Before"}, author=ADA)
+    content.put_draft(repo, "kept", {"type": "page", "title": "Kept"}, author=ADA)
+    content.put_draft(repo, "same", {"type": "component.html", "title": "Same"}, author=ADA)
+    content.put_draft(repo, "edited", {"type": "component.html", "title": "Before"}, author=ADA)
     bundle = ndjson([doc("same"), doc("edited", fields={"html": "after\n"}), doc("new")])
 
     dry = load(repo, bundle, NDJSON, dry_run=True)
@@ -117,10 +116,10 @@ def test_an_import_is_an_upsert_and_a_dry_run_says_what_a_real_one_does(repo: Co
 
 
 def test_an_import_based_on_a_stale_draft_head_is_refused(repo: ContentRepository) -> None:
-    links.put_draft(repo, "page", {"type": "page", "title": "Page"}, author=ADA)
+    content.put_draft(repo, "page", {"type": "page", "title": "Page"}, author=ADA)
     seen = str(folded_draft_head(repo))
     bundle = export(repo)
-    links.put_draft(repo, "page", {"type": "page", "title": "Someone else's edit"}, author=ADA)
+    content.put_draft(repo, "page", {"type": "page", "title": "Someone else's edit"}, author=ADA)
     before = disk_state(repo.path)
     for dry_run in (True, False):
         with pytest.raises(StaleVersion) as stale:

@@ -14,9 +14,7 @@ from typing import Any
 
 import pygit2
 
-from gitstore import Author, ContentRepository, Store
-from gitstore.containers import api as containers
-from gitstore.entities import api as entities
+from gitstore import Author, ContentRepository, Store, content
 from gitstore.entities.snapshots import published_commit
 from gitstore.publishing.api import PublishTarget
 from gitstore.storage.api import entity_path
@@ -40,14 +38,12 @@ def build(repo: ContentRepository) -> None:
     units = {unit for worker in WORKERS for unit in units_of(worker)}
     for unit in sorted(units):
         for key in components_of(unit):
-            containers.put_draft(repo, key, {"type": "component", "title": "start"}, author=ADA)
+            content.put_draft(repo, key, {"type": "component", "title": "start"}, author=ADA)
         members = [{"key": k, "pin": None} for k in components_of(unit)]
-        containers.put_draft(repo, unit, {"type": "unit", "title": unit, "members": members}, author=ADA)
+        content.put_draft(repo, unit, {"type": "unit", "title": unit, "members": members}, author=ADA)
     for worker in WORKERS:
         members = [{"key": u, "pin": None} for u in units_of(worker)]
-        containers.put_draft(
-            repo, f"course-{worker}", {"type": "container", "title": "c", "members": members}, author=ADA
-        )
+        content.put_draft(repo, f"course-{worker}", {"type": "container", "title": "c", "members": members}, author=ADA)
 
 
 def _publisher(data_dir: str, worker: str, start: Any, results: Any) -> None:
@@ -59,9 +55,9 @@ def _publisher(data_dir: str, worker: str, start: Any, results: Any) -> None:
             drafted = {}
             for unit in units_of(worker):
                 for key in components_of(unit):
-                    written = entities.patch_draft(repo, key, {"title": f"{worker}-{rnd}"}, author=me)
+                    written = content.patch_draft(repo, key, {"title": f"{worker}-{rnd}"}, author=me)
                     drafted[key] = written.entity.commit
-            record = containers.publish(repo, [PublishTarget(f"course-{worker}")], author=me)
+            record = content.publish(repo, [PublishTarget(f"course-{worker}")], author=me)
             results.put(("ack", worker, record.commit, drafted))
     except BaseException as exc:  # reported to the test, which fails on it
         results.put(("error", worker, repr(exc), {}))

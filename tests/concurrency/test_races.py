@@ -9,11 +9,10 @@ import multiprocessing
 import threading
 from pathlib import Path
 
-from gitstore import ContentRepository, Store
+from gitstore import ContentRepository, Store, content
 from gitstore.entities import api as entities
 from gitstore.entities.api import IfMatch
 from gitstore.errors import BasePathTaken, StaleVersion
-from gitstore.publishing import api as publishing
 from gitstore.storage.api import entity_path
 from tests.conftest import ADA, fsck_strict, git, settle
 
@@ -27,7 +26,7 @@ def first_parent_chain(path: Path, ref: str) -> list[str]:
 def test_sixteen_threads_racing_if_match_writes_have_one_winner_per_version(
     repo: ContentRepository,
 ) -> None:
-    entities.put_draft(repo, "hot", {"type": "page", "title": "start"}, author=ADA)
+    content.put_draft(repo, "hot", {"type": "page", "title": "start"}, author=ADA)
     barrier = threading.Barrier(16)
     acks: list[tuple[int, str]] = []
     losers: list[int] = []
@@ -39,7 +38,7 @@ def test_sixteen_threads_racing_if_match_writes_have_one_winner_per_version(
             tip = entities.get_entity(repo, "hot", state="draft").commit
             barrier.wait()  # everyone now holds the same expected commit
             try:
-                done = entities.patch_draft(repo, "hot", {"title": f"r{rnd}-w{n}"}, author=ADA, expected=IfMatch(tip))
+                done = content.patch_draft(repo, "hot", {"title": f"r{rnd}-w{n}"}, author=ADA, expected=IfMatch(tip))
                 with lock:
                     acks.append((rnd, done.entity.commit))
             except StaleVersion:
@@ -66,7 +65,7 @@ def _process_writer(data_dir: str, n: int, barrier, results) -> None:  # type: i
         tip = entities.get_entity(repo, "hot", state="draft").commit
         barrier.wait()
         try:
-            done = entities.patch_draft(repo, "hot", {"title": f"r{rnd}-p{n}"}, author=ADA, expected=IfMatch(tip))
+            done = content.patch_draft(repo, "hot", {"title": f"r{rnd}-p{n}"}, author=ADA, expected=IfMatch(tip))
             results.put(("ack", rnd, done.entity.commit))
         except StaleVersion:
             results.put(("lost", rnd, ""))
@@ -75,7 +74,7 @@ def _process_writer(data_dir: str, n: int, barrier, results) -> None:  # type: i
 def test_four_processes_racing_if_match_writes_have_one_winner_per_version(
     store: Store, repo: ContentRepository
 ) -> None:
-    entities.put_draft(repo, "hot", {"type": "page", "title": "start"}, author=ADA)
+    content.put_draft(repo, "hot", {"type": "page", "title": "start"}, author=ADA)
     ctx = multiprocessing.get_context("spawn")
     barrier, results = ctx.Barrier(4), ctx.Queue()
     procs = [ctx.Process(target=_process_writer, args=(str(store.data_dir), n, barrier, results)) for n in range(4)]
@@ -108,7 +107,7 @@ def test_racing_creates_at_one_base_path_leave_exactly_one_holder(repo: ContentR
     def create(n: int) -> None:
         barrier.wait()
         try:
-            entities.put_draft(repo, f"page-{n}", {"type": "page", "title": "T", "base_path": "/same"}, author=ADA)
+            content.put_draft(repo, f"page-{n}", {"type": "page", "title": "T", "base_path": "/same"}, author=ADA)
             winners.append(f"page-{n}")
         except BasePathTaken as exc:
             clashes.append(exc.extra["holder"])
@@ -124,20 +123,20 @@ def test_racing_creates_at_one_base_path_leave_exactly_one_holder(repo: ContentR
 def test_concurrent_writes_and_publishes_keep_every_change(repo: ContentRepository) -> None:
     keys = [f"doc-{n}" for n in range(8)]
     for key in keys:
-        entities.put_draft(repo, key, {"type": "page", "title": "v1"}, author=ADA)
+        content.put_draft(repo, key, {"type": "page", "title": "v1"}, author=ADA)
     errors: list[BaseException] = []
 
     def edit(key: str) -> None:
         try:
             for n in range(2, 12):
-                entities.patch_draft(repo, key, {"title": f"v{n}"}, author=ADA)
+                content.patch_draft(repo, key, {"title": f"v{n}"}, author=ADA)
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
     def publish_loop() -> None:
         try:
             for _ in range(10):
-                publishing.publish_all_drafts(repo, author=ADA)
+                content.publish_all_drafts(repo, author=ADA)
         except BaseException as exc:  # pragma: no cover
             errors.append(exc)
 
@@ -147,7 +146,7 @@ def test_concurrent_writes_and_publishes_keep_every_change(repo: ContentReposito
     for t in threads:
         t.join()
     assert errors == []
-    publishing.publish_all_drafts(repo, author=ADA)
+    content.publish_all_drafts(repo, author=ADA)
     for key in keys:
         live = entities.get_entity(repo, key)
         assert (live.title, live.version, live.has_unpublished_changes) == ("v11", 11, False)

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from gitstore import ContentRepository
+from gitstore import ContentRepository, content
 from gitstore.containers import api as containers
 from gitstore.containers.api import View
 from gitstore.entities import api as entities
@@ -18,17 +18,17 @@ from tests.conftest import ADA, GRACE, fsck_strict, git
 
 
 def component(repo: ContentRepository, key: str, title: str | None = None, kind: str = "component.html") -> str:
-    return containers.put_draft(repo, key, {"type": kind, "title": title or key}, author=ADA).entity.commit
+    return content.put_draft(repo, key, {"type": kind, "title": title or key}, author=ADA).entity.commit
 
 
 def container(repo: ContentRepository, key: str, kind: str, members: list[Any], title: str | None = None) -> str:
     rows = [m if isinstance(m, dict) else {"key": m, "pin": None} for m in members]
     doc = {"type": kind, "title": title or key, "members": rows}
-    return containers.put_draft(repo, key, doc, author=ADA).entity.commit
+    return content.put_draft(repo, key, doc, author=ADA).entity.commit
 
 
 def publish(repo: ContentRepository, *keys: str) -> list[str]:
-    record = containers.publish(repo, [PublishTarget(k) for k in keys], author=GRACE)
+    record = content.publish(repo, [PublishTarget(k) for k in keys], author=GRACE)
     return [item.key for item in record.items]
 
 
@@ -88,7 +88,7 @@ def test_a_pin_must_be_a_commit_of_the_members_own_branch(repo: ContentRepositor
 
 def test_unknown_and_deleted_members_are_refused_naming_each(repo: ContentRepository) -> None:
     component(repo, "gone")
-    entities.delete_entity(repo, "gone", author=ADA)
+    content.delete_entity(repo, "gone", author=ADA)
     with pytest.raises(InvalidDocument) as raised:
         container(repo, "unit-1", "unit", ["nope", "gone"])
     assert [e["loc"] for e in raised.value.extra["errors"]] == [["members", 0, "key"], ["members", 1, "key"]]
@@ -106,7 +106,7 @@ def test_types_restrict_members_and_a_repository_can_override_them(repo: Content
     with pytest.raises(InvalidDocument, match="holds no members"):
         container(repo, "intro", "component.html", [])
 
-    kind = containers.set_container_type(repo, "section", ["subsection", "unit"], author=ADA)
+    kind = content.set_container_type(repo, "section", ["subsection", "unit"], author=ADA)
     assert kind.allowed_member_types == ("subsection", "unit") and kind.overridden
     container(repo, "section-1", "section", ["unit-1"])
     assert containers.container_type(repo, "section").allowed_member_types == ("subsection", "unit")
@@ -122,14 +122,14 @@ def test_a_members_type_change_that_its_containers_do_not_allow_is_refused(repo:
     container(repo, "box", "container", ["c3"])  # holds anything
     before = git(repo.path, "for-each-ref")
     with pytest.raises(InvalidDocument) as raised:
-        containers.patch_draft(repo, "c3", {"type": "section"}, author=ADA)
+        content.patch_draft(repo, "c3", {"type": "section"}, author=ADA)
     assert raised.value.extra["containers"] == ["unit-1", "unit-2"]
     assert [e["msg"] for e in raised.value.extra["errors"]] == [
         "the live unit 'unit-1' holds component; it would hold 'c3', a section",
         "the unit 'unit-2' holds component; it would hold 'c3', a section",
     ]
     assert git(repo.path, "for-each-ref") == before
-    containers.patch_draft(repo, "c3", {"type": "component.html"}, author=ADA)  # still a component
+    content.patch_draft(repo, "c3", {"type": "component.html"}, author=ADA)  # still a component
 
 
 def test_a_type_registry_change_that_existing_containers_break_is_refused(repo: ContentRepository) -> None:
@@ -138,10 +138,10 @@ def test_a_type_registry_change_that_existing_containers_break_is_refused(repo: 
     container(repo, "unit-2", "unit", [])
     before = git(repo.path, "for-each-ref")
     with pytest.raises(Conflict) as raised:
-        containers.set_container_type(repo, "unit", ["component.problem"], author=ADA)
+        content.set_container_type(repo, "unit", ["component.problem"], author=ADA)
     assert raised.value.extra["containers"] == ["unit-1"]
     assert git(repo.path, "for-each-ref") == before
-    containers.set_container_type(repo, "unit", ["component.html", "component.problem"], author=ADA)
+    content.set_container_type(repo, "unit", ["component.html", "component.problem"], author=ADA)
 
 
 def test_a_generic_container_holds_anything(repo: ContentRepository) -> None:
@@ -180,22 +180,22 @@ def test_a_cycle_through_a_pinned_version_is_refused_too(repo: ContentRepository
 def test_a_new_version_only_when_the_container_itself_changes(repo: ContentRepository) -> None:
     component(repo, "intro")
     container(repo, "unit-1", "unit", ["intro"])
-    containers.patch_draft(repo, "intro", {"title": "Welcome"}, author=ADA)
+    content.patch_draft(repo, "intro", {"title": "Welcome"}, author=ADA)
     assert entities.get_entity(repo, "unit-1", state="draft").version == 1
-    again = containers.put_draft(
+    again = content.put_draft(
         repo, "unit-1", {"type": "unit", "title": "unit-1", "members": [{"key": "intro", "pin": None}]}, author=ADA
     )
     assert not again.changed and again.entity.version == 1
     for change in ({"title": "Unit one"}, {"members": []}):
-        assert containers.patch_draft(repo, "unit-1", change, author=ADA).entity.version > 1
+        assert content.patch_draft(repo, "unit-1", change, author=ADA).entity.version > 1
 
 
 def test_the_three_lists_of_a_container_version(repo: ContentRepository) -> None:
     intro_v1 = component(repo, "intro")
     quiz_v1 = component(repo, "quiz")
     container(repo, "unit-1", "unit", ["intro", {"key": "quiz", "pin": quiz_v1}])
-    intro_v2 = containers.patch_draft(repo, "intro", {"title": "Welcome"}, author=ADA).entity.commit
-    containers.patch_draft(repo, "quiz", {"title": "Quiz 2"}, author=ADA)
+    intro_v2 = content.patch_draft(repo, "intro", {"title": "Welcome"}, author=ADA).entity.commit
+    content.patch_draft(repo, "quiz", {"title": "Quiz 2"}, author=ADA)
 
     assert containers.member_list(repo, "unit-1", version=1) == [Member("intro", None), Member("quiz", quiz_v1)]
     assert containers.member_list(repo, "unit-1", version=1, kind="initial") == [
@@ -205,7 +205,7 @@ def test_the_three_lists_of_a_container_version(repo: ContentRepository) -> None
     with pytest.raises(Conflict, match="latest"):
         containers.member_list(repo, "unit-1", version=1, kind="frozen")
 
-    containers.patch_draft(repo, "unit-1", {"title": "Unit one"}, author=ADA)  # version 2 freezes version 1
+    content.patch_draft(repo, "unit-1", {"title": "Unit one"}, author=ADA)  # version 2 freezes version 1
     assert containers.member_list(repo, "unit-1", version=1, kind="frozen") == [
         Member("intro", intro_v2),
         Member("quiz", quiz_v1),
@@ -215,7 +215,7 @@ def test_the_three_lists_of_a_container_version(repo: ContentRepository) -> None
         Member("quiz", quiz_v1),
     ]
     # immutable: later member edits change no list of an existing version
-    containers.patch_draft(repo, "intro", {"title": "Welcome again"}, author=ADA)
+    content.patch_draft(repo, "intro", {"title": "Welcome again"}, author=ADA)
     assert containers.member_list(repo, "unit-1", version=2, kind="initial")[0] == Member("intro", intro_v2)
     with pytest.raises(NotAContainer):
         containers.member_list(repo, "intro")
@@ -228,7 +228,7 @@ def test_restoring_a_container_version_gives_back_its_manifest_byte_for_byte(rep
         component(repo, key)
     v1 = container(repo, "unit-1", "unit", ["a", "b"])
     container(repo, "unit-1", "unit", ["b"])
-    restored = containers.restore_version(repo, "unit-1", 1, author=ADA).entity
+    restored = content.restore_version(repo, "unit-1", 1, author=ADA).entity
     assert git(repo.path, "rev-parse", f"{v1}^{{tree}}") == git(repo.path, "rev-parse", f"{restored.commit}^{{tree}}")
     assert restored.version == 3
 
@@ -266,7 +266,7 @@ def test_a_shared_member_published_through_one_unit_changes_the_other_units_live
     container(repo, "u1", "unit", ["shared"])
     container(repo, "u2", "unit", ["shared"])
     publish(repo, "u1", "u2")
-    containers.patch_draft(repo, "shared", {"title": "v2"}, author=ADA)
+    content.patch_draft(repo, "shared", {"title": "v2"}, author=ADA)
     assert titles(repo, "u2", "published") == ["v1"]
     assert containers.resolve_tree(repo, "u2", View("draft")).contains_unpublished_changes
 
@@ -281,7 +281,7 @@ def test_edits_to_a_pinned_member_change_nothing(repo: ContentRepository) -> Non
     publish(repo, "quiz")
     container(repo, "u1", "unit", [{"key": "quiz", "pin": v1}])
     publish(repo, "u1")
-    containers.patch_draft(repo, "quiz", {"title": "v2"}, author=ADA)
+    content.patch_draft(repo, "quiz", {"title": "v2"}, author=ADA)
     assert titles(repo, "u1", "draft") == titles(repo, "u1", "published") == ["v1"]
     assert not containers.resolve_tree(repo, "u1", View("draft")).contains_unpublished_changes
     assert publish(repo, "u1") == []  # nothing to publish: the pinned member is not republished
@@ -291,8 +291,8 @@ def test_edits_to_a_pinned_member_change_nothing(repo: ContentRepository) -> Non
 def test_a_pin_to_a_never_published_version_is_published_with_the_container(repo: ContentRepository) -> None:
     component(repo, "quiz", "v1")
     publish(repo, "quiz")
-    v2 = containers.patch_draft(repo, "quiz", {"title": "v2"}, author=ADA).entity.commit
-    containers.patch_draft(repo, "quiz", {"title": "v3"}, author=ADA)
+    v2 = content.patch_draft(repo, "quiz", {"title": "v2"}, author=ADA).entity.commit
+    content.patch_draft(repo, "quiz", {"title": "v3"}, author=ADA)
     container(repo, "u1", "unit", [{"key": "quiz", "pin": v2}])
     assert publish(repo, "u1") == ["quiz", "u1"]
     assert entities.get_entity(repo, "quiz").commit == v2  # live at the pinned version, not the draft
@@ -300,7 +300,7 @@ def test_a_pin_to_a_never_published_version_is_published_with_the_container(repo
 
 def test_a_pin_older_than_what_is_live_and_never_published_is_refused(repo: ContentRepository) -> None:
     v1 = component(repo, "quiz", "v1")
-    containers.patch_draft(repo, "quiz", {"title": "v2"}, author=ADA)
+    content.patch_draft(repo, "quiz", {"title": "v2"}, author=ADA)
     publish(repo, "quiz")  # v2 live; v1 never was
     container(repo, "u1", "unit", [{"key": "quiz", "pin": v1}])
     with pytest.raises(NotFastForward, match="never live"):
@@ -314,7 +314,7 @@ def test_removing_a_member_is_a_new_version_and_stays_live_until_published(repo:
         component(repo, key)
     container(repo, "u1", "unit", ["a", "b"])
     publish(repo, "u1")
-    assert containers.patch_draft(repo, "u1", {"members": [{"key": "b", "pin": None}]}, author=ADA).entity.version == 2
+    assert content.patch_draft(repo, "u1", {"members": [{"key": "b", "pin": None}]}, author=ADA).entity.version == 2
     assert titles(repo, "u1", "published") == ["a", "b"]
     assert titles(repo, "u1", "draft") == ["b"]
     publish(repo, "u1")
@@ -332,7 +332,7 @@ def test_deleting_a_shared_member_versions_every_container_in_one_batch(repo: Co
     publish(repo, "u1", "u2")
     draft_before = git(repo.path, "rev-parse", DRAFT).strip()
 
-    containers.delete_entity(repo, "shared", author=ADA)
+    content.delete_entity(repo, "shared", author=ADA)
 
     # one commit on `draft` records all three changes: the atomic batch
     assert git(repo.path, "rev-list", "--count", f"{draft_before}..{DRAFT}").strip() == "1"
@@ -359,9 +359,9 @@ def test_a_frozen_list_pins_a_deleted_member_at_its_last_version_with_content(re
     """Issue 20: the delete batch froze the container's previous version with the member at its
     delete tombstone, a version with no content, instead of the last one it showed."""
     component(repo, "shared")
-    last = containers.patch_draft(repo, "shared", {"title": "shared, edited"}, author=ADA).entity.commit
+    last = content.patch_draft(repo, "shared", {"title": "shared, edited"}, author=ADA).entity.commit
     container(repo, "u1", "unit", ["shared"])
-    containers.delete_entity(repo, "shared", author=ADA)  # u1 version 2 freezes version 1
+    content.delete_entity(repo, "shared", author=ADA)  # u1 version 2 freezes version 1
 
     assert containers.member_list(repo, "u1", version=1, kind="frozen") == [Member("shared", last)]
     assert entities.get_entity(repo, "shared", version=2).commit == last
@@ -372,15 +372,15 @@ def test_a_delete_publish_brings_the_containers_but_not_their_other_drafts(repo:
         component(repo, key)
     container(repo, "u1", "unit", ["a", "b"])
     publish(repo, "u1")
-    containers.patch_draft(repo, "b", {"title": "b edited"}, author=ADA)
-    containers.delete_entity(repo, "a", author=ADA)
+    content.patch_draft(repo, "b", {"title": "b edited"}, author=ADA)
+    content.delete_entity(repo, "a", author=ADA)
     assert publish(repo, "a") == ["a", "u1"]
     assert titles(repo, "u1", "published") == ["b"]  # b's edit is still only a draft
 
 
 def test_deleting_a_container_deletes_neither_its_members_nor_other_containers(repo: ContentRepository) -> None:
     build_course(repo)
-    containers.delete_entity(repo, "u1", author=ADA)
+    content.delete_entity(repo, "u1", author=ADA)
     assert entities.get_entity(repo, "c1", state="draft").deleted is False
     assert keys_of(containers.resolve_tree(repo, "ss1", View("draft"))) == []
 
@@ -408,7 +408,7 @@ def test_the_live_tree_as_of_a_past_moment(repo: ContentRepository) -> None:
     time.sleep(1.1)
     then = datetime.now(UTC)
     time.sleep(1.1)
-    containers.patch_draft(repo, "a", {"title": "second"}, author=ADA)
+    content.patch_draft(repo, "a", {"title": "second"}, author=ADA)
     publish(repo, "u1")
     assert [m.title for m in containers.tree_as_of(repo, "u1", then).members or []] == ["first"]
     assert titles(repo, "u1", "published") == ["second"]
@@ -419,16 +419,15 @@ def test_a_live_tree_leaves_out_members_taken_down_and_marks_withdrawn_ones(repo
     ordinary member. The tree follows expanded links' rule: what is gone, redirected or
     vanished is left out, a withdrawn member stays with its notice, and the draft tree marks
     each member with how it was taken down."""
-    from gitstore.links import api as links
 
     for key in ("a", "b", "c", "d"):
         component(repo, key)
     v1 = entities.get_entity(repo, "d", state="draft").commit
     container(repo, "u1", "unit", ["a", "b", "c", {"key": "d", "pin": v1}])
     publish(repo, "u1")
-    links.unpublish(repo, "a", "gone", author=GRACE, explanation="Retired")
-    links.unpublish(repo, "b", "withdrawn", author=GRACE, explanation="Out of date")
-    links.unpublish(repo, "c", "vanish", author=GRACE)
+    content.unpublish(repo, "a", "gone", author=GRACE, explanation="Retired")
+    content.unpublish(repo, "b", "withdrawn", author=GRACE, explanation="Out of date")
+    content.unpublish(repo, "c", "vanish", author=GRACE)
 
     live = containers.resolve_tree(repo, "u1", View("published"))
     assert keys_of(live) == ["b", "d"]
@@ -452,7 +451,7 @@ def test_a_publish_of_an_old_container_version_that_would_close_a_cycle_is_refus
     container(repo, "a", "container", [])  # a v2 holds nothing
     container(repo, "b", "container", ["a"])  # fine in draft: a's draft holds nothing
     with pytest.raises(Conflict, match="cycle"):
-        containers.publish(repo, [PublishTarget("a", version=1)], author=ADA)
+        content.publish(repo, [PublishTarget("a", version=1)], author=ADA)
 
 
 # -- pruning --------------------------------------------------------------------------------------
@@ -467,11 +466,11 @@ def test_prune_removes_only_deleted_never_published_unnamed_entities_top_down(re
     pin = entities.get_entity(repo, "pinned", state="draft").commit
     container(repo, "holder", "container", [{"key": "pinned", "pin": pin}, "kept-live"])
     publish(repo, "holder")  # kept-live and pinned are live now
-    containers.patch_draft(repo, "holder", {"members": []}, author=ADA)
-    containers.delete_entity(repo, "kept-live", author=ADA)
-    containers.delete_entity(repo, "abandoned", author=ADA)
-    containers.delete_entity(repo, "draft-box", author=ADA)  # never published, and now deleted
-    containers.delete_entity(repo, "only-in-draft-box", author=ADA)
+    content.patch_draft(repo, "holder", {"members": []}, author=ADA)
+    content.delete_entity(repo, "kept-live", author=ADA)
+    content.delete_entity(repo, "abandoned", author=ADA)
+    content.delete_entity(repo, "draft-box", author=ADA)  # never published, and now deleted
+    content.delete_entity(repo, "only-in-draft-box", author=ADA)
     latest = {k: entities.get_entity(repo, k, state="draft").commit for k in ("holder", "pinned")}
 
     dry = prune(repo, dry_run=True, grace_seconds=0)
@@ -500,7 +499,6 @@ def test_pruning_keeps_the_activity_and_retires_the_key(repo: ContentRepository)
     keeps it) and the key is refused for good."""
     from gitstore.errors import KeyRetired
     from gitstore.history import api as history
-    from gitstore.links import api as links
     from gitstore.upkeep.pruning import prune
     from gitstore.upkeep.repair import reindex
 
@@ -508,10 +506,10 @@ def test_pruning_keeps_the_activity_and_retires_the_key(repo: ContentRepository)
         return [(c.version, c.action, c.author.email) for c in history.list_activity(repo, key=key).items]
 
     component(repo, "scratch")
-    containers.patch_draft(repo, "scratch", {"title": "scratch 2"}, author=GRACE)
+    content.patch_draft(repo, "scratch", {"title": "scratch 2"}, author=GRACE)
     component(repo, "page")
-    links.patch_draft(repo, "page", {"links": {"related": ["scratch"]}}, author=ADA)
-    containers.delete_entity(repo, "scratch", author=ADA)
+    content.patch_draft(repo, "page", {"links": {"related": ["scratch"]}}, author=ADA)
+    content.delete_entity(repo, "scratch", author=ADA)
     before = activity("scratch")
     assert [v for v, _, _ in before] == [3, 2, 1]
 
@@ -536,6 +534,6 @@ def test_prune_keeps_a_deleted_member_that_an_old_version_still_names(repo: Cont
 
     component(repo, "c")
     container(repo, "u", "unit", ["c"])
-    containers.delete_entity(repo, "c", author=ADA)  # u's version 2 drops it, version 1 still names it
+    content.delete_entity(repo, "c", author=ADA)  # u's version 2 drops it, version 1 still names it
     report = prune(repo, dry_run=True, grace_seconds=0)
     assert report.pruned_entities == [] and report.kept == {"c": "named by a manifest of 'u'"}

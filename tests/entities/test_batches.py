@@ -7,9 +7,9 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from gitstore import ContentRepository
+from gitstore import ContentRepository, content
 from gitstore.entities import api as entities
-from gitstore.entities.api import DraftChange, write_drafts
+from gitstore.entities.api import DraftChange
 from gitstore.entities.document import Member, parse_document
 from gitstore.errors import BasePathTaken
 from gitstore.history import api as history
@@ -36,7 +36,7 @@ def test_one_batch_makes_several_versions_of_an_entity_and_a_later_change_names_
         DraftChange("intro", lambda _c: doc("New intro")),
         DraftChange("unit", pinning),
     ]
-    results = write_drafts(repo, changes, author=ADA, summary="Import")
+    results = content.write_drafts(repo, changes, author=ADA, summary="Import")
 
     assert [r.entity.key for r in results] == ["intro", "intro", "unit"]
     assert results[0].entity.title == "New intro" and results[0].created
@@ -55,7 +55,7 @@ def test_a_big_batch_lands_as_one_pack_and_a_refused_one_writes_no_object(repo: 
     git = repo.storage.git
     objects = Path(repo.path) / "objects"
     changes = [DraftChange(f"item-{i}", lambda _c, i=i: doc(f"Item {i}", base_path=f"/items/{i}")) for i in range(100)]
-    write_drafts(repo, changes, author=ADA, summary="Import 100 items")
+    content.write_drafts(repo, changes, author=ADA, summary="Import 100 items")
 
     packs = list((objects / "pack").glob("pack-*.idx"))
     assert len(packs) == 1
@@ -66,7 +66,7 @@ def test_a_big_batch_lands_as_one_pack_and_a_refused_one_writes_no_object(repo: 
     before = disk_state(repo.path)
     clash = [DraftChange(f"new-{i}", lambda _c, i=i: doc(f"New {i}", base_path=f"/items/{i % 2}")) for i in range(40)]
     with pytest.raises(BasePathTaken):
-        write_drafts(repo, clash, author=ADA, summary="Clash")
+        content.write_drafts(repo, clash, author=ADA, summary="Clash")
     assert disk_state(repo.path) == before
     assert len(list((objects / "pack").glob("pack-*.idx"))) == 1
     assert not [p for p in objects.iterdir() if len(p.name) == 2]

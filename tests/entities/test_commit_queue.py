@@ -11,15 +11,14 @@ from typing import Any
 
 import pytest
 
-from gitstore import ContentRepository, Store
-from gitstore.containers import api as containers
+from gitstore import ContentRepository, Store, content
 from gitstore.entities import api as entities
 from gitstore.entities import commit_queue
+from gitstore.entities import rounds as entity_rounds
 from gitstore.entities.api import IfMatch
 from gitstore.entities.snapshots import draft_tip
 from gitstore.entities.trailers import parse_repeated
 from gitstore.errors import BasePathTaken, Busy, StaleVersion
-from gitstore.publishing import api as publishing
 from gitstore.publishing.api import PublishTarget
 from gitstore.storage.api import LockBudget, RepoLock
 from tests.conftest import ADA, GRACE, fsck_strict, git, held_flock, settle
@@ -70,13 +69,13 @@ class Writers:
 def rounds(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
     """The refs each durable move of a round moved, in order."""
     moved: list[list[str]] = []
-    real = entities.set_refs
+    real = entity_rounds.set_refs
 
     def recording(git: Any, moves: Any) -> None:
         moved.append([ref.removeprefix("refs/drafts/") for ref, _, _ in moves])
         real(git, moves)
 
-    monkeypatch.setattr(entities, "set_refs", recording)
+    monkeypatch.setattr(entity_rounds, "set_refs", recording)
     return moved
 
 
@@ -100,7 +99,7 @@ def test_changes_queued_together_land_in_one_round(repo: ContentRepository, roun
     writers = Writers(repo)
     for key in ["p1", "p2", "p3", "p4", "p5", "p6"]:
         who = ADA if key in ("p1", "p2", "p3") else GRACE
-        writers.queue(key, lambda key=key, who=who: entities.put_draft(repo, key, page(key), author=who))
+        writers.queue(key, lambda key=key, who=who: content.put_draft(repo, key, page(key), author=who))
     release.set()
     holder.join()
     writers.join()
@@ -123,22 +122,22 @@ def test_changes_queued_together_land_in_one_round(repo: ContentRepository, roun
 
 
 def test_a_change_that_must_go_alone_gets_its_own_round(repo: ContentRepository, rounds: list[list[str]]) -> None:
-    entities.put_draft(repo, "old", page("old"), author=ADA)
+    content.put_draft(repo, "old", page("old"), author=ADA)
     before = draft_tip(repo, "old")
     rounds.clear()
     release, holder = hold_drafts_lock(repo)
     writers = Writers(repo)
-    writers.queue("a", lambda: entities.put_draft(repo, "a", page("a", "/shared"), author=ADA))
+    writers.queue("a", lambda: content.put_draft(repo, "a", page("a", "/shared"), author=ADA))
     # Takes the path `a` takes in the same round: checked after `a` has landed, it is refused.
-    writers.queue("b", lambda: entities.put_draft(repo, "b", page("b", "/shared"), author=ADA))
-    writers.queue("c", lambda: entities.put_draft(repo, "c", page("c"), author=ADA))
+    writers.queue("b", lambda: content.put_draft(repo, "b", page("b", "/shared"), author=ADA))
+    writers.queue("c", lambda: content.put_draft(repo, "c", page("c"), author=ADA))
     # Two writers of one entity on the same tip: the second finds it moved.
-    writers.queue("old1", lambda: entities.put_draft(repo, "old", page("1"), author=ADA, expected=IfMatch(str(before))))
-    writers.queue("old2", lambda: entities.put_draft(repo, "old", page("2"), author=ADA, expected=IfMatch(str(before))))
+    writers.queue("old1", lambda: content.put_draft(repo, "old", page("1"), author=ADA, expected=IfMatch(str(before))))
+    writers.queue("old2", lambda: content.put_draft(repo, "old", page("2"), author=ADA, expected=IfMatch(str(before))))
     # A container reads its members' drafts: it goes after `c` has landed, and alone.
     unit = {"type": "unit", "title": "u", "members": [{"key": "c", "pin": None}]}
-    writers.queue("u", lambda: containers.put_draft(repo, "u", unit, author=ADA))
-    writers.queue("d", lambda: entities.put_draft(repo, "d", page("d"), author=ADA))
+    writers.queue("u", lambda: content.put_draft(repo, "u", unit, author=ADA))
+    writers.queue("d", lambda: content.put_draft(repo, "d", page("d"), author=ADA))
     release.set()
     holder.join()
     writers.join()
@@ -160,22 +159,22 @@ def test_a_change_that_must_go_alone_gets_its_own_round(repo: ContentRepository,
 def test_a_change_planned_before_a_publish_counts_its_edition_from_that_publish(repo: ContentRepository) -> None:
     """A writer plans before it queues, but the edition in its commit counts from the live
     version as it is when the change lands: a publish may come while the writer waits."""
-    entities.put_draft(repo, "p", page("one"), author=ADA)
-    publishing.publish(repo, [PublishTarget("p")], author=ADA)
-    assert entities.put_draft(repo, "p", page("two"), author=ADA).entity.edition == 2
+    content.put_draft(repo, "p", page("one"), author=ADA)
+    content.publish(repo, [PublishTarget("p")], author=ADA)
+    assert content.put_draft(repo, "p", page("two"), author=ADA).entity.edition == 2
     taken, go = threading.Event(), threading.Event()
 
     def publish_while_the_writer_waits() -> None:
         with repo.storage.publish_lock.held(), repo.storage.drafts_lock.held():
             taken.set()
             go.wait(30)
-            publishing.publish(repo, [PublishTarget("p")], author=ADA)  # "two" live, edition 2
+            content.publish(repo, [PublishTarget("p")], author=ADA)  # "two" live, edition 2
 
     holder = threading.Thread(target=publish_while_the_writer_waits)
     holder.start()
     assert taken.wait(10)
     writers = Writers(repo)
-    writers.queue("three", lambda: entities.put_draft(repo, "p", page("three"), author=GRACE))
+    writers.queue("three", lambda: content.put_draft(repo, "p", page("three"), author=GRACE))
     go.set()
     holder.join()
     writers.join()
@@ -197,7 +196,7 @@ def test_many_writer_threads_lose_nothing(repo: ContentRepository) -> None:
         key = f"w{n}"
         commits = acknowledged.setdefault(key, [])
         for i in range(15):
-            commits.append(entities.put_draft(repo, key, page(f"{key} {i}"), author=ADA).entity.commit)
+            commits.append(content.put_draft(repo, key, page(f"{key} {i}"), author=ADA).entity.commit)
 
     threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
     for t in threads:
@@ -218,11 +217,11 @@ def test_a_write_refused_for_a_held_lock_is_never_committed(tmp_path: Path) -> N
     repo = Store(tmp_path / "data", lock_budget=LockBudget(0.3)).create_repository("demo")
     writers = Writers(repo)
     with held_flock(repo.storage.drafts_lock.path):  # as another process would
-        writers.queue("late", lambda: entities.put_draft(repo, "late", page("late"), author=ADA))
+        writers.queue("late", lambda: content.put_draft(repo, "late", page("late"), author=ADA))
         writers.join()
     assert isinstance(writers.outcomes["late"], Busy)
     assert writers.queued() == []
-    entities.put_draft(repo, "next", page("next"), author=ADA)
+    content.put_draft(repo, "next", page("next"), author=ADA)
     assert sorted(repo.index.draft_commits()) == ["next"]
     assert "refs/drafts/late" not in repo.storage.git.references
     settle(repo.path)
@@ -283,7 +282,7 @@ def test_a_change_made_is_not_reported_busy_when_its_fold_finds_the_lock_held(
     def busy_fold(_: ContentRepository) -> bool:
         raise Busy("the drafts lock of demo stayed held")
 
-    monkeypatch.setattr(entities, "FOLD_AT", 1)
-    monkeypatch.setattr(entities, "fold_drafts", busy_fold)
-    written = entities.put_draft(repo, "p", page("p"), author=ADA)
+    monkeypatch.setattr(entity_rounds, "FOLD_AT", 1)
+    monkeypatch.setattr(entity_rounds, "fold_drafts", busy_fold)
+    written = content.put_draft(repo, "p", page("p"), author=ADA)
     assert written.created and repo.index.draft_commits()["p"] == written.entity.commit

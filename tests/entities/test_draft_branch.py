@@ -12,9 +12,11 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app
 from api.settings import Settings
-from gitstore import Author, ContentRepository
+from gitstore import Author, ContentRepository, content
 from gitstore.entities import api as entities
+from gitstore.entities import rounds
 from gitstore.entities.api import DraftChange
+from gitstore.entities.document import parse_document
 from gitstore.entities.draft_branch import fold_drafts, folded_draft_head
 from gitstore.events import read_events
 from gitstore.storage.api import entity_path
@@ -38,10 +40,10 @@ def tip_tree_of(repo: ContentRepository, key: str) -> str:
 
 
 def test_a_fold_commits_each_authors_run_of_changes_and_lists_every_change_in_order(repo: ContentRepository) -> None:
-    a1 = entities.put_draft(repo, "a", PAGE, author=ADA).entity.commit
-    b1 = entities.put_draft(repo, "b", PAGE, author=ADA).entity.commit
-    a2 = entities.patch_draft(repo, "a", {"title": "Grace's"}, author=GRACE).entity.commit
-    a3 = entities.patch_draft(repo, "a", {"title": "Ada's again"}, author=ADA).entity.commit
+    a1 = content.put_draft(repo, "a", PAGE, author=ADA).entity.commit
+    b1 = content.put_draft(repo, "b", PAGE, author=ADA).entity.commit
+    a2 = content.patch_draft(repo, "a", {"title": "Grace's"}, author=GRACE).entity.commit
+    a3 = content.patch_draft(repo, "a", {"title": "Ada's again"}, author=ADA).entity.commit
     assert folded_draft_head(repo) is not None
     assert folded(repo) == [("a", a1), ("b", b1), ("a", a2), ("a", a3)]
     log = git(repo.path, "log", "--format=%an|%s", "draft").splitlines()
@@ -59,32 +61,32 @@ def test_a_fold_commits_each_authors_run_of_changes_and_lists_every_change_in_or
 
 
 def test_nothing_waiting_folds_nothing(repo: ContentRepository) -> None:
-    entities.put_draft(repo, "a", PAGE, author=ADA)
+    content.put_draft(repo, "a", PAGE, author=ADA)
     assert fold_drafts(repo) is True
     head = folded_draft_head(repo)
     assert fold_drafts(repo) is False and folded_draft_head(repo) == head
 
 
 def test_a_batch_folds_first_so_its_commit_sits_on_every_change_before_it(repo: ContentRepository) -> None:
-    single = entities.put_draft(repo, "a", PAGE, author=ADA).entity.commit
-    entities.write_drafts(
-        repo, [DraftChange("b", lambda _c: (entities.parse_document(PAGE), False))], author=ADA, summary="Batch"
+    single = content.put_draft(repo, "a", PAGE, author=ADA).entity.commit
+    content.write_drafts(
+        repo, [DraftChange("b", lambda _c: (parse_document(PAGE), False))], author=ADA, summary="Batch"
     )
     assert git(repo.path, "log", "--format=%s", "draft").splitlines() == ["Batch", "Create a"]
     assert folded(repo) == [("a", single)]
     # A single change made right after a batch leaves `draft` (the batch's commit) alone, and
     # reads still see the single change, not the batch's older commit of the same entity.
-    later = entities.patch_draft(repo, "b", {"title": "After the batch"}, author=ADA).entity
+    later = content.patch_draft(repo, "b", {"title": "After the batch"}, author=ADA).entity
     assert entities.get_entity(repo, "b", state="draft").commit == later.commit
     assert entities.get_entity(repo, "b", state="draft").title == "After the batch"
 
 
 def test_a_writer_folds_once_enough_changes_wait(repo: ContentRepository, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(entities, "FOLD_AT", 3)
-    entities.put_draft(repo, "a", PAGE, author=ADA)
-    entities.put_draft(repo, "b", PAGE, author=ADA)
+    monkeypatch.setattr(rounds, "FOLD_AT", 3)
+    content.put_draft(repo, "a", PAGE, author=ADA)
+    content.put_draft(repo, "b", PAGE, author=ADA)
     assert repo.index.unfolded_mark() is not None and git(repo.path, "for-each-ref", "refs/heads/draft") == ""
-    entities.put_draft(repo, "c", PAGE, author=ADA)
+    content.put_draft(repo, "c", PAGE, author=ADA)
     assert repo.index.unfolded_mark() is None
     assert [key for key, _ in folded(repo)] == ["a", "b", "c"]
 
@@ -92,7 +94,7 @@ def test_a_writer_folds_once_enough_changes_wait(repo: ContentRepository, monkey
 def test_a_crash_after_a_fold_moved_draft_but_before_the_index_heard_does_not_fold_twice(
     repo: ContentRepository, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    commit = entities.put_draft(repo, "a", PAGE, author=ADA).entity.commit
+    commit = content.put_draft(repo, "a", PAGE, author=ADA).entity.commit
 
     def crash(*_args: object) -> None:
         raise KeyboardInterrupt  # the process dies between the two steps
@@ -104,15 +106,15 @@ def test_a_crash_after_a_fold_moved_draft_but_before_the_index_heard_does_not_fo
     assert repo.index.unfolded_mark() is not None  # the index did not hear of the fold...
     assert entities.roll_forward_drafts(repo) is True  # ...until the next writer rolls it forward
     assert repo.index.unfolded_mark() is None
-    entities.put_draft(repo, "b", PAGE, author=GRACE)
+    content.put_draft(repo, "b", PAGE, author=GRACE)
     folded_draft_head(repo)
     assert folded(repo)[0] == ("a", commit) and len(folded(repo)) == 2
 
 
 def test_events_name_each_folded_change_with_its_own_author(repo: ContentRepository) -> None:
-    entities.put_draft(repo, "a", PAGE, author=ADA)
-    entities.put_draft(repo, "b", PAGE, author=ADA)
-    entities.patch_draft(repo, "a", {"title": "Edited"}, author=GRACE)
+    content.put_draft(repo, "a", PAGE, author=ADA)
+    content.put_draft(repo, "b", PAGE, author=ADA)
+    content.patch_draft(repo, "a", {"title": "Edited"}, author=GRACE)
     events = read_events(repo).items  # reading the feed folds first
     assert [(e.key, e.action, e.author_name) for e in events] == [
         ("a", "create", "Ada Lovelace"),
@@ -126,14 +128,14 @@ def test_events_name_each_folded_change_with_its_own_author(repo: ContentReposit
 def test_folds_racing_writers_in_threads_show_every_change_once(repo: ContentRepository) -> None:
     keys = [f"k{n}" for n in range(4)]
     for key in keys:
-        entities.put_draft(repo, key, PAGE, author=ADA)
+        content.put_draft(repo, key, PAGE, author=ADA)
     made: list[tuple[str, str]] = []
     guard = threading.Lock()
     stop = threading.Event()
 
     def writer(key: str, who: Author) -> None:
         for n in range(25):
-            commit = entities.patch_draft(repo, key, {"title": f"{key} {n}"}, author=who).entity.commit
+            commit = content.patch_draft(repo, key, {"title": f"{key} {n}"}, author=who).entity.commit
             with guard:
                 made.append((key, commit))
 

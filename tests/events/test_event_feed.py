@@ -11,11 +11,10 @@ from pathlib import Path
 import httpx2 as httpx
 import pytest
 
-from gitstore import ContentRepository, Store
+from gitstore import ContentRepository, Store, content
 from gitstore.entities.draft_branch import folded_draft_head
 from gitstore.errors import InvalidInput
 from gitstore.events import read_events
-from gitstore.links import api as links
 from gitstore.publishing.api import PublishTarget
 from gitstore.upkeep.repair import reindex
 from tests.conftest import ADA, GRACE
@@ -34,13 +33,13 @@ def every_event(repo: ContentRepository, *, after: str | None = None, limit: int
 
 
 def test_events_come_in_order_with_authors_and_dependents(repo: ContentRepository) -> None:
-    links.put_draft(repo, "hub", {"type": "guide", "title": "Hub", "base_path": "/hub"}, author=ADA)
-    links.put_draft(repo, "spoke", {"type": "guide", "title": "Spoke", "links": {"related": ["hub"]}}, author=ADA)
-    links.publish(repo, [PublishTarget("hub"), PublishTarget("spoke")], author=GRACE)
-    links.patch_draft(repo, "hub", {"title": "Hub 2"}, author=ADA)
-    links.discard_draft(repo, "hub", author=ADA)
-    links.unpublish(repo, "hub", "gone", author=GRACE)
-    links.delete_entity(repo, "spoke", author=ADA)
+    content.put_draft(repo, "hub", {"type": "guide", "title": "Hub", "base_path": "/hub"}, author=ADA)
+    content.put_draft(repo, "spoke", {"type": "guide", "title": "Spoke", "links": {"related": ["hub"]}}, author=ADA)
+    content.publish(repo, [PublishTarget("hub"), PublishTarget("spoke")], author=GRACE)
+    content.patch_draft(repo, "hub", {"title": "Hub 2"}, author=ADA)
+    content.discard_draft(repo, "hub", author=ADA)
+    content.unpublish(repo, "hub", "gone", author=GRACE)
+    content.delete_entity(repo, "spoke", author=ADA)
 
     page = read_events(repo, limit=100)
     assert [(e.kind, e.view, e.key, e.action) for e in page.items] == [
@@ -68,15 +67,15 @@ def test_a_publish_events_dependents_are_fixed_when_it_happens(repo: ContentRepo
     def live_events() -> list[tuple[str, str, list[str]]]:
         return [(e.key, e.kind, e.dependents) for e in read_events(repo, limit=100, drafts=False).items]
 
-    links.put_draft(repo, "hub", {"type": "guide", "title": "Hub"}, author=ADA)
-    links.publish(repo, [PublishTarget("hub")], author=GRACE)
+    content.put_draft(repo, "hub", {"type": "guide", "title": "Hub"}, author=ADA)
+    content.publish(repo, [PublishTarget("hub")], author=GRACE)
     assert live_events() == [("hub", "published", [])]
-    links.put_draft(repo, "spoke", {"type": "guide", "title": "Spoke", "links": {"related": ["hub"]}}, author=ADA)
-    links.publish(repo, [PublishTarget("spoke")], author=GRACE)
+    content.put_draft(repo, "spoke", {"type": "guide", "title": "Spoke", "links": {"related": ["hub"]}}, author=ADA)
+    content.publish(repo, [PublishTarget("spoke")], author=GRACE)
     first = live_events()
     assert first == [("hub", "published", []), ("spoke", "published", ["hub"])]  # hub shows related_from
-    links.delete_entity(repo, "spoke", author=ADA)
-    links.publish(repo, [PublishTarget("spoke")], author=GRACE)
+    content.delete_entity(repo, "spoke", author=ADA)
+    content.publish(repo, [PublishTarget("spoke")], author=GRACE)
     assert live_events()[:2] == first
     reindex(repo)
     again = Store(repo.path.parent).repository(repo.name)
@@ -92,13 +91,13 @@ def test_a_draft_events_dependents_are_fixed_when_it_happens(repo: ContentReposi
 
     # Each change folded into `draft` at once, as the service does every second; its event
     # records the dependents as of the fold.
-    links.put_draft(repo, "hub", {"type": "guide", "title": "Hub"}, author=ADA)
+    content.put_draft(repo, "hub", {"type": "guide", "title": "Hub"}, author=ADA)
     folded_draft_head(repo)
-    links.put_draft(repo, "spoke", {"type": "guide", "title": "Spoke", "links": {"related": ["hub"]}}, author=ADA)
+    content.put_draft(repo, "spoke", {"type": "guide", "title": "Spoke", "links": {"related": ["hub"]}}, author=ADA)
     folded_draft_head(repo)
-    links.patch_draft(repo, "hub", {"title": "Hub 2"}, author=ADA)
+    content.patch_draft(repo, "hub", {"title": "Hub 2"}, author=ADA)
     folded_draft_head(repo)
-    links.put_draft(
+    content.put_draft(
         repo, "box", {"type": "container", "title": "Box", "members": [{"key": "hub", "pin": None}]}, author=ADA
     )
     first = draft_events()
@@ -107,10 +106,10 @@ def test_a_draft_events_dependents_are_fixed_when_it_happens(repo: ContentReposi
         ("spoke", "draft_changed", ["hub"]),
         ("hub", "draft_changed", ["spoke"]),
     ]
-    links.delete_entity(repo, "hub", author=ADA)  # a batch: hub's delete and box without it
+    content.delete_entity(repo, "hub", author=ADA)  # a batch: hub's delete and box without it
     deleted = draft_events()[4:]
     assert ("hub", "deleted", ["spoke"]) in deleted  # as the batch left things: box holds it no more
-    links.patch_draft(repo, "spoke", {"links": {}}, author=ADA)  # later changes rewrite nothing
+    content.patch_draft(repo, "spoke", {"links": {}}, author=ADA)  # later changes rewrite nothing
     assert draft_events()[: len(first) + len(deleted)] == first + deleted
     reindex(repo)
     again = Store(repo.path.parent).repository(repo.name)
@@ -121,9 +120,9 @@ def test_a_draft_events_dependents_are_fixed_when_it_happens(repo: ContentReposi
 
 def test_resuming_from_any_event_neither_skips_nor_repeats(repo: ContentRepository) -> None:
     for i in range(7):
-        links.put_draft(repo, f"p{i}", {"type": "page", "title": f"P{i}"}, author=ADA)
+        content.put_draft(repo, f"p{i}", {"type": "page", "title": f"P{i}"}, author=ADA)
         if i % 3 == 0:
-            links.publish(repo, [PublishTarget(f"p{i}")], author=GRACE)
+            content.publish(repo, [PublishTarget(f"p{i}")], author=GRACE)
     whole = every_event(repo, limit=1000)
     assert len(whole) == 10 and len({e[0] for e in whole}) == 10
     assert every_event(repo, limit=2) == whole  # any page size gives the same feed
@@ -132,9 +131,9 @@ def test_resuming_from_any_event_neither_skips_nor_repeats(repo: ContentReposito
 
 
 def test_the_feed_survives_a_reindex_and_readers_see_only_the_live_site(repo: ContentRepository) -> None:
-    links.put_draft(repo, "a", {"type": "page", "title": "A"}, author=ADA)
-    links.publish(repo, [PublishTarget("a")], author=GRACE)
-    links.patch_draft(repo, "a", {"title": "A2"}, author=ADA)
+    content.put_draft(repo, "a", {"type": "page", "title": "A"}, author=ADA)
+    content.publish(repo, [PublishTarget("a")], author=GRACE)
+    content.patch_draft(repo, "a", {"title": "A2"}, author=ADA)
     before = every_event(repo)
     reindex(repo)  # the index, feed table included, is rebuilt from git
     assert every_event(repo) == before
@@ -152,7 +151,7 @@ def test_a_change_whose_draft_commit_a_crash_lost_still_has_its_event(repo: Cont
     from gitstore.storage.api import set_ref, write_files
     from gitstore.upkeep.repair import repair
 
-    links.put_draft(repo, "a", {"type": "page", "title": "A"}, author=ADA)
+    content.put_draft(repo, "a", {"type": "page", "title": "A"}, author=ADA)
     every_event(repo)  # the feed has read `draft` up to here
     # Simulate the crash: a commit on the entity's branch that `draft` never heard of.
     git = repo.storage.git

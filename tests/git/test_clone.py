@@ -7,7 +7,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from gitstore import Author, ContentRepository
+from gitstore import Author, ContentRepository, content
 from gitstore.entities import api as entities
 from gitstore.publishing import api as publishing
 from gitstore.storage.api import entity_path
@@ -20,16 +20,16 @@ TOM = Author("Tom Evans", "tom@example.org")
 def seed(repo: ContentRepository) -> None:
     """Live pages, some with unpublished changes, one never published."""
     body = "Line one by Ada.\nLine two by Ada.\nLine three by Ada.\n"
-    entities.put_draft(
+    content.put_draft(
         repo, "guide", {"type": "guide", "title": "Guide", "base_path": "/guide", "fields": {"body": body}}, author=ADA
     )
-    entities.put_draft(repo, "about", {"type": "page", "title": "About", "links": {"related": ["guide"]}}, author=ADA)
-    entities.put_draft(repo, "contact", {"type": "page", "title": "Contact", "locale": "cy"}, author=TOM)
-    publishing.publish_all_drafts(repo, author=ADA)
-    entities.patch_draft(
+    content.put_draft(repo, "about", {"type": "page", "title": "About", "links": {"related": ["guide"]}}, author=ADA)
+    content.put_draft(repo, "contact", {"type": "page", "title": "Contact", "locale": "cy"}, author=TOM)
+    content.publish_all_drafts(repo, author=ADA)
+    content.patch_draft(
         repo, "guide", {"fields": {"body": "Line one by Ada.\nLine two by Grace.\nLine three by Ada.\n"}}, author=GRACE
     )
-    entities.put_draft(repo, "secret-plan", {"type": "page", "title": "Not yet announced"}, author=TOM)
+    content.put_draft(repo, "secret-plan", {"type": "page", "title": "Not yet announced"}, author=TOM)
 
 
 def clone(server: Server, dest: Path, protocol: int, *extra: str, live: bool = False) -> Path:
@@ -103,7 +103,7 @@ def test_fetch_after_a_publish_brings_exactly_one_new_commit_on_main(server: Ser
     seed(server.repo)
     checkout = clone(server, tmp_path / "clone", 2)
     before = run_git("rev-parse", "origin/main", cwd=checkout).stdout.strip()
-    publishing.publish(server.repo, [publishing.PublishTarget("guide")], author=GRACE)
+    content.publish(server.repo, [publishing.PublishTarget("guide")], author=GRACE)
     run_git("fetch", "-q", "origin", cwd=checkout)
     new = run_git("rev-list", f"{before}..origin/main", cwd=checkout).stdout.split()
     assert len(new) == 1

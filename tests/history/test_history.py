@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from gitstore import ContentRepository
+from gitstore import ContentRepository, content
 from gitstore.entities import api as entities
 from gitstore.entities.api import IfMatch
 from gitstore.errors import EntityNotFound, MergeConflict, NotFastForward
@@ -24,13 +24,13 @@ def page(**fields: object) -> dict[str, object]:
 
 
 def publish(repo: ContentRepository, key: str = "guide") -> None:
-    publishing.publish(repo, [publishing.PublishTarget(key)], author=ADA)
+    content.publish(repo, [publishing.PublishTarget(key)], author=ADA)
 
 
 def test_versions_page_through_a_thousand_versions(repo: ContentRepository) -> None:
-    entities.put_draft(repo, "guide", page(n=0), author=ADA)
+    content.put_draft(repo, "guide", page(n=0), author=ADA)
     for n in range(1, 1050):
-        entities.patch_draft(repo, "guide", {"fields": {"n": n}}, author=ADA)
+        content.patch_draft(repo, "guide", {"fields": {"n": n}}, author=ADA)
     seen, cursor = [], None
     while True:
         result = entities.list_versions(repo, "guide", cursor=cursor, limit=200)
@@ -44,10 +44,10 @@ def test_versions_page_through_a_thousand_versions(repo: ContentRepository) -> N
 
 
 def test_versions_say_whether_and_when_they_went_live(repo: ContentRepository) -> None:
-    entities.put_draft(repo, "guide", page(), author=ADA)
-    entities.patch_draft(repo, "guide", {"title": "Two"}, author=ADA)
+    content.put_draft(repo, "guide", page(), author=ADA)
+    content.patch_draft(repo, "guide", {"title": "Two"}, author=ADA)
     publish(repo)
-    entities.patch_draft(repo, "guide", {"title": "Three"}, author=ADA)
+    content.patch_draft(repo, "guide", {"title": "Three"}, author=ADA)
     items = entities.list_versions(repo, "guide").items
     assert [(v.version, v.live, v.published_at is not None) for v in items] == [
         (3, False, False),
@@ -57,15 +57,15 @@ def test_versions_say_whether_and_when_they_went_live(repo: ContentRepository) -
 
 
 def test_diff_lists_field_adds_removes_changes_and_text_edits(repo: ContentRepository) -> None:
-    entities.put_draft(repo, "guide", page(colour="red"), author=ADA)
+    content.put_draft(repo, "guide", page(colour="red"), author=ADA)
     publish(repo)
-    entities.put_draft(
+    content.put_draft(
         repo,
         "guide",
         page(body=BODY.replace("Third", "3rd"), weight=2, colour="red") | {"title": "Guide v2"},
         author=GRACE,
     )
-    entities.patch_draft(repo, "guide", {"fields": {"colour": None}}, author=GRACE)
+    content.patch_draft(repo, "guide", {"fields": {"colour": None}}, author=GRACE)
     result = history.diff(repo, "guide")  # default: published -> draft
     changes = {(c.path, c.op): (c.old, c.new) for c in result.changes}
     assert changes == {
@@ -81,9 +81,9 @@ def test_diff_lists_field_adds_removes_changes_and_text_edits(repo: ContentRepos
 
 
 def test_blame_attributes_each_field_to_whoever_last_changed_it(repo: ContentRepository) -> None:
-    entities.put_draft(repo, "guide", page(), author=ADA)
-    entities.patch_draft(repo, "guide", {"fields": {"summary": "longer summary"}}, author=GRACE)
-    entities.patch_draft(repo, "guide", {"fields": {"body": BODY.replace("Fifth", "5th")}}, author=GRACE)
+    content.put_draft(repo, "guide", page(), author=ADA)
+    content.patch_draft(repo, "guide", {"fields": {"summary": "longer summary"}}, author=GRACE)
+    content.patch_draft(repo, "guide", {"fields": {"body": BODY.replace("Fifth", "5th")}}, author=GRACE)
     summary = history.blame(repo, "guide", field="summary")
     assert [(line.content.strip(), line.author.name, line.version) for line in summary.lines] == [
         ('"summary": "longer summary"', "Grace Hopper", 2)
@@ -99,13 +99,13 @@ def test_blame_attributes_each_field_to_whoever_last_changed_it(repo: ContentRep
 
 
 def test_restore_then_publish_reproduces_old_content_and_keeps_history_linear(repo: ContentRepository) -> None:
-    first = entities.put_draft(repo, "guide", page(), author=ADA).entity
+    first = content.put_draft(repo, "guide", page(), author=ADA).entity
     publish(repo)
-    entities.put_draft(repo, "guide", page(body="Rewritten.\n") | {"title": "New"}, author=GRACE)
+    content.put_draft(repo, "guide", page(body="Rewritten.\n") | {"title": "New"}, author=GRACE)
     publish(repo)
     with pytest.raises(NotFastForward):  # rollback of live content is never a rewind
-        publishing.publish(repo, [publishing.PublishTarget("guide", version=1)], author=ADA)
-    restored = entities.restore_version(repo, "guide", commit=first.commit, author=ADA).entity
+        content.publish(repo, [publishing.PublishTarget("guide", version=1)], author=ADA)
+    restored = content.restore_version(repo, "guide", commit=first.commit, author=ADA).entity
     assert git(repo.path, "log", "-1", "--format=%s", "refs/drafts/guide").strip() == "Restore guide to version 1"
     publish(repo)
     live = entities.get_entity(repo, "guide")
@@ -118,14 +118,14 @@ def test_restore_then_publish_reproduces_old_content_and_keeps_history_linear(re
 
 
 def test_activity_and_publish_log_record_every_write_path(repo: ContentRepository) -> None:
-    base = entities.put_draft(repo, "guide", page(), author=ADA).entity.commit
-    entities.patch_draft(repo, "guide", {"title": "Two"}, author=GRACE)
+    base = content.put_draft(repo, "guide", page(), author=ADA).entity.commit
+    content.patch_draft(repo, "guide", {"title": "Two"}, author=GRACE)
     publish(repo)
-    entities.patch_draft(repo, "guide", {"title": "Three"}, author=GRACE)
-    entities.discard_draft(repo, "guide", author=ADA)
-    entities.restore_version(repo, "guide", 1, author=ADA)
-    history.write_from_base(repo, "guide", base, patch={"fields": {"summary": "merged"}}, author=GRACE)
-    entities.delete_entity(repo, "guide", author=ADA)
+    content.patch_draft(repo, "guide", {"title": "Three"}, author=GRACE)
+    content.discard_draft(repo, "guide", author=ADA)
+    content.restore_version(repo, "guide", 1, author=ADA)
+    content.write_from_base(repo, "guide", base, patch={"fields": {"summary": "merged"}}, author=GRACE)
+    content.delete_entity(repo, "guide", author=ADA)
     actions = [(c.action, c.version, c.author.name) for c in history.list_activity(repo).items]
     assert actions == [
         ("delete", 7, "Ada Lovelace"),
@@ -147,16 +147,16 @@ def test_activity_and_publish_log_record_every_write_path(repo: ContentRepositor
 
 def test_as_of_reads_answer_what_was_live_then(repo: ContentRepository) -> None:
     before_anything = datetime.now(UTC) - timedelta(seconds=5)
-    entities.put_draft(repo, "guide", page() | {"title": "First"}, author=ADA)
-    entities.put_draft(repo, "other", page() | {"title": "Other"}, author=ADA)
+    content.put_draft(repo, "guide", page() | {"title": "First"}, author=ADA)
+    content.put_draft(repo, "other", page() | {"title": "Other"}, author=ADA)
     publish(repo)
     publish(repo, "other")
     time.sleep(1.1)
     after_first = datetime.now(UTC)
     time.sleep(1.1)
-    entities.patch_draft(repo, "guide", {"title": "Second"}, author=ADA)
+    content.patch_draft(repo, "guide", {"title": "Second"}, author=ADA)
     publish(repo)
-    entities.delete_entity(repo, "other", author=ADA)
+    content.delete_entity(repo, "other", author=ADA)
     publish(repo, "other")
     assert history.get_entity_as_of(repo, "guide", after_first).title == "First"
     assert history.get_entity_as_of(repo, "guide", datetime.now(UTC)).title == "Second"
@@ -167,11 +167,11 @@ def test_as_of_reads_answer_what_was_live_then(repo: ContentRepository) -> None:
 
 
 def test_disjoint_stale_edits_merge_field_by_field_and_line_by_line(repo: ContentRepository) -> None:
-    base = entities.put_draft(repo, "guide", page(weight=1), author=ADA).entity.commit
-    entities.patch_draft(
+    base = content.put_draft(repo, "guide", page(weight=1), author=ADA).entity.commit
+    content.patch_draft(
         repo, "guide", {"title": "Theirs", "fields": {"body": BODY.replace("Second", "2nd")}}, author=GRACE
     )
-    merged = history.write_from_base(
+    merged = content.write_from_base(
         repo, "guide", base, author=ADA, patch={"fields": {"weight": 2, "body": BODY.replace("Fifth", "5th")}}
     ).entity
     assert merged.title == "Theirs" and merged.fields["weight"] == 2
@@ -182,20 +182,20 @@ def test_disjoint_stale_edits_merge_field_by_field_and_line_by_line(repo: Conten
 
 
 def test_adjacent_fields_merge_where_a_line_merge_of_json_would_not(repo: ContentRepository) -> None:
-    base = entities.put_draft(repo, "guide", page(a=1, b=1), author=ADA).entity.commit
-    entities.patch_draft(repo, "guide", {"fields": {"a": 2}}, author=GRACE)
-    merged = history.write_from_base(repo, "guide", base, author=ADA, patch={"fields": {"b": 2}}).entity
+    base = content.put_draft(repo, "guide", page(a=1, b=1), author=ADA).entity.commit
+    content.patch_draft(repo, "guide", {"fields": {"a": 2}}, author=GRACE)
+    merged = content.write_from_base(repo, "guide", base, author=ADA, patch={"fields": {"b": 2}}).entity
     assert (merged.fields["a"], merged.fields["b"]) == (2, 2)
 
 
 def test_overlapping_stale_edits_conflict_and_write_nothing(repo: ContentRepository) -> None:
-    base = entities.put_draft(repo, "guide", page(), author=ADA).entity.commit
-    tip = entities.patch_draft(
+    base = content.put_draft(repo, "guide", page(), author=ADA).entity.commit
+    tip = content.patch_draft(
         repo, "guide", {"title": "Theirs", "fields": {"body": BODY.replace("Third", "3rd")}}, author=GRACE
     ).entity.commit
     refs_before = git(repo.path, "for-each-ref")
     with pytest.raises(MergeConflict) as caught:
-        history.write_from_base(
+        content.write_from_base(
             repo, "guide", base, author=ADA, patch={"title": "Mine", "fields": {"body": BODY.replace("Third", "III")}}
         )
     conflicts = {c["path"]: c for c in caught.value.extra["conflicts"]}
@@ -206,7 +206,7 @@ def test_overlapping_stale_edits_conflict_and_write_nothing(repo: ContentReposit
 
 
 def test_merges_racing_plain_writes_keep_every_acknowledged_change(repo: ContentRepository) -> None:
-    base = entities.put_draft(repo, "guide", page(), author=ADA).entity.commit
+    base = content.put_draft(repo, "guide", page(), author=ADA).entity.commit
     acked: dict[str, int] = {}
     errors: list[BaseException] = []
     lock = threading.Lock()
@@ -215,7 +215,7 @@ def test_merges_racing_plain_writes_keep_every_acknowledged_change(repo: Content
         mine = base  # the last version this client saw: its own last write, never the others'
         try:
             for n in range(8):
-                done = history.write_from_base(repo, "guide", mine, author=ADA, patch={"fields": {name: n}})
+                done = content.write_from_base(repo, "guide", mine, author=ADA, patch={"fields": {name: n}})
                 mine = done.entity.commit
                 with lock:
                     acked[name] = n
@@ -228,7 +228,7 @@ def test_merges_racing_plain_writes_keep_every_acknowledged_change(repo: Content
                 while True:
                     tip = entities.get_entity(repo, "guide", state="draft").commit
                     try:
-                        entities.patch_draft(repo, "guide", {"fields": {name: n}}, author=GRACE, expected=IfMatch(tip))
+                        content.patch_draft(repo, "guide", {"fields": {name: n}}, author=GRACE, expected=IfMatch(tip))
                         break
                     except Exception as exc:  # a lost race: read again and retry, as a client would
                         if type(exc).__name__ != "StaleVersion":

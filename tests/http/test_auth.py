@@ -19,9 +19,8 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app
 from api.settings import Settings
-from gitstore import Store
+from gitstore import Store, content
 from gitstore.access.credentials import Credentials, default_path
-from gitstore.entities import api as entities
 from gitstore.publishing import api as publishing
 from tests.conftest import ADA, GRACE, bearer, git, token_for
 from tests.serving import free_port
@@ -36,9 +35,9 @@ def data(tmp_path: Path) -> Path:
     """Two repositories: `demo` with one live page that has a newer draft, and `other`."""
     store = Store(tmp_path / "data")
     demo = store.create_repository("demo")
-    entities.put_draft(demo, "intro", PAGE, author=ADA)
-    publishing.publish(demo, [publishing.PublishTarget("intro")], author=ADA)
-    entities.put_draft(demo, "intro", PAGE | {"title": "Hello, draft"}, author=ADA)
+    content.put_draft(demo, "intro", PAGE, author=ADA)
+    content.publish(demo, [publishing.PublishTarget("intro")], author=ADA)
+    content.put_draft(demo, "intro", PAGE | {"title": "Hello, draft"}, author=ADA)
     store.create_repository("other")
     return tmp_path / "data"
 

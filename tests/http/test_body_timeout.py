@@ -15,8 +15,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from gitstore import Store
-from gitstore.entities import api as entities
+from gitstore import Store, content
 from tests.conftest import ADA, git
 from tests.serving import start_server
 
@@ -43,7 +42,7 @@ class Served:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     data = tmp_path_factory.mktemp("body-timeout") / "data"
-    entities.put_draft(Store(data).create_repository("demo"), "intro", {"type": "page", "title": "Hi"}, author=ADA)
+    content.put_draft(Store(data).create_repository("demo"), "intro", {"type": "page", "title": "Hi"}, author=ADA)
     proc, url = start_server(data, env={"GITSTORE_BODY_TIMEOUT": "1"})
     try:
         yield Served(url, data)

@@ -16,10 +16,8 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app
 from api.settings import Settings
-from gitstore import Author, ContentRepository, Store
-from gitstore.entities import api as entities
+from gitstore import Author, ContentRepository, Store, content
 from gitstore.entities.draft_branch import folded_draft_head
-from gitstore.links import api as links
 from gitstore.publishing.api import PublishTarget
 from tests.conftest import bearer, git, token_for
 
@@ -34,10 +32,10 @@ NOW = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 def _build(repo: ContentRepository) -> None:
     def put(key: str, doc: dict[str, object]) -> None:
-        links.put_draft(repo, key, {"type": "page", **doc}, author=EDITOR)
+        content.put_draft(repo, key, {"type": "page", **doc}, author=EDITOR)
 
     def publish(*keys: str) -> None:
-        links.publish(repo, [PublishTarget(k) for k in keys], author=EDITOR)
+        content.publish(repo, [PublishTarget(k) for k in keys], author=EDITOR)
 
     # Never published: its title, body, base_path and key are draft-only.
     put(f"{MARK}-page", {"title": f"{MARK} title", "base_path": f"/{MARK}-path", "fields": {"body": f"{MARK} body"}})
@@ -49,16 +47,16 @@ def _build(repo: ContentRepository) -> None:
     put("doomed", {"title": "Doomed, live", "base_path": "/doomed"})
     # A live container; its draft adds a never-published member.
     put("kept", {"title": "Kept member"})
-    links.put_draft(repo, "box", {"type": "container", "title": "Box", "members": [{"key": "kept"}]}, author=EDITOR)
+    content.put_draft(repo, "box", {"type": "container", "title": "Box", "members": [{"key": "kept"}]}, author=EDITOR)
     publish("live-page", "pending", "doomed", "box")
 
-    entities.patch_draft(repo, "pending", {"title": f"{MARK} pending title"}, author=EDITOR)
-    links.delete_entity(repo, "doomed", author=EDITOR)
+    content.patch_draft(repo, "pending", {"title": f"{MARK} pending title"}, author=EDITOR)
+    content.delete_entity(repo, "doomed", author=EDITOR)
     put(f"{MARK}-member", {"title": f"{MARK} member"})
-    entities.patch_draft(repo, "box", {"members": [{"key": "kept"}, {"key": f"{MARK}-member"}]}, author=EDITOR)
+    content.patch_draft(repo, "box", {"members": [{"key": "kept"}, {"key": f"{MARK}-member"}]}, author=EDITOR)
     # Created and deleted without ever being published.
     put(f"{MARK}-deleted", {"title": f"{MARK} deleted"})
-    links.delete_entity(repo, f"{MARK}-deleted", author=EDITOR)
+    content.delete_entity(repo, f"{MARK}-deleted", author=EDITOR)
 
 
 def _draft_only_commits(data: Path) -> set[str]:
@@ -230,7 +228,7 @@ def test_a_readers_cursor_does_not_move_with_drafts(tmp_path: Path) -> None:
     token_for(data, {"*": ["admin"]})
     with TestClient(create_app(Settings(data_dir=data, load_samples=False, anonymous_read=True))) as anonymous:
         before = anonymous.get("/repos/demo/events?after=latest").json()["cursor"]
-        entities.patch_draft(repo, "pending", {"title": f"{MARK} again"}, author=EDITOR)
-        links.put_draft(repo, f"{MARK}-more", {"type": "page", "title": MARK}, author=EDITOR)
+        content.patch_draft(repo, "pending", {"title": f"{MARK} again"}, author=EDITOR)
+        content.put_draft(repo, f"{MARK}-more", {"type": "page", "title": MARK}, author=EDITOR)
         assert anonymous.get("/repos/demo/events?after=latest").json()["cursor"] == before
         assert anonymous.get(f"/repos/demo/events?after={before}").json() == {"items": [], "cursor": before}

@@ -13,14 +13,11 @@ from typing import Any
 import pygit2
 import pytest
 
-from gitstore import Author, ContentRepository, Store
-from gitstore.containers import api as containers
-from gitstore.entities import api as entities
+from gitstore import Author, ContentRepository, Store, content
 from gitstore.entities.draft_branch import folded_draft_head
 from gitstore.events import read_events
 from gitstore.index.api import ChangeRow, EntityIndex, FeedRow, ListFilter, Summary, Usage
 from gitstore.index.schema import SCHEMA_VERSION
-from gitstore.links import api as links
 from gitstore.publishing.api import PublishNote, PublishTarget, published_row
 from gitstore.repository import MAIN
 from gitstore.storage.api import read_ref
@@ -31,12 +28,12 @@ from tests.conftest import ADA, GRACE
 def page(repo: ContentRepository, key: str, *, author: Author = ADA, **doc: Any) -> str:
     """Write `key`'s draft (a guide unless `type` says otherwise); its new commit."""
     body = {"type": "guide", "title": key.title(), **doc}
-    return links.put_draft(repo, key, body, author=author).entity.commit
+    return content.put_draft(repo, key, body, author=author).entity.commit
 
 
 def publish(repo: ContentRepository, *keys: str, author: Author = GRACE, note: PublishNote | None = None) -> str:
     """Publish `keys` in one operation; its commit on `main`."""
-    record = links.publish(repo, [PublishTarget(k) for k in keys], author=author, note=note)
+    record = content.publish(repo, [PublishTarget(k) for k in keys], author=author, note=note)
     assert record.commit is not None
     return record.commit
 
@@ -82,7 +79,7 @@ def test_drafts_list_in_key_order_filtered_and_paged_by_cursor(repo: ContentRepo
 def test_a_deleted_draft_leaves_the_draft_listing_but_stays_live_until_published(repo: ContentRepository) -> None:
     page(repo, "apples", base_path="/apples")
     publish(repo, "apples")
-    entities.delete_entity(repo, "apples", author=ADA)
+    content.delete_entity(repo, "apples", author=ADA)
     index = repo.index
 
     assert index.list_keys(ListFilter(), after=None, limit=10) == []
@@ -172,7 +169,7 @@ def test_the_publish_log_lists_each_publish_with_what_it_moved(repo: ContentRepo
     a1 = page(repo, "apples", author=at(1))
     b1 = page(repo, "bees", author=at(1))
     first = publish(repo, "apples", "bees", author=at(2), note=PublishNote("major", "First edition"))
-    entities.delete_entity(repo, "bees", author=at(3))
+    content.delete_entity(repo, "bees", author=at(3))
     second = publish(repo, "bees", author=at(4))
     index = repo.index
 
@@ -207,7 +204,7 @@ def test_keys_live_by_and_ever_published_are_facts_of_the_publish_log(repo: Cont
     first = publish(repo, "apples")
     a2 = page(repo, "apples", title="Apples, ripe")
     second = publish(repo, "apples", "bees")
-    entities.delete_entity(repo, "bees", author=ADA)
+    content.delete_entity(repo, "bees", author=ADA)
     never = page(repo, "cats")
     index = repo.index
 
@@ -327,20 +324,20 @@ def test_dependents_follow_links_reverse_types_breadcrumbs_containers_and_transl
 
 
 def test_members_give_where_used_and_containers_above_are_dependents(repo: ContentRepository) -> None:
-    containers.put_draft(repo, "quiz", {"type": "component.html", "title": "Quiz"}, author=ADA)
+    content.put_draft(repo, "quiz", {"type": "component.html", "title": "Quiz"}, author=ADA)
     quiz_v1 = repo.index.draft_commit_of("quiz")
     unit = {"type": "unit", "title": "Unit", "members": [{"key": "quiz", "pin": None}]}
-    containers.put_draft(repo, "unit-1", unit, author=ADA)
+    content.put_draft(repo, "unit-1", unit, author=ADA)
     twice = [{"key": "quiz", "pin": None}, {"key": "quiz", "pin": quiz_v1}]  # pinned once is pinned
     pinned = {"type": "unit", "title": "Unit 2", "members": twice}
-    containers.put_draft(repo, "unit-2", pinned, author=ADA)
+    content.put_draft(repo, "unit-2", pinned, author=ADA)
     index = repo.index
 
     assert index.usages("quiz") == [Usage("unit-1", "draft", False), Usage("unit-2", "draft", True)]
     assert index.containers_of_type("unit") == [Usage("unit-1", "draft", False), Usage("unit-2", "draft", False)]
     assert index.dependents(["quiz"], "draft", reverse_types=[], breadcrumb_types=[]) == {"unit-1", "unit-2"}
 
-    containers.publish(repo, [PublishTarget("unit-1")], author=GRACE)
+    content.publish(repo, [PublishTarget("unit-1")], author=GRACE)
     assert index.usages("quiz") == [
         Usage("unit-1", "draft", False),
         Usage("unit-1", "live", False),
@@ -384,11 +381,11 @@ def answers(index: EntityIndex) -> dict[str, Any]:
 def test_clear_empties_every_answer_and_a_reindex_gives_the_same_answers_again(repo: ContentRepository) -> None:
     page(repo, "tax", author=at(1))
     page(repo, "vat", author=at(2), links={"parent": ["tax"]})
-    containers.put_draft(repo, "quiz", {"type": "component.html", "title": "Quiz"}, author=at(3))
+    content.put_draft(repo, "quiz", {"type": "component.html", "title": "Quiz"}, author=at(3))
     unit = {"type": "unit", "title": "Unit", "members": [{"key": "quiz", "pin": None}]}
-    containers.put_draft(repo, "unit-1", unit, author=at(4))
+    content.put_draft(repo, "unit-1", unit, author=at(4))
     publish(repo, "tax", "vat", author=at(5), note=PublishNote("major", "Launch"))
-    containers.publish(repo, [PublishTarget("unit-1")], author=at(6))
+    content.publish(repo, [PublishTarget("unit-1")], author=at(6))
     page(repo, "vat", author=at(7), title="VAT", links={"parent": ["tax"]})
     folded_draft_head(repo)
     index = repo.index

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from gitstore import ContentRepository
+from gitstore import ContentRepository, content
 from gitstore.entities import api as entities
 from gitstore.errors import (
     BasePathTaken,
@@ -29,11 +29,11 @@ from tests.conftest import ADA, GRACE, fsck_strict, git
 
 def page(repo: ContentRepository, key: str, *, path: str | None = None, **extra: Any) -> str:
     doc = {"type": extra.pop("type", "guide"), "title": extra.pop("title", key.title()), "base_path": path, **extra}
-    return links.put_draft(repo, key, doc, author=ADA).entity.commit
+    return content.put_draft(repo, key, doc, author=ADA).entity.commit
 
 
 def publish(repo: ContentRepository, *keys: str) -> links.PublishRecord:  # type: ignore[name-defined]
-    return links.publish(repo, [PublishTarget(k) for k in keys], author=GRACE)
+    return content.publish(repo, [PublishTarget(k) for k in keys], author=GRACE)
 
 
 def shown(expanded: links.ExpandedLinks, link_type: str) -> list[str]:
@@ -60,9 +60,9 @@ def test_deleting_a_target_does_not_block_edits_or_discards_of_pages_that_link_t
     page(repo, "tax")
     page(repo, "guide", links={"related": ["tax"]})
     publish(repo, "tax", "guide")
-    links.delete_entity(repo, "tax", author=ADA)
-    links.patch_draft(repo, "guide", {"title": "Guide 2"}, author=ADA)
-    links.discard_draft(repo, "guide", author=ADA)
+    content.delete_entity(repo, "tax", author=ADA)
+    content.patch_draft(repo, "guide", {"title": "Guide 2"}, author=ADA)
+    content.discard_draft(repo, "guide", author=ADA)
     assert shown(links.expanded_links(repo, "guide", state="draft"), "related") == []
 
 
@@ -71,17 +71,17 @@ def test_a_new_link_to_a_deleted_target_is_refused_and_nothing_written(repo: Con
     page(repo, "vat")
     page(repo, "guide", links={"related": ["tax"]})
     publish(repo, "tax", "vat", "guide")
-    links.delete_entity(repo, "tax", author=ADA)
-    links.delete_entity(repo, "vat", author=ADA)
+    content.delete_entity(repo, "tax", author=ADA)
+    content.delete_entity(repo, "vat", author=ADA)
     before = git(repo.path, "for-each-ref")
     with pytest.raises(InvalidDocument) as caught:
         page(repo, "other", links={"related": ["tax"]})
     assert caught.value.extra["errors"] == [{"loc": ["links", "related", 0], "msg": "'tax' is deleted"}]
     with pytest.raises(InvalidDocument) as caught:  # the page keeps its link, but gains no new one
-        links.patch_draft(repo, "guide", {"links": {"related": ["tax", "vat"]}}, author=ADA)
+        content.patch_draft(repo, "guide", {"links": {"related": ["tax", "vat"]}}, author=ADA)
     assert caught.value.extra["errors"] == [{"loc": ["links", "related", 1], "msg": "'vat' is deleted"}]
     assert git(repo.path, "for-each-ref") == before
-    links.patch_draft(repo, "guide", {"title": "Guide 2", "links": {"related": ["tax"]}}, author=ADA)
+    content.patch_draft(repo, "guide", {"title": "Guide 2", "links": {"related": ["tax"]}}, author=ADA)
 
 
 def test_links_are_versioned_with_the_draft_and_go_live_with_it(repo: ContentRepository) -> None:
@@ -89,7 +89,7 @@ def test_links_are_versioned_with_the_draft_and_go_live_with_it(repo: ContentRep
     page(repo, "vat")
     page(repo, "guide", links={"related": ["tax"]})
     publish(repo, "tax", "vat", "guide")
-    links.patch_draft(repo, "guide", {"links": {"related": ["vat", "tax"]}}, author=ADA)
+    content.patch_draft(repo, "guide", {"links": {"related": ["vat", "tax"]}}, author=ADA)
 
     assert shown(links.expanded_links(repo, "guide", state="draft"), "related") == ["vat", "tax"]
     assert shown(links.expanded_links(repo, "guide", state="published"), "related") == ["tax"]
@@ -110,7 +110,7 @@ def test_expansion_in_the_live_view_skips_what_is_not_live(repo: ContentReposito
     [summary] = live.links["related"]
     assert (summary.title, summary.base_path, summary.locale, summary.type) == ("Live-One", "/live-one", "en", "guide")
 
-    links.delete_entity(repo, "live-one", author=ADA)
+    content.delete_entity(repo, "live-one", author=ADA)
     assert shown(links.expanded_links(repo, "guide", state="draft"), "related") == ["draft-only"]
     assert shown(links.expanded_links(repo, "guide", state="published"), "related") == ["live-one"]
     publish(repo, "live-one")  # the delete goes live
@@ -123,7 +123,7 @@ def test_reverse_links_and_breadcrumbs_stop_on_a_cycle(repo: ContentRepository) 
     page(repo, "b", links={"parent": ["a"]})
     page(repo, "c", links={"parent": ["b"], "related": ["a"]})
     # root's parent is c: a cycle root -> c -> b -> a -> root
-    links.patch_draft(repo, "root", {"links": {"parent": ["c"]}}, author=ADA)
+    content.patch_draft(repo, "root", {"links": {"parent": ["c"]}}, author=ADA)
 
     c = links.expanded_links(repo, "c", state="draft")
     assert [s.key for s in c.breadcrumbs] == ["b", "a", "root"]  # stops before coming back to c
@@ -134,12 +134,12 @@ def test_reverse_links_and_breadcrumbs_stop_on_a_cycle(repo: ContentRepository) 
 
 
 def test_link_types_can_be_given_a_reverse(repo: ContentRepository) -> None:
-    links.set_link_type(repo, "organisations", reverse="organisation_pages", breadcrumbs=False, author=ADA)
+    content.set_link_type(repo, "organisations", reverse="organisation_pages", breadcrumbs=False, author=ADA)
     page(repo, "hmrc", type="organisation")
     page(repo, "vat", links={"organisations": ["hmrc"]})
     assert shown(links.expanded_links(repo, "hmrc", state="draft"), "organisation_pages") == ["vat"]
     with pytest.raises(InvalidInput):
-        links.set_link_type(repo, "mentions", reverse="children", breadcrumbs=False, author=ADA)
+        content.set_link_type(repo, "mentions", reverse="children", breadcrumbs=False, author=ADA)
     assert git(repo.path, "log", "--format=%s", "refs/meta/link-types").splitlines() == [
         "Link type organisations: reverse organisation_pages"
     ]
@@ -155,7 +155,7 @@ def test_dependents_cover_links_reverse_links_breadcrumbs_containers_and_transla
     page(repo, "fan", links={"related": ["topic"]})
     page(repo, "topic-cy", locale="cy", content_id="topic")
     page(repo, "other")
-    links.put_draft(repo, "unit", {"type": "container", "title": "Unit", "members": [{"key": "topic"}]}, author=ADA)
+    content.put_draft(repo, "unit", {"type": "container", "title": "Unit", "members": [{"key": "topic"}]}, author=ADA)
 
     found = links.dependents(repo, ["topic"], state="draft")
     # root shows topic as a child; leaf links to it and has it in its breadcrumbs; fan links
@@ -179,7 +179,7 @@ def test_dependents_change_after_an_edit_and_publishing_reports_them(repo: Conte
     publish(repo, "hub", "elsewhere", "spoke")
     assert links.dependents(repo, ["spoke"], state="published") == ["hub"]
 
-    links.patch_draft(repo, "spoke", {"links": {"related": ["elsewhere"]}}, author=ADA)
+    content.patch_draft(repo, "spoke", {"links": {"related": ["elsewhere"]}}, author=ADA)
     assert links.dependents(repo, ["spoke"], state="draft") == ["elsewhere"]
     record = publish(repo, "spoke")
     # hub lost spoke from its related_from (an orphan); elsewhere gained it
@@ -195,10 +195,10 @@ def test_translations_version_lock_and_publish_on_their_own(repo: ContentReposit
     publish(repo, "guide")
 
     # Welsh has its own lock: a stale English ETag does not stop it, and vice versa.
-    links.patch_draft(repo, "guide", {"title": "Guide v2"}, author=ADA, expected=entities.IfMatch(en))
-    links.patch_draft(repo, "guide-cy", {"title": "Canllaw"}, author=GRACE, expected=entities.IfMatch(cy))
+    content.patch_draft(repo, "guide", {"title": "Guide v2"}, author=ADA, expected=entities.IfMatch(en))
+    content.patch_draft(repo, "guide-cy", {"title": "Canllaw"}, author=GRACE, expected=entities.IfMatch(cy))
     with pytest.raises(StaleVersion):
-        links.patch_draft(repo, "guide", {"title": "Guide v3"}, author=ADA, expected=entities.IfMatch(en))
+        content.patch_draft(repo, "guide", {"title": "Guide v3"}, author=ADA, expected=entities.IfMatch(en))
 
     docs = links.translations(repo, "guide", include_drafts=True)
     assert [(t.key, t.locale, t.draft, t.live) for t in docs] == [
@@ -234,9 +234,9 @@ def test_expanded_links_prefer_the_readers_locale_and_fall_back_to_the_documents
 def test_a_draft_may_sit_at_a_live_path_with_a_warning_but_publishing_it_is_refused(repo: ContentRepository) -> None:
     page(repo, "old", path="/vat")
     publish(repo, "old")
-    links.patch_draft(repo, "old", {"base_path": "/vat-old"}, author=ADA)  # old's draft moves away
+    content.patch_draft(repo, "old", {"base_path": "/vat-old"}, author=ADA)  # old's draft moves away
 
-    result = links.put_draft(repo, "new", {"type": "guide", "title": "New", "base_path": "/vat"}, author=ADA)
+    result = content.put_draft(repo, "new", {"type": "guide", "title": "New", "base_path": "/vat"}, author=ADA)
     assert result.changed and "'old'" in result.warnings[0]
     with pytest.raises(BasePathTaken) as caught:
         publish(repo, "new")
@@ -252,7 +252,7 @@ def test_content_takes_a_placeholders_path_in_drafts_then_live(repo: ContentRepo
     page(repo, "coming", path="/budget", type="redirect")
     publish(repo, "coming")
 
-    result = links.put_draft(repo, "budget", {"type": "guide", "title": "Budget", "base_path": "/budget"}, author=ADA)
+    result = content.put_draft(repo, "budget", {"type": "guide", "title": "Budget", "base_path": "/budget"}, author=ADA)
     assert "placeholder 'coming'" in result.warnings[0]
     # One atomic batch: the new draft and the placeholder's delete.
     head = git(repo.path, "log", "-1", "--format=%B", "draft")
@@ -269,7 +269,7 @@ def test_content_takes_a_placeholders_path_in_drafts_then_live(repo: ContentRepo
 def test_a_placeholder_with_work_in_progress_is_not_thrown_away(repo: ContentRepository) -> None:
     page(repo, "coming", path="/budget", type="gone")
     publish(repo, "coming")
-    links.patch_draft(repo, "coming", {"base_path": "/budget-2027", "type": "guide"}, author=ADA)
+    content.patch_draft(repo, "coming", {"base_path": "/budget-2027", "type": "guide"}, author=ADA)
     page(repo, "budget", path="/budget")
     with pytest.raises(BasePathTaken) as caught:
         publish(repo, "budget")
@@ -279,10 +279,10 @@ def test_a_placeholder_with_work_in_progress_is_not_thrown_away(repo: ContentRep
 def test_an_unpublished_page_is_a_placeholder_for_its_path(repo: ContentRepository) -> None:
     page(repo, "old", path="/benefits")
     publish(repo, "old")
-    links.unpublish(repo, "old", "gone", author=GRACE)
-    links.patch_draft(repo, "old", {"base_path": "/benefits-old"}, author=ADA)  # draft moves away
-    links.discard_draft(repo, "old", author=ADA)  # ... and back: the draft equals what is live
-    entities.delete_entity(repo, "old", author=ADA)
+    content.unpublish(repo, "old", "gone", author=GRACE)
+    content.patch_draft(repo, "old", {"base_path": "/benefits-old"}, author=ADA)  # draft moves away
+    content.discard_draft(repo, "old", author=ADA)  # ... and back: the draft equals what is live
+    content.delete_entity(repo, "old", author=ADA)
     page(repo, "new", path="/benefits")
     record = publish(repo, "new")
     assert sorted(item.key for item in record.items) == ["new", "old"]
@@ -321,7 +321,7 @@ def test_unpublish_each_type_then_republish(repo: ContentRepository, kind: str) 
     publish(repo, "hub", "guide", "fan")
 
     extra = {"withdrawn": {"explanation": "Replaced by new rules"}, "redirect": {"alternative_path": "/hub"}}
-    record = links.unpublish(repo, "guide", kind, author=GRACE, **extra.get(kind, {}))
+    record = content.unpublish(repo, "guide", kind, author=GRACE, **extra.get(kind, {}))
     assert [(i.key, i.deleted) for i in record.items] == [("guide", False)]
     assert record.dependents == ("fan",)
 
@@ -346,7 +346,7 @@ def test_unpublish_each_type_then_republish(repo: ContentRepository, kind: str) 
     # issue 20: the publish log says it was an unpublish (it used to say "Publish guide version 3")
     assert git(repo.path, "log", "-1", "--format=%s", "main") == f"Unpublish guide ({kind})\n"
 
-    links.republish(repo, "guide", author=GRACE)
+    content.republish(repo, "guide", author=GRACE)
     live = entities.get_entity(repo, "guide", state="published")
     assert live.unpublishing is None and serve(live) == live
     assert git(repo.path, "log", "-1", "--format=%s", "refs/drafts/guide") == "Republish guide\n"
@@ -366,13 +366,13 @@ def test_unpublishing_and_republishing_keep_the_user_facing_version(repo: Conten
         return draft.edition, live.edition
 
     assert editions() == (1, 1)
-    record = links.unpublish(repo, "guide", "withdrawn", author=GRACE, explanation="Out of date")
+    record = content.unpublish(repo, "guide", "withdrawn", author=GRACE, explanation="Out of date")
     assert [i.edition for i in record.items] == [1]
     assert editions() == (1, 1)
-    links.republish(repo, "guide", author=GRACE)
+    content.republish(repo, "guide", author=GRACE)
     assert editions() == (1, 1)
-    links.unpublish(repo, "guide", "gone", author=GRACE)
-    links.patch_draft(repo, "guide", {"title": "Rewritten"}, author=ADA)  # new work: a new edition
+    content.unpublish(repo, "guide", "gone", author=GRACE)
+    content.patch_draft(repo, "guide", {"title": "Rewritten"}, author=ADA)  # new work: a new edition
     assert editions() == (2, 1)
     publish(repo, "guide")
     assert editions() == (2, 2)
@@ -381,23 +381,23 @@ def test_unpublishing_and_republishing_keep_the_user_facing_version(repo: Conten
 def test_unpublish_refuses_bad_requests_and_pending_drafts(repo: ContentRepository) -> None:
     page(repo, "guide", path="/guide")
     with pytest.raises(EntityNotFound):
-        links.unpublish(repo, "guide", "gone", author=GRACE)  # never live
+        content.unpublish(repo, "guide", "gone", author=GRACE)  # never live
     publish(repo, "guide")
     before = git(repo.path, "for-each-ref")
     with pytest.raises(InvalidInput) as caught:
-        links.unpublish(repo, "guide", "withdrawn", author=GRACE, alternative_path="not a path")
+        content.unpublish(repo, "guide", "withdrawn", author=GRACE, alternative_path="not a path")
     assert {e["loc"][0] for e in caught.value.extra["errors"]} == {"explanation", "alternative_path"}
     with pytest.raises(InvalidInput):
-        links.unpublish(repo, "guide", "redirect", author=GRACE, alternative_path="/guide")  # to itself
+        content.unpublish(repo, "guide", "redirect", author=GRACE, alternative_path="/guide")  # to itself
     with pytest.raises(InvalidInput) as caught:
-        links.unpublish(repo, "guide", "vanish", author=GRACE, explanation="a vanish says nothing")
+        content.unpublish(repo, "guide", "vanish", author=GRACE, explanation="a vanish says nothing")
     assert caught.value.extra["errors"][0]["loc"] == ["type"]
     assert git(repo.path, "for-each-ref") == before
 
-    links.patch_draft(repo, "guide", {"title": "Work in progress"}, author=ADA)
+    content.patch_draft(repo, "guide", {"title": "Work in progress"}, author=ADA)
     with pytest.raises(DraftPending):
-        links.unpublish(repo, "guide", "gone", author=GRACE)
-    links.unpublish(repo, "guide", "gone", author=GRACE, discard_draft=True)
+        content.unpublish(repo, "guide", "gone", author=GRACE)
+    content.unpublish(repo, "guide", "gone", author=GRACE, discard_draft=True)
     assert entities.get_entity(repo, "guide", state="draft").title == "Guide"
     versions = [v.action for v in entities.list_versions(repo, "guide").items]
     assert versions[:2] == ["unpublish", "update"]  # the discarded work stays in history
@@ -410,7 +410,7 @@ def test_the_event_feed_reads_the_same_history_after_pruning_and_a_reindex(repo:
 
     page(repo, "keep")
     page(repo, "abandoned")
-    links.delete_entity(repo, "abandoned", author=ADA)
+    content.delete_entity(repo, "abandoned", author=ADA)
     before = [(e.id, e.key, e.commit) for e in read_events(repo, limit=100).items]
     assert prune(repo, grace_seconds=0).pruned_entities == ["abandoned"]
     reindex(repo)  # the feed is read again from git, whose `draft` still names pruned commits
@@ -420,8 +420,8 @@ def test_the_event_feed_reads_the_same_history_after_pruning_and_a_reindex(repo:
 def test_publishing_a_new_draft_reverses_an_unpublishing(repo: ContentRepository) -> None:
     page(repo, "guide", path="/guide")
     publish(repo, "guide")
-    links.unpublish(repo, "guide", "gone", author=GRACE)
-    links.patch_draft(repo, "guide", {"title": "Back again"}, author=ADA)
+    content.unpublish(repo, "guide", "gone", author=GRACE)
+    content.patch_draft(repo, "guide", {"title": "Back again"}, author=ADA)
     assert entities.get_entity(repo, "guide", state="draft").unpublishing is None
     publish(repo, "guide")
     live = entities.get_entity(repo, "guide", state="published")
@@ -435,7 +435,7 @@ def test_gone_content_is_not_served_anywhere_in_the_live_view(repo: ContentRepos
     page(repo, "tax-cy", path="/tax.cy", locale="cy", content_id="tax")
     page(repo, "guide-cy", locale="cy", links={"related": ["tax-cy"]})
     publish(repo, "tax", "tax-cy", "guide-cy")
-    links.unpublish(repo, "tax-cy", "gone", author=GRACE)
+    content.unpublish(repo, "tax-cy", "gone", author=GRACE)
 
     # A Welsh reader falls back to the document's default rather than losing the link.
     [shown_link] = links.expanded_links(repo, "guide-cy", state="published").links["related"]
@@ -446,7 +446,7 @@ def test_gone_content_is_not_served_anywhere_in_the_live_view(repo: ContentRepos
     assert sorted(e.key for e in listed) == ["guide-cy", "tax"]
     assert [t.key for t in links.translations(repo, "tax", include_drafts=False)] == ["tax"]
 
-    links.unpublish(repo, "guide-cy", "vanish", author=GRACE)
+    content.unpublish(repo, "guide-cy", "vanish", author=GRACE)
     listed = entities.list_entities(repo, ListFilter(state="published")).items
     assert [e.key for e in listed] == ["tax"]
     with pytest.raises(Gone) as caught:

@@ -4,21 +4,23 @@ published state, gone content out of the current tree, and the same commits howe
 from __future__ import annotations
 
 import subprocess
+import time
 
 import pygit2
 import pytest
+from fastapi.testclient import TestClient
 
-from gitstore import ContentRepository
-from gitstore.entities import api as entities
+from api.settings import Settings
+from gitstore import ContentRepository, Store, content
 from gitstore.publishing import api as publishing
 from gitstore.publishing.mirror import ensure_live_mirror, live_mirror_path, rebuild_live_mirror, sync_live_mirror
-from gitstore.publishing.unpublishing import unpublish
 from gitstore.storage.api import entity_path
 from tests.conftest import ADA, GRACE, fsck_strict, git, object_bytes, object_ids
 
 
 def publish(repo: ContentRepository, *keys: str) -> None:
-    publishing.publish(repo, [publishing.PublishTarget(k) for k in keys], author=ADA)
+    """Exactly `keys`, nothing they would bring along: what the copy may name is the point."""
+    publishing.publish_targets(repo, [publishing.PublishTarget(k) for k in keys], author=ADA)
 
 
 def published_states(repo: ContentRepository) -> set[str]:
@@ -33,13 +35,13 @@ def published_states(repo: ContentRepository) -> set[str]:
 
 
 def test_the_copy_has_one_commit_per_publish_and_only_published_objects(repo: ContentRepository) -> None:
-    entities.put_draft(repo, "page", {"type": "page", "title": "INTERMEDIATE-1"}, author=ADA)
-    entities.patch_draft(repo, "page", {"title": "Live one"}, author=GRACE)
+    content.put_draft(repo, "page", {"type": "page", "title": "INTERMEDIATE-1"}, author=ADA)
+    content.patch_draft(repo, "page", {"title": "Live one"}, author=GRACE)
     publish(repo, "page")
-    entities.patch_draft(repo, "page", {"title": "INTERMEDIATE-2"}, author=ADA)
-    entities.patch_draft(repo, "page", {"title": "Live two"}, author=ADA)
+    content.patch_draft(repo, "page", {"title": "INTERMEDIATE-2"}, author=ADA)
+    content.patch_draft(repo, "page", {"title": "Live two"}, author=ADA)
     publish(repo, "page")
-    entities.put_draft(repo, "never", {"type": "page", "title": "NEVER-LIVE"}, author=ADA)
+    content.put_draft(repo, "never", {"type": "page", "title": "NEVER-LIVE"}, author=ADA)
     path = ensure_live_mirror(repo)
 
     assert git(path, "for-each-ref", "--format=%(refname)").split() == ["refs/heads/main"]
@@ -66,12 +68,12 @@ def test_gone_and_redirected_content_leaves_the_current_tree_and_vanished_leaves
     repo: ContentRepository,
 ) -> None:
     for key in ("gone", "moved", "vanished", "withdrawn"):
-        entities.put_draft(repo, key, {"type": "page", "title": f"{key} title", "base_path": f"/{key}"}, author=ADA)
+        content.put_draft(repo, key, {"type": "page", "title": f"{key} title", "base_path": f"/{key}"}, author=ADA)
     publish(repo, "gone", "moved", "vanished", "withdrawn")
-    unpublish(repo, "gone", "gone", author=ADA, explanation="Replaced by a service")
-    unpublish(repo, "moved", "redirect", author=ADA, alternative_path="/withdrawn")
-    unpublish(repo, "vanished", "vanish", author=ADA)
-    unpublish(repo, "withdrawn", "withdrawn", author=ADA, explanation="Out of date")
+    content.unpublish(repo, "gone", "gone", author=ADA, explanation="Replaced by a service")
+    content.unpublish(repo, "moved", "redirect", author=ADA, alternative_path="/withdrawn")
+    content.unpublish(repo, "vanished", "vanish", author=ADA)
+    content.unpublish(repo, "withdrawn", "withdrawn", author=ADA, explanation="Out of date")
     path = ensure_live_mirror(repo)
 
     files = git(path, "ls-tree", "-r", "--name-only", "main").split()
@@ -87,10 +89,10 @@ def test_gone_and_redirected_content_leaves_the_current_tree_and_vanished_leaves
 
 def test_a_sync_projects_only_what_a_publish_moved(repo: ContentRepository) -> None:
     for n in range(40):
-        entities.put_draft(repo, f"page-{n}", {"type": "page", "title": f"P{n}"}, author=ADA)
-    publishing.publish_all_drafts(repo, author=ADA)
+        content.put_draft(repo, f"page-{n}", {"type": "page", "title": f"P{n}"}, author=ADA)
+    content.publish_all_drafts(repo, author=ADA)
     assert sync_live_mirror(repo) == 40 * 2  # each entity's tree and its entity.json
-    entities.patch_draft(repo, "page-7", {"title": "changed"}, author=ADA)
+    content.patch_draft(repo, "page-7", {"title": "changed"}, author=ADA)
     publish(repo, "page-7")
     assert sync_live_mirror(repo) == 2
     assert sync_live_mirror(repo) == 0
@@ -101,13 +103,13 @@ def test_a_sync_projects_only_what_a_publish_moved(repo: ContentRepository) -> N
 def test_small_syncs_add_loose_objects_so_the_copy_does_not_gather_packs(repo: ContentRepository) -> None:
     """Every lookup searches each pack: a pack per publish made each later sync dearer."""
     for n in range(80):
-        entities.put_draft(repo, f"page-{n}", {"type": "page", "title": f"P{n}"}, author=ADA)
-    publishing.publish_all_drafts(repo, author=ADA)
+        content.put_draft(repo, f"page-{n}", {"type": "page", "title": f"P{n}"}, author=ADA)
+    content.publish_all_drafts(repo, author=ADA)
     path = ensure_live_mirror(repo)  # a big first copy: one pack
     packs = sorted((path / "objects" / "pack").glob("*.pack"))
     assert len(packs) == 1
     for n in range(5):
-        entities.patch_draft(repo, f"page-{n}", {"title": f"changed {n}"}, author=ADA)
+        content.patch_draft(repo, f"page-{n}", {"title": f"changed {n}"}, author=ADA)
         publish(repo, f"page-{n}")
         assert sync_live_mirror(repo) == 2
     assert sorted((path / "objects" / "pack").glob("*.pack")) == packs
@@ -117,13 +119,13 @@ def test_small_syncs_add_loose_objects_so_the_copy_does_not_gather_packs(repo: C
 def test_however_it_is_built_the_copy_has_the_same_commits(repo: ContentRepository) -> None:
     """A sync several publishes behind, one after each, and a rebuild from scratch agree."""
     for key in ("a", "b", "c"):
-        entities.put_draft(repo, key, {"type": "page", "title": key}, author=ADA)
+        content.put_draft(repo, key, {"type": "page", "title": key}, author=ADA)
     publish(repo, "a")
     path = ensure_live_mirror(repo)
     for key, title in [("b", "b1"), ("c", "c1"), ("b", "b2")]:
-        entities.patch_draft(repo, key, {"title": title}, author=ADA)
+        content.patch_draft(repo, key, {"title": title}, author=ADA)
         publish(repo, key)
-    unpublish(repo, "a", "gone", author=ADA)
+    content.unpublish(repo, "a", "gone", author=ADA)
     sync_live_mirror(repo)
     behind = git(path, "rev-parse", "main")
     rebuild_live_mirror(repo)
@@ -137,8 +139,8 @@ def test_however_it_is_built_the_copy_has_the_same_commits(repo: ContentReposito
 def test_a_copy_in_the_old_layout_is_replaced_with_nothing_of_it_left(repo: ContentRepository) -> None:
     """Before the projection the copy held main itself and refs/published/*, whose ancestry is
     every draft: its objects must not survive the upgrade."""
-    entities.put_draft(repo, "page", {"type": "page", "title": "DRAFT-BEFORE-LIVE"}, author=ADA)
-    entities.patch_draft(repo, "page", {"title": "Live"}, author=ADA)
+    content.put_draft(repo, "page", {"type": "page", "title": "DRAFT-BEFORE-LIVE"}, author=ADA)
+    content.patch_draft(repo, "page", {"title": "Live"}, author=ADA)
     publish(repo, "page")
     old = live_mirror_path(repo)
     pygit2.init_repository(str(old), bare=True, initial_head="main")
@@ -155,8 +157,8 @@ def test_the_copy_names_who_published_as_configured_and_never_their_email(
     repo: ContentRepository, monkeypatch: pytest.MonkeyPatch, policy: str, author: str
 ) -> None:
     monkeypatch.setenv("GITSTORE_PUBLIC_AUTHORS", policy)
-    entities.put_draft(repo, "page", {"type": "page", "title": "P"}, author=ADA)
-    publishing.publish(repo, [publishing.PublishTarget("page")], author=GRACE)
+    content.put_draft(repo, "page", {"type": "page", "title": "P"}, author=ADA)
+    content.publish(repo, [publishing.PublishTarget("page")], author=GRACE)
     path = ensure_live_mirror(repo)
     assert git(path, "log", "--format=%an <%ae>|%cn <%ce>", "main").strip() == f"{author}|{author}"
     fsck_strict(path)
@@ -164,12 +166,12 @@ def test_the_copy_names_who_published_as_configured_and_never_their_email(
 
 def test_links_and_members_naming_a_key_never_live_are_left_out_of_the_copy(repo: ContentRepository) -> None:
     """A key that was never live is news of a draft: the copy names only keys live by then."""
-    entities.put_draft(repo, "secret-merger", {"type": "page", "title": "Not yet"}, author=ADA)
-    entities.put_draft(repo, "about", {"type": "page", "title": "About"}, author=ADA)
+    content.put_draft(repo, "secret-merger", {"type": "page", "title": "Not yet"}, author=ADA)
+    content.put_draft(repo, "about", {"type": "page", "title": "About"}, author=ADA)
     links = {"related": ["secret-merger", "about"], "mentions": ["secret-merger"]}
-    entities.put_draft(repo, "home", {"type": "page", "title": "Home", "links": links}, author=ADA)
+    content.put_draft(repo, "home", {"type": "page", "title": "Home", "links": links}, author=ADA)
     members = [{"key": "about", "pin": None}, {"key": "secret-merger", "pin": None}]
-    entities.put_draft(repo, "box", {"type": "container", "title": "Box", "members": members}, author=ADA)
+    content.put_draft(repo, "box", {"type": "container", "title": "Box", "members": members}, author=ADA)
     publish(repo, "home", "about", "box")  # about goes live with home: it may be named
     path = ensure_live_mirror(repo)
     assert b"secret-merger" not in object_bytes(path)
@@ -189,7 +191,7 @@ def test_syncs_after_publishes_in_a_burst_wait_for_the_lock_one_at_a_time(repo: 
 
     from gitstore.publishing.mirror import sync_live_mirror_after_publish
 
-    entities.put_draft(repo, "page", {"type": "page", "title": "P"}, author=ADA)
+    content.put_draft(repo, "page", {"type": "page", "title": "P"}, author=ADA)
     publish(repo, "page")
     results: list[int] = []
     with repo.storage.publish_lock.held():
@@ -211,3 +213,33 @@ def test_syncs_after_publishes_in_a_burst_wait_for_the_lock_one_at_a_time(repo: 
         .strip()
         .endswith(git(repo.path, "rev-parse", "main").strip())
     )
+
+
+def test_the_service_brings_the_copy_up_to_date_after_each_publish_with_no_reader_asking(
+    client: TestClient, settings: Settings
+) -> None:
+    """api.mirroring: the app registers the sync once, and every publish through the door runs
+    it, off the response, whether it came over REST, the web app or an import."""
+    repo = Store(settings.data_dir).repository("demo")
+    copy = live_mirror_path(repo)
+
+    def projected() -> str:
+        """The commit of `main` the copy shows, read without syncing it (as a clone would)."""
+        deadline = time.monotonic() + 30
+        while not (copy / "HEAD").is_file() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return git(copy, "log", "-1", "--format=%B", "main")
+
+    client.put("/repos/demo/entities/page", json={"type": "page", "title": "One"}).raise_for_status()
+    for step in range(3):
+        client.patch(
+            "/repos/demo/entities/page",
+            json={"title": f"Live {step}"},
+            headers={"Content-Type": "application/merge-patch+json"},
+        ).raise_for_status()
+        client.post("/repos/demo/entities/page/publish").raise_for_status()
+        main = git(repo.path, "rev-parse", "main").strip()
+        deadline = time.monotonic() + 30
+        while main not in projected() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert main in projected()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gitstore import ContentRepository
+from gitstore import ContentRepository, content
 from gitstore.entities import api as entities
 from gitstore.entities.api import IfMatch
 from gitstore.entities.draft_branch import folded_draft_head
@@ -22,16 +22,16 @@ def page(title: str, **extra: object) -> dict[str, object]:
 
 
 def test_publish_fast_forwards_the_published_ref_to_the_draft_tip(repo: ContentRepository) -> None:
-    tip = entities.put_draft(repo, "intro", page("Intro"), author=ADA).entity.commit
-    record = publishing.publish(repo, [PublishTarget("intro")], author=GRACE)
+    tip = content.put_draft(repo, "intro", page("Intro"), author=ADA).entity.commit
+    record = content.publish(repo, [PublishTarget("intro")], author=GRACE)
     assert [(i.key, i.commit) for i in record.items] == [("intro", tip)]
     assert git(repo.path, "rev-parse", "refs/published/intro").strip() == tip
     assert git(repo.path, "log", "-1", "--format=%an|%s", "main").strip() == "Grace Hopper|Publish intro version 1"
 
 
 def test_main_holds_each_live_entity_as_readable_files(repo: ContentRepository) -> None:
-    entities.put_draft(repo, "intro", page("Intro", fields={"body": "a\nb\n"}), author=ADA)
-    publishing.publish(repo, [PublishTarget("intro")], author=ADA)
+    content.put_draft(repo, "intro", page("Intro", fields={"body": "a\nb\n"}), author=ADA)
+    content.publish(repo, [PublishTarget("intro")], author=ADA)
     path = entity_path("intro")
     assert git(repo.path, "show", f"main:{path}/fields/body.txt") == "a\nb\n"
     # the subtree in main is the very tree of the published commit
@@ -41,32 +41,32 @@ def test_main_holds_each_live_entity_as_readable_files(repo: ContentRepository) 
 def test_publish_of_an_older_version_is_allowed_only_as_a_fast_forward(
     repo: ContentRepository,
 ) -> None:
-    entities.put_draft(repo, "intro", page("One"), author=ADA)
-    entities.patch_draft(repo, "intro", {"title": "Two"}, author=ADA)
-    entities.patch_draft(repo, "intro", {"title": "Three"}, author=ADA)
-    publishing.publish(repo, [PublishTarget("intro", version=2)], author=ADA)
+    content.put_draft(repo, "intro", page("One"), author=ADA)
+    content.patch_draft(repo, "intro", {"title": "Two"}, author=ADA)
+    content.patch_draft(repo, "intro", {"title": "Three"}, author=ADA)
+    content.publish(repo, [PublishTarget("intro", version=2)], author=ADA)
     assert entities.get_entity(repo, "intro").title == "Two"
     with pytest.raises(NotFastForward):
-        publishing.publish(repo, [PublishTarget("intro", version=1)], author=ADA)
-    publishing.publish(repo, [PublishTarget("intro", version=3)], author=ADA)
+        content.publish(repo, [PublishTarget("intro", version=1)], author=ADA)
+    content.publish(repo, [PublishTarget("intro", version=3)], author=ADA)
     assert entities.get_entity(repo, "intro").title == "Three"
 
 
 def test_publish_with_if_match_publishes_exactly_what_was_reviewed(repo: ContentRepository) -> None:
-    reviewed = entities.put_draft(repo, "intro", page("Reviewed"), author=ADA).entity.commit
-    entities.patch_draft(repo, "intro", {"title": "Sneaked in"}, author=GRACE)
+    reviewed = content.put_draft(repo, "intro", page("Reviewed"), author=ADA).entity.commit
+    content.patch_draft(repo, "intro", {"title": "Sneaked in"}, author=GRACE)
     with pytest.raises(StaleVersion):
-        publishing.publish(repo, [PublishTarget("intro", expected=IfMatch(reviewed))], author=ADA)
+        content.publish(repo, [PublishTarget("intro", expected=IfMatch(reviewed))], author=ADA)
     with pytest.raises(EntityNotFound):
         entities.get_entity(repo, "intro")
 
 
 def test_publish_many_is_one_commit_on_main(repo: ContentRepository) -> None:
     for key in ("a", "b", "c"):
-        entities.put_draft(repo, key, page(key.upper()), author=ADA)
+        content.put_draft(repo, key, page(key.upper()), author=ADA)
     folded_draft_head(repo)  # the changes are folded into `draft` (a publish would fold them first)
     before = git(repo.path, "rev-list", "--count", "--all").strip()
-    record = publishing.publish(repo, [PublishTarget(k) for k in ("a", "b", "c")], author=ADA)
+    record = content.publish(repo, [PublishTarget(k) for k in ("a", "b", "c")], author=ADA)
     assert git(repo.path, "rev-list", "--count", "main").strip() == "1"
     assert [i.key for i in record.items] == ["a", "b", "c"]
     assert int(git(repo.path, "rev-list", "--count", "--all").strip()) == int(before) + 1
@@ -75,56 +75,56 @@ def test_publish_many_is_one_commit_on_main(repo: ContentRepository) -> None:
 
 
 def test_a_failing_target_publishes_nothing(repo: ContentRepository) -> None:
-    entities.put_draft(repo, "a", page("A"), author=ADA)
+    content.put_draft(repo, "a", page("A"), author=ADA)
     with pytest.raises(EntityNotFound):
-        publishing.publish(repo, [PublishTarget("a"), PublishTarget("missing")], author=ADA)
+        content.publish(repo, [PublishTarget("a"), PublishTarget("missing")], author=ADA)
     assert read_ref(repo.storage.git, MAIN) is None
     with pytest.raises(EntityNotFound):
         entities.get_entity(repo, "a")
 
 
 def test_publish_all_drafts_publishes_only_what_changed(repo: ContentRepository) -> None:
-    entities.put_draft(repo, "a", page("A"), author=ADA)
-    entities.put_draft(repo, "b", page("B"), author=ADA)
-    publishing.publish_all_drafts(repo, author=ADA)
-    entities.patch_draft(repo, "b", {"title": "B2"}, author=ADA)
-    record = publishing.publish_all_drafts(repo, author=ADA)
+    content.put_draft(repo, "a", page("A"), author=ADA)
+    content.put_draft(repo, "b", page("B"), author=ADA)
+    content.publish_all_drafts(repo, author=ADA)
+    content.patch_draft(repo, "b", {"title": "B2"}, author=ADA)
+    record = content.publish_all_drafts(repo, author=ADA)
     assert [i.key for i in record.items] == ["b"]
-    assert publishing.publish_all_drafts(repo, author=ADA).commit is None  # nothing left
+    assert content.publish_all_drafts(repo, author=ADA).commit is None  # nothing left
 
 
 def test_many_entities_publish_through_packed_refs(repo: ContentRepository) -> None:
     keys = [f"item-{n:03d}" for n in range(60)]  # over the packed-refs threshold
     for key in keys:
-        entities.put_draft(repo, key, page(key), author=ADA)
-    publishing.publish_all_drafts(repo, author=ADA)
+        content.put_draft(repo, key, page(key), author=ADA)
+    content.publish_all_drafts(repo, author=ADA)
     for key in keys:
         assert entities.get_entity(repo, key).title == key
     refs = git(repo.path, "for-each-ref", "--format=%(refname)", "refs/published").split()
     assert len(refs) == 60
-    entities.patch_draft(repo, "item-007", {"title": "changed"}, author=ADA)
-    publishing.publish(repo, [PublishTarget("item-007")], author=ADA)  # a loose ref over a packed one
+    content.patch_draft(repo, "item-007", {"title": "changed"}, author=ADA)
+    content.publish(repo, [PublishTarget("item-007")], author=ADA)  # a loose ref over a packed one
     assert entities.get_entity(repo, "item-007").title == "changed"
     fsck_strict(repo.path)
 
 
 def test_base_path_is_unique_among_live_entities(repo: ContentRepository) -> None:
-    entities.put_draft(repo, "a", page("A", base_path="/x"), author=ADA)
-    publishing.publish(repo, [PublishTarget("a")], author=ADA)
-    entities.patch_draft(repo, "a", {"base_path": "/y"}, author=ADA)
-    entities.put_draft(repo, "b", page("B", base_path="/x"), author=ADA)  # a draft may sit at a live path
+    content.put_draft(repo, "a", page("A", base_path="/x"), author=ADA)
+    content.publish(repo, [PublishTarget("a")], author=ADA)
+    content.patch_draft(repo, "a", {"base_path": "/y"}, author=ADA)
+    content.put_draft(repo, "b", page("B", base_path="/x"), author=ADA)  # a draft may sit at a live path
     with pytest.raises(BasePathTaken) as caught:
-        publishing.publish(repo, [PublishTarget("b")], author=ADA)
+        content.publish(repo, [PublishTarget("b")], author=ADA)
     assert caught.value.extra["holder"] == "a"
-    publishing.publish(repo, [PublishTarget("a"), PublishTarget("b")], author=ADA)  # a moves away in the same publish
+    content.publish(repo, [PublishTarget("a"), PublishTarget("b")], author=ADA)  # a moves away in the same publish
     assert entities.get_entity(repo, "b").base_path == "/x"
 
 
 def test_publish_of_a_delete_takes_the_entity_off_main(repo: ContentRepository) -> None:
-    entities.put_draft(repo, "a", page("A"), author=ADA)
-    publishing.publish(repo, [PublishTarget("a")], author=ADA)
-    entities.delete_entity(repo, "a", author=ADA)
-    record = publishing.publish(repo, [PublishTarget("a")], author=ADA)
+    content.put_draft(repo, "a", page("A"), author=ADA)
+    content.publish(repo, [PublishTarget("a")], author=ADA)
+    content.delete_entity(repo, "a", author=ADA)
+    record = content.publish(repo, [PublishTarget("a")], author=ADA)
     assert record.items[0].deleted
     assert entity_path("a") not in git(repo.path, "ls-tree", "-r", "--name-only", "main")
 
@@ -133,8 +133,8 @@ def test_reindex_rebuilds_the_same_listing(repo: ContentRepository) -> None:
     from gitstore.index.api import ListFilter
 
     for key in ("a", "b", "c"):
-        entities.put_draft(repo, key, page(key), author=ADA)
-    publishing.publish(repo, [PublishTarget("a")], author=ADA)
+        content.put_draft(repo, key, page(key), author=ADA)
+    content.publish(repo, [PublishTarget("a")], author=ADA)
     where = ListFilter(state="draft", has_unpublished_changes=True)
     before = [e.key for e in entities.list_entities(repo, where).items]
     assert reindex(repo) == 3
@@ -143,9 +143,9 @@ def test_reindex_rebuilds_the_same_listing(repo: ContentRepository) -> None:
 
 
 def test_repair_finishes_a_publish_whose_refs_were_not_moved(repo: ContentRepository) -> None:
-    entities.put_draft(repo, "a", page("A"), author=ADA)
-    entities.put_draft(repo, "b", page("B"), author=ADA)
-    publishing.publish(repo, [PublishTarget("a"), PublishTarget("b")], author=ADA)
+    content.put_draft(repo, "a", page("A"), author=ADA)
+    content.put_draft(repo, "b", page("B"), author=ADA)
+    content.publish(repo, [PublishTarget("a"), PublishTarget("b")], author=ADA)
     # Simulate a crash right after the commit point: derived refs and index rolled back.
     git(repo.path, "update-ref", "-d", "refs/published/b")
     repo.index.record_published([], main_head="0" * 40)
@@ -163,7 +163,7 @@ def test_a_publish_past_its_commit_point_is_not_an_error_when_a_derived_ref_stay
     import os
     import threading
 
-    tip = entities.put_draft(repo, "intro", page("Intro"), author=ADA).entity.commit
+    tip = content.put_draft(repo, "intro", page("Intro"), author=ADA).entity.commit
     lock = repo.path / "refs" / "published" / "intro.lock"
     lock.parent.mkdir(parents=True, exist_ok=True)
     lock.write_text("")
@@ -176,7 +176,7 @@ def test_a_publish_past_its_commit_point_is_not_an_error_when_a_derived_ref_stay
     holder = threading.Thread(target=keep_fresh)
     holder.start()
     try:
-        record = publishing.publish(repo, [PublishTarget("intro")], author=GRACE)
+        record = content.publish(repo, [PublishTarget("intro")], author=GRACE)
     finally:
         stop.set()
         holder.join()

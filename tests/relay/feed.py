@@ -11,10 +11,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from gitstore import Store
+from gitstore import Store, content
 from gitstore.errors import Busy
 from gitstore.events import Event, read_events
-from gitstore.links import api as links
 from gitstore.publishing.api import PublishTarget
 from tests.conftest import ADA
 
@@ -38,14 +37,16 @@ def publish_rounds(store: Store, names: Sequence[str], rounds: range, per_round:
             for i in range(per_round):
                 if r > 0 and i % 3 == 2:
                     key = f"p0-{i}"
-                    _retried(partial(links.patch_draft, repo, key, {"title": f"{name} {key} again in {r}"}, author=ADA))
+                    _retried(
+                        partial(content.patch_draft, repo, key, {"title": f"{name} {key} again in {r}"}, author=ADA)
+                    )
                 else:
                     key = f"p{r}-{i}"
                     _retried(
-                        partial(links.put_draft, repo, key, {"type": "guide", "title": f"{name} {key}"}, author=ADA)
+                        partial(content.put_draft, repo, key, {"type": "guide", "title": f"{name} {key}"}, author=ADA)
                     )
                 keys.append(key)
-            _retried(partial(links.publish, repo, [PublishTarget(k) for k in keys], author=ADA))
+            _retried(partial(content.publish, repo, [PublishTarget(k) for k in keys], author=ADA))
 
     threads = [threading.Thread(target=write, args=(n,)) for n in names]
     for t in threads:

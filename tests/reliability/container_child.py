@@ -10,8 +10,7 @@ import signal
 import sys
 import threading
 
-from gitstore import Author, ContentRepository, Store
-from gitstore.containers import api as containers
+from gitstore import Author, ContentRepository, Store, content
 from gitstore.entities import api as entities
 from gitstore.entities.api import DraftChange
 from gitstore.publishing.api import PublishTarget
@@ -28,21 +27,21 @@ def build(repo: ContentRepository, author: Author) -> None:
         return [{"key": k, "pin": None} for k in keys]
 
     for key in COMPONENTS:
-        containers.put_draft(repo, key, {"type": "component", "title": "round-0"}, author=author)
+        content.put_draft(repo, key, {"type": "component", "title": "round-0"}, author=author)
     for unit in UNITS:
         members = rows([c for c in COMPONENTS if c.startswith(f"c-{unit[2:]}-")])
-        containers.put_draft(repo, unit, {"type": "unit", "title": unit, "members": members}, author=author)
+        content.put_draft(repo, unit, {"type": "unit", "title": unit, "members": members}, author=author)
     for s in range(2):
         for ss in range(2):
             units = rows([u for u in UNITS if u.startswith(f"u-{s}-{ss}-")])
-            containers.put_draft(
+            content.put_draft(
                 repo, f"ss-{s}-{ss}", {"type": "subsection", "title": "ss", "members": units}, author=author
             )
         subs = rows([f"ss-{s}-{ss}" for ss in range(2)])
-        containers.put_draft(repo, f"s-{s}", {"type": "section", "title": "s", "members": subs}, author=author)
+        content.put_draft(repo, f"s-{s}", {"type": "section", "title": "s", "members": subs}, author=author)
     sections = rows([f"s-{s}" for s in range(2)])
-    containers.put_draft(repo, "course", {"type": "course", "title": "Course", "members": sections}, author=author)
-    containers.publish(repo, [PublishTarget("course")], author=author)
+    content.put_draft(repo, "course", {"type": "course", "title": "Course", "members": sections}, author=author)
+    content.publish(repo, [PublishTarget("course")], author=author)
 
 
 def main(data_dir: str, seed: int) -> None:
@@ -54,9 +53,9 @@ def main(data_dir: str, seed: int) -> None:
         killer.start()
         title = f"round-{rnd}"
         changes = [DraftChange(k, lambda c, t=title: (c.document._replace(title=t), False)) for k in COMPONENTS]
-        entities.write_drafts(repo, changes, author=ME, summary=f"Round {rnd}")
+        content.write_drafts(repo, changes, author=ME, summary=f"Round {rnd}")
         print(f"drafted {rnd}", flush=True)
-        containers.publish(repo, [PublishTarget("course")], author=ME)
+        content.publish(repo, [PublishTarget("course")], author=ME)
         print(f"published {rnd}", flush=True)
         killer.cancel()
 

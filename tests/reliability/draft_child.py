@@ -11,7 +11,7 @@ import signal
 import sys
 import threading
 
-from gitstore import Author, Store
+from gitstore import Author, Store, content
 from gitstore.entities import api as entities
 from gitstore.entities.api import DraftChange
 from gitstore.entities.draft_branch import fold_drafts
@@ -28,13 +28,13 @@ def main(data_dir: str, seed: int) -> None:
     threading.Timer(rng.uniform(0.02, 0.25), os.kill, (os.getpid(), signal.SIGKILL)).start()
     for n in range(start, start + 10_000):
         key = rng.choice(SINGLES)
-        written = entities.patch_draft(repo, key, {"fields": {"n": n}}, author=ME)
+        written = content.patch_draft(repo, key, {"fields": {"n": n}}, author=ME)
         print(f"single {key} {written.entity.commit}", flush=True)
         if n % 3 == 0:
             fold_drafts(repo)  # the service's own fold, so that kills land inside it too
         title = f"batch-{n}"
         changes = [DraftChange(k, lambda c, t=title: (c.document._replace(title=t), False)) for k in BATCHED]
-        entities.write_drafts(repo, changes, author=ME, summary=f"Batch {n}")
+        content.write_drafts(repo, changes, author=ME, summary=f"Batch {n}")
         print(f"batch {n}", flush=True)
 
 

@@ -9,7 +9,7 @@ import signal
 import sys
 import threading
 
-from gitstore import Author, Store
+from gitstore import Author, Store, content
 from gitstore.entities import api as entities
 from gitstore.publishing import api as publishing
 
@@ -23,10 +23,10 @@ def main(data_dir: str, seed: int) -> None:
     start = int(entities.get_entity(repo, KEYS[0], state="draft").title.removeprefix("round-")) + 1
     for rnd in range(start, start + 1000):
         for key in KEYS:
-            entities.patch_draft(repo, key, {"title": f"round-{rnd}"}, author=ME)
+            content.patch_draft(repo, key, {"title": f"round-{rnd}"}, author=ME)
         killer = threading.Timer(rng.uniform(0, 0.06), os.kill, (os.getpid(), signal.SIGKILL))
         killer.start()
-        publishing.publish(repo, [publishing.PublishTarget(k) for k in KEYS], author=ME)
+        content.publish(repo, [publishing.PublishTarget(k) for k in KEYS], author=ME)
         killer.cancel()
         print(f"published {rnd}", flush=True)
 

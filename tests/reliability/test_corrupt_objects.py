@@ -20,9 +20,8 @@ import orjson
 import pygit2
 import pytest
 
-from gitstore import ContentRepository, Store
+from gitstore import ContentRepository, Store, content
 from gitstore.entities import api as entities
-from gitstore.publishing import api as publishing
 from gitstore.publishing.api import PublishTarget
 from gitstore.publishing.mirror import sync_live_mirror
 from tests.conftest import ADA
@@ -66,8 +65,8 @@ def damaged(store: Store) -> Store:
     repo = store.create_repository("demo")
     for key in ("truncated", "flipped", "healthy"):
         doc = {"type": "page", "title": key.title(), "fields": {"html": f"<p>{key} " + "text " * 200 + "</p>\n"}}
-        entities.put_draft(repo, key, doc, author=ADA)
-    publishing.publish_all_drafts(repo, author=ADA)
+        content.put_draft(repo, key, doc, author=ADA)
+    content.publish_all_drafts(repo, author=ADA)
     sync_live_mirror(repo)  # as the service leaves it after a publish
     truncate(html_blob(repo, "truncated"))
     flip_a_bit(html_blob(repo, "flipped"))
@@ -116,11 +115,11 @@ def test_fsck_names_each_damaged_object_and_its_entity(damaged: Store) -> None:
 
 def test_fsck_finds_missing_objects_and_dangling_refs_and_passes_a_clean_repository(repo: ContentRepository) -> None:
     data = str(repo.path.parent)
-    entities.put_draft(
+    content.put_draft(
         repo, "page", {"type": "page", "title": "P", "fields": {"html": "<p>only here</p>\n"}}, author=ADA
     )
-    entities.put_draft(repo, "other", {"type": "page", "title": "O"}, author=ADA)
-    publishing.publish_all_drafts(repo, author=ADA)
+    content.put_draft(repo, "other", {"type": "page", "title": "O"}, author=ADA)
+    content.publish_all_drafts(repo, author=ADA)
     sync_live_mirror(repo)
     clean = gitstore_cli("fsck", "demo", "--data", data)
     assert clean.returncode == 0, clean.stdout + clean.stderr
@@ -141,10 +140,10 @@ def test_startup_repair_leaves_a_repository_it_cannot_read_and_repairs_the_rest(
 ) -> None:
     for name in ("demo", "other"):
         repo = store.create_repository(name)
-        entities.put_draft(
+        content.put_draft(
             repo, "page", {"type": "page", "title": "P", "fields": {"html": f"<p>{name}</p>\n"}}, author=ADA
         )
-        publishing.publish_all_drafts(repo, author=ADA)  # the live-only copy is left behind, as by a crash
+        content.publish_all_drafts(repo, author=ADA)  # the live-only copy is left behind, as by a crash
     truncate(html_blob(store.repository("demo"), "page"))  # which catching the copy up must read
     reports = Store(store.data_dir).repair_all()
     assert list(reports) == ["other"] and reports["other"].live_objects_copied > 0
@@ -162,11 +161,11 @@ def with_missing(damaged: Store) -> Store:
     version's commit is gone."""
     repo = damaged.repository("demo")
     doc = {"type": "page", "title": "Missing", "fields": {"html": "<p>missing " + "text " * 200 + "</p>\n"}}
-    entities.put_draft(repo, "missing", doc, author=ADA)
-    entities.put_draft(repo, "gap", {"type": "page", "title": "Gap"}, author=ADA)
+    content.put_draft(repo, "missing", doc, author=ADA)
+    content.put_draft(repo, "gap", {"type": "page", "title": "Gap"}, author=ADA)
     first = entities.get_entity(repo, "gap", state="draft").commit
-    entities.put_draft(repo, "gap", {"type": "page", "title": "Gap 2"}, author=ADA)
-    publishing.publish(repo, [PublishTarget("missing")], author=ADA)
+    content.put_draft(repo, "gap", {"type": "page", "title": "Gap 2"}, author=ADA)
+    content.publish(repo, [PublishTarget("missing")], author=ADA)
     sync_live_mirror(repo)
     remove(html_blob(repo, "missing"))
     remove(repo.path / "objects" / first[:2] / first[2:])
@@ -244,10 +243,10 @@ def test_startup_repair_leaves_a_repository_with_a_missing_object_and_repairs_th
 ) -> None:
     for name in ("demo", "other"):
         repo = store.create_repository(name)
-        entities.put_draft(
+        content.put_draft(
             repo, "page", {"type": "page", "title": "P", "fields": {"html": f"<p>{name}</p>\n"}}, author=ADA
         )
-        publishing.publish_all_drafts(repo, author=ADA)  # the live-only copy is left behind, as by a crash
+        content.publish_all_drafts(repo, author=ADA)  # the live-only copy is left behind, as by a crash
     remove(html_blob(store.repository("demo"), "page"))
     reports = Store(store.data_dir).repair_all()
     assert list(reports) == ["other"] and reports["other"].live_objects_copied > 0

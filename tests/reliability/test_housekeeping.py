@@ -11,7 +11,7 @@ from contextlib import contextmanager
 import pygit2
 import pytest
 
-from gitstore import ContentRepository
+from gitstore import ContentRepository, content
 from gitstore.entities import api as entities
 from gitstore.entities.document import parse_document
 from gitstore.errors import Busy
@@ -24,11 +24,11 @@ from tests.conftest import ADA, fsck_strict, git
 
 def test_gc_packs_objects_and_refs_while_writers_write(repo: ContentRepository) -> None:
     for n in range(50):
-        entities.put_draft(repo, f"page-{n}", {"type": "page", "title": f"P{n}"}, author=ADA)
-    publishing.publish_all_drafts(repo, author=ADA)
+        content.put_draft(repo, f"page-{n}", {"type": "page", "title": f"P{n}"}, author=ADA)
+    content.publish_all_drafts(repo, author=ADA)
     for n in range(5):
-        entities.patch_draft(repo, f"page-{n}", {"title": "again"}, author=ADA)
-        publishing.publish(repo, [publishing.PublishTarget(f"page-{n}")], author=ADA)
+        content.patch_draft(repo, f"page-{n}", {"title": "again"}, author=ADA)
+        content.publish(repo, [publishing.PublishTarget(f"page-{n}")], author=ADA)
         sync_live_mirror(repo)
     acked: list[str] = []
     errors: list[BaseException] = []
@@ -38,7 +38,7 @@ def test_gc_packs_objects_and_refs_while_writers_write(repo: ContentRepository) 
         n = 0
         try:
             while not stop.is_set():
-                result = entities.patch_draft(repo, "page-9", {"fields": {"n": n}}, author=ADA)
+                result = content.patch_draft(repo, "page-9", {"fields": {"n": n}}, author=ADA)
                 acked.append(result.entity.commit)
                 n += 1
         except BaseException as exc:  # pragma: no cover
@@ -57,8 +57,8 @@ def test_gc_packs_objects_and_refs_while_writers_write(repo: ContentRepository) 
     assert len(git(repo.path, "for-each-ref", "refs/drafts").splitlines()) == 50
     # all packed (no 4 KiB loose ref files left) but the one the writer moved again after gc
     assert [p.name for p in repo.path.glob("refs/drafts/*")] in ([], ["page-9"])
-    entities.patch_draft(repo, "page-1", {"title": "after gc"}, author=ADA)  # a loose ref over a packed one
-    publishing.publish(repo, [publishing.PublishTarget("page-1")], author=ADA)
+    content.patch_draft(repo, "page-1", {"title": "after gc"}, author=ADA)  # a loose ref over a packed one
+    content.publish(repo, [publishing.PublishTarget("page-1")], author=ADA)
     assert entities.get_entity(repo, "page-1").title == "after gc"
     fsck_strict(repo.path)
 
@@ -69,7 +69,7 @@ def test_packing_refs_while_single_and_bulk_writers_move_them_loses_no_move(repo
     that removes their loose files): every ref ends where its last acknowledged move put it."""
     keys = [f"page-{n}" for n in range(80)]
     for k in keys:
-        entities.put_draft(repo, k, {"type": "page", "title": k}, author=ADA)
+        content.put_draft(repo, k, {"type": "page", "title": k}, author=ADA)
     drafted: dict[str, str] = {}
     published: dict[str, str] = {}
     errors: list[BaseException] = []
@@ -80,7 +80,7 @@ def test_packing_refs_while_single_and_bulk_writers_move_them_loses_no_move(repo
         try:
             while not stop.is_set():
                 key = keys[n % 40]
-                drafted[key] = entities.patch_draft(repo, key, {"fields": {"n": n}}, author=ADA).entity.commit
+                drafted[key] = content.patch_draft(repo, key, {"fields": {"n": n}}, author=ADA).entity.commit
                 n += 1
         except BaseException as exc:  # pragma: no cover
             errors.append(exc)
@@ -92,8 +92,8 @@ def test_packing_refs_while_single_and_bulk_writers_move_them_loses_no_move(repo
                 # A few published refs move as loose files, then all of them through packed-refs.
                 for some in (keys[40:45], keys[40:]):
                     for k in some:
-                        drafted[k] = entities.patch_draft(repo, k, {"title": f"{k} {n}"}, author=ADA).entity.commit
-                    record = publishing.publish(repo, [publishing.PublishTarget(k) for k in some], author=ADA)
+                        drafted[k] = content.patch_draft(repo, k, {"title": f"{k} {n}"}, author=ADA).entity.commit
+                    record = content.publish(repo, [publishing.PublishTarget(k) for k in some], author=ADA)
                     published.update((item.key, item.commit) for item in record.items)
                     n += 1
         except BaseException as exc:  # pragma: no cover
@@ -124,7 +124,7 @@ def test_packing_refs_while_single_and_bulk_writers_move_them_loses_no_move(repo
 
 def test_maintain_does_what_is_due_and_clears_abandoned_locks(repo: ContentRepository) -> None:
     for n in range(12):
-        entities.put_draft(repo, f"page-{n}", {"type": "page", "title": f"P{n}"}, author=ADA)
+        content.put_draft(repo, f"page-{n}", {"type": "page", "title": f"P{n}"}, author=ADA)
     abandoned = repo.path / "refs/drafts/page-1.lock"
     abandoned.write_text("0" * 40 + "\n")
     os.utime(abandoned, (time.time() - 3600, time.time() - 3600))
@@ -148,7 +148,7 @@ def test_maintain_does_what_is_due_and_clears_abandoned_locks(repo: ContentRepos
 def test_maintain_merges_packs_once_imports_have_left_many(repo: ContentRepository) -> None:
     for batch in range(3):  # a batch of over 32 changes is written as one pack
         changes = [page_change(f"page-{batch}-{n}", f"P{n}") for n in range(40)]
-        entities.write_drafts(repo, changes, author=ADA, summary=f"import {batch}")
+        content.write_drafts(repo, changes, author=ADA, summary=f"import {batch}")
     packs = int(git(repo.path, "count-objects", "-v").split("packs: ")[1].split()[0])
     assert packs >= 3
     assert not maintain(repo, Policy(packs=packs + 1)).repacked
@@ -159,7 +159,7 @@ def test_maintain_merges_packs_once_imports_have_left_many(repo: ContentReposito
 
 
 def test_maintain_skips_a_repository_another_housekeeper_is_in(repo: ContentRepository) -> None:
-    entities.put_draft(repo, "intro", {"type": "page", "title": "One"}, author=ADA)
+    content.put_draft(repo, "intro", {"type": "page", "title": "One"}, author=ADA)
     with another_housekeeper(repo):
         assert maintain(repo, Policy(loose_refs=1, loose_objects=1)).skipped
     assert not maintain(repo, Policy(loose_refs=1, loose_objects=1)).skipped
@@ -167,7 +167,7 @@ def test_maintain_skips_a_repository_another_housekeeper_is_in(repo: ContentRepo
 
 def test_a_bulk_writer_never_takes_packed_refs_from_a_live_housekeeper(repo: ContentRepository) -> None:
     """An old packed-refs.lock is abandoned only if no housekeeper holds the repository."""
-    commit = entities.put_draft(repo, "intro", {"type": "page", "title": "One"}, author=ADA).entity.commit
+    commit = content.put_draft(repo, "intro", {"type": "page", "title": "One"}, author=ADA).entity.commit
     lock = repo.path / "packed-refs.lock"
     lock.write_text("")
     os.utime(lock, (time.time() - 60, time.time() - 60))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from gitstore import Store
+from gitstore import Store, content
 from gitstore.entities import api as entities
 from gitstore.storage.api import entity_path
 from gitstore.upkeep.repair import repair
@@ -21,9 +21,9 @@ RUNS = 10
 def test_kill_9_during_draft_writes_loses_no_acknowledged_write(store: Store) -> None:
     repo = store.create_repository("demo")
     for key in SINGLES:
-        entities.put_draft(repo, key, {"type": "page", "title": key}, author=ADA)
+        content.put_draft(repo, key, {"type": "page", "title": key}, author=ADA)
     for key in BATCHED:
-        entities.put_draft(repo, key, {"type": "page", "title": "batch-0"}, author=ADA)
+        content.put_draft(repo, key, {"type": "page", "title": "batch-0"}, author=ADA)
     acked: dict[str, str] = {}  # commit -> key, every single write acknowledged so far
     batched = repaired = 0
     for run in range(RUNS):

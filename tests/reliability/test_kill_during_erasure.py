@@ -11,11 +11,10 @@ from pathlib import Path
 import pytest
 
 import gitstore.erasure
-from gitstore import Store
+from gitstore import Store, content
 from gitstore.entities import api as entities
 from gitstore.erasure import ERASED_TITLE, erase, erasures, finish_erasures
 from gitstore.links import api as links
-from gitstore.publishing import api as publishing
 from gitstore.publishing.mirror import ensure_live_mirror
 from tests.conftest import ADA, fsck_strict, object_bytes
 from tests.reliability.children import ROOT, refs_of
@@ -26,20 +25,20 @@ RUNS = 6
 def build(data: Path) -> None:
     repo = Store(data).create_repository("demo")
     for n in range(30):
-        links.put_draft(repo, f"page-{n}", {"type": "page", "title": f"Page {n}"}, author=ADA)
+        content.put_draft(repo, f"page-{n}", {"type": "page", "title": f"Page {n}"}, author=ADA)
     for n in range(6):
-        links.put_draft(
+        content.put_draft(
             repo,
             "secret",
             {"type": "page", "title": f"SECRETTITLE {n}", "fields": {"body": f"SECRETBODY {n}\n"}},
             author=ADA,
         )
-        publishing.publish_all_drafts(repo, author=ADA)
+        content.publish_all_drafts(repo, author=ADA)
     pin = entities.get_entity(repo, "secret", version=3).commit
-    links.put_draft(
+    content.put_draft(
         repo, "unit", {"type": "container", "title": "Unit", "members": [{"key": "secret", "pin": pin}]}, author=ADA
     )
-    publishing.publish_all_drafts(repo, author=ADA)
+    content.publish_all_drafts(repo, author=ADA)
     ensure_live_mirror(repo)
 
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from gitstore import Store
+from gitstore import Store, content
 from gitstore.entities import api as entities
-from gitstore.publishing import api as publishing
 from gitstore.storage.api import entity_path
 from gitstore.upkeep.repair import repair
 from tests.conftest import ADA, fsck_strict, git
@@ -17,8 +16,8 @@ RUNS = 10
 def test_kill_9_during_publishes_never_leaves_half_a_publish(store: Store) -> None:
     repo = store.create_repository("demo")
     for key in KEYS:
-        entities.put_draft(repo, key, {"type": "page", "title": "round-0"}, author=ADA)
-    publishing.publish_all_drafts(repo, author=ADA)
+        content.put_draft(repo, key, {"type": "page", "title": "round-0"}, author=ADA)
+    content.publish_all_drafts(repo, author=ADA)
     acked = 0
     killed_mid_publish = 0
     for run in range(RUNS):
@@ -46,8 +45,8 @@ def test_kill_9_during_publishes_never_leaves_half_a_publish(store: Store) -> No
         assert not list(repo.path.glob("refs/**/*.lock"))
         fsck_strict(repo.path)
     # after all that, the repository still takes writes and publishes
-    entities.patch_draft(repo, KEYS[0], {"title": "after"}, author=ADA)
-    record = publishing.publish_all_drafts(repo, author=ADA)
+    content.patch_draft(repo, KEYS[0], {"title": "after"}, author=ADA)
+    record = content.publish_all_drafts(repo, author=ADA)
     assert any(i.key == KEYS[0] for i in record.items)
     assert entities.get_entity(repo, KEYS[0]).title == "after"
     print(f"kill -9 runs: {RUNS}, acked rounds: {acked}, runs that needed repair: {killed_mid_publish}")

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from gitstore import ContentRepository
+from gitstore import ContentRepository, content
 from gitstore.entities import api as entities
 from gitstore.errors import Busy
 from gitstore.upkeep.repair import repair
@@ -24,26 +24,26 @@ def plant_lock(repo: ContentRepository, ref: str, age: float) -> str:
 
 
 def test_an_old_ref_lock_is_cleared_by_the_next_writer(repo: ContentRepository) -> None:
-    entities.put_draft(repo, "intro", {"type": "page", "title": "One"}, author=ADA)
+    content.put_draft(repo, "intro", {"type": "page", "title": "One"}, author=ADA)
     lock = plant_lock(repo, "refs/drafts/intro", age=60)
-    result = entities.patch_draft(repo, "intro", {"title": "Two"}, author=ADA)
+    result = content.patch_draft(repo, "intro", {"title": "Two"}, author=ADA)
     assert result.entity.version == 2 and not os.path.exists(lock)
     fsck_strict(repo.path)
 
 
 def test_a_fresh_ref_lock_is_busy_not_a_crash(repo: ContentRepository) -> None:
-    entities.put_draft(repo, "intro", {"type": "page", "title": "One"}, author=ADA)
+    content.put_draft(repo, "intro", {"type": "page", "title": "One"}, author=ADA)
     plant_lock(repo, "refs/drafts/intro", age=0)
     with pytest.raises(Busy):
-        entities.patch_draft(repo, "intro", {"title": "Two"}, author=ADA)
+        content.patch_draft(repo, "intro", {"title": "Two"}, author=ADA)
     assert entities.get_entity(repo, "intro", state="draft").version == 1
 
 
 def test_startup_repair_sweeps_every_lock_a_dead_writer_left(repo: ContentRepository) -> None:
-    entities.put_draft(repo, "intro", {"type": "page", "title": "One"}, author=ADA)
+    content.put_draft(repo, "intro", {"type": "page", "title": "One"}, author=ADA)
     planted = [plant_lock(repo, r, age=0) for r in ("refs/drafts/intro", "refs/heads/draft", "refs/published/intro")]
     (repo.path / "packed-refs.lock").write_text("")
     report = repair(repo)
     assert len(report.removed_locks) == 4
     assert not any(os.path.exists(p) for p in planted)
-    assert entities.patch_draft(repo, "intro", {"title": "Two"}, author=ADA).entity.version == 2
+    assert content.patch_draft(repo, "intro", {"title": "Two"}, author=ADA).entity.version == 2
