@@ -47,6 +47,7 @@ from gitstore.publishing.api import roll_forward
 from gitstore.publishing.mirror import rebuild_live_mirror
 from gitstore.repository import DRAFT, MAIN, ContentRepository, draft_ref, published_ref
 from gitstore.storage.api import (
+    checkpoint_journal,
     entity_path,
     read_ref,
     read_settings,
@@ -313,6 +314,7 @@ def _drop_objects(path: Path, objects: list[str]) -> None:
     """Repack what refs reach, which leaves out of every pack what they no longer reach, then
     delete the listed objects left loose (nothing reaches them: a reached one was packed).
     Unlisted loose objects stay: a writer may be about to point a ref at them."""
+    checkpoint_journal(str(path))  # the journal's records may hold the erased content
     subprocess.run(
         ["git", "--git-dir", str(path), "repack", "-a", "-d", "-q"],
         check=True,

@@ -37,7 +37,7 @@ from gitstore.entities.pruned import record_pruned
 from gitstore.entities.snapshots import load_snapshot
 from gitstore.publishing.api import roll_forward
 from gitstore.repository import ContentRepository, draft_ref
-from gitstore.storage.api import read_ref
+from gitstore.storage.api import delete_ref, read_ref
 
 __all__ = ["PruneReport", "prune"]
 
@@ -108,7 +108,7 @@ def prune(
             )
             for key in report.pruned_entities:
                 if read_ref(git, draft_ref(key)) is not None:
-                    git.references.delete(draft_ref(key))
+                    delete_ref(git, draft_ref(key))
             repo.index.forget(report.pruned_entities)
     report.unreachable_objects = _prune_objects(repo, dry_run=dry_run, grace_seconds=grace_seconds)
     report.seconds = round(time.monotonic() - start, 3)

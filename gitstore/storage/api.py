@@ -5,6 +5,7 @@ Only this layer imports pygit2 for writing; layers above speak in keys, commits 
 
 from gitstore.storage.git import GitRepository, configure_libgit2, init_bare
 from gitstore.storage.history import BlamedLine, blame_file, merge_text, tree_patch
+from gitstore.storage.journal import checkpoint as checkpoint_journal
 from gitstore.storage.locks import PATIENT, LockBudget, RepoLock, try_flock
 from gitstore.storage.missing import missing_object, object_errors
 from gitstore.storage.packed_refs import LoosePacked, pack_loose_refs, read_packed_refs, update_refs_packed
@@ -12,6 +13,7 @@ from gitstore.storage.packs import Identity, write_commit
 from gitstore.storage.refs import (
     clear_stale_ref_lock,
     commit_on_ref,
+    delete_ref,
     disk_errors,
     move_ref,
     read_ref,
@@ -40,9 +42,11 @@ __all__ = [
     "PATIENT",
     "RepoLock",
     "blame_file",
+    "checkpoint_journal",
     "clear_stale_ref_lock",
     "commit_on_ref",
     "configure_libgit2",
+    "delete_ref",
     "disk_errors",
     "move_ref",
     "pack_loose_refs",
