@@ -160,3 +160,15 @@ def test_a_second_process_does_not_replay_a_journal_another_uses(store: Store, r
         assert len(list(journal.read_records(str(log_of(repo))))) == 1  # left for its writer
     finally:
         os.close(held)
+
+
+def test_a_ref_left_empty_by_a_power_cut_is_set_again_from_the_journal(store: Store, repo: ContentRepository) -> None:
+    handle = repo.storage.git
+    one = commit(handle, "one")
+    two = commit(handle, "two", one)
+    set_ref(handle, "refs/drafts/a", expected=None, new=one)
+    set_ref(handle, "refs/drafts/a", expected=one, new=two)
+    (repo.path / "refs/drafts/a").write_bytes(b"")  # the rename reached the disk, its content did not
+    repo = restart(store, repo.name)
+    assert read_ref(repo.storage.git, "refs/drafts/a") == two
+    fsck_strict(repo.path)
