@@ -34,6 +34,15 @@ def commit(handle: pygit2.Repository, text: str, parent: pygit2.Oid | None = Non
     return handle.create_commit(None, SIG, SIG, text, tree.write(), [parent] if parent else [])
 
 
+def two_moves(handle: pygit2.Repository, ref: str) -> tuple[pygit2.Oid, pygit2.Oid]:
+    """Create `ref` at a first commit, then move it to a second; both commits."""
+    one = commit(handle, "one")
+    two = commit(handle, "two", one)
+    set_ref(handle, ref, expected=None, new=one)
+    set_ref(handle, ref, expected=one, new=two)
+    return one, two
+
+
 def restart(store: Store, name: str) -> ContentRepository:
     """A new process's view: this one's journals closed, the repository opened afresh."""
     journal.forget_journals()
@@ -84,10 +93,7 @@ def test_after_a_power_cut_replay_brings_back_every_object_and_ref_move(store: S
 
 def test_replay_ends_on_the_last_move_of_a_ref_that_went_back_and_forth(store: Store, repo: ContentRepository) -> None:
     handle = repo.storage.git
-    one = commit(handle, "one")
-    two = commit(handle, "two", one)
-    set_ref(handle, "refs/drafts/a", expected=None, new=one)
-    set_ref(handle, "refs/drafts/a", expected=one, new=two)
+    one, two = two_moves(handle, "refs/drafts/a")
     set_ref(handle, "refs/drafts/a", expected=two, new=one)  # back: a discarded draft
     repo = restart(store, repo.name)  # nothing lost: the replay walks the chain and ends where it was
     assert read_ref(repo.storage.git, "refs/drafts/a") == one
@@ -164,10 +170,7 @@ def test_a_second_process_does_not_replay_a_journal_another_uses(store: Store, r
 
 def test_a_ref_left_empty_by_a_power_cut_is_set_again_from_the_journal(store: Store, repo: ContentRepository) -> None:
     handle = repo.storage.git
-    one = commit(handle, "one")
-    two = commit(handle, "two", one)
-    set_ref(handle, "refs/drafts/a", expected=None, new=one)
-    set_ref(handle, "refs/drafts/a", expected=one, new=two)
+    one, two = two_moves(handle, "refs/drafts/a")
     (repo.path / "refs/drafts/a").write_bytes(b"")  # the rename reached the disk, its content did not
     repo = restart(store, repo.name)
     assert read_ref(repo.storage.git, "refs/drafts/a") == two
