@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 export GITSTORE_DATA ?= $(CURDIR)/data
 
-.PHONY: serve test chromium lint bench fuzz load scale relay-soak clean
+.PHONY: serve test chromium lint bench fuzz load scale relay-soak crash clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# The journal's kill -9 and power-cut loops at length (ADR 0014; the suite runs 4 rounds each).
+crash: $(STAMP)
+	GITSTORE_KILL_RUNS=40 $(BIN)/pytest -q -p no:randomly tests/reliability/test_kill_during_journal.py -s
 
 # The property and schemathesis tests with many more examples, random each run (a few minutes);
 # failures are kept in .hypothesis/ and tried first next time.

@@ -50,6 +50,7 @@ from gitstore.storage.api import (
     GitHandle,
     ObjectId,
     TreeId,
+    checkpoint_journal,
     commit_id,
     commit_tree,
     entity_path,
@@ -327,6 +328,7 @@ def _drop_objects(path: Path, objects: list[str]) -> None:
     """Repack what refs reach, which leaves out of every pack what they no longer reach, then
     delete the listed objects left loose (nothing reaches them: a reached one was packed).
     Unlisted loose objects stay: a writer may be about to point a ref at them."""
+    checkpoint_journal(str(path))  # the journal's records may hold the erased content
     subprocess.run(
         ["git", "--git-dir", str(path), "repack", "-a", "-d", "-q"],
         check=True,

@@ -32,6 +32,7 @@ from gitstore.storage.commits import (
 )
 from gitstore.storage.git import GitRepository, configure_libgit2, create_bare, init_bare, open_bare
 from gitstore.storage.history import BlamedLine, blame_file, merge_text, tree_patch
+from gitstore.storage.journal import checkpoint as checkpoint_journal
 from gitstore.storage.locks import PATIENT, LockBudget, RepoLock, try_flock
 from gitstore.storage.missing import missing_object, object_errors
 from gitstore.storage.objects import copy_objects, missing_tree_objects
@@ -86,6 +87,7 @@ __all__ = [
     "aggregate_entities",
     "blame_file",
     "blob_at",
+    "checkpoint_journal",
     "clear_stale_ref_lock",
     "commit_id",
     "commit_message",

@@ -13,6 +13,9 @@ process with `GITSTORE_FSYNC` (git calls the same choice `core.fsyncMethod`):
   should use `fsync`.
 - `fsync`: every object file and its directory are fsynced as they are written (git's
   `core.fsyncMethod=fsync`); a ref needs nothing more than its own fsync.
+- `journal`: one append and one `fdatasync` of the repository's journal per round, holding
+  the round's ref moves and the objects written since the last record; objects, refs and
+  folders are not flushed until a checkpoint in the background (storage.journal, ADR 0014).
 
 Either way a crash before the ref moves leaves only unreferenced objects, which `git prune`
 clears, and a crash after it leaves everything the ref names on disk.
@@ -20,18 +23,20 @@ clears, and a crash after it leaves everything the ref names on disk.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import os
-import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
-__all__ = ["METHODS", "before_refs_move", "method", "object_written", "use_method"]
+import pygit2
 
-METHODS = ("syncfs", "fsync")
+from gitstore.storage import files, journal
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True) if sys.platform == "linux" else None
+__all__ = ["METHODS", "before_refs_move", "method", "object_written", "refs_moving", "sync_folders", "use_method"]
+
+METHODS = ("syncfs", "fsync", "journal")
+
+_libc = files._libc
 _method: str | None = None
 # Every object write counts, a write of an object already on disk too: another process may
 # have written it and not yet synced it, and this process is about to depend on it. A count is
@@ -50,7 +55,7 @@ def method() -> str:
         wanted = os.environ.get("GITSTORE_FSYNC", "")
         if wanted and wanted not in METHODS:
             raise ValueError(f"GITSTORE_FSYNC must be one of {', '.join(METHODS)}, not {wanted!r}")
-        _method = wanted or ("syncfs" if _libc is not None and hasattr(_libc, "syncfs") else "fsync")
+        _method = wanted or ("syncfs" if files.can_sync_file_system() else "fsync")
     return _method
 
 
@@ -67,11 +72,38 @@ def fsync_each_object() -> bool:
     return method() == "fsync"
 
 
-def object_written() -> None:
-    """Note that an object was written (or found on disk) without being made durable."""
+def sync_folders() -> bool:
+    """Whether a rename into a folder (a ref's, a new fan-out folder) is made durable by an
+    fsync of that folder; not with the journal, whose replay makes them again."""
+    return method() != "journal"
+
+
+def object_written(
+    objects_dir: str = "", name: str = "", *, body: bytes | None = None, kind: int = 0, content: bytes = b""
+) -> None:
+    """Note that an object was written (its loose file's `body`) or found on disk (its `kind`
+    and `content`) without being made durable: the next ref move covers it."""
     global _written
+    if name and method() == "journal":
+        journal.note_object(objects_dir, name, body=body, kind=kind, content=content)
+        return
     with _count_guard:
         _written += 1
+
+
+@contextmanager
+def refs_moving(
+    repository: str, ref_fds: Sequence[int], moves: Sequence[tuple[str, pygit2.Oid | None, pygit2.Oid | None, bool]]
+) -> Iterator[None]:
+    """Around renaming the lock files in `ref_fds` (written, not closed) over their refs:
+    make them and every object written before them durable first. Each move is
+    `(ref, expected, new, checked)` (storage.journal.Move)."""
+    if method() == "journal":
+        with journal.journal_for(repository).appended([journal.Move(*move) for move in moves]):
+            yield
+        return
+    before_refs_move(repository, ref_fds)
+    yield
 
 
 def before_refs_move(repository: str, ref_fds: Sequence[int]) -> None:
@@ -93,12 +125,5 @@ def _syncfs(path: str) -> None:
     with _sync_guard:  # threads that arrive while one syncs wait for it, then often need nothing
         if _synced >= target:
             return
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            assert _libc is not None
-            if _libc.syncfs(fd) != 0:  # ctypes releases the GIL for the call
-                err = ctypes.get_errno()
-                raise OSError(err, os.strerror(err), path)
-        finally:
-            os.close(fd)
+        files.sync_file_system(path)
         _synced = max(_synced, target)

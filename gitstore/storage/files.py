@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import os
+import sys
 from pathlib import Path
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True) if sys.platform == "linux" else None
 
 
 def write_atomically(
@@ -42,5 +47,26 @@ def fsync_dir(path: str | Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def can_sync_file_system() -> bool:
+    """Whether `sync_file_system` is one file system's flush (syncfs(2)), not every one's."""
+    return _libc is not None and hasattr(_libc, "syncfs")
+
+
+def sync_file_system(path: str | Path) -> None:
+    """Make everything written to the file system holding `path` durable: syncfs(2), which
+    waits for every dirty page of that file system (other processes' too); elsewhere sync(2)."""
+    if not can_sync_file_system():
+        os.sync()
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        assert _libc is not None
+        if _libc.syncfs(fd) != 0:  # ctypes releases the GIL for the call
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err), str(path))
     finally:
         os.close(fd)

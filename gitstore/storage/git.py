@@ -16,6 +16,7 @@ from pathlib import Path
 import pygit2
 
 from gitstore.storage.commits import GitHandle
+from gitstore.storage.journal import open_journal
 from gitstore.storage.locks import HOUSEKEEPING_LOCK, PATIENT, LockBudget, RepoLock
 from gitstore.storage.loose import guarded_odb
 from gitstore.storage.packs import ObjectBuffer, attach
@@ -58,6 +59,10 @@ class GitRepository:
         self.publish_lock = RepoLock(control / "publish.lock", lock_budget)
         self.housekeeping_lock = RepoLock(path / HOUSEKEEPING_LOCK, lock_budget)
         self._local = threading.local()
+        # Before anything reads it: after a crash, refs may name objects only the journal
+        # holds. The copies gitstore keeps inside its control folder (the live-only copy) too.
+        for git_dir in (path, *control.glob("*.git")):
+            open_journal(str(git_dir))
 
     @property
     def git(self) -> GitHandle:

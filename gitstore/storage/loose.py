@@ -213,8 +213,8 @@ def write_loose(objects_dir: str, name: str, kind: int, content: bytes, *, absen
     path = f"{folder}/{name[2:]}"
     durable = durability.fsync_each_object()
     if not absent and _freshen(path):
-        if not durable:
-            durability.object_written()  # its writer may not have synced it yet
+        if not durable:  # its writer may not have made it durable yet
+            durability.object_written(objects_dir, name, kind=kind, content=content)
         return
     body = zlib.compress(_NAMES[kind] + b" %d\0" % len(content) + content, _COMPRESSION)
     created = False
@@ -231,7 +231,7 @@ def write_loose(objects_dir: str, name: str, kind: int, content: bytes, *, absen
             created = True
             continue
         if not durable:
-            durability.object_written()
+            durability.object_written(objects_dir, name, body=body)
         elif created:
             fsync_dir(objects_dir)
         return

@@ -47,8 +47,11 @@ def update_refs_packed(repo: pygit2.Repository, updates: Mapping[str, pygit2.Oid
         for name, oid in updates.items():
             entries[name] = (str(oid), None)
         _write_entries(fd, entries)
-        durability.before_refs_move(root, [fd])  # the objects these refs name first
-    _commit(fd, root)
+        # The objects these refs name first; with the journal, its record is the commit point
+        # and replays these moves (unchecked: they are set whatever they held).
+        moves = [(name, None, oid, False) for name, oid in updates.items()]
+        with durability.refs_moving(root, [fd], moves):
+            _commit(fd, root, durable=durability.sync_folders())
     for name in updates:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(f"{root}{name}")  # plain strings: pathlib costs 10 us a ref here
@@ -182,10 +185,11 @@ def _write_entries(fd: int, entries: dict[str, tuple[str, str | None]]) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _commit(fd: int, root: str) -> None:
+def _commit(fd: int, root: str, *, durable: bool = True) -> None:
     os.close(fd)
     os.replace(f"{root}packed-refs.lock", f"{root}packed-refs")
-    fsync_dir(Path(root))
+    if durable:
+        fsync_dir(Path(root))
 
 
 @contextlib.contextmanager

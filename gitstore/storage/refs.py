@@ -21,7 +21,7 @@ from pathlib import Path
 import pygit2
 
 from gitstore.errors import Busy, StaleVersion, StorageFull
-from gitstore.storage import durability
+from gitstore.storage import durability, journal
 from gitstore.storage.commits import CommitId, GitHandle, Signature, TreeId
 from gitstore.storage.files import fsync_dir
 from gitstore.storage.lockfiles import RETRY_BUDGET_SECONDS, STALE_LOCK_SECONDS, create_exclusively, remove_if_older
@@ -43,13 +43,6 @@ def refs_under(repo: GitHandle, prefix: str) -> dict[str, CommitId]:
         if name.startswith(prefix):
             found[name[len(prefix) :]] = repo.references[name].target
     return found  # type: ignore[return-value]
-
-
-def delete_ref(repo: GitHandle, name: str) -> None:
-    """Remove ref `name` (loose or packed) if there is one. Only for refs the caller's RepoLock
-    guards."""
-    if read_ref(repo, name) is not None:
-        repo.references.delete(name)
 
 
 def commit_on_ref(
@@ -149,13 +142,14 @@ def _write_refs(repo: pygit2.Repository, moves: Sequence[tuple[str, pygit2.Oid |
             if current != expected:
                 raise StaleVersion(f"{ref} has moved", ref=ref, current=current, expected=expected)
             os.write(fd, f"{new}\n".encode())
-        durability.before_refs_move(root, [fd for _, _, fd in taken])
-        for i, (lock, path, fd) in enumerate(taken):
-            os.close(fd)
-            taken[i] = (lock, path, -1)
-        for i, (lock, path, _) in enumerate(taken):
-            os.rename(lock, path)
-            taken[i] = ("", path, -1)
+        journaled = [(ref, expected, new, True) for ref, expected, new in moves]
+        with durability.refs_moving(root, [fd for _, _, fd in taken], journaled):
+            for i, (lock, path, fd) in enumerate(taken):
+                os.close(fd)
+                taken[i] = (lock, path, -1)
+            for i, (lock, path, _) in enumerate(taken):
+                os.rename(lock, path)
+                taken[i] = ("", path, -1)
     except BaseException:
         for lock, _, fd in taken:
             if fd != -1:
@@ -164,8 +158,9 @@ def _write_refs(repo: pygit2.Repository, moves: Sequence[tuple[str, pygit2.Oid |
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(lock)
         raise
-    for folder in sorted({os.path.dirname(path) for _, path, _ in taken}):
-        fsync_dir(folder)
+    if durability.sync_folders():
+        for folder in sorted({os.path.dirname(path) for _, path, _ in taken}):
+            fsync_dir(folder)
 
 
 def _create_lock(lock: str) -> int:
@@ -199,7 +194,21 @@ def _make_folders(root: str, folder: str) -> None:
     for made in reversed(missing):
         with contextlib.suppress(FileExistsError):
             os.mkdir(made)
-        fsync_dir(os.path.dirname(made))
+        if durability.sync_folders():
+            fsync_dir(os.path.dirname(made))
+
+
+def delete_ref(repo: GitHandle, ref: str) -> None:
+    """Remove `ref` (loose and packed). Only for refs the caller's RepoLock guards. With the
+    journal, the deletion is recorded first: a replay must not bring back a ref whose
+    creation is still in the journal."""
+    current = read_ref(repo, ref)
+    if current is None:
+        return
+    if durability.method() == "journal" or journal.has_journal(repo.path):
+        with journal.journal_for(repo.path).appended([journal.Move(ref, current, None)]):
+            pass
+    repo.references.delete(ref)
 
 
 def move_ref(repo: GitHandle, ref: str, new: CommitId) -> None:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from gitstore.publishing.mirror import live_mirror_path
 from gitstore.repository import ContentRepository
-from gitstore.storage.api import GitRepository, pack_loose_refs, sweep_stale_locks
+from gitstore.storage.api import GitRepository, checkpoint_journal, pack_loose_refs, sweep_stale_locks
 
 __all__ = ["GcReport", "MaintainReport", "Policy", "Stats", "gc", "maintain", "stats"]
 
@@ -106,6 +106,7 @@ def maintain(repo: ContentRepository, policy: Policy = Policy()) -> MaintainRepo
         if not free:
             report.skipped = True
             return report
+        checkpoint_journal(str(repo.path))  # its copies too; idle journals empty between runs
         for storage in filter(None, (repo.storage, _live(repo))):
             report.removed_locks += sweep_stale_locks(
                 storage.git, ["refs", "packed-refs.lock"], older_than=policy.stale_lock_age

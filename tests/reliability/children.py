@@ -12,7 +12,7 @@ from tests.conftest import git
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_until_killed(module: str, data_dir: Path, seed: int) -> list[str]:
+def run_until_killed(module: str, data_dir: Path, seed: int, env: dict[str, str] | None = None) -> list[str]:
     """Run `python -m module data_dir seed`; the lines it printed, each one acknowledgement."""
     child = subprocess.run(
         [sys.executable, "-m", module, str(data_dir), str(seed)],
@@ -20,6 +20,7 @@ def run_until_killed(module: str, data_dir: Path, seed: int) -> list[str]:
         capture_output=True,
         text=True,
         timeout=120,
+        env=env,
     )
     assert child.returncode == -9, child.stderr  # it was killed, not crashed
     return child.stdout.splitlines()
