@@ -29,8 +29,7 @@ from typing import Any
 
 import orjson
 
-from gitstore import Author, Store
-from gitstore.entities import api as entities
+from gitstore import Author, Store, content
 from gitstore.storage import durability, journal
 from gitstore.storage.files import fsync_dir, sync_file_system
 
@@ -97,7 +96,7 @@ def _writes(repo: Any, keys: list[str], rev: int) -> list[float]:
     times = []
     for n, key in enumerate(keys):
         t = time.perf_counter()
-        entities.put_draft(repo, key, _doc(n, rev), author=ME)
+        content.put_draft(repo, key, _doc(n, rev), author=ME)
         times.append(time.perf_counter() - t)
     return times
 

@@ -12,8 +12,7 @@ import signal
 import sys
 import threading
 
-from gitstore import Author, Store
-from gitstore.entities import api as entities
+from gitstore import Author, Store, content
 from gitstore.entities.draft_branch import fold_drafts
 from gitstore.storage import journal
 
@@ -29,10 +28,10 @@ def main(data_dir: str, seed: int) -> None:
     for n in range(10_000):
         if n % 2:
             key = f"new-{seed}-{n}"
-            written = entities.put_draft(repo, key, {"type": "page", "title": key}, author=ME)
+            written = content.put_draft(repo, key, {"type": "page", "title": key}, author=ME)
         else:
             key = rng.choice(KEYS)
-            written = entities.patch_draft(repo, key, {"fields": {"n": n}}, author=ME)
+            written = content.patch_draft(repo, key, {"fields": {"n": n}}, author=ME)
         print(f"single {key} {written.entity.commit}", flush=True)
         if n % 5 == 4:
             fold_drafts(repo)

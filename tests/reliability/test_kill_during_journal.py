@@ -8,11 +8,10 @@ from __future__ import annotations
 import os
 
 import pytest
-from gitstore.maintenance import repair
 
-from gitstore import Store
-from gitstore.entities import api as entities
+from gitstore import Store, content
 from gitstore.storage import journal
+from gitstore.upkeep.repair import repair
 from tests.conftest import ADA, fsck_strict, git
 from tests.reliability.children import refs_of, run_until_killed
 from tests.reliability.journal_child import KEYS
@@ -32,7 +31,7 @@ RUNS = int(os.environ.get("GITSTORE_KILL_RUNS", "4"))
 def test_kill_9_then_a_power_cut_loses_no_acknowledged_write(store: Store, where: dict[str, str]) -> None:
     repo = store.create_repository("demo")
     for key in KEYS:
-        entities.put_draft(repo, key, {"type": "page", "title": key}, author=ADA)
+        content.put_draft(repo, key, {"type": "page", "title": key}, author=ADA)
     env = {**os.environ, "GITSTORE_FSYNC": "journal", **where}
     acked: dict[str, str] = {}  # commit -> key
     lost = 0

@@ -10,8 +10,7 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from gitstore import ContentRepository, Store
-from gitstore.entities import api as entities
+from gitstore import ContentRepository, Store, content
 from gitstore.storage import durability, journal
 from gitstore.storage.refs import delete_ref, read_ref, set_ref, update_refs
 from tests.conftest import ADA, fsck_strict, git
@@ -80,7 +79,7 @@ def test_a_torn_record_is_skipped_and_the_records_after_it_are_read(repo: Conten
 def test_after_a_power_cut_replay_brings_back_every_object_and_ref_move(store: Store, repo: ContentRepository) -> None:
     written = []
     for n in range(6):
-        written.append(entities.put_draft(repo, f"page-{n % 3}", {"type": "page", "title": f"t{n}"}, author=ADA))
+        written.append(content.put_draft(repo, f"page-{n % 3}", {"type": "page", "title": f"t{n}"}, author=ADA))
     final = {f"refs/drafts/page-{n}": read_ref(repo.storage.git, f"refs/drafts/page-{n}") for n in range(3)}
     lost = lose_what_was_not_flushed(repo.path)
     assert lost.objects and lost.refs  # the cut took files the page cache held
@@ -133,10 +132,10 @@ def test_many_refs_moved_through_packed_refs_are_replayed_too(store: Store, repo
 
 def test_a_checkpoint_empties_the_journal_and_writers_go_on(store: Store, repo: ContentRepository) -> None:
     for n in range(3):
-        entities.put_draft(repo, f"page-{n}", {"type": "page", "title": "t"}, author=ADA)
+        content.put_draft(repo, f"page-{n}", {"type": "page", "title": "t"}, author=ADA)
     assert journal.checkpoint(str(repo.path))
     assert not (repo.path / "journal" / "log.old").exists() and log_of(repo).stat().st_size == 0
-    entities.put_draft(repo, "page-9", {"type": "page", "title": "t"}, author=ADA)
+    content.put_draft(repo, "page-9", {"type": "page", "title": "t"}, author=ADA)
     assert len(list(journal.read_records(str(log_of(repo))))) == 1
     assert not journal.checkpoint(str(repo.path / "nowhere"))
 
@@ -144,9 +143,9 @@ def test_a_checkpoint_empties_the_journal_and_writers_go_on(store: Store, repo: 
 def test_a_checkpoint_that_died_after_its_rename_is_replayed_and_finished(
     store: Store, repo: ContentRepository
 ) -> None:
-    entities.put_draft(repo, "page-1", {"type": "page", "title": "t"}, author=ADA)
+    content.put_draft(repo, "page-1", {"type": "page", "title": "t"}, author=ADA)
     os.rename(log_of(repo), repo.path / "journal" / "log.old")  # died before its flush
-    entities.put_draft(repo, "page-2", {"type": "page", "title": "t"}, author=ADA)
+    content.put_draft(repo, "page-2", {"type": "page", "title": "t"}, author=ADA)
     tips = {k: read_ref(repo.storage.git, f"refs/drafts/{k}") for k in ("page-1", "page-2")}
     lose_what_was_not_flushed(repo.path)
     repo = restart(store, repo.name)
@@ -156,7 +155,7 @@ def test_a_checkpoint_that_died_after_its_rename_is_replayed_and_finished(
 
 
 def test_a_second_process_does_not_replay_a_journal_another_uses(store: Store, repo: ContentRepository) -> None:
-    entities.put_draft(repo, "page-1", {"type": "page", "title": "t"}, author=ADA)
+    content.put_draft(repo, "page-1", {"type": "page", "title": "t"}, author=ADA)
     held = os.open(repo.path / "journal" / "users", os.O_RDONLY)  # another live process
     try:
         import fcntl
