@@ -27,8 +27,7 @@ from api import oauth
 from api.problems import HTTPProblem
 from api.ratelimit import enforce_rate_limit
 from gitstore import ContentRepository
-from gitstore.access.credentials import Credentials
-from gitstore.access.scopes import EVERY_REPOSITORY, SCOPES, Grants, Principal, Scope
+from gitstore.access.api import EVERY_REPOSITORY, SCOPES, Credentials, Grants, Principal, Scope
 
 __all__ = [
     "Principal",

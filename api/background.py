@@ -17,9 +17,9 @@ import logging
 from starlette.concurrency import run_in_threadpool
 
 from gitstore import Store
-from gitstore.entities.draft_branch import fold_drafts
+from gitstore.entities.api import fold_drafts
 from gitstore.errors import Busy, StorageFull
-from gitstore.upkeep.packing import maintain
+from gitstore.upkeep.api import maintain
 
 log = logging.getLogger("gitstore.housekeeping")  # the name operators filter logs by
 

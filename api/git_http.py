@@ -35,8 +35,8 @@ from api.auth import current_principal, require_preview, require_visible
 from api.body import read_body
 from api.problems import HTTPProblem
 from gitstore import ContentRepository, Store
-from gitstore.entities.draft_branch import folded_draft_head
-from gitstore.publishing.mirror import ensure_live_mirror
+from gitstore.entities.api import folded_draft_head
+from gitstore.publishing.api import ensure_live_mirror
 
 router = APIRouter(prefix="/git", tags=["git"])
 

@@ -41,7 +41,7 @@ from api.routers import (
 )
 from api.settings import Settings
 from gitstore import Store
-from gitstore.access.credentials import Credentials
+from gitstore.access.api import Credentials
 from gitstore.samples import load_samples
 from gitstore.storage.api import LockBudget
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from gitstore import ContentRepository, Store
-from gitstore.publishing.mirror import sync_live_mirror_after_publish
+from gitstore.publishing.api import sync_live_mirror_after_publish
 
 # Two threads: one repository's sync waiting for its publish lock never holds up another's.
 _syncs = ThreadPoolExecutor(max_workers=2, thread_name_prefix="gitstore-live-mirror")

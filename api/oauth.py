@@ -25,8 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api.body import read_body
 from api.problems import HTTPProblem
-from gitstore.access.credentials import Credentials
-from gitstore.access.scopes import Principal, narrow, parse_scope_string, scope_string
+from gitstore.access.api import Credentials, Principal, narrow, parse_scope_string, scope_string
 from gitstore.errors import InvalidInput
 
 router = APIRouter(tags=["auth"])

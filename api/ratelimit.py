@@ -16,7 +16,7 @@ from limits.storage import MemoryStorage
 from limits.strategies import SlidingWindowCounterRateLimiter
 
 from api.problems import HTTPProblem
-from gitstore.access.scopes import Principal
+from gitstore.access.api import Principal
 
 
 class RateLimiter:

@@ -21,7 +21,7 @@ from api.deps import PrincipalDep, RepoDep
 from api.problems import gitstore_error
 from api.schemas import AuthorOut, EntityOut, RepoOut
 from gitstore import ContentRepository
-from gitstore.access.scopes import Principal
+from gitstore.access.api import Principal
 from gitstore.containers.api import TreeNode
 from gitstore.entities import api as entities
 from gitstore.errors import NotFound, RepositoryNotFound

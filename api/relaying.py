@@ -23,10 +23,8 @@ from gitstore.entities import api as entities
 from gitstore.errors import EntityNotFound, GitstoreError, Unpublished
 from gitstore.events import Event
 from gitstore.links import api as links
-from gitstore.publishing.unpublishing import serve
-from gitstore.relay.relay import Outgoing, Render
-from gitstore.relay.service import RelayConfig, RelayService
-from gitstore.relay.webhooks import Allowlist
+from gitstore.publishing.api import serve
+from gitstore.relay.api import Allowlist, Outgoing, RelayConfig, RelayService, Render
 
 log = logging.getLogger("gitstore.relay")
 

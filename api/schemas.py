@@ -8,8 +8,8 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
-from gitstore.access.scopes import EVERY_REPOSITORY
-from gitstore.entities.document import Document
+from gitstore.access.api import EVERY_REPOSITORY
+from gitstore.entities.api import Document
 from gitstore.names import REPO_NAME_PATTERN, repo_name_problem
 
 EntityPut = Document

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gitstore.access.credentials import default_path
+from gitstore.access.api import default_path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PUBLIC_AUTHORS = ("name", "none")

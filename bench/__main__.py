@@ -26,7 +26,6 @@ import orjson
 
 from gitstore import Author, Store, content
 from gitstore.entities import api as entities
-from gitstore.entities import snapshots
 from gitstore.publishing import api as publishing
 
 ME = Author("Bench", "bench@example.org")
@@ -99,10 +98,10 @@ def run(n: int, workdir: Path) -> dict[str, Any]:
         lambda: content.publish(repo, [publishing.PublishTarget(k) for k in updated], author=ME),
     )
     reads = random.Random(2).sample(keys, 1000)
-    snapshots.forget_cached()  # cold: every read parses its commit and files from git
+    entities.forget_cached()  # cold: every read parses its commit and files from git
     timed(results, "read_published_cold", 1000, lambda: [entities.get_entity(repo, k) for k in reads])
     timed(results, "read_published_warm", 1000, lambda: [entities.get_entity(repo, k) for k in reads])
-    snapshots.forget_cached()
+    entities.forget_cached()
     timed(
         results,
         "read_draft_cold",

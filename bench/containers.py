@@ -19,9 +19,7 @@ from bench.common import median_and_best, run_main
 from gitstore import Author, Store, content
 from gitstore.containers import api as containers
 from gitstore.containers.api import View
-from gitstore.entities import snapshots
-from gitstore.entities.api import DraftChange
-from gitstore.entities.document import parse_document
+from gitstore.entities.api import DraftChange, forget_cached, parse_document
 from gitstore.publishing.api import PublishTarget
 from gitstore.repository import ContentRepository
 
@@ -30,7 +28,7 @@ ME = Author("Bench", "bench@example.org")
 
 def timed(fn: Any, runs: int, *, cold: bool = False) -> tuple[float, float]:
     """(median, best) in milliseconds; `cold` empties the snapshot cache before each run."""
-    return median_and_best(fn, runs, before=snapshots.forget_cached if cold else None)
+    return median_and_best(fn, runs, before=forget_cached if cold else None)
 
 
 def unpinned(keys: list[str]) -> list[dict[str, Any]]:

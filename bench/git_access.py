@@ -28,8 +28,8 @@ import orjson
 from api.main import UVICORN_APP
 from gitstore import Author, Store, content
 from gitstore.publishing import api as publishing
-from gitstore.publishing.mirror import sync_live_mirror
-from gitstore.upkeep.packing import gc
+from gitstore.publishing.api import sync_live_mirror
+from gitstore.upkeep.api import gc
 
 ROOT = Path(__file__).resolve().parents[1]
 ME = Author("Bench", "bench@example.org")

@@ -22,7 +22,6 @@ import pygit2
 
 from gitstore import Author, Store, content
 from gitstore.entities import api as entities
-from gitstore.entities import snapshots
 from gitstore.history import api as history
 from gitstore.history.api import _merge_documents
 from gitstore.publishing import api as publishing
@@ -34,7 +33,7 @@ def median_ms(fn: Any, runs: int = 50, cold: bool = True) -> float:
     times = []
     for _ in range(runs):
         if cold:
-            snapshots.forget_cached()
+            entities.forget_cached()
         t = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t)
@@ -78,8 +77,8 @@ def run(versions: int, blame_versions: int, work: Path) -> dict[str, Any]:
     content.patch_draft(repo, "deep", {"fields": {"a": 1}}, author=ME)
     tip = entities.get_entity(repo, "deep", state="draft")
     git = repo.storage.git
-    base_snap = snapshots.load_snapshot(git, pygit2.Oid(hex=base.commit))
-    tip_snap = snapshots.load_snapshot(git, pygit2.Oid(hex=tip.commit))
+    base_snap = entities.load_snapshot(git, pygit2.Oid(hex=base.commit))
+    tip_snap = entities.load_snapshot(git, pygit2.Oid(hex=tip.commit))
     theirs = base_snap.document._replace(fields=base_snap.document.fields | {"b": 1})
     results["merge_compute_ms"] = median_ms(
         lambda: _merge_documents(git, base_snap.document, tip_snap.document, theirs), cold=False

@@ -22,9 +22,8 @@ from typing import Any
 
 from bench.common import run_main
 from gitstore import Author, Store
-from gitstore.bundles.api import export_bundle, import_bundle
-from gitstore.bundles.format import TAR_GZ, Version, version_files
-from gitstore.entities.document import Content, Member
+from gitstore.bundles.api import TAR_GZ, Version, export_bundle, import_bundle, version_files
+from gitstore.entities.api import Content, Member
 from gitstore.storage.api import entity_path
 
 ME = Author("Bench", "bench@example.org")

@@ -22,9 +22,7 @@ from typing import Any
 
 from bench.common import median_and_best, run_main
 from gitstore import Author, Store, content
-from gitstore.entities import snapshots
-from gitstore.entities.api import DraftChange
-from gitstore.entities.document import Content, parse_document
+from gitstore.entities.api import Content, DraftChange, forget_cached, parse_document
 from gitstore.events import read_events
 from gitstore.links import api as links
 from gitstore.publishing.api import PublishTarget
@@ -107,7 +105,7 @@ def run(entities: int, work: Path) -> dict[str, Any]:
         return repo
 
     def cold() -> ContentRepository:
-        snapshots.forget_cached()
+        forget_cached()
         return Store(data).repository("site")
 
     out: dict[str, Any] = {"expanded_links_warm_target_ms": 20, "expanded_links_cold_target_ms": 100}

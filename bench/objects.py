@@ -22,11 +22,8 @@ import pygit2
 
 from bench.common import median_and_best, run_main
 from gitstore import Author, Store, content
-from gitstore.entities import snapshots
-from gitstore.entities.document import document_to_files, parse_document
-from gitstore.storage.git import configure_libgit2
-from gitstore.storage.loose import guarded_odb
-from gitstore.storage.trees import write_files
+from gitstore.entities.api import document_to_files, forget_cached, load_snapshot, parse_document
+from gitstore.storage.api import configure_libgit2, guarded_odb, write_files
 
 ME = Author("Bench", "bench@example.org")
 RUNS = 5
@@ -77,10 +74,10 @@ def _read_blobs(open_handle: Callable[[], pygit2.Repository], blobs: list[pygit2
 
 
 def _read_entities(open_handle: Callable[[], pygit2.Repository], commits: list[pygit2.Oid]) -> None:
-    snapshots.forget_cached()
+    forget_cached()
     handle = open_handle()
     for oid in commits:
-        snapshots.load_snapshot(handle, oid)
+        load_snapshot(handle, oid)
 
 
 def _writes(path: Path, body: str) -> dict[str, float]:

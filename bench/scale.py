@@ -101,16 +101,12 @@ import orjson
 
 from gitstore import Author, Store, content
 from gitstore.entities import api as entities
-from gitstore.entities import snapshots
-from gitstore.entities.api import DraftChange, IfMatch
-from gitstore.entities.document import Content
-from gitstore.entities.draft_branch import fold_drafts
-from gitstore.entities.snapshots import draft_tip
+from gitstore.entities.api import Content, DraftChange, IfMatch, draft_tip, fold_drafts
 from gitstore.index.api import ListFilter
 from gitstore.publishing.api import PublishTarget
 from gitstore.repository import MAIN, ContentRepository, draft_ref
 from gitstore.storage.api import pack_loose_refs, read_ref
-from gitstore.upkeep.packing import gc, stats
+from gitstore.upkeep.api import gc, stats
 
 ME = Author("Bench", "bench@example.org")
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -451,7 +447,7 @@ def time_kind(
     timings = Timings()
     fresh = _fresh(repo)
     for call in requests(name, fresh, pop, rng, samples):
-        snapshots.forget_cached()  # cold: the commit and its files are read from git
+        entities.forget_cached()  # cold: the commit and its files are read from git
         if profile is not None:
             profile.setdefault(name, cProfile.Profile()).runcall(call)
             continue
@@ -691,9 +687,9 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
         return done.stdout.strip()
 
     try:
-        from gitstore.storage import durability  # noqa: PLC0415 (not in every version of gitstore)
+        from gitstore.storage.api import fsync_method  # noqa: PLC0415 (not in every version of gitstore)
 
-        fsync = f"on ({durability.method()})"
+        fsync = f"on ({fsync_method()})"
     except ImportError:
         fsync = "on"
     return {

@@ -11,7 +11,7 @@ content.put_draft(repo, "intro", {"type": "page", "title": "Hello"}, author=me)
 content.publish(repo, [PublishTarget("intro")], author=me)
 """
 
-from gitstore.entities.model import Author, Entity, Page, VersionInfo, WriteResult
+from gitstore.entities.api import Author, Entity, Page, VersionInfo, WriteResult
 from gitstore.repository import ContentRepository
 from gitstore.store import Store
 

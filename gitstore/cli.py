@@ -37,18 +37,18 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
-from gitstore.access.credentials import Credentials, default_path
-from gitstore.bundles.format import NDJSON, TAR_GZ
-from gitstore.entities.model import Author
+from gitstore.access.api import Credentials, default_path
+from gitstore.bundles.api import NDJSON, TAR_GZ
+from gitstore.entities.api import Author
 from gitstore.erasure import erase as erase_content
 from gitstore.erasure import finish_erasures
 from gitstore.errors import GitstoreError, InvalidDocument, StaleVersion
-from gitstore.relay import subscriptions as webhook_subscriptions
-from gitstore.relay.webhooks import Allowlist
-from gitstore.storage.files import write_atomically
+from gitstore.relay.api import Allowlist
+from gitstore.relay.api import subscriptions as webhook_subscriptions
+from gitstore.storage.api import write_atomically
 from gitstore.store import Store
-from gitstore.upkeep.repair import reindex as reindex_repo
-from gitstore.upkeep.repair import repair as repair_repo
+from gitstore.upkeep.api import reindex as reindex_repo
+from gitstore.upkeep.api import repair as repair_repo
 
 _HELP = {"help_option_names": ["-h", "--help"]}
 UPKEEP = "Upkeep (gitstore.upkeep: repair, packing, fsck, pruning)"
@@ -151,7 +151,7 @@ def clone_url(
 def fsck(repo: str, data: DataDir = Path("data"), json: Json = False) -> None:
     """Find truncated, garbled and missing objects and dangling refs, in the repository and its
     live-only copy, naming the entities they belong to. Exit status 1 if anything is wrong."""
-    from gitstore.upkeep.fsck import fsck as fsck_repo
+    from gitstore.upkeep.api import fsck as fsck_repo
 
     reports = fsck_repo(Store(data).repository(repo))
     if json:
@@ -174,7 +174,7 @@ def fsck(repo: str, data: DataDir = Path("data"), json: Json = False) -> None:
 @app.command(rich_help_panel=UPKEEP)
 def gc(repo: str, data: DataDir = Path("data"), json: Json = False) -> None:
     """Pack objects and refs in the repository and its live-only copy."""
-    from gitstore.upkeep.packing import gc as gc_repo
+    from gitstore.upkeep.api import gc as gc_repo
 
     report = dataclasses.asdict(gc_repo(Store(data).repository(repo)))
     typer.echo(orjson.dumps(report).decode() if json else f"{repo}: {report}")
@@ -189,7 +189,7 @@ def prune(
     json: Json = False,
 ) -> None:
     """Prune what seed 004 allows: never anything pinned, published or latest."""
-    from gitstore.upkeep.pruning import prune as prune_repo
+    from gitstore.upkeep.api import prune as prune_repo
 
     report = prune_repo(Store(data).repository(repo), dry_run=dry_run, grace_seconds=grace)
     if json:
@@ -365,7 +365,7 @@ def save_sample(
 @app.command(rich_help_panel=UPKEEP)
 def stats(repo: str, data: DataDir = Path("data"), json: Json = False) -> None:
     """Entities, drafts, live, versions and publishes; refs, objects and disk use."""
-    from gitstore.upkeep.packing import stats as repo_stats
+    from gitstore.upkeep.api import stats as repo_stats
 
     found = dataclasses.asdict(repo_stats(Store(data).repository(repo)))
     if json:
@@ -389,7 +389,7 @@ def _deprecated_repo(positional: object) -> None:
 
 
 def _bundle_type(given: str | None, file_name: str, *, default: str | None = None) -> str:
-    from gitstore.bundles.format import FORMATS, media_type_of
+    from gitstore.bundles.api import FORMATS, media_type_of
 
     media_type = FORMATS.get(given) if given is not None else media_type_of(file_name) or default
     if media_type is None:

@@ -28,28 +28,47 @@ from contextlib import ExitStack, contextmanager
 from functools import partial
 from typing import Any
 
-from gitstore.containers import types as container_types
-from gitstore.containers.api import ContainerType, Manifests, MembersAlong, delete_leaving_containers
-from gitstore.containers.rules import refuse_breaking_rules
-from gitstore.entities.api import DraftChange, DraftRules, IfMatch, Precondition, roll_forward_drafts
-from gitstore.entities.batches import write_entity_drafts
-from gitstore.entities.document import Content, Document
-from gitstore.entities.model import Author, WriteResult
-from gitstore.entities.work import after_release, holding
-from gitstore.entities.writes import (
+from gitstore.containers import api as containers
+from gitstore.containers.api import (
+    ContainerType,
+    Manifests,
+    MembersAlong,
+    delete_leaving_containers,
+    refuse_breaking_rules,
+)
+from gitstore.entities.api import (
+    Author,
+    Content,
+    Document,
+    DraftChange,
+    DraftRules,
+    IfMatch,
+    Precondition,
+    WriteResult,
+    after_release,
+    holding,
+    roll_forward_drafts,
     write_document,
+    write_entity_drafts,
     write_merge_patch,
     write_old_version,
     write_published_back,
 )
 from gitstore.history.api import write_merged
-from gitstore.links import types as link_types
+from gitstore.links import api as links
 from gitstore.links.api import Dependents, Links, LinkType
 from gitstore.names import validate_key
-from gitstore.publishing.api import PublishNote, PublishRecord, PublishTarget, publish_targets, roll_forward
-from gitstore.publishing.parts import PublishParts
-from gitstore.publishing.slots import DraftSlots
-from gitstore.publishing.unpublishing import put_back_up, take_down
+from gitstore.publishing.api import (
+    DraftSlots,
+    PublishNote,
+    PublishParts,
+    PublishRecord,
+    PublishTarget,
+    publish_targets,
+    put_back_up,
+    roll_forward,
+    take_down,
+)
 from gitstore.repository import ContentRepository
 
 __all__ = [
@@ -271,7 +290,7 @@ def set_container_type(
 ) -> ContainerType:
     """Override the rules for container type `name`; refused (Conflict naming them) if
     existing containers would break them."""
-    return container_types.set_container_type(
+    return containers.set_container_type(
         repo, name, allowed_member_types, author=author, check=lambda kind: refuse_breaking_rules(repo, kind)
     )
 
@@ -280,4 +299,4 @@ def set_link_type(
     repo: ContentRepository, name: str, *, reverse: str | None, breadcrumbs: bool, author: Author
 ) -> LinkType:
     """Give link type `name` a reverse name and breadcrumb behaviour."""
-    return link_types.set_link_type(repo, name, reverse=reverse, breadcrumbs=breadcrumbs, author=author)
+    return links.set_link_type(repo, name, reverse=reverse, breadcrumbs=breadcrumbs, author=author)

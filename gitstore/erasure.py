@@ -33,16 +33,20 @@ from pathlib import Path
 
 import orjson
 
-from gitstore.entities.api import roll_forward_drafts
-from gitstore.entities.document import ENTITY_FILE, TEXT_DIR
-from gitstore.entities.draft_branch import fold_drafts
-from gitstore.entities.erasures import ERASURES_FILE, ERASURES_REF
-from gitstore.entities.model import Author
-from gitstore.entities.snapshots import forget_cached, signature
+from gitstore.entities.api import (
+    ENTITY_FILE,
+    ERASURES_FILE,
+    ERASURES_REF,
+    TEXT_DIR,
+    Author,
+    fold_drafts,
+    forget_cached,
+    roll_forward_drafts,
+    signature,
+)
 from gitstore.errors import Conflict, EntityNotFound, InvalidInput, VersionNotFound
 from gitstore.names import validate_key
-from gitstore.publishing.api import roll_forward
-from gitstore.publishing.mirror import rebuild_live_mirror
+from gitstore.publishing.api import rebuild_live_mirror, roll_forward
 from gitstore.repository import DRAFT, MAIN, ContentRepository, draft_ref, published_ref
 from gitstore.storage.api import (
     CommitId,
@@ -53,6 +57,7 @@ from gitstore.storage.api import (
     checkpoint_journal,
     commit_id,
     commit_tree,
+    ensure_room,
     entity_path,
     entry_id,
     history_oldest_first,
@@ -64,13 +69,12 @@ from gitstore.storage.api import (
     tree_entries,
     update_aggregate,
     update_refs,
+    write_atomically,
     write_commit,
     write_files,
     write_settings,
 )
-from gitstore.storage.files import write_atomically
-from gitstore.storage.space import ensure_room
-from gitstore.upkeep.repair import reindex
+from gitstore.upkeep.api import reindex
 
 __all__ = ["ERASED_TITLE", "Erasure", "erase", "erasures", "finish_erasures"]
 

@@ -22,9 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from gitstore.entities.draft_branch import folded_draft_head
-from gitstore.entities.snapshots import load_snapshot
-from gitstore.entities.trailers import parse_repeated, parse_trailers
+from gitstore.entities.api import folded_draft_head, load_snapshot, parse_repeated, parse_trailers
 from gitstore.errors import InvalidInput, StorageFull
 from gitstore.index.api import EntityIndex, FeedRow
 from gitstore.publishing.api import PublishNote

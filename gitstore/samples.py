@@ -53,11 +53,20 @@ from typing import Any
 import orjson
 
 from gitstore import content
-from gitstore.bundles.api import DEFAULT_LIMITS, export_bundle, import_bundle
-from gitstore.bundles.format import NDJSON, TAR_GZ, Version, version_line, versions_from_entries
-from gitstore.bundles.reading import read_directory, read_entries
+from gitstore.bundles.api import (
+    DEFAULT_LIMITS,
+    NDJSON,
+    TAR_GZ,
+    Version,
+    export_bundle,
+    import_bundle,
+    read_directory,
+    read_entries,
+    version_line,
+    versions_from_entries,
+)
 from gitstore.entities import api as entities
-from gitstore.entities.model import Author
+from gitstore.entities.api import Author
 from gitstore.errors import InvalidDocument
 from gitstore.publishing.api import PublishTarget
 from gitstore.repository import ContentRepository

@@ -17,7 +17,7 @@ from gitstore.links.api import draft_dependents
 from gitstore.names import validate_repo_name
 from gitstore.repository import ContentRepository
 from gitstore.storage.api import PATIENT, LockBudget, disk_errors, init_bare, object_errors
-from gitstore.upkeep.repair import RepairReport, repair
+from gitstore.upkeep.api import RepairReport, repair
 
 __all__ = ["Store"]
 

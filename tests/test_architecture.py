@@ -1,10 +1,15 @@
-"""The layers point down, the library knows nothing of HTTP, and only storage speaks pygit2.
+"""The layers point down, each package is entered through its public module, the library knows
+nothing of HTTP, and only storage speaks pygit2.
 
-    storage < index < repository < entities < publishing < history < containers < links
+    storage < index < repository < entities < access < publishing < history < containers < links
     < content < bundles < events < relay < upkeep (repair < packing < fsck < pruning) < erasure < store
     < samples < cli
 
 A module may import its own layer and the layers below it, never one above.
+
+A package's public module is its `api.py` (gitstore/entities/api.py, ...); a top-level module
+(gitstore/errors.py, content.py, store.py, ...) is its own. Code outside a package imports it only
+through that module, so a package may rearrange the modules beside it freely.
 """
 
 from __future__ import annotations
@@ -97,6 +102,59 @@ def test_only_storage_imports_pygit2(path: Path) -> None:
         return
     binding = [name for name in _imports(path) if name.split(".")[0] == GIT_BINDING]
     assert not binding, f"{module} imports {binding[0]}: use gitstore.storage.api (CommitId, read_commit, ...)"
+
+
+# -- each package through its public module ------------------------------------------------
+
+PUBLIC_MODULE = "api"
+PACKAGES = sorted(p.parent.name for p in (ROOT / "gitstore").glob("*/__init__.py"))
+BENCH = sorted((ROOT / "bench").rglob("*.py"))
+
+
+def _modules_named(tree: ast.AST) -> list[str]:
+    """Every module an import names, `from gitstore.relay import subscriptions` included."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            package = node.module.removeprefix("gitstore.")
+            if package in PACKAGES:
+                found += [f"{node.module}.{alias.name}" for alias in node.names]
+            else:
+                found.append(node.module)
+    return found
+
+
+# The command line is the top of the stack: nothing imports it, so it needs no public module.
+ENTRY_POINTS = {"cli"}
+
+
+def test_every_package_has_its_public_module() -> None:
+    missing = [
+        name
+        for name in PACKAGES
+        if name not in ENTRY_POINTS and not (ROOT / "gitstore" / name / f"{PUBLIC_MODULE}.py").exists()
+    ]
+    assert not missing, f"give {missing} a {PUBLIC_MODULE}.py that re-exports what other packages use"
+
+
+@pytest.mark.parametrize(
+    "path", LIBRARY + SERVICE + BENCH, ids=[str(p.relative_to(ROOT)) for p in LIBRARY + SERVICE + BENCH]
+)
+def test_other_packages_import_a_package_only_through_its_public_module(path: Path) -> None:
+    """A package's internals are its own: gitstore/, api/ and bench/ import `gitstore.<package>.api`
+    only. tests/ are exempt: a test may inspect a package's internals (and patch them)."""
+    module = _library_module(path)
+    for imported in _modules_named(ast.parse(path.read_text())):
+        parts = imported.split(".")
+        if len(parts) < 3 or parts[0] != "gitstore" or parts[1] not in PACKAGES:
+            continue
+        if module.startswith(f"gitstore.{parts[1]}."):
+            continue
+        assert parts[2:] == [PUBLIC_MODULE], (
+            f"{module} imports {imported}: import it from gitstore.{parts[1]}.{PUBLIC_MODULE} (re-export it there)"
+        )
 
 
 def test_every_library_module_belongs_to_a_layer() -> None:

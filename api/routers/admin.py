@@ -13,8 +13,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from api.auth import require_everywhere
 from api.body import JsonBody, json_body, validate_body
 from api.schemas import ClientCreate, ClientCreated, ClientList, TokenCreate, TokenCreated, TokenList
-from gitstore.access.credentials import Credentials
-from gitstore.access.scopes import Principal
+from gitstore.access.api import Credentials, Principal
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 

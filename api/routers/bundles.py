@@ -21,8 +21,16 @@ from api.deps import PrincipalDep, RepoDep, Writer, parse_etag
 from api.problems import HTTPProblem
 from api.readers import AudienceDep
 from api.schemas import PublishOut
-from gitstore.bundles.api import ImportReport, as_of_from_text, export_bundle, import_bundle
-from gitstore.bundles.format import FORMATS, MEDIA_TYPES, TAR_GZ, format_name
+from gitstore.bundles.api import (
+    FORMATS,
+    MEDIA_TYPES,
+    TAR_GZ,
+    ImportReport,
+    as_of_from_text,
+    export_bundle,
+    format_name,
+    import_bundle,
+)
 
 router = APIRouter(prefix="/repos/{repo}", tags=["bundles"])
 

@@ -29,13 +29,12 @@ from api.schemas import (
 )
 from gitstore import content
 from gitstore.entities import api as entities
-from gitstore.entities.api import Precondition
-from gitstore.entities.model import WriteResult
+from gitstore.entities.api import Precondition, WriteResult
 from gitstore.errors import InvalidInput
 from gitstore.history import api as history
 from gitstore.index.api import ListFilter
 from gitstore.names import KEY_PATTERN
-from gitstore.publishing.unpublishing import serve
+from gitstore.publishing.api import serve
 
 router = APIRouter(prefix="/repos/{repo}/entities", tags=["entities"])
 

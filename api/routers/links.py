@@ -24,10 +24,10 @@ from api.schemas import (
 )
 from gitstore import content
 from gitstore.entities import api as entities
-from gitstore.entities.document import base_path_problem, canonical_base_path
+from gitstore.entities.api import base_path_problem, canonical_base_path
 from gitstore.errors import EntityNotFound, InvalidInput
 from gitstore.links import api as links
-from gitstore.publishing.unpublishing import serve_at_path
+from gitstore.publishing.api import serve_at_path
 
 router = APIRouter(prefix="/repos/{repo}", tags=["links"])
 

@@ -10,10 +10,10 @@ from api.deps import Admin, PrincipalDep, RepoDep, StoreDep
 from api.readers import AudienceDep, audience
 from api.schemas import PruneOut, RepoCreate, RepoList, RepoOut
 from gitstore import ContentRepository
-from gitstore.entities.draft_branch import draft_head_as_is
+from gitstore.entities.api import draft_head_as_is
 from gitstore.repository import MAIN
 from gitstore.storage.api import read_ref
-from gitstore.upkeep.pruning import prune
+from gitstore.upkeep.api import prune
 
 router = APIRouter(prefix="/repos", tags=["repositories"])
 

@@ -14,9 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.body import JsonBody, json_body, validate_body
 from api.deps import Admin, RepoDep
-from gitstore.relay import subscriptions
-from gitstore.relay.state import Delivery, Subscription
-from gitstore.relay.webhooks import EVENT_KINDS, MAX_SECRET, MIN_SECRET, Allowlist
+from gitstore.relay.api import EVENT_KINDS, MAX_SECRET, MIN_SECRET, Allowlist, Delivery, Subscription, subscriptions
 
 router = APIRouter(prefix="/repos/{repo}/webhooks", tags=["webhooks"])
 

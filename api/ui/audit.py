@@ -16,7 +16,7 @@ from api.ui.diffs import field_diffs
 from api.ui.render import render
 from api.ui.route import UIRoute
 from gitstore.entities import api as entities
-from gitstore.entities.model import Author
+from gitstore.entities.api import Author
 from gitstore.history import api as history
 
 router = APIRouter(prefix="/ui/repos/{repo}", route_class=UIRoute, include_in_schema=False)

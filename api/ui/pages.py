@@ -25,11 +25,11 @@ from api.ui.render import render
 from api.ui.route import UIRoute
 from gitstore.containers import api as containers
 from gitstore.entities import api as entities
-from gitstore.entities.model import Entity
+from gitstore.entities.api import Entity
 from gitstore.errors import EntityNotFound
 from gitstore.history import api as history
 from gitstore.index.api import ListFilter
-from gitstore.publishing.unpublishing import serve
+from gitstore.publishing.api import serve
 
 router = APIRouter(prefix="/ui", route_class=UIRoute, include_in_schema=False)
 

@@ -21,9 +21,8 @@ import orjson
 from api.main import UVICORN_APP
 from api.settings import PROJECT_ROOT
 from gitstore import Author, Store, content
-from gitstore.access.credentials import Credentials, default_path
-from gitstore.entities.api import Change, DraftChange
-from gitstore.entities.document import parse_document
+from gitstore.access.api import Credentials, default_path
+from gitstore.entities.api import Change, DraftChange, parse_document
 
 WORKERS = 2
 SAMPLE_REPOS = ("demo-course", "gov-pages")

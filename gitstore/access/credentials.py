@@ -29,7 +29,7 @@ import orjson
 
 from gitstore.access.scopes import Principal, parse_grants
 from gitstore.errors import AlreadyExists, InvalidInput, NotFound
-from gitstore.storage.files import write_atomically
+from gitstore.storage.api import write_atomically
 
 __all__ = ["ClientInfo", "Credentials", "IssuedSecret", "TokenInfo", "default_path"]
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from gitstore.entities.model import Author
+from gitstore.entities.api import Author
 from gitstore.errors import InvalidInput
 from gitstore.names import key_problem, repo_name_problem
 

@@ -21,11 +21,16 @@ from typing import BinaryIO
 
 from gitstore import content
 from gitstore.bundles.format import (
+    FORMATS,
     MEDIA_TYPES,
     NDJSON,
     TAR_GZ,
     Problem,
     Version,
+    format_name,
+    media_type_of,
+    version_files,
+    version_line,
     versions_from_entries,
     versions_from_lines,
 )
@@ -33,11 +38,7 @@ from gitstore.bundles.pins import Node
 from gitstore.bundles.planning import ImportPlan, Outcome, existing, outcome, plan_import, resolved
 from gitstore.bundles.reading import Limits, read_directory, read_entries
 from gitstore.bundles.writing import Progress, unreadable, write_bundle
-from gitstore.entities.api import DraftChange
-from gitstore.entities.document import Content
-from gitstore.entities.draft_branch import folded_draft_head
-from gitstore.entities.model import Author
-from gitstore.entities.snapshots import commit_time
+from gitstore.entities.api import Author, Content, DraftChange, folded_draft_head
 from gitstore.errors import CorruptObject, GitstoreError, InvalidDocument, InvalidInput, StaleVersion
 from gitstore.history import api as history
 from gitstore.publishing.api import PublishRecord, PublishTarget
@@ -52,9 +53,31 @@ from gitstore.storage.api import (
     is_commit,
     object_errors,
     read_ref,
+    signature_time,
 )
 
-__all__ = ["DEFAULT_LIMITS", "ImportReport", "Limits", "Problem", "as_of_from_text", "export_bundle", "import_bundle"]
+__all__ = [
+    "DEFAULT_LIMITS",
+    "FORMATS",
+    "MEDIA_TYPES",
+    "NDJSON",
+    "TAR_GZ",
+    "ImportReport",
+    "Limits",
+    "Problem",
+    "Version",
+    "as_of_from_text",
+    "export_bundle",
+    "format_name",
+    "import_bundle",
+    "media_type_of",
+    # a bundle's versions one by one, for the samples (which stage history) and the benches
+    "read_directory",
+    "read_entries",
+    "version_files",
+    "version_line",
+    "versions_from_entries",
+]
 
 _SHA = re.compile(r"[0-9a-f]{40}")
 DEFAULT_LIMITS = Limits()
@@ -316,6 +339,6 @@ def _view_commit(repo: ContentRepository, ref: str, as_of: datetime | str | None
             "as_of needs a time zone, as RFC 3339 requires", errors=[{"loc": ["as_of"], "msg": "no offset"}]
         )
     for commit in first_parent_commits(git, head):
-        if commit_time(commit.author) <= as_of:
+        if signature_time(commit.author) <= as_of:
             return commit.id
     return None

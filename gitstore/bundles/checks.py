@@ -13,11 +13,10 @@ from dataclasses import dataclass, field
 
 from gitstore.bundles.format import Problem, Version
 from gitstore.bundles.pins import Node, Target
-from gitstore.containers.types import ContainerType, allows, container_type
-from gitstore.entities.document import Content, document_id, placeholder_kind
-from gitstore.entities.snapshots import load_snapshot
+from gitstore.containers.api import ContainerType, allows, container_type
+from gitstore.entities.api import Content, document_id, load_snapshot, placeholder_kind
 from gitstore.index.api import EntityState, Summary
-from gitstore.links.types import reverse_names
+from gitstore.links.api import reverse_names
 from gitstore.repository import ContentRepository
 from gitstore.storage.api import commit_id
 

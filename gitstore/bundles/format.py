@@ -33,7 +33,7 @@ from typing import Any
 
 import orjson
 
-from gitstore.entities.document import (
+from gitstore.entities.api import (
     ENTITY_FILE,
     MEMBERS_FILE,
     TEXT_DIR,

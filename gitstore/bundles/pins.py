@@ -19,8 +19,7 @@ from collections.abc import Mapping
 from typing import NamedTuple
 
 from gitstore.bundles.format import Version
-from gitstore.entities.document import MEMBERS_FILE, Member, members_from_bytes, members_to_bytes
-from gitstore.entities.erasures import pin_resolver
+from gitstore.entities.api import MEMBERS_FILE, Member, members_from_bytes, members_to_bytes, pin_resolver
 from gitstore.storage.api import (
     CommitId,
     GitHandle,

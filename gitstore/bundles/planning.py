@@ -24,8 +24,7 @@ from gitstore.bundles.checks import (
 )
 from gitstore.bundles.format import Problem, Version, fingerprint
 from gitstore.bundles.pins import Fingerprints, Node, Target, resolve_pin
-from gitstore.entities.document import Content, Member, document_to_files
-from gitstore.entities.snapshots import Snapshot, load_snapshot
+from gitstore.entities.api import Content, Member, Snapshot, document_to_files, load_snapshot
 from gitstore.repository import ContentRepository
 from gitstore.storage.api import commit_id, tree_id
 

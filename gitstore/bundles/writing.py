@@ -15,10 +15,9 @@ from collections.abc import Callable, Iterator
 
 from gitstore.bundles.format import NDJSON, PINS_DIR, TAR_GZ, ZIP, Version, version_line
 from gitstore.bundles.pins import Fingerprints
-from gitstore.entities.document import MEMBERS_FILE, files_to_document, members_from_bytes
-from gitstore.entities.erasures import pin_resolver
+from gitstore.entities.api import MEMBERS_FILE, files_to_document, members_from_bytes, pin_resolver
 from gitstore.errors import CorruptObject
-from gitstore.publishing.public import LiveKeys, hidden_keys, public_files
+from gitstore.publishing.api import LiveKeys, hidden_keys, public_files
 from gitstore.storage.api import (
     CommitId,
     GitHandle,

@@ -28,17 +28,27 @@ from gitstore.containers.types import (
     allows,
     container_type,
     container_types,
+    set_container_type,
 )
 from gitstore.entities import api as entities
-from gitstore.entities.api import DraftChange, DraftRules, Precondition, roll_forward_drafts
-from gitstore.entities.batches import write_entity_drafts
-from gitstore.entities.document import Content, Member
-from gitstore.entities.erasures import pin_resolver
-from gitstore.entities.model import Author, WriteResult
-from gitstore.entities.snapshots import Snapshot, draft_tip, load_snapshot
-from gitstore.entities.trailers import parse_repeated
-from gitstore.entities.work import holding
-from gitstore.entities.writes import write_tombstone
+from gitstore.entities.api import (
+    Author,
+    Content,
+    DraftChange,
+    DraftRules,
+    Member,
+    Precondition,
+    Snapshot,
+    WriteResult,
+    draft_tip,
+    holding,
+    load_snapshot,
+    parse_repeated,
+    pin_resolver,
+    roll_forward_drafts,
+    write_entity_drafts,
+    write_tombstone,
+)
 from gitstore.errors import (
     Conflict,
     EntityNotFound,
@@ -61,9 +71,11 @@ __all__ = [
     "allows",
     "container_type",
     "container_types",
+    "delete_leaving_containers",
     "member_list",
     "refuse_breaking_rules",
     "resolve_tree",
+    "set_container_type",
     "tree_as_of",
     "where_used",
 ]

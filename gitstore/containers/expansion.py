@@ -6,11 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from gitstore.containers.tree import View, Walked, walk
-from gitstore.entities.api import IfMatch, get_entity
-from gitstore.entities.snapshots import Snapshot, draft_tip, load_snapshot, published_commit
+from gitstore.entities.api import IfMatch, Snapshot, draft_tip, get_entity, load_snapshot, published_commit
 from gitstore.errors import Conflict, NotFastForward, StaleVersion
-from gitstore.publishing.api import PublishTarget
-from gitstore.publishing.parts import PublishPart
+from gitstore.publishing.api import PublishPart, PublishTarget
 from gitstore.repository import ContentRepository
 from gitstore.storage.api import CommitId, commit_id, first_parent_history, is_ancestor
 

@@ -10,11 +10,18 @@ from functools import partial
 from typing import Any
 
 from gitstore.containers.types import ContainerType, allows, container_type
-from gitstore.entities.document import Content, Member
-from gitstore.entities.erasures import pin_resolver
-from gitstore.entities.plan import Planned
-from gitstore.entities.rules import DraftRule, Resolve
-from gitstore.entities.snapshots import Snapshot, draft_tip, load_snapshot, published_commit
+from gitstore.entities.api import (
+    Content,
+    DraftRule,
+    Member,
+    Planned,
+    Resolve,
+    Snapshot,
+    draft_tip,
+    load_snapshot,
+    pin_resolver,
+    published_commit,
+)
 from gitstore.errors import Conflict, EntityNotFound, InvalidDocument
 from gitstore.repository import ContentRepository
 from gitstore.storage.api import CommitId, GitHandle, first_parent, has_object, is_ancestor, is_commit

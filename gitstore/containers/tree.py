@@ -13,9 +13,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from gitstore.entities.document import Member, Unpublishing, placeholder_kind
-from gitstore.entities.erasures import pin_resolver
-from gitstore.entities.snapshots import Snapshot, draft_tip, load_snapshot, published_commit
+from gitstore.entities.api import (
+    Member,
+    Snapshot,
+    Unpublishing,
+    draft_tip,
+    load_snapshot,
+    pin_resolver,
+    placeholder_kind,
+    published_commit,
+)
 from gitstore.errors import Conflict, EntityNotFound
 from gitstore.index.api import EntityState
 from gitstore.names import validate_key

@@ -18,9 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gitstore.entities.document import TYPE_NAME
-from gitstore.entities.model import Author
-from gitstore.entities.snapshots import signature
+from gitstore.entities.api import TYPE_NAME, Author, signature
 from gitstore.errors import InvalidInput
 from gitstore.repository import ContentRepository
 from gitstore.storage.api import disk_errors, read_settings, write_settings

@@ -14,16 +14,46 @@ The layer's modules, by job: preconditions, reads, writes (one entity), plan (on
 its commit), rules (what layers above plug into a write), rounds (the group commit of single
 changes), batches (several entities at once, and their roll-forward), work (the locks in
 their order, each taken once).
+
+This module is the layer's one public module: the layers above, the service and the benches
+import the entities layer only from here (tests/test_architecture.py checks it).
 """
 
 from __future__ import annotations
 
-from gitstore.entities.batches import changes_back_to as changes_back_to
-from gitstore.entities.batches import index_rows as index_rows
-from gitstore.entities.batches import roll_forward_drafts
-from gitstore.entities.plan import Change as Change
-from gitstore.entities.plan import DraftChange, Planned
+from gitstore.entities.batches import changes_back_to, index_rows, roll_forward_drafts, write_entity_drafts
+from gitstore.entities.document import (
+    ENTITY_FILE,
+    MEMBERS_FILE,
+    PLACEHOLDER_TYPES,
+    TAKEN_DOWN,
+    TEXT_DIR,
+    TYPE_NAME,
+    UNPUBLISHING_FILE,
+    UNPUBLISHING_TYPES,
+    Content,
+    Document,
+    Member,
+    Unpublishing,
+    base_path_problem,
+    canonical_base_path,
+    document_id,
+    document_to_files,
+    files_to_document,
+    is_placeholder,
+    leaves,
+    members_from_bytes,
+    members_to_bytes,
+    parse_document,
+    placeholder_kind,
+    writable,
+)
+from gitstore.entities.draft_branch import dependents_trailers, draft_head_as_is, fold_drafts, folded_draft_head
+from gitstore.entities.erasures import ERASURES_FILE, ERASURES_REF, pin_resolver
+from gitstore.entities.model import Author, Entity, Page, VersionInfo, WriteResult
+from gitstore.entities.plan import Change, DraftChange, Planned
 from gitstore.entities.preconditions import IfAbsent, IfExists, IfMatch, Precondition
+from gitstore.entities.pruned import pruned_changes, record_pruned
 from gitstore.entities.reads import (
     entity_view,
     ever_published,
@@ -33,11 +63,84 @@ from gitstore.entities.reads import (
     read_each,
     require_exists,
 )
-from gitstore.entities.rules import DraftRule, DraftRules, Resolve
-from gitstore.entities.snapshots import unknown_entity
-from gitstore.entities.writes import merge_patch
+from gitstore.entities.rules import DraftRule, DraftRules, Registry, Resolve
+from gitstore.entities.snapshots import (
+    Snapshot,
+    draft_tip,
+    forget_cached,
+    load_snapshot,
+    newest_publish,
+    published_by,
+    published_commit,
+    signature,
+    unknown_entity,
+)
+from gitstore.entities.trailers import format_message, parse_repeated, parse_trailers, summary_of
+from gitstore.entities.work import after_release, holding
+from gitstore.entities.writes import (
+    merge_patch,
+    write_document,
+    write_merge_patch,
+    write_old_version,
+    write_published_back,
+    write_tombstone,
+)
 
 __all__ = [
+    # the document: an entity's content, as files in its commit's tree
+    "ENTITY_FILE",
+    "MEMBERS_FILE",
+    "PLACEHOLDER_TYPES",
+    "TAKEN_DOWN",
+    "TEXT_DIR",
+    "TYPE_NAME",
+    "UNPUBLISHING_FILE",
+    "UNPUBLISHING_TYPES",
+    "Content",
+    "Document",
+    "Member",
+    "Unpublishing",
+    "base_path_problem",
+    "canonical_base_path",
+    "document_id",
+    "document_to_files",
+    "files_to_document",
+    "is_placeholder",
+    "leaves",
+    "members_from_bytes",
+    "members_to_bytes",
+    "parse_document",
+    "placeholder_kind",
+    "writable",
+    # records and reads of any view
+    "Author",
+    "Entity",
+    "Page",
+    "Snapshot",
+    "VersionInfo",
+    "WriteResult",
+    "draft_tip",
+    "entity_view",
+    "ever_published",
+    "forget_cached",
+    "get_entity",
+    "list_entities",
+    "list_versions",
+    "load_snapshot",
+    "newest_publish",
+    "published_by",
+    "published_commit",
+    "read_each",
+    "require_exists",
+    "unknown_entity",
+    # commits' messages and signatures
+    "format_message",
+    "parse_repeated",
+    "parse_trailers",
+    "signature",
+    "summary_of",
+    # the draft write path, for the door (gitstore.content) and the layers that plug into it
+    "Change",
     "DraftChange",
     "DraftRule",
     "DraftRules",
@@ -46,15 +149,28 @@ __all__ = [
     "IfMatch",
     "Planned",
     "Precondition",
+    "Registry",
     "Resolve",
-    "entity_view",
-    "ever_published",
-    "get_entity",
-    "list_entities",
-    "list_versions",
+    "after_release",
+    "changes_back_to",
+    "holding",
+    "index_rows",
     "merge_patch",
-    "read_each",
-    "require_exists",
+    "write_document",
+    "write_entity_drafts",
+    "write_merge_patch",
+    "write_old_version",
+    "write_published_back",
+    "write_tombstone",
+    # `refs/heads/draft`, erasures and pruning, for upkeep and erasure
+    "ERASURES_FILE",
+    "ERASURES_REF",
+    "dependents_trailers",
+    "draft_head_as_is",
+    "fold_drafts",
+    "folded_draft_head",
+    "pin_resolver",
+    "pruned_changes",
+    "record_pruned",
     "roll_forward_drafts",
-    "unknown_entity",
 ]

@@ -32,10 +32,12 @@ from gitstore.storage.api import (
     GitHandle,
     Signature,
     TreeId,
+    after_commit_point,
     commit_id,
     commit_message,
     commit_tree,
     disk_errors,
+    ensure_room,
     first_parent_commits,
     is_ancestor,
     read_ref,
@@ -44,7 +46,6 @@ from gitstore.storage.api import (
     update_refs,
     write_commit,
 )
-from gitstore.storage.space import after_commit_point, ensure_room
 
 # Above this many changes, a batch writes its objects as one pack instead of one fsynced file
 # each (gitstore.storage.packs): 10,000 entities take ~0.5 s instead of ~20 s.

@@ -36,13 +36,13 @@ from gitstore.storage.api import (
     commit_id,
     commit_tree,
     disk_errors,
+    ensure_room,
     read_commit,
     read_ref,
     set_ref,
     update_aggregate,
     write_commit,
 )
-from gitstore.storage.space import ensure_room
 
 __all__ = ["FOLD_AT", "dependents_trailers", "draft_head_as_is", "fold_drafts", "folded_draft_head"]
 

@@ -30,12 +30,13 @@ from gitstore.repository import ContentRepository, draft_ref
 from gitstore.storage.api import (
     CommitId,
     Signature,
+    after_commit_point,
     disk_errors,
+    ensure_room,
     read_ref,
     set_ref,
     set_refs,
 )
-from gitstore.storage.space import after_commit_point, ensure_room
 
 
 def write_change(

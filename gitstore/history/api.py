@@ -14,12 +14,24 @@ from typing import Any
 import orjson
 
 from gitstore.entities import api as entities
-from gitstore.entities.api import DraftRules, IfMatch, roll_forward_drafts
-from gitstore.entities.document import Content, parse_document, writable
-from gitstore.entities.model import Author, Entity, Page, WriteResult
-from gitstore.entities.snapshots import Snapshot, draft_tip, load_snapshot, published_commit
-from gitstore.entities.work import holding
-from gitstore.entities.writes import write_document
+from gitstore.entities.api import (
+    Author,
+    Content,
+    DraftRules,
+    Entity,
+    IfMatch,
+    Page,
+    Snapshot,
+    WriteResult,
+    draft_tip,
+    holding,
+    load_snapshot,
+    parse_document,
+    published_commit,
+    roll_forward_drafts,
+    writable,
+    write_document,
+)
 from gitstore.errors import EntityNotFound, InvalidInput, MergeConflict, VersionNotFound
 from gitstore.names import validate_key
 from gitstore.repository import ContentRepository, draft_ref

@@ -16,15 +16,14 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gitstore.entities.document import TAKEN_DOWN
+from gitstore.entities.api import TAKEN_DOWN
 from gitstore.errors import NotFound
 from gitstore.index.api import PublishedRow
 from gitstore.links.expansion import ExpandedLinks, LinkSummary, dependents, dependents_of_each, expanded_links
 from gitstore.links.rules import Links
-from gitstore.links.types import LinkType, link_type, link_types, reverse_names
+from gitstore.links.types import LinkType, link_type, link_types, reverse_names, set_link_type
 from gitstore.names import validate_key
-from gitstore.publishing.api import PublishNote, PublishRecord
-from gitstore.publishing.parts import PublishPart
+from gitstore.publishing.api import PublishNote, PublishPart, PublishRecord
 from gitstore.repository import ContentRepository
 
 __all__ = [
@@ -40,6 +39,8 @@ __all__ = [
     "expanded_links",
     "link_type",
     "link_types",
+    "reverse_names",
+    "set_link_type",
     "translations",
 ]
 

@@ -13,13 +13,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from gitstore.entities.api import get_entity
-from gitstore.entities.document import TAKEN_DOWN, placeholder_kind
+from gitstore.entities.api import TAKEN_DOWN, get_entity, placeholder_kind
 from gitstore.errors import EntityNotFound, InvalidInput
 from gitstore.index.api import Summary
 from gitstore.links.types import breadcrumb_types, reverse_names
 from gitstore.names import validate_key
-from gitstore.publishing.unpublishing import serve
+from gitstore.publishing.api import serve
 from gitstore.repository import ContentRepository
 
 __all__ = ["ExpandedLinks", "LinkSummary", "dependents", "expanded_links", "view_of"]

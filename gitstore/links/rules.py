@@ -3,9 +3,7 @@ targets cannot be deleted between the check and the commit)."""
 
 from __future__ import annotations
 
-from gitstore.entities.document import Content
-from gitstore.entities.plan import Planned
-from gitstore.entities.rules import DraftRule
+from gitstore.entities.api import Content, DraftRule, Planned
 from gitstore.errors import InvalidDocument
 from gitstore.links.types import reverse_names
 from gitstore.repository import ContentRepository

@@ -14,8 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from gitstore.entities.model import Author
-from gitstore.entities.snapshots import signature
+from gitstore.entities.api import Author, signature
 from gitstore.errors import InvalidInput
 from gitstore.repository import ContentRepository
 from gitstore.storage.api import disk_errors, read_settings, write_settings

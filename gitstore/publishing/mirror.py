@@ -29,12 +29,18 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from gitstore.entities.document import TAKEN_DOWN
-from gitstore.entities.snapshots import load_snapshot, published_by
-from gitstore.entities.trailers import format_message, parse_repeated, parse_trailers, summary_of
+from gitstore.entities.api import (
+    TAKEN_DOWN,
+    format_message,
+    load_snapshot,
+    parse_repeated,
+    parse_trailers,
+    published_by,
+    summary_of,
+)
 from gitstore.errors import Busy
-from gitstore.publishing.api import PublishNote
 from gitstore.publishing.public import LiveKeys, hidden_keys, public_files, shows_nothing
+from gitstore.publishing.publish import PublishNote
 from gitstore.repository import MAIN, ContentRepository
 from gitstore.storage.api import (
     CommitId,

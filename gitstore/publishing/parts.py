@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from gitstore.entities.rules import Registry
+from gitstore.entities.api import Registry
 from gitstore.index.api import PublishedRow
-from gitstore.publishing.api import Describe, PublishRecord, PublishTarget
+from gitstore.publishing.publish import Describe, PublishRecord, PublishTarget
 from gitstore.repository import ContentRepository
 
 __all__ = ["PublishPart", "PublishParts"]

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 
 import orjson
 
-from gitstore.entities.document import (
+from gitstore.entities.api import (
     ENTITY_FILE,
     MEMBERS_FILE,
     TAKEN_DOWN,

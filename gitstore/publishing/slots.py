@@ -1,15 +1,21 @@
 """Seed 002's slots: a base_path has one holder and a document (content_id) one translation
 per locale, among drafts and among live editions. `DraftSlots` is the draft write path's rule
-(gitstore.entities.rules); publishing checks the live side itself (gitstore.publishing.api)."""
+(gitstore.entities.rules); publishing checks the live side itself (gitstore.publishing.publish)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from gitstore.entities.document import Content, document_id, is_placeholder, leaves
-from gitstore.entities.plan import Planned
-from gitstore.entities.rules import DraftRule
-from gitstore.entities.snapshots import load_snapshot, published_commit
+from gitstore.entities.api import (
+    Content,
+    DraftRule,
+    Planned,
+    document_id,
+    is_placeholder,
+    leaves,
+    load_snapshot,
+    published_commit,
+)
 from gitstore.errors import BasePathTaken, TranslationTaken
 from gitstore.repository import ContentRepository, draft_ref
 from gitstore.storage.api import GitHandle, read_ref

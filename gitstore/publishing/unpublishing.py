@@ -15,22 +15,29 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from gitstore.entities.api import DraftChange, DraftRules, IfMatch, roll_forward_drafts
-from gitstore.entities.batches import write_entity_drafts
-from gitstore.entities.document import (
+from gitstore.entities.api import (
     PLACEHOLDER_TYPES,
     UNPUBLISHING_TYPES,
+    Author,
     Content,
+    DraftChange,
+    DraftRules,
+    Entity,
+    IfMatch,
+    Snapshot,
     Unpublishing,
     base_path_problem,
     canonical_base_path,
+    draft_tip,
+    holding,
+    load_snapshot,
+    published_commit,
+    roll_forward_drafts,
+    write_entity_drafts,
 )
-from gitstore.entities.model import Author, Entity
-from gitstore.entities.snapshots import Snapshot, draft_tip, load_snapshot, published_commit
-from gitstore.entities.work import holding
 from gitstore.errors import Conflict, DraftPending, EntityNotFound, Gone, InvalidInput, Redirected, StaleVersion
 from gitstore.names import validate_key
-from gitstore.publishing.api import (
+from gitstore.publishing.publish import (
     Describe,
     PublishNote,
     PublishRecord,

@@ -8,4 +8,5 @@ sink confirmed (docs/decisions/0012-events-out.md).
     webhooks.py      subscription rules, signatures, SSRF refusal, one POST
     webhook_sink.py  a subscription as a sink: retries, the delivery log, failed state
     service.py       which sinks each repository has, and the relay's thread, for a server
+    api.py           what the API and the CLI import of it
 """

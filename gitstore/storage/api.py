@@ -30,10 +30,13 @@ from gitstore.storage.commits import (
     signature,
     signature_time,
 )
+from gitstore.storage.durability import method as fsync_method
+from gitstore.storage.files import write_atomically
 from gitstore.storage.git import GitRepository, configure_libgit2, create_bare, init_bare, open_bare
 from gitstore.storage.history import BlamedLine, blame_file, merge_text, tree_patch
 from gitstore.storage.journal import checkpoint as checkpoint_journal
 from gitstore.storage.locks import PATIENT, LockBudget, RepoLock, try_flock
+from gitstore.storage.loose import guarded_odb, read_loose
 from gitstore.storage.missing import missing_object, object_errors
 from gitstore.storage.objects import copy_objects, missing_tree_objects
 from gitstore.storage.packed_refs import LoosePacked, pack_loose_refs, read_packed_refs, update_refs_packed
@@ -52,6 +55,7 @@ from gitstore.storage.refs import (
     update_refs,
 )
 from gitstore.storage.settings import read_settings, write_settings
+from gitstore.storage.space import after_commit_point, ensure_room
 from gitstore.storage.trees import (
     TreeEntry,
     aggregate_entities,
@@ -84,6 +88,7 @@ __all__ = [
     "Signature",
     "TreeEntry",
     "TreeId",
+    "after_commit_point",
     "aggregate_entities",
     "blame_file",
     "blob_at",
@@ -99,12 +104,15 @@ __all__ = [
     "delete_ref",
     "disk_errors",
     "entity_path",
+    "ensure_room",
     "entry_id",
     "find_commit",
     "first_parent",
     "first_parent_commits",
     "first_parent_history",
+    "fsync_method",
     "gitstore_signature",
+    "guarded_odb",
     "has_object",
     "history_oldest_first",
     "init_bare",
@@ -120,6 +128,7 @@ __all__ = [
     "read_blob",
     "read_commit",
     "read_files",
+    "read_loose",
     "read_packed_refs",
     "read_ref",
     "read_settings",
@@ -139,6 +148,7 @@ __all__ = [
     "update_refs",
     "update_refs_packed",
     "write_commit",
+    "write_atomically",
     "write_files",
     "write_settings",
 ]

@@ -9,5 +9,5 @@
     pruning    what seed 004's pruning can mean on git: abandoned entities and unreachable
                objects removed (`gitstore prune`)
 
-Each is imported from its own module; this package exports nothing.
+The layers above import each job from `gitstore.upkeep.api`.
 """

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitstore.errors import CorruptObject
-from gitstore.publishing.mirror import live_mirror_path
+from gitstore.publishing.api import live_mirror_path
 from gitstore.repository import ContentRepository
-from gitstore.storage.loose import read_loose
+from gitstore.storage.api import read_loose
 
 __all__ = ["DamagedObject", "DanglingRef", "FsckReport", "check_git_directory", "fsck"]
 

@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gitstore.publishing.mirror import live_mirror_path
+from gitstore.publishing.api import live_mirror_path
 from gitstore.repository import ContentRepository
 from gitstore.storage.api import GitRepository, checkpoint_journal, pack_loose_refs, sweep_stale_locks
 

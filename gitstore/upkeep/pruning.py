@@ -27,12 +27,16 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from gitstore.entities.api import changes_back_to, roll_forward_drafts
-from gitstore.entities.document import MEMBERS_FILE, members_from_bytes
-from gitstore.entities.draft_branch import fold_drafts
-from gitstore.entities.model import Author
-from gitstore.entities.pruned import record_pruned
-from gitstore.entities.snapshots import load_snapshot
+from gitstore.entities.api import (
+    MEMBERS_FILE,
+    Author,
+    changes_back_to,
+    fold_drafts,
+    load_snapshot,
+    members_from_bytes,
+    record_pruned,
+    roll_forward_drafts,
+)
 from gitstore.publishing.api import roll_forward
 from gitstore.repository import ContentRepository, draft_ref
 from gitstore.storage.api import (

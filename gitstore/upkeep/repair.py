@@ -14,13 +14,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from gitstore.entities.api import changes_back_to, index_rows, roll_forward_drafts
-from gitstore.entities.draft_branch import dependents_trailers, fold_drafts
-from gitstore.entities.pruned import pruned_changes
-from gitstore.entities.snapshots import load_snapshot, published_commit
+from gitstore.entities.api import (
+    changes_back_to,
+    dependents_trailers,
+    fold_drafts,
+    index_rows,
+    load_snapshot,
+    pruned_changes,
+    published_commit,
+    roll_forward_drafts,
+)
 from gitstore.index.api import ChangeRow, PublishRow
-from gitstore.publishing.api import publish_row, published_row, roll_forward
-from gitstore.publishing.mirror import sync_live_mirror
+from gitstore.publishing.api import publish_row, published_row, roll_forward, sync_live_mirror
 from gitstore.repository import DRAFT, MAIN, ContentRepository
 from gitstore.storage.api import (
     CommitId,
