@@ -30,8 +30,7 @@ from typing import Any
 import orjson
 
 from gitstore import Author, Store, content
-from gitstore.storage import durability, journal
-from gitstore.storage.files import fsync_dir, sync_file_system
+from gitstore.storage.api import checkpoint_journal, fsync_dir, sync_file_system, use_fsync_method
 
 ME = Author("Bench", "bench@example.org")
 METHODS = ("syncfs", "fsync", "journal")
@@ -106,7 +105,7 @@ def writes(work: Path, n: int, rounds: int) -> dict[str, Any]:
     totals: dict[str, dict[str, float]] = {m: {"create": 0.0, "update": 0.0} for m in METHODS}
     for r in range(rounds):
         for method in METHODS if r % 2 == 0 else reversed(METHODS):
-            durability.use_method(method)
+            use_fsync_method(method)
             try:
                 repo = Store(work / f"data-{method}-{r}").create_repository("bench")
                 keys = [f"item-{r}-{i:05d}" for i in range(n)]
@@ -114,9 +113,9 @@ def writes(work: Path, n: int, rounds: int) -> dict[str, Any]:
                     t = time.perf_counter()
                     samples[method][step] += _writes(repo, keys, rev)
                     totals[method][step] += time.perf_counter() - t
-                journal.checkpoint(str(repo.path))
+                checkpoint_journal(str(repo.path))
             finally:
-                durability.use_method(None)
+                use_fsync_method(None)
     result: dict[str, Any] = {}
     for method in METHODS:
         for step in ("create", "update"):
@@ -135,7 +134,7 @@ def writes(work: Path, n: int, rounds: int) -> dict[str, Any]:
 
 
 def profile(work: Path, n: int) -> str:
-    durability.use_method("journal")
+    use_fsync_method("journal")
     try:
         repo = Store(work / "data-profile").create_repository("bench")
         keys = [f"p-{i:05d}" for i in range(n)]
@@ -145,7 +144,7 @@ def profile(work: Path, n: int) -> str:
         _writes(repo, keys, 2)
         profiler.disable()
     finally:
-        durability.use_method(None)
+        use_fsync_method(None)
     out = io.StringIO()
     stats = pstats.Stats(profiler, stream=out)
     stats.sort_stats("tottime").print_stats(25)

@@ -31,7 +31,8 @@ from gitstore.storage.commits import (
     signature_time,
 )
 from gitstore.storage.durability import method as fsync_method
-from gitstore.storage.files import write_atomically
+from gitstore.storage.durability import use_method as use_fsync_method
+from gitstore.storage.files import fsync_dir, sync_file_system, write_atomically
 from gitstore.storage.git import GitRepository, configure_libgit2, create_bare, init_bare, open_bare
 from gitstore.storage.history import BlamedLine, blame_file, merge_text, tree_patch
 from gitstore.storage.journal import checkpoint as checkpoint_journal
@@ -110,6 +111,7 @@ __all__ = [
     "first_parent",
     "first_parent_commits",
     "first_parent_history",
+    "fsync_dir",
     "fsync_method",
     "gitstore_signature",
     "guarded_odb",
@@ -138,6 +140,7 @@ __all__ = [
     "shard_of",
     "signature",
     "signature_time",
+    "sync_file_system",
     "subtree_id",
     "sweep_stale_locks",
     "tree_entries",
@@ -148,6 +151,7 @@ __all__ = [
     "update_refs",
     "update_refs_packed",
     "write_commit",
+    "use_fsync_method",
     "write_atomically",
     "write_files",
     "write_settings",
