@@ -411,9 +411,8 @@ def _refused(problems: list[dict[str, Any]], json: bool, *, printed: bool = Fals
 
 def _where(problem: dict[str, Any]) -> str:
     entry, *loc = problem["loc"]
-    return (
-        entry + (f" [{problem['key']}]" if problem.get("key") else "") + (f" {'.'.join(map(str, loc))}" if loc else "")
-    )
+    key = f" [{problem['key']}]" if problem.get("key") else ""
+    return f"{entry}{key}" + (f" {'.'.join(map(str, loc))}" if loc else "")
 
 
 def _progress() -> Progress:
@@ -558,13 +557,15 @@ def add_webhook(
 def list_webhooks(repo: str, data: DataDir = Path("data"), json: Json = False) -> None:
     """REPO's subscriptions (never their secrets)."""
     subs = webhook_subscriptions.listed(Store(data).repository(repo))
-    rows = [{"id": s.id, "url": s.url, "events": list(s.events), "active": s.active, "failed": s.failed} for s in subs]
     if json:
+        rows = [
+            {"id": s.id, "url": s.url, "events": list(s.events), "active": s.active, "failed": s.failed} for s in subs
+        ]
         typer.echo(orjson.dumps(rows).decode())
         return
-    for row in rows:
-        state = "failed" if row["failed"] else "active" if row["active"] else "inactive"
-        typer.echo(f"{row['id']}  {state:8}  {','.join(row['events'])}  {row['url']}")
+    for sub in subs:
+        state = "failed" if sub.failed else "active" if sub.active else "inactive"
+        typer.echo(f"{sub.id}  {state:8}  {','.join(sub.events)}  {sub.url}")
 
 
 @hooks.command("remove")

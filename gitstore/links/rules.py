@@ -3,6 +3,8 @@ targets cannot be deleted between the check and the commit)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from gitstore.entities.document import Content
 from gitstore.entities.plan import Planned
 from gitstore.entities.rules import DraftRule
@@ -37,7 +39,7 @@ def check_links(repo: ContentRepository, key: str, doc: Content) -> None:
         for view in ("draft", "live"):
             had.update((kind, t) for kind, ts in repo.index.links_of(key, view).items() for t in ts)
     computed = {reverse: name for name, reverse in reverse_names(repo).items()}
-    problems = []
+    problems: list[dict[str, Any]] = []
     for link_type, keys in sorted(doc.links.items()):
         if link_type in computed:
             problems.append(
