@@ -2,4 +2,6 @@
 
 from gitstore.cli import main
 
-main()
+# Guarded: the architecture tests import every module, and an import must not run the command.
+if __name__ == "__main__":
+    main()
