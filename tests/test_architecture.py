@@ -188,3 +188,13 @@ def test_routes_declare_what_they_need_and_decide_nothing(path: Path) -> None:
             assert node.func.attr not in ("may", "scopes_on"), f"{path.name}:{node.lineno} checks a scope itself"
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
             assert node.func.id not in ("require_preview", "may_preview"), f"{path.name}:{node.lineno} decides preview"
+
+
+MAX_MODULE_LINES = 600
+
+
+@pytest.mark.parametrize("path", LIBRARY + SERVICE, ids=[str(p.relative_to(ROOT)) for p in LIBRARY + SERVICE])
+def test_no_module_is_over_the_size_budget(path: Path) -> None:
+    """A module a newcomer can read in one sitting; past the budget, split it by job (issue 19)."""
+    lines = len(path.read_text().splitlines())
+    assert lines <= MAX_MODULE_LINES, f"{path.relative_to(ROOT)} has {lines} lines (budget {MAX_MODULE_LINES})"
