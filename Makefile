@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 export GITSTORE_DATA ?= $(CURDIR)/data
 
-.PHONY: serve test chromium lint bench fuzz load scale relay-soak crash clean
+.PHONY: serve test chromium lint typecheck check bench fuzz load scale relay-soak crash clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,13 @@ chromium:
 lint: $(STAMP)
 	$(BIN)/ruff check gitstore api tests bench
 	$(BIN)/ruff format --check gitstore api tests bench
+
+# mypy, strict, over gitstore and api ([tool.mypy] in pyproject.toml says which files and how).
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+# What CI checks before the tests: lint and types.
+check: lint typecheck
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -46,7 +46,10 @@ async def get_repo(
     happens in the threadpool; every later request finds it open (one threadpool round trip
     less a request: ~0.1 ms of a live GET's ~1 ms)."""
     require_visible(principal, repo)
-    return store.opened(repo) or await run_in_threadpool(store.repository, repo)
+    opened = store.opened(repo)
+    if opened is not None:
+        return opened
+    return await run_in_threadpool(store.repository, repo)
 
 
 # The forms parse_etag takes, for the document (enforced there, answering 400): "*", or a list of

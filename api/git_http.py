@@ -26,6 +26,7 @@ import re
 import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
@@ -93,8 +94,10 @@ def _refuse_push() -> HTTPProblem:
     )
 
 
-_ADVERTISEMENT = {200: {"content": {"application/x-git-upload-pack-advertisement": {}}}}
-_RESULT = {200: {"content": {"application/x-git-upload-pack-result": {}}}}
+_ADVERTISEMENT: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/x-git-upload-pack-advertisement": {}}}
+}
+_RESULT: dict[int | str, dict[str, Any]] = {200: {"content": {"application/x-git-upload-pack-result": {}}}}
 
 
 @router.get(

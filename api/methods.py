@@ -68,7 +68,7 @@ def _routes(app: Starlette) -> list[tuple[re.Pattern[str], frozenset[str]]]:
             if context.path and context.methods
         ]
         app.state.route_methods = table
-    return table  # type: ignore[no-any-return]
+    return table
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:

@@ -8,6 +8,7 @@ registered once on the root class and Starlette resolves subclasses by MRO. HTTP
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -82,7 +83,7 @@ def problem(
     title: str,
     detail: str,
     *,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
     **extra: Any,
 ) -> Response:
     body = {
@@ -98,7 +99,7 @@ def problem(
 def _lookup(exc: errors.GitstoreError) -> tuple[int, str, str]:
     for cls in type(exc).__mro__:
         if cls in PROBLEMS:
-            return PROBLEMS[cls]  # type: ignore[index]
+            return PROBLEMS[cls]
     return PROBLEMS[errors.GitstoreError]
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
@@ -62,6 +62,10 @@ def field_diffs(changes: list[Any]) -> list[FieldDiff]:
     return out
 
 
+# difflib's opcode names, as SequenceMatcher.get_opcodes spells them.
+_Op = Literal["replace", "delete", "insert", "equal"]
+
+
 def text_rows(old: str, new: str) -> list[Row]:
     a, b = old.splitlines(), new.splitlines()
     start = 0
@@ -71,11 +75,12 @@ def text_rows(old: str, new: str) -> list[Row]:
     while end < len(a) - start and end < len(b) - start and a[len(a) - 1 - end] == b[len(b) - 1 - end]:
         end += 1
     mid_a, mid_b = a[start : len(a) - end], b[start : len(b) - end]
+    middle: list[tuple[_Op, int, int, int, int]]
     if len(mid_a) + len(mid_b) > MAX_MATCHED_LINES:
         middle = [("replace", 0, len(mid_a), 0, len(mid_b))]
     else:
         middle = SequenceMatcher(None, mid_a, mid_b, autojunk=False).get_opcodes()
-    opcodes = [("equal", 0, start, 0, start)] if start else []
+    opcodes: list[tuple[_Op, int, int, int, int]] = [("equal", 0, start, 0, start)] if start else []
     opcodes += [(op, i1 + start, i2 + start, j1 + start, j2 + start) for op, i1, i2, j1, j2 in middle]
     if end:
         opcodes.append(("equal", len(a) - end, len(a), len(b) - end, len(b)))

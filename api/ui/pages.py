@@ -3,8 +3,9 @@ what publishing would change, its versions, and the actions on it)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
@@ -136,6 +137,7 @@ def entity_page(
     live_entity = _view(lambda: entities.get_entity(repo, key, state="published"))
     versions = entities.list_versions(repo, key, cursor=cursor, limit=PAGE)  # unknown key: 404 here
     tip = draft.commit if draft else entities.list_versions(repo, key, limit=1).items[0].commit
+    old: Entity | None
     if version is not None:
         old = entities.get_entity(repo, key, version=version)
         changes = history.diff(repo, key, from_=str(version), to="draft").changes if draft else []
@@ -167,9 +169,9 @@ def entity_page(
     )
 
 
-def _view(read: Any) -> Entity | None:
+def _view(read: Callable[[], Entity]) -> Entity | None:
     try:
-        return read()  # type: ignore[no-any-return]
+        return read()
     except EntityNotFound:
         return None
 

@@ -27,11 +27,15 @@ from typing import Any
 
 import orjson
 
-from gitstore.access.scopes import Principal, parse_grants
+from gitstore.access.scopes import Principal, Scope, parse_grants
 from gitstore.errors import AlreadyExists, InvalidInput, NotFound
 from gitstore.storage.api import write_atomically
 
 __all__ = ["ClientInfo", "Credentials", "IssuedSecret", "TokenInfo", "default_path"]
+
+# Grants as written, `{"repo or *": ["scope", ...]}`: checked scope names (the API's schema) or
+# names not checked yet (the CLI's); parse_grants checks either before anything is stored.
+Grants = Mapping[str, list[str]] | Mapping[str, list[Scope]]
 
 _TOKEN = re.compile(r"gst_([0-9a-f]{12})_[A-Za-z0-9_-]{43}")
 _CLIENT_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
@@ -140,7 +144,7 @@ class Credentials:
     # -- changing ------------------------------------------------------------------------------
 
     def create_token(
-        self, name: str, email: str, scopes: Mapping[str, list[str]], *, expires_in: timedelta | None = None
+        self, name: str, email: str, scopes: Grants, *, expires_in: timedelta | None = None
     ) -> IssuedSecret:
         token_id = secrets.token_hex(6)
         token = f"gst_{token_id}_{secrets.token_urlsafe(32)}"
@@ -155,7 +159,7 @@ class Credentials:
         """Raises NotFound for an unknown id."""
         self._remove("tokens", token_id)
 
-    def add_client(self, client_id: str, name: str, email: str, scopes: Mapping[str, list[str]]) -> IssuedSecret:
+    def add_client(self, client_id: str, name: str, email: str, scopes: Grants) -> IssuedSecret:
         """Register an OAuth client. Raises AlreadyExists, InvalidInput."""
         if not _CLIENT_ID.fullmatch(client_id):
             raise InvalidInput(f"invalid client id {client_id!r}", errors=[{"loc": ["client_id"], "msg": "a-z0-9._-"}])
@@ -221,13 +225,13 @@ def _empty() -> dict[str, Any]:
 
 
 def _parse(raw: bytes) -> dict[str, Any]:
-    data = _empty() | orjson.loads(raw)
+    data: dict[str, Any] = _empty() | orjson.loads(raw)
     if data["version"] != 1:
         raise InvalidInput(f"unsupported credentials file version {data['version']!r}")
     return data
 
 
-def _holder(name: str, email: str, scopes: Mapping[str, list[str]]) -> dict[str, Any]:
+def _holder(name: str, email: str, scopes: Grants) -> dict[str, Any]:
     """The record of whoever holds a credential. Raises InvalidInput."""
     # Name and email become a git author line: no angle brackets or line breaks.
     for loc, value in (("name", name), ("email", email)):

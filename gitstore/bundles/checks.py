@@ -150,25 +150,27 @@ def check_uniqueness(view: View, versions: list[Version]) -> Iterator[Problem]:
         key, doc = version.key, version.content
         path = doc.base_path
         if path is not None:
-            holder = paths.setdefault(path, key)
-            if holder != key:
-                yield Problem(version.origin, key, ("base_path",), f"{path!r} is also the base_path of {holder!r}")
-            holder = index.draft_holder(path, other_than=key)
-            if holder is not None and holder not in view.current:
-                summary = view.drafts.get(holder) or index.summaries([holder], "draft").get(holder)
+            in_bundle = paths.setdefault(path, key)
+            if in_bundle != key:
+                yield Problem(version.origin, key, ("base_path",), f"{path!r} is also the base_path of {in_bundle!r}")
+            in_drafts = index.draft_holder(path, other_than=key)
+            if in_drafts is not None and in_drafts not in view.current:
+                summary = view.drafts.get(in_drafts) or index.summaries([in_drafts], "draft").get(in_drafts)
                 if summary is not None and not placeholder_kind(summary.type, summary.unpublishing):
-                    yield Problem(version.origin, key, ("base_path",), f"{path!r} is held by the draft of {holder!r}")
+                    yield Problem(
+                        version.origin, key, ("base_path",), f"{path!r} is held by the draft of {in_drafts!r}"
+                    )
         document = (document_id(key, doc), doc.locale)
-        holder = documents.setdefault(document, key)
-        if holder != key:
-            yield Problem(version.origin, key, ("locale",), f"{holder!r} is the same translation in this bundle")
-        holder = index.translation_holder(*document, other_than=key)
-        if holder is not None and holder not in view.current:
+        translation = documents.setdefault(document, key)
+        if translation != key:
+            yield Problem(version.origin, key, ("locale",), f"{translation!r} is the same translation in this bundle")
+        translated = index.translation_holder(*document, other_than=key)
+        if translated is not None and translated not in view.current:
             yield Problem(
                 version.origin,
                 key,
                 ("locale",),
-                f"{holder!r} is already the {doc.locale!r} translation of {document[0]!r}",
+                f"{translated!r} is already the {doc.locale!r} translation of {document[0]!r}",
             )
 
 

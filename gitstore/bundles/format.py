@@ -253,6 +253,11 @@ def _origin(origins: dict[str, str], loc: tuple[str | int, ...], default: str) -
     return default
 
 
+def _always(origin: str) -> Callable[[tuple[str | int, ...]], str]:
+    """A line's problems are all about its own file, whatever part of the document they name."""
+    return lambda _loc: origin
+
+
 # -- JSON lines -------------------------------------------------------------------------------
 
 
@@ -277,7 +282,7 @@ def versions_from_lines(entries: Iterable[Entry]) -> Iterator[Version | list[Pro
         notice = line.get("unpublishing")
         if notice is not None:
             notice = _unpublishing(notice, entry.name, key, problems, loc=("unpublishing",))
-        content = _document(line.get("document"), key, problems, lambda _loc, name=entry.name: name, loc=("document",))
+        content = _document(line.get("document"), key, problems, _always(entry.name), loc=("document",))
         if problems or content is None:
             yield problems
             continue

@@ -228,6 +228,7 @@ def existing(plan: ImportPlan) -> dict[Node, str | None]:
     commits: dict[Node, str | None] = {}
     for node in plan.order:
         commit, tree = tips.get(node.key, (None, None))
+        files: dict[str, bytes] | None
         if node.pin is None and node.key in plan.restore:
             snap = plan.restore[node.key]
             files = document_to_files(node.key, snap.document, deleted=snap.deleted)

@@ -136,7 +136,7 @@ class _Expanded:
     """The decompressed stream, read in large chunks and counted: nothing is expanded past
     `limit`, whatever sizes the headers declare."""
 
-    def __init__(self, inner: BinaryIO, limit: int) -> None:
+    def __init__(self, inner: gzip.GzipFile, limit: int) -> None:
         self._inner, self._limit, self._expanded = inner, limit, 0
         self._buffer, self._position = b"", 0
 

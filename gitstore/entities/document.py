@@ -315,7 +315,7 @@ def files_to_document(files: dict[str, bytes]) -> tuple[Content, bool]:
 def writable(doc: Content) -> dict[str, Any]:
     """The document as the plain JSON object a client would send (for merge patches). An
     unpublishing is not part of it: any edit drafts the content back into ordinary life."""
-    body = {
+    body: dict[str, Any] = {
         "type": doc.type,
         "title": doc.title,
         "locale": doc.locale,

@@ -176,9 +176,9 @@ def find_version(
                 "commit must be a full commit id: 40 lower-case hex digits",
                 errors=[{"loc": ["commit"], "msg": "not a 40-hex commit id"}],
             )
-        oid = commit_id(commit)
-        if oid == tip or (is_commit(git, oid) and is_ancestor(git, oid, tip)):
-            return oid
+        named = commit_id(commit)
+        if named == tip or (is_commit(git, named) and is_ancestor(git, named, tip)):
+            return named
         raise VersionNotFound(f"{commit} is not a version of {key!r}", key=key)
     if version is None:
         raise InvalidInput("name a version or a commit", errors=[{"loc": ["version"], "msg": "missing"}])

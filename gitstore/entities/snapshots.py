@@ -148,7 +148,7 @@ def published_by(git: GitHandle, commit: CommitId) -> dict[str, str]:
 
 def _entries(git: GitHandle, commit: CommitId, trailer: str) -> dict[str, str]:
     listed = parse_repeated(commit_message(git, commit), trailer)
-    return dict(entry.split(" ", 1) for entry in listed)  # type: ignore[misc]  # "<key> <sha>"
+    return dict(entry.split(" ", 1) for entry in listed)  # each entry is "<key> <sha>"
 
 
 def draft_tip(repo: ContentRepository, key: str) -> CommitId:

@@ -69,7 +69,8 @@ class LogIndex(IndexDatabase):
         self, *, key: str | None = None, author: str | None = None, before: int | None = None, limit: int = 50
     ) -> list[tuple[int, ChangeRow]]:
         """(seq, change) newest first; `author` matches an email or a name; `before` a seq."""
-        clauses, params = ["1=1"], []
+        clauses: list[str] = ["1=1"]
+        params: list[str | int] = []
         if key is not None:
             clauses.append("key=?")
             params.append(key)
@@ -93,7 +94,8 @@ class LogIndex(IndexDatabase):
         """(seq, publish) newest first, each with the entities it moved; only those that moved
         `key`, or made by `author` (e-mail address or name), if given."""
         db = self._db()
-        clauses, params = ["seq<?"], [_MAX_INTEGER if before is None else min(before, _MAX_INTEGER)]
+        clauses: list[str] = ["seq<?"]
+        params: list[str | int] = [_MAX_INTEGER if before is None else min(before, _MAX_INTEGER)]
         if key is not None:
             clauses.append("seq IN (SELECT publish_seq FROM published_items WHERE key=?)")
             params.append(key)
@@ -120,7 +122,8 @@ class LogIndex(IndexDatabase):
     def publish_seq_at(self, at: int) -> int | None:
         """The newest publish made at or before unix time `at`."""
         row = self._db().execute("SELECT max(seq) FROM publishes WHERE at<=?", (at,)).fetchone()
-        return row[0]
+        seq: int | None = row[0]
+        return seq
 
     def published_as_of(self, key: str, publish_seq: int) -> tuple[str, bool] | None:
         """(commit, deleted) of `key` as live after publish `publish_seq`, or None."""

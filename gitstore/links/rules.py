@@ -3,6 +3,8 @@ targets cannot be deleted between the check and the commit)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from gitstore.entities.api import Content, DraftRule, Planned
 from gitstore.errors import InvalidDocument
 from gitstore.links.types import reverse_names
@@ -35,7 +37,7 @@ def check_links(repo: ContentRepository, key: str, doc: Content) -> None:
         for view in ("draft", "live"):
             had.update((kind, t) for kind, ts in repo.index.links_of(key, view).items() for t in ts)
     computed = {reverse: name for name, reverse in reverse_names(repo).items()}
-    problems = []
+    problems: list[dict[str, Any]] = []
     for link_type, keys in sorted(doc.links.items()):
         if link_type in computed:
             problems.append(

@@ -58,11 +58,26 @@ Render = Callable[[ContentRepository, Event, bool], Outgoing]
 
 
 class Sink(Protocol):
-    name: str  # the cursor's name: unique per repository ("amqp", "webhook:<id>")
-    kind: str  # "amqp" or "webhook", for metrics
-    preview: bool  # draft events and what the preview right sees; otherwise a live reader's view
-    start_latest: bool  # a new cursor starts at the feed's end (else at its beginning)
-    max_tries: int | None  # tries of one event before `give_up`; None: forever
+    # Read-only to the relay: a sink may answer with a class constant, an attribute or a property.
+    @property
+    def name(self) -> str:
+        """The cursor's name: unique per repository ("amqp", "webhook:<id>")."""
+
+    @property
+    def kind(self) -> str:
+        """Either "amqp" or "webhook", for metrics."""
+
+    @property
+    def preview(self) -> bool:
+        """Draft events and what the preview right sees; otherwise a live reader's view."""
+
+    @property
+    def start_latest(self) -> bool:
+        """A new cursor starts at the feed's end (else at its beginning)."""
+
+    @property
+    def max_tries(self) -> int | None:
+        """Tries of one event before `give_up`; None: forever."""
 
     def wants(self, event: Event) -> bool: ...
 
@@ -255,7 +270,8 @@ class Relay:
 
     def _backoff(self, attempt: int) -> float:
         """Exponential, with jitter so that lanes that failed together do not retry together."""
-        return min(self.retry_max, self.retry_base * 2 ** max(0, attempt - 1)) * random.uniform(0.5, 1.0)
+        doubling: int = 2 ** max(0, attempt - 1)
+        return min(self.retry_max, self.retry_base * doubling) * random.uniform(0.5, 1.0)
 
     async def _heads_of(self, repo: ContentRepository, *, fresh: bool = False) -> object:
         """The repository's heads, read at most once per poll by all its lanes together."""

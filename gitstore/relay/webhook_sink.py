@@ -65,12 +65,19 @@ class WebhookSink:
         for done, item in enumerate(items):
             tried = attempt if done == 0 else 1
             last = tried >= self.max_tries
-            sub = self.subscription
             result = await loop.run_in_executor(
                 self._pool,
-                lambda i=item, s=sub, t=tried, f=last: _attempt(
-                    self.state, s, repo, i.event.id, i.event.kind, i.body, t, f, self.allow, self.timeout
-                ),
+                _attempt,
+                self.state,
+                self.subscription,
+                repo,
+                item.event.id,
+                item.event.kind,
+                item.body,
+                tried,
+                last,
+                self.allow,
+                self.timeout,
             )
             if self._observe is not None:
                 self._observe(result)

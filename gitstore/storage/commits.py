@@ -128,7 +128,7 @@ def commit_tree(git: GitHandle, commit: CommitId) -> TreeId:
 
 def first_parent(git: GitHandle, commit: CommitId) -> CommitId | None:
     parents = git[commit].parent_ids  # type: ignore[attr-defined]
-    return parents[0] if parents else None  # type: ignore[no-any-return]
+    return parents[0] if parents else None
 
 
 def first_parent_history(

@@ -40,7 +40,7 @@ class BlamedLine:
 
 def blame_file(git: GitHandle, path: str, newest: CommitId) -> list[BlamedLine]:
     """Each line of `path` at commit `newest`, with the commit that last changed it."""
-    lines = git[newest].tree[path].data.decode().splitlines()  # type: ignore[attr-defined, union-attr]
+    lines = git[newest].tree[path].data.decode().splitlines()  # type: ignore[union-attr]
     owner: list[CommitId | None] = [None] * len(lines)
     with callback_errors():
         blame = git.blame(path, newest_commit=newest)

@@ -28,7 +28,7 @@ def read_settings(git: pygit2.Repository, ref: str, file: str) -> dict[str, Any]
     cached = _cache.get(slot)
     if cached is not None and cached[0] == head:
         return cached[1]
-    found = orjson.loads(git[head].tree[file].data)  # type: ignore[attr-defined, union-attr]
+    found = orjson.loads(git[head].tree[file].data)  # type: ignore[union-attr]
     with _cache_guard:
         _cache[slot] = (head, found)
     return found  # type: ignore[no-any-return]

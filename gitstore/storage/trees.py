@@ -112,7 +112,7 @@ class TreeEntry(NamedTuple):
 
 def tree_entries(git: GitHandle, tree: TreeId) -> list[TreeEntry]:
     """The entries of `tree` itself (not of its subtrees), in git's order."""
-    return [TreeEntry(entry.name, entry.id, entry.type_str == "tree") for entry in git[tree]]  # type: ignore[attr-defined, arg-type]
+    return [TreeEntry(entry.name, entry.id, entry.type_str == "tree") for entry in git[tree]]  # type: ignore[attr-defined]
 
 
 def entry_id(git: GitHandle, tree: TreeId | None, path: str) -> ObjectId | None:

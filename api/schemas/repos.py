@@ -1,0 +1,45 @@
+"""Repositories: create, list, describe, prune."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.schemas.common import FromLibrary, RepoName
+
+
+class RepoCreate(BaseModel):
+    """A new content repository."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    name: RepoName
+    description: str = Field(default="", max_length=1000)
+
+
+class RepoOut(BaseModel):
+    """A content repository and the heads of its two views."""
+
+    name: str
+    description: str
+    main: str | None = Field(description="commit of refs/heads/main, the live site")
+    draft: str | None = Field(
+        description=(
+            "commit of refs/heads/draft, every current draft, as it is: changes of the last second may"
+            " still wait to be folded in (null without the preview right)"
+        )
+    )
+
+
+class RepoList(BaseModel):
+    """The repositories the caller has a scope on."""
+
+    items: list[RepoOut]
+
+
+class PruneOut(FromLibrary):
+    """What a prune removed (or, as a dry run, would remove) and what it kept."""
+
+    dry_run: bool
+    pruned_entities: list[str]
+    kept: dict[str, str] = Field(description="deleted, never-published entities kept, with the manifest naming each")
+    unreachable_objects: int = Field(description="loose objects no ref reaches, older than the grace period")
+    seconds: float
