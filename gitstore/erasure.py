@@ -66,6 +66,7 @@ from gitstore.storage.api import (
     read_ref,
     read_settings,
     subtree_id,
+    sweep_stale_locks,
     tree_entries,
     update_aggregate,
     update_refs,
@@ -180,6 +181,10 @@ def finish_erasures(repo: ContentRepository) -> list[str]:
         storage.publish_lock.held(patient=True),
         storage.drafts_lock.held(patient=True),
     ):
+        # Holding all three, no live writer owns a ref lock: one a kill -9 mid-erasure left
+        # behind would refuse the finish's own ref moves (Busy) until it aged out. Repair
+        # sweeps them too, but runs after this.
+        sweep_stale_locks(storage.git, ["refs", "HEAD.lock", "packed-refs.lock"])
         records = read_settings(storage.git, ERASURES_REF, ERASURES_FILE)
         for plan in plans:
             erasure_id = plan.name[len("erasure-") : -len(".plan")]
