@@ -270,7 +270,9 @@ class Relay:
 
     def _backoff(self, attempt: int) -> float:
         """Exponential, with jitter so that lanes that failed together do not retry together."""
-        doubling: int = 2 ** max(0, attempt - 1)
+        # The exponent is capped: a lane retries for as long as its sink is down, and past
+        # about 1,024 attempts (hours of a broker outage) 2**n no longer fits in a float.
+        doubling = 2.0 ** min(max(0, attempt - 1), 62)
         return min(self.retry_max, self.retry_base * doubling) * random.uniform(0.5, 1.0)
 
     async def _heads_of(self, repo: ContentRepository, *, fresh: bool = False) -> object:

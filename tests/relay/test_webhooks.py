@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from api.main import create_app
 from api.settings import Settings
 from gitstore import Store
+from gitstore.relay.relay import Relay
 from gitstore.relay.state import FILE_NAME
 from gitstore.relay.webhooks import Allowlist, post, sign
 from tests.conftest import bearer, token_for
@@ -191,3 +192,12 @@ def test_who_may_manage_webhooks(tmp_path: Path) -> None:
         assert http.get("/repos/demo/webhooks/nope", headers=admin).status_code == 404
         assert http.delete(f"/repos/demo/webhooks/{made.json()['id']}", headers=admin).status_code == 204
         assert http.get("/repos/demo/webhooks", headers=admin).json()["items"] == []
+
+
+def test_a_lane_keeps_retrying_through_a_long_outage_at_the_capped_delay() -> None:
+    # Every failed attempt doubles the wait up to retry_max; hours of a sink being down make
+    # thousands of attempts, and the delay must stay a number, not overflow.
+    relay = Relay(list, lambda repo: [], render=lambda *args: b"", retry_base=1.0, retry_max=60.0)
+    assert 0.5 <= relay._backoff(1) <= 1.0  # jittered down to half, never up
+    for attempt in (7, 1_024, 1_100, 100_000):
+        assert 30.0 <= relay._backoff(attempt) <= 60.0
