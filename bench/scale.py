@@ -105,7 +105,7 @@ from gitstore.entities.api import Content, DraftChange, IfMatch, draft_tip, fold
 from gitstore.index.api import ListFilter
 from gitstore.publishing.api import PublishTarget
 from gitstore.repository import MAIN, ContentRepository, draft_ref
-from gitstore.storage.api import pack_loose_refs, read_ref
+from gitstore.storage.api import in_order, pack_loose_refs, read_ref
 from gitstore.upkeep.api import gc, stats
 
 ME = Author("Bench", "bench@example.org")
@@ -518,7 +518,7 @@ class Baseline:
     def keep(self, repo: ContentRepository, pop: Population) -> None:
         place = self.work / "first-stage" / repo.path.name
         os.sync()
-        with repo.storage.drafts_lock.held(), repo.storage.publish_lock.held():
+        with in_order(repo.storage, "publish", "drafts"):
             shutil.copytree(repo.path, place, symlinks=True)
         self.kept = ContentRepository(repo.name, place), copy_of(pop)
 
@@ -567,7 +567,7 @@ def unpack_refs(repo: ContentRepository) -> int:
     """Write every packed ref as a loose file and remove packed-refs (under gitstore's locks)."""
     root = repo.path
     storage = repo.storage
-    with storage.housekeeping_lock.held(), storage.publish_lock.held(), storage.drafts_lock.held():
+    with in_order(storage, "housekeeping", "publish", "drafts"):
         packed = root / "packed-refs"
         lines = packed.read_text().splitlines() if packed.is_file() else []
         made = 0
@@ -589,7 +589,7 @@ def pack_refs(repo: ContentRepository) -> dict[str, Any]:
     """Fold the loose refs back into packed-refs as housekeeping does (`gitstore gc`, and the
     service's background round once 1,000 are loose)."""
     t = time.perf_counter()
-    with repo.storage.housekeeping_lock.held():
+    with in_order(repo.storage, "housekeeping"):
         packed = pack_loose_refs(repo.storage.git)
     return asdict(packed) | {"seconds": round(time.perf_counter() - t, 3)}
 

@@ -61,6 +61,7 @@ from gitstore.storage.api import (
     entity_path,
     entry_id,
     history_oldest_first,
+    in_order,
     read_blob,
     read_commit,
     read_ref,
@@ -113,7 +114,7 @@ def erase(repo: ContentRepository, key: str, *, author: Author, reason: str, ver
     validate_key(key)
     _check_request(reason, version)
     storage = repo.storage
-    with storage.housekeeping_lock.held(), storage.publish_lock.held(), storage.drafts_lock.held():
+    with in_order(storage, "housekeeping", "publish", "drafts"):
         finish_erasures(repo)
         roll_forward(repo)
         roll_forward_drafts(repo)
@@ -176,11 +177,8 @@ def finish_erasures(repo: ContentRepository) -> list[str]:
         return []
     storage = repo.storage
     finished = []
-    with (  # nothing may be served before a started erasure is finished: wait as long as it takes
-        storage.housekeeping_lock.held(patient=True),
-        storage.publish_lock.held(patient=True),
-        storage.drafts_lock.held(patient=True),
-    ):
+    # Nothing may be served before a started erasure is finished: wait as long as it takes.
+    with in_order(storage, "housekeeping", "publish", "drafts", patient=True):
         # Holding all three, no live writer owns a ref lock: one a kill -9 mid-erasure left
         # behind would refuse the finish's own ref moves (Busy) until it aged out. Repair
         # sweeps them too, but runs after this.

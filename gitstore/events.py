@@ -37,6 +37,7 @@ from gitstore.storage.api import (
     find_commit,
     first_parent,
     has_object,
+    in_order,
     read_commit,
     read_ref,
 )
@@ -118,7 +119,7 @@ def read_events(
     # sees no draft event, so its ids do not depend on `draft`.
     # (Without the lock, `main` is read first: `draft` must be read at least as far as the
     # commits its publishes name, or their place would be guessed from commit times.)
-    with repo.storage.drafts_lock.held() if drafts else contextlib.nullcontext():
+    with in_order(repo.storage, "drafts") if drafts else contextlib.nullcontext():
         main_head = read_ref(repo.storage.git, MAIN)
         drafts_head = folded_draft_head(repo)  # folded: the feed hands out every acknowledged change
     feed = _Feed(repo.index)

@@ -219,6 +219,24 @@ def test_other_library_errors_never_leave_their_module() -> None:
 
 SERVICE = sorted((ROOT / "api").rglob("*.py"))
 
+# The one module that takes a repository's locks: it keeps their order (housekeeping, publish,
+# drafts). Everyone else asks it (`in_order`, `in_order_if_free`, or the unit of work,
+# gitstore.entities.work.holding, built on it).
+LOCK_TAKERS = {"gitstore.storage.lock_order"}
+
+
+@pytest.mark.parametrize("path", LIBRARY + SERVICE, ids=[str(p.relative_to(ROOT)) for p in LIBRARY + SERVICE])
+def test_only_the_lock_order_takes_a_repository_lock(path: Path) -> None:
+    module = _library_module(path)
+    if module in LOCK_TAKERS:
+        return
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            assert node.func.attr not in ("held", "held_if_free"), (
+                f"{module}:{node.lineno} takes a lock by hand: use gitstore.storage.api.in_order (or"
+                " in_order_if_free, or gitstore.entities.work.holding), which keeps the lock order"
+            )
+
 
 def test_nothing_builds_the_app_at_import() -> None:
     """uvicorn builds it (`--factory api.main:create_app`), once in each worker, from the settings

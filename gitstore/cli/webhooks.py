@@ -10,8 +10,8 @@ import orjson
 import typer
 
 from gitstore.cli.base import DataDir, Json, app
-from gitstore.relay.api import subscriptions as webhook_subscriptions
 from gitstore.relay.api import Allowlist
+from gitstore.relay.api import subscriptions as webhook_subscriptions
 from gitstore.store import Store
 
 hooks = typer.Typer(

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from gitstore.entities.api import TYPE_NAME, Author, signature
 from gitstore.errors import InvalidInput
 from gitstore.repository import ContentRepository
-from gitstore.storage.api import disk_errors, read_settings, write_settings
+from gitstore.storage.api import disk_errors, in_order, read_settings, write_settings
 
 __all__ = ["ContainerType", "TYPES_REF", "allows", "container_type", "container_types", "set_container_type"]
 
@@ -89,7 +89,7 @@ def set_container_type(
         raise InvalidInput("not a valid container type", errors=problems)
     allowed = None if allowed_member_types is None else tuple(dict.fromkeys(allowed_member_types))
     # Under the drafts lock: a container write checks its members against one set of rules.
-    with repo.storage.drafts_lock.held(), disk_errors():
+    with in_order(repo.storage, "drafts"), disk_errors():
         if check is not None:
             check(ContainerType(name, allowed, True))
         entries = read_settings(repo.storage.git, TYPES_REF, _FILE)

@@ -39,6 +39,7 @@ from gitstore.storage.api import (
     disk_errors,
     ensure_room,
     first_parent_commits,
+    in_order,
     is_ancestor,
     read_ref,
     set_ref,
@@ -151,7 +152,7 @@ def roll_forward_drafts(repo: ContentRepository) -> bool:
     head = read_ref(git, DRAFT)
     if head is None or repo.index.records_draft_head(str(head)):
         return False
-    with repo.storage.drafts_lock.held(), disk_errors():
+    with in_order(repo.storage, "drafts"), disk_errors():
         listed = {k: commit_id(sha) for k, sha in newest_batch(repo, head).items()}
         moves = {}
         for key, commit in listed.items():

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gitstore.errors import Busy
-from gitstore.storage.api import RepoLock
+from gitstore.storage.api import GitRepository, in_order
 
 __all__ = ["Job", "run_queued"]
 
@@ -56,10 +56,10 @@ _queues_guard = threading.Lock()
 _round_ended = threading.Condition(_queues_guard)
 
 
-def run_queued(name: str, lock: RepoLock, job: Job, commit: Commit) -> Any:
-    """Run `job` with whatever else is queued under `name`, holding `lock`; its result, or
-    its error raised."""
-    if lock.is_held_here():
+def run_queued(name: str, storage: GitRepository, job: Job, commit: Commit) -> Any:
+    """Run `job` with whatever else is queued under `name`, holding `storage`'s drafts lock;
+    its result, or its error raised."""
+    if storage.drafts_lock.is_held_here():
         # The caller decided something under the lock: this job goes alone, now, not after
         # other threads' jobs that queued meanwhile.
         left = commit([job])
@@ -68,7 +68,7 @@ def run_queued(name: str, lock: RepoLock, job: Job, commit: Commit) -> Any:
         with _queues_guard:
             _queues.setdefault(name, []).append(job)
         try:
-            with lock.held():
+            with in_order(storage, "drafts"):
                 while not job.done:
                     _lead_round(name, commit)
         except Busy as busy:

@@ -37,6 +37,7 @@ from gitstore.storage.api import (
     commit_tree,
     disk_errors,
     ensure_room,
+    in_order,
     read_commit,
     read_ref,
     set_ref,
@@ -82,18 +83,17 @@ def fold_drafts(repo: ContentRepository) -> bool:
     """
     if repo.index.unfolded_mark() is None:
         return False
-    lock = repo.storage.drafts_lock
     with disk_errors():
-        if lock.is_held_here():
+        if repo.storage.drafts_lock.is_held_here():
             head, waiting = _waiting(repo)
             return bool(waiting) and _move(repo, head, _fold_commit(repo, head, waiting), waiting)
         for _ in range(_ATTEMPTS):
-            with lock.held():
+            with in_order(repo.storage, "drafts"):
                 head, waiting = _waiting(repo)
             if not waiting:
                 return False
             commit = _fold_commit(repo, head, waiting)
-            with lock.held():
+            with in_order(repo.storage, "drafts"):
                 # Read together under the lock, `head` shows exactly what `waiting` does not.
                 if read_ref(repo.storage.git, DRAFT) == head and _move(repo, head, commit, waiting):
                     return True

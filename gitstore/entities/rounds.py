@@ -62,7 +62,7 @@ def write_change(
         planned = plan_change(git, key, seen, change, expected)
     sig = signature(author)
     work = _Queued(key, change, expected, action, summary, extra_trailers, rules, sig, seen, planned)
-    outcome = run_queued(str(repo.path), repo.storage.drafts_lock, Job(work), partial(_commit_queued, repo))
+    outcome = run_queued(str(repo.path), repo.storage, Job(work), partial(_commit_queued, repo))
     if isinstance(outcome, WriteResult):
         return outcome  # left as it was, or written as a batch
     made, planned, waiting = outcome

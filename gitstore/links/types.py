@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from gitstore.entities.api import Author, signature
 from gitstore.errors import InvalidInput
 from gitstore.repository import ContentRepository
-from gitstore.storage.api import disk_errors, read_settings, write_settings
+from gitstore.storage.api import disk_errors, in_order, read_settings, write_settings
 
 __all__ = ["LINK_TYPES_REF", "LinkType", "link_type", "link_types", "set_link_type"]
 
@@ -70,7 +70,7 @@ def set_link_type(
     if reverse is not None:
         _check_name(reverse, ("reverse",))
     # Under the drafts lock: a draft write checks its link types against one set of rules.
-    with repo.storage.drafts_lock.held(), disk_errors():
+    with in_order(repo.storage, "drafts"), disk_errors():
         rules = _rules(repo)
         taken = {rule["reverse"]: other for other, rule in rules.items() if other != name and rule["reverse"]}
         problems = []

@@ -54,6 +54,7 @@ from gitstore.storage.api import (
     copy_objects,
     create_bare,
     first_parent_history,
+    in_order,
     missing_tree_objects,
     open_bare,
     read_commit,
@@ -94,7 +95,7 @@ def sync_live_mirror(repo: ContentRepository) -> int:
     layout, or whose history `main` no longer contains (an erasure), is rebuilt."""
     if _in_step(repo):
         return 0  # the common case for readers: no lock, so they never queue behind a publish
-    with repo.storage.publish_lock.held():
+    with in_order(repo.storage, "publish"):
         source = repo.storage.git
         main = read_ref(source, MAIN)
         if main is None:
@@ -130,7 +131,7 @@ def sync_live_mirror_after_publish(repo: ContentRepository) -> int:
 
 def rebuild_live_mirror(repo: ContentRepository) -> int:
     """Build the public copy again from the whole of `main` (after history was rewritten)."""
-    with repo.storage.publish_lock.held():
+    with in_order(repo.storage, "publish"):
         main = read_ref(repo.storage.git, MAIN)
         return 0 if main is None else _rebuild(repo, main)
 

@@ -57,6 +57,7 @@ from gitstore.storage.api import (
     commit_tree,
     disk_errors,
     ensure_room,
+    in_order,
     is_ancestor,
     is_commit,
     read_commit,
@@ -235,7 +236,7 @@ def roll_forward(repo: ContentRepository) -> bool:
     main = read_ref(git, MAIN)
     if main is None or repo.index.meta("main_head") == str(main):
         return False
-    with repo.storage.publish_lock.held():
+    with in_order(repo.storage, "publish"):
         _apply(repo, main)
     return True
 

@@ -36,6 +36,7 @@ from gitstore.storage.files import fsync_dir, sync_file_system, write_atomically
 from gitstore.storage.git import GitRepository, configure_libgit2, create_bare, init_bare, open_bare
 from gitstore.storage.history import BlamedLine, blame_file, merge_text, tree_patch
 from gitstore.storage.journal import checkpoint as checkpoint_journal
+from gitstore.storage.lock_order import LOCK_ORDER, LockName, in_order, in_order_if_free, repo_lock
 from gitstore.storage.locks import PATIENT, LockBudget, RepoLock, try_flock
 from gitstore.storage.loose import guarded_odb, read_loose
 from gitstore.storage.missing import missing_object, object_errors
@@ -81,6 +82,8 @@ __all__ = [
     "GitHandle",
     "GitRepository",
     "Identity",
+    "LOCK_ORDER",
+    "LockName",
     "LockBudget",
     "LoosePacked",
     "ObjectId",
@@ -117,6 +120,8 @@ __all__ = [
     "guarded_odb",
     "has_object",
     "history_oldest_first",
+    "in_order",
+    "in_order_if_free",
     "init_bare",
     "is_ancestor",
     "is_commit",
@@ -135,6 +140,7 @@ __all__ = [
     "read_ref",
     "read_settings",
     "refs_under",
+    "repo_lock",
     "set_ref",
     "set_refs",
     "shard_of",

@@ -163,9 +163,13 @@ class RepoLock:
             if fd is None:
                 yield False
                 return
+            # Held like any other hold: taking it again inside re-enters rather than waiting
+            # for a flock this thread holds through another descriptor.
+            self._local.depth = 1
             try:
                 yield True
             finally:
+                self._local.depth = 0
                 fcntl.flock(fd, fcntl.LOCK_UN)
                 os.close(fd)
         finally:

@@ -28,7 +28,14 @@ from pathlib import Path
 
 from gitstore.publishing.api import live_mirror_path
 from gitstore.repository import ContentRepository
-from gitstore.storage.api import GitRepository, checkpoint_journal, pack_loose_refs, sweep_stale_locks
+from gitstore.storage.api import (
+    GitRepository,
+    checkpoint_journal,
+    in_order,
+    in_order_if_free,
+    pack_loose_refs,
+    sweep_stale_locks,
+)
 
 __all__ = ["GcReport", "MaintainReport", "Policy", "Stats", "gc", "maintain", "stats"]
 
@@ -55,7 +62,7 @@ def gc(repo: ContentRepository) -> GcReport:
     live = _live(repo)
     # Writers never wait for this lock; another housekeeper (the service's background round)
     # does, so two repacks never race to delete each other's packs.
-    with repo.storage.housekeeping_lock.held():
+    with in_order(repo.storage, "housekeeping"):
         _git(repo.path, "repack", "-a", "-d", "-q")
         if live is not None:
             _git(live.path, "repack", "-a", "-d", "-q")
@@ -102,7 +109,7 @@ def maintain(repo: ContentRepository, policy: Policy = Policy()) -> MaintainRepo
     process is doing housekeeping in this repository, skip it rather than wait."""
     start = time.monotonic()
     report = MaintainReport(repo.name)
-    with repo.storage.housekeeping_lock.held_if_free() as free:
+    with in_order_if_free(repo.storage, "housekeeping") as free:
         if not free:
             report.skipped = True
             return report

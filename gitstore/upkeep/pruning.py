@@ -46,6 +46,7 @@ from gitstore.storage.api import (
     delete_ref,
     entry_id,
     first_parent_commits,
+    in_order,
     read_blob,
     refs_under,
     signature,
@@ -83,7 +84,7 @@ def prune(
     start = time.monotonic()
     report = PruneReport(dry_run=dry_run)
     git = repo.storage.git
-    with repo.storage.publish_lock.held(), repo.storage.drafts_lock.held():
+    with in_order(repo.storage, "publish", "drafts"):
         roll_forward(repo)
         roll_forward_drafts(repo)
         tips = refs_under(git, _DRAFTS)

@@ -36,6 +36,7 @@ from gitstore.storage.api import (
     entity_path,
     first_parent_history,
     gitstore_signature,
+    in_order,
     read_ref,
     refs_under,
     set_ref,
@@ -70,11 +71,7 @@ def repair(repo: ContentRepository) -> RepairReport:
         repo.index.needs_rebuild = False
     storage = repo.storage
     # Patient: nothing may be served before a crash's leftovers are repaired.
-    with (
-        storage.housekeeping_lock.held(patient=True),
-        storage.publish_lock.held(patient=True),
-        storage.drafts_lock.held(patient=True),
-    ):
+    with in_order(storage, "housekeeping", "publish", "drafts", patient=True):
         # Holding all three, no live gitstore writer or housekeeper owns a ref lock or
         # packed-refs.lock: any left was left by a dead one.
         report.removed_locks = sweep_stale_locks(git, ["refs", "HEAD.lock", "packed-refs.lock"])
@@ -96,7 +93,7 @@ def repair(repo: ContentRepository) -> RepairReport:
 def reindex(repo: ContentRepository) -> int:
     """Throw the index away and rebuild it from refs. Returns the number of entities."""
     git = repo.storage.git
-    with repo.storage.publish_lock.held(patient=True), repo.storage.drafts_lock.held(patient=True):
+    with in_order(repo.storage, "publish", "drafts", patient=True):
         roll_forward_drafts(repo)
         fold_drafts(repo)
         repo.index.clear()

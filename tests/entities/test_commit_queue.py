@@ -20,7 +20,7 @@ from gitstore.entities.snapshots import draft_tip
 from gitstore.entities.trailers import parse_repeated
 from gitstore.errors import BasePathTaken, Busy, StaleVersion
 from gitstore.publishing.api import PublishTarget
-from gitstore.storage.api import LockBudget, RepoLock
+from gitstore.storage.api import GitRepository, LockBudget, init_bare
 from tests.conftest import ADA, GRACE, fsck_strict, git, held_flock, settle
 
 
@@ -231,8 +231,9 @@ def test_a_write_refused_for_a_held_lock_is_never_committed(tmp_path: Path) -> N
 def test_a_writer_whose_change_a_leader_took_waits_for_the_round_not_busy(tmp_path: Path) -> None:
     """A writer whose wait runs out while a leader is committing its change gets the change's
     result: Busy then would tell it nothing was written when it was."""
-    path = tmp_path / "drafts.lock"
-    leader_lock, hasty_lock = RepoLock(path, LockBudget()), RepoLock(path, LockBudget(2))
+    place = init_bare(tmp_path / "q.git", "").path
+    leader, hasty = GitRepository(place, LockBudget()), GitRepository(place, LockBudget(2))
+    path, leader_lock, hasty_lock = leader.drafts_lock.path, leader.drafts_lock, hasty.drafts_lock
     rounds: list[list[str]] = []
 
     def commit(jobs: Any) -> list[commit_queue.Job]:
@@ -244,15 +245,14 @@ def test_a_writer_whose_change_a_leader_took_waits_for_the_round_not_busy(tmp_pa
 
     results: dict[str, Any] = {}
 
-    def run(lock: RepoLock, name: str) -> None:
+    def run(storage: GitRepository, name: str) -> None:
         try:
-            results[name] = commit_queue.run_queued("q", lock, commit_queue.Job(name), commit)
+            results[name] = commit_queue.run_queued("q", storage, commit_queue.Job(name), commit)
         except Exception as exc:
             results[name] = exc
 
     threads = [
-        threading.Thread(target=run, args=(lock, name))
-        for lock, name in ((leader_lock, "leader"), (hasty_lock, "hasty"))
+        threading.Thread(target=run, args=(storage, name)) for storage, name in ((leader, "leader"), (hasty, "hasty"))
     ]
     with held_flock(path):
         threads[0].start()
