@@ -17,8 +17,8 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import Response
 
-from api.auth import may_preview
-from api.deps import PrincipalDep, RepoDep
+from api.auth import current_principal, may_preview
+from api.deps import RepoDep
 from api.problems import gitstore_error
 from api.schemas import AuthorOut, EntityOut, RepoOut
 from gitstore import ContentRepository
@@ -121,8 +121,9 @@ def audience(request: Request, principal: Principal, repo: ContentRepository) ->
     return Audience(may_preview(principal, repo), request.app.state.settings.public_authors)
 
 
-async def _audience(request: Request, principal: PrincipalDep, repo: RepoDep) -> Audience:
-    return audience(request, principal, repo)
+async def _audience(request: Request, repo: RepoDep) -> Audience:
+    # The caller is known once the repository is (get_repo asks who it is).
+    return audience(request, current_principal(request), repo)
 
 
 AudienceDep = Annotated[Audience, Depends(_audience)]

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
-from api import caching
+from api import caching, readers
 from api.answers import JSONAnswer, VersionPages, encode, entity_document, version_documents
 from api.auth import a_draft_view_or_a_version, a_draft_view_or_whether_drafts_differ, needs_preview
 from api.body import JsonBody, MergePatchBody, OptionalJsonBody, json_body, validate_body
@@ -131,7 +131,7 @@ async def get_entity(
     repo: RepoDep,
     key: Key,
     principal: PrincipalDep,
-    audience: AudienceDep,
+    request: Request,
     state: Literal["draft", "published"] = "published",
     version: Annotated[int | None, Query(ge=1)] = None,
     commit: Annotated[str | None, Query(max_length=64)] = None,
@@ -150,7 +150,10 @@ async def get_entity(
     live = state == "published" and version is None and commit is None and as_of is None
     if live:
         entity = serve(entity)  # gone answers 410, a redirect 301
-    answer = JSONAnswer(encode(audience.documents(repo, [entity_document(entity)])[0]))
+    # Who sees what, asked here rather than as a dependency: FastAPI solves every dependency
+    # anew on each request, and this one again solves the repository's and the caller's.
+    shown = readers.audience(request, principal, repo).documents(repo, [entity_document(entity)])[0]
+    answer = JSONAnswer(encode(shown))
     if live:
         caching.live(answer, entity.updated_at)
     set_etag(answer, entity.commit)
