@@ -10,14 +10,15 @@ callers with preview it changes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import Response
 
-from api.auth import may_preview
-from api.deps import PrincipalDep, RepoDep
+from api.auth import current_principal, may_preview
+from api.deps import RepoDep
 from api.problems import gitstore_error
 from api.schemas import AuthorOut, EntityOut, RepoOut
 from gitstore import ContentRepository
@@ -45,19 +46,13 @@ class Audience:
     def entities(self, repo: ContentRepository, items: list[EntityOut]) -> list[EntityOut]:
         if self.preview:
             return items
-        # One index query for the page: which of the keys its links and manifests name were
-        # ever live. A link to a page that never was tells of a draft: leave it out, as the
-        # live view's expansion does.
-        named = {
-            k for e in items for k in [*(t for ts in e.links.values() for t in ts), *(m.key for m in e.members or [])]
-        }
-        known = entities.ever_published(repo, sorted(named))
+        known = _ever_live(repo, ((e.links, [m.key for m in e.members or []]) for e in items))
         return [
             item.model_copy(
                 update={
                     "has_unpublished_changes": None,
                     "author": self.author(item.author),
-                    "links": {kind: kept for kind, ts in item.links.items() if (kept := [t for t in ts if t in known])},
+                    "links": _live_links(item.links, known),
                     "members": None if item.members is None else [m for m in item.members if m.key in known],
                 }
             )
@@ -66,6 +61,25 @@ class Audience:
 
     def entity(self, repo: ContentRepository, item: EntityOut) -> EntityOut:
         return self.entities(repo, [item])[0]
+
+    def documents(self, repo: ContentRepository, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """`entities` for answers encoded straight from the library's records (api.answers):
+        the same things left out, of the documents EntityOut would have serialised."""
+        if self.preview:
+            return items
+        known = _ever_live(repo, ((d["links"], [m["key"] for m in d["members"] or []]) for d in items))
+        shown = []
+        for document in items:
+            document = dict(document, links=_live_links(document["links"], known))
+            del document["has_unpublished_changes"]  # absent, as EntityOut leaves out a None
+            if self.public_authors == "name":
+                document["author"] = {"name": document["author"]["name"]}
+            else:
+                del document["author"]
+            if document["members"] is not None:
+                document["members"] = [m for m in document["members"] if m["key"] in known]
+            shown.append(document)
+        return shown
 
     def repository(self, out: RepoOut) -> RepoOut:
         return out if self.preview else out.model_copy(update={"draft": None})
@@ -91,12 +105,25 @@ class Audience:
         return self.preview or bool(entities.ever_published(repo, [key]))
 
 
+def _ever_live(repo: ContentRepository, named: Iterable[tuple[dict[str, list[str]], list[str]]]) -> set[str]:
+    """Which of the keys that entities' links and manifests name were ever live, in one index
+    query for the page. A link to a page that never was tells of a draft: readers are not shown
+    it, as the live view's expansion leaves it out."""
+    keys = {k for links, members in named for k in [*(t for ts in links.values() for t in ts), *members]}
+    return entities.ever_published(repo, sorted(keys)) if keys else set()
+
+
+def _live_links(links: dict[str, list[str]], known: set[str]) -> dict[str, list[str]]:
+    return {kind: kept for kind, ts in links.items() if (kept := [t for t in ts if t in known])}
+
+
 def audience(request: Request, principal: Principal, repo: ContentRepository) -> Audience:
     return Audience(may_preview(principal, repo), request.app.state.settings.public_authors)
 
 
-async def _audience(request: Request, principal: PrincipalDep, repo: RepoDep) -> Audience:
-    return audience(request, principal, repo)
+async def _audience(request: Request, repo: RepoDep) -> Audience:
+    # The caller is known once the repository is (get_repo asks who it is).
+    return audience(request, current_principal(request), repo)
 
 
 AudienceDep = Annotated[Audience, Depends(_audience)]

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import PlainTextResponse
+from starlette.concurrency import run_in_threadpool
 
-from api import caching
+from api import caching, readers
+from api.answers import JSONAnswer, VersionPages, encode, entity_document, version_documents
 from api.auth import a_draft_view_or_a_version, a_draft_view_or_whether_drafts_differ, needs_preview
 from api.body import JsonBody, MergePatchBody, OptionalJsonBody, json_body, validate_body
 from api.caching import list_etag
@@ -24,16 +27,15 @@ from api.schemas import (
     EntityPut,
     EntityWritten,
     RestoreRequest,
-    VersionOut,
     VersionPage,
 )
-from gitstore import content
+from gitstore import ContentRepository, content
 from gitstore.entities import api as entities
-from gitstore.entities.api import Precondition, WriteResult
+from gitstore.entities.api import Precondition, WriteResult, draft_tip, published_commit
 from gitstore.errors import InvalidInput
 from gitstore.history import api as history
 from gitstore.index.api import ListFilter
-from gitstore.names import KEY_PATTERN
+from gitstore.names import KEY_PATTERN, validate_key
 from gitstore.publishing.api import serve
 
 router = APIRouter(prefix="/repos/{repo}/entities", tags=["entities"])
@@ -115,29 +117,44 @@ def list_entities(
     return EntityPage(items=items, next_cursor=page.next_cursor, damaged=page.damaged)
 
 
-@router.get("/{key}", response_model=EntityOut, summary="Read an entity: live, draft or a past version")
+@router.get(
+    "/{key}",
+    response_model=None,
+    responses={200: {"model": EntityOut}},
+    summary="Read an entity: live, draft or a past version",
+)
 @needs_preview(when=a_draft_view_or_a_version)
-def get_entity(
+async def get_entity(
     repo: RepoDep,
     key: Key,
     principal: PrincipalDep,
-    audience: AudienceDep,
-    response: Response,
+    request: Request,
     state: Literal["draft", "published"] = "published",
     version: Annotated[int | None, Query(ge=1)] = None,
     commit: Annotated[str | None, Query(max_length=64)] = None,
     as_of: Annotated[datetime | None, Query(description="RFC 3339 time: what was live then")] = None,
-) -> EntityOut:
+) -> Response:
+    # A view of the current heads is a few ref reads and a cached snapshot: served here, on the
+    # event loop (a threadpool hop costs more than the read); a past version or a past moment
+    # walks history, off the loop.
     if as_of is not None:
         _as_of_is_alone(state, version, commit)
-        entity = serve(history.get_entity_as_of(repo, key, as_of))
+        entity = serve(await run_in_threadpool(history.get_entity_as_of, repo, key, as_of))
+    elif version is not None or commit is not None:
+        entity = await run_in_threadpool(entities.get_entity, repo, key, state=state, version=version, commit=commit)
     else:
-        entity = entities.get_entity(repo, key, state=state, version=version, commit=commit)
-        if state == "published" and version is None and commit is None:
-            entity = serve(entity)  # gone answers 410, a redirect 301
-            caching.live(response, entity.updated_at)
-    set_etag(response, entity.commit)
-    return audience.entity(repo, EntityOut.model_validate(entity))
+        entity = entities.get_entity(repo, key, state=state)
+    live = state == "published" and version is None and commit is None and as_of is None
+    if live:
+        entity = serve(entity)  # gone answers 410, a redirect 301
+    # Who sees what, asked here rather than as a dependency: FastAPI solves every dependency
+    # anew on each request, and this one again solves the repository's and the caller's.
+    shown = readers.audience(request, principal, repo).documents(repo, [entity_document(entity)])[0]
+    answer = JSONAnswer(encode(shown))
+    if live:
+        caching.live(answer, entity.updated_at)
+    set_etag(answer, entity.commit)
+    return answer
 
 
 @router.put(
@@ -237,23 +254,43 @@ def restore_version(
 
 @router.get(
     "/{key}/versions",
-    response_model=VersionPage,
+    response_model=None,
+    responses={200: {"model": VersionPage}},
     summary="The draft branch's history, newest first",
 )
 @needs_preview()
-def list_versions(
+async def list_versions(
     repo: RepoDep,
     key: Key,
     principal: PrincipalDep,
     request: Request,
-    response: Response,
     cursor: Annotated[int | None, Query(ge=1)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> VersionPage:
-    page = entities.list_versions(repo, key, cursor=cursor, limit=limit)
-    if page.next_cursor is not None:
-        response.headers["Link"] = f'<{request.url.include_query_params(cursor=page.next_cursor)}>; rel="next"'
-    return VersionPage(items=[VersionOut.model_validate(v) for v in page.items], next_cursor=page.next_cursor)
+) -> Response:
+    page_key = _version_page_key(repo, key, cursor, limit)
+    found = _version_pages.get(page_key)
+    if found is None:
+        page = await run_in_threadpool(entities.list_versions, repo, key, cursor=cursor, limit=limit)
+        found = encode({"items": version_documents(page.items), "next_cursor": page.next_cursor}), page.next_cursor
+        if _version_page_key(repo, key, cursor, limit) == page_key:  # nothing moved while it was read
+            _version_pages.put(page_key, *found)
+    body, next_cursor = found
+    answer = JSONAnswer(body)
+    if next_cursor is not None:
+        answer.headers["Link"] = f'<{request.url.include_query_params(cursor=next_cursor)}>; rel="next"'
+    return answer
+
+
+_version_pages = VersionPages()
+
+
+def _version_page_key(repo: ContentRepository, key: str, cursor: int | None, limit: int) -> Hashable:
+    """What a versions page is made of (api.answers.VersionPages), read as list_versions reads
+    it, so a key it refuses is refused here with the same error."""
+    validate_key(key)
+    tip = draft_tip(repo, key)
+    went_live = tuple(sorted(repo.index.publish_times(key).items()))
+    return key, tip, cursor, limit, published_commit(repo, key), went_live
 
 
 @router.get(
