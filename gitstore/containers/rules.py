@@ -6,7 +6,7 @@ lands beside: two writers cannot each add the other and make a cycle.
 
 from __future__ import annotations
 
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
 from gitstore.containers.types import ContainerType, allows, container_type
@@ -99,8 +99,9 @@ class Manifests(DraftRule):
         check_member_type(repo, planned.key, planned.doc)
 
     def trailers(self, repo: ContentRepository, planned: Planned, resolve: Resolve) -> list[tuple[str, str]]:
-        git = repo.storage.git
-        return _manifest_locks(planned.current, planned.doc, planned.deleted, partial(_with_content, git, resolve))
+        # Both lists name every member (ADR 0002), mostly the same ones: each is resolved once.
+        resolved = cache(partial(_with_content, repo.storage.git, resolve))
+        return _manifest_locks(planned.current, planned.doc, planned.deleted, resolved)
 
 
 def _manifest_locks(current: Snapshot | None, doc: Content, deleted: bool, resolve: Resolve) -> list[tuple[str, str]]:
