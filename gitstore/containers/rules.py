@@ -6,7 +6,7 @@ lands beside: two writers cannot each add the other and make a cycle.
 
 from __future__ import annotations
 
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
 from gitstore.containers.types import ContainerType, allows, container_type
@@ -29,10 +29,16 @@ from gitstore.storage.api import CommitId, GitHandle, first_parent, has_object, 
 __all__ = ["Manifests", "check_manifest", "check_member_type", "member_snapshot", "refuse_breaking_rules"]
 
 
-def check_manifest(repo: ContentRepository, key: str, doc: Content) -> None:
+def check_manifest(repo: ContentRepository, key: str, doc: Content, current: Content | None = None) -> None:
     """Raise InvalidDocument listing every problem with `doc`'s members: unknown or deleted
     members, pins that are not commits of the member's own draft branch, member types the
-    container's type does not allow, and cycles (in draft or through pins)."""
+    container's type does not allow, and cycles (in draft or through pins).
+
+    Given the `current` draft, only the rows `doc` adds to it are checked, unless the type
+    changes: the rows it keeps passed these checks when they were added, and nothing since can
+    have broken them (a member's delete takes it out of its containers, its retype and a
+    change of the type registry are refused if a container would break, a pin names a commit
+    that never changes). Writing an unchanged manifest costs no read of its members."""
     if doc.members is None:
         return
     kind = container_type(repo, doc.type)
@@ -41,27 +47,42 @@ def check_manifest(repo: ContentRepository, key: str, doc: Content) -> None:
             f"type {doc.type!r} holds no members; register it as a container type to give it some",
             errors=[{"loc": ["members"], "msg": f"type {doc.type!r} is a leaf"}],
         )
+    kept = set()
+    if current is not None and current.type == doc.type:
+        kept = {(m.key, m.pin) for m in current.members or ()}
+    cycles = _CycleCheck(repo, key)
     problems: list[dict[str, Any]] = []
     for position, member in enumerate(doc.members):
-        loc = ["members", position]
-        if member.key == key:
-            problems.append({"loc": loc, "msg": f"{key!r} cannot contain itself"})
-            continue
-        try:
-            snap = member_snapshot(repo, member)
-        except (EntityNotFound, _BadPin) as exc:
-            problems.append({"loc": [*loc, "pin" if isinstance(exc, _BadPin) else "key"], "msg": str(exc)})
-            continue
-        if not allows(kind, snap.document.type):
-            allowed = ", ".join(kind.allowed_member_types or ())
-            problems.append(
-                {"loc": loc, "msg": f"a {doc.type} holds {allowed}; {member.key!r} is a {snap.document.type}"}
-            )
-        path = _path_back_to(repo, key, snap)
-        if path is not None:
-            problems.append({"loc": loc, "msg": "a cycle: " + " > ".join([key, member.key, *path, key])})
+        if (member.key, member.pin) not in kept:
+            problems += _member_problems(repo, key, doc.type, kind, ["members", position], member, cycles)
     if problems:
         raise InvalidDocument(f"the members of {key!r} break {len(problems)} rule(s)", errors=problems)
+
+
+def _member_problems(
+    repo: ContentRepository,
+    key: str,
+    type_name: str,
+    kind: ContainerType,
+    loc: list[Any],
+    member: Member,
+    cycles: _CycleCheck,
+) -> list[dict[str, Any]]:
+    """What is wrong with one row of `key`'s manifest."""
+    if member.key == key:
+        return [{"loc": loc, "msg": f"{key!r} cannot contain itself"}]
+    try:
+        snap = member_snapshot(repo, member)
+    except (EntityNotFound, _BadPin) as exc:
+        return [{"loc": [*loc, "pin" if isinstance(exc, _BadPin) else "key"], "msg": str(exc)}]
+    problems = []
+    if not allows(kind, snap.document.type):
+        allowed = ", ".join(kind.allowed_member_types or ())
+        problems.append({"loc": loc, "msg": f"a {type_name} holds {allowed}; {member.key!r} is a {snap.document.type}"})
+    path = cycles.path(member, snap)
+    if path is not None:
+        problems.append({"loc": loc, "msg": "a cycle: " + " > ".join([key, member.key, *path, key])})
+    return problems
 
 
 class Manifests(DraftRule):
@@ -73,12 +94,14 @@ class Manifests(DraftRule):
         return planned.doc.members is not None or retyped
 
     def check(self, repo: ContentRepository, planned: Planned) -> None:
-        check_manifest(repo, planned.key, planned.doc)
+        current = planned.current
+        check_manifest(repo, planned.key, planned.doc, None if current is None or current.deleted else current.document)
         check_member_type(repo, planned.key, planned.doc)
 
     def trailers(self, repo: ContentRepository, planned: Planned, resolve: Resolve) -> list[tuple[str, str]]:
-        git = repo.storage.git
-        return _manifest_locks(planned.current, planned.doc, planned.deleted, partial(_with_content, git, resolve))
+        # Both lists name every member (ADR 0002), mostly the same ones: each is resolved once.
+        resolved = cache(partial(_with_content, repo.storage.git, resolve))
+        return _manifest_locks(planned.current, planned.doc, planned.deleted, resolved)
 
 
 def _manifest_locks(current: Snapshot | None, doc: Content, deleted: bool, resolve: Resolve) -> list[tuple[str, str]]:
@@ -209,6 +232,39 @@ def member_snapshot(repo: ContentRepository, member: Member) -> Snapshot:
     if snap.deleted:
         raise _BadPin(f"{member.pin} is the delete of {member.key!r}; pin a version with content")
     return snap
+
+
+class _CycleCheck:
+    """Whether a member added to `key`'s manifest closes a cycle, asked from above.
+
+    Adding member M to container C closes a cycle iff what M resolves to holds C at some depth.
+    Walking down M's subtree answers that at the cost of the subtree (a section: hundreds of
+    reads). Walking up from C costs what is above C, which is shallow: the index's draft
+    manifests name every container that holds C, and those that hold them, in one query. If M
+    is not among them, M's draft cannot reach C through drafts alone.
+
+    A pin is the one way down the index cannot follow: it leads to an old version, whose
+    manifest only git knows. A path from M's draft into a pinned version passes through a
+    container whose draft pins, so the walk up starts from those containers too. When M is
+    above C or above one of them, or M itself is pinned, the walk down decides, as it always
+    did: the walk up only skips it where it cannot be a cycle. Runs once per write, on first need.
+    """
+
+    def __init__(self, repo: ContentRepository, key: str) -> None:
+        self._repo, self._key = repo, key
+        self._above: set[str] | None = None
+
+    def path(self, member: Member, snap: Snapshot) -> list[str] | None:
+        """The keys leading from `member` (exclusive) down to `key`, if adding it closes a cycle."""
+        if member.pin is None and member.key not in self._keys_above():
+            return None
+        return _path_back_to(self._repo, self._key, snap)
+
+    def _keys_above(self) -> set[str]:
+        if self._above is None:
+            index = self._repo.index
+            self._above = index.holders_above(sorted({self._key} | index.pinning("draft")), "draft")
+        return self._above
 
 
 def _path_back_to(repo: ContentRepository, key: str, start: Snapshot) -> list[str] | None:

@@ -7,6 +7,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import orjson
+
 from gitstore.index.rows import Summary, Usage
 from gitstore.index.schema import IndexDatabase, _chunks
 
@@ -34,6 +36,25 @@ class GraphIndex(IndexDatabase):
             (member,),
         )
         return [Usage(container, view, bool(pinned)) for container, view, pinned in rows]
+
+    def holders_above(self, keys: Sequence[str], view: str) -> set[str]:
+        """`keys` and every container above them in `view`: whose manifest names one of them, or
+        names such a container, and so on up. One recursive query; a cycle ends it."""
+        if not keys:
+            return set()
+        rows = self._db().execute(
+            """WITH RECURSIVE above(key) AS (
+                    SELECT value FROM json_each(?)
+                    UNION SELECT m.container FROM members m JOIN above a ON m.member = a.key WHERE m.view=?
+                ) SELECT key FROM above""",
+            (orjson.dumps(list(keys)).decode(), view),
+        )
+        return {row[0] for row in rows}
+
+    def pinning(self, view: str) -> set[str]:
+        """Every container whose manifest in `view` pins a member (a partial index keeps it cheap)."""
+        rows = self._db().execute("SELECT DISTINCT container FROM members WHERE view=? AND pin IS NOT NULL", (view,))
+        return {row[0] for row in rows}
 
     def containers_of_type(self, type_name: str) -> list[Usage]:
         """Every container of type `type_name` in a view whose manifest there names a member, by

@@ -95,6 +95,8 @@ CREATE TABLE IF NOT EXISTS members (
     PRIMARY KEY (view, container, position)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS members_member ON members (member, view);
+-- The few containers that pin: a cycle check starts its walk up from them too.
+CREATE INDEX IF NOT EXISTS members_pinned ON members (view, container) WHERE pin IS NOT NULL;
 -- Links, draft and live: expanded links, reverse links and dependents without reading commits.
 CREATE TABLE IF NOT EXISTS links (
     view      TEXT NOT NULL,     -- 'draft' or 'live'

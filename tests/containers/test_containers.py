@@ -8,6 +8,7 @@ import pytest
 
 from gitstore import ContentRepository, content
 from gitstore.containers import api as containers
+from gitstore.containers import rules
 from gitstore.containers.api import View
 from gitstore.entities import api as entities
 from gitstore.entities.document import Member
@@ -172,6 +173,72 @@ def test_a_cycle_through_a_pinned_version_is_refused_too(repo: ContentRepository
     with pytest.raises(InvalidDocument, match="rule"):
         container(repo, "a", "container", [{"key": "b", "pin": b_v1}])
     container(repo, "a", "container", ["b"])  # unpinned: b's draft holds nothing, no cycle
+
+
+def test_a_cycle_through_a_deep_chain_is_refused_naming_the_way_round(repo: ContentRepository) -> None:
+    container(repo, "c", "container", [])
+    container(repo, "b", "container", ["c"])
+    container(repo, "a", "container", ["b"])  # a > b > c
+    before = git(repo.path, "for-each-ref")
+    with pytest.raises(InvalidDocument) as raised:
+        container(repo, "c", "container", ["a"])
+    assert raised.value.extra["errors"] == [{"loc": ["members", 0], "msg": "a cycle: c > a > b > c"}]
+    assert git(repo.path, "for-each-ref") == before
+    container(repo, "d", "container", ["a"])  # above the chain, not in it: no cycle
+    container(repo, "c", "container", [])  # a no-op: c holds nothing already
+
+
+def test_a_container_naming_itself_beside_members_it_keeps_is_refused_at_that_row(repo: ContentRepository) -> None:
+    component(repo, "intro")
+    container(repo, "box", "container", ["intro"])
+    with pytest.raises(InvalidDocument) as raised:
+        container(repo, "box", "container", ["intro", "box"])
+    assert raised.value.extra["errors"] == [{"loc": ["members", 1], "msg": "'box' cannot contain itself"}]
+
+
+def test_a_cycle_that_runs_through_a_pinned_version_below_a_draft_is_found(repo: ContentRepository) -> None:
+    container(repo, "x", "container", [])
+    b_v1 = container(repo, "b", "container", ["x"])
+    container(repo, "b", "container", [])  # no draft holds x any more; b's version 1 still does
+    container(repo, "a", "container", [{"key": "b", "pin": b_v1}])
+    with pytest.raises(InvalidDocument) as raised:
+        container(repo, "x", "container", ["a"])
+    assert raised.value.extra["errors"][0]["msg"] == "a cycle: x > a > b > x"
+
+
+def test_only_the_members_a_write_adds_are_read_unless_the_type_changes(
+    repo: ContentRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key in ("c1", "c2", "c3"):
+        component(repo, key)
+    container(repo, "unit-1", "unit", ["c1", "c2"])
+    read: list[str] = []
+    reading = rules.member_snapshot
+    monkeypatch.setattr(rules, "member_snapshot", lambda r, m: read.append(m.key) or reading(r, m))
+    container(repo, "unit-1", "unit", ["c1", "c2"], title="Unit one")  # the same manifest, a new title
+    assert read == []
+    container(repo, "unit-1", "unit", ["c2", "c3", "c1"])  # reordered, one added
+    assert read == ["c3"]
+    read.clear()
+    container(repo, "unit-1", "container", ["c2", "c3", "c1"])  # a new type: every member checked again
+    assert read == ["c2", "c3", "c1"]
+
+
+def test_a_type_rule_refuses_the_member_added_and_names_only_that_row(repo: ContentRepository) -> None:
+    component(repo, "intro")
+    container(repo, "unit-1", "unit", ["intro"])
+    container(repo, "ss-1", "subsection", [])
+    content.set_container_type(repo, "section", ["subsection", "unit"], author=ADA)
+    container(repo, "section-1", "section", ["unit-1"])  # legal by the repository's override
+    with pytest.raises(InvalidDocument) as raised:
+        container(repo, "section-1", "section", ["unit-1", "ss-1", "intro"])
+    assert raised.value.extra["errors"] == [
+        {"loc": ["members", 2], "msg": "a section holds subsection, unit; 'intro' is a component.html"}
+    ]
+    container(repo, "section-1", "section", ["unit-1", "ss-1"])
+    with pytest.raises(InvalidDocument) as raised:
+        container(repo, "section-1", "subsection", ["unit-1", "ss-1"])  # a type change checks every row
+    assert [e["loc"] for e in raised.value.extra["errors"]] == [["members", 1]]
 
 
 # -- versions -------------------------------------------------------------------------------------
