@@ -40,6 +40,7 @@ from gitstore.entities.api import (
     Precondition,
     Snapshot,
     WriteResult,
+    deleting,
     draft_tip,
     holding,
     load_snapshot,
@@ -98,17 +99,12 @@ def delete_leaving_containers(
         if not holders:
             return write_tombstone(repo, key, rules=rules, author=author, expected=expected)
 
-        def tombstone(current: Snapshot | None) -> tuple[Content, bool]:
-            if current is None or current.deleted:
-                raise EntityNotFound(f"no draft of {key!r} to delete", key=key)
-            return current.document, True
-
         def without_member(current: Snapshot | None) -> tuple[Content, bool]:
             assert current is not None and current.document.members is not None
             kept = tuple(m for m in current.document.members if m.key != key)
             return current.document._replace(members=kept), current.deleted
 
-        changes = [DraftChange(key, tombstone, action="delete", expected=expected)]
+        changes = [DraftChange(key, deleting(key), action="delete", expected=expected)]
         changes += [
             DraftChange(c, without_member, action="update", summary=f"Remove {key} from {c}: {key} was deleted")
             for c in holders

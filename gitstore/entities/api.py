@@ -78,6 +78,7 @@ from gitstore.entities.snapshots import (
 from gitstore.entities.trailers import format_message, parse_repeated, parse_trailers, summary_of
 from gitstore.entities.work import after_release, holding
 from gitstore.entities.writes import (
+    deleting,
     merge_patch,
     write_document,
     write_merge_patch,
@@ -162,6 +163,7 @@ __all__ = [
     "write_old_version",
     "write_published_back",
     "write_tombstone",
+    "deleting",
     # `refs/heads/draft`, erasures and pruning, for upkeep and erasure
     "ERASURES_FILE",
     "ERASURES_REF",

@@ -13,6 +13,7 @@ from gitstore.entities.document import (
     writable,
 )
 from gitstore.entities.model import Author, WriteResult
+from gitstore.entities.plan import Change
 from gitstore.entities.preconditions import Precondition
 from gitstore.entities.reads import find_version
 from gitstore.entities.rounds import write_change
@@ -32,6 +33,7 @@ from gitstore.names import validate_key
 from gitstore.repository import ContentRepository
 
 __all__ = [
+    "deleting",
     "merge_patch",
     "write_document",
     "write_merge_patch",
@@ -101,13 +103,19 @@ def write_tombstone(
 ) -> WriteResult:
     """Soft delete: a tombstone commit. Gone from draft views; live until the delete is published."""
     validate_key(key)
+    return write_change(repo, key, deleting(key), author=author, expected=expected, action="delete", rules=rules)
+
+
+def deleting(key: str) -> Change:
+    """The change that deletes `key`'s draft: its content kept, marked deleted; refused when
+    there is no draft left to delete."""
 
     def change(current: Snapshot | None) -> tuple[Content, bool]:
         if current is None or current.deleted:
             raise EntityNotFound(f"no draft of {key!r} to delete", key=key)
         return current.document, True
 
-    return write_change(repo, key, change, author=author, expected=expected, action="delete", rules=rules)
+    return change
 
 
 def write_published_back(
