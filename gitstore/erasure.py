@@ -49,6 +49,7 @@ from gitstore.names import validate_key
 from gitstore.publishing.api import rebuild_live_mirror, roll_forward
 from gitstore.repository import DRAFT, MAIN, ContentRepository, draft_ref, published_ref
 from gitstore.storage.api import (
+    EVERY_REF_LOCK,
     CommitId,
     CommitRecord,
     GitHandle,
@@ -182,7 +183,7 @@ def finish_erasures(repo: ContentRepository) -> list[str]:
         # Holding all three, no live writer owns a ref lock: one a kill -9 mid-erasure left
         # behind would refuse the finish's own ref moves (Busy) until it aged out. Repair
         # sweeps them too, but runs after this.
-        sweep_stale_locks(storage.git, ["refs", "HEAD.lock", "packed-refs.lock"])
+        sweep_stale_locks(storage.git, EVERY_REF_LOCK)
         records = read_settings(storage.git, ERASURES_REF, ERASURES_FILE)
         for plan in plans:
             erasure_id = plan.name[len("erasure-") : -len(".plan")]

@@ -44,6 +44,7 @@ from gitstore.storage.objects import copy_objects, missing_tree_objects
 from gitstore.storage.packed_refs import LoosePacked, pack_loose_refs, read_packed_refs, update_refs_packed
 from gitstore.storage.packs import Identity, write_commit
 from gitstore.storage.refs import (
+    EVERY_REF_LOCK,
     clear_stale_ref_lock,
     commit_on_ref,
     delete_ref,
@@ -75,6 +76,7 @@ from gitstore.storage.trees import (
 )
 
 __all__ = [
+    "EVERY_REF_LOCK",
     "BlamedLine",
     "BlobId",
     "CommitId",

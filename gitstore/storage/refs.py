@@ -253,6 +253,12 @@ def clear_stale_ref_lock(repo: pygit2.Repository, ref: str, *, older_than: float
     return remove_if_older(ref_lock_path(repo, ref), older_than)
 
 
+#: Where a writer of refs leaves a lock file: under refs/, HEAD's, packed-refs'. Sweeping all of
+#: them is safe only while every RepoLock of the repository is held (startup repair, an
+#: erasure's finish), when any lock file there was left by a dead writer.
+EVERY_REF_LOCK = ("refs", "HEAD.lock", "packed-refs.lock")
+
+
 def sweep_stale_locks(repo: pygit2.Repository, prefixes: Iterable[str], *, older_than: float = 0.0) -> list[str]:
     """Remove `.lock` files under the given ref prefixes. Call only while holding every RepoLock
     that guards those refs, so no live gitstore writer can own them."""

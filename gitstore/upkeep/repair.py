@@ -28,6 +28,7 @@ from gitstore.index.api import ChangeRow, PublishRow
 from gitstore.publishing.api import publish_row, published_row, roll_forward, sync_live_mirror
 from gitstore.repository import DRAFT, MAIN, ContentRepository
 from gitstore.storage.api import (
+    EVERY_REF_LOCK,
     CommitId,
     GitHandle,
     TreeId,
@@ -74,7 +75,7 @@ def repair(repo: ContentRepository) -> RepairReport:
     with in_order(storage, "housekeeping", "publish", "drafts", patient=True):
         # Holding all three, no live gitstore writer or housekeeper owns a ref lock or
         # packed-refs.lock: any left was left by a dead one.
-        report.removed_locks = sweep_stale_locks(git, ["refs", "HEAD.lock", "packed-refs.lock"])
+        report.removed_locks = sweep_stale_locks(git, EVERY_REF_LOCK)
         report.rolled_forward_publish = roll_forward(repo)
         report.rolled_forward_batch = roll_forward_drafts(repo)
         fold_drafts(repo)
