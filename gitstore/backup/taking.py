@@ -104,6 +104,7 @@ def take_backup(store: Store, target: Target, *, parts: Sequence[NodePart] = (),
             parts=listed,
             files=files.entries,
         )
+        files.drop_empty_folders()
         raw = manifest.to_bytes()
         (folder / MANIFEST).write_bytes(raw)
         target.publish(backup_id, folder, files.stored)
@@ -135,6 +136,12 @@ class _Files:
             self.bytes += entry.bytes
         self.entries[name] = entry
         return name
+
+    def drop_empty_folders(self) -> None:
+        """What an unchanged repository or part left: an empty folder says nothing."""
+        for path in sorted(self.folder.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+            if path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
 
 
 def _back_up(

@@ -10,9 +10,10 @@ from pathlib import Path
 import orjson
 
 from gitstore import ContentRepository, Store, content
+from gitstore.erasure import erase
 from gitstore.publishing.api import PublishTarget, sync_live_mirror
 from tests.backup.conftest import backed_up, refs_of
-from tests.conftest import ADA, bearer, fsck_strict, git, settle, token_for
+from tests.conftest import ADA, bearer, fsck_strict, git, object_bytes, settle, token_for
 from tests.serving import start_server
 from tests.test_cli import gitstore
 
@@ -134,3 +135,23 @@ def test_a_backup_taken_while_writers_write_is_one_moment_of_each_repository(sto
             assert name in final
             if oid != final[name]:
                 git(repo.path, "merge-base", "--is-ancestor", oid, final[name])
+
+
+def test_after_an_erasure_the_repository_is_backed_up_in_full_without_what_was_erased(
+    repo: ContentRepository, tmp_path: Path
+) -> None:
+    data, backups = repo.path.parent, tmp_path / "backups"
+    content.put_draft(
+        repo, "page", {"type": "page", "title": "Page", "fields": {"body": "<p>ERASEDBODY</p>\n"}}, author=ADA
+    )
+    content.put_draft(repo, "page", {"type": "page", "title": "Page", "fields": {"body": "<p>Fine</p>\n"}}, author=ADA)
+    backed_up(str(backups), data)
+    erase(repo, "page", author=ADA, reason="Court order", version=1)
+    after = backed_up(str(backups), data)
+
+    # Building on the old history would bring the erased bytes back with it.
+    assert after["repositories"]["demo"]["kind"] == "full"
+    restored = tmp_path / "restored"
+    assert gitstore("restore", str(backups), "--data", str(restored)).returncode == 0
+    assert refs_of(restored / "demo.git") == refs_of(repo.path)
+    assert b"ERASEDBODY" not in object_bytes(restored / "demo.git")
