@@ -34,6 +34,7 @@ from gitstore.backup.parts import NodePart
 from gitstore.backup.targets import MANIFEST, Target
 from gitstore.entities.api import ERASURES_REF, fold_drafts, roll_forward_drafts
 from gitstore.erasure import finish_erasures
+from gitstore.errors import DamagedBackup
 from gitstore.publishing.api import roll_forward
 from gitstore.relay.api import copy_state
 from gitstore.repository import ContentRepository
@@ -68,8 +69,12 @@ class _Previous:
     """The newest complete backup, and the chain that gives each of its repositories' refs."""
 
     def __init__(self, target: Target, backup_id: str) -> None:
-        self.manifest = _load(target, backup_id)
-        self.chain = chain_of(target, backup_id, self.manifest.repositories)
+        try:
+            self.manifest = _load(target, backup_id)
+            self.chain = chain_of(target, backup_id, self.manifest.repositories)
+        except DamagedBackup as exc:
+            # Building on it would make a backup no restore can use.
+            raise DamagedBackup(f"{exc.detail}; `gitstore backup --full` starts a new chain", **exc.extra) from None
 
     def refs(self, name: str) -> dict[str, str] | None:
         return ref_set(self.chain, name) if name in self.manifest.repositories else None

@@ -128,3 +128,17 @@ def test_asking_for_what_is_not_there(rich: ContentRepository, tmp_path: Path) -
     assert [b["id"] for b in orjson.loads(listed.stdout)] != ["20990101T000000.000000Z"]
     assert len(orjson.loads(listed.stdout)) == 1
     assert untouched(restored)
+
+
+def test_a_backup_does_not_build_on_a_damaged_one(rich: ContentRepository, tmp_path: Path) -> None:
+    data, backups = rich.path.parent, tmp_path / "backups"
+    first = backed_up(str(backups), data)
+    manifest = backups / first["id"] / "manifest.json"
+    manifest.write_bytes(manifest.read_bytes()[:100])
+    done = gitstore("backup", str(backups), "--data", str(data))
+    assert done.returncode == 2 and f"{first['id']}/manifest.json is damaged" in done.stderr
+    assert "--full" in done.stderr
+    fresh = backed_up(str(backups), data, "--full")
+    assert fresh["parent"] is None and fresh["repositories"]["source"]["kind"] == "full"
+    code, err = restore(backups, tmp_path / "restored")
+    assert code == 0, err
