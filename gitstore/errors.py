@@ -26,7 +26,9 @@
     │   └── Redirected            ... and now lives at `alternative_path`
     ├── Busy                      a lock stayed held past the retry budget; safe to retry
     ├── StorageFull               the disk is full; nothing was written
-    └── CorruptObject             a git object on disk is damaged (truncated, garbled)
+    ├── CorruptObject             a git object on disk is damaged (truncated, garbled)
+    ├── DamagedBackup             a backup file is missing, truncated or does not match its manifest
+    └── BackupUnavailable         the backup target (a directory, an S3 bucket) cannot be read or written
 
 The API layer maps each class to a status and a problem type in one table (api/problems.py);
 tests/test_architecture.py fails for a class defined here without its own row there.
@@ -156,3 +158,15 @@ class CorruptObject(GitstoreError):
     """A git object on disk is damaged: truncated, not a zlib stream, or not hashing to its
     name. Retrying does not help; `gitstore fsck` finds every such object. `extra` carries
     `oid`, `path` and `problem` for logs and fsck, never for callers."""
+
+
+class DamagedBackup(GitstoreError):
+    """A backup cannot be trusted: a file its manifest lists is missing or does not hash to its
+    sha256, or a manifest is not one. `extra["file"]` names the file (`<backup id>/<path>`);
+    nothing was restored."""
+
+
+class BackupUnavailable(GitstoreError):
+    """The backup target cannot be reached, read or written (no such bucket, no credentials, a
+    directory that cannot be created). Nothing was restored; a backup cut short by it is not
+    listed."""
