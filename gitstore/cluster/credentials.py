@@ -51,6 +51,7 @@ class ClusterCredentials:
     def __init__(self, plane: ControlPlane) -> None:
         self._plane = plane
         self._open: bool | None = None
+        self._was_open = False  # the last answer PostgreSQL gave, for while it is away
         self._key: bytes | None = None
         # Records last read, by id: what authentication falls back to while PostgreSQL is away.
         self._tokens: dict[str, tuple[Any, ...] | None] = {}
@@ -75,9 +76,9 @@ class ClusterCredentials:
                 ).fetchone()
             )
         except ControlPlaneUnavailable:
-            return False  # unknown: the closed answer, never the open one
+            return self._was_open  # never asked yet: the closed answer, never the open one
         assert row is not None
-        self._open = bool(row[0])
+        self._open = self._was_open = bool(row[0])
         return self._open
 
     def tokens(self) -> list[TokenInfo]:
@@ -148,7 +149,7 @@ class ClusterCredentials:
                 ),
             )
         )
-        self._open = False
+        self._open = self._was_open = False
         return issued
 
     def revoke_token(self, token_id: str) -> None:
@@ -178,7 +179,7 @@ class ClusterCredentials:
         )
         if not added:
             raise AlreadyExists(f"client {client_id!r} already exists")
-        self._open = False
+        self._open = self._was_open = False
         return IssuedSecret(client_id, secret)
 
     def remove_client(self, client_id: str) -> None:
