@@ -126,16 +126,20 @@ class ControlPlane:
         """`work` with a pooled connection (autocommit: wrap it in `conn.transaction()` for more
         than one statement). Any failure to reach PostgreSQL is ControlPlaneUnavailable.
 
-        A pooled connection may have died while it idled (PostgreSQL restarted): with `retry`,
-        `work` runs once more on another. Only for work that may run twice: a change whose
-        commit was acknowledged but whose answer was lost would be made again (a second epoch
-        bump), so those pass `retry=False` and answer 503 once after a restart instead."""
+        A pooled connection may have died while it idled (PostgreSQL restarted): `work` then
+        runs once more on another. Work that must not run twice (`retry=False`: a change whose
+        commit was acknowledged but whose answer was lost would be made again, a second epoch
+        bump) first proves its connection alive with a `select 1`, and is never repeated."""
         for attempt in (1, 2):
+            begun = False
             try:
                 with self._pool.connection() as conn:
+                    if not retry:
+                        conn.execute("select 1")
+                    begun = True
                     return work(conn)
             except self._broken as exc:
-                if not retry or attempt == 2 or type(exc).__name__ == "PoolTimeout":
+                if (begun and not retry) or attempt == 2 or type(exc).__name__ == "PoolTimeout":
                     raise self.unavailable(exc) from None
             except self._error as exc:
                 raise self.unavailable(exc) from None

@@ -108,6 +108,7 @@ class ClusterNode:
     def _adopt_and_guard(self, store: Store) -> None:
         local = {repo.name: repo for repo in store.repositories()}
         routes = self.plane.adopt({name: repo.description for name, repo in local.items()}, self.name)
+        self.routes.remember(routes.values())
         for name, repo in local.items():
             if routes[name].owner == self.name:
                 self.fences.guard(repo, routes[name].epoch)
@@ -125,7 +126,10 @@ class ClusterNode:
 
     def owns(self, repo: str) -> bool:
         """Whether this node owns `repo` (from the route cache: for routing, not for writing)."""
-        route = self.routes.route(repo)
+        try:
+            route = self.routes.route(repo)
+        except ControlPlaneUnavailable:  # never looked up, and PostgreSQL is away: what it guards
+            return self.fences.epoch(repo) is not None
         return route is not None and route.owner == self.name
 
     def took_ownership(self, repo: str, epoch: int) -> None:
@@ -168,6 +172,7 @@ class ClusterNode:
             self.plane.forget(name, owner=self.name)
             raise
         self.fences.guard(repo, route.epoch)
+        self.routes.remember([route])
         return repo
 
     def _on_disk(self, name: str) -> bool:
@@ -213,6 +218,7 @@ class ClusterNode:
             routes = {route.repo: route for route in self.plane.routes()}
         except ControlPlaneUnavailable:
             return
+        self.routes.remember(routes.values())
         for repo in self.fences.guarded():
             self._reconcile(repo, routes.get(repo))
 

@@ -3,6 +3,7 @@ by NOTIFY, re-guarding after an aborted move, credentials in PostgreSQL."""
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -11,7 +12,8 @@ import pytest
 
 from gitstore import Store, content
 from gitstore.cluster.api import ClusterCredentials, ClusterNode, ControlPlane
-from gitstore.errors import NotFound, NotOwner
+from gitstore.errors import ControlPlaneUnavailable, NotFound, NotOwner
+from tests.cluster.postgres import BIN, Postgres
 from tests.conftest import ADA
 
 PAGE = {"type": "page", "title": "Page"}
@@ -137,3 +139,25 @@ def test_credentials_in_postgres_are_shared_and_a_revocation_is_seen_at_once(
     there.changed()
     assert not there.is_open
     elsewhere.close()
+
+
+def test_after_postgres_comes_back_the_node_listens_beats_and_writes_again(
+    pair: tuple[ClusterNode, ControlPlane], postgres: Postgres, cluster_dsn: str
+) -> None:
+    node, other = pair
+    repo = node.create_repository("books")
+    assert _eventually(lambda: node.routes.trusted)
+    subprocess.run([str(BIN / "psql"), cluster_dsn, "-c", "checkpoint"], check=True, capture_output=True)
+    postgres.kill()
+    try:
+        with pytest.raises(ControlPlaneUnavailable):
+            content.put_draft(repo, "intro", PAGE, author=ADA)
+        assert _eventually(lambda: not node.routes.trusted)  # LISTEN lost: the cache is not trusted
+        assert node.owns("books")  # routing goes on from the last route known
+    finally:
+        postgres.start()
+    assert _eventually(lambda: node.routes.trusted, seconds=30)
+    other.place("films")  # a NOTIFY on the new LISTEN connection reaches the cache
+    assert _eventually(lambda: node.routes.route("films") is not None)
+    assert _eventually(lambda: any(n.name == "node-1" and n.alive for n in other.nodes()))
+    assert content.put_draft(repo, "intro", PAGE, author=ADA).changed
