@@ -56,6 +56,8 @@ PROBLEMS: dict[type[errors.GitstoreError], tuple[int, str, str]] = {
     errors.StorageFull: (507, "storage-full", "Insufficient storage"),
     # Not 503: retrying cannot help until an operator restores the object (docs/decisions/0005).
     errors.CorruptObject: (500, "corrupt-object", "Stored content is damaged"),
+    # The other node is what failed (it did not answer, or its copy differs): a gateway's error.
+    errors.MoveFailed: (502, "move-failed", "The move could not finish"),
 }
 
 

@@ -26,7 +26,9 @@
     │   └── Redirected            ... and now lives at `alternative_path`
     ├── Busy                      a lock stayed held past the retry budget; safe to retry
     ├── StorageFull               the disk is full; nothing was written
-    └── CorruptObject             a git object on disk is damaged (truncated, garbled)
+    ├── CorruptObject             a git object on disk is damaged (truncated, garbled)
+    └── MoveFailed                a repository's move between nodes could not finish (the source did
+                                  not answer, the copies differ): it was undone, the source serves on
 
 The API layer maps each class to a status and a problem type in one table (api/problems.py);
 tests/test_architecture.py fails for a class defined here without its own row there.
@@ -156,3 +158,9 @@ class CorruptObject(GitstoreError):
     """A git object on disk is damaged: truncated, not a zlib stream, or not hashing to its
     name. Retrying does not help; `gitstore fsck` finds every such object. `extra` carries
     `oid`, `path` and `problem` for logs and fsck, never for callers."""
+
+
+class MoveFailed(GitstoreError):
+    """Moving a repository to another node could not finish: the node it lives on did not
+    answer, a git fetch from it failed, or the copy did not come out equal to it. Everything
+    before the flip of its route is undone, so the repository stays where it was."""

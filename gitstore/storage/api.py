@@ -32,6 +32,16 @@ from gitstore.storage.commits import (
 )
 from gitstore.storage.durability import method as fsync_method
 from gitstore.storage.durability import use_method as use_fsync_method
+from gitstore.storage.fetching import (
+    Fetched,
+    RefList,
+    fetch_every_ref,
+    pack_refs_of,
+    pin_refs,
+    ref_list,
+    refs_differing,
+    set_network_timeouts,
+)
 from gitstore.storage.files import fsync_dir, sync_file_system, write_atomically
 from gitstore.storage.git import GitRepository, configure_libgit2, create_bare, init_bare, open_bare
 from gitstore.storage.history import BlamedLine, blame_file, merge_text, tree_patch
@@ -81,6 +91,7 @@ __all__ = [
     "BlobId",
     "CommitId",
     "CommitRecord",
+    "Fetched",
     "GitHandle",
     "GitRepository",
     "Identity",
@@ -90,6 +101,7 @@ __all__ = [
     "LoosePacked",
     "ObjectId",
     "PATIENT",
+    "RefList",
     "RepoLock",
     "Signature",
     "TreeEntry",
@@ -112,6 +124,7 @@ __all__ = [
     "entity_path",
     "ensure_room",
     "entry_id",
+    "fetch_every_ref",
     "find_commit",
     "first_parent",
     "first_parent_commits",
@@ -133,6 +146,8 @@ __all__ = [
     "move_ref",
     "object_errors",
     "open_bare",
+    "pack_refs_of",
+    "pin_refs",
     "pack_loose_refs",
     "read_blob",
     "read_commit",
@@ -141,9 +156,12 @@ __all__ = [
     "read_packed_refs",
     "read_ref",
     "read_settings",
+    "ref_list",
+    "refs_differing",
     "refs_under",
     "repo_lock",
     "set_ref",
+    "set_network_timeouts",
     "set_refs",
     "shard_of",
     "signature",

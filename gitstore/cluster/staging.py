@@ -1,0 +1,177 @@
+"""The moving node's side of a move: a copy of the repository built aside in its data directory,
+`.moving-<repo>-<tag>/repo.git`, caught up with the owner round by round while writes go on.
+
+Each round asks the owner for a snapshot (its refs and its index, taken together under its
+locks: gitstore.cluster.snapshots), then fetches every ref with git's protocol, then sets the
+copy's refs back to exactly the snapshot's (the fetch may have brought writes made after it;
+their objects stay for the next round). The copy is then a state the owner really was in, refs
+and index agreeing, so its public copy (ADR 0009) is brought up to it there and then, one
+publish at a time, as the owner would: the last round has little left to do.
+
+The last round comes after the fence, with a sealed snapshot: nothing changes on the owner
+after it, so the fetch must bring the copy to exactly the sealed refs. The two sorted ref lists
+are compared, and any difference fails the move. Then the relay state is taken too, and the
+copy is renamed into place.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from gitstore.cluster.snapshots import INDEX, RELAY, Snapshot
+from gitstore.errors import MoveFailed
+from gitstore.publishing.api import sync_live_mirror
+from gitstore.repository import ContentRepository
+from gitstore.storage.api import (
+    fetch_every_ref,
+    fsync_dir,
+    init_bare,
+    pack_refs_of,
+    pin_refs,
+    ref_list,
+    refs_differing,
+)
+
+__all__ = ["CopyRound", "Source", "StagingCopy", "staging_folders"]
+
+_PREFIX = ".moving-"
+
+
+class Source(Protocol):
+    """The node a repository moves from, as the moving node reaches it."""
+
+    def fetch_url(self) -> str:
+        """The URL git fetches the whole repository from."""
+        ...
+
+    def fetch_password(self) -> tuple[str, str]:
+        """(user, password) for that fetch, made fresh on each call."""
+        ...
+
+    def snapshot(self, into: Path, *, seal: bool) -> Snapshot:
+        """A snapshot of the repository, unpacked into folder `into`."""
+        ...
+
+
+@dataclass(frozen=True)
+class CopyRound:
+    """One round of catching up: what the fetch brought, how many refs changed in the copy
+    (fetched, then set back to the snapshot), whether the copy then agreed with a snapshot."""
+
+    sealed: bool
+    refs_changed: int
+    objects_received: int
+    bytes_received: int
+    consistent: bool
+    seconds: float
+    snapshot_seconds: float
+    fetch_seconds: float
+
+
+class StagingCopy:
+    """A repository's copy being built in `data_dir` for a move."""
+
+    def __init__(self, data_dir: Path, name: str, tag: str) -> None:
+        self.name = name
+        self.folder = data_dir / f"{_PREFIX}{name}-{tag}"
+        self.path = self.folder / "repo.git"
+
+    def catch_up(self, source: Source, *, seal: bool = False) -> CopyRound:
+        """One round: snapshot, fetch, then agree with the snapshot. Sealed, the copy must come
+        out equal to it, or MoveFailed."""
+        started = time.monotonic()
+        shutil.rmtree(self.folder / "snapshot", ignore_errors=True)
+        snapshot = source.snapshot(self.folder / "snapshot", seal=seal)
+        snapshot_seconds = time.monotonic() - started
+        first = not self.path.exists()
+        if first:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            init_bare(self.path, snapshot.description)
+        fetch_started = time.monotonic()
+        fetched = fetch_every_ref(self.path, source.fetch_url(), password=source.fetch_password)
+        fetch_seconds = time.monotonic() - fetch_started
+        if first:
+            pack_refs_of(self.path)  # the first fetch wrote a file for every ref
+        changed = self._agree(snapshot) if not seal else self._verify(snapshot)
+        if changed is not None:
+            self._install(snapshot)
+        return CopyRound(
+            seal,
+            fetched.refs_changed + (changed or 0),
+            fetched.objects_received,
+            fetched.bytes_received,
+            changed is not None,
+            time.monotonic() - started,
+            snapshot_seconds,
+            fetch_seconds,
+        )
+
+    def place(self, final: Path) -> None:
+        """Rename the copy to `final` (which must not exist), durably."""
+        if final.exists():
+            raise MoveFailed(f"{final} is there already: the repository cannot be placed", name=self.name)
+        os.rename(self.path, final)
+        fsync_dir(final.parent)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def _agree(self, snapshot: Snapshot) -> int | None:
+        return pin_refs(self.path, snapshot.refs)
+
+    def _verify(self, snapshot: Snapshot) -> int:
+        differing = refs_differing(ref_list(self.path), snapshot.refs)
+        if differing:
+            shown = ", ".join(differing[:5]) + (f" and {len(differing) - 5} more" if len(differing) > 5 else "")
+            raise MoveFailed(
+                f"the copy of {self.name} differs from its source after the seal, in {shown}", name=self.name
+            )
+        return 0
+
+    def _install(self, snapshot: Snapshot) -> None:
+        """Take the snapshot's index (and, sealed, its relay state) as the copy's own, then bring
+        the public copy up to the copy's `main`."""
+        control = self.path / "gitstore"
+        names = [INDEX, RELAY] if snapshot.sealed else [INDEX]
+        for name in names:
+            received = snapshot.file(name)
+            if received is None:
+                continue
+            for leftover in (f"{name}-wal", f"{name}-shm"):
+                (control / leftover).unlink(missing_ok=True)
+            with open(received, "rb") as f:
+                os.fsync(f.fileno())
+            os.replace(received, control / name)
+        fsync_dir(control)
+        _in_a_thread_of_its_own(lambda: sync_live_mirror(ContentRepository(self.name, self.path)))
+
+
+def staging_folders(data_dir: Path) -> list[Path]:
+    """Copies of moves that never finished (a node killed during one), to be removed."""
+    return sorted(p for p in data_dir.glob(f"{_PREFIX}*") if p.is_dir())
+
+
+def _in_a_thread_of_its_own(work: Callable[[], object]) -> None:
+    """Run `work` on a thread that ends with it: the index and git handles a repository opens
+    are the thread's own, so they close with it, before the next round replaces the index file
+    under them."""
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as exc:  # handed to the caller's thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, name="move: public copy")
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
