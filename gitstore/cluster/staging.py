@@ -30,11 +30,13 @@ from gitstore.errors import MoveFailed
 from gitstore.publishing.api import sync_live_mirror
 from gitstore.repository import ContentRepository
 from gitstore.storage.api import (
-    fetch_every_ref,
+    Fetched,
+    fetch_refs,
     fsync_dir,
     init_bare,
     pack_refs_of,
     pin_refs,
+    prune_refs,
     ref_list,
     refs_differing,
 )
@@ -42,6 +44,8 @@ from gitstore.storage.api import (
 __all__ = ["CopyRound", "Source", "StagingCopy", "staging_folders"]
 
 _PREFIX = ".moving-"
+#: A catch-up names the refs it fetches up to this many; past it, fetching every ref is cheaper.
+_MOST_NAMED = 2000
 
 
 class Source(Protocol):
@@ -95,11 +99,11 @@ class StagingCopy:
             self.folder.mkdir(parents=True, exist_ok=True)
             init_bare(self.path, snapshot.description)
         fetch_started = time.monotonic()
-        fetched = fetch_every_ref(self.path, source.fetch_url(), password=source.fetch_password)
+        fetched = self._fetch(source, snapshot, everything=first)
         fetch_seconds = time.monotonic() - fetch_started
         if first:
             pack_refs_of(self.path)  # the first fetch wrote a file for every ref
-        changed = self._agree(snapshot) if not seal else self._verify(snapshot)
+        changed = pin_refs(self.path, snapshot.refs) if not seal else self._verify(snapshot)
         if changed is not None:
             self._install(snapshot)
         return CopyRound(
@@ -123,17 +127,29 @@ class StagingCopy:
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
 
-    def _agree(self, snapshot: Snapshot) -> int | None:
-        return pin_refs(self.path, snapshot.refs)
+    def _fetch(self, source: Source, snapshot: Snapshot, *, everything: bool) -> Fetched:
+        """Every ref the first time; then only those the snapshot shows moved since the copy's
+        last round (all of them again if that is most of them)."""
+        url, password = source.fetch_url(), source.fetch_password
+        if everything:
+            return fetch_refs(self.path, url, password=password)
+        mine = dict(ref_list(self.path))
+        moved = [name for name, target in snapshot.refs if mine.get(name) != target]
+        if len(moved) > _MOST_NAMED:
+            return fetch_refs(self.path, url, password=password)
+        return fetch_refs(self.path, url, only=moved, password=password) if moved else Fetched(0, 0, 0)
 
     def _verify(self, snapshot: Snapshot) -> int:
+        """After the seal: refs the owner removed go, and then the copy must hold exactly the
+        sealed refs."""
+        removed = prune_refs(self.path, snapshot.refs)
         differing = refs_differing(ref_list(self.path), snapshot.refs)
         if differing:
             shown = ", ".join(differing[:5]) + (f" and {len(differing) - 5} more" if len(differing) > 5 else "")
             raise MoveFailed(
                 f"the copy of {self.name} differs from its source after the seal, in {shown}", name=self.name
             )
-        return 0
+        return removed
 
     def _install(self, snapshot: Snapshot) -> None:
         """Take the snapshot's index (and, sealed, its relay state) as the copy's own, then bring

@@ -2,16 +2,17 @@
 sides compare when the copy is done.
 
 A copy is a plain bare repository a caller builds aside (a cluster move's staging copy): libgit2
-fetches every ref (`+refs/*:refs/*`, pruning what the other side no longer has) over smart HTTP,
-so what crosses the wire is a pack of the objects this side does not have yet, as any `git
-fetch` would. libgit2 speaks only protocol v0, where the server advertises every ref: a fetch
-that brings nothing still costs one listing of the refs (0.4 s at 15,000 refs, measured).
+fetches every ref (`+refs/*:refs/*`, pruning what the other side no longer has), or only named
+ones, over smart HTTP, so what crosses the wire is a pack of the objects this side does not have
+yet, as any `git fetch` would. libgit2 speaks only protocol v0, where the server advertises every
+ref. The first fetch of a large repository costs most in writing one fsynced file per ref
+(13-30 s for 15,000 refs on this machine); later ones only what moved.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,9 +26,10 @@ from gitstore.storage.refs import delete_ref, set_refs
 __all__ = [
     "Fetched",
     "RefList",
-    "fetch_every_ref",
+    "fetch_refs",
     "pack_refs_of",
     "pin_refs",
+    "prune_refs",
     "ref_list",
     "refs_differing",
     "set_network_timeouts",
@@ -75,16 +77,26 @@ def set_network_timeouts(connect_seconds: float, io_seconds: float) -> None:
         pygit2.settings.server_timeout = int(io_seconds * 1000)
 
 
-def fetch_every_ref(path: Path, url: str, *, password: Callable[[], tuple[str, str]] | None = None) -> Fetched:
-    """Fetch every ref of the repository at `url` into the bare repository at `path`, as it is
-    there (forced), removing refs it no longer has. `password` gives (user, password) when the
-    server asks. Raises MoveFailed if the server cannot be reached or the fetch fails."""
+def fetch_refs(
+    path: Path,
+    url: str,
+    *,
+    only: Sequence[str] | None = None,
+    password: Callable[[], tuple[str, str]] | None = None,
+) -> Fetched:
+    """Fetch the refs of the repository at `url` into the bare repository at `path`, as they are
+    there (forced): every ref, removing those it no longer has, or `only` the refs named (a
+    catch-up that knows what changed: 0.05 s instead of 0.15-0.2 s for one of 15,000 refs over
+    smart HTTP, measured). `password` gives (user, password) when the server asks. Raises
+    MoveFailed if the server cannot be reached or the fetch fails."""
     configure_libgit2()
     repo = pygit2.Repository(str(path))
     callbacks = _Callbacks(password)
+    refspecs = ["+refs/*:refs/*"] if only is None else [f"+{name}:{name}" for name in only]
+    prune = pygit2.enums.FetchPrune.PRUNE if only is None else pygit2.enums.FetchPrune.NO_PRUNE
     try:
         remote = repo.remotes.create_anonymous(url)
-        progress = remote.fetch(["+refs/*:refs/*"], callbacks=callbacks, prune=pygit2.enums.FetchPrune.PRUNE)
+        progress = remote.fetch(refspecs, callbacks=callbacks, prune=prune)
     except (pygit2.GitError, OSError) as exc:
         raise MoveFailed(f"fetching from {_without_secrets(url)} failed: {exc}") from None
     finally:
@@ -98,13 +110,12 @@ def ref_list(path: Path) -> RefList:
     configure_libgit2()
     repo = pygit2.Repository(str(path))
     try:
+        # One pass over loose and packed refs: 10 ms for 15,000, against 80 ms looking each up.
         found = []
-        for name in repo.references:
-            if not name.startswith("refs/"):
-                continue
-            ref = repo.references[name]
-            target = ref.target
-            found.append((name, f"ref: {target}" if isinstance(target, str) else str(target)))
+        for ref in repo.references.iterator():
+            if ref.name.startswith("refs/"):
+                target = ref.target
+                found.append((ref.name, f"ref: {target}" if isinstance(target, str) else str(target)))
         return sorted(found)
     finally:
         repo.free()
@@ -119,9 +130,8 @@ def pin_refs(path: Path, wanted: RefList) -> int | None:
     repo = pygit2.Repository(str(path))
     try:
         have = dict(ref_list(path))
-        want = dict(wanted)
         moves = []
-        for name, target in want.items():
+        for name, target in wanted:
             if have.get(name) == target:
                 continue
             oid = pygit2.Oid(hex=target)
@@ -130,12 +140,27 @@ def pin_refs(path: Path, wanted: RefList) -> int | None:
             moves.append((name, None if name not in have else pygit2.Oid(hex=have[name]), oid))
         if moves:
             set_refs(repo, moves)
-        gone = [name for name in have if name not in want]
-        for name in gone:
-            delete_ref(repo, name)
-        return len(moves) + len(gone)
+        return len(moves) + _remove_refs_but(repo, have, {name for name, _ in wanted})
     finally:
         repo.free()
+
+
+def prune_refs(path: Path, keep: RefList) -> int:
+    """Remove the refs of the repository at `path` that `keep` does not name; how many. The
+    caller is the repository's only writer."""
+    configure_libgit2()
+    repo = pygit2.Repository(str(path))
+    try:
+        return _remove_refs_but(repo, dict(ref_list(path)), {name for name, _ in keep})
+    finally:
+        repo.free()
+
+
+def _remove_refs_but(repo: pygit2.Repository, have: dict[str, str], keep: set[str]) -> int:
+    gone = [name for name in have if name not in keep]
+    for name in gone:
+        delete_ref(repo, name)
+    return len(gone)
 
 
 def pack_refs_of(path: Path) -> None:

@@ -187,9 +187,10 @@ def test_a_source_that_moved_after_its_seal_fails_the_move_and_leaves_nothing(
     source = LocalSource(repo, tmp_path / "scratch")
     copy = StagingCopy(target.data_dir, "course", "1")
     copy.catch_up(source)
+    content.put_draft(repo, "e0001", _doc("sealed"), author=ADA)
     # What a fence makes impossible, done by hand: a write between the seal and the last fetch.
-    source.after_snapshot.append(lambda: content.put_draft(repo, "late", _doc("late"), author=ADA))
-    with pytest.raises(MoveFailed, match="differs from its source after the seal, in refs/drafts/late"):
+    source.after_snapshot.append(lambda: content.put_draft(repo, "e0001", _doc("late"), author=ADA))
+    with pytest.raises(MoveFailed, match="differs from its source after the seal, in refs/drafts/e0001"):
         copy.catch_up(source, seal=True)
     copy.remove()
     assert not staging_folders(target.data_dir)
