@@ -1,1 +1,0 @@
-"""Cluster mode (issue 23): repositories sharded across nodes, PostgreSQL as the control plane."""
