@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import re
+from math import ceil
 from typing import Protocol
 
 import anyio
@@ -47,7 +48,7 @@ from api.body import timed_out, too_large
 from api.problems import HTTPProblem, gitstore_error, problem
 from api.schemas import RepoCreate
 from gitstore import errors
-from gitstore.cluster.api import HEADER, Forwarded, forwarded_header, verify_forwarded
+from gitstore.cluster.api import HEADER, LIVENESS_SECONDS, Forwarded, forwarded_header, verify_forwarded
 
 __all__ = ["Cluster", "Forwarding", "install", "repository_of"]
 
@@ -69,13 +70,14 @@ class Route(Protocol):
 
 
 class Routes(Protocol):
+    def cached(self, repo: str) -> tuple[bool, Route | None]: ...
     def route(self, repo: str) -> Route | None: ...
     def refresh(self, repo: str) -> Route | None: ...
 
 
 class Placement(Protocol):
     def place(self, repo: str, description: str = "") -> Route: ...
-    def forget(self, repo: str) -> None: ...
+    def forget(self, repo: str, *, owner: str | None = None) -> None: ...
 
 
 class Cluster(Protocol):
@@ -126,10 +128,12 @@ class Forwarding:
             if path == "/repos" and scope["method"] == "POST" and forwarded is None:
                 return await self._create(cluster, scope, receive, send)
             return await self.app(scope, receive, send)
-        try:
-            route = cluster.routes.route(repo)
-        except errors.GitstoreError as exc:  # the control plane is away: local repositories still serve
-            return await self._local_or_problem(scope, receive, send, repo, exc)
+        known, route = cluster.routes.cached(repo)
+        if not known:  # a query to PostgreSQL: not on the event loop
+            try:
+                route = await run_in_threadpool(cluster.routes.route, repo)
+            except errors.GitstoreError as exc:  # the control plane is away: local repositories still serve
+                return await self._local_or_problem(scope, receive, send, repo, exc)
         if route is None or route.owner == cluster.name or _dot_segments(path):
             return await self.app(scope, receive, send)
         if forwarded is not None:
@@ -155,7 +159,8 @@ class Forwarding:
             except (httpx2.ConnectError, httpx2.ConnectTimeout):
                 return await _answer(scope, receive, send, _owner_unavailable(repo, current.owner))
             except httpx2.TimeoutException:
-                return await _answer(scope, receive, send, _owner_timed_out(repo, current.owner))
+                why = "did not answer in time (a write may or may not have happened)"
+                return await _answer(scope, receive, send, _owner_unavailable(repo, current.owner, why))
             except httpx2.TransportError:  # it died or dropped the connection before answering
                 return await _answer(scope, receive, send, _owner_unavailable(repo, current.owner))
             if answer.status_code != 421:
@@ -187,7 +192,13 @@ class Forwarding:
             return await self.app(scope, receive, send)
         detail = f"repository {repo} does not live on node {cluster.name}"
         refusal = problem(
-            421, "misdirected", "Misdirected request", detail, headers={"Retry-After": "0"}, repository=repo
+            421,
+            "misdirected",
+            "Misdirected request",
+            detail,
+            headers={"Retry-After": "0"},
+            name=repo,
+            node=cluster.name,
         )
         await refusal(scope, receive, send)
 
@@ -222,7 +233,7 @@ class Forwarding:
                 await self._forward(cluster, wanted.name, route, scope, body.replay(), created)
         finally:
             if created.status is None or created.status >= 400:
-                await run_in_threadpool(cluster.plane.forget, wanted.name)
+                await run_in_threadpool(lambda: cluster.plane.forget(wanted.name, owner=route.owner))
 
     async def _local_or_problem(
         self, scope: Scope, receive: Receive, send: Send, repo: str, exc: errors.GitstoreError
@@ -309,38 +320,17 @@ class _Status:
         await self.send(message)
 
 
-def _owner_unavailable(repo: str, node: str) -> Exception:
-    return HTTPProblem(
-        503,
-        "owner-unavailable",
-        "Owner unavailable",
-        f"repository {repo} lives on node {node}, which is not answering",
-        headers={"Retry-After": "5"},
-        repository=repo,
+def _owner_unavailable(repo: str, node: str, why: str = "is not answering") -> Exception:
+    return errors.OwnerUnavailable(
+        f"repository {repo} lives on node {node}, which {why}",
+        name=repo,
         node=node,
-    )
-
-
-def _owner_timed_out(repo: str, node: str) -> Exception:
-    return HTTPProblem(
-        504,
-        "owner-timeout",
-        "Owner timed out",
-        f"node {node}, where repository {repo} lives, did not answer in time; a write may or may not have happened",
-        repository=repo,
-        node=node,
+        retry_after=ceil(LIVENESS_SECONDS),  # a node that comes back is seen within a heartbeat window
     )
 
 
 def _still_moving(repo: str) -> Exception:
-    return HTTPProblem(
-        503,
-        "repository-moving",
-        "Repository moving",
-        f"repository {repo} is moving between nodes; try again",
-        headers={"Retry-After": "1"},
-        repository=repo,
-    )
+    return errors.NotOwner(f"repository {repo} is moving between nodes; try again", name=repo)
 
 
 async def _answer(scope: Scope, receive: Receive, send: Send, exc: Exception) -> None:

@@ -41,6 +41,9 @@ class StaticRoutes:
         self.cache: dict[str, StaticRoute | None] = {}
         self.refreshed: list[str] = []
 
+    def cached(self, repo: str) -> tuple[bool, StaticRoute | None]:
+        return (repo in self.cache, self.cache.get(repo))
+
     def route(self, repo: str) -> StaticRoute | None:
         if repo not in self.cache:
             self.cache[repo] = self._read(repo)
@@ -71,7 +74,7 @@ class StaticCluster:
         """Where the table says, or here."""
         return self.routes.refresh(repo) or StaticRoute(repo, self.name, "", True)
 
-    def forget(self, repo: str) -> None:
+    def forget(self, repo: str, *, owner: str | None = None) -> None:
         self.forgotten.append(repo)
 
 

@@ -201,7 +201,7 @@ def test_a_stale_route_costs_one_retry_and_a_second_misdirection_is_a_retryable_
         try:
             moving = client.get(f"{first.url}/repos/moved")
             assert moving.status_code == 503 and moving.headers["retry-after"]
-            assert moving.json()["repository"] == "moved"
+            assert moving.json()["name"] == "moved"
             # The control plane now says node-2; node-1 still holds node-3 in its cache.
             first.write_routes(REPOS, cluster)
             put = client.put(f"{first.url}/repos/moved/entities/retried", json=PAGE)
