@@ -34,6 +34,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth import current_principal, require_preview, require_visible
 from api.body import read_body
+from api.nodes import fetching_node
 from api.problems import HTTPProblem
 from gitstore import ContentRepository, Store
 from gitstore.entities.api import folded_draft_head
@@ -50,6 +51,12 @@ async def _served_path(request: Request, name: str, *, live: bool) -> Path:
 
 
 def _full_repository(request: Request, name: str) -> Path:
+    if fetching_node(request, name) is not None:
+        # Another node copying the repository (a cluster move) reads it as it is: a fold moves a
+        # ref, which a repository fenced for its move refuses. The copy takes the changes that
+        # wait to be folded along with the index (gitstore.cluster.snapshots).
+        store: Store = request.app.state.store
+        return store.repository(name).path
     repo = _visible_repository(request, name)
     require_preview(current_principal(request), repo, request)
     folded_draft_head(repo)  # a clone sees `draft` with every change made so far folded in
@@ -133,7 +140,8 @@ async def live_upload_pack(repo: str, request: Request) -> StreamingResponse:
 
 
 async def _advertise(request: Request, repo: str, service: str | None, *, live: bool) -> Response:
-    await run_in_threadpool(_visible_repository, request, repo)
+    if live or fetching_node(request, repo) is None:
+        await run_in_threadpool(_visible_repository, request, repo)
     if service == "git-receive-pack":
         raise _refuse_push()
     if service != "git-upload-pack":

@@ -31,6 +31,7 @@ from gitstore.publishing.api import sync_live_mirror
 from gitstore.repository import ContentRepository
 from gitstore.storage.api import (
     Fetched,
+    RefList,
     fetch_refs,
     fsync_dir,
     init_bare,
@@ -86,6 +87,8 @@ class StagingCopy:
         self.name = name
         self.folder = data_dir / f"{_PREFIX}{name}-{tag}"
         self.path = self.folder / "repo.git"
+        #: The refs of the sealed snapshot, once the last round found the copy equal to them.
+        self.sealed: RefList | None = None
 
     def catch_up(self, source: Source, *, seal: bool = False) -> CopyRound:
         """One round: snapshot, fetch, then agree with the snapshot. Sealed, the copy must come
@@ -149,6 +152,7 @@ class StagingCopy:
             raise MoveFailed(
                 f"the copy of {self.name} differs from its source after the seal, in {shown}", name=self.name
             )
+        self.sealed = snapshot.refs
         return removed
 
     def _install(self, snapshot: Snapshot) -> None:
