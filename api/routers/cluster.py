@@ -24,6 +24,7 @@ from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
+from api import git_http
 from api.auth import require_everywhere
 from api.body import JsonBody, json_body, validate_body
 from api.nodes import a_node
@@ -57,6 +58,7 @@ def install(app: FastAPI) -> None:
     to this node that a stop left half done are undone as it starts."""
     app.include_router(router)
     app.include_router(internal)
+    app.include_router(git_http.nodes)
     app.state.moves = app.state.drains = None
     inner = app.router.lifespan_context
 
@@ -137,11 +139,10 @@ def _nodes(node: ClusterNode, routes: list[Any]) -> list[NodeOut]:
 )
 def start_move(_: AdminEverywhere, request: Request, response: Response, body: JsonBody) -> Any:
     wanted = validate_body(MoveCreate, body)
-    response.headers["Location"] = f"/admin/cluster/moves/{wanted.repository}?node={wanted.node}"
     here = _moves(request).start
-    return _on(
-        request, wanted.node, lambda: here(wanted.repository).as_json(), "/moves", {"repository": wanted.repository}
-    )
+    location = f"/admin/cluster/moves/{wanted.repository}?node={wanted.node}"
+    body = {"repository": wanted.repository}
+    return _on(request, response, location, wanted.node, lambda: here(wanted.repository).as_json(), "/moves", body)
 
 
 @router.get("/moves/{repo}", response_model=MoveOut, summary="A move's progress (asked of the node it runs on)")
@@ -192,9 +193,10 @@ def _moves(request: Request) -> Moves:
 )
 def start_drain(_: AdminEverywhere, request: Request, response: Response, body: JsonBody) -> Any:
     wanted = validate_body(DrainCreate, body)
-    response.headers["Location"] = f"/admin/cluster/drains/{wanted.node}"
     here = _drains(request).start
-    return _on(request, wanted.node, lambda: here().as_json(), "/drains", {})
+    return _on(
+        request, response, f"/admin/cluster/drains/{wanted.node}", wanted.node, lambda: here().as_json(), "/drains", {}
+    )
 
 
 @router.get("/drains/{name}", response_model=DrainOut, summary="A drain's progress (asked of the node drained)")
@@ -271,12 +273,19 @@ def gave_up(by: FromANode, request: Request, repo: str) -> dict[str, Any]:
 # -- passing a request on to the node that runs it ---------------------------------------------------
 
 
-def _on(request: Request, name: str, here: Callable[[], Any], path: str, body: object) -> Any:
-    """Start what node `name` runs: here, or by a signed call to it (its answer passed on)."""
+def _on(
+    request: Request, response: Response, location: str, name: str, here: Callable[[], Any], path: str, body: object
+) -> Any:
+    """Start what node `name` runs (its status at `location`): here, or by a signed call to its
+    internal route `path` with `body`, its answer passed on."""
     node = _node(request)
+    response.headers["Location"] = location
     if name == node.name:
         return here()
-    return _relay(_peer(node, name, request), "POST", "/internal/cluster" + path, body)
+    relayed = _relay(_peer(node, name, request), "POST", "/internal/cluster" + path, body)
+    if relayed.status_code < 300:
+        relayed.headers["Location"] = location
+    return relayed
 
 
 def _peer(node: ClusterNode, name: str, request: Request) -> Peer:

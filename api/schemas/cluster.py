@@ -23,9 +23,8 @@ class MoveRound(BaseModel):
     """One round of a move's copy: a snapshot of the owner, a git fetch, the copy set to it."""
 
     sealed: bool = Field(description="the last round, after the fence")
-    refs_changed: int
-    objects_received: int
-    bytes_received: int
+    refs_moved: int = Field(description="refs that had moved since the copy's last round (all of them in the first)")
+    refs_set_back: int = Field(description="refs the copy set back or removed to agree with the owner's snapshot")
     consistent: bool = Field(description="the copy then agreed with a snapshot of the owner")
     seconds: float
     snapshot_seconds: float

@@ -42,7 +42,7 @@ import orjson
 from gitstore.cluster.peers import Peer, PeerSource, peer_of
 from gitstore.cluster.staging import CopyRound, StagingCopy, staging_folders
 from gitstore.errors import ControlPlaneUnavailable, GitstoreError, MoveFailed, MoveInProgress
-from gitstore.storage.api import RefList, set_network_timeouts, write_atomically
+from gitstore.storage.api import RefList, write_atomically
 
 if TYPE_CHECKING:
     from gitstore.cluster.control import Route
@@ -63,7 +63,7 @@ class MoveSettings:
     `rounds` of them, within `copy_seconds`); a seal is asked for again for up to
     `seal_patience` seconds while the owner is busy or silent (paused), each ask waiting
     `seal_seconds`; `flip_patience` is how long the flip waits out a control plane that does
-    not answer."""
+    not answer; a fetch that moves nothing for `stall_seconds` fails."""
 
     rounds: int = 6
     small: int = 64
@@ -71,8 +71,7 @@ class MoveSettings:
     seal_seconds: float = 15.0
     seal_patience: float = 60.0
     flip_patience: float = 30.0
-    connect_seconds: float = 5.0
-    read_seconds: float = 30.0
+    stall_seconds: float = 30.0
 
 
 @dataclass
@@ -129,7 +128,6 @@ class Moves:
         self.records.mkdir(exist_ok=True)
         self._running: dict[str, threading.Thread] = {}
         self._guard = threading.Lock()
-        set_network_timeouts(self.settings.connect_seconds, self.settings.read_seconds)
 
     # -- asking ---------------------------------------------------------------------------------
 
@@ -182,7 +180,9 @@ class Moves:
 
     def _run(self, status: MoveStatus, route: Route) -> None:
         repo = status.repository
-        copy = StagingCopy(self.node.store.data_dir, repo, uuid.uuid4().hex[:12])
+        copy = StagingCopy(
+            self.node.store.data_dir, repo, uuid.uuid4().hex[:12], stall_seconds=self.settings.stall_seconds
+        )
         peer = peer_of(self.node, route.owner)
         try:
             placed = self._prepare(status, copy, peer)
@@ -239,7 +239,7 @@ class Moves:
         for number in range(1, self.settings.rounds + 1):
             done = copy.catch_up(source)
             self._record(status, done)
-            small = done.refs_changed <= self.settings.small or number == self.settings.rounds
+            small = done.refs_moved <= self.settings.small or number == self.settings.rounds
             if done.consistent and (small or time.monotonic() > deadline):
                 return
         raise MoveFailed(f"the copy of {status.repository} never agreed with a snapshot of its owner")

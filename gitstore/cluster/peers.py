@@ -79,7 +79,8 @@ class Peer:
                 raise MoveFailed(f"node {self.name} refused the snapshot of {repo}: {_detail(exc.read())}") from None
 
     def fetch_url(self, repo: str) -> str:
-        return f"{self.url}/git/{quote(repo)}.git"
+        """The node's remote for other nodes copying `repo`: the whole repository, as it is."""
+        return f"{self.url}/internal/cluster/git/{quote(repo)}.git"
 
     def fetch_password(self, repo: str) -> tuple[str, str]:
         return ("node", git_password(self._secret, self.me, repo))

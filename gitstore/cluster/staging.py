@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
@@ -30,7 +31,6 @@ from gitstore.errors import MoveFailed
 from gitstore.publishing.api import sync_live_mirror
 from gitstore.repository import ContentRepository
 from gitstore.storage.api import (
-    Fetched,
     RefList,
     fetch_refs,
     fsync_dir,
@@ -40,6 +40,7 @@ from gitstore.storage.api import (
     prune_refs,
     ref_list,
     refs_differing,
+    sync_file_system,
 )
 
 __all__ = ["CopyRound", "Source", "StagingCopy", "staging_folders"]
@@ -67,13 +68,13 @@ class Source(Protocol):
 
 @dataclass(frozen=True)
 class CopyRound:
-    """One round of catching up: what the fetch brought, how many refs changed in the copy
-    (fetched, then set back to the snapshot), whether the copy then agreed with a snapshot."""
+    """One round of catching up: how many refs had moved since the copy's last round (all of
+    them in the first), how many the copy then set back or removed to agree with the snapshot,
+    whether it did agree, and where the time went."""
 
     sealed: bool
-    refs_changed: int
-    objects_received: int
-    bytes_received: int
+    refs_moved: int
+    refs_set_back: int
     consistent: bool
     seconds: float
     snapshot_seconds: float
@@ -83,8 +84,9 @@ class CopyRound:
 class StagingCopy:
     """A repository's copy being built in `data_dir` for a move."""
 
-    def __init__(self, data_dir: Path, name: str, tag: str) -> None:
+    def __init__(self, data_dir: Path, name: str, tag: str, *, stall_seconds: float = 30.0) -> None:
         self.name = name
+        self.stall_seconds = stall_seconds
         self.folder = data_dir / f"{_PREFIX}{name}-{tag}"
         self.path = self.folder / "repo.git"
         #: The refs of the sealed snapshot, once the last round found the copy equal to them.
@@ -102,7 +104,7 @@ class StagingCopy:
             self.folder.mkdir(parents=True, exist_ok=True)
             init_bare(self.path, snapshot.description)
         fetch_started = time.monotonic()
-        fetched = self._fetch(source, snapshot, everything=first)
+        moved = self._fetch(source, snapshot, everything=first)
         fetch_seconds = time.monotonic() - fetch_started
         if first:
             pack_refs_of(self.path)  # the first fetch wrote a file for every ref
@@ -111,9 +113,8 @@ class StagingCopy:
             self._install(snapshot)
         return CopyRound(
             seal,
-            fetched.refs_changed + (changed or 0),
-            fetched.objects_received,
-            fetched.bytes_received,
+            moved,
+            changed or 0,
             changed is not None,
             time.monotonic() - started,
             snapshot_seconds,
@@ -121,26 +122,37 @@ class StagingCopy:
         )
 
     def place(self, final: Path) -> None:
-        """Rename the copy to `final` (which must not exist), durably."""
+        """Make the copy durable (fetches flush nothing: one flush of the file system here does
+        it for every object and ref) and rename it to `final`, which must not exist."""
         if final.exists():
             raise MoveFailed(f"{final} is there already: the repository cannot be placed", name=self.name)
+        sync_file_system(self.path)
         os.rename(self.path, final)
         fsync_dir(final.parent)
 
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
 
-    def _fetch(self, source: Source, snapshot: Snapshot, *, everything: bool) -> Fetched:
+    def _fetch(self, source: Source, snapshot: Snapshot, *, everything: bool) -> int:
         """Every ref the first time; then only those the snapshot shows moved since the copy's
-        last round (all of them again if that is most of them)."""
-        url, password = source.fetch_url(), source.fetch_password
+        last round (all of them again if that is most of them). How many refs had moved."""
+        fetch = partial(
+            fetch_refs,
+            self.path,
+            source.fetch_url(),
+            password=source.fetch_password(),
+            stall_seconds=self.stall_seconds,
+        )
         if everything:
-            return fetch_refs(self.path, url, password=password)
+            fetch()
+            return len(snapshot.refs)
         mine = dict(ref_list(self.path))
         moved = [name for name, target in snapshot.refs if mine.get(name) != target]
         if len(moved) > _MOST_NAMED:
-            return fetch_refs(self.path, url, password=password)
-        return fetch_refs(self.path, url, only=moved, password=password) if moved else Fetched(0, 0, 0)
+            fetch()
+        elif moved:
+            fetch(only=moved)
+        return len(moved)
 
     def _verify(self, snapshot: Snapshot) -> int:
         """After the seal: refs the owner removed go, and then the copy must hold exactly the

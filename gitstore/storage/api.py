@@ -45,7 +45,6 @@ from gitstore.storage.fetching import (
     prune_refs,
     ref_list,
     refs_differing,
-    set_network_timeouts,
 )
 from gitstore.storage.files import fsync_dir, sync_file_system, write_atomically
 from gitstore.storage.git import GitRepository, configure_libgit2, create_bare, init_bare, open_bare
@@ -170,7 +169,6 @@ __all__ = [
     "refs_under",
     "repo_lock",
     "set_ref",
-    "set_network_timeouts",
     "set_refs",
     "shard_of",
     "signature",

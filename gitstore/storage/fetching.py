@@ -1,18 +1,29 @@
 """Copying a repository from another server with git's own protocol, and the ref list both
 sides compare when the copy is done.
 
-A copy is a plain bare repository a caller builds aside (a cluster move's staging copy): libgit2
-fetches every ref (`+refs/*:refs/*`, pruning what the other side no longer has), or only named
-ones, over smart HTTP, so what crosses the wire is a pack of the objects this side does not have
-yet, as any `git fetch` would. libgit2 speaks only protocol v0, where the server advertises every
-ref. The first fetch of a large repository costs most in writing one fsynced file per ref
-(13-30 s for 15,000 refs on this machine); later ones only what moved.
+A copy is a plain bare repository a caller builds aside (a cluster move's staging copy): `git
+fetch` brings every ref (`+refs/*:refs/*`, pruning what the other side no longer has), or only
+named ones, over smart HTTP, protocol v2, so what crosses the wire is a pack of the objects this
+side does not have yet.
+
+git's own client, not libgit2's: libgit2 1.9.7 over smart HTTP (protocol v0, stateless) does not
+carry the commits it has in common into its last request, and the server then sends everything
+the wanted refs reach. Measured on a 10,000-entity repository, 31 refs moved since the copy's
+last round: libgit2 received 22,077 objects (1.9 MB, every blob of `draft`'s tree) in 1.8 s, and
+more with each round; `git fetch` received the 123 new objects in 0.2 s.
+
+Nothing is flushed while a copy is fetched: it is not anyone's repository yet, and the caller
+makes it durable in one go before it uses it (`sync_file_system`), instead of one fsync a ref
+(15,000 of them, 13-100 s on this machine, when the first fetch wrote each one durably).
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterable, Sequence
+import base64
+import os
+import subprocess
+import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,49 +43,18 @@ __all__ = [
     "prune_refs",
     "ref_list",
     "refs_differing",
-    "set_network_timeouts",
 ]
 
 #: (ref name, the id it holds), sorted by name: what the two sides of a copy compare.
 RefList = list[tuple[str, str]]
 
-_timeouts_guard = threading.Lock()
-
 
 @dataclass(frozen=True)
 class Fetched:
-    """What one fetch did: refs it created, moved or removed, and objects it received."""
+    """What one fetch did: the refs it was asked for (None: every ref) and how long it took."""
 
-    refs_changed: int
-    objects_received: int
-    bytes_received: int
-
-
-class _Callbacks(pygit2.RemoteCallbacks):
-    def __init__(self, password: Callable[[], tuple[str, str]] | None) -> None:
-        super().__init__()
-        self._password = password
-        self.changed = 0
-
-    def credentials(
-        self, url: str, username_from_url: str | None, allowed_types: pygit2.enums.CredentialType
-    ) -> pygit2.UserPass:
-        if self._password is None:
-            raise MoveFailed(f"{url} asks for credentials, and this fetch has none")
-        # Asked again on each challenge: a fresh password each time, never an expired one.
-        return pygit2.UserPass(*self._password())
-
-    def update_tips(self, refname: str, old: pygit2.Oid, new: pygit2.Oid) -> None:
-        self.changed += 1
-
-
-def set_network_timeouts(connect_seconds: float, io_seconds: float) -> None:
-    """How long libgit2 waits to connect to another server, and for each read from it (process
-    wide; only fetches use the network). A server that stops answering (a paused process) then
-    fails a fetch instead of holding it for ever."""
-    with _timeouts_guard:
-        pygit2.settings.server_connect_timeout = int(connect_seconds * 1000)
-        pygit2.settings.server_timeout = int(io_seconds * 1000)
+    refs_named: int | None
+    seconds: float
 
 
 def fetch_refs(
@@ -82,26 +62,56 @@ def fetch_refs(
     url: str,
     *,
     only: Sequence[str] | None = None,
-    password: Callable[[], tuple[str, str]] | None = None,
+    password: tuple[str, str] | None = None,
+    stall_seconds: float = 30.0,
+    timeout: float = 3600.0,
 ) -> Fetched:
     """Fetch the refs of the repository at `url` into the bare repository at `path`, as they are
-    there (forced): every ref, removing those it no longer has, or `only` the refs named (a
-    catch-up that knows what changed: 0.05 s instead of 0.15-0.2 s for one of 15,000 refs over
-    smart HTTP, measured). `password` gives (user, password) when the server asks. Raises
-    MoveFailed if the server cannot be reached or the fetch fails."""
-    configure_libgit2()
-    repo = pygit2.Repository(str(path))
-    callbacks = _Callbacks(password)
-    refspecs = ["+refs/*:refs/*"] if only is None else [f"+{name}:{name}" for name in only]
-    prune = pygit2.enums.FetchPrune.PRUNE if only is None else pygit2.enums.FetchPrune.NO_PRUNE
+    there (forced): every ref, removing those it no longer has, or `only` the refs named.
+    `password` is sent with every request as HTTP Basic (user, password). A transfer that moves
+    nothing for `stall_seconds` (a server paused mid-way), or lasts past `timeout`, fails.
+    Raises MoveFailed if the server cannot be reached or the fetch fails."""
+    started = time.monotonic()
+    args = ["git", "-c", "protocol.version=2", "-c", "core.fsync=none", "-c", "fetch.unpackLimit=1"]
+    args += ["-c", "http.lowSpeedLimit=1", "-c", f"http.lowSpeedTime={max(1, int(stall_seconds))}"]
+    args += ["--git-dir", str(path), "fetch", "--quiet", "--no-write-fetch-head", "--no-tags", "--no-auto-gc"]
+    args += ["--prune", url, "+refs/*:refs/*"] if only is None else ["--stdin", url]
+    env = _environment(password)
     try:
-        remote = repo.remotes.create_anonymous(url)
-        progress = remote.fetch(refspecs, callbacks=callbacks, prune=prune)
-    except (pygit2.GitError, OSError) as exc:
-        raise MoveFailed(f"fetching from {_without_secrets(url)} failed: {exc}") from None
-    finally:
-        repo.free()
-    return Fetched(callbacks.changed, progress.received_objects, progress.received_bytes)
+        done = subprocess.run(
+            args,
+            input="".join(f"+{name}:{name}\n" for name in only or ()),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        raise MoveFailed(f"fetching from {url} took longer than {timeout:g} s") from None
+    if done.returncode != 0:
+        why = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit status {done.returncode}"
+        raise MoveFailed(f"fetching from {url} failed: {why}")
+    return Fetched(None if only is None else len(only), time.monotonic() - started)
+
+
+def _environment(password: tuple[str, str] | None) -> dict[str, str]:
+    """git's environment: no user or system configuration, never a prompt, and the credentials
+    as a header in the environment (not on the command line, where `ps` would show them)."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": "/nonexistent",
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_ASKPASS": "/bin/false",
+    }
+    if password is not None:
+        token = base64.b64encode(":".join(password).encode()).decode()
+        env |= {
+            "GIT_CONFIG_COUNT": "1",
+            "GIT_CONFIG_KEY_0": "http.extraHeader",
+            "GIT_CONFIG_VALUE_0": f"Authorization: Basic {token}",
+        }
+    return env
 
 
 def ref_list(path: Path) -> RefList:
@@ -172,11 +182,6 @@ def pack_refs_of(path: Path) -> None:
         pack_loose_refs(repo)
     finally:
         repo.free()
-
-
-def _without_secrets(url: str) -> str:
-    scheme, sep, rest = url.partition("://")
-    return f"{scheme}{sep}{rest.rpartition('@')[2]}" if sep else url
 
 
 def refs_differing(left: Iterable[tuple[str, str]], right: Iterable[tuple[str, str]]) -> list[str]:
