@@ -29,6 +29,7 @@ class MoveRound(BaseModel):
     seconds: float
     snapshot_seconds: float
     fetch_seconds: float
+    install_seconds: float = Field(description="agreeing with the snapshot: refs set, index taken, public copy")
 
 
 class MoveOut(BaseModel):
@@ -50,6 +51,7 @@ class MoveOut(BaseModel):
     source_gave_up: bool | None
     source_unchanged: bool | None = Field(description="the old owner's refs were still the sealed ones when it gave up")
     error: str | None
+    steps: dict[str, float] = Field(description="seconds of each step inside the pause: fence, seal, place, own, flip")
 
 
 class DrainCreate(BaseModel):

@@ -33,6 +33,8 @@ import shutil
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -94,6 +96,8 @@ class MoveStatus:
     source_gave_up: bool | None = None
     source_unchanged: bool | None = None
     error: str | None = None
+    #: Seconds each step inside the pause took: fence, seal (the last round), place, own, flip.
+    steps: dict[str, float] = field(default_factory=dict)
 
     @property
     def pause_seconds(self) -> float | None:
@@ -194,7 +198,8 @@ class Moves:
             copy.remove()
         assert placed and status.epoch is not None
         try:
-            self._flip(repo, status.epoch)
+            with _step(status, "flip"):
+                self._flip(repo, status.epoch)
         except MoveInProgress as exc:  # the control plane says it is not ours to flip: undo
             self._failed(status, exc)
             self._undo(status, StagingCopy(self.node.store.data_dir, repo, "undo"), placed=True)
@@ -218,17 +223,22 @@ class Moves:
         """Everything up to the flip: copy, fence, seal, place. True once placed."""
         repo = status.repository
         self._copy(status, copy, PeerSource(peer, repo))
+        copy.flush()
         self._phase(status, "fencing")
-        status.epoch = self.node.plane.fence(repo)
+        with _step(status, "fence"):
+            status.epoch = self.node.plane.fence(repo)
         status.fenced_at = time.time()
         self._phase(status, "sealing")
         patient = PeerSource(peer, repo, patience=self.settings.seal_patience, call_seconds=self.settings.seal_seconds)
-        self._record(status, copy.catch_up(patient, seal=True))
+        with _step(status, "seal"):
+            self._record(status, copy.catch_up(patient, seal=True))
         assert copy.sealed is not None
         status.sealed_refs, status.sealed_digest = len(copy.sealed), digest_of(copy.sealed)
         self._phase(status, "placing")
-        copy.place(self._final(repo))
-        self.node.took_ownership(repo, status.epoch)
+        with _step(status, "place"):
+            copy.place(self._final(repo))
+        with _step(status, "own"):
+            self.node.took_ownership(repo, status.epoch)
         return True
 
     def _copy(self, status: MoveStatus, copy: StagingCopy, source: PeerSource) -> None:
@@ -341,3 +351,12 @@ class Moves:
 
     def _save(self, status: MoveStatus) -> None:
         write_atomically(self.records / f"{status.repository}.json", orjson.dumps(status.as_json()), durable=False)
+
+
+@contextmanager
+def _step(status: MoveStatus, name: str) -> Iterator[None]:
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        status.steps[name] = round(time.monotonic() - started, 4)

@@ -32,10 +32,9 @@ from gitstore.publishing.api import sync_live_mirror
 from gitstore.repository import ContentRepository
 from gitstore.storage.api import (
     RefList,
+    clone_refs,
     fetch_refs,
     fsync_dir,
-    init_bare,
-    pack_refs_of,
     pin_refs,
     prune_refs,
     ref_list,
@@ -79,6 +78,7 @@ class CopyRound:
     seconds: float
     snapshot_seconds: float
     fetch_seconds: float
+    install_seconds: float
 
 
 class StagingCopy:
@@ -99,27 +99,29 @@ class StagingCopy:
         shutil.rmtree(self.folder / "snapshot", ignore_errors=True)
         snapshot = source.snapshot(self.folder / "snapshot", seal=seal)
         snapshot_seconds = time.monotonic() - started
-        first = not self.path.exists()
-        if first:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            init_bare(self.path, snapshot.description)
         fetch_started = time.monotonic()
-        moved = self._fetch(source, snapshot, everything=first)
+        moved = self._fetch(source, snapshot)
         fetch_seconds = time.monotonic() - fetch_started
-        if first:
-            pack_refs_of(self.path)  # the first fetch wrote a file for every ref
+        install_started = time.monotonic()
         changed = pin_refs(self.path, snapshot.refs) if not seal else self._verify(snapshot)
         if changed is not None:
             self._install(snapshot)
+        done = time.monotonic()
         return CopyRound(
             seal,
             moved,
             changed or 0,
             changed is not None,
-            time.monotonic() - started,
+            done - started,
             snapshot_seconds,
             fetch_seconds,
+            done - install_started,
         )
+
+    def flush(self) -> None:
+        """Make what the rounds fetched durable now, so that the flush in `place` (inside the
+        write pause) has little left to do."""
+        sync_file_system(self.path)
 
     def place(self, final: Path) -> None:
         """Make the copy durable (fetches flush nothing: one flush of the file system here does
@@ -133,25 +135,24 @@ class StagingCopy:
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
 
-    def _fetch(self, source: Source, snapshot: Snapshot, *, everything: bool) -> int:
-        """Every ref the first time; then only those the snapshot shows moved since the copy's
+    def _fetch(self, source: Source, snapshot: Snapshot) -> int:
+        """A clone the first time; then only the refs the snapshot shows moved since the copy's
         last round (all of them again if that is most of them). How many refs had moved."""
-        fetch = partial(
-            fetch_refs,
-            self.path,
-            source.fetch_url(),
-            password=source.fetch_password(),
-            stall_seconds=self.stall_seconds,
-        )
-        if everything:
-            fetch()
+        url, password = source.fetch_url(), source.fetch_password()
+        if not self.path.exists():
+            self.folder.mkdir(parents=True, exist_ok=True)
+            clone_refs(
+                self.path, url, description=snapshot.description, password=password, stall_seconds=self.stall_seconds
+            )
             return len(snapshot.refs)
+        fetch = partial(fetch_refs, self.path, url, password=password, stall_seconds=self.stall_seconds)
         mine = dict(ref_list(self.path))
         moved = [name for name, target in snapshot.refs if mine.get(name) != target]
         if len(moved) > _MOST_NAMED:
             fetch()
         elif moved:
-            fetch(only=moved)
+            having = sorted({mine[name] for name in moved if name in mine and not mine[name].startswith("ref: ")})
+            fetch(only=moved, having=having)
         return len(moved)
 
     def _verify(self, snapshot: Snapshot) -> int:

@@ -30,15 +30,14 @@ from pathlib import Path
 import pygit2
 
 from gitstore.errors import MoveFailed
-from gitstore.storage.git import configure_libgit2
-from gitstore.storage.packed_refs import pack_loose_refs
+from gitstore.storage.git import configure_libgit2, make_ours
 from gitstore.storage.refs import delete_ref, set_refs
 
 __all__ = [
     "Fetched",
     "RefList",
     "fetch_refs",
-    "pack_refs_of",
+    "clone_refs",
     "pin_refs",
     "prune_refs",
     "ref_list",
@@ -57,31 +56,63 @@ class Fetched:
     seconds: float
 
 
+def clone_refs(
+    path: Path,
+    url: str,
+    *,
+    description: str,
+    password: tuple[str, str] | None = None,
+    stall_seconds: float = 30.0,
+    timeout: float = 3600.0,
+) -> None:
+    """A new bare repository of gitstore's at `path` (which must not exist) holding every ref
+    of the one at `url`, written into packed-refs at once: 2.2 s for 15,000 refs, where a fetch
+    into an empty repository wrote a file a ref (3-4 s) that then took 10 s to pack. Raises
+    MoveFailed as `fetch_refs` does."""
+    _git(["clone", "--quiet", "--mirror", url, str(path)], url, password, stall_seconds, timeout)
+    _git(["--git-dir", str(path), "config", "--remove-section", "remote.origin"], url, None, stall_seconds, timeout)
+    make_ours(path, description)
+
+
 def fetch_refs(
     path: Path,
     url: str,
     *,
     only: Sequence[str] | None = None,
+    having: Sequence[str] = (),
     password: tuple[str, str] | None = None,
     stall_seconds: float = 30.0,
     timeout: float = 3600.0,
 ) -> Fetched:
     """Fetch the refs of the repository at `url` into the bare repository at `path`, as they are
     there (forced): every ref, removing those it no longer has, or `only` the refs named.
-    `password` is sent with every request as HTTP Basic (user, password). A transfer that moves
-    nothing for `stall_seconds` (a server paused mid-way), or lasts past `timeout`, fails.
-    Raises MoveFailed if the server cannot be reached or the fetch fails."""
+    `having` names commits this side has that the other side's refs descend from (the old
+    values of the refs fetched): git then offers only those as common ground, and the first
+    exchange settles what to send, instead of a walk through 15,000 refs' history in as many
+    requests as it takes. `password` is sent with every request as HTTP Basic (user,
+    password). A transfer that moves nothing for `stall_seconds` (a server paused mid-way), or
+    lasts past `timeout`, fails. Raises MoveFailed if the server cannot be reached or the fetch
+    fails."""
     started = time.monotonic()
-    args = ["git", "-c", "protocol.version=2", "-c", "core.fsync=none", "-c", "fetch.unpackLimit=1"]
-    args += ["-c", "http.lowSpeedLimit=1", "-c", f"http.lowSpeedTime={max(1, int(stall_seconds))}"]
-    args += ["--git-dir", str(path), "fetch", "--quiet", "--no-write-fetch-head", "--no-tags", "--no-auto-gc"]
+    args = ["--git-dir", str(path), "fetch", "--quiet", "--no-write-fetch-head", "--no-tags", "--no-auto-gc"]
+    args += [f"--negotiation-tip={commit}" for commit in having]
     args += ["--prune", url, "+refs/*:refs/*"] if only is None else ["--stdin", url]
-    env = _environment(password)
+    refspecs = "".join(f"+{name}:{name}\n" for name in only or ())
+    _git(args, url, password, stall_seconds, timeout, refspecs)
+    return Fetched(None if only is None else len(only), time.monotonic() - started)
+
+
+def _git(
+    args: list[str], url: str, password: tuple[str, str] | None, stall_seconds: float, timeout: float, given: str = ""
+) -> None:
+    """Run git's client for `url`: protocol v2, nothing flushed, packs kept as they came."""
+    settings = ["-c", "protocol.version=2", "-c", "core.fsync=none", "-c", "fetch.unpackLimit=1"]
+    settings += ["-c", "http.lowSpeedLimit=1", "-c", f"http.lowSpeedTime={max(1, int(stall_seconds))}"]
     try:
         done = subprocess.run(
-            args,
-            input="".join(f"+{name}:{name}\n" for name in only or ()),
-            env=env,
+            ["git", *settings, *args],
+            input=given,
+            env=_environment(password),
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -91,7 +122,6 @@ def fetch_refs(
     if done.returncode != 0:
         why = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit status {done.returncode}"
         raise MoveFailed(f"fetching from {url} failed: {why}")
-    return Fetched(None if only is None else len(only), time.monotonic() - started)
 
 
 def _environment(password: tuple[str, str] | None) -> dict[str, str]:
@@ -104,6 +134,7 @@ def _environment(password: tuple[str, str] | None) -> dict[str, str]:
         "GIT_TERMINAL_PROMPT": "0",
         "GIT_ASKPASS": "/bin/false",
     }
+    env |= {name: value for name, value in os.environ.items() if name.startswith("GIT_TRACE")}  # debugging
     if password is not None:
         token = base64.b64encode(":".join(password).encode()).decode()
         env |= {
@@ -171,17 +202,6 @@ def _remove_refs_but(repo: pygit2.Repository, have: dict[str, str], keep: set[st
     for name in gone:
         delete_ref(repo, name)
     return len(gone)
-
-
-def pack_refs_of(path: Path) -> None:
-    """Fold the loose refs of the copy at `path` into packed-refs (a fetch writes one file a ref:
-    15,000 files for a 10,000-entity repository). The caller is its only writer."""
-    configure_libgit2()
-    repo = pygit2.Repository(str(path))
-    try:
-        pack_loose_refs(repo)
-    finally:
-        repo.free()
 
 
 def refs_differing(left: Iterable[tuple[str, str]], right: Iterable[tuple[str, str]]) -> list[str]:
