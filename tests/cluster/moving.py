@@ -7,7 +7,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +40,11 @@ def cluster(base: Path, dsn: str, count: int = 3, *, before_start: object = None
     finally:
         for node in made:
             node.stop()
+
+
+def seeded(base: Path, dsn: str, repo: str, entities: int) -> AbstractContextManager[list[Node]]:
+    """Three nodes, the first holding `repo` with `entities` entities before it starts."""
+    return cluster(base, dsn, before_start=lambda made: seed_on_disk(made[0].data, repo, entities))
 
 
 def seed_on_disk(data: Path, repo: str, entities: int, *, batch: int = 2000) -> None:
