@@ -147,7 +147,8 @@ class ClusterCredentials:
                     record["created_at"],
                     expiry(expires_in),
                 ),
-            )
+            ),
+            retry=False,
         )
         self._open = self._was_open = False
         return issued
@@ -175,7 +176,8 @@ class ClusterCredentials:
                         record["created_at"],
                     ),
                 ).rowcount
-            )
+            ),
+            retry=False,
         )
         if not added:
             raise AlreadyExists(f"client {client_id!r} already exists")
@@ -208,7 +210,9 @@ class ClusterCredentials:
         return None if row is None else tuple(row)
 
     def _remove(self, table: str, key: str, id: str, last: dict[str, tuple[Any, ...] | None], kind: str) -> None:
-        removed = self._plane.run(lambda c: c.execute(f"delete from {table} where {key} = %s", (id,)).rowcount)
+        removed = self._plane.run(
+            lambda c: c.execute(f"delete from {table} where {key} = %s", (id,)).rowcount, retry=False
+        )
         with self._guard:
             last.pop(id, None)
         self._open = None

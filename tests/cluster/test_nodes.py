@@ -11,10 +11,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2 as httpx
+import orjson
 import pytest
 
 from tests.cluster.nodes import Node, nodes
 from tests.cluster.postgres import BIN
+from tests.cluster.single import node_with_repository
 from tests.serving import ROOT, free_port
 
 
@@ -111,7 +113,8 @@ def test_a_token_made_for_the_cluster_works_on_every_node_and_its_revocation_eve
 ) -> None:
     made = _cli(cluster_dsn, "token", "create", "Ada", "--email", "ada@example.org", "--scope", "*:admin", "--json")
     assert made.returncode == 0, made.stderr
-    token = httpx.Response(200, content=made.stdout).json()["token"]
+    created = orjson.loads(made.stdout)
+    token = created["token"]
     auth = {"Authorization": f"Bearer {token}"}
     for node in three:
         assert httpx.get(node.url + "/repos", headers=auth, timeout=10).status_code == 200
@@ -131,7 +134,23 @@ def test_a_token_made_for_the_cluster_works_on_every_node_and_its_revocation_eve
     assert revoked.status_code == 204
     for node in three:  # at once: no wait, no retry
         assert httpx.get(node.url + "/repos", headers=grace, timeout=10).status_code == 401
-    gone = _cli(cluster_dsn, "token", "revoke", made.stdout.split('"id":"')[1].split('"')[0])
+    gone = _cli(cluster_dsn, "token", "revoke", created["id"])
     assert gone.returncode == 0, gone.stderr
     for node in three:
         assert httpx.get(node.url + "/repos", headers=auth, timeout=10).status_code == 401
+
+
+def test_a_write_to_a_node_that_lost_its_repository_is_a_retryable_503_and_writes_nothing(
+    tmp_path: Path, cluster_dsn: str
+) -> None:
+    with node_with_repository(tmp_path, cluster_dsn, "books") as (_, http, base):
+        assert http.put(base + "/entities/a", json={"type": "page", "title": "A"}).status_code == 201
+        # A move fenced it behind the node's back (epoch + 1, as ControlPlane.fence does).
+        _psql(cluster_dsn, "update repositories set state = 'fenced', epoch = epoch + 1 where name = 'books'")
+        refused = http.put(base + "/entities/b", json={"type": "page", "title": "B"})
+        assert refused.status_code == 503, refused.text
+        assert refused.headers["Retry-After"] == "1"
+        assert refused.json()["type"] == "urn:gitstore:problem:not-owner"
+        assert refused.json()["name"] == "books" and "books" in refused.json()["detail"]
+        assert http.get(base + "/entities/b?state=draft").status_code == 404
+        assert http.get(base + "/entities/a?state=draft").status_code == 200  # reads go on

@@ -8,10 +8,8 @@ import subprocess
 import time
 from pathlib import Path
 
-import httpx2 as httpx
-
-from tests.cluster.nodes import nodes
 from tests.cluster.postgres import BIN, Postgres
+from tests.cluster.single import node_with_repository
 
 PAGE = {"type": "page", "title": "Page", "base_path": "/page"}
 
@@ -19,37 +17,30 @@ PAGE = {"type": "page", "title": "Page", "base_path": "/page"}
 def test_writes_are_refused_and_local_reads_go_on_while_postgres_is_away(
     tmp_path: Path, postgres: Postgres, cluster_dsn: str
 ) -> None:
-    (node,) = nodes(tmp_path, cluster_dsn, 1)
-    node.start()
-    base = node.url + "/repos/books"
-    try:
-        with httpx.Client(timeout=30) as http:
-            http.post(node.url + "/repos", json={"name": "books"}).raise_for_status()
-            first = http.put(base + "/entities/page", json=PAGE)
-            assert first.status_code == 201, first.text
-            http.post(base + "/publish", json={"keys": ["page"]}).raise_for_status()
-            # The harness's server runs with synchronous_commit=off, which may lose the last
-            # commits (the repository's row) to a kill -9; a production server would not.
-            subprocess.run([str(BIN / "psql"), cluster_dsn, "-c", "checkpoint"], check=True, capture_output=True)
-            postgres.kill()
-            try:
-                refused = http.put(base + "/entities/page", json=PAGE | {"title": "Changed"})
-                assert refused.status_code == 503, refused.text
-                assert refused.headers["Retry-After"] == "2"
-                assert refused.json()["type"] == "urn:gitstore:problem:control-plane-unavailable"
-                assert "127.0.0.1:" in refused.json()["detail"]
-                assert http.get(base + "/entities/page?state=draft").json()["title"] == "Page"  # nothing moved
-                assert http.get(base + "/paths/page").status_code == 200
-                assert http.get(base).status_code == 200
-            finally:
-                postgres.start()
-            deadline = time.monotonic() + 30
-            while True:  # the pool reconnects on the next question; bounded in time
-                again = http.put(base + "/entities/page", json=PAGE | {"title": "Changed"})
-                if again.status_code == 200 or time.monotonic() > deadline:
-                    break
-                time.sleep(0.2)
-            assert again.status_code == 200, again.text
-            assert http.get(base + "/entities/page?state=draft").json()["title"] == "Changed"
-    finally:
-        node.stop()
+    with node_with_repository(tmp_path, cluster_dsn, "books") as (_, http, base):
+        first = http.put(base + "/entities/page", json=PAGE)
+        assert first.status_code == 201, first.text
+        http.post(base + "/publish", json={"keys": ["page"]}).raise_for_status()
+        # The harness's server runs with synchronous_commit=off, which may lose the last
+        # commits (the repository's row) to a kill -9; a production server would not.
+        subprocess.run([str(BIN / "psql"), cluster_dsn, "-c", "checkpoint"], check=True, capture_output=True)
+        postgres.kill()
+        try:
+            refused = http.put(base + "/entities/page", json=PAGE | {"title": "Changed"})
+            assert refused.status_code == 503, refused.text
+            assert refused.headers["Retry-After"] == "2"
+            assert refused.json()["type"] == "urn:gitstore:problem:control-plane-unavailable"
+            assert "127.0.0.1:" in refused.json()["detail"]
+            assert http.get(base + "/entities/page?state=draft").json()["title"] == "Page"  # nothing moved
+            assert http.get(base + "/paths/page").status_code == 200
+            assert http.get(base).status_code == 200
+        finally:
+            postgres.start()
+        deadline = time.monotonic() + 30
+        while True:  # the pool reconnects on the next question; bounded in time
+            again = http.put(base + "/entities/page", json=PAGE | {"title": "Changed"})
+            if again.status_code == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert again.status_code == 200, again.text
+        assert http.get(base + "/entities/page?state=draft").json()["title"] == "Changed"
