@@ -13,6 +13,7 @@ import httpx2
 import pytest
 
 from gitstore.cluster.api import HEADER, ClusterCredentials, ControlPlane, forwarded_header
+from tests.cluster.answers import assert_same_through, same_answer
 from tests.cluster.nodes import Node, nodes
 from tests.conftest import fsck_strict, git, object_bytes
 from tests.git.conftest import run_git
@@ -41,23 +42,6 @@ def owners(client: httpx2.Client, node: Node) -> dict[str, str]:
 
 def by_name(cluster: list[Node]) -> dict[str, Node]:
     return {node.name: node for node in cluster}
-
-
-def same_answer(a: httpx2.Response, b: httpx2.Response) -> bool:
-    return (a.status_code, a.content, a.headers.get("etag")) == (b.status_code, b.content, b.headers.get("etag"))
-
-
-def assert_same_through(client: httpx2.Client, node: Node, owner: Node, path: str) -> None:
-    """A read through `node` answers as the owner does, asked between two equal direct answers
-    (the owner's background fold may move `draft` meanwhile: then ask again, a few times)."""
-    for _ in range(10):
-        before, through, after = client.get(owner.url + path), client.get(node.url + path), client.get(owner.url + path)
-        assert before.status_code == 200, before.text
-        if same_answer(before, after):
-            assert same_answer(through, before), (path, node.name, through.text, before.text)
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"{path} never stood still on {owner.name}")
 
 
 def fsck_every_repository(cluster: list[Node]) -> int:
@@ -147,7 +131,7 @@ def test_thirty_repositories_over_three_nodes_answer_the_same_through_every_node
         for name in names:
             for path in DRAFT_PATHS:
                 for node in cluster:
-                    assert_same_through(client, node, home[name], f"/repos/{name}{path}")
+                    assert_same_through(client, node.url, home[name].url, f"/repos/{name}{path}")
     for repo, key, commit in acked:
         assert git(home[repo].data / f"{repo}.git", "merge-base", "--is-ancestor", commit, f"refs/drafts/{key}") == ""
     assert fsck_every_repository(cluster) >= 30
