@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import os
 import random
 import shutil
 import statistics
@@ -146,7 +147,30 @@ def forwarding(cluster: Cluster, requests: int, entities: int) -> dict[str, Any]
         max(requests // 4, 50),
     )
     results["put"] = _summary(puts)
+    results["cpu_us_per_live_get"] = _cpu_per_request(owner, other, direct, through, live_get, requests)
     return results
+
+
+def _cpu_per_request(
+    owner: Node, other: Node, direct: httpx.Client, through: httpx.Client, ask: Callable[[httpx.Client], None], n: int
+) -> dict[str, float]:
+    """The servers' CPU time per live GET, direct and forwarded: steadier than latency on a
+    shared machine, and what a forwarded request really costs the cluster."""
+    out = {}
+    for name, client in (("direct", direct), ("forwarded", through)):
+        before = {node.name: _cpu_seconds(node) for node in (owner, other)}
+        for _ in range(n):
+            ask(client)
+        for node in (owner, other):
+            role = "owner" if node is owner else "forwarding_node"
+            out[f"{name}_{role}"] = round((_cpu_seconds(node) - before[node.name]) / n * 1e6, 1)
+    return out
+
+
+def _cpu_seconds(node: Node) -> float:
+    assert node.proc is not None
+    fields = Path(f"/proc/{node.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _in_turn(
