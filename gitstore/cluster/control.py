@@ -12,7 +12,7 @@ password): a write fails closed on it, a read of a local repository does not ask
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -122,16 +122,24 @@ class ControlPlane:
 
         return psycopg.connect(self._dsn, **self._connect_options())
 
-    def run(self, work: Callable[[psycopg.Connection[Any]], T]) -> T:
+    def run(self, work: Callable[[psycopg.Connection[Any]], T], *, retry: bool = True) -> T:
         """`work` with a pooled connection (autocommit: wrap it in `conn.transaction()` for more
-        than one statement). A connection PostgreSQL dropped while it idled (a restart) is
-        replaced and `work` retried once; anything else is ControlPlaneUnavailable."""
+        than one statement). Any failure to reach PostgreSQL is ControlPlaneUnavailable.
+
+        A pooled connection may have died while it idled (PostgreSQL restarted): `work` then
+        runs once more on another. Work that must not run twice (`retry=False`: a change whose
+        commit was acknowledged but whose answer was lost would be made again, a second epoch
+        bump) first proves its connection alive with a `select 1`, and is never repeated."""
         for attempt in (1, 2):
+            begun = False
             try:
                 with self._pool.connection() as conn:
+                    if not retry:
+                        conn.execute("select 1")
+                    begun = True
                     return work(conn)
             except self._broken as exc:
-                if attempt == 2 or type(exc).__name__ == "PoolTimeout":
+                if (begun and not retry) or attempt == 2 or type(exc).__name__ == "PoolTimeout":
                     raise self.unavailable(exc) from None
             except self._error as exc:
                 raise self.unavailable(exc) from None
@@ -154,10 +162,12 @@ class ControlPlane:
             with conn.transaction():
                 conn.execute("select pg_advisory_xact_lock(hashtext('gitstore-node:' || %s))", (name,))
                 held = conn.execute(
-                    f"select extract(epoch from now() - n.heartbeat_at), {_ALIVE} from nodes n where n.name = %s",
+                    f"""select extract(epoch from now() - n.heartbeat_at), {_ALIVE}, n.incarnation
+                        from nodes n where n.name = %s""",
                     (name,),
                 ).fetchone()
-                if held is not None and held[1]:
+                # Its own incarnation is no clash: a retry of a join whose answer was lost.
+                if held is not None and held[1] and held[2] != incarnation:
                     raise NodeNameClash(
                         f"node name {name!r} is held by another live process (heartbeat {float(held[0]):.1f} s ago)",
                         node=name,
@@ -240,20 +250,23 @@ class ControlPlane:
                     (repo, least[0], description),
                 )
 
-        self.run(place)
+        self.run(place, retry=False)
         return self._route_or_raise(repo)
 
-    def adopt(self, repo: str, node: str, description: str = "") -> Route:
-        """The route of `repo`, registering it on `node` if the control plane does not know it
-        yet (a repository that was on a node's disk before it joined)."""
+    def adopt(self, repos: Mapping[str, str], node: str) -> dict[str, Route]:
+        """Register on `node` each of `repos` (name -> description) the control plane does not
+        know yet (repositories that were on a node's disk before it joined); every route of the
+        cluster afterwards, by repository."""
+        names = sorted(repos)
         self.run(
             lambda c: c.execute(
-                """insert into repositories (name, owner, state, description) values (%s, %s, 'active', %s)
+                """insert into repositories (name, owner, state, description)
+                    select name, %s, 'active', description from unnest(%s::text[], %s::text[]) as t(name, description)
                     on conflict (name) do nothing""",
-                (repo, node, description),
+                (node, names, [repos[name] for name in names]),
             )
         )
-        return self._route_or_raise(repo)
+        return {route.repo: route for route in self.routes()}
 
     def route(self, repo: str) -> Route | None:
         row = self.run(lambda c: c.execute(_ROUTE + " where r.name = %s", (repo,)).fetchone())
@@ -321,7 +334,7 @@ class ControlPlane:
                     (target, repo),
                 )
 
-        self.run(begin)
+        self.run(begin, retry=False)
         return self._route_or_raise(repo)
 
     def fence(self, repo: str) -> int:
@@ -333,7 +346,8 @@ class ControlPlane:
                 """update repositories set state = 'fenced', epoch = epoch + 1, updated_at = now()
                     where name = %s and state = 'moving' returning epoch""",
                 (repo,),
-            ).fetchone()
+            ).fetchone(),
+            retry=False,
         )
         if row is None:
             raise MoveInProgress(f"repository {repo!r} is not being moved, so it cannot be fenced", name=repo)
@@ -349,7 +363,8 @@ class ControlPlane:
                     where name = %s and state = 'fenced' and move_target = %s and epoch = %s""",
                     (target, repo, target, epoch),
                 ).rowcount
-            )
+            ),
+            retry=False,
         )
         if not updated:
             raise MoveInProgress(f"repository {repo!r} is not fenced for node {target!r} at epoch {epoch}", name=repo)

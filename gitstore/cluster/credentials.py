@@ -51,6 +51,7 @@ class ClusterCredentials:
     def __init__(self, plane: ControlPlane) -> None:
         self._plane = plane
         self._open: bool | None = None
+        self._was_open = False  # the last answer PostgreSQL gave, for while it is away
         self._key: bytes | None = None
         # Records last read, by id: what authentication falls back to while PostgreSQL is away.
         self._tokens: dict[str, tuple[Any, ...] | None] = {}
@@ -75,9 +76,9 @@ class ClusterCredentials:
                 ).fetchone()
             )
         except ControlPlaneUnavailable:
-            return False  # unknown: the closed answer, never the open one
+            return self._was_open  # never asked yet: the closed answer, never the open one
         assert row is not None
-        self._open = bool(row[0])
+        self._open = self._was_open = bool(row[0])
         return self._open
 
     def tokens(self) -> list[TokenInfo]:
@@ -146,9 +147,10 @@ class ClusterCredentials:
                     record["created_at"],
                     expiry(expires_in),
                 ),
-            )
+            ),
+            retry=False,
         )
-        self._open = False
+        self._open = self._was_open = False
         return issued
 
     def revoke_token(self, token_id: str) -> None:
@@ -174,11 +176,12 @@ class ClusterCredentials:
                         record["created_at"],
                     ),
                 ).rowcount
-            )
+            ),
+            retry=False,
         )
         if not added:
             raise AlreadyExists(f"client {client_id!r} already exists")
-        self._open = False
+        self._open = self._was_open = False
         return IssuedSecret(client_id, secret)
 
     def remove_client(self, client_id: str) -> None:
@@ -207,7 +210,9 @@ class ClusterCredentials:
         return None if row is None else tuple(row)
 
     def _remove(self, table: str, key: str, id: str, last: dict[str, tuple[Any, ...] | None], kind: str) -> None:
-        removed = self._plane.run(lambda c: c.execute(f"delete from {table} where {key} = %s", (id,)).rowcount)
+        removed = self._plane.run(
+            lambda c: c.execute(f"delete from {table} where {key} = %s", (id,)).rowcount, retry=False
+        )
         with self._guard:
             last.pop(id, None)
         self._open = None

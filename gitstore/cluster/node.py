@@ -106,26 +106,30 @@ class ClusterNode:
                 time.sleep(0.5)
 
     def _adopt_and_guard(self, store: Store) -> None:
-        for repo in store.repositories():
-            route = self.plane.adopt(repo.name, self.name, repo.description)
-            if route.owner == self.name:
-                self.fences.guard(repo, route.epoch)
+        local = {repo.name: repo for repo in store.repositories()}
+        routes = self.plane.adopt({name: repo.description for name, repo in local.items()}, self.name)
+        self.routes.remember(routes.values())
+        for name, repo in local.items():
+            if routes[name].owner == self.name:
+                self.fences.guard(repo, routes[name].epoch)
             else:
                 log.warning(
                     "repository %s is on this node's disk but lives on node %s: this copy is not served",
-                    repo.name,
-                    route.owner,
+                    name,
+                    routes[name].owner,
                 )
-        on_disk = {repo.name for repo in store.repositories()}
-        for route in self.plane.routes():
-            if route.owner == self.name and route.repo not in on_disk:
+        for route in routes.values():
+            if route.owner == self.name and route.repo not in local:
                 log.error("repository %s belongs to this node (%s) but is not on its disk", route.repo, self.name)
 
     # -- ownership ------------------------------------------------------------------------------
 
     def owns(self, repo: str) -> bool:
         """Whether this node owns `repo` (from the route cache: for routing, not for writing)."""
-        route = self.routes.route(repo)
+        try:
+            route = self.routes.route(repo)
+        except ControlPlaneUnavailable:  # never looked up, and PostgreSQL is away: what it guards
+            return self.fences.epoch(repo) is not None
         return route is not None and route.owner == self.name
 
     def took_ownership(self, repo: str, epoch: int) -> None:
@@ -168,6 +172,7 @@ class ClusterNode:
             self.plane.forget(name, owner=self.name)
             raise
         self.fences.guard(repo, route.epoch)
+        self.routes.remember([route])
         return repo
 
     def _on_disk(self, name: str) -> bool:
@@ -199,26 +204,32 @@ class ClusterNode:
 
     def _route_changed(self, repo: str) -> None:
         self.routes.invalidate(repo)
-        if repo != "*":
-            self._reconcile(repo)
+        if repo == "*" or self.fences.epoch(repo) is None:
+            return
+        try:
+            self._reconcile(repo, self.plane.route(repo))
+        except ControlPlaneUnavailable:
+            pass  # the next NOTIFY, or the reconnection, tries again
 
     def _listener_connected(self) -> None:
         self.routes.set_trusted(True)
         self._credentials_did_change()  # what changed while nobody listened is unknown
-        for repo in self.fences.guarded():
-            self._reconcile(repo)
-
-    def _reconcile(self, repo: str) -> None:
-        """A repository this node guards whose move was aborted after its fence: this node owns
-        it again at the bumped epoch, so it guards it at that one."""
-        guarded = self.fences.epoch(repo)
-        if guarded is None:
-            return
         try:
-            route: Route | None = self.plane.route(repo)
+            routes = {route.repo: route for route in self.plane.routes()}
         except ControlPlaneUnavailable:
             return
-        if route is not None and route.owner == self.name and route.state == "active" and route.epoch != guarded:
+        self.routes.remember(routes.values())
+        for repo in self.fences.guarded():
+            self._reconcile(repo, routes.get(repo))
+
+    def _reconcile(self, repo: str, route: Route | None) -> None:
+        """A repository this node guards whose move was aborted after its fence: this node owns
+        it again at the bumped epoch, so it guards it at that one. (A repository that moved
+        away keeps its old guard, which fails every write, until the move says `gave_up`.)"""
+        guarded = self.fences.epoch(repo)
+        if guarded is None or route is None:
+            return
+        if route.owner == self.name and route.state == "active" and route.epoch > guarded:
             log.info("node %s owns %s again, now at epoch %s", self.name, repo, route.epoch)
             self.fences.guard(self.store.repository(repo), route.epoch)
 

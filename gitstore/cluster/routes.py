@@ -13,6 +13,7 @@ it knew (a read of a local repository goes on while PostgreSQL is away).
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from gitstore.errors import ControlPlaneUnavailable
@@ -66,6 +67,13 @@ class RouteCache:
             if self.trusted and generation == self._generation:
                 self._routes[repo] = found
         return found
+
+    def remember(self, routes: Iterable[Route]) -> None:
+        """Keep `routes` as the last known (read in bulk: at start, on LISTEN's reconnection), for
+        while PostgreSQL cannot answer; not as cached answers, which only a lookup makes."""
+        with self._guard:
+            for route in routes:
+                self._last_known[route.repo] = route
 
     def invalidate(self, repo: str) -> None:
         """Forget `repo`'s route ("*": every route). NOTIFY handlers call it."""
