@@ -113,7 +113,9 @@ class Forwarding:
     def __init__(self, app: ASGIApp, cluster: Cluster | None = None) -> None:
         self.app = app
         self.cluster = cluster
-        self._client: httpx2.AsyncClient | None = None
+        self._transport: httpx2.AsyncHTTPTransport | None = None
+        self._timeouts: dict[str, float] = {}
+        self._bases: dict[str, httpx2.URL] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -165,7 +167,7 @@ class Forwarding:
                 return await _answer(scope, receive, send, _owner_unavailable(repo, current.owner))
             if answer.status_code != 421:
                 try:
-                    return await proxying.relay(answer, receive, send)
+                    return await proxying.relay(answer, scope["method"], receive, send)
                 finally:
                     await proxying.close_quietly(answer)
             await proxying.close_quietly(answer)
@@ -175,14 +177,15 @@ class Forwarding:
         await _answer(scope, receive, send, _still_moving(repo))
 
     async def _send(self, cluster: Cluster, route: Route, scope: Scope, body: proxying.Body) -> httpx2.Response:
-        client = self._client_for(scope)
-        base = httpx2.URL(route.owner_url)
+        transport = self._transport_for(scope)
+        base = self._bases.get(route.owner_url)
+        if base is None:
+            base = self._bases[route.owner_url] = httpx2.URL(route.owner_url)
+        request, raw_path = proxying.request_to(base, scope, body, self._timeouts)
         # Signed once the request is built: the signature covers the raw path httpx2 sends.
-        request, raw_path = proxying.request_to(base, scope, body, [])
         client_host = scope["client"][0] if scope.get("client") else ""
-        value = forwarded_header(cluster.secret, cluster.name, scope["method"], raw_path, client_host)
-        request.headers[HEADER] = value
-        return await client.send(request, stream=True)
+        request.headers[HEADER] = forwarded_header(cluster.secret, cluster.name, scope["method"], raw_path, client_host)
+        return await transport.handle_async_request(request)
 
     async def _misdirected(self, cluster: Cluster, repo: str, scope: Scope, receive: Receive, send: Send) -> None:
         """Another node sent this here, and our cached route says it is not ours: the cache may be
@@ -243,19 +246,20 @@ class Forwarding:
             return await self.app(scope, receive, send)
         await _answer(scope, receive, send, exc)
 
-    def _client_for(self, scope: Scope) -> httpx2.AsyncClient:
-        if self._client is None:
-            self._client = proxying.new_client(scope["app"].state.settings.upload_pack_timeout)
-        return self._client
+    def _transport_for(self, scope: Scope) -> httpx2.AsyncHTTPTransport:
+        if self._transport is None:
+            self._timeouts = proxying.timeouts(scope["app"].state.settings.upload_pack_timeout)
+            self._transport = proxying.new_transport()
+        return self._transport
 
     def _closing(self, send: Send) -> Send:
         """The lifespan's `send`, which closes the pooled connections before the app reports
         that it has shut down."""
 
         async def closing(message: Message) -> None:
-            if message["type"] == "lifespan.shutdown.complete" and self._client is not None:
-                await self._client.aclose()
-                self._client = None
+            if message["type"] == "lifespan.shutdown.complete" and self._transport is not None:
+                await self._transport.aclose()
+                self._transport = None
             await send(message)
 
         return closing

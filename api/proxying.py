@@ -114,16 +114,20 @@ class Body:
             self._kept.append(chunk)
 
 
-def new_client(read_timeout: float) -> httpx2.AsyncClient:
-    # No bound on connections: each event stream holds one for its whole life, and a thousand
-    # subscribers through one node are a thousand connections to the owners. Connect quickly
-    # or report the owner down; reads may wait as long as the owner may take to answer.
-    return httpx2.AsyncClient(
-        timeout=httpx2.Timeout(connect=3.0, read=read_timeout, write=read_timeout, pool=read_timeout),
+def new_transport() -> httpx2.AsyncHTTPTransport:
+    """httpx2's connection pool, used as it is: a client's layers over it (redirects, auth, a
+    cookie jar that would collect every caller's cookies) are what a proxy must not apply.
+    No bound on connections: each event stream holds one for its whole life, and a thousand
+    subscribers through one node are a thousand connections to the owners."""
+    return httpx2.AsyncHTTPTransport(
         limits=httpx2.Limits(max_connections=None, max_keepalive_connections=64, keepalive_expiry=30.0),
-        follow_redirects=False,
-        trust_env=False,
+        retries=0,
     )
+
+
+def timeouts(read: float) -> dict[str, float]:
+    """Connect quickly or report the owner down; then wait as long as the owner may take."""
+    return httpx2.Timeout(connect=3.0, read=read, write=read, pool=read).as_dict()  # type: ignore[return-value]
 
 
 def declared_length(scope: Scope) -> int | None:
@@ -138,26 +142,59 @@ def header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
-def request_to(
-    base: httpx2.URL, scope: Scope, body: Body, extra: list[tuple[bytes, bytes]]
-) -> tuple[httpx2.Request, bytes]:
+def request_to(base: httpx2.URL, scope: Scope, body: Body, timeout: dict[str, float]) -> tuple[httpx2.Request, bytes]:
     """The request to send on to `base` (the owner's URL), and the raw path it names: the exact
     bytes on the wire, which is what the forwarding signature covers."""
     raw = scope.get("raw_path") or scope["path"].encode()
     query = scope.get("query_string", b"")
     url = base.copy_with(raw_path=raw + b"?" + query if query else raw)
-    headers = [(k, v) for k, v in scope["headers"] if k not in _HOP_BY_HOP] + extra
+    headers = [(k, v) for k, v in scope["headers"] if k not in _HOP_BY_HOP]
     has_body = header(scope, b"transfer-encoding") is not None or declared_length(scope) not in (None, 0)
     content = body.chunks() if has_body else None
-    return httpx2.Request(scope["method"], url, headers=headers, content=content), url.raw_path.partition(b"?")[0]
+    request = httpx2.Request(scope["method"], url, headers=headers, content=content, extensions={"timeout": timeout})
+    return request, url.raw_path.partition(b"?")[0]
 
 
-async def relay(answer: httpx2.Response, receive: Receive, send: Send) -> None:
+async def relay(answer: httpx2.Response, method: str, receive: Receive, send: Send) -> None:
     """Send the owner's answer on as it arrives, untouched (its bytes as sent: a gzip body stays
-    gzip). A client that goes away stops the copy and closes the owner's stream with it, so an
-    event stream through this node ends on the owner too."""
+    gzip). An answer of unknown length (an event stream, a clone's pack) is copied while
+    watching the client: one that goes away stops the copy and closes the owner's stream with
+    it, so an event stream through this node ends on the owner too."""
     headers = [(k.lower(), v) for k, v in answer.headers.raw if k.lower() not in _NOT_RELAYED_BACK]
     await send({"type": "http.response.start", "status": answer.status_code, "headers": headers})
+    length = _body_length(answer, method)
+    try:
+        if length is None:
+            await _copy_watching(answer, receive, send)
+        else:
+            await _copy(answer, send, length)
+    except httpx2.HTTPError as exc:
+        # Half an answer is out: the only honest end is to break the connection, so that the
+        # client sees a truncated answer rather than a complete-looking short one.
+        raise OwnerBroke(f"the owner's answer broke off: {exc!r}") from exc
+
+
+def _body_length(answer: httpx2.Response, method: str) -> int | None:
+    if method == "HEAD" or answer.status_code in (204, 304):
+        return 0
+    value = answer.headers.get("content-length")
+    return int(value) if value is not None and value.isdigit() else None
+
+
+async def _copy(answer: httpx2.Response, send: Send, length: int) -> None:
+    """A body of known length (every REST answer): its last chunk ends the answer, and there is
+    no need to watch the client, since the copy ends by itself."""
+    sent = 0
+    async for chunk in answer.aiter_raw():
+        sent += len(chunk)
+        await send({"type": "http.response.body", "body": chunk, "more_body": sent < length})
+    if sent < length:
+        raise OwnerBroke(f"the owner's answer ended after {sent} of {length} bytes")
+    if length == 0:
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _copy_watching(answer: httpx2.Response, receive: Receive, send: Send) -> None:
     broke: httpx2.HTTPError | None = None
     async with anyio.create_task_group() as group:
 
@@ -171,12 +208,11 @@ async def relay(answer: httpx2.Response, receive: Receive, send: Send) -> None:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except httpx2.HTTPError as exc:
-            broke = exc
-        group.cancel_scope.cancel()
+            broke = exc  # raised outside the group, which would wrap it in an ExceptionGroup
+        finally:
+            group.cancel_scope.cancel()
     if broke is not None:
-        # Half an answer is out: the only honest end is to break the connection, so that the
-        # client sees a truncated answer rather than a complete-looking short one.
-        raise OwnerBroke(f"the owner's answer broke off: {broke!r}") from broke
+        raise broke
 
 
 async def _disconnected(receive: Receive) -> None:

@@ -15,6 +15,7 @@ import orjson
 import pytest
 
 from gitstore.cluster.api import HEADER, forwarded_header
+from tests.cluster.answers import assert_same_through
 from tests.cluster.static import SECRET, StaticNode, static_nodes
 from tests.conftest import object_bytes
 from tests.git.conftest import run_git
@@ -65,12 +66,9 @@ def test_rest_answers_through_a_node_that_does_not_own_the_repository_equal_the_
         )
         assert patched.status_code == 200, patched.text
         for path in ("/repos/site", "/repos/site/entities/welcome?state=draft", "/repos/site/entities?state=draft"):
-            direct = client.get(owner.url + path)
             for node in cluster:
-                through = client.get(node.url + path)
-                assert (through.status_code, through.content) == (direct.status_code, direct.content), path
-                assert through.headers.get("etag") == direct.headers.get("etag")
-                assert through.headers["content-type"] == direct.headers["content-type"]
+                assert_same_through(client, node.url, owner.url, path)
+                assert client.get(node.url + path).headers["content-type"] == "application/json"
         stale = client.put(f"{cluster[0].url}/repos/site/entities/welcome", json=PAGE, headers={"If-Match": etag})
         assert stale.status_code == 412  # the owner's precondition, relayed as it answered
         head = client.head(f"{cluster[0].url}/repos/site/entities/welcome?state=draft")
@@ -82,14 +80,25 @@ def test_rest_answers_through_a_node_that_does_not_own_the_repository_equal_the_
         assert missing.status_code == 404 and missing.headers["content-type"] == "application/problem+json"
 
 
-def test_a_gzip_answer_is_relayed_as_the_owner_sent_it(cluster: list[StaticNode]) -> None:
-    with httpx2.Client(timeout=30) as client:
-        client.put(f"{cluster[0].url}/repos/site/entities/zipped", json=PAGE)
-        path = "/repos/site/entities?state=draft"
-        direct = client.get(owner_of(cluster, "site").url + path, headers={"Accept-Encoding": "gzip"})
-        through = client.get(cluster[0].url + path, headers={"Accept-Encoding": "gzip"})
-        assert through.headers.get("content-encoding") == direct.headers.get("content-encoding")
-        assert through.content == direct.content
+def test_a_bundle_exported_and_imported_through_other_nodes_streams_both_ways(cluster: list[StaticNode]) -> None:
+    """An export (a streamed answer of unknown length) from `site` through node-1, imported
+    (a streamed request body) into `far` through node-2: `far` then holds what `site` holds."""
+    with httpx2.Client(timeout=60) as client:
+        for i in range(20):
+            client.put(f"{cluster[0].url}/repos/site/entities/bundled-{i}", json=PAGE | {"title": f"Bundled {i}"})
+        path = "/repos/site/export?state=draft&format=ndjson"
+        exported = client.get(cluster[0].url + path)
+        direct = client.get(owner_of(cluster, "site").url + path)
+        assert exported.status_code == 200 and exported.headers.get("content-length") is None  # streamed
+        assert exported.content == direct.content
+        imported = client.post(
+            f"{cluster[1].url}/repos/far/import",
+            content=iter([exported.content[i : i + 4096] for i in range(0, len(exported.content), 4096)]),
+            headers={"Content-Type": "application/x-ndjson"},
+        )
+        assert imported.status_code == 200, imported.text
+        far = client.get(f"{cluster[0].url}/repos/far/export?state=draft&format=ndjson")
+        assert sorted(far.content.splitlines()) == sorted(exported.content.splitlines())
 
 
 def clone(url: str, dest: Path, *extra: str) -> Path:
@@ -270,3 +279,35 @@ def test_a_node_that_is_down_leaves_only_its_repositories_unavailable(cluster: l
             assert client.get(f"{first.url}/repos/far").status_code == 200  # cached alive: it answers
         finally:
             first.write_routes(REPOS, cluster)
+
+
+def _sockets_of(node: StaticNode) -> set[str]:
+    """The sockets the node's process holds open (its listening socket and its connections)."""
+    assert node.proc is not None
+    fds = Path(f"/proc/{node.proc.pid}/fd")
+    found = set()
+    for fd in fds.iterdir():
+        try:
+            target = os.readlink(fd)
+        except FileNotFoundError:
+            continue  # closed meanwhile
+        if target.startswith("socket:"):
+            found.add(target)
+    return found
+
+
+def test_a_client_leaving_an_event_stream_closes_the_forwarded_stream_on_the_owner(cluster: list[StaticNode]) -> None:
+    owner = owner_of(cluster, "site")
+    time.sleep(6)  # the owner closes idle keep-alive connections after 5 s: only new ones count below
+    before = _sockets_of(owner)
+    with httpx2.Client(timeout=30) as client:
+        url = f"{cluster[2].url}/repos/site/events?after=latest&wait=120"
+        with client.stream("GET", url, headers={"Accept": "text/event-stream"}) as stream:
+            assert stream.status_code == 200
+            next(stream.iter_lines())  # the stream's first line: the owner is streaming
+            upstream = _sockets_of(owner) - before
+            assert upstream, "no connection from the forwarding node to the owner"
+    deadline = time.monotonic() + 10  # the owner's heartbeat is every 15 s: not waiting for it
+    while upstream & _sockets_of(owner):
+        assert time.monotonic() < deadline, "the owner still streams to a client that left"
+        time.sleep(0.1)
