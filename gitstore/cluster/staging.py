@@ -2,16 +2,19 @@
 `.moving-<repo>-<tag>/repo.git`, caught up with the owner round by round while writes go on.
 
 Each round asks the owner for a snapshot (its refs and its index, taken together under its
-locks: gitstore.cluster.snapshots), then fetches every ref with git's protocol, then sets the
-copy's refs back to exactly the snapshot's (the fetch may have brought writes made after it;
-their objects stay for the next round). The copy is then a state the owner really was in, refs
-and index agreeing, so its public copy (ADR 0009) is brought up to it there and then, one
-publish at a time, as the owner would: the last round has little left to do.
+locks: gitstore.cluster.snapshots), then brings the objects with git's protocol from the owner's
+node-only remote: the first round clones every ref; later ones ask, in one request, for the ids
+of the refs that moved since the last round, offering their old values as haves
+(gitstore.storage.pack_fetch). The copy's refs are then set to exactly the snapshot's. The copy
+is then a state the owner really was in, refs and index agreeing, so its public copy (ADR 0009)
+is brought up to it there and then, one publish at a time, as the owner would: the last round
+has little left to do.
 
-The last round comes after the fence, with a sealed snapshot: nothing changes on the owner
-after it, so the fetch must bring the copy to exactly the sealed refs. The two sorted ref lists
-are compared, and any difference fails the move. Then the relay state is taken too, and the
-copy is renamed into place.
+The last round comes after the fence, with a sealed snapshot: nothing changes on the owner after
+it. Every object the sealed refs name must have come, and the two sorted ref lists are compared;
+any difference fails the move. Then the relay state is taken too, and the copy is renamed into
+place. (That the owner's refs really stayed the sealed ones is its word when it gives the
+repository up: gitstore.cluster.moves compares the two digests.)
 """
 
 from __future__ import annotations
@@ -22,21 +25,20 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Protocol
 
 from gitstore.cluster.snapshots import INDEX, RELAY, Snapshot
 from gitstore.errors import MoveFailed
 from gitstore.publishing.api import sync_live_mirror
-from gitstore.repository import ContentRepository
+from gitstore.repository import DRAFT, MAIN, ContentRepository
 from gitstore.storage.api import (
     RefList,
     clone_refs,
+    fetch_objects,
     fetch_refs,
     fsync_dir,
     pin_refs,
-    prune_refs,
     ref_list,
     refs_differing,
     sync_file_system,
@@ -56,8 +58,8 @@ class Source(Protocol):
         """The URL git fetches the whole repository from."""
         ...
 
-    def fetch_password(self) -> tuple[str, str]:
-        """(user, password) for that fetch, made fresh on each call."""
+    def fetch_password(self) -> tuple[str, str] | None:
+        """(user, password) for that fetch, made fresh on each call (None: it needs none)."""
         ...
 
     def snapshot(self, into: Path, *, seal: bool) -> Snapshot:
@@ -136,8 +138,10 @@ class StagingCopy:
         shutil.rmtree(self.folder, ignore_errors=True)
 
     def _fetch(self, source: Source, snapshot: Snapshot) -> int:
-        """A clone the first time; then only the refs the snapshot shows moved since the copy's
-        last round (all of them again if that is most of them). How many refs had moved."""
+        """A clone the first time. Then the objects of the refs the snapshot shows moved since
+        the copy's last round, asked for by id with their old values as haves, in one request
+        (gitstore.storage.pack_fetch); or, if most refs moved, a fetch of every ref. How many
+        refs had moved."""
         url, password = source.fetch_url(), source.fetch_password()
         if not self.path.exists():
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -145,20 +149,25 @@ class StagingCopy:
                 self.path, url, description=snapshot.description, password=password, stall_seconds=self.stall_seconds
             )
             return len(snapshot.refs)
-        fetch = partial(fetch_refs, self.path, url, password=password, stall_seconds=self.stall_seconds)
         mine = dict(ref_list(self.path))
-        moved = [name for name, target in snapshot.refs if mine.get(name) != target]
+        moved = [(name, target) for name, target in snapshot.refs if mine.get(name) != target]
         if len(moved) > _MOST_NAMED:
-            fetch()
+            fetch_refs(self.path, url, password=password, stall_seconds=self.stall_seconds)
         elif moved:
-            having = sorted({mine[name] for name in moved if name in mine and not mine[name].startswith("ref: ")})
-            fetch(only=moved, having=having)
+            # Their old values, and `draft` and `main` as the copy has them: commits the other
+            # side's refs descend from, so its pack holds only what is new.
+            having = [mine[name] for name, _ in moved if name in mine] + [mine[r] for r in (DRAFT, MAIN) if r in mine]
+            wants = [target for _, target in moved if not target.startswith("ref: ")]
+            haves = [oid for oid in having if not oid.startswith("ref: ")]
+            fetch_objects(self.path, url, wants, haves, password=password, timeout=self.stall_seconds)
         return len(moved)
 
     def _verify(self, snapshot: Snapshot) -> int:
-        """After the seal: refs the owner removed go, and then the copy must hold exactly the
-        sealed refs."""
-        removed = prune_refs(self.path, snapshot.refs)
+        """After the seal: the copy takes the sealed refs (every object they name must be here
+        now), and must then hold exactly those."""
+        changed = pin_refs(self.path, snapshot.refs)
+        if changed is None:
+            raise MoveFailed(f"the last fetch of {self.name} did not bring every object the seal names", name=self.name)
         differing = refs_differing(ref_list(self.path), snapshot.refs)
         if differing:
             shown = ", ".join(differing[:5]) + (f" and {len(differing) - 5} more" if len(differing) > 5 else "")
@@ -166,7 +175,7 @@ class StagingCopy:
                 f"the copy of {self.name} differs from its source after the seal, in {shown}", name=self.name
             )
         self.sealed = snapshot.refs
-        return removed
+        return changed
 
     def _install(self, snapshot: Snapshot) -> None:
         """Take the snapshot's index (and, sealed, its relay state) as the copy's own, then bring

@@ -42,7 +42,6 @@ from gitstore.storage.fetching import (
     clone_refs,
     fetch_refs,
     pin_refs,
-    prune_refs,
     ref_list,
     refs_differing,
 )
@@ -55,6 +54,7 @@ from gitstore.storage.locks import PATIENT, LockBudget, RepoLock, try_flock
 from gitstore.storage.loose import guarded_odb, read_loose
 from gitstore.storage.missing import missing_object, object_errors
 from gitstore.storage.objects import copy_objects, missing_tree_objects
+from gitstore.storage.pack_fetch import fetch_objects
 from gitstore.storage.packed_refs import LoosePacked, pack_loose_refs, read_packed_refs, update_refs_packed
 from gitstore.storage.packs import Identity, write_commit
 from gitstore.storage.refs import (
@@ -130,6 +130,7 @@ __all__ = [
     "ensure_room",
     "entity_path",
     "entry_id",
+    "fetch_objects",
     "fetch_refs",
     "find_commit",
     "first_parent",
@@ -155,7 +156,6 @@ __all__ = [
     "object_errors",
     "open_bare",
     "pin_refs",
-    "prune_refs",
     "pack_loose_refs",
     "read_blob",
     "read_commit",

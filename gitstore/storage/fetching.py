@@ -39,7 +39,6 @@ __all__ = [
     "fetch_refs",
     "clone_refs",
     "pin_refs",
-    "prune_refs",
     "ref_list",
     "refs_differing",
 ]
@@ -182,17 +181,6 @@ def pin_refs(path: Path, wanted: RefList) -> int | None:
         if moves:
             set_refs(repo, moves)
         return len(moves) + _remove_refs_but(repo, have, {name for name, _ in wanted})
-    finally:
-        repo.free()
-
-
-def prune_refs(path: Path, keep: RefList) -> int:
-    """Remove the refs of the repository at `path` that `keep` does not name; how many. The
-    caller is the repository's only writer."""
-    configure_libgit2()
-    repo = pygit2.Repository(str(path))
-    try:
-        return _remove_refs_but(repo, dict(ref_list(path)), {name for name, _ in keep})
     finally:
         repo.free()
 

@@ -48,10 +48,11 @@ def seeded(base: Path, dsn: str, repo: str, entities: int) -> AbstractContextMan
 
 
 def seed_on_disk(data: Path, repo: str, entities: int, *, batch: int = 2000) -> None:
-    """A repository of `entities` entities (half of them published), written through the library
-    into a data directory before its node starts: the node adopts it."""
+    """`entities` entities (half of them published) written through the library into repository
+    `repo` of a data directory (made if it is not there): before its node starts, the node adopts
+    it; while it runs, as another process of that node would."""
     store = Store(data)
-    made = store.create_repository(repo, "seeded")
+    made = store.repository(repo) if (data / f"{repo}.git").exists() else store.create_repository(repo, "seeded")
     for start in range(0, entities, batch):
         keys = [f"e{i:06d}" for i in range(start, min(entities, start + batch))]
         changes = [

@@ -4,17 +4,20 @@ taken along, the public copy brought up to date, the copy placed into the other 
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import socket
 import subprocess
 import tarfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from gitstore import Author, ContentRepository, Store, content
+from gitstore.cluster.moves import digest_of
 from gitstore.cluster.snapshots import Snapshot, read_snapshot, take_snapshot, write_snapshot_tar
 from gitstore.cluster.staging import StagingCopy, staging_folders
 from gitstore.entities.api import DraftChange, fold_drafts, list_entities, parse_document
@@ -24,23 +27,26 @@ from gitstore.publishing.api import PublishTarget, live_mirror_path, sync_live_m
 from gitstore.relay.state import RelayState, Subscription
 from gitstore.storage.api import open_bare as open_plain
 from gitstore.storage.api import read_ref, ref_list
+from tests.cluster.smart_http import serving
 
 ADA = Author("Ada Lovelace", "ada@example.org")
 GRACE = Author("Grace Hopper", "grace@example.org")
 
 
 class LocalSource:
-    """The source side of a move as another node would answer it, through the same tar."""
+    """The source side of a move as another node would answer it: its snapshot through the
+    same tar, its objects from git upload-pack over smart HTTP (tests/cluster/smart_http.py)."""
 
-    def __init__(self, repo: ContentRepository, scratch: Path) -> None:
-        self.repo, self.scratch = repo, scratch
+    def __init__(self, repo: ContentRepository, scratch: Path, url: str) -> None:
+        self.repo, self.scratch, self.url = repo, scratch, url
         self.after_snapshot: list[object] = []
+        self.tamper: dict[str, str] = {}
 
     def fetch_url(self) -> str:
-        return f"file://{self.repo.path}"
+        return f"{self.url}/{self.repo.path.name}"
 
-    def fetch_password(self) -> tuple[str, str]:
-        return ("node", "unused")
+    def fetch_password(self) -> None:
+        return None
 
     def snapshot(self, into: Path, *, seal: bool) -> Snapshot:
         taken = take_snapshot(self.repo, self.scratch / f"taken-{time.monotonic_ns()}", seal=seal)
@@ -49,7 +55,9 @@ class LocalSource:
         buffer.seek(0)
         for hook in self.after_snapshot:
             hook()  # type: ignore[operator]
-        return read_snapshot(buffer, into)
+        received = read_snapshot(buffer, into)
+        refs = [(name, self.tamper.get(name, target)) for name, target in received.refs]
+        return dataclasses.replace(received, refs=refs)
 
 
 def _doc(title: str, html: str = "<p>x</p>\n") -> dict[str, object]:
@@ -81,8 +89,15 @@ def _fsck(path: Path) -> None:
 
 
 @pytest.fixture
-def stores(tmp_path: Path) -> tuple[Store, Store]:
-    return Store(tmp_path / "source"), Store(tmp_path / "target")
+def stores(tmp_path: Path) -> Iterator[tuple[Store, Store]]:
+    yield Store(tmp_path / "source"), Store(tmp_path / "target")
+
+
+@pytest.fixture
+def url(stores: tuple[Store, Store]) -> Iterator[str]:
+    """The first store's repositories over smart HTTP."""
+    with serving(stores[0].data_dir) as served:
+        yield served
 
 
 def _course(stores: tuple[Store, Store], entities: int) -> tuple[ContentRepository, Store]:
@@ -104,7 +119,7 @@ def _move(source: LocalSource, target: Store, name: str, *, rounds: int = 2) -> 
 
 
 def test_a_sealed_copy_equals_its_source_refs_index_public_copy_and_relay_state(
-    stores: tuple[Store, Store], tmp_path: Path
+    stores: tuple[Store, Store], tmp_path: Path, url: str
 ) -> None:
     origin, target = stores
     repo = origin.create_repository("course", "a course")
@@ -116,7 +131,7 @@ def test_a_sealed_copy_equals_its_source_refs_index_public_copy_and_relay_state(
     )
     assert repo.index.unfolded()
 
-    _move(LocalSource(repo, tmp_path / "scratch"), target, "course")
+    _move(LocalSource(repo, tmp_path / "scratch", url), target, "course")
 
     moved = target.repository("course")
     assert ref_list(moved.path) == ref_list(repo.path)
@@ -138,7 +153,7 @@ def test_a_sealed_copy_equals_its_source_refs_index_public_copy_and_relay_state(
 
 
 def test_rounds_catch_up_while_writes_go_on_and_the_seal_brings_every_one(
-    stores: tuple[Store, Store], tmp_path: Path
+    stores: tuple[Store, Store], tmp_path: Path, url: str
 ) -> None:
     repo, target = _course(stores, 200)
     written: list[tuple[str, str]] = []
@@ -157,7 +172,7 @@ def test_rounds_catch_up_while_writes_go_on_and_the_seal_brings_every_one(
     thread = threading.Thread(target=writer)
     thread.start()
     copy = StagingCopy(target.data_dir, "course", "3")
-    source = LocalSource(repo, tmp_path / "scratch")
+    source = LocalSource(repo, tmp_path / "scratch", url)
     try:
         rounds = [copy.catch_up(source) for _ in range(3)]
     finally:
@@ -180,24 +195,38 @@ def test_rounds_catch_up_while_writes_go_on_and_the_seal_brings_every_one(
     _fsck(moved.path)
 
 
-def test_a_source_that_moved_after_its_seal_fails_the_move_and_leaves_nothing(
-    stores: tuple[Store, Store], tmp_path: Path
-) -> None:
+def test_the_last_round_copies_exactly_the_sealed_state(stores: tuple[Store, Store], tmp_path: Path, url: str) -> None:
     repo, target = _course(stores, 10)
-    source = LocalSource(repo, tmp_path / "scratch")
+    source = LocalSource(repo, tmp_path / "scratch", url)
     copy = StagingCopy(target.data_dir, "course", "1")
     copy.catch_up(source)
     content.put_draft(repo, "e0001", _doc("sealed"), author=ADA)
     # What a fence makes impossible, done by hand: a write between the seal and the last fetch.
     source.after_snapshot.append(lambda: content.put_draft(repo, "e0001", _doc("late"), author=ADA))
-    with pytest.raises(MoveFailed, match="differs from its source after the seal, in refs/drafts/e0001"):
+    copy.catch_up(source, seal=True)
+    assert ref_list(copy.path) == copy.sealed
+    # The owner's refs differ from the sealed ones: what a move reports (source_unchanged).
+    assert digest_of(ref_list(repo.path)) != digest_of(copy.sealed or [])
+    copy.remove()
+
+
+def test_a_seal_naming_objects_the_owner_does_not_send_fails_and_leaves_nothing(
+    stores: tuple[Store, Store], tmp_path: Path, url: str
+) -> None:
+    repo, target = _course(stores, 10)
+    source = LocalSource(repo, tmp_path / "scratch", url)
+    copy = StagingCopy(target.data_dir, "course", "1")
+    copy.catch_up(source)
+    content.put_draft(repo, "e0001", _doc("sealed"), author=ADA)
+    source.tamper["refs/drafts/e0001"] = "1" * 40
+    with pytest.raises(MoveFailed, match="fetching objects from"):
         copy.catch_up(source, seal=True)
     copy.remove()
     assert not staging_folders(target.data_dir)
     assert not (target.data_dir / "course.git").exists()
 
 
-def test_a_source_that_does_not_answer_fails_the_fetch(stores: tuple[Store, Store], tmp_path: Path) -> None:
+def test_a_source_that_does_not_answer_fails_the_fetch(stores: tuple[Store, Store], tmp_path: Path, url: str) -> None:
     repo, target = _course(stores, 3)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -205,19 +234,21 @@ def test_a_source_that_does_not_answer_fails_the_fetch(stores: tuple[Store, Stor
 
     class Unreachable(LocalSource):
         def fetch_url(self) -> str:
-            return f"http://127.0.0.1:{port}/git/course.git"
+            return f"http://127.0.0.1:{port}/course.git"
 
     copy = StagingCopy(target.data_dir, "course", "1")
     with pytest.raises(MoveFailed, match="fetching from http://127.0.0.1"):
-        copy.catch_up(Unreachable(repo, tmp_path / "scratch"))
+        copy.catch_up(Unreachable(repo, tmp_path / "scratch", url))
     copy.remove()
 
 
-def test_a_copy_cannot_be_placed_over_a_repository_already_there(stores: tuple[Store, Store], tmp_path: Path) -> None:
+def test_a_copy_cannot_be_placed_over_a_repository_already_there(
+    stores: tuple[Store, Store], tmp_path: Path, url: str
+) -> None:
     repo, target = _course(stores, 3)
     target.create_repository("course")
     copy = StagingCopy(target.data_dir, "course", "1")
-    copy.catch_up(LocalSource(repo, tmp_path / "scratch"), seal=True)
+    copy.catch_up(LocalSource(repo, tmp_path / "scratch", url), seal=True)
     with pytest.raises(MoveFailed, match="is there already"):
         copy.place(target.data_dir / "course.git")
     copy.remove()
