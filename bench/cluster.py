@@ -320,6 +320,10 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     postgres.start()
     results: dict[str, Any] = {}
     try:
+        if args.move_only:
+            with running_cluster(postgres, work, "moves", 3) as cluster:
+                results["move_pause"] = move_pause(cluster, args.move_sizes)
+            return results
         with running_cluster(postgres, work, "forwarding", 3) as cluster:
             results["forwarding"] = forwarding(cluster, args.requests, args.entities)
         tp = results["throughput"] = []
@@ -345,6 +349,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each throughput run")
     parser.add_argument("--writers", type=int, default=8)
     parser.add_argument("--skip-move", action="store_true")
+    parser.add_argument("--move-only", action="store_true", help="only the move pause")
     parser.add_argument(
         "--move-sizes", type=lambda text: tuple(int(n) for n in text.split(",")), default=MOVE_PAUSE_SIZES
     )

@@ -60,3 +60,22 @@ def test_the_cluster_command_shows_nodes_moves_and_drains(tmp_path: Path, cluste
         after = orjson.loads(_gitstore(cluster_dsn, "nodes", "--json").stdout)
         assert {n["name"]: (n["state"], n["repositories"]) for n in after}[target] == ("draining", 0)
         assert httpx.get(f"{three.url}/repos/alpha/entities/home?state=draft").json()["title"] == "alpha"
+
+
+def test_the_compose_file_runs_three_nodes_of_one_image_on_one_postgres() -> None:
+    import yaml  # schemathesis's dependency
+
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    nodes = {name: s for name, s in services.items() if name.startswith("node-")}
+    assert len(nodes) == 3 and services["postgres"]["image"] == "postgres:15"
+    assert services["token"]["build"] == "." and (ROOT / "Dockerfile").is_file()
+    dsns = {s["environment"]["GITSTORE_CLUSTER_DSN"] for s in [*nodes.values(), services["token"]]}
+    assert len(dsns) == 1 and dsns.pop().endswith("@postgres:5432/gitstore")
+    for name, node in nodes.items():
+        assert node["image"] == services["token"]["image"]
+        assert node["environment"]["GITSTORE_NODE_NAME"] == name
+        assert node["environment"]["GITSTORE_NODE_URL"] == f"http://{name}:8000"
+        assert node["command"][-2:] == ["--workers", "1"]  # a cluster node runs one worker
+        assert node["depends_on"]["postgres"]["condition"] == "service_healthy"
+        assert node["volumes"] == [f"{name}:/data"]
