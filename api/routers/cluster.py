@@ -70,7 +70,11 @@ def install(app: FastAPI) -> None:
                 app.state.moves = Moves(node)
                 app.state.drains = Drains(node)
                 await run_in_threadpool(app.state.moves.recover)
-            yield
+            try:
+                yield
+            finally:
+                if app.state.moves is not None:
+                    await run_in_threadpool(app.state.moves.stop)
 
     app.router.lifespan_context = lifespan
 

@@ -132,6 +132,7 @@ class Moves:
         self.records.mkdir(exist_ok=True)
         self._running: dict[str, threading.Thread] = {}
         self._guard = threading.Lock()
+        self._stopping = threading.Event()
 
     # -- asking ---------------------------------------------------------------------------------
 
@@ -166,6 +167,16 @@ class Moves:
         with self._guard:
             thread = self._running.get(repo)
         return thread is not None and thread.is_alive()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """The node is stopping: moves still copying are undone at their next round (the owner
+        serves on); one already fenced is given `timeout` seconds to finish."""
+        self._stopping.set()
+        with self._guard:
+            running = list(self._running.values())
+        deadline = time.monotonic() + timeout
+        for thread in running:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def recover(self) -> list[str]:
         """At start: moves to this node that a stop or a kill left unfinished are undone (the
@@ -224,6 +235,8 @@ class Moves:
         repo = status.repository
         self._copy(status, copy, PeerSource(peer, repo))
         copy.flush()
+        if self._stopping.is_set():
+            raise MoveFailed(f"node {self.node.name} is stopping", name=repo)
         self._phase(status, "fencing")
         with _step(status, "fence"):
             status.epoch = self.node.plane.fence(repo)
@@ -247,6 +260,8 @@ class Moves:
         snapshot, so that little is left to do once writes pause."""
         deadline = time.monotonic() + self.settings.copy_seconds
         for number in range(1, self.settings.rounds + 1):
+            if self._stopping.is_set():
+                raise MoveFailed(f"node {self.node.name} is stopping", name=status.repository)
             done = copy.catch_up(source)
             self._record(status, done)
             small = done.refs_moved <= self.settings.small or number == self.settings.rounds

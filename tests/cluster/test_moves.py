@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx2 as httpx
+import orjson
 import psycopg
 import pytest
 
@@ -295,3 +296,31 @@ def test_an_owner_paused_while_fenced_fails_its_writes_in_flight_and_the_move_co
 
 def _status(url: str, node: str) -> dict:
     return httpx.get(f"{url}/admin/cluster/moves/course", params={"node": node}).json()  # type: ignore[no-any-return]
+
+
+def test_a_target_that_stops_or_dies_mid_move_leaves_the_repository_with_its_owner(
+    tmp_path: Path, cluster_dsn: str
+) -> None:
+    with seeded(tmp_path, cluster_dsn, "course", 2000) as (one, two, three):
+        # A clean stop undoes the move it runs.
+        assert start_move(three.url, "course", two.name).status_code == 202
+        two.stop()
+        assert _route(cluster_dsn, "course")[:2] == (one.name, "active")
+        status = orjson.loads((two.data / ".cluster-moves" / "course.json").read_bytes())
+        assert status["state"] == "failed" and "stopping" in status["error"]
+        assert not list(two.data.glob(".moving-*")) and not (two.data / "course.git").exists()
+
+        # A kill leaves it moving (the owner still writes); the node undoes it when it is back.
+        two.start()
+        assert start_move(three.url, "course", two.name).status_code == 202
+        two.kill()
+        assert _route(cluster_dsn, "course")[:2] == (one.name, "moving")
+        put = httpx.put(f"{three.url}/repos/course/entities/during", json=document("during"))
+        assert put.status_code == 201, put.text
+        two.start()
+        assert _route(cluster_dsn, "course")[:2] == (one.name, "active")
+        assert not list(two.data.glob(".moving-*"))
+        assert start_move(three.url, "course", two.name).status_code == 202
+        assert wait_for_move(three.url, "course", two.name)["state"] == "done"
+        read = httpx.get(f"{one.url}/repos/course/entities/during?state=draft")
+        assert read.status_code == 200 and read.json()["title"] == "during"
