@@ -103,13 +103,6 @@ class Drains:
         except (FileNotFoundError, orjson.JSONDecodeError, TypeError):
             return None
 
-    def wait(self, timeout: float) -> DrainStatus | None:
-        with self._guard:
-            thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
-        return self.status()
-
     def _run(self, status: DrainStatus) -> None:
         try:
             for _ in range(PASSES):

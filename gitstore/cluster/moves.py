@@ -155,14 +155,6 @@ class Moves:
         except (FileNotFoundError, orjson.JSONDecodeError, TypeError):
             return None
 
-    def wait(self, repo: str, timeout: float) -> MoveStatus | None:
-        """The move's status once it ended, or as it is when `timeout` runs out."""
-        with self._guard:
-            thread = self._running.get(repo)
-        if thread is not None:
-            thread.join(timeout)
-        return self.status(repo)
-
     def running(self, repo: str) -> bool:
         with self._guard:
             thread = self._running.get(repo)
@@ -198,22 +190,22 @@ class Moves:
         copy = StagingCopy(
             self.node.store.data_dir, repo, uuid.uuid4().hex[:12], stall_seconds=self.settings.stall_seconds
         )
-        peer = peer_of(self.node, route.owner)
         try:
-            placed = self._prepare(status, copy, peer)
+            peer = peer_of(self.node, route.owner)
+            self._prepare(status, copy, peer)
         except Exception as exc:  # whatever it was, the move must not stay half done
             self._failed(status, exc)
-            self._undo(status, copy, placed=self._final(repo).exists() and status.state == "placing")
+            self._undo(status, copy)
             return
         finally:
             copy.remove()
-        assert placed and status.epoch is not None
+        assert status.epoch is not None
         try:
             with _step(status, "flip"):
                 self._flip(repo, status.epoch)
         except MoveInProgress as exc:  # the control plane says it is not ours to flip: undo
             self._failed(status, exc)
-            self._undo(status, StagingCopy(self.node.store.data_dir, repo, "undo"), placed=True)
+            self._undo(status, copy)
             return
         except ControlPlaneUnavailable as exc:
             # Flipped or not, nobody can say while PostgreSQL is away: the copy stays in place
@@ -230,8 +222,8 @@ class Moves:
             "moved %s from %s to %s; writes paused %.3f s", repo, status.source, status.target, status.pause_seconds
         )
 
-    def _prepare(self, status: MoveStatus, copy: StagingCopy, peer: Peer) -> bool:
-        """Everything up to the flip: copy, fence, seal, place. True once placed."""
+    def _prepare(self, status: MoveStatus, copy: StagingCopy, peer: Peer) -> None:
+        """Everything up to the flip: copy, fence, seal, place."""
         repo = status.repository
         self._copy(status, copy, PeerSource(peer, repo))
         copy.flush()
@@ -252,7 +244,6 @@ class Moves:
             copy.place(self._final(repo))
         with _step(status, "own"):
             self.node.took_ownership(repo, status.epoch)
-        return True
 
     def _copy(self, status: MoveStatus, copy: StagingCopy, source: PeerSource) -> None:
         """Rounds until one brings at most `small` refs (the first brings them all), at most
@@ -314,15 +305,15 @@ class Moves:
         status.finished_at = time.time()
         self._phase(status, "failed")
 
-    def _undo(self, status: MoveStatus, copy: StagingCopy, *, placed: bool) -> None:
+    def _undo(self, status: MoveStatus, copy: StagingCopy) -> None:
         """Before the flip: the copy goes (out of the data directory first, if it was placed),
         and the repository goes back to its owner in the control plane."""
         repo = status.repository
-        if placed:
+        if copy.placed is not None:
             self.node.fences.unguard(repo)
             self.node.store.drop(repo)
             copy.folder.mkdir(parents=True, exist_ok=True)
-            os.rename(self._final(repo), copy.folder / "placed.git")
+            os.rename(copy.placed, copy.folder / "placed.git")
         copy.remove()
         self._abort(repo)
 

@@ -93,6 +93,8 @@ class StagingCopy:
         self.path = self.folder / "repo.git"
         #: The refs of the sealed snapshot, once the last round found the copy equal to them.
         self.sealed: RefList | None = None
+        #: Where the copy was placed, once it was.
+        self.placed: Path | None = None
 
     def catch_up(self, source: Source, *, seal: bool = False) -> CopyRound:
         """One round: snapshot, fetch, then agree with the snapshot. Sealed, the copy must come
@@ -132,6 +134,7 @@ class StagingCopy:
             raise MoveFailed(f"{final} is there already: the repository cannot be placed", name=self.name)
         sync_file_system(self.path)
         os.rename(self.path, final)
+        self.placed = final
         fsync_dir(final.parent)
 
     def remove(self) -> None:
