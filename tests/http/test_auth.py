@@ -111,7 +111,8 @@ def _every_route_of(client: TestClient, repo: str) -> Iterator[tuple[str, str]]:
     """Each documented operation on a repository, plus git's undocumented push and dumb routes."""
     spec = client.app.openapi()  # type: ignore[attr-defined]
     for template, operations in spec["paths"].items():
-        if "{repo}" in template:
+        # /admin/ routes need admin on every repository: refused alike for any name (checked below)
+        if "{repo}" in template and not template.startswith("/admin/"):
             path = re.sub(r"\{(?!repo\})[^}]+\}", "x", template).replace("{repo}", repo)
             yield from ((method.upper(), path) for method in operations)
     yield from [("POST", f"/git/{repo}.git/git-receive-pack"), ("GET", f"/git/{repo}.git/HEAD")]
@@ -130,6 +131,10 @@ def test_another_repositorys_token_finds_nothing_on_any_route_of_this_one(data: 
     hidden = app.get("/repos/demo/entities", headers=outsider).json()
     assert hidden == missing | {"detail": missing["detail"].replace("nowhere", "demo")}
     assert [r["name"] for r in app.get("/repos", headers=outsider).json()["items"]] == ["other"]
+    # A cluster admin route about a repository says no more about it than about one that is not there.
+    refused = app.get("/admin/cluster/moves/demo", headers=outsider)
+    absent = app.get("/admin/cluster/moves/nowhere", headers=outsider)
+    assert refused.status_code == absent.status_code == 403 and refused.json() == absent.json()
 
 
 def test_the_tokens_person_is_the_git_author_of_its_commits(data: Path, app: TestClient) -> None:
