@@ -62,6 +62,8 @@ class DrainCreate(BaseModel):
 
 
 class DrainMoveOut(BaseModel):
+    """One repository a drain moved off its node, to `target`, and how that move ended."""
+
     repository: str
     target: str
     state: str | None
@@ -83,6 +85,8 @@ class DrainOut(BaseModel):
 
 
 class NodeOut(BaseModel):
+    """A node of the cluster: where it answers, its state, and whether its heartbeat is recent."""
+
     name: str
     url: str
     state: str = Field(description="active, draining or down")
@@ -92,10 +96,14 @@ class NodeOut(BaseModel):
 
 
 class NodeList(BaseModel):
+    """Every node the control plane knows."""
+
     items: list[NodeOut]
 
 
 class RouteOut(BaseModel):
+    """Where a repository lives: its owner at an epoch, and a move in flight if any."""
+
     repository: str
     owner: str
     epoch: int
