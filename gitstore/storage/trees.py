@@ -19,9 +19,6 @@ import pygit2
 from gitstore.storage.commits import BlobId, GitHandle, ObjectId, TreeId
 from gitstore.storage.packs import object_writer
 
-TREE = pygit2.enums.FileMode.TREE
-BLOB = pygit2.enums.FileMode.BLOB
-
 AGGREGATE_README = """\
 This tree is written by gitstore. Do not edit it by hand: it is rebuilt from each entity's own
 history.
@@ -162,36 +159,53 @@ def update_aggregate(
 ) -> TreeId:
     """A new aggregate root: `root_id` with each key's subtree set to its tree, or removed (None).
 
-    Only the root and the shards that changed are rewritten.
+    Only the root and the shards that changed are rewritten. The trees are made here, as
+    `write_files` makes an entity's, not by libgit2's tree builder: that one read back each
+    entry it was given to check its type, and asked every backend whether each tree it wrote
+    was there already, through Python callbacks for loose objects.
     """
-    root: pygit2.Tree | None = repo[root_id] if root_id is not None else None  # type: ignore[assignment]
-    by_shard: dict[str, dict[str, TreeId | None]] = defaultdict(dict)
-    for key, tree_id in changes.items():
-        by_shard[shard_of(key)][key] = tree_id
-    root_builder = repo.TreeBuilder(root) if root is not None else repo.TreeBuilder()
-    if root is None or "README" not in root:
-        root_builder.insert("README", repo.create_blob(AGGREGATE_README.encode()), BLOB)
+    write = object_writer(repo)
+    by_shard: dict[bytes, dict[bytes, TreeId | None]] = defaultdict(dict)
+    for key, tree in changes.items():
+        by_shard[shard_of(key).encode()][key.encode()] = tree
+    root = _entries(repo, root_id)
+    if b"README" not in root:
+        root[b"README"] = (_BLOB_MODE, write(3, AGGREGATE_README.encode()).raw)
     for shard, shard_changes in by_shard.items():
-        existing = _child_tree(repo, root, shard)
-        builder = repo.TreeBuilder(existing) if existing is not None else repo.TreeBuilder()
-        for key, tree_id in shard_changes.items():
-            if tree_id is None:
-                if builder.get(key) is not None:
-                    builder.remove(key)
+        existing = root.get(shard)
+        entries = _entries(repo, TreeId(pygit2.Oid(raw=existing[1]))) if existing else {}
+        for name, subtree in shard_changes.items():
+            if subtree is None:
+                entries.pop(name, None)
             else:
-                builder.insert(key, tree_id, TREE)
-        if len(builder):
-            root_builder.insert(shard, builder.write(), TREE)
-        elif root_builder.get(shard) is not None:
-            root_builder.remove(shard)
-    return TreeId(root_builder.write())
+                entries[name] = (_TREE_MODE, subtree.raw)
+        if entries:
+            root[shard] = (_TREE_MODE, write(2, _tree_bytes(entries)).raw)
+        else:
+            root.pop(shard, None)
+    return TreeId(write(2, _tree_bytes(root)))
 
 
-def _child_tree(repo: GitHandle, root: pygit2.Tree | None, name: str) -> pygit2.Tree | None:
-    if root is None:
-        return None
-    try:
-        entry = root[name]
-    except KeyError:
-        return None
-    return repo[entry.id]  # type: ignore[return-value]
+_TREE_MODE, _BLOB_MODE = b"40000", b"100644"
+
+
+def _entries(repo: GitHandle, tree: TreeId | None) -> dict[bytes, tuple[bytes, bytes]]:
+    """The entries of `tree` as name -> (mode, raw id), read from its stored bytes."""
+    if tree is None:
+        return {}
+    data: bytes = repo[tree].read_raw()
+    entries: dict[bytes, tuple[bytes, bytes]] = {}
+    at, end = 0, len(data)
+    while at < end:
+        space = data.index(b" ", at)
+        nul = data.index(b"\0", space)
+        entries[data[space + 1 : nul]] = (data[at:space], data[nul + 1 : nul + 21])
+        at = nul + 21
+    return entries
+
+
+def _tree_bytes(entries: Mapping[bytes, tuple[bytes, bytes]]) -> bytes:
+    """A tree object's content, its entries in git's order (a subtree sorts as if its name
+    ended in "/")."""
+    order = sorted(entries, key=lambda name: name + b"/" if entries[name][0] == _TREE_MODE else name)
+    return b"".join(entries[name][0] + b" " + name + b"\0" + entries[name][1] for name in order)
