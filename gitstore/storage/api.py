@@ -40,7 +40,7 @@ from gitstore.storage.lock_order import LOCK_ORDER, LockName, in_order, in_order
 from gitstore.storage.locks import PATIENT, LockBudget, RepoLock, try_flock
 from gitstore.storage.loose import guarded_odb, read_loose
 from gitstore.storage.missing import missing_object, object_errors
-from gitstore.storage.objects import copy_objects, missing_tree_objects
+from gitstore.storage.objects import copy_missing_trees, gathered, write_if_large
 from gitstore.storage.packed_refs import LoosePacked, pack_loose_refs, read_packed_refs, update_refs_packed
 from gitstore.storage.packs import Identity, write_commit
 from gitstore.storage.refs import (
@@ -105,7 +105,7 @@ __all__ = [
     "commit_on_ref",
     "commit_tree",
     "configure_libgit2",
-    "copy_objects",
+    "copy_missing_trees",
     "create_bare",
     "delete_ref",
     "disk_errors",
@@ -118,6 +118,7 @@ __all__ = [
     "first_parent_history",
     "fsync_dir",
     "fsync_method",
+    "gathered",
     "gitstore_signature",
     "guarded_odb",
     "has_object",
@@ -129,7 +130,6 @@ __all__ = [
     "is_commit",
     "merge_text",
     "missing_object",
-    "missing_tree_objects",
     "move_ref",
     "object_errors",
     "open_bare",
@@ -162,5 +162,6 @@ __all__ = [
     "use_fsync_method",
     "write_atomically",
     "write_files",
+    "write_if_large",
     "write_settings",
 ]
