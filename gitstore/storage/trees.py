@@ -10,7 +10,8 @@ entity's own commit, so comparing ids tells whether two views hold the same cont
 from __future__ import annotations
 
 import hashlib
-from collections import defaultdict
+import re
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
@@ -170,42 +171,53 @@ def update_aggregate(
         by_shard[shard_of(key).encode()][key.encode()] = tree
     root = _entries(repo, root_id)
     if b"README" not in root:
-        root[b"README"] = (_BLOB_MODE, write(3, AGGREGATE_README.encode()).raw)
+        root[b"README"] = _entry(b"100644", b"README", write(3, AGGREGATE_README.encode()).raw)
     for shard, shard_changes in by_shard.items():
         existing = root.get(shard)
-        entries = _entries(repo, TreeId(pygit2.Oid(raw=existing[1]))) if existing else {}
+        entries = _entries(repo, TreeId(pygit2.Oid(raw=existing[1][-20:]))) if existing else {}
         for name, subtree in shard_changes.items():
             if subtree is None:
                 entries.pop(name, None)
             else:
-                entries[name] = (_TREE_MODE, subtree.raw)
+                entries[name] = _entry(_TREE_MODE, name, subtree.raw)
         if entries:
-            root[shard] = (_TREE_MODE, write(2, _tree_bytes(entries)).raw)
+            root[shard] = _entry(_TREE_MODE, shard, _write_tree(write, entries))
         else:
             root.pop(shard, None)
-    return TreeId(write(2, _tree_bytes(root)))
+    return TreeId(pygit2.Oid(raw=_write_tree(write, root)))
 
 
-_TREE_MODE, _BLOB_MODE = b"40000", b"100644"
+#: One entry of a tree object as stored: (the key git sorts it by, its bytes in the tree).
+_Entry = tuple[bytes, bytes]
+_TREE_MODE = b"40000"
+_ENTRY = re.compile(rb"((\d+) ([^\0]+)\0.{20})", re.DOTALL)
+# The entries of the trees written last, by raw id: the next update starts from them (a
+# publish's new root is the next publish's old one), so only new trees are ever parsed.
+_parsed: OrderedDict[bytes, dict[bytes, _Entry]] = OrderedDict()
+_PARSED_AT_MOST = 64
 
 
-def _entries(repo: GitHandle, tree: TreeId | None) -> dict[bytes, tuple[bytes, bytes]]:
-    """The entries of `tree` as name -> (mode, raw id), read from its stored bytes."""
+def _entry(mode: bytes, name: bytes, raw_id: bytes) -> _Entry:
+    # git sorts a subtree as if its name ended in "/"
+    return (name + b"/" if mode == _TREE_MODE else name), b"%s %s\0%s" % (mode, name, raw_id)
+
+
+def _entries(repo: GitHandle, tree: TreeId | None) -> dict[bytes, _Entry]:
+    """The entries of `tree` by name, to change and write with `_write_tree`."""
     if tree is None:
         return {}
+    try:
+        return dict(_parsed[tree.raw])
+    except KeyError:
+        pass
     data: bytes = repo[tree].read_raw()
-    entries: dict[bytes, tuple[bytes, bytes]] = {}
-    at, end = 0, len(data)
-    while at < end:
-        space = data.index(b" ", at)
-        nul = data.index(b"\0", space)
-        entries[data[space + 1 : nul]] = (data[at:space], data[nul + 1 : nul + 21])
-        at = nul + 21
-    return entries
+    return {name: (name + b"/" if mode == _TREE_MODE else name, whole) for whole, mode, name in _ENTRY.findall(data)}
 
 
-def _tree_bytes(entries: Mapping[bytes, tuple[bytes, bytes]]) -> bytes:
-    """A tree object's content, its entries in git's order (a subtree sorts as if its name
-    ended in "/")."""
-    order = sorted(entries, key=lambda name: name + b"/" if entries[name][0] == _TREE_MODE else name)
-    return b"".join(entries[name][0] + b" " + name + b"\0" + entries[name][1] for name in order)
+def _write_tree(write: Callable[[int, bytes], pygit2.Oid], entries: dict[bytes, _Entry]) -> bytes:
+    """Write a tree of `entries`, in git's order; its raw id."""
+    raw: bytes = write(2, b"".join([whole for _, whole in sorted(entries.values())])).raw
+    _parsed[raw] = entries
+    if len(_parsed) > _PARSED_AT_MOST:
+        _parsed.popitem(last=False)
+    return raw
