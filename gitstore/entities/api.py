@@ -48,7 +48,14 @@ from gitstore.entities.document import (
     placeholder_kind,
     writable,
 )
-from gitstore.entities.draft_branch import dependents_trailers, draft_head_as_is, fold_drafts, folded_draft_head
+from gitstore.entities.draft_branch import (
+    PendingFold,
+    dependents_trailers,
+    draft_head_as_is,
+    fold_drafts,
+    folded_draft_head,
+    pending_fold,
+)
 from gitstore.entities.erasures import ERASURES_FILE, ERASURES_REF, pin_resolver
 from gitstore.entities.model import Author, Entity, Page, VersionInfo, WriteResult
 from gitstore.entities.plan import Change, DraftChange, Planned
@@ -171,6 +178,8 @@ __all__ = [
     "draft_head_as_is",
     "fold_drafts",
     "folded_draft_head",
+    "PendingFold",
+    "pending_fold",
     "pin_resolver",
     "pruned_changes",
     "record_pruned",

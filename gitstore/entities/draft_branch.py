@@ -18,12 +18,14 @@ The service also folds every second, and a writer folds once 1,000 changes wait,
 bare-repository reader is never far behind either.
 
 A batch (`write_drafts`) keeps `draft` as its commit point; it folds first, under the same lock,
-so the batch commit sits on top of every change made before it.
+so the batch commit sits on top of every change made before it. A publish folds too, but moves
+`draft` in the same durable ref move as `main` (`pending_fold`): one flush for both.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from gitstore.entities.snapshots import load_snapshot
 from gitstore.entities.trailers import format_message
@@ -45,7 +47,15 @@ from gitstore.storage.api import (
     write_commit,
 )
 
-__all__ = ["FOLD_AT", "dependents_trailers", "draft_head_as_is", "fold_drafts", "folded_draft_head"]
+__all__ = [
+    "FOLD_AT",
+    "PendingFold",
+    "dependents_trailers",
+    "draft_head_as_is",
+    "fold_drafts",
+    "folded_draft_head",
+    "pending_fold",
+]
 
 log = logging.getLogger("gitstore.drafts")
 
@@ -98,6 +108,38 @@ def fold_drafts(repo: ContentRepository) -> bool:
                 if read_ref(repo.storage.git, DRAFT) == head and _move(repo, head, commit, waiting):
                     return True
     return False  # a batch or another fold kept moving `draft`; what waits is the next fold's
+
+
+@dataclass(frozen=True, slots=True)
+class PendingFold:
+    """The changes `waiting`, folded into `commit` on top of `head` but not yet on `draft`: its
+    owner moves `draft` from `head` to `commit` (with other refs, in one durable move), then
+    calls `recorded`, all under the drafts lock."""
+
+    head: CommitId | None
+    commit: CommitId
+    waiting: list[tuple[str, str]]
+
+    def recorded(self, repo: ContentRepository) -> None:
+        """`draft` is at `commit` now: the index stops listing `waiting` as unfolded."""
+        repo.index.record_fold(str(self.commit), self.waiting)
+
+
+def pending_fold(repo: ContentRepository) -> PendingFold | None:
+    """The fold `fold_drafts` would make now, without moving `draft`; None if nothing waits,
+    or there is no room to write it. Only with the drafts lock held."""
+    assert repo.storage.drafts_lock.is_held_here(), "a pending fold is made and moved under the drafts lock"
+    if repo.index.unfolded_mark() is None:
+        return None
+    head, waiting = _waiting(repo)
+    if not waiting:
+        return None
+    try:
+        with disk_errors():
+            return PendingFold(head, _fold_commit(repo, head, waiting), waiting)
+    except StorageFull:
+        log.warning("no room to fold draft changes into refs/heads/draft in %s", repo.name)
+        return None
 
 
 def _waiting(repo: ContentRepository) -> tuple[CommitId | None, list[tuple[str, str]]]:

@@ -21,10 +21,12 @@ from datetime import datetime
 from gitstore.entities.api import (
     Author,
     IfMatch,
+    PendingFold,
     Snapshot,
     document_id,
+    draft_head_as_is,
     draft_tip,
-    folded_draft_head,
+    fold_drafts,
     format_message,
     holding,
     is_placeholder,
@@ -33,6 +35,7 @@ from gitstore.entities.api import (
     newest_publish,
     parse_repeated,
     parse_trailers,
+    pending_fold,
     published_commit,
     roll_forward_drafts,
     signature,
@@ -40,6 +43,7 @@ from gitstore.entities.api import (
 )
 from gitstore.errors import (
     BasePathTaken,
+    Busy,
     InvalidInput,
     NotFastForward,
     StaleVersion,
@@ -47,10 +51,13 @@ from gitstore.errors import (
     VersionNotFound,
 )
 from gitstore.index.api import PublishedRow, PublishRow
-from gitstore.repository import MAIN, ContentRepository, published_ref
+from gitstore.repository import DRAFT, MAIN, ContentRepository, published_ref
 from gitstore.storage.api import (
+    PACKED_THRESHOLD,
     CommitId,
     GitHandle,
+    Signature,
+    TreeId,
     after_commit_point,
     commit_id,
     commit_on_ref,
@@ -62,9 +69,11 @@ from gitstore.storage.api import (
     is_commit,
     read_commit,
     read_ref,
+    set_refs,
     signature_time,
     update_aggregate,
     update_refs,
+    write_commit,
 )
 
 __all__ = [
@@ -219,15 +228,60 @@ def publish_targets(
             # folded first, under the drafts lock held until main moves: a change folded in
             # between would reach a feed reader before this publish, and every later read would
             # put it after.
-            drafts = folded_draft_head(repo)
+            fold = pending_fold(repo)
+            drafts = fold.commit if fold is not None else draft_head_as_is(repo)
             message = _message(plan, drafts, note, summary, described)
-            commit = commit_on_ref(git, MAIN, expected=main, author=sig, message=message, tree=tree)
+            commit = write_commit(git, sig, message, tree, [main] if main is not None else [])
+            try:
+                _move_together(repo, fold, main, commit, plan)
+            except (StaleVersion, Busy):
+                # `draft`, a published ref or a lock file moved by something other than
+                # gitstore: fold and publish one ref at a time, as before they went together.
+                commit = _fold_then_publish(
+                    repo, main, sig, plan, tree, lambda d: _message(plan, d, note, summary, described)
+                )
         # The published refs and the index follow main under the publish lock alone: writers
         # of drafts need not wait for their durable moves.
         with after_commit_point(f"the publish {commit}"):
             _apply(repo, commit)
     items = [PublishedItem(k, str(s.commit), s.version, s.edition, s.deleted) for k, s in sorted(plan.items())]
     return PublishRecord(str(commit), author, signature_time(sig), items)
+
+
+def _move_together(
+    repo: ContentRepository,
+    fold: PendingFold | None,
+    main: CommitId | None,
+    commit: CommitId,
+    plan: dict[str, Snapshot],
+) -> None:
+    """Move `draft` to the fold (if any), `main` to `commit` and, while they are few, the
+    published refs, in one durable move (storage.refs.set_refs): one flush, where each ref on
+    its own cost one. `main` is renamed before the published refs, and `draft` before `main`,
+    whose commit names the fold: a crash between renames leaves what `roll_forward` and a
+    later fold finish, as a crash between separate moves did."""
+    git = repo.storage.git
+    moves = [(DRAFT, fold.head, fold.commit)] if fold is not None else []
+    moves.append((MAIN, main, commit))
+    if len(plan) <= PACKED_THRESHOLD:  # more go through one packed-refs rewrite in `_apply`
+        moves += [(published_ref(k), read_ref(git, published_ref(k)), s.commit) for k, s in sorted(plan.items())]
+    set_refs(git, moves)
+    if fold is not None:
+        fold.recorded(repo)
+
+
+def _fold_then_publish(
+    repo: ContentRepository,
+    main: CommitId | None,
+    sig: Signature,
+    plan: dict[str, Snapshot],
+    tree: TreeId,
+    message: Callable[[CommitId | None], str],
+) -> CommitId:
+    git = repo.storage.git
+    fold_drafts(repo)
+    text = message(draft_head_as_is(repo))
+    return commit_on_ref(git, MAIN, expected=main, author=sig, message=text, tree=tree)
 
 
 def roll_forward(repo: ContentRepository) -> bool:

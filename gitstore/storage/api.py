@@ -45,6 +45,7 @@ from gitstore.storage.packed_refs import LoosePacked, pack_loose_refs, read_pack
 from gitstore.storage.packs import Identity, write_commit
 from gitstore.storage.refs import (
     EVERY_REF_LOCK,
+    PACKED_THRESHOLD,
     clear_stale_ref_lock,
     commit_on_ref,
     delete_ref,
@@ -77,6 +78,7 @@ from gitstore.storage.trees import (
 
 __all__ = [
     "EVERY_REF_LOCK",
+    "PACKED_THRESHOLD",
     "BlamedLine",
     "BlobId",
     "CommitId",
