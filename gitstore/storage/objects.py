@@ -53,7 +53,7 @@ def gathered(path: Path) -> Iterator[GitHandle]:
         buffer.flush()
         return
     objects_dir = str(path / "objects")
-    for oid, (kind, data) in buffer.held():
+    for oid, (kind, data) in buffer.held_objects():
         write_loose(objects_dir, str(oid), kind, data)
 
 

@@ -61,7 +61,7 @@ class ObjectBuffer(pygit2.OdbBackend):
     def __contains__(self, oid: object) -> bool:
         return oid in self._held
 
-    def held(self) -> list[tuple[pygit2.Oid, tuple[int, bytes]]]:
+    def held_objects(self) -> list[tuple[pygit2.Oid, tuple[int, bytes]]]:
         """Every held object: (id, (git type number, content))."""
         return list(self._held.items())
 
