@@ -19,7 +19,8 @@ bare-repository reader is never far behind either.
 
 A batch (`write_drafts`) keeps `draft` as its commit point; it folds first, under the same lock,
 so the batch commit sits on top of every change made before it. A publish folds too, but moves
-`draft` in the same durable ref move as `main` (`pending_fold`): one flush for both.
+`draft` in the same durable ref move as `main` (`pending_fold`, built ahead of the lock by
+`fold_ahead`): one flush for both.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ __all__ = [
     "dependents_trailers",
     "draft_head_as_is",
     "fold_drafts",
+    "fold_ahead",
     "folded_draft_head",
     "pending_fold",
 ]
@@ -125,21 +127,47 @@ class PendingFold:
         repo.index.record_fold(str(self.commit), self.waiting)
 
 
-def pending_fold(repo: ContentRepository) -> PendingFold | None:
+def pending_fold(repo: ContentRepository, ahead: PendingFold | None = None) -> PendingFold | None:
     """The fold `fold_drafts` would make now, without moving `draft`; None if nothing waits,
-    or there is no room to write it. Only with the drafts lock held."""
+    or there is no room to write it. Only with the drafts lock held. `ahead`, a fold built
+    before the lock was taken (`fold_ahead`), is used if `draft` has not moved since: only the
+    changes made after it are folded here, on top of it."""
     assert repo.storage.drafts_lock.is_held_here(), "a pending fold is made and moved under the drafts lock"
+    try:
+        return _fold_now(repo, ahead)
+    except StorageFull:
+        log.warning("no room to fold draft changes into refs/heads/draft in %s", repo.name)
+        return None
+
+
+def fold_ahead(repo: ContentRepository) -> PendingFold | None:
+    """The fold of the changes waiting now, built without the drafts lock for `pending_fold` to
+    finish under it: the lock is then held only for what came after. None if nothing waits."""
+    try:
+        return _fold_now(repo, None)
+    except StorageFull:
+        return None  # `pending_fold` tries again, and says so
+
+
+def _fold_now(repo: ContentRepository, ahead: PendingFold | None) -> PendingFold | None:
     if repo.index.unfolded_mark() is None:
         return None
     head, waiting = _waiting(repo)
     if not waiting:
         return None
-    try:
-        with disk_errors():
-            return PendingFold(head, _fold_commit(repo, head, waiting), waiting)
-    except StorageFull:
-        log.warning("no room to fold draft changes into refs/heads/draft in %s", repo.name)
-        return None
+    with disk_errors():
+        if ahead is not None and ahead.head == head and waiting[: len(ahead.waiting)] == ahead.waiting:
+            later = waiting[len(ahead.waiting) :]
+            if not later:
+                return ahead
+            if not _same_run(repo, ahead.waiting[-1], later[0]):  # else one commit holds both
+                return PendingFold(head, _fold_commit(repo, ahead.commit, later), waiting)
+        return PendingFold(head, _fold_commit(repo, head, waiting), waiting)
+
+
+def _same_run(repo: ContentRepository, before: tuple[str, str], after: tuple[str, str]) -> bool:
+    git = repo.storage.git
+    return _person(read_commit(git, commit_id(before[1]))) == _person(read_commit(git, commit_id(after[1])))
 
 
 def _waiting(repo: ContentRepository) -> tuple[CommitId | None, list[tuple[str, str]]]:

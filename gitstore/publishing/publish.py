@@ -2,14 +2,16 @@
 
 One ref is the commit point: `refs/heads/main`. A publish writes one commit there whose tree
 holds every live entity and whose message lists what moved (`Gitstore-Published: key sha`).
-Only after that compare-and-swap succeeds are the derived pieces moved: `refs/published/<key>`
-and the index. A crash in between leaves `main` ahead of them; `roll_forward` (run at startup
-and before every publish) finishes the job, and readers consult main's newest entry first
-(gitstore.entities.snapshots), so nobody sees half a publish. libgit2's multi-ref transaction
-is not crash-atomic (measured: kill -9 left partial state 40 times out of 40), which is why
-it is not the commit point.
+The derived pieces follow it: `refs/published/<key>` (renamed after `main` in the same durable
+move while they are few, gitstore.publishing.landing) and the index. A crash in between leaves
+`main` ahead of them; `roll_forward` (run at startup and before every publish) finishes the
+job, and readers consult main's newest entry first (gitstore.entities.snapshots), so nobody
+sees half a publish. libgit2's multi-ref transaction is not crash-atomic (measured: kill -9
+left partial state 40 times out of 40), which is why it is not the commit point.
 
 Publishes serialise on the repository's publish lock; they never rewind a published ref.
+Planning (`prepare_publish`) and landing are separate steps so that publishes queued for the
+lock can land together (gitstore.publishing.rounds).
 """
 
 from __future__ import annotations
@@ -17,16 +19,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from gitstore.entities.api import (
     Author,
     IfMatch,
-    PendingFold,
     Snapshot,
     document_id,
-    draft_head_as_is,
     draft_tip,
-    fold_drafts,
     format_message,
     holding,
     is_placeholder,
@@ -35,7 +35,6 @@ from gitstore.entities.api import (
     newest_publish,
     parse_repeated,
     parse_trailers,
-    pending_fold,
     published_commit,
     roll_forward_drafts,
     signature,
@@ -43,7 +42,6 @@ from gitstore.entities.api import (
 )
 from gitstore.errors import (
     BasePathTaken,
-    Busy,
     InvalidInput,
     NotFastForward,
     StaleVersion,
@@ -51,29 +49,24 @@ from gitstore.errors import (
     VersionNotFound,
 )
 from gitstore.index.api import PublishedRow, PublishRow
-from gitstore.repository import DRAFT, MAIN, ContentRepository, published_ref
+from gitstore.publishing.landing import Prepared, land
+from gitstore.repository import MAIN, ContentRepository, published_ref
 from gitstore.storage.api import (
-    PACKED_THRESHOLD,
     CommitId,
     GitHandle,
-    Signature,
     TreeId,
     after_commit_point,
     commit_id,
-    commit_on_ref,
     commit_tree,
     disk_errors,
-    ensure_room,
     in_order,
     is_ancestor,
     is_commit,
     read_commit,
     read_ref,
-    set_refs,
     signature_time,
     update_aggregate,
     update_refs,
-    write_commit,
 )
 
 __all__ = [
@@ -209,79 +202,54 @@ def publish_targets(
     check_note(note)
     with disk_errors(), holding(repo, "publish", roll_forward):
         with holding(repo, "drafts", roll_forward_drafts):
-            plan = _plan(repo, expand(list(targets)) if expand is not None else targets)
-            if not plan:
-                return PublishRecord(None, author, None, [])
-            displace = _check_live_uniqueness(repo, plan)
-            if displace:
-                plan.update(_displace(repo, displace))
             git = repo.storage.git
             main = read_ref(git, MAIN)
             root = commit_tree(git, main) if main is not None else None
-            tree = update_aggregate(git, root, {k: None if s.deleted else s.tree for k, s in plan.items()})
-            sig = signature(author)
-            rows = [published_row(git, k, s.commit) for k, s in sorted(plan.items())]
-            described = describe(rows) if describe else {}
-            ensure_room(repo.path)
-            # Which drafts existed when this went live orders publishes among draft changes
-            # exactly (gitstore.events), which commit times to the second cannot. It is read,
-            # folded first, under the drafts lock held until main moves: a change folded in
-            # between would reach a feed reader before this publish, and every later read would
-            # put it after.
-            fold = pending_fold(repo)
-            drafts = fold.commit if fold is not None else draft_head_as_is(repo)
-            message = _message(plan, drafts, note, summary, described)
-            commit = write_commit(git, sig, message, tree, [main] if main is not None else [])
-            try:
-                _move_together(repo, fold, main, commit, plan)
-            except (StaleVersion, Busy):
-                # `draft`, a published ref or a lock file moved by something other than
-                # gitstore: fold and publish one ref at a time, as before they went together.
-                commit = _fold_then_publish(
-                    repo, main, sig, plan, tree, lambda d: _message(plan, d, note, summary, described)
-                )
+            prepared = prepare_publish(
+                repo, targets, author=author, note=note, summary=summary, describe=describe, expand=expand, root=root
+            )
+            if prepared is None:
+                return PublishRecord(None, author, None, [])
+            (commit,) = land(repo, main, [prepared])
         # The published refs and the index follow main under the publish lock alone: writers
-        # of drafts need not wait for their durable moves.
+        # of drafts need not wait for them.
         with after_commit_point(f"the publish {commit}"):
-            _apply(repo, commit)
-    items = [PublishedItem(k, str(s.commit), s.version, s.edition, s.deleted) for k, s in sorted(plan.items())]
-    return PublishRecord(str(commit), author, signature_time(sig), items)
+            apply_publish(repo, commit)
+    return publish_record(prepared, commit, author)
 
 
-def _move_together(
+def prepare_publish(
     repo: ContentRepository,
-    fold: PendingFold | None,
-    main: CommitId | None,
-    commit: CommitId,
-    plan: dict[str, Snapshot],
-) -> None:
-    """Move `draft` to the fold (if any), `main` to `commit` and, while they are few, the
-    published refs, in one durable move (storage.refs.set_refs): one flush, where each ref on
-    its own cost one. `main` is renamed before the published refs, and `draft` before `main`,
-    whose commit names the fold: a crash between renames leaves what `roll_forward` and a
-    later fold finish, as a crash between separate moves did."""
+    targets: Sequence[PublishTarget],
+    *,
+    author: Author,
+    note: PublishNote,
+    summary: str | None = None,
+    describe: Describe | None = None,
+    expand: Expand | None = None,
+    root: TreeId | None,
+) -> Prepared | None:
+    """`publish_targets`' plan and checks, holding the publish and drafts locks, on top of
+    aggregate tree `root`; None if nothing needs publishing. Raises what it raises."""
+    plan = _plan(repo, expand(list(targets)) if expand is not None else targets)
+    if not plan:
+        return None
+    displace = _check_live_uniqueness(repo, plan)
+    if displace:
+        plan.update(_displace(repo, displace))
     git = repo.storage.git
-    moves = [(DRAFT, fold.head, fold.commit)] if fold is not None else []
-    moves.append((MAIN, main, commit))
-    if len(plan) <= PACKED_THRESHOLD:  # more go through one packed-refs rewrite in `_apply`
-        moves += [(published_ref(k), read_ref(git, published_ref(k)), s.commit) for k, s in sorted(plan.items())]
-    set_refs(git, moves)
-    if fold is not None:
-        fold.recorded(repo)
+    tree = update_aggregate(git, root, {k: None if s.deleted else s.tree for k, s in plan.items()})
+    rows = [published_row(git, k, s.commit) for k, s in sorted(plan.items())]
+    described = describe(rows) if describe else {}
+    return Prepared(
+        plan, tree, signature(author), partial(_message, plan, note=note, summary=summary, described=described)
+    )
 
 
-def _fold_then_publish(
-    repo: ContentRepository,
-    main: CommitId | None,
-    sig: Signature,
-    plan: dict[str, Snapshot],
-    tree: TreeId,
-    message: Callable[[CommitId | None], str],
-) -> CommitId:
-    git = repo.storage.git
-    fold_drafts(repo)
-    text = message(draft_head_as_is(repo))
-    return commit_on_ref(git, MAIN, expected=main, author=sig, message=text, tree=tree)
+def publish_record(prepared: Prepared, commit: CommitId, author: Author) -> PublishRecord:
+    """What a publish that landed as `commit` answers."""
+    items = [PublishedItem(k, str(s.commit), s.version, s.edition, s.deleted) for k, s in sorted(prepared.plan.items())]
+    return PublishRecord(str(commit), author, signature_time(prepared.sig), items)
 
 
 def roll_forward(repo: ContentRepository) -> bool:
@@ -291,7 +259,7 @@ def roll_forward(repo: ContentRepository) -> bool:
     if main is None or repo.index.meta("main_head") == str(main):
         return False
     with in_order(repo.storage, "publish"):
-        _apply(repo, main)
+        apply_publish(repo, main)
     return True
 
 
@@ -411,6 +379,7 @@ def _displace(repo: ContentRepository, displace: dict[str, str]) -> dict[str, Sn
 def _message(
     plan: dict[str, Snapshot],
     drafts: CommitId | None,
+    *,
     note: PublishNote,
     summary: str | None,
     described: dict[str, list[str]],
@@ -426,7 +395,7 @@ def _message(
     return format_message(summary, trailers + ([("Drafts", str(drafts))] if drafts is not None else []))
 
 
-def _apply(repo: ContentRepository, main: CommitId) -> None:
+def apply_publish(repo: ContentRepository, main: CommitId) -> None:
     """Move the derived refs and index to what publish commit `main` says. Idempotent."""
     git = repo.storage.git
     moved = {key: commit_id(sha) for key, sha in newest_publish(repo, main).items()}
