@@ -27,7 +27,7 @@ from api import oauth
 from api.problems import HTTPProblem
 from api.ratelimit import enforce_rate_limit
 from gitstore import ContentRepository
-from gitstore.access.api import EVERY_REPOSITORY, SCOPES, Credentials, Grants, Principal, Scope
+from gitstore.access.api import EVERY_REPOSITORY, SCOPES, CredentialStore, Grants, Principal, Scope
 
 __all__ = [
     "Principal",
@@ -229,7 +229,7 @@ def _missing(principal: Principal, scope: str, repo: str, request: Request | Non
 
 
 def _authenticate(request: Request) -> Principal:
-    credentials: Credentials = request.app.state.credentials
+    credentials: CredentialStore = request.app.state.credentials
     header = request.headers.get("authorization")
     if header is not None:
         principal = _from_header(request, header)
@@ -278,7 +278,7 @@ def _from_header(request: Request, header: str) -> Principal | None:
 def principal_for_token(request: Request, token: str) -> Principal | None:
     """Who a bearer token (a `gst_` token or a signed access token) stands for, or None. The web
     app's session cookie holds one, checked here on every request like a header's."""
-    credentials: Credentials = request.app.state.credentials
+    credentials: CredentialStore = request.app.state.credentials
     if token.startswith("gst_"):
         return credentials.authenticate_token(token)
     return oauth.verify_access_token(credentials, token)

@@ -18,7 +18,7 @@ from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 
-from api import docs, git_http, metrics, oauth, openapi, problems, readers, ui
+from api import cluster, docs, git_http, metrics, oauth, openapi, problems, readers, ui
 from api.background import fold_all, keep_folding, keep_house
 from api.logs import install_scrubbing
 from api.methods import Methods
@@ -101,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.credentials = Credentials(settings.credentials_path)
     app.state.rate_limiter = RateLimiter(settings.rate_limit)
     app.state.relay = None
+    cluster.install(app, settings)  # cluster mode (GITSTORE_CLUSTER_DSN); nothing when embedded
     problems.install(app)
     readers.install(app)
     app.add_middleware(Methods)

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api.body import read_body
 from api.problems import HTTPProblem
-from gitstore.access.api import Credentials, Principal, narrow, parse_scope_string, scope_string
+from gitstore.access.api import CredentialStore, Principal, narrow, parse_scope_string, scope_string
 from gitstore.errors import InvalidInput
 
 router = APIRouter(tags=["auth"])
@@ -57,7 +57,7 @@ class _Claims(BaseModel):
     scope: str
 
 
-def verify_access_token(credentials: Credentials, token: str) -> Principal | None:
+def verify_access_token(credentials: CredentialStore, token: str) -> Principal | None:
     """The principal an access token stands for, or None if it is not one we issued and honour."""
     try:
         claims = _Claims.model_validate(
@@ -111,7 +111,7 @@ async def token(request: Request, authorization: Annotated[str | None, Header()]
     if form.get("grant_type") != "client_credentials":
         raise _oauth_error(400, "unsupported_grant_type", "only grant_type=client_credentials is supported")
     client_id, secret = _client_credentials(authorization, form)
-    credentials: Credentials = request.app.state.credentials
+    credentials: CredentialStore = request.app.state.credentials
     client = credentials.authenticate_client(client_id, secret)
     if client is None:
         raise _oauth_error(401, "invalid_client", "unknown client or wrong secret")

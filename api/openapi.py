@@ -87,7 +87,10 @@ _INVALID = _problem(
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     "4XX": _problem("The request cannot be carried out as sent; nothing was written"),
-    503: _problem("Busy (a lock stayed held); nothing was written, retry after Retry-After"),
+    503: _problem(
+        "Busy (a lock stayed held), or in a cluster the repository's node or the control plane is"
+        " not answering or this node no longer owns it; nothing was written, retry after Retry-After"
+    ),
     507: _problem("The disk is full; nothing was written"),
 }
 

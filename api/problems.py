@@ -53,9 +53,23 @@ PROBLEMS: dict[type[errors.GitstoreError], tuple[int, str, str]] = {
     errors.InvalidDocument: (422, "invalid-document", "Invalid entity document"),
     errors.InvalidBundle: (422, "invalid-bundle", "Invalid bundle"),
     errors.Busy: (503, "busy", "Busy, try again"),
+    errors.Cluster: (500, "cluster-error", "Cluster error"),
+    errors.ControlPlaneUnavailable: (503, "control-plane-unavailable", "Control plane unavailable, try again"),
+    # 503, not 421: a client retries a 503 after Retry-After; 421 is the nodes' own answer to a
+    # forwarded request (api.forwarding), which the forwarding node retries for the client.
+    errors.NotOwner: (503, "not-owner", "This node does not own the repository now, try again"),
+    errors.OwnerUnavailable: (503, "owner-unavailable", "The repository's node is not answering, try again"),
+    errors.NoNodeAvailable: (503, "no-node-available", "No node can take the repository, try again"),
+    errors.NodeNameClash: (409, "node-name-clash", "Node name already in use"),
+    errors.UnknownNode: (404, "unknown-node", "Unknown node"),
+    errors.NodeDown: (409, "node-down", "Node down"),
+    errors.MoveInProgress: (409, "move-in-progress", "The repository is already moving"),
+    errors.MoveToOwner: (409, "move-to-owner", "The repository already lives there"),
     errors.StorageFull: (507, "storage-full", "Insufficient storage"),
     # Not 503: retrying cannot help until an operator restores the object (docs/decisions/0005).
     errors.CorruptObject: (500, "corrupt-object", "Stored content is damaged"),
+    errors.DamagedBackup: (422, "damaged-backup", "Backup damaged or incomplete"),
+    errors.BackupUnavailable: (502, "backup-unavailable", "Backup storage unavailable"),
 }
 
 
@@ -118,6 +132,8 @@ def _extensions(exc: errors.GitstoreError) -> dict[str, Any]:
         return {"explanation": extra.get("explanation"), "alternative_path": extra.get("alternative_path")}
     if isinstance(exc, errors.TranslationTaken):
         return {k: extra.get(k) for k in ("holder", "content_id", "locale")}
+    if isinstance(exc, errors.Cluster):
+        return {k: v for k, v in extra.items() if k in ("name", "node")}
     if isinstance(exc, errors.CorruptObject):
         return {k: v for k, v in extra.items() if k == "entities"}  # never the object or its file
     return {k: v for k, v in extra.items() if k in ("key", "name", "containers")}
@@ -126,7 +142,8 @@ def _extensions(exc: errors.GitstoreError) -> dict[str, Any]:
 async def gitstore_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, errors.GitstoreError)
     status, kind, title = _lookup(exc)
-    headers = {"Retry-After": "1"} if status == 503 else None
+    # A cluster error may know better how long it lasts (a dead node's heartbeat window).
+    headers = {"Retry-After": str(exc.extra.get("retry_after", 1))} if status == 503 else None
     if isinstance(exc, errors.Redirected) and "repo" in request.path_params:
         # The alternative path is a base_path: point at what the live site serves there.
         headers = {"Location": f"/repos/{request.path_params['repo']}/paths{exc.extra['alternative_path']}"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,12 +64,21 @@ class Settings:
     # The relay (GITSTORE_RELAY, default 1; an app built here has it off) relays to the RabbitMQ
     # sink and to webhook subscriptions, wherever one exists.
     relay: bool = False
+    # Cluster mode (issue 23, gitstore.cluster; README "Running a cluster"): a PostgreSQL URL
+    # for the control plane (GITSTORE_CLUSTER_DSN; unset = one embedded node, no PostgreSQL),
+    # this node's name, unique in the cluster (GITSTORE_NODE_NAME; default the host name), and
+    # the URL the other nodes reach it at (GITSTORE_NODE_URL).
+    cluster_dsn: str | None = None
+    node_name: str = ""
+    node_url: str = ""
 
     def __post_init__(self) -> None:
         if self.public_authors not in PUBLIC_AUTHORS:
             raise ValueError(
                 f"GITSTORE_PUBLIC_AUTHORS is one of {', '.join(PUBLIC_AUTHORS)}, not {self.public_authors!r}"
             )
+        if self.cluster_dsn and not (self.node_name and self.node_url):
+            raise ValueError("cluster mode (GITSTORE_CLUSTER_DSN) needs GITSTORE_NODE_NAME and GITSTORE_NODE_URL")
 
     @property
     def credentials_path(self) -> Path:
@@ -106,6 +116,9 @@ class Settings:
             webhook_tries=int(env.get("GITSTORE_WEBHOOK_TRIES", "8")),
             relay_retry_seconds=float(env.get("GITSTORE_RELAY_RETRY_SECONDS", "1")),
             relay=_flag(env.get("GITSTORE_RELAY", "1")),
+            cluster_dsn=env.get("GITSTORE_CLUSTER_DSN") or None,
+            node_name=env.get("GITSTORE_NODE_NAME") or socket.gethostname(),
+            node_url=env.get("GITSTORE_NODE_URL", ""),
         )
 
 

@@ -25,8 +25,20 @@
     │   ├── Gone                  ... and is gone (HTTP 410)
     │   └── Redirected            ... and now lives at `alternative_path`
     ├── Busy                      a lock stayed held past the retry budget; safe to retry
+    ├── Cluster                   cluster mode (gitstore.cluster): nodes, owners, the control plane
+    │   ├── ControlPlaneUnavailable   PostgreSQL cannot be reached; writes are refused (retryable)
+    │   ├── NotOwner              this node may not write the repository now (moved, fenced); retry
+    │   ├── OwnerUnavailable      the repository's owner node is not answering (retryable)
+    │   ├── NoNodeAvailable       no active, live node to place a new repository on (retryable)
+    │   ├── NodeNameClash         another live process already holds this node name
+    │   ├── UnknownNode           no node by that name
+    │   ├── NodeDown              the node named is down (or not alive)
+    │   ├── MoveInProgress        the repository is already moving (or fenced for a move)
+    │   └── MoveToOwner           the repository already lives on that node
     ├── StorageFull               the disk is full; nothing was written
-    └── CorruptObject             a git object on disk is damaged (truncated, garbled)
+    ├── CorruptObject             a git object on disk is damaged (truncated, garbled)
+    ├── DamagedBackup             a backup file is missing, truncated or does not match its manifest
+    └── BackupUnavailable         the backup target (a directory, an S3 bucket) cannot be read or written
 
 The API layer maps each class to a status and a problem type in one table (api/problems.py);
 tests/test_architecture.py fails for a class defined here without its own row there.
@@ -156,3 +168,60 @@ class CorruptObject(GitstoreError):
     """A git object on disk is damaged: truncated, not a zlib stream, or not hashing to its
     name. Retrying does not help; `gitstore fsck` finds every such object. `extra` carries
     `oid`, `path` and `problem` for logs and fsck, never for callers."""
+
+
+class DamagedBackup(GitstoreError):
+    """A backup cannot be trusted: a file its manifest lists is missing or does not hash to its
+    sha256, or a manifest is not one. `extra["file"]` names the file (`<backup id>/<path>`);
+    nothing was restored."""
+
+
+class BackupUnavailable(GitstoreError):
+    """The backup target cannot be reached, read or written (no such bucket, no credentials, a
+    directory that cannot be created). Nothing was restored; a backup cut short by it is not
+    listed."""
+
+
+class Cluster(GitstoreError):
+    """Cluster mode (gitstore.cluster): who owns which repository, and the nodes that do."""
+
+
+class ControlPlaneUnavailable(Cluster):
+    """PostgreSQL, the control plane, cannot be reached. A write is refused (its owner cannot be
+    checked, so it fails closed); retrying once PostgreSQL is back succeeds. The detail names
+    host:port, never the password."""
+
+
+class NotOwner(Cluster):
+    """This node may not write the repository now: another node owns it, or its epoch moved (a
+    move fenced it). Nothing was written; retrying reaches the owner. `extra["name"]` is the
+    repository."""
+
+
+class OwnerUnavailable(Cluster):
+    """The repository lives on a node that is not answering (down, killed, paused). The rest of
+    the cluster serves on; retry later. `extra` names the repository and the node."""
+
+
+class NoNodeAvailable(Cluster):
+    """No active, live node to place a new repository on."""
+
+
+class NodeNameClash(Cluster):
+    """Another live process (another incarnation, heartbeating) already holds this node name."""
+
+
+class UnknownNode(Cluster):
+    """No node by that name in the cluster."""
+
+
+class NodeDown(Cluster):
+    """The node named is down or draining, or has not sent a heartbeat lately."""
+
+
+class MoveInProgress(Cluster):
+    """The repository is already moving (or fenced for a move): one move at a time."""
+
+
+class MoveToOwner(Cluster):
+    """The repository already lives on the node it was asked to move to."""

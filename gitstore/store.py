@@ -83,6 +83,12 @@ class Store:
         ask. None means "call `repository`"."""
         return self._open.get(name)
 
+    def drop(self, name: str) -> None:
+        """Forget the open handle of `name`, whose files are about to move away (a cluster
+        move took the repository to another node); `repository` opens it afresh if it is back."""
+        with self._guard:
+            self._open.pop(name, None)
+
     def opened_repositories(self) -> list[ContentRepository]:
         """The repositories this process has open (the only ones it can have written to)."""
         with self._guard:

@@ -3,7 +3,7 @@ nothing of HTTP, and only storage speaks pygit2.
 
     storage < index < repository < entities < access < publishing < history < containers < links
     < content < bundles < events < relay < upkeep (repair < packing < fsck < pruning) < erasure < store
-    < samples < cli
+    < samples < backup < cluster < cli
 
 A module may import its own layer and the layers below it, never one above.
 
@@ -48,6 +48,8 @@ LAYERS = [
     "gitstore.erasure",
     "gitstore.store",
     "gitstore.samples",
+    "gitstore.backup",
+    "gitstore.cluster",
     "gitstore.cli",
 ]
 FORBIDDEN_IN_LIBRARY = ("api", "fastapi", "starlette", "uvicorn")

@@ -13,18 +13,18 @@ from fastapi import APIRouter, Depends, Request, Response
 from api.auth import require_everywhere
 from api.body import JsonBody, json_body, validate_body
 from api.schemas import ClientCreate, ClientCreated, ClientList, TokenCreate, TokenCreated, TokenList
-from gitstore.access.api import Credentials, Principal
+from gitstore.access.api import CredentialStore, Principal
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
 AdminEverywhere = Annotated[Principal, Depends(require_everywhere("admin"))]
 
 
-def _credentials(request: Request) -> Credentials:
+def _credentials(request: Request) -> CredentialStore:
     return request.app.state.credentials  # type: ignore[no-any-return]
 
 
-CredentialsDep = Annotated[Credentials, Depends(_credentials)]
+CredentialsDep = Annotated[CredentialStore, Depends(_credentials)]
 
 
 @router.get("/tokens", response_model=TokenList, summary="Every token (never its secret)")

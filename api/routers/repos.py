@@ -6,9 +6,10 @@ from fastapi import APIRouter, Request, Response
 
 from api.auth import require_admin_to_create, visible
 from api.body import JsonBody, json_body, validate_body
+from api.cluster import cluster_of, list_repositories
 from api.deps import Admin, PrincipalDep, RepoDep, StoreDep
 from api.readers import AudienceDep, audience
-from api.schemas import PruneOut, RepoCreate, RepoList, RepoOut
+from api.schemas import ClusterRepoList, PruneOut, RepoCreate, RepoList, RepoOut
 from gitstore import ContentRepository
 from gitstore.entities.api import draft_head_as_is
 from gitstore.repository import MAIN
@@ -39,17 +40,32 @@ def _out(repo: ContentRepository) -> RepoOut:
     summary="Create a content repository",
     openapi_extra=json_body(RepoCreate),
 )
-def create_repo(store: StoreDep, principal: PrincipalDep, response: Response, body: JsonBody) -> RepoOut:
-    request = validate_body(RepoCreate, body)
-    require_admin_to_create(principal, request.name)
-    repo = store.create_repository(request.name, request.description)
+def create_repo(
+    store: StoreDep, principal: PrincipalDep, request: Request, response: Response, body: JsonBody
+) -> RepoOut:
+    wanted = validate_body(RepoCreate, body)
+    require_admin_to_create(principal, wanted.name)
+    cluster = cluster_of(request)
+    if cluster is None:
+        repo = store.create_repository(wanted.name, wanted.description)
+    else:  # registered in the control plane first; api.forwarding sends it on if placed elsewhere
+        repo = cluster.create_repository(wanted.name, wanted.description)
     response.headers["Location"] = f"/repos/{repo.name}"
     return _out(repo)
 
 
-@router.get("", response_model=RepoList, summary="List content repositories")
-def list_repos(store: StoreDep, principal: PrincipalDep, request: Request) -> RepoList:
+@router.get(
+    "",
+    response_model=RepoList | ClusterRepoList,
+    summary="List content repositories (in a cluster: every node's, each with its owner)",
+)
+def list_repos(store: StoreDep, principal: PrincipalDep, request: Request) -> RepoList | ClusterRepoList:
     # Only those the caller has a scope on: the others do not exist for them.
+    cluster = cluster_of(request)
+    if cluster is not None:
+        return list_repositories(
+            cluster, principal, visible, lambda r: audience(request, principal, r).repository(_out(r))
+        )
     repos = {r.name: r for r in store.repositories()}
     mine = [repos[name] for name in visible(principal, repos)]
     return RepoList(items=[audience(request, principal, r).repository(_out(r)) for r in mine])

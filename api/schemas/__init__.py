@@ -66,7 +66,7 @@ from api.schemas.links import (
     TranslationOut,
 )
 from api.schemas.publishing import PublishedItemOut, PublishEntityRequest, PublishOut, PublishRequest, UnpublishRequest
-from api.schemas.repos import PruneOut, RepoCreate, RepoList, RepoOut
+from api.schemas.repos import ClusterRepoList, ClusterRepoOut, PruneOut, RepoCreate, RepoList, RepoOut
 
 __all__ = [
     "ActivityPage",
@@ -115,6 +115,8 @@ __all__ = [
     "PublishedItemOut",
     "RepoCreate",
     "RepoList",
+    "ClusterRepoList",
+    "ClusterRepoOut",
     "RepoName",
     "RepoOut",
     "RestoreRequest",

@@ -35,6 +35,22 @@ class RepoList(BaseModel):
     items: list[RepoOut]
 
 
+class ClusterRepoOut(RepoOut):
+    """A content repository of the cluster (cluster mode), with the node that owns it. `main`
+    and `draft` are known only for repositories of the node answering (null for the others:
+    GET /repos/{repo} on any node answers them)."""
+
+    owner: str = Field(description="the node the repository lives on")
+    owner_alive: bool = Field(description="whether that node sends its heartbeat")
+    state: str = Field(description="active, moving (writes go on), or fenced (a move's last moment)")
+
+
+class ClusterRepoList(BaseModel):
+    """Every repository of the cluster the caller has a scope on, with its owner."""
+
+    items: list[ClusterRepoOut]
+
+
 class PruneOut(FromLibrary):
     """What a prune removed (or, as a dry run, would remove) and what it kept."""
 

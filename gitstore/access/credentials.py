@@ -31,7 +31,20 @@ from gitstore.access.scopes import Principal, Scope, parse_grants
 from gitstore.errors import AlreadyExists, InvalidInput, NotFound
 from gitstore.storage.api import write_atomically
 
-__all__ = ["ClientInfo", "Credentials", "IssuedSecret", "TokenInfo", "default_path"]
+__all__ = [
+    "ClientInfo",
+    "Credentials",
+    "IssuedSecret",
+    "TokenInfo",
+    "check_client_id",
+    "default_path",
+    "digest",
+    "expiry",
+    "holder_record",
+    "is_expired",
+    "new_token",
+    "token_id",
+]
 
 # Grants as written, `{"repo or *": ["scope", ...]}`: checked scope names (the API's schema) or
 # names not checked yet (the CLI's); parse_grants checks either before anything is stored.
@@ -104,22 +117,20 @@ class Credentials:
 
     def authenticate_token(self, token: str) -> Principal | None:
         """The principal a `gst_` token stands for, or None if it is unknown, wrong or expired."""
-        match = _TOKEN.fullmatch(token)
-        if match is None:
+        found = token_id(token)
+        if found is None:
             return None
-        record = self._current()["tokens"].get(match.group(1))
-        if record is None or not hmac.compare_digest(record["hash"], _digest(token)):
+        record = self._current()["tokens"].get(found)
+        if record is None or not hmac.compare_digest(record["hash"], digest(token)) or is_expired(record["expires_at"]):
             return None
-        if record["expires_at"] and datetime.fromisoformat(record["expires_at"]) <= _now():
-            return None
-        return Principal(record["name"], record["email"], parse_grants(record["scopes"]), f"token:{match.group(1)}")
+        return Principal(record["name"], record["email"], parse_grants(record["scopes"]), f"token:{found}")
 
     def authenticate_client(self, client_id: str, secret: str) -> Principal | None:
         """The principal of an OAuth client whose secret matches, else None."""
         record = self._current()["clients"].get(client_id)
         # Compare even for an unknown client, so timing does not say which ids exist.
-        expected = record["secret_hash"] if record else _digest("")
-        if not hmac.compare_digest(expected, _digest(secret)) or record is None:
+        expected = record["secret_hash"] if record else digest("")
+        if not hmac.compare_digest(expected, digest(secret)) or record is None:
             return None
         return self.client_principal(client_id)
 
@@ -146,14 +157,10 @@ class Credentials:
     def create_token(
         self, name: str, email: str, scopes: Grants, *, expires_in: timedelta | None = None
     ) -> IssuedSecret:
-        token_id = secrets.token_hex(6)
-        token = f"gst_{token_id}_{secrets.token_urlsafe(32)}"
-        record = _holder(name, email, scopes) | {
-            "hash": _digest(token),
-            "expires_at": (_now() + expires_in).isoformat(timespec="seconds") if expires_in else None,
-        }
-        self._update(lambda data: data["tokens"].__setitem__(token_id, record))
-        return IssuedSecret(token_id, token)
+        issued = new_token()
+        record = holder_record(name, email, scopes) | {"hash": digest(issued.secret), "expires_at": expiry(expires_in)}
+        self._update(lambda data: data["tokens"].__setitem__(issued.id, record))
+        return issued
 
     def revoke_token(self, token_id: str) -> None:
         """Raises NotFound for an unknown id."""
@@ -161,10 +168,9 @@ class Credentials:
 
     def add_client(self, client_id: str, name: str, email: str, scopes: Grants) -> IssuedSecret:
         """Register an OAuth client. Raises AlreadyExists, InvalidInput."""
-        if not _CLIENT_ID.fullmatch(client_id):
-            raise InvalidInput(f"invalid client id {client_id!r}", errors=[{"loc": ["client_id"], "msg": "a-z0-9._-"}])
+        check_client_id(client_id)
         secret = secrets.token_urlsafe(32)
-        record = _holder(name, email, scopes) | {"secret_hash": _digest(secret)}
+        record = holder_record(name, email, scopes) | {"secret_hash": digest(secret)}
 
         def add(data: dict[str, Any]) -> None:
             if client_id in data["clients"]:
@@ -220,6 +226,32 @@ class Credentials:
             os.close(fd)
 
 
+def token_id(token: str) -> str | None:
+    """The id part of a well-formed `gst_` token (what finds its record), else None."""
+    match = _TOKEN.fullmatch(token)
+    return None if match is None else match.group(1)
+
+
+def new_token() -> IssuedSecret:
+    """A new token: its id, and the secret its holder is shown once."""
+    found = secrets.token_hex(6)
+    return IssuedSecret(found, f"gst_{found}_{secrets.token_urlsafe(32)}")
+
+
+def expiry(expires_in: timedelta | None) -> str | None:
+    return (_now() + expires_in).isoformat(timespec="seconds") if expires_in else None
+
+
+def is_expired(expires_at: str | None) -> bool:
+    return bool(expires_at) and datetime.fromisoformat(str(expires_at)) <= _now()
+
+
+def check_client_id(client_id: str) -> None:
+    """Raises InvalidInput unless `client_id` may name an OAuth client."""
+    if not _CLIENT_ID.fullmatch(client_id):
+        raise InvalidInput(f"invalid client id {client_id!r}", errors=[{"loc": ["client_id"], "msg": "a-z0-9._-"}])
+
+
 def _empty() -> dict[str, Any]:
     return {"version": 1, "signing_key": None, "tokens": {}, "clients": {}}
 
@@ -231,7 +263,7 @@ def _parse(raw: bytes) -> dict[str, Any]:
     return data
 
 
-def _holder(name: str, email: str, scopes: Grants) -> dict[str, Any]:
+def holder_record(name: str, email: str, scopes: Grants) -> dict[str, Any]:
     """The record of whoever holds a credential. Raises InvalidInput."""
     # Name and email become a git author line: no angle brackets or line breaks.
     for loc, value in (("name", name), ("email", email)):
@@ -246,7 +278,7 @@ def _holder(name: str, email: str, scopes: Grants) -> dict[str, Any]:
     }
 
 
-def _digest(secret: str) -> str:
+def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 

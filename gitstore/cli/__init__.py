@@ -12,6 +12,8 @@ gitstore stats REPO          entities, versions, refs, objects and disk use
 gitstore token create|list|revoke|demo    bearer tokens with scopes per repository
 gitstore client add|remove                OAuth clients (client credentials grant)
 gitstore webhook add|list|remove          webhook subscriptions of a repository
+gitstore backup TARGET       repositories, relay state and credentials to a directory or s3:// (--full)
+gitstore restore SOURCE [REPO...]  a backup back into the data directory (--backup, --force, --list)
 
 Exit status: 0 done, 1 the check found problems (fsck) or the bundle did (import: every problem
 listed, nothing written), 2 the request was refused (bad name, unknown repository, invalid scopes,
@@ -28,7 +30,7 @@ from gitstore.errors import GitstoreError
 
 # Each module adds its commands to `app` as it is imported: this order is the order of --help.
 # isort: off
-from gitstore.cli import content, upkeep, bundles, serve, webhooks, tokens  # noqa: F401
+from gitstore.cli import content, upkeep, bundles, backup, serve, webhooks, tokens  # noqa: F401
 # isort: on
 
 __all__ = ["app", "main"]

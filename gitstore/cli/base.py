@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import atexit
+import os
 from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from gitstore.access.api import Credentials, default_path
+from gitstore.access.api import Credentials, CredentialStore, default_path
 
 _HELP = {"help_option_names": ["-h", "--help"]}
 UPKEEP = "Upkeep (gitstore.upkeep: repair, packing, fsck, pruning)"
@@ -50,6 +52,14 @@ def _options(
     """A Git-backed content repository. Every command names its repository first (REPO)."""
 
 
-def open_credentials(data: Path, credentials: Path | None) -> Credentials:
-    """The credentials file named, else the data directory's."""
+def open_credentials(data: Path, credentials: Path | None) -> CredentialStore:
+    """In cluster mode (GITSTORE_CLUSTER_DSN set) the cluster's credentials in PostgreSQL, which
+    every node reads; else the credentials file named, else the data directory's."""
+    dsn = os.environ.get("GITSTORE_CLUSTER_DSN")
+    if dsn:
+        from gitstore.cluster.api import ClusterCredentials, ControlPlane
+
+        plane = ControlPlane(dsn)
+        atexit.register(plane.close)
+        return ClusterCredentials(plane)
     return Credentials(credentials or default_path(data))

@@ -30,6 +30,10 @@ def serve(
     """Run the HTTP service on the data directory."""
     import uvicorn
 
+    if workers > 1 and os.environ.get("GITSTORE_CLUSTER_DSN"):
+        # Each worker would join as the same node name, a second live incarnation of it.
+        typer.echo("error: a cluster node runs one worker (--workers 1); run more nodes instead", err=True)
+        raise typer.Exit(2)
     if open_credentials(data, credentials).is_open and not _is_loopback(host):
         typer.echo(
             f"error: no credentials are configured, so gitstore serves loopback only (not {host}).\n"

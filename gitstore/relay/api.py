@@ -7,7 +7,7 @@ from __future__ import annotations
 from gitstore.relay import subscriptions
 from gitstore.relay.relay import Outgoing, Render
 from gitstore.relay.service import RelayConfig, RelayService
-from gitstore.relay.state import Delivery, Subscription
+from gitstore.relay.state import Delivery, Subscription, copy_state, install_state
 from gitstore.relay.webhooks import EVENT_KINDS, MAX_SECRET, MIN_SECRET, Allowlist
 
 __all__ = [
@@ -21,5 +21,7 @@ __all__ = [
     "RelayService",
     "Render",
     "Subscription",
+    "copy_state",
+    "install_state",
     "subscriptions",
 ]

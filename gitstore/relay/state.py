@@ -11,6 +11,7 @@ webhook secrets, which must be kept in the clear to sign with.
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ import orjson
 
 from gitstore.errors import StorageFull
 
-__all__ = ["Delivery", "RelayState", "Subscription"]
+__all__ = ["Delivery", "RelayState", "Subscription", "copy_state", "install_state"]
 
 FILE_NAME = "relay.sqlite3"
 # The delivery log keeps this many attempts per subscription, newest first.
@@ -254,6 +255,33 @@ class RelayState:
             Delivery(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], bool(r[10]), bytes(r[11]))
             for r in rows
         ]
+
+
+def copy_state(control_dir: Path, dest: Path) -> bool:
+    """A consistent copy of the relay file of the repository whose control folder is
+    `control_dir`, written to `dest` (for a backup); False if it has none. SQLite's online
+    backup copies one committed state while the relay and the API keep writing."""
+    state = RelayState(control_dir)
+    if not state.exists():
+        return False
+    source = sqlite3.connect(state.path, timeout=30)
+    try:
+        copy = sqlite3.connect(dest)
+        try:
+            source.backup(copy)
+        finally:
+            copy.close()
+    finally:
+        source.close()
+    os.chmod(dest, 0o600)  # it holds webhook secrets, like the original
+    return True
+
+
+def install_state(control_dir: Path, copy: Path) -> None:
+    """Put a copy made by `copy_state` in place as the relay file of `control_dir` (a
+    repository nothing serves yet: a restore's staging copy)."""
+    shutil.copyfile(copy, control_dir / FILE_NAME)
+    os.chmod(control_dir / FILE_NAME, 0o600)
 
 
 def _subscription(row: tuple) -> Subscription:  # type: ignore[type-arg]

@@ -32,6 +32,10 @@ from gitstore.storage.commits import (
 )
 from gitstore.storage.durability import method as fsync_method
 from gitstore.storage.durability import use_method as use_fsync_method
+from gitstore.storage.fencing import check as check_fence
+from gitstore.storage.fencing import guard as guard_repository
+from gitstore.storage.fencing import guarded as guarded_repositories
+from gitstore.storage.fencing import unguard as unguard_repository
 from gitstore.storage.files import fsync_dir, sync_file_system, write_atomically
 from gitstore.storage.git import GitRepository, configure_libgit2, create_bare, init_bare, open_bare
 from gitstore.storage.history import BlamedLine, blame_file, merge_text, tree_patch
@@ -78,7 +82,9 @@ from gitstore.storage.trees import (
 
 __all__ = [
     "EVERY_REF_LOCK",
+    "LOCK_ORDER",
     "PACKED_THRESHOLD",
+    "PATIENT",
     "BlamedLine",
     "BlobId",
     "CommitId",
@@ -86,12 +92,10 @@ __all__ = [
     "GitHandle",
     "GitRepository",
     "Identity",
-    "LOCK_ORDER",
-    "LockName",
     "LockBudget",
+    "LockName",
     "LoosePacked",
     "ObjectId",
-    "PATIENT",
     "RepoLock",
     "Signature",
     "TreeEntry",
@@ -100,6 +104,7 @@ __all__ = [
     "aggregate_entities",
     "blame_file",
     "blob_at",
+    "check_fence",
     "checkpoint_journal",
     "clear_stale_ref_lock",
     "commit_id",
@@ -111,8 +116,8 @@ __all__ = [
     "create_bare",
     "delete_ref",
     "disk_errors",
-    "entity_path",
     "ensure_room",
+    "entity_path",
     "entry_id",
     "find_commit",
     "first_parent",
@@ -122,7 +127,9 @@ __all__ = [
     "fsync_method",
     "gathered",
     "gitstore_signature",
+    "guard_repository",
     "guarded_odb",
+    "guarded_repositories",
     "has_object",
     "history_oldest_first",
     "in_order",
@@ -150,19 +157,20 @@ __all__ = [
     "shard_of",
     "signature",
     "signature_time",
-    "sync_file_system",
     "subtree_id",
     "sweep_stale_locks",
+    "sync_file_system",
     "tree_entries",
     "tree_id",
     "tree_patch",
     "try_flock",
+    "unguard_repository",
     "update_aggregate",
     "update_refs",
     "update_refs_packed",
-    "write_commit",
     "use_fsync_method",
     "write_atomically",
+    "write_commit",
     "write_files",
     "write_if_large",
     "write_settings",

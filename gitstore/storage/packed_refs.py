@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pygit2
 
-from gitstore.storage import durability
+from gitstore.storage import durability, fencing
 from gitstore.storage.files import fsync_dir
 from gitstore.storage.lockfiles import create_exclusively, take
 from gitstore.storage.locks import HOUSEKEEPING_LOCK, is_held
@@ -47,6 +47,7 @@ def update_refs_packed(repo: pygit2.Repository, updates: Mapping[str, pygit2.Oid
         for name, oid in updates.items():
             entries[name] = (str(oid), None)
         _write_entries(fd, entries)
+        fencing.check(root)  # in cluster mode, only the owner at its epoch moves refs
         # The objects these refs name first; with the journal, its record is the commit point
         # and replays these moves (unchecked: they are set whatever they held).
         moves = [(name, None, oid, False) for name, oid in updates.items()]

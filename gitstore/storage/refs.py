@@ -21,7 +21,7 @@ from pathlib import Path
 import pygit2
 
 from gitstore.errors import Busy, StaleVersion, StorageFull
-from gitstore.storage import durability, journal
+from gitstore.storage import durability, fencing, journal
 from gitstore.storage.commits import CommitId, GitHandle, Signature, TreeId
 from gitstore.storage.files import fsync_dir
 from gitstore.storage.lockfiles import RETRY_BUDGET_SECONDS, STALE_LOCK_SECONDS, create_exclusively, remove_if_older
@@ -142,6 +142,8 @@ def _write_refs(repo: pygit2.Repository, moves: Sequence[tuple[str, pygit2.Oid |
             if current != expected:
                 raise StaleVersion(f"{ref} has moved", ref=ref, current=current, expected=expected)
             os.write(fd, f"{new}\n".encode())
+        # The commit point is next: in cluster mode, only the owner at its epoch gets past here.
+        fencing.check(root)
         journaled = [(ref, expected, new, True) for ref, expected, new in moves]
         with durability.refs_moving(root, [fd for _, _, fd in taken], journaled):
             for i, (lock, path, fd) in enumerate(taken):
@@ -205,6 +207,7 @@ def delete_ref(repo: GitHandle, ref: str) -> None:
     current = read_ref(repo, ref)
     if current is None:
         return
+    fencing.check(repo.path)
     if durability.method() == "journal" or journal.has_journal(repo.path):
         with journal.journal_for(repo.path).appended([journal.Move(ref, current, None)]):
             pass

@@ -142,5 +142,8 @@ def _prune_objects(repo: ContentRepository, *, dry_run: bool, grace_seconds: int
     args = ["git", "--git-dir", str(repo.path), "prune", "-v", f"--expire={expire}"]
     if dry_run:
         args.append("-n")
-    out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
+    # Under the housekeeping lock, like every other remover of objects (repack, erasure): a
+    # backup holds it while it packs what its ref snapshot reaches, so nothing it needs goes.
+    with in_order(repo.storage, "housekeeping"):
+        out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
     return sum(1 for line in out.splitlines() if line.strip())

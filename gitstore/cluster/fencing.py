@@ -1,0 +1,66 @@
+"""Guards for the repositories this node owns: each write asks PostgreSQL, at its commit point,
+whether this node still owns the repository at the epoch it took it at.
+
+The check is PostgreSQL's answer, never a cache: a process paused for a minute (SIGSTOP, a long
+GC, a VM migration) wakes up knowing an ownership that may have moved meanwhile, and a write it
+finishes then must fail (NotOwner, 503) instead of being acknowledged. gitstore.storage calls
+the check with the ref lock files taken; a move fences in PostgreSQL and then takes every lock
+of the repository (the seal), so a write either passed its check before the fence and is in the
+move's final fetch, or fails its check.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+from gitstore.storage.api import guard_repository, unguard_repository
+
+if TYPE_CHECKING:
+    from gitstore.cluster.control import ControlPlane
+    from gitstore.repository import ContentRepository
+
+__all__ = ["Fences"]
+
+
+class Fences:
+    """The guards node `node` has installed, by repository name, with the epoch of each."""
+
+    def __init__(self, plane: ControlPlane, node: str) -> None:
+        self._plane = plane
+        self._node = node
+        self._epochs: dict[str, int] = {}
+        self._paths: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def guard(self, repo: ContentRepository, epoch: int) -> None:
+        """From now on `repo` moves a ref only while PostgreSQL says this node (this process's
+        incarnation) owns it at `epoch`."""
+        plane, node, name, incarnation = self._plane, self._node, repo.name, self._plane.incarnation
+
+        def check() -> None:
+            plane.check_owner(name, node, epoch, incarnation=incarnation)
+
+        with self._lock:
+            guard_repository(repo.path, check)
+            self._epochs[name] = epoch
+            self._paths[name] = str(repo.path)
+
+    def unguard(self, name: str) -> None:
+        with self._lock:
+            path = self._paths.pop(name, None)
+            self._epochs.pop(name, None)
+            if path is not None:
+                unguard_repository(path)
+
+    def epoch(self, name: str) -> int | None:
+        """The epoch `name` is guarded at; None if this node does not guard it."""
+        return self._epochs.get(name)
+
+    def guarded(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._epochs)
+
+    def unguard_all(self) -> None:
+        for name in list(self.guarded()):
+            self.unguard(name)

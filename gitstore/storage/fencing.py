@@ -1,0 +1,62 @@
+"""Fencing: a check that runs at every commit point of a guarded repository.
+
+In cluster mode (gitstore.cluster) only the owner of a repository at its current epoch may
+write it. The cluster layer guards each repository this node owns with a check that asks the
+control plane; storage calls `check` with the repository's git dir just before a ref move
+becomes visible (loose refs, packed-refs, deletions), with the ref lock files already taken.
+A check that raises stops the move: the lock files are removed and nothing moved.
+
+A repository with no guard costs one dict lookup (embedded mode has none at all, so only a test
+for an empty dict). Guards are keyed by the git dir's real path, so a path spelt another way
+(a trailing separator, a symlink) finds the same guard.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+
+__all__ = ["check", "guard", "guarded", "unguard"]
+
+Check = Callable[[], None]
+
+_guards: dict[str, Check] = {}
+# Spellings of git dirs already resolved: realpath costs a few syscalls, a write runs this often.
+_spellings: dict[str, str] = {}
+_lock = threading.Lock()
+
+
+def guard(git_dir: str | os.PathLike[str], check: Check) -> None:
+    """Run `check` before every ref move in the repository at `git_dir` (replacing any guard it
+    had). `check` raises to refuse the move."""
+    with _lock:
+        _guards[_key(git_dir)] = check
+
+
+def unguard(git_dir: str | os.PathLike[str]) -> None:
+    """Stop checking moves in the repository at `git_dir`."""
+    with _lock:
+        _guards.pop(_key(git_dir), None)
+
+
+def guarded() -> list[str]:
+    """The git dirs that have a guard (real paths)."""
+    with _lock:
+        return sorted(_guards)
+
+
+def check(git_dir: str) -> None:
+    """Raise what the repository's guard raises; nothing if it has none."""
+    if not _guards:
+        return
+    key = _spellings.get(git_dir)
+    if key is None:
+        key = _spellings[git_dir] = _key(git_dir)
+    found = _guards.get(key)
+    if found is not None:
+        found()
+
+
+def _key(git_dir: str | os.PathLike[str]) -> str:
+    return os.path.realpath(os.fspath(git_dir))

@@ -1,0 +1,88 @@
+"""Fencing by epoch, in-process against the real PostgreSQL: a guarded repository moves a ref only
+while the control plane says this node owns it at the epoch it took it at."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gitstore import ContentRepository, Store, content
+from gitstore.cluster.api import ClusterNode, ControlPlane
+from gitstore.errors import NotOwner
+from gitstore.publishing.api import PublishTarget
+from gitstore.storage.api import check_fence, guarded_repositories, read_ref
+from tests.conftest import ADA
+
+PAGE = {"type": "page", "title": "Page"}
+
+
+@pytest.fixture
+def node(cluster_dsn: str, tmp_path: Path) -> Iterator[ClusterNode]:
+    plane = ControlPlane(cluster_dsn)
+    running = ClusterNode(plane, "node-1", "http://127.0.0.1:9001")
+    running.start(Store(tmp_path / "data"))
+    yield running
+    running.stop()
+    plane.close()
+
+
+@pytest.fixture
+def other(cluster_dsn: str) -> Iterator[ControlPlane]:
+    plane = ControlPlane(cluster_dsn)
+    plane.join("node-2", "http://127.0.0.1:9002")
+    yield plane
+    plane.close()
+
+
+def _refs(repo: ContentRepository) -> dict[str, str]:
+    git = repo.storage.git
+    return {name: str(git.references[name].target) for name in git.references if name.startswith("refs/")}
+
+
+def test_an_owned_repository_is_guarded_and_writes(node: ClusterNode) -> None:
+    repo = node.create_repository("books")
+    assert str(repo.path.resolve()) in guarded_repositories()
+    assert node.owns("books")
+    written = content.put_draft(repo, "intro", PAGE, author=ADA)
+    assert written.changed and read_ref(repo.storage.git, "refs/drafts/intro") is not None
+
+
+def test_a_write_is_refused_once_another_node_owns_the_repository(node: ClusterNode, other: ControlPlane) -> None:
+    repo = node.create_repository("books")
+    content.put_draft(repo, "intro", PAGE, author=ADA)
+    before = _refs(repo)
+    # A move the node never heard of (it was paused): PostgreSQL says another node owns it now.
+    other.begin_move("books", "node-2")
+    epoch = other.fence("books")
+    other.finish_move("books", "node-2", epoch)
+    with pytest.raises(NotOwner, match="books"):
+        content.put_draft(repo, "intro", PAGE | {"title": "Changed"}, author=ADA)
+    with pytest.raises(NotOwner):
+        content.put_draft(repo, "other", PAGE, author=ADA)
+    assert _refs(repo) == before
+    assert not [p for p in (repo.path / "refs").rglob("*.lock")]  # the refused moves let their lock files go
+
+
+def test_a_write_is_refused_once_the_epoch_moved(node: ClusterNode, other: ControlPlane) -> None:
+    repo = node.create_repository("books")
+    content.put_draft(repo, "intro", PAGE, author=ADA)
+    before = _refs(repo)
+    other.begin_move("books", "node-2")
+    other.fence("books")  # the owner stays node-1, at epoch 2 the node did not take it at
+    with pytest.raises(NotOwner):
+        content.put_draft(repo, "intro", PAGE | {"title": "Changed"}, author=ADA)
+    with pytest.raises(NotOwner):
+        content.publish(repo, [PublishTarget("intro")], author=ADA)
+    assert _refs(repo) == before
+
+
+def test_a_repository_given_up_is_unguarded_and_set_aside(node: ClusterNode) -> None:
+    repo = node.create_repository("books")
+    path = repo.path
+    node.gave_up("books")
+    assert not path.exists()
+    assert str(path.resolve()) not in guarded_repositories()
+    assert [p.name.split(".")[0] for p in (node.store.data_dir / ".moved-away").iterdir()] == ["books"]
+    check_fence(str(path))  # no guard, no check
