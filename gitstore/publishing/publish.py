@@ -228,10 +228,13 @@ def prepare_publish(
     describe: Describe | None = None,
     expand: Expand | None = None,
     root: TreeId | None,
+    chosen: dict[str, CommitId] | None = None,
 ) -> Prepared | None:
     """`publish_targets`' plan and checks, holding the publish and drafts locks, on top of
-    aggregate tree `root`; None if nothing needs publishing. Raises what it raises."""
-    plan = _plan(repo, expand(list(targets)) if expand is not None else targets)
+    aggregate tree `root`; None if nothing needs publishing. Raises what it raises. `chosen`,
+    if given, is filled with the commit each target (expanded) asked for, those already live
+    too: what the plan read of the live site (gitstore.publishing.rounds)."""
+    plan = _plan(repo, expand(list(targets)) if expand is not None else targets, {} if chosen is None else chosen)
     if not plan:
         return None
     displace = _check_live_uniqueness(repo, plan)
@@ -263,7 +266,9 @@ def roll_forward(repo: ContentRepository) -> bool:
     return True
 
 
-def _plan(repo: ContentRepository, targets: Iterable[PublishTarget]) -> dict[str, Snapshot]:
+def _plan(
+    repo: ContentRepository, targets: Iterable[PublishTarget], chosen_by_key: dict[str, CommitId]
+) -> dict[str, Snapshot]:
     git = repo.storage.git
     plan: dict[str, Snapshot] = {}
     for target in targets:
@@ -279,6 +284,7 @@ def _plan(repo: ContentRepository, targets: Iterable[PublishTarget]) -> dict[str
             chosen = _commit_of_version(repo, key, target.version)
         else:
             chosen = tip
+        chosen_by_key[key] = chosen
         live = published_commit(repo, key)
         if live == chosen:
             continue

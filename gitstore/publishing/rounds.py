@@ -13,8 +13,10 @@ when their turn at the lock comes.
 Results are what one publish at a time would give. Planning reads the index, which a round
 updates only at its end, so:
 - a publish that touches what one before it in the round touches (a key, a base_path or a
-  translation slot, taken or left) ends the round: it is planned again in the next, against
-  the index as this one left it;
+  translation slot, taken or left), or reads what it moves (a key it asks for that is live
+  already at the version asked, so that planning skips it, or that was deleted before it was
+  ever live), ends the round: it is planned again in the next, against the index as this one
+  left it;
 - a publish whose plan or parts read other entities' live state goes alone, after every
   publish queued before it has landed: one that publishes every draft (what is unpublished
   depends on the publishes before it), deletes or takes down, holds members or links (or did,
@@ -23,6 +25,11 @@ updates only at its end, so:
 A publish that fails (its If-Match, a path taken) fails alone, planned first in a round: one
 that fails after others were planned is planned again at the head of the next round, against
 the index as they left it.
+
+A round planned before the drafts lock is kept under it only if it reads the drafts through
+nothing but the tips of the keys it asks for, none of which moved: one that ends a publish
+(a failure, or nothing to publish) is planned again under the lock, since what a failure read
+(a placeholder's draft, a container's members) is not among those tips.
 """
 
 from __future__ import annotations
@@ -110,7 +117,7 @@ class _Planned:
 
     def holds(self, repo: ContentRepository) -> bool:
         """Whether a plan made before the drafts lock was taken still holds under it."""
-        return not self.under_lock and all(_tip(repo, key) == tip for key, tip in self.tips.items())
+        return not self.under_lock and not self.ended and all(_tip(repo, key) == tip for key, tip in self.tips.items())
 
     def end_jobs(self) -> None:
         for job, outcome in self.ended:
@@ -167,25 +174,31 @@ def _land_round(
 def _plan_round(repo: ContentRepository, parts: PublishParts, jobs: Sequence[Job], root: TreeId | None) -> _Planned:
     """Which of `jobs` land in one round, each planned on the tree the one before leaves."""
     planned = _Planned()
-    touched: set[str] = set()
+    moved: set[str] = set()  # the keys the round's publishes move
+    touched: set[str] = set()  # what they touch (`_slots`)
     for position, job in enumerate(jobs):
         request: PublishRequest = job.work
         if planned.taken and request.every_draft:
             planned.left = jobs[position:]
             break
-        taken = _plan(repo, parts, job, root, planned, final=not planned.taken)
-        if taken is None:
-            if planned.ended and planned.ended[-1][0] is job:
-                continue  # failed, or had nothing to publish
-            planned.left = jobs[position:]  # failed, but perhaps for what a publish before it changes
+        chosen: dict[str, CommitId] = {}
+        outcome = _plan(repo, parts, job, root, planned.tips, chosen)
+        if planned.taken and (isinstance(outcome, BaseException) or chosen.keys() & moved):
+            # Planned against the index as it was before the round, a failure may be one a
+            # publish before it clears, and a key skipped as live already may be one it moves.
+            planned.left = jobs[position:]
             break
-        slots, alone = _slots(repo, taken.prepared)
+        if not isinstance(outcome, _Taken):
+            planned.ended.append((job, outcome))
+            continue
+        slots, alone = _slots(repo, outcome.prepared, chosen)
         if planned.taken and (alone or slots & touched):
             planned.left = jobs[position:]
             break
-        planned.taken.append(taken)
+        planned.taken.append(outcome)
+        moved |= outcome.prepared.plan.keys()
         touched |= slots
-        root = taken.prepared.tree
+        root = outcome.prepared.tree
         if alone or request.every_draft:
             planned.under_lock = True
             planned.left = jobs[position + 1 :]
@@ -194,16 +207,22 @@ def _plan_round(repo: ContentRepository, parts: PublishParts, jobs: Sequence[Job
 
 
 def _plan(
-    repo: ContentRepository, parts: PublishParts, job: Job, root: TreeId | None, planned: _Planned, *, final: bool
-) -> _Taken | None:
-    """`job` planned on top of `root`; None if it has nothing to do or failed (then ended in
-    `planned`, but for a failure that is not `final`: only the first job of a round planned
-    against the index as every publish before it left it)."""
+    repo: ContentRepository,
+    parts: PublishParts,
+    job: Job,
+    root: TreeId | None,
+    tips: dict[str, CommitId | None],
+    chosen: dict[str, CommitId],
+) -> _Taken | Callable[[], PublishRecord] | BaseException:
+    """`job` planned on top of `root`: what it lands, or the record it ends with if it has
+    nothing to publish, or its failure. `tips` is given the draft tips of the keys it asks for
+    as planning starts, `chosen` the commit each key it asks for (expanded) goes live at, those
+    live already too."""
     request: PublishRequest = job.work
     try:
         with disk_errors():
             targets = request.chosen()
-            planned.tips.update((t.key, _tip(repo, t.key)) for t in targets)
+            tips.update((t.key, _tip(repo, t.key)) for t in targets)
             remembered = parts.before(repo, [t.key for t in targets])
             prepared = prepare_publish(
                 repo,
@@ -213,16 +232,12 @@ def _plan(
                 describe=parts.describer(repo),
                 expand=partial(parts.expand, repo),
                 root=root,
+                chosen=chosen,
             )
     except Exception as exc:  # its own failure: a precondition, a path taken, a full disk
-        if final:
-            planned.ended.append((job, exc))
-        return None
+        return exc
     if prepared is None:
-        planned.ended.append(
-            (job, partial(parts.after, repo, PublishRecord(None, request.author, None, []), remembered))
-        )
-        return None
+        return partial(parts.after, repo, PublishRecord(None, request.author, None, []), remembered)
     return _Taken(job, prepared, remembered)
 
 
@@ -240,18 +255,25 @@ def _finish(job: Job, record: Callable[[], PublishRecord]) -> None:
         job.fail(exc)
 
 
-def _slots(repo: ContentRepository, prepared: Prepared) -> tuple[set[str], bool]:
+def _slots(repo: ContentRepository, prepared: Prepared, chosen: dict[str, CommitId]) -> tuple[set[str], bool]:
     """What a publish touches that another in the round must not (its keys, and the base_paths
-    and translation slots each takes or leaves), and whether it must go alone."""
+    and translation slots each takes or leaves), and whether it must go alone: it moves more
+    published refs than one durable move takes, or a version it moves or reads (as it goes
+    live, or as it is live) reads other entities."""
+    git = repo.storage.git
     alone = len(prepared.plan) > PACKED_THRESHOLD
     slots: set[str] = set()
-    for key, snap in prepared.plan.items():
-        slots.add(f"key\0{key}")
+    for key in prepared.plan.keys() | chosen.keys():
+        snap = prepared.plan.get(key)
         live = published_commit(repo, key)
-        for version in (snap, load_snapshot(repo.storage.git, live) if live is not None else None):
+        versions = [snap or load_snapshot(git, chosen[key]), load_snapshot(git, live) if live is not None else None]
+        alone = alone or any(version is not None and _reads_others(version) for version in versions)
+        if snap is None:
+            continue  # read, not moved
+        slots.add(f"key\0{key}")
+        for version in versions:
             if version is None:
                 continue
-            alone = alone or _reads_others(version)
             doc = version.document
             slots.add(f"document\0{document_id(key, doc)}\0{doc.locale}")
             if doc.base_path is not None:
