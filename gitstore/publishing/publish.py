@@ -59,6 +59,7 @@ from gitstore.storage.api import (
     commit_id,
     commit_tree,
     disk_errors,
+    first_parent_history,
     in_order,
     is_ancestor,
     is_commit,
@@ -158,7 +159,8 @@ class PublishRecord:
 
 
 #: What a layer above adds to a publish's targets (gitstore.publishing.parts): the targets,
-#: with what they bring along. Runs holding the publish and drafts locks.
+#: with what they bring along. Runs holding the publish lock (and the drafts lock, but for a
+#: round planned ahead of it: PublishPart.expand).
 Expand = Callable[[list[PublishTarget]], list[PublishTarget]]
 
 #: What a layer above records in a publish commit about each entity it moves: given the rows
@@ -259,11 +261,28 @@ def roll_forward(repo: ContentRepository) -> bool:
     """Make `refs/published/*` and the index agree with `main`. Idempotent; True if it did work."""
     git = repo.storage.git
     main = read_ref(git, MAIN)
-    if main is None or repo.index.meta("main_head") == str(main):
+    applied = repo.index.meta("main_head")
+    if main is None or applied == str(main):
         return False
     with in_order(repo.storage, "publish"):
-        apply_publish(repo, main)
+        for commit in _not_applied(git, main, applied):
+            apply_publish(repo, commit)
     return True
+
+
+def _not_applied(git: GitHandle, main: CommitId, applied: str | None) -> list[CommitId]:
+    """The publish commits from the one after `applied` (the index's `main_head`) to `main`,
+    oldest first: publishes queued together land as several commits in one durable move
+    (gitstore.publishing.rounds), so a crash, or a full disk, after it can leave more than
+    `main` itself unapplied. None applied: all of main's history. An `applied` not in main's
+    history (not gitstore's doing): `main` alone, as before; a rebuild is the repair's
+    (gitstore.upkeep)."""
+    if applied is None:
+        return list(first_parent_history(git, main))[::-1]
+    done = commit_id(applied)
+    if not (is_commit(git, done) and is_ancestor(git, done, main)):
+        return [main]
+    return list(first_parent_history(git, main, stop_at=done))[::-1]
 
 
 def _plan(

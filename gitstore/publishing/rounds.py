@@ -21,7 +21,11 @@ updates only at its end, so:
   publish queued before it has landed: one that publishes every draft (what is unpublished
   depends on the publishes before it), deletes or takes down, holds members or links (or did,
   in its live version: the links part reads dependents and reverse links from the index), or
-  moves more published refs than one durable move takes.
+  moves more published refs than one durable move takes;
+- a round of several publishes moves at most that many published refs: readers find what
+  `main`'s newest commit moved through it (gitstore.entities.snapshots), and what an earlier
+  commit of the round moved through its published ref, which must move in the same durable
+  move. After a crash `roll_forward` applies every commit of the round, not only the last.
 A publish that fails (its If-Match, a path taken) fails alone, planned first in a round: one
 that fails after others were planned is planned again at the head of the next round, against
 the index as they left it.
@@ -192,7 +196,10 @@ def _plan_round(repo: ContentRepository, parts: PublishParts, jobs: Sequence[Job
             planned.ended.append((job, outcome))
             continue
         slots, alone = _slots(repo, outcome.prepared, chosen)
-        if planned.taken and (alone or slots & touched):
+        # Every published ref a round of several moves goes in its one durable move, right
+        # after `main`: readers find a key an earlier commit of the round moved by its ref.
+        crowded = len(moved | outcome.prepared.plan.keys()) > PACKED_THRESHOLD
+        if planned.taken and (alone or crowded or slots & touched):
             planned.left = jobs[position:]
             break
         planned.taken.append(outcome)

@@ -15,10 +15,12 @@ from gitstore import ContentRepository, Store, content
 from gitstore.entities import api as entities
 from gitstore.entities.api import IfMatch
 from gitstore.errors import BasePathTaken, EntityNotFound, NotFastForward, StaleVersion, VersionNotFound
-from gitstore.publishing.api import PublishRecord, PublishTarget
+from gitstore.publishing import landing, rounds
+from gitstore.publishing.api import PublishRecord, PublishTarget, roll_forward
 from gitstore.storage import durability, journal
+from gitstore.storage.api import PACKED_THRESHOLD
 from tests.conftest import ADA, GRACE, fsck_strict, git
-from tests.entities.test_commit_queue import hold_lock, page
+from tests.entities.test_commit_queue import hold_lock, page, recorded_moves
 from tests.publishing.test_publish_rounds import Publishers, main_log
 
 Publish = Callable[[ContentRepository], PublishRecord]
@@ -224,3 +226,55 @@ def test_an_invalid_publish_among_valid_ones_fails_alone(store: Store, durable: 
         assert answers[key] == ([(key, 1, False)], ())
     assert main_log(grouped) == [f"Publish {key} version 1" for key in keys]
     assert_twins_agree(grouped, alone, keys)
+
+
+def test_a_crash_after_a_rounds_move_is_rolled_forward_commit_by_commit(
+    store: Store, durable: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A round lands as several commits on `main` in one durable move; a process killed right
+    after it leaves the published refs of its earlier commits unrenamed (as a lost rename in a
+    crash can) and the index behind by all of them: the next start applies each commit."""
+    keys = ["c1", "c2", "c3"]
+    repo = store.create_repository("crashed")
+    for key in keys:
+        content.put_draft(repo, key, page(key, f"/{key}"), author=ADA)
+
+    def killed(*_: object) -> None:
+        raise RuntimeError("killed after the round's durable move")
+
+    monkeypatch.setattr(rounds, "apply_publish", killed)
+    answers = queued_together(repo, [(key, publishing([key])) for key in keys])
+    assert answers == {key: RuntimeError for key in keys}
+    monkeypatch.undo()
+    on_main = git(repo.path, "rev-list", "--reverse", "main").split()
+    assert main_log(repo) == [f"Publish {key} version 1" for key in keys]
+    for key in keys[:-1]:
+        (repo.path / "refs" / "published" / key).unlink(missing_ok=True)
+
+    journal.forget_journals()
+    restarted = Store(store.data_dir).repository("crashed")
+    roll_forward(restarted)
+    for key, commit in zip(keys, on_main, strict=True):
+        live = entities.get_entity(restarted, key, state="published")
+        assert live.title == key and git(repo.path, "rev-parse", f"refs/published/{key}").strip() == live.commit
+        assert f"Gitstore-Published: {key} {live.commit}" in git(repo.path, "log", "-1", "--format=%B", commit)
+    assert [row.commit for _, row in restarted.index.publishes(limit=10)][::-1] == on_main
+    assert restarted.index.meta("main_head") == on_main[-1]
+    fsck_strict(repo.path)
+
+
+def test_a_round_of_several_publishes_moves_every_published_ref_it_makes(
+    repo: ContentRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Readers find what an earlier commit of a round moved by its published ref, so a round of
+    several publishes is cut where its refs would no longer fit its one durable move."""
+    moves = recorded_moves(monkeypatch, landing)
+    keys = [f"m{n:02}" for n in range(PACKED_THRESHOLD + 3)]
+    for key in keys:
+        content.put_draft(repo, key, page(key), author=ADA)
+    answers = queued_together(repo, [(key, publishing([key])) for key in keys])
+    assert answers == {key: ([(key, 1, False)], ()) for key in keys}
+    published = [[ref.removeprefix("refs/published/") for ref in m if ref.startswith("refs/published/")] for m in moves]
+    assert [key for refs in published for key in refs] == keys
+    assert [len(refs) for refs in published] == [PACKED_THRESHOLD, 3]
+    fsck_strict(repo.path)
