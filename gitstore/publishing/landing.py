@@ -29,6 +29,7 @@ from gitstore.storage.api import (
     GitHandle,
     Signature,
     TreeId,
+    after_commit_point,
     ensure_room,
     read_ref,
     set_ref,
@@ -96,4 +97,6 @@ def _move_together(
         ]
     set_refs(git, moves)
     if fold is not None:
-        fold.recorded(repo)
+        # The publishes are live: a full disk now must not tell their callers they failed.
+        with after_commit_point(f"the fold {fold.commit} of refs/heads/draft"):
+            fold.recorded(repo)

@@ -14,7 +14,14 @@ import pytest
 from gitstore import ContentRepository, Store, content
 from gitstore.entities import api as entities
 from gitstore.entities.api import IfMatch
-from gitstore.errors import BasePathTaken, EntityNotFound, NotFastForward, StaleVersion, VersionNotFound
+from gitstore.errors import (
+    BasePathTaken,
+    EntityNotFound,
+    NotFastForward,
+    StaleVersion,
+    StorageFull,
+    VersionNotFound,
+)
 from gitstore.publishing import landing, rounds
 from gitstore.publishing.api import PublishRecord, PublishTarget, roll_forward
 from gitstore.storage import durability, journal
@@ -277,4 +284,31 @@ def test_a_round_of_several_publishes_moves_every_published_ref_it_makes(
     published = [[ref.removeprefix("refs/published/") for ref in m if ref.startswith("refs/published/")] for m in moves]
     assert [key for refs in published for key in refs] == keys
     assert [len(refs) for refs in published] == [PACKED_THRESHOLD, 3]
+    fsck_strict(repo.path)
+
+
+def test_a_publish_whose_fold_cannot_be_indexed_for_a_full_disk_is_still_answered_live(
+    repo: ContentRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fold of `draft` moves in the publish's durable move; a full disk when the index
+    records it comes after the publish is live, so it is logged, not raised to the caller."""
+    content.put_draft(repo, "p", page("p"), author=ADA)
+    content.put_draft(repo, "waiting", page("waiting"), author=GRACE)
+    index = type(repo.index)
+    real = index.record_fold
+    refused: list[bool] = []
+
+    def full_once(self: Any, *args: Any, **kwargs: Any) -> None:
+        if not refused:
+            refused.append(True)
+            raise StorageFull("no space left on device")
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(index, "record_fold", full_once)
+    record = content.publish(repo, [PublishTarget("p")], author=ADA)
+    assert refused and record.commit == git(repo.path, "rev-parse", "main").strip()
+    assert entities.get_entity(repo, "p", state="published").title == "p"
+    entities.folded_draft_head(repo)
+    folded = git(repo.path, "ls-tree", "-r", "--name-only", "draft").splitlines()
+    assert {"p", "waiting"} <= {part for path in folded for part in path.split("/")}
     fsck_strict(repo.path)
