@@ -25,7 +25,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from functools import partial
 from typing import Any
 
 from gitstore.containers import api as containers
@@ -63,8 +62,9 @@ from gitstore.publishing.api import (
     PublishNote,
     PublishParts,
     PublishRecord,
+    PublishRequest,
     PublishTarget,
-    publish_targets,
+    publish_queued,
     put_back_up,
     roll_forward,
     take_down,
@@ -203,7 +203,13 @@ def publish(
 
 def publish_all_drafts(repo: ContentRepository, *, author: Author, note: PublishNote | None = None) -> PublishRecord:
     """Publish every entity whose draft differs from what is live, atomically."""
-    return _publish(repo, lambda: [PublishTarget(k) for k in repo.index.unpublished_keys()], author=author, note=note)
+    return _publish(
+        repo,
+        lambda: [PublishTarget(k) for k in repo.index.unpublished_keys()],
+        author=author,
+        note=note,
+        every_draft=True,
+    )
 
 
 def _publish(
@@ -212,14 +218,12 @@ def _publish(
     *,
     author: Author,
     note: PublishNote | None,
+    every_draft: bool = False,
 ) -> PublishRecord:
-    with holding(repo, "publish", roll_forward):
-        targets = chosen()
-        remembered = PARTS.before(repo, [t.key for t in targets])
-        expand = partial(PARTS.expand, repo)  # under the drafts lock, with the planning it feeds
-        record = publish_targets(repo, targets, author=author, note=note, describe=PARTS.describer(repo), expand=expand)
-        # What the publish made live cannot move before this reads it; drafts may go on.
-        record = PARTS.after(repo, record, remembered)
+    # Publishes queued for the publish lock land together (gitstore.publishing.rounds); the
+    # parts run for each: `before` and `expand` under the locks, `after` once it is live.
+    request = PublishRequest(chosen, author, note or PublishNote(), every_draft)
+    record = publish_queued(repo, request, PARTS)
     _published(repo, record)
     return record
 

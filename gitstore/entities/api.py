@@ -22,6 +22,7 @@ import the entities layer only from here (tests/test_architecture.py checks it).
 from __future__ import annotations
 
 from gitstore.entities.batches import changes_back_to, index_rows, roll_forward_drafts, write_entity_drafts
+from gitstore.entities.commit_queue import Job, run_queued
 from gitstore.entities.document import (
     ENTITY_FILE,
     MEMBERS_FILE,
@@ -48,7 +49,15 @@ from gitstore.entities.document import (
     placeholder_kind,
     writable,
 )
-from gitstore.entities.draft_branch import dependents_trailers, draft_head_as_is, fold_drafts, folded_draft_head
+from gitstore.entities.draft_branch import (
+    PendingFold,
+    dependents_trailers,
+    draft_head_as_is,
+    fold_ahead,
+    fold_drafts,
+    folded_draft_head,
+    pending_fold,
+)
 from gitstore.entities.erasures import ERASURES_FILE, ERASURES_REF, pin_resolver
 from gitstore.entities.model import Author, Entity, Page, VersionInfo, WriteResult
 from gitstore.entities.plan import Change, DraftChange, Planned
@@ -148,6 +157,7 @@ __all__ = [
     "IfAbsent",
     "IfExists",
     "IfMatch",
+    "Job",
     "Planned",
     "Precondition",
     "Registry",
@@ -157,6 +167,7 @@ __all__ = [
     "holding",
     "index_rows",
     "merge_patch",
+    "run_queued",
     "write_document",
     "write_entity_drafts",
     "write_merge_patch",
@@ -169,8 +180,11 @@ __all__ = [
     "ERASURES_REF",
     "dependents_trailers",
     "draft_head_as_is",
+    "fold_ahead",
     "fold_drafts",
     "folded_draft_head",
+    "PendingFold",
+    "pending_fold",
     "pin_resolver",
     "pruned_changes",
     "record_pruned",

@@ -10,7 +10,8 @@ entities, or shares a key or a path with a job before it) is left for the next r
 order of changes is the order they queued in.
 
 Only this process's threads share a queue; uvicorn's other workers take turns with the lock
-as before, each committing its own queue.
+as before, each committing its own queue. Publishes queue the same way for the publish lock
+(gitstore.publishing.rounds).
 
 A writer whose wait for the lock ends in Busy takes its job back out of the queue, so it is
 never committed after its caller was told nothing was written. If a leader has taken the job
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gitstore.errors import Busy
-from gitstore.storage.api import GitRepository, in_order
+from gitstore.storage.api import GitRepository, LockName, in_order, repo_lock
 
 __all__ = ["Job", "run_queued"]
 
@@ -56,10 +57,10 @@ _queues_guard = threading.Lock()
 _round_ended = threading.Condition(_queues_guard)
 
 
-def run_queued(name: str, storage: GitRepository, job: Job, commit: Commit) -> Any:
-    """Run `job` with whatever else is queued under `name`, holding `storage`'s drafts lock;
+def run_queued(name: str, storage: GitRepository, job: Job, commit: Commit, *, lock: LockName = "drafts") -> Any:
+    """Run `job` with whatever else is queued under `name`, holding `storage`'s lock `lock`;
     its result, or its error raised."""
-    if storage.drafts_lock.is_held_here():
+    if repo_lock(storage, lock).is_held_here():
         # The caller decided something under the lock: this job goes alone, now, not after
         # other threads' jobs that queued meanwhile.
         left = commit([job])
@@ -68,7 +69,7 @@ def run_queued(name: str, storage: GitRepository, job: Job, commit: Commit) -> A
         with _queues_guard:
             _queues.setdefault(name, []).append(job)
         try:
-            with in_order(storage, "drafts"):
+            with in_order(storage, lock):
                 while not job.done:
                     _lead_round(name, commit)
         except Busy as busy:

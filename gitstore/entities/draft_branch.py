@@ -18,12 +18,15 @@ The service also folds every second, and a writer folds once 1,000 changes wait,
 bare-repository reader is never far behind either.
 
 A batch (`write_drafts`) keeps `draft` as its commit point; it folds first, under the same lock,
-so the batch commit sits on top of every change made before it.
+so the batch commit sits on top of every change made before it. A publish folds too, but moves
+`draft` in the same durable ref move as `main` (`pending_fold`, built ahead of the lock by
+`fold_ahead`): one flush for both.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from gitstore.entities.snapshots import load_snapshot
 from gitstore.entities.trailers import format_message
@@ -45,7 +48,16 @@ from gitstore.storage.api import (
     write_commit,
 )
 
-__all__ = ["FOLD_AT", "dependents_trailers", "draft_head_as_is", "fold_drafts", "folded_draft_head"]
+__all__ = [
+    "FOLD_AT",
+    "PendingFold",
+    "dependents_trailers",
+    "draft_head_as_is",
+    "fold_drafts",
+    "fold_ahead",
+    "folded_draft_head",
+    "pending_fold",
+]
 
 log = logging.getLogger("gitstore.drafts")
 
@@ -98,6 +110,64 @@ def fold_drafts(repo: ContentRepository) -> bool:
                 if read_ref(repo.storage.git, DRAFT) == head and _move(repo, head, commit, waiting):
                     return True
     return False  # a batch or another fold kept moving `draft`; what waits is the next fold's
+
+
+@dataclass(frozen=True, slots=True)
+class PendingFold:
+    """The changes `waiting`, folded into `commit` on top of `head` but not yet on `draft`: its
+    owner moves `draft` from `head` to `commit` (with other refs, in one durable move), then
+    calls `recorded`, all under the drafts lock."""
+
+    head: CommitId | None
+    commit: CommitId
+    waiting: list[tuple[str, str]]
+
+    def recorded(self, repo: ContentRepository) -> None:
+        """`draft` is at `commit` now: the index stops listing `waiting` as unfolded."""
+        repo.index.record_fold(str(self.commit), self.waiting)
+
+
+def pending_fold(repo: ContentRepository, ahead: PendingFold | None = None) -> PendingFold | None:
+    """The fold `fold_drafts` would make now, without moving `draft`; None if nothing waits,
+    or there is no room to write it. Only with the drafts lock held. `ahead`, a fold built
+    before the lock was taken (`fold_ahead`), is used if `draft` has not moved since: only the
+    changes made after it are folded here, on top of it."""
+    assert repo.storage.drafts_lock.is_held_here(), "a pending fold is made and moved under the drafts lock"
+    try:
+        return _fold_now(repo, ahead)
+    except StorageFull:
+        log.warning("no room to fold draft changes into refs/heads/draft in %s", repo.name)
+        return None
+
+
+def fold_ahead(repo: ContentRepository) -> PendingFold | None:
+    """The fold of the changes waiting now, built without the drafts lock for `pending_fold` to
+    finish under it: the lock is then held only for what came after. None if nothing waits."""
+    try:
+        return _fold_now(repo, None)
+    except StorageFull:
+        return None  # `pending_fold` tries again, and says so
+
+
+def _fold_now(repo: ContentRepository, ahead: PendingFold | None) -> PendingFold | None:
+    if repo.index.unfolded_mark() is None:
+        return None
+    head, waiting = _waiting(repo)
+    if not waiting:
+        return None
+    with disk_errors():
+        if ahead is not None and ahead.head == head and waiting[: len(ahead.waiting)] == ahead.waiting:
+            later = waiting[len(ahead.waiting) :]
+            if not later:
+                return ahead
+            if not _same_run(repo, ahead.waiting[-1], later[0]):  # else one commit holds both
+                return PendingFold(head, _fold_commit(repo, ahead.commit, later), waiting)
+        return PendingFold(head, _fold_commit(repo, head, waiting), waiting)
+
+
+def _same_run(repo: ContentRepository, before: tuple[str, str], after: tuple[str, str]) -> bool:
+    git = repo.storage.git
+    return _person(read_commit(git, commit_id(before[1]))) == _person(read_commit(git, commit_id(after[1])))
 
 
 def _waiting(repo: ContentRepository) -> tuple[CommitId | None, list[tuple[str, str]]]:

@@ -6,6 +6,8 @@ parts.py         what layers above add to every publish (containers' members, de
 slots.py         seed 002's draft slots: one base_path, one translation per document
 public.py        the public projection of a live entity
 mirror.py        the public copy readers without the draft right may clone
+landing.py       publishes landing on `main`: the fold, a commit each, one durable move
+rounds.py        publishes queued for the publish lock, planned and landed together
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from gitstore.publishing.publish import (
     published_row,
     roll_forward,
 )
+from gitstore.publishing.rounds import PublishRequest, publish_queued
 from gitstore.publishing.slots import DraftSlots
 from gitstore.publishing.unpublishing import put_back_up, serve, serve_at_path, take_down
 
@@ -44,6 +47,7 @@ __all__ = [
     "PublishPart",
     "PublishParts",
     "PublishRecord",
+    "PublishRequest",
     "PublishTarget",
     "PublishedItem",
     "check_note",
@@ -51,6 +55,7 @@ __all__ = [
     "hidden_keys",
     "live_mirror_path",
     "public_files",
+    "publish_queued",
     "publish_row",
     "publish_targets",
     "published_row",

@@ -51,11 +51,11 @@ from gitstore.storage.api import (
     commit_id,
     commit_message,
     commit_tree,
-    copy_objects,
+    copy_missing_trees,
     create_bare,
     first_parent_history,
+    gathered,
     in_order,
-    missing_tree_objects,
     open_bare,
     read_commit,
     read_files,
@@ -64,6 +64,7 @@ from gitstore.storage.api import (
     update_refs,
     write_commit,
     write_files,
+    write_if_large,
 )
 
 __all__ = [
@@ -108,8 +109,7 @@ def sync_live_mirror(repo: ContentRepository) -> int:
         todo = _publishes_after(source, main, projected) if mirror is not None and projected else None
         if todo is None:
             return _rebuild(repo, main)
-        assert mirror is not None
-        return _project(repo, mirror, path, todo)
+        return _project(repo, path, todo)
 
 
 def sync_live_mirror_after_publish(repo: ContentRepository) -> int:
@@ -184,11 +184,10 @@ def _rebuild(repo: ContentRepository, main: CommitId) -> int:
     building, old = path.with_name("live.git.building"), path.with_name("live.git.old")
     for leftover in (building, old):
         shutil.rmtree(leftover, ignore_errors=True)
-    mirror = _create(building)
-    source = repo.storage.git
-    history = _publishes_after(source, main, None)
+    _create(building)
+    history = _publishes_after(repo.storage.git, main, None)
     assert history is not None
-    copied = _project(repo, mirror, building, history)
+    copied = _project(repo, building, history)
     if path.exists():
         os.rename(path, old)
     os.rename(building, path)
@@ -196,31 +195,33 @@ def _rebuild(repo: ContentRepository, main: CommitId) -> int:
     return copied
 
 
-def _project(repo: ContentRepository, mirror: GitHandle, path: Path, commits: list[CommitId]) -> int:
+def _project(repo: ContentRepository, path: Path, commits: list[CommitId]) -> int:
     """Add the projection of each of `commits` (oldest first) on top of the copy's `main`."""
     source = repo.storage.git
-    head = read_ref(mirror, MAIN)
-    root = commit_tree(mirror, head) if head is not None else None
     copied = 0
-    for oid in commits:
-        commit = read_commit(source, oid)
-        changes: dict[str, TreeId | None] = {}
-        wanted: list[TreeId] = []
-        published = published_by(source, oid)
-        live = _live_by(repo, oid, set(published))
-        for key, sha in published.items():
-            changes[key], needs = _public_tree(source, mirror, commit_id(sha), live)
-            wanted += needs
-        copied += copy_objects(source, path, missing_tree_objects(source, mirror, wanted))
-        tree = update_aggregate(mirror, root, changes)
-        head = write_commit(
-            mirror,
-            public_signature(commit.author),
-            _public_message(commit.message, oid),
-            tree,
-            [head] if head is not None else [],
-        )
-        root = tree
+    with gathered(path) as mirror:
+        head = read_ref(mirror, MAIN)
+        root = commit_tree(mirror, head) if head is not None else None
+        for oid in commits:
+            commit = read_commit(source, oid)
+            changes: dict[str, TreeId | None] = {}
+            wanted: list[TreeId] = []
+            published = published_by(source, oid)
+            live = _live_by(repo, oid, set(published))
+            for key, sha in published.items():
+                changes[key], needs = _public_tree(source, mirror, commit_id(sha), live)
+                wanted += needs
+            copied += copy_missing_trees(source, mirror, wanted)
+            tree = update_aggregate(mirror, root, changes)
+            head = write_commit(
+                mirror,
+                public_signature(commit.author),
+                _public_message(commit.message, oid),
+                tree,
+                [head] if head is not None else [],
+            )
+            root = tree
+            write_if_large(mirror)
     if head is not None and commits:
         # every object is on disk, and durable once a ref moves (storage.durability)
         update_refs(mirror, {MAIN: head})

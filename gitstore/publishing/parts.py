@@ -34,7 +34,11 @@ class PublishPart:
         return None
 
     def expand(self, repo: ContentRepository, targets: list[PublishTarget]) -> list[PublishTarget]:
-        """The targets, with what they bring along. Runs holding the publish and drafts locks."""
+        """The targets, with what they bring along. Runs holding the publish lock, and the
+        drafts lock unless a round of publishes is planned ahead of it (gitstore.publishing.rounds):
+        then it must read the drafts only through the targets' tips, or make the publish go
+        alone (one that brings members along holds them), and the round is planned again under
+        the drafts lock if it read more."""
         return targets
 
     def describe(self, repo: ContentRepository, rows: list[PublishedRow]) -> dict[str, list[str]]:

@@ -2,14 +2,16 @@
 
 One ref is the commit point: `refs/heads/main`. A publish writes one commit there whose tree
 holds every live entity and whose message lists what moved (`Gitstore-Published: key sha`).
-Only after that compare-and-swap succeeds are the derived pieces moved: `refs/published/<key>`
-and the index. A crash in between leaves `main` ahead of them; `roll_forward` (run at startup
-and before every publish) finishes the job, and readers consult main's newest entry first
-(gitstore.entities.snapshots), so nobody sees half a publish. libgit2's multi-ref transaction
-is not crash-atomic (measured: kill -9 left partial state 40 times out of 40), which is why
-it is not the commit point.
+The derived pieces follow it: `refs/published/<key>` (renamed after `main` in the same durable
+move while they are few, gitstore.publishing.landing) and the index. A crash in between leaves
+`main` ahead of them; `roll_forward` (run at startup and before every publish) finishes the
+job, and readers consult main's newest entry first (gitstore.entities.snapshots), so nobody
+sees half a publish. libgit2's multi-ref transaction is not crash-atomic (measured: kill -9
+left partial state 40 times out of 40), which is why it is not the commit point.
 
 Publishes serialise on the repository's publish lock; they never rewind a published ref.
+Planning (`prepare_publish`) and landing are separate steps so that publishes queued for the
+lock can land together (gitstore.publishing.rounds).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from gitstore.entities.api import (
     Author,
@@ -24,7 +27,6 @@ from gitstore.entities.api import (
     Snapshot,
     document_id,
     draft_tip,
-    folded_draft_head,
     format_message,
     holding,
     is_placeholder,
@@ -47,16 +49,17 @@ from gitstore.errors import (
     VersionNotFound,
 )
 from gitstore.index.api import PublishedRow, PublishRow
+from gitstore.publishing.landing import Prepared, land
 from gitstore.repository import MAIN, ContentRepository, published_ref
 from gitstore.storage.api import (
     CommitId,
     GitHandle,
+    TreeId,
     after_commit_point,
     commit_id,
-    commit_on_ref,
     commit_tree,
     disk_errors,
-    ensure_room,
+    first_parent_history,
     in_order,
     is_ancestor,
     is_commit,
@@ -156,7 +159,8 @@ class PublishRecord:
 
 
 #: What a layer above adds to a publish's targets (gitstore.publishing.parts): the targets,
-#: with what they bring along. Runs holding the publish and drafts locks.
+#: with what they bring along. Runs holding the publish lock (and the drafts lock, but for a
+#: round planned ahead of it: PublishPart.expand).
 Expand = Callable[[list[PublishTarget]], list[PublishTarget]]
 
 #: What a layer above records in a publish commit about each entity it moves: given the rows
@@ -200,48 +204,90 @@ def publish_targets(
     check_note(note)
     with disk_errors(), holding(repo, "publish", roll_forward):
         with holding(repo, "drafts", roll_forward_drafts):
-            plan = _plan(repo, expand(list(targets)) if expand is not None else targets)
-            if not plan:
-                return PublishRecord(None, author, None, [])
-            displace = _check_live_uniqueness(repo, plan)
-            if displace:
-                plan.update(_displace(repo, displace))
             git = repo.storage.git
             main = read_ref(git, MAIN)
             root = commit_tree(git, main) if main is not None else None
-            tree = update_aggregate(git, root, {k: None if s.deleted else s.tree for k, s in plan.items()})
-            sig = signature(author)
-            rows = [published_row(git, k, s.commit) for k, s in sorted(plan.items())]
-            described = describe(rows) if describe else {}
-            ensure_room(repo.path)
-            # Which drafts existed when this went live orders publishes among draft changes
-            # exactly (gitstore.events), which commit times to the second cannot. It is read,
-            # folded first, under the drafts lock held until main moves: a change folded in
-            # between would reach a feed reader before this publish, and every later read would
-            # put it after.
-            drafts = folded_draft_head(repo)
-            message = _message(plan, drafts, note, summary, described)
-            commit = commit_on_ref(git, MAIN, expected=main, author=sig, message=message, tree=tree)
+            prepared = prepare_publish(
+                repo, targets, author=author, note=note, summary=summary, describe=describe, expand=expand, root=root
+            )
+            if prepared is None:
+                return PublishRecord(None, author, None, [])
+            (commit,) = land(repo, main, [prepared])
         # The published refs and the index follow main under the publish lock alone: writers
-        # of drafts need not wait for their durable moves.
+        # of drafts need not wait for them.
         with after_commit_point(f"the publish {commit}"):
-            _apply(repo, commit)
-    items = [PublishedItem(k, str(s.commit), s.version, s.edition, s.deleted) for k, s in sorted(plan.items())]
-    return PublishRecord(str(commit), author, signature_time(sig), items)
+            apply_publish(repo, commit)
+    return publish_record(prepared, commit, author)
+
+
+def prepare_publish(
+    repo: ContentRepository,
+    targets: Sequence[PublishTarget],
+    *,
+    author: Author,
+    note: PublishNote,
+    summary: str | None = None,
+    describe: Describe | None = None,
+    expand: Expand | None = None,
+    root: TreeId | None,
+    chosen: dict[str, CommitId] | None = None,
+) -> Prepared | None:
+    """`publish_targets`' plan and checks, holding the publish and drafts locks, on top of
+    aggregate tree `root`; None if nothing needs publishing. Raises what it raises. `chosen`,
+    if given, is filled with the commit each target (expanded) asked for, those already live
+    too: what the plan read of the live site (gitstore.publishing.rounds)."""
+    plan = _plan(repo, expand(list(targets)) if expand is not None else targets, {} if chosen is None else chosen)
+    if not plan:
+        return None
+    displace = _check_live_uniqueness(repo, plan)
+    if displace:
+        plan.update(_displace(repo, displace))
+    git = repo.storage.git
+    tree = update_aggregate(git, root, {k: None if s.deleted else s.tree for k, s in plan.items()})
+    rows = [published_row(git, k, s.commit) for k, s in sorted(plan.items())]
+    described = describe(rows) if describe else {}
+    return Prepared(
+        plan, tree, signature(author), partial(_message, plan, note=note, summary=summary, described=described)
+    )
+
+
+def publish_record(prepared: Prepared, commit: CommitId, author: Author) -> PublishRecord:
+    """What a publish that landed as `commit` answers."""
+    items = [PublishedItem(k, str(s.commit), s.version, s.edition, s.deleted) for k, s in sorted(prepared.plan.items())]
+    return PublishRecord(str(commit), author, signature_time(prepared.sig), items)
 
 
 def roll_forward(repo: ContentRepository) -> bool:
     """Make `refs/published/*` and the index agree with `main`. Idempotent; True if it did work."""
     git = repo.storage.git
     main = read_ref(git, MAIN)
-    if main is None or repo.index.meta("main_head") == str(main):
+    applied = repo.index.meta("main_head")
+    if main is None or applied == str(main):
         return False
     with in_order(repo.storage, "publish"):
-        _apply(repo, main)
+        for commit in _not_applied(git, main, applied):
+            apply_publish(repo, commit)
     return True
 
 
-def _plan(repo: ContentRepository, targets: Iterable[PublishTarget]) -> dict[str, Snapshot]:
+def _not_applied(git: GitHandle, main: CommitId, applied: str | None) -> list[CommitId]:
+    """The publish commits from the one after `applied` (the index's `main_head`) to `main`,
+    oldest first: publishes queued together land as several commits in one durable move
+    (gitstore.publishing.rounds), so a crash, or a full disk, after it can leave more than
+    `main` itself unapplied. None applied: all of main's history. An `applied` not in main's
+    history (not gitstore's doing): `main` alone, as before; a rebuild is the repair's
+    (gitstore.upkeep)."""
+    if applied is None:
+        return list(first_parent_history(git, main))[::-1]
+    done = commit_id(applied)
+    if not (is_commit(git, done) and is_ancestor(git, done, main)):
+        return [main]
+    return list(first_parent_history(git, main, stop_at=done))[::-1]
+
+
+def _plan(
+    repo: ContentRepository, targets: Iterable[PublishTarget], chosen_by_key: dict[str, CommitId]
+) -> dict[str, Snapshot]:
     git = repo.storage.git
     plan: dict[str, Snapshot] = {}
     for target in targets:
@@ -257,6 +303,7 @@ def _plan(repo: ContentRepository, targets: Iterable[PublishTarget]) -> dict[str
             chosen = _commit_of_version(repo, key, target.version)
         else:
             chosen = tip
+        chosen_by_key[key] = chosen
         live = published_commit(repo, key)
         if live == chosen:
             continue
@@ -357,6 +404,7 @@ def _displace(repo: ContentRepository, displace: dict[str, str]) -> dict[str, Sn
 def _message(
     plan: dict[str, Snapshot],
     drafts: CommitId | None,
+    *,
     note: PublishNote,
     summary: str | None,
     described: dict[str, list[str]],
@@ -372,7 +420,7 @@ def _message(
     return format_message(summary, trailers + ([("Drafts", str(drafts))] if drafts is not None else []))
 
 
-def _apply(repo: ContentRepository, main: CommitId) -> None:
+def apply_publish(repo: ContentRepository, main: CommitId) -> None:
     """Move the derived refs and index to what publish commit `main` says. Idempotent."""
     git = repo.storage.git
     moved = {key: commit_id(sha) for key, sha in newest_publish(repo, main).items()}

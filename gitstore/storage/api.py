@@ -53,12 +53,13 @@ from gitstore.storage.lock_order import LOCK_ORDER, LockName, in_order, in_order
 from gitstore.storage.locks import PATIENT, LockBudget, RepoLock, try_flock
 from gitstore.storage.loose import guarded_odb, read_loose
 from gitstore.storage.missing import missing_object, object_errors
-from gitstore.storage.objects import copy_objects, missing_tree_objects
+from gitstore.storage.objects import copy_missing_trees, gathered, write_if_large
 from gitstore.storage.pack_fetch import fetch_objects
 from gitstore.storage.packed_refs import LoosePacked, pack_loose_refs, read_packed_refs, update_refs_packed
 from gitstore.storage.packs import Identity, write_commit
 from gitstore.storage.refs import (
     EVERY_REF_LOCK,
+    PACKED_THRESHOLD,
     clear_stale_ref_lock,
     commit_on_ref,
     delete_ref,
@@ -92,6 +93,7 @@ from gitstore.storage.trees import (
 __all__ = [
     "EVERY_REF_LOCK",
     "LOCK_ORDER",
+    "PACKED_THRESHOLD",
     "PATIENT",
     "BlamedLine",
     "BlobId",
@@ -123,7 +125,7 @@ __all__ = [
     "clone_refs",
     "commit_tree",
     "configure_libgit2",
-    "copy_objects",
+    "copy_missing_trees",
     "create_bare",
     "delete_ref",
     "disk_errors",
@@ -138,6 +140,7 @@ __all__ = [
     "first_parent_history",
     "fsync_dir",
     "fsync_method",
+    "gathered",
     "gitstore_signature",
     "guard_repository",
     "guarded_odb",
@@ -151,7 +154,6 @@ __all__ = [
     "is_commit",
     "merge_text",
     "missing_object",
-    "missing_tree_objects",
     "move_ref",
     "object_errors",
     "open_bare",
@@ -188,5 +190,6 @@ __all__ = [
     "write_atomically",
     "write_commit",
     "write_files",
+    "write_if_large",
     "write_settings",
 ]

@@ -23,8 +23,6 @@ from gitstore.storage.packs import ObjectBuffer, attach
 
 _configured = False
 _configure_guard = threading.Lock()
-# Asked before the packs and loose objects on disk, so new objects land in the buffer.
-_BUFFER_PRIORITY = 100
 
 
 def configure_libgit2() -> None:
@@ -96,7 +94,6 @@ class GitRepository:
             return
         buffer = ObjectBuffer(self.path / "objects")
         handle = self.new_handle()
-        handle.odb.add_backend(buffer, _BUFFER_PRIORITY)
         attach(handle, buffer)
         local.buffered, local.buffered_flush = handle, buffer.flush
         try:

@@ -38,9 +38,11 @@ import pygit2
 from gitstore.storage.commits import CommitId, GitHandle, Signature, TreeId
 from gitstore.storage.loose import add_loose
 
-__all__ = ["ObjectBuffer", "attach", "object_writer", "write_commit", "write_pack"]
+__all__ = ["ObjectBuffer", "attach", "attached", "object_writer", "write_commit", "write_pack"]
 
 _KIND_NAMES = {1: b"commit", 2: b"tree", 3: b"blob", 4: b"tag"}
+# Asked before the packs and loose objects on disk, so new objects land in the buffer.
+_BUFFER_PRIORITY = 100
 _attached: weakref.WeakKeyDictionary[pygit2.Repository, ObjectBuffer] = weakref.WeakKeyDictionary()
 
 
@@ -51,21 +53,39 @@ class ObjectBuffer(pygit2.OdbBackend):
         super().__init__()
         self._objects_dir = objects_dir
         self._held: dict[pygit2.Oid, tuple[int, bytes]] = {}
+        self._bytes = 0
 
     def __len__(self) -> int:
         return len(self._held)
 
+    def __contains__(self, oid: object) -> bool:
+        return oid in self._held
+
+    def held_objects(self) -> list[tuple[pygit2.Oid, tuple[int, bytes]]]:
+        """Every held object: (id, (git type number, content))."""
+        return list(self._held.items())
+
+    def held_bytes(self) -> int:
+        return self._bytes
+
     def add(self, kind: int, data: bytes) -> pygit2.Oid:
         """Hold an object written by gitstore itself; its id, as git computes it."""
         oid = pygit2.Oid(raw=hashlib.sha1(b"%s %d\0%s" % (_KIND_NAMES[kind], len(data), data)).digest())
-        self._held[oid] = (kind, data)
+        self.hold(oid, kind, data)
         return oid
+
+    def hold(self, oid: pygit2.Oid, kind: int, data: bytes) -> None:
+        """Hold an object read from another object database, which checked it is `oid`."""
+        if oid not in self._held:
+            self._bytes += len(data)
+        self._held[oid] = (kind, data)
 
     def flush(self) -> int:
         """Write every held object to disk as one pack; returns how many. Call it before any ref
         names one of them."""
         written = write_pack(self._objects_dir / "pack", self._held)
         self._held.clear()
+        self._bytes = 0
         return written
 
     def read_cb(self, oid: pygit2.Oid) -> tuple[int, bytes]:
@@ -97,13 +117,19 @@ class ObjectBuffer(pygit2.OdbBackend):
         """Nothing on disk to look at again."""
 
     def write_cb(self, oid: pygit2.Oid, data: bytes, kind: int) -> None:
-        self._held[oid] = (int(kind), bytes(data))
+        self.hold(oid, int(kind), bytes(data))
 
 
 def attach(repo: pygit2.Repository, buffer: ObjectBuffer) -> None:
-    """Make `buffer` where `write_files` and `write_commit` put objects written through `repo`
-    (the handle whose object database it was added to)."""
+    """Make `buffer` where `repo` (a handle of its own, which keeps it) holds new objects:
+    those libgit2 writes, and those `write_files` and `write_commit` write through it."""
+    repo.odb.add_backend(buffer, _BUFFER_PRIORITY)
     _attached[repo] = buffer
+
+
+def attached(repo: pygit2.Repository) -> ObjectBuffer:
+    """The buffer `attach` gave `repo`."""
+    return _attached[repo]
 
 
 def object_writer(repo: pygit2.Repository) -> Callable[[int, bytes], pygit2.Oid]:

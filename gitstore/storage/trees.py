@@ -10,7 +10,8 @@ entity's own commit, so comparing ids tells whether two views hold the same cont
 from __future__ import annotations
 
 import hashlib
-from collections import defaultdict
+import re
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
@@ -18,9 +19,6 @@ import pygit2
 
 from gitstore.storage.commits import BlobId, GitHandle, ObjectId, TreeId
 from gitstore.storage.packs import object_writer
-
-TREE = pygit2.enums.FileMode.TREE
-BLOB = pygit2.enums.FileMode.BLOB
 
 AGGREGATE_README = """\
 This tree is written by gitstore. Do not edit it by hand: it is rebuilt from each entity's own
@@ -162,36 +160,64 @@ def update_aggregate(
 ) -> TreeId:
     """A new aggregate root: `root_id` with each key's subtree set to its tree, or removed (None).
 
-    Only the root and the shards that changed are rewritten.
+    Only the root and the shards that changed are rewritten. The trees are made here, as
+    `write_files` makes an entity's, not by libgit2's tree builder: that one read back each
+    entry it was given to check its type, and asked every backend whether each tree it wrote
+    was there already, through Python callbacks for loose objects.
     """
-    root: pygit2.Tree | None = repo[root_id] if root_id is not None else None  # type: ignore[assignment]
-    by_shard: dict[str, dict[str, TreeId | None]] = defaultdict(dict)
-    for key, tree_id in changes.items():
-        by_shard[shard_of(key)][key] = tree_id
-    root_builder = repo.TreeBuilder(root) if root is not None else repo.TreeBuilder()
-    if root is None or "README" not in root:
-        root_builder.insert("README", repo.create_blob(AGGREGATE_README.encode()), BLOB)
+    write = object_writer(repo)
+    by_shard: dict[bytes, dict[bytes, TreeId | None]] = defaultdict(dict)
+    for key, tree in changes.items():
+        by_shard[shard_of(key).encode()][key.encode()] = tree
+    root = _entries(repo, root_id)
+    if b"README" not in root:
+        root[b"README"] = _entry(b"100644", b"README", write(3, AGGREGATE_README.encode()).raw)
     for shard, shard_changes in by_shard.items():
-        existing = _child_tree(repo, root, shard)
-        builder = repo.TreeBuilder(existing) if existing is not None else repo.TreeBuilder()
-        for key, tree_id in shard_changes.items():
-            if tree_id is None:
-                if builder.get(key) is not None:
-                    builder.remove(key)
+        existing = root.get(shard)
+        entries = _entries(repo, TreeId(pygit2.Oid(raw=existing[1][-20:]))) if existing else {}
+        for name, subtree in shard_changes.items():
+            if subtree is None:
+                entries.pop(name, None)
             else:
-                builder.insert(key, tree_id, TREE)
-        if len(builder):
-            root_builder.insert(shard, builder.write(), TREE)
-        elif root_builder.get(shard) is not None:
-            root_builder.remove(shard)
-    return TreeId(root_builder.write())
+                entries[name] = _entry(_TREE_MODE, name, subtree.raw)
+        if entries:
+            root[shard] = _entry(_TREE_MODE, shard, _write_tree(write, entries))
+        else:
+            root.pop(shard, None)
+    return TreeId(pygit2.Oid(raw=_write_tree(write, root)))
 
 
-def _child_tree(repo: GitHandle, root: pygit2.Tree | None, name: str) -> pygit2.Tree | None:
-    if root is None:
-        return None
+#: One entry of a tree object as stored: (the key git sorts it by, its bytes in the tree).
+_Entry = tuple[bytes, bytes]
+_TREE_MODE = b"40000"
+_ENTRY = re.compile(rb"((\d+) ([^\0]+)\0.{20})", re.DOTALL)
+# The entries of the trees written last, by raw id: the next update starts from them (a
+# publish's new root is the next publish's old one), so only new trees are ever parsed.
+_parsed: OrderedDict[bytes, dict[bytes, _Entry]] = OrderedDict()
+_PARSED_AT_MOST = 64
+
+
+def _entry(mode: bytes, name: bytes, raw_id: bytes) -> _Entry:
+    # git sorts a subtree as if its name ended in "/"
+    return (name + b"/" if mode == _TREE_MODE else name), b"%s %s\0%s" % (mode, name, raw_id)
+
+
+def _entries(repo: GitHandle, tree: TreeId | None) -> dict[bytes, _Entry]:
+    """The entries of `tree` by name, to change and write with `_write_tree`."""
+    if tree is None:
+        return {}
     try:
-        entry = root[name]
+        return dict(_parsed[tree.raw])
     except KeyError:
-        return None
-    return repo[entry.id]  # type: ignore[return-value]
+        pass
+    data: bytes = repo[tree].read_raw()
+    return {name: (name + b"/" if mode == _TREE_MODE else name, whole) for whole, mode, name in _ENTRY.findall(data)}
+
+
+def _write_tree(write: Callable[[int, bytes], pygit2.Oid], entries: dict[bytes, _Entry]) -> bytes:
+    """Write a tree of `entries`, in git's order; its raw id."""
+    raw: bytes = write(2, b"".join([whole for _, whole in sorted(entries.values())])).raw
+    _parsed[raw] = entries
+    if len(_parsed) > _PARSED_AT_MOST:
+        _parsed.popitem(last=False)
+    return raw

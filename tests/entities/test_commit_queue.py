@@ -20,7 +20,7 @@ from gitstore.entities.snapshots import draft_tip
 from gitstore.entities.trailers import parse_repeated
 from gitstore.errors import BasePathTaken, Busy, StaleVersion
 from gitstore.publishing.api import PublishTarget
-from gitstore.storage.api import GitRepository, LockBudget, init_bare
+from gitstore.storage.api import GitRepository, LockBudget, RepoLock, init_bare
 from tests.conftest import ADA, GRACE, fsck_strict, git, held_flock, settle
 
 
@@ -65,26 +65,37 @@ class Writers:
             assert not thread.is_alive()
 
 
+def recorded_moves(monkeypatch: pytest.MonkeyPatch, module: Any, prefix: str = "") -> list[list[str]]:
+    """The refs each durable move (`set_refs`, as `module` calls it) moved, in order, each
+    without `prefix`."""
+    moved: list[list[str]] = []
+    real = module.set_refs
+
+    def recording(git: Any, moves: Any) -> None:
+        moved.append([ref.removeprefix(prefix) for ref, _, _ in moves])
+        real(git, moves)
+
+    monkeypatch.setattr(module, "set_refs", recording)
+    return moved
+
+
 @pytest.fixture
 def rounds(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
     """The refs each durable move of a round moved, in order."""
-    moved: list[list[str]] = []
-    real = entity_rounds.set_refs
-
-    def recording(git: Any, moves: Any) -> None:
-        moved.append([ref.removeprefix("refs/drafts/") for ref, _, _ in moves])
-        real(git, moves)
-
-    monkeypatch.setattr(entity_rounds, "set_refs", recording)
-    return moved
+    return recorded_moves(monkeypatch, entity_rounds, "refs/drafts/")
 
 
 def hold_drafts_lock(repo: ContentRepository) -> tuple[threading.Event, threading.Thread]:
     """Hold the drafts lock in another thread until the returned event is set."""
+    return hold_lock(repo.storage.drafts_lock)
+
+
+def hold_lock(lock: RepoLock) -> tuple[threading.Event, threading.Thread]:
+    """Hold `lock` in another thread until the returned event is set."""
     taken, release = threading.Event(), threading.Event()
 
     def hold() -> None:
-        with repo.storage.drafts_lock.held():
+        with lock.held():
             taken.set()
             release.wait(30)
 
