@@ -50,7 +50,7 @@ from api.schemas import RepoCreate
 from gitstore import errors
 from gitstore.cluster.api import HEADER, LIVENESS_SECONDS, Forwarded, forwarded_header, verify_forwarded
 
-__all__ = ["Cluster", "Forwarding", "install", "repository_of"]
+__all__ = ["FORWARDED_BY", "Cluster", "Forwarding", "install", "repository_of"]
 
 log = logging.getLogger("gitstore.api")
 
