@@ -8,6 +8,7 @@ then the heartbeat (every second) and LISTEN threads.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -19,7 +20,7 @@ from gitstore.cluster.fencing import Fences
 from gitstore.cluster.notify import Listener
 from gitstore.cluster.routes import RouteCache
 from gitstore.cluster.schema import CREDENTIALS_CHANNEL, ROUTES_CHANNEL
-from gitstore.errors import ControlPlaneUnavailable, NodeNameClash, RepositoryExists, RepositoryNotFound
+from gitstore.errors import ControlPlaneUnavailable, NodeNameClash, NotOwner, RepositoryExists, RepositoryNotFound
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -75,7 +76,8 @@ class ClusterNode:
             self._adopt_and_guard(store)
         except BaseException:
             self.fences.unguard_all()
-            self.plane.leave(self.name)
+            with contextlib.suppress(ControlPlaneUnavailable):  # what failed may have been PostgreSQL
+                self.plane.leave(self.name)
             raise
         self._heartbeat.start()
         self._listener.start()
@@ -154,8 +156,6 @@ class ClusterNode:
         """Create `name` here if the control plane places it here (or already did: a request
         forwarded by the node that placed it). Raises RepositoryExists, NotOwner (placed on
         another node), NoNodeAvailable, ControlPlaneUnavailable."""
-        from gitstore.errors import NotOwner
-
         route = self.routes.refresh(name)
         placed_now = route is None
         if route is None:
