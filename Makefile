@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 export GITSTORE_DATA ?= $(CURDIR)/data
 
-.PHONY: serve test chromium lint typecheck check bench fuzz load scale relay-soak crash clean
+.PHONY: serve test chromium lint typecheck check bench fuzz load scale relay-soak crash cluster-bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -72,6 +72,12 @@ scale: $(STAMP)
 # five broker restarts mid-stream instead of one each (several minutes).
 relay-soak: $(STAMP)
 	GITSTORE_RELAY_SOAK=5 $(BIN)/pytest tests/relay/test_rabbitmq.py -p no:randomly -o timeout=3600
+
+# Cluster mode (issue 23) on loopback: its own PostgreSQL and gitstore nodes; forwarding's added
+# latency (live GET, PUT) against asking the owner and against a redirect, write throughput of
+# one node and of three (per node), and the move pause (a few minutes; needs PostgreSQL 15).
+cluster-bench: $(STAMP)
+	$(BIN)/python -m bench.cluster
 
 clean:
 	rm -rf $(VENV) data

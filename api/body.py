@@ -43,7 +43,7 @@ async def body_chunks(request: Request, limit: int) -> AsyncIterator[bytes]:
     leaves a long gap, that still lets a large import over a slow link finish."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _too_large(limit)
+        raise too_large(limit)
     timeout = request.app.state.settings.body_timeout
     started = asyncio.get_running_loop().time()
     size = 0
@@ -55,10 +55,10 @@ async def body_chunks(request: Request, limit: int) -> AsyncIterator[bytes]:
         except StopAsyncIteration:
             return
         except TimeoutError:
-            raise _timed_out(timeout) from None
+            raise timed_out(timeout) from None
         size += len(chunk)
         if size > limit:
-            raise _too_large(limit)
+            raise too_large(limit)
         yield chunk
 
 
@@ -122,7 +122,7 @@ def _exact_integer(text: str) -> int:
     return value
 
 
-def _too_large(limit: int) -> HTTPProblem:
+def too_large(limit: int) -> HTTPProblem:
     return HTTPProblem(
         413,
         "payload-too-large",
@@ -132,7 +132,7 @@ def _too_large(limit: int) -> HTTPProblem:
     )
 
 
-def _timed_out(timeout: float) -> HTTPProblem:
+def timed_out(timeout: float) -> HTTPProblem:
     # The rest of the body may still arrive; closing is the only way not to read it as a request.
     return HTTPProblem(
         408,

@@ -18,7 +18,7 @@ from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 
-from api import cluster, docs, git_http, metrics, oauth, openapi, problems, readers, ui
+from api import cluster, docs, forwarding, git_http, metrics, oauth, openapi, problems, readers, ui
 from api.background import fold_all, keep_folding, keep_house
 from api.logs import install_scrubbing
 from api.methods import Methods
@@ -115,6 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["ETag", "Location", "Retry-After"],
             max_age=600,
         )
+    forwarding.install(app)  # outermost: a repository another node owns is answered there
     app.include_router(oauth.router)
     app.include_router(admin.router)
     app.include_router(repos.router)

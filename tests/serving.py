@@ -23,10 +23,15 @@ def free_port() -> int:
 
 
 def start_server(
-    data: Path, *, anonymous: str = "none", port: int | None = None, env: dict[str, str] | None = None
+    data: Path,
+    *,
+    anonymous: str = "none",
+    port: int | None = None,
+    env: dict[str, str] | None = None,
+    app: tuple[str, ...] = UVICORN_APP,
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """Start uvicorn on `data` (with `env` added to its environment) and wait until /health
-    answers. Returns (process, base url)."""
+    """Start uvicorn on `data` (with `env` added to its environment; `app` names the app
+    factory) and wait until /health answers. Returns (process, base url)."""
     port = port or free_port()
     env = (
         os.environ
@@ -36,7 +41,7 @@ def start_server(
     log_path = data.parent / f"server-{port}-{time.monotonic_ns()}.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", *UVICORN_APP, "--host", "127.0.0.1", "--port", str(port)],
+            [sys.executable, "-m", "uvicorn", *app, "--host", "127.0.0.1", "--port", str(port)],
             cwd=ROOT,
             env=env,
             stdout=log,

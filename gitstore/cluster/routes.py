@@ -50,6 +50,14 @@ class RouteCache:
                 raise
             return known  # type: ignore[return-value]
 
+    def cached(self, repo: str) -> tuple[bool, Route | None]:
+        """(True, the route) if the cache answers without PostgreSQL, else (False, None): what an
+        event loop may ask without blocking on a query (api.forwarding on every request)."""
+        if not self.trusted:
+            return False, None
+        cached = self._routes.get(repo, _MISSING)
+        return (False, None) if cached is _MISSING else (True, cached)  # type: ignore[return-value]
+
     def refresh(self, repo: str) -> Route | None:
         """Ask PostgreSQL again (a stale route cost a 421), and cache the answer."""
         generation = self._generation
