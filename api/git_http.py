@@ -4,6 +4,11 @@
                            right; anyone else is challenged with 401, or refused with 403)
     /git/live/<repo>.git   the public copy: what is live, one commit per publish, and no
                            object of any draft (gitstore.publishing.mirror; the read right)
+    /internal/cluster/git/<repo>.git
+                           the repository itself for another node copying it (a cluster move):
+                           only that node's git password opens it (api.nodes), and it is served
+                           as it is, never folded first (a fold moves a ref, which a repository
+                           fenced for its move refuses)
 
 Each URL always serves the same repository, whoever asks, so a `git fetch --prune` with and
 without a token never deletes refs, and asking the full remote for drafts without the right
@@ -34,19 +39,22 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth import current_principal, require_preview, require_visible
 from api.body import read_body
+from api.nodes import fetching_node
 from api.problems import HTTPProblem
 from gitstore import ContentRepository, Store
 from gitstore.entities.api import folded_draft_head
 from gitstore.publishing.api import ensure_live_mirror
 
 router = APIRouter(prefix="/git", tags=["git"])
+nodes = APIRouter(prefix="/internal/cluster/git", include_in_schema=False)
 
 _GIT_PROTOCOL = re.compile(r"version=[0-9]")
 _semaphores: dict[str, asyncio.Semaphore] = {}
 
 
-async def _served_path(request: Request, name: str, *, live: bool) -> Path:
-    return await run_in_threadpool(_public_copy if live else _full_repository, request, name)
+async def _served_path(request: Request, name: str, *, live: bool, node: bool = False) -> Path:
+    serve = _as_it_is if node else _public_copy if live else _full_repository
+    return await run_in_threadpool(serve, request, name)
 
 
 def _full_repository(request: Request, name: str) -> Path:
@@ -54,6 +62,23 @@ def _full_repository(request: Request, name: str) -> Path:
     require_preview(current_principal(request), repo, request)
     folded_draft_head(repo)  # a clone sees `draft` with every change made so far folded in
     return repo.path
+
+
+def _as_it_is(request: Request, name: str) -> Path:
+    store: Store = request.app.state.store
+    return store.repository(name).path
+
+
+def _a_node_copying(request: Request, name: str) -> None:
+    """Only another node of the cluster, with its git password for this repository."""
+    if fetching_node(request, name) is None:
+        raise HTTPProblem(
+            401,
+            "unauthenticated",
+            "Authentication required",
+            "this remote serves the nodes of the cluster only",
+            headers={"WWW-Authenticate": 'Basic realm="gitstore nodes"'},
+        )
 
 
 def _public_copy(request: Request, name: str) -> Path:
@@ -132,15 +157,26 @@ async def live_upload_pack(repo: str, request: Request) -> StreamingResponse:
     return await _fetch(request, repo, live=True)
 
 
-async def _advertise(request: Request, repo: str, service: str | None, *, live: bool) -> Response:
-    await run_in_threadpool(_visible_repository, request, repo)
+@nodes.get("/{repo}.git/info/refs", responses=_ADVERTISEMENT)
+async def node_info_refs(repo: str, request: Request, service: str | None = None) -> Response:
+    return await _advertise(request, repo, service, live=False, node=True)
+
+
+@nodes.post("/{repo}.git/git-upload-pack", responses=_RESULT)
+async def node_upload_pack(repo: str, request: Request) -> StreamingResponse:
+    _a_node_copying(request, repo)  # cheap (one HMAC), and _fetch reads the body first
+    return await _fetch(request, repo, live=False, node=True)
+
+
+async def _advertise(request: Request, repo: str, service: str | None, *, live: bool, node: bool = False) -> Response:
+    await run_in_threadpool(_a_node_copying if node else _visible_repository, request, repo)
     if service == "git-receive-pack":
         raise _refuse_push()
     if service != "git-upload-pack":
         raise HTTPProblem(
             403, "dumb-http-refused", "Dumb HTTP refused", "only smart HTTP is served: use git 1.6.6 or newer"
         )
-    path = await _served_path(request, repo, live=live)
+    path = await _served_path(request, repo, live=live, node=node)
     env = _git_env(request)
     settings = request.app.state.settings
     proc = await asyncio.create_subprocess_exec(
@@ -165,9 +201,9 @@ async def _advertise(request: Request, repo: str, service: str | None, *, live: 
     )
 
 
-async def _fetch(request: Request, repo: str, *, live: bool) -> StreamingResponse:
+async def _fetch(request: Request, repo: str, *, live: bool, node: bool = False) -> StreamingResponse:
     settings = request.app.state.settings
-    path = await _served_path(request, repo, live=live)
+    path = await _served_path(request, repo, live=live, node=node)
     # Read the whole request before streaming the answer: Starlette's disconnect listener
     # would otherwise consume the body and the clone would hang.
     body = _decode(

@@ -39,6 +39,7 @@ from api.routers import (
     repos,
     webhooks,
 )
+from api.routers import cluster as cluster_admin
 from api.settings import Settings
 from gitstore import Store
 from gitstore.access.api import Credentials
@@ -102,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.rate_limiter = RateLimiter(settings.rate_limit)
     app.state.relay = None
     cluster.install(app, settings)  # cluster mode (GITSTORE_CLUSTER_DSN); nothing when embedded
+    cluster_admin.install(app)  # /admin/cluster: moves and drains (after cluster: its node runs them)
     problems.install(app)
     readers.install(app)
     app.add_middleware(Methods)

@@ -65,6 +65,8 @@ PROBLEMS: dict[type[errors.GitstoreError], tuple[int, str, str]] = {
     errors.NodeDown: (409, "node-down", "Node down"),
     errors.MoveInProgress: (409, "move-in-progress", "The repository is already moving"),
     errors.MoveToOwner: (409, "move-to-owner", "The repository already lives there"),
+    # The other node is what failed (it did not answer, or its copy differs): a gateway's error.
+    errors.MoveFailed: (502, "move-failed", "The move could not finish"),
     errors.StorageFull: (507, "storage-full", "Insufficient storage"),
     # Not 503: retrying cannot help until an operator restores the object (docs/decisions/0005).
     errors.CorruptObject: (500, "corrupt-object", "Stored content is damaged"),

@@ -18,8 +18,9 @@ throughput   Acknowledged PUTs per second from `--writers` concurrent clients fo
              one node, then three (repositories spread by placement) written through their
              owners and through random nodes. Per node, too: two cores cannot show three nodes
              scaling, only what a node costs.
-move pause   The hook for moving repositories (`MOVE_PAUSE_SIZES`, `move_pause`): the write
-             pause while a repository of 1k, 10k and 100k entities moves under load.
+move pause   The write pause while a repository of 1k, 10k and 100k entities (`--move-sizes`)
+             moves to another node under four writers (`move_pause`): the move's own, fence to
+             flip, step by step, and what the writers saw.
 
 Prints JSON. The machine is shared and noisy: compare figures of one run with each other.
 """
@@ -44,6 +45,8 @@ from typing import Any
 import httpx2 as httpx
 import orjson
 
+from tests.cluster.moving import Writers, pauses, percentile, start_move, wait_for_move
+from tests.cluster.moving import seed_on_disk as seed_entities
 from tests.cluster.nodes import Node, nodes
 from tests.cluster.postgres import Postgres
 
@@ -263,11 +266,49 @@ async def _write_for(
 
 
 def move_pause(cluster: Cluster, sizes: tuple[int, ...]) -> dict[str, Any]:
-    """The hook for the move measurement: for each size in `sizes`, a repository of that many
-    entities moved to another node (`POST /admin/cluster/moves`) while writers keep writing
-    through other nodes; the longest gap between acknowledged writes (p50/p99/max ms) is the
-    pause. Filled in by the part that moves repositories; until then, not measured."""
-    return {"not_measured": "moving repositories (gitstore cluster move) is not in this build", "sizes": list(sizes)}
+    """For each size in `sizes`: a repository of that many entities (written through the library
+    into its owner's data directory, half of them published), moved to another node (`POST
+    /admin/cluster/moves`, asked of the third) while four writers keep writing through the two
+    nodes that do not own it, each write retried every 20 ms until acknowledged. The pause is the
+    move's own (fence to flip, and each step in it) and what the writers saw: their writes'
+    latency, retries included, p50/p99/max, and the longest gap between acknowledged writes."""
+    results: dict[str, Any] = {}
+    for size in sizes:
+        repo = f"moving-{size}"
+        source = cluster.create(repo)
+        seed_entities(source.data, repo, size)
+        target, via = (node for node in cluster.nodes if node is not source)
+        with Writers(repo, [via.url, target.url]) as writers:
+            time.sleep(2.0)
+            started = time.time()
+            _expect(start_move(via.url, repo, target.name), 202)
+            status = wait_for_move(via.url, repo, target.name, timeout=3600)
+            time.sleep(2.0)
+        if status["state"] != "done":
+            raise SystemExit(f"the move of {repo} failed: {status['error']}")
+        during = pauses(writers, started, status["finished_at"] + 2.0)
+        acked = sorted(w.answered for w in writers.acknowledged)
+        results[str(size)] = {
+            "move_seconds": _round(status["finished_at"] - status["started_at"]),
+            "rounds": [(r["refs_moved"], _round(r["seconds"])) for r in status["rounds"]],
+            "fence_to_flip_ms": _round(status["pause_seconds"] * 1000),
+            "steps_ms": {k: _round(v * 1000) for k, v in status["steps"].items()},
+            "seal_round_ms": {
+                k: _round(status["rounds"][-1][k] * 1000)
+                for k in ("snapshot_seconds", "fetch_seconds", "install_seconds")
+            },
+            "write_latency_ms": {
+                "p50": _round(percentile(during, 50) * 1000),
+                "p99": _round(percentile(during, 99) * 1000),
+                "max": _round(max(during) * 1000),
+            },
+            "longest_gap_between_acknowledged_writes_ms": _round(
+                max(b - a for a, b in itertools.pairwise(acked)) * 1000
+            ),
+            "writes_acknowledged": len(writers.acknowledged),
+            "writes_given_up": len(writers.gave_up),
+        }
+    return results
 
 
 # -- running ------------------------------------------------------------------------------------
@@ -279,6 +320,10 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     postgres.start()
     results: dict[str, Any] = {}
     try:
+        if args.move_only:
+            with running_cluster(postgres, work, "moves", 3) as cluster:
+                results["move_pause"] = move_pause(cluster, args.move_sizes)
+            return results
         with running_cluster(postgres, work, "forwarding", 3) as cluster:
             results["forwarding"] = forwarding(cluster, args.requests, args.entities)
         tp = results["throughput"] = []
@@ -304,9 +349,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each throughput run")
     parser.add_argument("--writers", type=int, default=8)
     parser.add_argument("--skip-move", action="store_true")
+    parser.add_argument("--move-only", action="store_true", help="only the move pause")
+    parser.add_argument(
+        "--move-sizes", type=lambda text: tuple(int(n) for n in text.split(",")), default=MOVE_PAUSE_SIZES
+    )
     parser.add_argument("--quick", action="store_true", help="a smoke run: a few requests and seconds")
     args = parser.parse_args()
-    args.move_sizes = MOVE_PAUSE_SIZES
     if args.quick:
         args.requests, args.entities, args.seconds, args.writers = 60, 20, 2.0, 4
         args.move_sizes = (1_000,)

@@ -34,7 +34,9 @@
     │   ├── UnknownNode           no node by that name
     │   ├── NodeDown              the node named is down (or not alive)
     │   ├── MoveInProgress        the repository is already moving (or fenced for a move)
-    │   └── MoveToOwner           the repository already lives on that node
+    │   ├── MoveToOwner           the repository already lives on that node
+    │   └── MoveFailed            a move could not finish (the source did not answer, the copies
+    │                             differ): it was undone, the source serves on
     ├── StorageFull               the disk is full; nothing was written
     ├── CorruptObject             a git object on disk is damaged (truncated, garbled)
     ├── DamagedBackup             a backup file is missing, truncated or does not match its manifest
@@ -225,3 +227,9 @@ class MoveInProgress(Cluster):
 
 class MoveToOwner(Cluster):
     """The repository already lives on the node it was asked to move to."""
+
+
+class MoveFailed(Cluster):
+    """Moving a repository to another node could not finish: the node it lives on did not
+    answer, a git fetch from it failed, or the copy did not come out equal to it. Everything
+    before the flip of its route is undone, so the repository stays where it was."""

@@ -14,6 +14,7 @@ gitstore client add|remove                OAuth clients (client credentials gran
 gitstore webhook add|list|remove          webhook subscriptions of a repository
 gitstore backup TARGET       repositories, relay state and credentials to a directory or s3:// (--full)
 gitstore restore SOURCE [REPO...]  a backup back into the data directory (--backup, --force, --list)
+gitstore cluster status|nodes|move|drain  a cluster's nodes, and moving repositories between them
 
 Exit status: 0 done, 1 the check found problems (fsck) or the bundle did (import: every problem
 listed, nothing written), 2 the request was refused (bad name, unknown repository, invalid scopes,
@@ -30,7 +31,7 @@ from gitstore.errors import GitstoreError
 
 # Each module adds its commands to `app` as it is imported: this order is the order of --help.
 # isort: off
-from gitstore.cli import content, upkeep, bundles, backup, serve, webhooks, tokens  # noqa: F401
+from gitstore.cli import content, upkeep, bundles, backup, serve, webhooks, tokens, cluster  # noqa: F401
 # isort: on
 
 __all__ = ["app", "main"]

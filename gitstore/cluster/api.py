@@ -7,9 +7,12 @@ loads it. The modules that talk to PostgreSQL import it inside their functions.
 
 from gitstore.cluster.control import LIVENESS_SECONDS, NODE_STATES, ControlPlane, Node, Route, describe_dsn
 from gitstore.cluster.credentials import ClusterCredentials
+from gitstore.cluster.draining import Drains, DrainStatus, least_loaded, wait_for_move
 from gitstore.cluster.fencing import Fences
+from gitstore.cluster.moves import Moves, MoveSettings, MoveStatus, digest_of
 from gitstore.cluster.node import SET_ASIDE, ClusterNode
 from gitstore.cluster.notify import Listener
+from gitstore.cluster.peers import Answer, Peer, PeerSource, peer_of
 from gitstore.cluster.routes import RouteCache
 from gitstore.cluster.schema import CREDENTIALS_CHANNEL, MIGRATIONS, ROUTES_CHANNEL, migrate
 from gitstore.cluster.signing import (
@@ -23,6 +26,8 @@ from gitstore.cluster.signing import (
     verify_forwarded,
     verify_git_password,
 )
+from gitstore.cluster.snapshots import Snapshot, read_snapshot, take_snapshot, write_snapshot_tar
+from gitstore.cluster.staging import CopyRound, StagingCopy, staging_folders
 
 __all__ = [
     "CREDENTIALS_CHANNEL",
@@ -34,20 +39,39 @@ __all__ = [
     "NODE_STATES",
     "ROUTES_CHANNEL",
     "SET_ASIDE",
+    "Answer",
     "ClusterCredentials",
     "ClusterNode",
     "ControlPlane",
+    "CopyRound",
+    "DrainStatus",
+    "Drains",
     "Fences",
     "Forwarded",
     "Listener",
+    "MoveSettings",
+    "MoveStatus",
+    "Moves",
     "Node",
+    "Peer",
+    "PeerSource",
     "Route",
     "RouteCache",
+    "Snapshot",
+    "StagingCopy",
     "describe_dsn",
+    "digest_of",
     "forwarded_header",
     "git_password",
     "is_git_password",
+    "least_loaded",
     "migrate",
+    "peer_of",
+    "read_snapshot",
+    "staging_folders",
+    "take_snapshot",
     "verify_forwarded",
     "verify_git_password",
+    "wait_for_move",
+    "write_snapshot_tar",
 ]

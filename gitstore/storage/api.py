@@ -36,6 +36,15 @@ from gitstore.storage.fencing import check as check_fence
 from gitstore.storage.fencing import guard as guard_repository
 from gitstore.storage.fencing import guarded as guarded_repositories
 from gitstore.storage.fencing import unguard as unguard_repository
+from gitstore.storage.fetching import (
+    Fetched,
+    RefList,
+    clone_refs,
+    fetch_refs,
+    pin_refs,
+    ref_list,
+    refs_differing,
+)
 from gitstore.storage.files import fsync_dir, sync_file_system, write_atomically
 from gitstore.storage.git import GitRepository, configure_libgit2, create_bare, init_bare, open_bare
 from gitstore.storage.history import BlamedLine, blame_file, merge_text, tree_patch
@@ -45,6 +54,7 @@ from gitstore.storage.locks import PATIENT, LockBudget, RepoLock, try_flock
 from gitstore.storage.loose import guarded_odb, read_loose
 from gitstore.storage.missing import missing_object, object_errors
 from gitstore.storage.objects import copy_objects, missing_tree_objects
+from gitstore.storage.pack_fetch import fetch_objects
 from gitstore.storage.packed_refs import LoosePacked, pack_loose_refs, read_packed_refs, update_refs_packed
 from gitstore.storage.packs import Identity, write_commit
 from gitstore.storage.refs import (
@@ -87,6 +97,7 @@ __all__ = [
     "BlobId",
     "CommitId",
     "CommitRecord",
+    "Fetched",
     "GitHandle",
     "GitRepository",
     "Identity",
@@ -94,6 +105,7 @@ __all__ = [
     "LockName",
     "LoosePacked",
     "ObjectId",
+    "RefList",
     "RepoLock",
     "Signature",
     "TreeEntry",
@@ -108,6 +120,7 @@ __all__ = [
     "commit_id",
     "commit_message",
     "commit_on_ref",
+    "clone_refs",
     "commit_tree",
     "configure_libgit2",
     "copy_objects",
@@ -117,6 +130,8 @@ __all__ = [
     "ensure_room",
     "entity_path",
     "entry_id",
+    "fetch_objects",
+    "fetch_refs",
     "find_commit",
     "first_parent",
     "first_parent_commits",
@@ -140,6 +155,7 @@ __all__ = [
     "move_ref",
     "object_errors",
     "open_bare",
+    "pin_refs",
     "pack_loose_refs",
     "read_blob",
     "read_commit",
@@ -148,6 +164,8 @@ __all__ = [
     "read_packed_refs",
     "read_ref",
     "read_settings",
+    "ref_list",
+    "refs_differing",
     "refs_under",
     "repo_lock",
     "set_ref",

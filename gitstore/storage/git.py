@@ -133,8 +133,15 @@ def init_bare(path: Path, description: str) -> GitRepository:
     """Create a bare repository at `path` (which must not exist yet)."""
     configure_libgit2()
     pygit2.init_repository(str(path), bare=True, initial_head="main")
+    return make_ours(path, description)
+
+
+def make_ours(path: Path, description: str) -> GitRepository:
+    """Make the bare repository at `path` (new, or a copy `git clone` just made) one of
+    gitstore's: its description, its control folder, and the settings below."""
+    configure_libgit2()
     (path / "description").write_text(description + "\n" if description else "")
-    (path / "gitstore").mkdir()
+    (path / "gitstore").mkdir(exist_ok=True)
     repo = pygit2.Repository(str(path))
     # Clones must stay safe for people who fetch with transfer.fsckObjects; git's own tools
     # honour these when they touch the repository (gc, fsck, the smart-HTTP server).

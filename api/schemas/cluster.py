@@ -1,0 +1,112 @@
+"""The cluster's admin shapes (cluster mode): nodes, where repositories live, moves and drains."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.schemas.common import RepoName
+
+NodeName = Field(min_length=1, max_length=128, description="a node's name (GITSTORE_NODE_NAME)")
+
+
+class MoveCreate(BaseModel):
+    """Move `repository` to node `node`."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    repository: RepoName
+    node: str = NodeName
+
+
+class MoveRound(BaseModel):
+    """One round of a move's copy: a snapshot of the owner, a git fetch, the copy set to it."""
+
+    sealed: bool = Field(description="the last round, after the fence")
+    refs_moved: int = Field(description="refs that had moved since the copy's last round (all of them in the first)")
+    refs_set_back: int = Field(description="refs the copy set back or removed to agree with the owner's snapshot")
+    consistent: bool = Field(description="the copy then agreed with a snapshot of the owner")
+    seconds: float
+    snapshot_seconds: float
+    fetch_seconds: float
+    install_seconds: float = Field(description="agreeing with the snapshot: refs set, index taken, public copy")
+
+
+class MoveOut(BaseModel):
+    """A move and where it is: copying, fencing, sealing, placing, flipped, done, or failed."""
+
+    repository: str
+    source: str
+    target: str
+    state: str
+    started_at: float
+    epoch: int | None = Field(description="the epoch the fence bumped the repository to")
+    fenced_at: float | None
+    flipped_at: float | None
+    finished_at: float | None
+    pause_seconds: float | None = Field(description="from the fence to the flip: no write could succeed")
+    rounds: list[MoveRound]
+    sealed_refs: int | None
+    sealed_digest: str | None = Field(description="sha256 of the sorted refs both sides held at the seal")
+    source_gave_up: bool | None
+    source_unchanged: bool | None = Field(description="the old owner's refs were still the sealed ones when it gave up")
+    error: str | None
+    steps: dict[str, float] = Field(description="seconds of each step inside the pause: fence, seal, place, own, flip")
+
+
+class DrainCreate(BaseModel):
+    """Move every repository off node `node`."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    node: str = NodeName
+
+
+class DrainMoveOut(BaseModel):
+    repository: str
+    target: str
+    state: str | None
+    error: str | None = None
+    pause_seconds: float | None = None
+    epoch: int | None = None
+
+
+class DrainOut(BaseModel):
+    """A drain: each move it made, and what the node still owns."""
+
+    node: str
+    state: str = Field(description="draining, done or failed")
+    started_at: float
+    finished_at: float | None
+    moves: list[DrainMoveOut]
+    left: list[str]
+    error: str | None
+
+
+class NodeOut(BaseModel):
+    name: str
+    url: str
+    state: str = Field(description="active, draining or down")
+    heartbeat_at: datetime
+    alive: bool
+    repositories: int = Field(description="how many repositories it owns")
+
+
+class NodeList(BaseModel):
+    items: list[NodeOut]
+
+
+class RouteOut(BaseModel):
+    repository: str
+    owner: str
+    epoch: int
+    state: str = Field(description="active, moving or fenced")
+    move_target: str | None
+    owner_alive: bool
+
+
+class ClusterStatus(BaseModel):
+    """The cluster as the control plane has it, asked of node `node`."""
+
+    node: str
+    nodes: list[NodeOut]
+    repositories: list[RouteOut]
