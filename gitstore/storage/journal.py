@@ -42,7 +42,8 @@ from typing import NamedTuple
 
 import pygit2
 
-from gitstore.errors import CorruptObject
+from gitstore.errors import CorruptObject, ReplicaOutOfSync
+from gitstore.storage import replication
 from gitstore.storage.files import fsync_dir, sync_file_system, write_atomically
 
 __all__ = [
@@ -242,11 +243,18 @@ class Journal:
             with self._held():
                 try:
                     fd = self._current_log()
-                    view = memoryview(record)
-                    while view:
-                        view = view[os.write(fd, view) :]
-                    os.fdatasync(fd)
+                    before = os.fstat(fd).st_size
+                    _append(fd, record)
                 except BaseException:
+                    _put_back(self.objects_dir, objects)
+                    raise
+                try:
+                    replication.ship(self.git_dir, record)
+                except BaseException:
+                    # Refused (a replica neither acked nor left the in-sync set): the record
+                    # leaves the log, so no replay ever applies a round nobody acknowledged.
+                    os.ftruncate(fd, before)
+                    os.fdatasync(fd)
                     _put_back(self.objects_dir, objects)
                     raise
                 yield
@@ -254,6 +262,30 @@ class Journal:
         if self.dirty_since is None:
             self.dirty_since = time.monotonic()
         _checkpointer.wake(self, urgent=size >= CHECKPOINT_BYTES)
+
+    def received(self, record: bytes) -> int:
+        """A replica's side of a round: check that `record` (a primary's, whole) applies here,
+        append it durably, then apply it (its objects written, its moves made). Raises
+        ReplicaOutOfSync, changing nothing, if it is damaged or a checked move finds its ref
+        holding something else than expected (this copy diverged). How many refs moved."""
+        objects, moves = _whole_record(record)
+        with self._guard, self._held():
+            packed = _PackedRefs(self.git_dir)
+            values: dict[str, str | None] = {}
+            for move in moves:
+                current = values[move.ref] if move.ref in values else _current(self.git_dir, move.ref, packed)
+                expected = str(move.expected) if move.expected is not None else None
+                if move.checked and current != expected:
+                    raise ReplicaOutOfSync(f"{move.ref} holds {current}, the record expects {expected}", ref=move.ref)
+                values[move.ref] = str(move.new) if move.new is not None else None
+            _append(self._current_log(), record)
+            for obj in objects:
+                _restore_object(self.objects_dir, obj)
+            moved = sum(_replay_move(self.git_dir, move, packed) for move in moves)
+        if self.dirty_since is None:
+            self.dirty_since = time.monotonic()
+        _checkpointer.wake(self, urgent=False)
+        return moved
 
     def _current_log(self) -> int:
         """The descriptor of `log`, opened again if a checkpoint renamed it; under the mutex."""
@@ -330,6 +362,26 @@ class Journal:
         self._log_fd = self._users = self._mutex = -1
 
 
+def _append(fd: int, record: bytes) -> None:
+    view = memoryview(record)
+    while view:
+        view = view[os.write(fd, view) :]
+    os.fdatasync(fd)
+
+
+def _whole_record(record: bytes) -> tuple[list[_Object], list[Move]]:
+    """The one record `record` must be, decoded; ReplicaOutOfSync if it is not."""
+    if len(record) >= _HEADER.size:
+        magic, length, crc = _HEADER.unpack_from(record, 0)
+        payload = record[_HEADER.size :]
+        if magic == _MAGIC and length == len(payload) and zlib.crc32(payload) == crc:
+            try:
+                return _decode(payload)
+            except (struct.error, ValueError, UnicodeDecodeError):
+                pass
+    raise ReplicaOutOfSync("the record is damaged or truncated")
+
+
 def _restore_object(objects_dir: str, obj: _Object) -> bool:
     """Write an object back if its loose file is missing or damaged (a power cut can leave a
     renamed file empty); True if it had to."""
@@ -373,19 +425,10 @@ def _replay_move(git_dir: str, move: Move, packed: _PackedRefs) -> bool:
     path = f"{git_dir}/{move.ref}"
     with contextlib.suppress(FileNotFoundError):
         os.unlink(f"{path}.lock")  # its writer is gone: no other process uses the journal
-    current: str | None
     try:
-        with open(path, "rb") as f:
-            text = f.read().strip()
-        current = text.decode() if len(text) == 40 else None
-        if current is None:
-            os.unlink(path)  # damaged: what packed-refs or the chain of moves says instead
-    except FileNotFoundError:
-        current = None
+        current = _current(git_dir, move.ref, packed, repair=True)
     except IsADirectoryError:
         return False
-    if current is None:
-        current = packed.values.get(move.ref)
     if move.checked and current != (str(move.expected) if move.expected is not None else None):
         return False
     if move.new is None:
@@ -398,6 +441,22 @@ def _replay_move(git_dir: str, move: Move, packed: _PackedRefs) -> bool:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     write_atomically(path, f"{move.new}\n".encode(), durable=False)
     return True
+
+
+def _current(git_dir: str, ref: str, packed: _PackedRefs, *, repair: bool = False) -> str | None:
+    """The id `ref` holds: its loose file, else packed-refs. `repair`: a damaged loose file is
+    removed (what packed-refs or the chain of moves says instead)."""
+    path = f"{git_dir}/{ref}"
+    current: str | None
+    try:
+        with open(path, "rb") as f:
+            text = f.read().strip()
+        current = text.decode() if len(text) == 40 else None
+        if current is None and repair:
+            os.unlink(path)
+    except FileNotFoundError:
+        current = None
+    return current if current is not None else packed.values.get(ref)
 
 
 # One journal object per repository and process (a forked child opens its own: flocks taken
