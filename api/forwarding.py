@@ -91,6 +91,7 @@ class Cluster(Protocol):
     def routes(self) -> Routes: ...
     @property
     def plane(self) -> Placement: ...
+    def place(self, name: str, description: str = "", replication_factor: int | None = None) -> Route: ...
 
 
 def repository_of(path: str) -> str | None:
@@ -225,7 +226,7 @@ class Forwarding:
             return await self.app(scope, body.replay(), send)
         try:
             await run_in_threadpool(_may_create, Request(scope), wanted.name)
-            route = await run_in_threadpool(cluster.plane.place, wanted.name, wanted.description)
+            route = await run_in_threadpool(cluster.place, wanted.name, wanted.description, wanted.replication_factor)
         except (HTTPProblem, errors.GitstoreError) as exc:
             return await _answer(scope, receive, send, exc)
         created = _Status(send)

@@ -282,20 +282,26 @@ class ControlPlane:
         else:
             self.run(lambda c: c.execute("delete from repositories where name = %s and owner = %s", (repo, owner)))
 
-    def check_owner(self, repo: str, node: str, epoch: int, *, incarnation: uuid.UUID | None = None) -> None:
+    def check_owner(
+        self, repo: str, node: str, epoch: int, *, incarnation: uuid.UUID | None = None
+    ) -> list[tuple[str, str]]:
         """Nothing if `node` (this incarnation of it, when named) owns `repo` at `epoch` and may
         write it (active or moving); else NotOwner. ControlPlaneUnavailable if PostgreSQL is
-        gone: the fence fails closed."""
+        gone: the fence fails closed. Returns the repository's in-sync replicas (node, URL) in
+        the same query: a round must reach each of them before its refs move (ADR 0016)."""
         row = self.run(
             lambda c: c.execute(
-                """select r.owner, r.epoch, r.state, n.incarnation
+                """select r.owner, r.epoch, r.state, n.incarnation,
+                        coalesce((select array_agg(array[s.node, m.url] order by s.node)
+                                  from repository_replicas s join nodes m on m.name = s.node
+                                  where s.repository = r.name and s.in_sync), '{}')
                     from repositories r join nodes n on n.name = r.owner where r.name = %s""",
                 (repo,),
             ).fetchone()
         )
         if row is None:
             raise NotOwner(f"repository {repo!r} is not in the control plane", name=repo)
-        owner, current, state, holder = row
+        owner, current, state, holder, in_sync = row
         if owner != node or current != epoch or state not in ("active", "moving"):
             raise NotOwner(
                 f"node {node} may not write repository {repo!r} now: owner {owner} at epoch {current}, {state}",
@@ -304,6 +310,7 @@ class ControlPlane:
             )
         if incarnation is not None and holder != incarnation:
             raise NotOwner(f"node {node}'s name was taken over by another process", name=repo, node=owner)
+        return [(str(name), str(url)) for name, url in in_sync]
 
     # -- moves ----------------------------------------------------------------------------------
 
@@ -356,16 +363,24 @@ class ControlPlane:
     def finish_move(self, repo: str, target: str, epoch: int) -> Route:
         """Flip the route: `target` owns `repo` at `epoch` (the fence's). Raises MoveInProgress
         if the repository is not fenced for that target at that epoch."""
-        updated = self.run(
-            lambda c: (
-                c.execute(
+
+        def flip(conn: psycopg.Connection[Any]) -> int:
+            with conn.transaction():
+                flipped = conn.execute(
                     """update repositories set owner = %s, state = 'active', move_target = null, updated_at = now()
                     where name = %s and state = 'fenced' and move_target = %s and epoch = %s""",
                     (target, repo, target, epoch),
                 ).rowcount
-            ),
-            retry=False,
-        )
+                if flipped:
+                    # The replicas followed the old owner's rounds: they catch up from the new one.
+                    conn.execute("delete from repository_replicas where repository = %s and node = %s", (repo, target))
+                    conn.execute(
+                        "update repository_replicas set in_sync = false, changed_at = now() where repository = %s",
+                        (repo,),
+                    )
+                return flipped
+
+        updated = self.run(flip, retry=False)
         if not updated:
             raise MoveInProgress(f"repository {repo!r} is not fenced for node {target!r} at epoch {epoch}", name=repo)
         return self._route_or_raise(repo)

@@ -56,6 +56,8 @@ __all__ = [
     "note_object",
     "open_journal",
     "read_records",
+    "receive_record",
+    "release_journal",
 ]
 
 log = logging.getLogger("gitstore.storage")
@@ -516,6 +518,22 @@ def checkpoint(git_dir: str) -> bool:
         if has_journal(path):
             dropped |= journal_for(path).checkpoint()
     return dropped
+
+
+def receive_record(git_dir: str, record: bytes) -> int:
+    """A replica's copy at `git_dir` takes a primary's record (Journal.received)."""
+    return journal_for(git_dir).received(record)
+
+
+def release_journal(git_dir: str) -> None:
+    """Checkpoint and close this process's journal of `git_dir`, whose folder is about to be
+    renamed (a replica promoted into place): its new name opens a journal of its own."""
+    with _journals_guard:
+        found = _journals.pop(_folder(git_dir), None)
+    if found is not None:
+        with contextlib.suppress(FileNotFoundError):
+            found.checkpoint()
+        found.close()
 
 
 def forget_journals() -> None:

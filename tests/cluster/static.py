@@ -70,7 +70,7 @@ class StaticCluster:
         self.plane = self
         self.forgotten: list[str] = []
 
-    def place(self, repo: str, description: str = "") -> StaticRoute:
+    def place(self, repo: str, description: str = "", replication_factor: int | None = None) -> StaticRoute:
         """Where the table says, or here."""
         return self.routes.refresh(repo) or StaticRoute(repo, self.name, "", True)
 
