@@ -290,28 +290,40 @@ class Replication:
 
     def promote(self, duty: Duty, *, forced: bool = False) -> int | None:
         """Take `duty.repo` over from its silent owner; the new epoch, or None if this node did
-        not win. Raises ReplicaBehind if this node is not in its in-sync set."""
-        name = duty.repo
+        not win. Raises ReplicaBehind if this node is not in its in-sync set.
+
+        The copy goes into the data directory first, guarded at the epoch it is about to win:
+        a write forwarded here the moment the promotion lands finds it there (and refused
+        until it is won), never a missing repository."""
+        name, node = duty.repo, self.node
         with self._lock_of(name):
             self._promoting.add(name)
         try:
-            epoch = promote(self.node.plane, name, self.node.name, duty.epoch, forced=forced)
-            if epoch is None:
-                return None
             started = time.monotonic()
-            self._take_over(name, epoch)
+            final = self._into_place(name)
+            repo = node.store.repository(name)
+            node.fences.guard(repo, duty.epoch + 1)
+            try:
+                epoch = promote(node.plane, name, node.name, duty.epoch, forced=forced)
+            except BaseException:
+                self._back_out(name, final)
+                raise
+            if epoch is None:
+                self._back_out(name, final)
+                return None
+            from gitstore.upkeep.api import repair
+
+            node.guard(repo, epoch)
+            repair(repo)
+            node.routes.invalidate(name)
             self.promotions[name] = time.monotonic() - started
-            log.warning(
-                "node %s promoted to owner of %s at epoch %d (owner %s silent)", self.node.name, name, epoch, duty.owner
-            )
+            log.warning("node %s is the owner of %s at epoch %d (%s was silent)", node.name, name, epoch, duty.owner)
             return epoch
         finally:
             with self._lock_of(name):
                 self._promoting.discard(name)
 
-    def _take_over(self, name: str, epoch: int) -> None:
-        from gitstore.upkeep.api import repair
-
+    def _into_place(self, name: str) -> Path:
         node, copy = self.node, self.copy_of(name)
         release_journal(str(copy))
         self._positions.pop(os.path.normpath(str(copy)), None)
@@ -320,10 +332,15 @@ class Replication:
             node.set_aside(name)
         os.rename(copy, final)
         fsync_dir(final.parent)
-        repo = node.store.repository(name)
-        node.guard(repo, epoch)
-        repair(repo)
-        node.routes.invalidate(name)
+        return final
+
+    def _back_out(self, name: str, final: Path) -> None:
+        """The promotion was lost: the copy goes back to being a replica."""
+        self.node.fences.unguard(name)
+        self.node.store.drop(name)
+        release_journal(str(final))
+        os.rename(final, self.copy_of(name))
+        fsync_dir(final.parent)
 
     def demote(self, name: str) -> None:
         """This node owned `name` and another was promoted meanwhile: its copy (with whatever

@@ -4,12 +4,13 @@ for its in-sync set in PostgreSQL, and the checks of the acknowledged writes on 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx2 as httpx
 import psycopg
 
-from tests.cluster.moving import Writers, fsck, git, is_ancestor, owner_of
+from tests.cluster.moving import RETRY_SECONDS, Write, Writers, document, fsck, git, is_ancestor, owner_of
 from tests.cluster.nodes import Node
 
 
@@ -75,3 +76,65 @@ def check_acknowledged(writers: Writers, path: Path) -> None:
 
 def head(path: Path, ref: str) -> str:
     return git(path, "rev-parse", ref).stdout.strip()
+
+
+@dataclass
+class Spread(Writers):
+    """Writers whose retries go to the next node each time: a write sent to a node that was just
+    killed is sent again through another one (the one it reaches forwards it to the owner)."""
+
+    def _one(self, client: httpx.Client, url: str, key: str, title: str) -> None:
+        first = time.time()
+        deadline = first + self.retry_for
+        start = self.urls.index(url)
+        for attempt in range(1, 100_000):
+            via = self.urls[(start + attempt - 1) % len(self.urls)]
+            sent = time.time()
+            try:
+                answer = client.put(f"{via}/repos/{self.repo}/entities/{key}", json=document(title), timeout=15)
+                status, etag = answer.status_code, answer.headers.get("etag")
+            except httpx.TransportError:
+                status, etag = 0, None
+            write = Write(key, sent, time.time(), status, etag.strip('"') if etag else None, via, attempt, first)
+            with self._guard:
+                self.log.append(write)
+            if 200 <= status < 300 or status not in (0, 421, 502, 503, 504) or time.time() > deadline:
+                if not 200 <= status < 300:
+                    self.gave_up.append(write)
+                return
+            time.sleep(RETRY_SECONDS)
+
+
+def first_acknowledged_after(writers: Writers, moment: float) -> float:
+    """Seconds from `moment` to the first write sent and acknowledged after it."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with writers._guard:
+            after = [w.answered for w in writers.acknowledged if w.sent > moment]
+        if after:
+            return min(after) - moment
+        time.sleep(0.05)
+    raise AssertionError("no write was acknowledged within 30 s")
+
+
+def same_refs(left: Path, right: Path, *, timeout: float = 30.0) -> None:
+    """Both copies end up with the same refs (a replica applies each round as it takes it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        a, b = git(left, "show-ref").stdout, git(right, "show-ref").stdout
+        if a == b:
+            return
+        assert time.monotonic() < deadline, f"{left} and {right} differ"
+        time.sleep(0.1)
+
+
+def owner_now(made: list[Node], repo: str) -> Node:
+    """The owner of `repo`, asked of the first node that answers."""
+    for node in made:
+        if node.proc is None:
+            continue
+        try:
+            return by_name(made, owner_of(node.url, repo))
+        except httpx.TransportError:
+            continue
+    raise AssertionError("no node answers")
