@@ -11,6 +11,8 @@ sync (issue 24, ADR 0016). Signed between nodes (api.nodes), never a client's ca
 
 from __future__ import annotations
 
+import base64
+import binascii
 import errno
 from typing import Annotated, Any
 
@@ -69,7 +71,8 @@ def sealed(_: FromANode, request: Request, repo: str, body: JsonBody) -> dict[st
     try:
         refs = [(str(name), str(target)) for name, target in wanted["refs"]]
         owner, epoch, seq = str(wanted["owner"]), int(wanted["epoch"]), int(wanted["seq"])
-    except (KeyError, TypeError, ValueError):
-        raise HTTPProblem(400, "bad-seal", "Bad seal", "owner, refs, epoch and seq are needed") from None
-    _node(request).replication.sealed(repo, owner, refs, epoch, seq)
+        objects = base64.b64decode(wanted["objects"], validate=True)
+    except (KeyError, TypeError, ValueError, binascii.Error):
+        raise HTTPProblem(400, "bad-seal", "Bad seal", "owner, refs, epoch, seq and objects are needed") from None
+    _node(request).replication.sealed(repo, owner, refs, epoch, seq, objects)
     return {"refs": len(refs)}

@@ -31,6 +31,7 @@ wakes, finds itself a replica out of sync: its copy is set aside (never merged) 
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import shutil
@@ -64,6 +65,7 @@ from gitstore.storage.api import (
     fsync_dir,
     fsync_method,
     in_order,
+    objects_held,
     pin_refs,
     receive_record,
     ref_list,
@@ -203,10 +205,11 @@ class Replication:
         with in_order(repo.storage, *LOCK_ORDER):
             refs = ref_list(repo.path)
             position = self._position(str(repo.path))
+            objects = base64.b64encode(objects_held(str(repo.path))).decode()
             answer = peer.call(
                 "POST",
                 f"/internal/cluster/replicas/{name}/sealed",
-                {"owner": node.name, "refs": refs, "epoch": epoch, "seq": position.seq},
+                {"owner": node.name, "refs": refs, "epoch": epoch, "seq": position.seq, "objects": objects},
             )
             if answer.status != 200:
                 raise MoveFailed(f"node {replica} could not take the sealed copy of {name}: {answer.body}", name=name)
@@ -234,9 +237,10 @@ class Replication:
             receive_record(str(path), record)
             self._save(str(path), Position(epoch, seq))
 
-    def sealed(self, name: str, owner: str, refs: RefList, epoch: int, seq: int) -> None:
-        """The last step of a join, while the owner holds its seal: fetch what the copy lacks,
-        set its refs to exactly `refs`, make it durable and put it in place at `epoch`/`seq`."""
+    def sealed(self, name: str, owner: str, refs: RefList, epoch: int, seq: int, objects: bytes) -> None:
+        """The last step of a join, while the owner holds its seal: take the `objects` its
+        journal holds (a record), fetch what the copy lacks, set its refs to exactly `refs`,
+        make it durable and put it in place at `epoch`/`seq`."""
         staging = self._joining.get(name)
         if staging is None:
             raise ReplicaOutOfSync(f"node {self.node.name} is not joining {name!r}", name=name)
@@ -248,6 +252,8 @@ class Replication:
         haves = [target for target in mine.values() if not target.startswith("ref: ")]
         if wants:
             fetch_objects(staging, peer.fetch_url(name), wants, haves[:256], password=peer.fetch_password(name))
+        receive_record(str(staging), objects)
+        release_journal(str(staging))
         if pin_refs(staging, refs) is None or refs_differing(ref_list(staging), refs):
             raise MoveFailed(f"the copy of {name} does not hold what its owner sealed", name=name)
         sync_file_system(staging)

@@ -49,7 +49,7 @@ from gitstore.storage.files import fsync_dir, sync_file_system, write_atomically
 from gitstore.storage.git import GitRepository, configure_libgit2, create_bare, init_bare, open_bare
 from gitstore.storage.history import BlamedLine, blame_file, merge_text, tree_patch
 from gitstore.storage.journal import checkpoint as checkpoint_journal
-from gitstore.storage.journal import open_journal, receive_record, release_journal
+from gitstore.storage.journal import objects_held, open_journal, receive_record, release_journal
 from gitstore.storage.lock_order import LOCK_ORDER, LockName, in_order, in_order_if_free, repo_lock
 from gitstore.storage.locks import PATIENT, LockBudget, RepoLock, try_flock
 from gitstore.storage.loose import guarded_odb, read_loose
@@ -119,6 +119,7 @@ __all__ = [
     "blob_at",
     "check_fence",
     "checkpoint_journal",
+    "objects_held",
     "open_journal",
     "receive_record",
     "register_shipper",

@@ -56,6 +56,7 @@ __all__ = [
     "note_object",
     "open_journal",
     "read_records",
+    "objects_held",
     "receive_record",
     "release_journal",
 ]
@@ -288,6 +289,17 @@ class Journal:
             self.dirty_since = time.monotonic()
         _checkpointer.wake(self, urgent=False)
         return moved
+
+    def objects_held(self) -> bytes:
+        """One record, without moves, of every object in this journal's logs and of those written
+        and not in a record yet. A replica joining under a seal takes it besides the objects its
+        refs reach: a round may name an object that an earlier round's record carried (a record
+        takes every object written since the last, whoever wrote it)."""
+        with self._held():
+            objects = {obj.name: obj for path in (self.old, self.log) for objs, _ in read_records(path) for obj in objs}
+        with _pending_guard:
+            objects.update(_pending.get(self.objects_dir, {}))
+        return encode(list(objects.values()), [])
 
     def _current_log(self) -> int:
         """The descriptor of `log`, opened again if a checkpoint renamed it; under the mutex."""
@@ -523,6 +535,10 @@ def checkpoint(git_dir: str) -> bool:
 def receive_record(git_dir: str, record: bytes) -> int:
     """A replica's copy at `git_dir` takes a primary's record (Journal.received)."""
     return journal_for(git_dir).received(record)
+
+
+def objects_held(git_dir: str) -> bytes:
+    return journal_for(git_dir).objects_held()
 
 
 def release_journal(git_dir: str) -> None:

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import resource
+import time
 from pathlib import Path
 
 import httpx2 as httpx
 
-from tests.cluster.moving import cluster, document, owner_of
+from gitstore.cluster.replica_set import FAILOVER_SECONDS
+from tests.cluster.moving import cluster, document, fsck, is_ancestor, owner_of
 from tests.cluster.replicating import (
+    Spread,
     by_name,
+    check_acknowledged,
     copy_path,
     head,
+    in_sync,
+    owner_now,
     replicas,
+    same_refs,
     wait_in_sync,
+    wait_owner,
 )
 
 
@@ -29,3 +38,100 @@ def test_a_write_is_on_the_in_sync_replica_before_it_is_acknowledged(tmp_path: P
             etag = put.headers["etag"].strip('"')
             assert head(copy_path(replica, "course"), f"refs/drafts/page-{i}") == etag
         assert replicas(cluster_dsn, "course") == {replica.name: True}
+
+
+def test_more_copies_than_active_nodes_is_refused_and_nothing_is_created(tmp_path: Path, cluster_dsn: str) -> None:
+    with cluster(tmp_path, cluster_dsn, count=2) as made:
+        asked = httpx.post(f"{made[1].url}/repos", json={"name": "course", "replication_factor": 3})
+        assert asked.status_code == 422, asked.text
+        assert asked.headers["content-type"] == "application/problem+json"
+        assert asked.json()["type"].endswith("replication-factor-too-high")
+        assert "2 active node" in asked.json()["detail"]
+        assert httpx.get(f"{made[0].url}/repos").json()["items"] == []
+        assert not any((n.data / "course.git").exists() for n in made)
+        # The default (2) fits; a factor of 1 keeps one copy.
+        assert httpx.post(f"{made[0].url}/repos", json={"name": "single", "replication_factor": 1}).status_code == 201
+        assert replicas(cluster_dsn, "single") == {}
+
+
+def test_a_replica_that_missed_a_write_is_never_promoted(tmp_path: Path, cluster_dsn: str) -> None:
+    """GitLab Praefect's MR 3689: a replica out of date was promoted and acknowledged writes were
+    lost. Here the replica that missed writes left the in-sync set before they were acknowledged,
+    so with every in-sync copy down the repository waits (503) instead of going back in time."""
+    with cluster(tmp_path, cluster_dsn) as made:
+        created = httpx.post(f"{made[0].url}/repos", json={"name": "course", "replication_factor": 3})
+        assert created.status_code == 201, created.text
+        wait_in_sync(cluster_dsn, "course", 2)
+        owner = owner_now(made, "course")
+        behind, other = (n for n in made if n is not owner)
+        behind.pause()  # it misses what follows
+        try:
+            acknowledged = {}
+            for i in range(4):
+                put = httpx.put(f"{owner.url}/repos/course/entities/page-{i}", json=document(f"page {i}"), timeout=30)
+                assert put.status_code in (200, 201), put.text
+                acknowledged[f"page-{i}"] = put.headers["etag"].strip('"')
+            assert in_sync(cluster_dsn, "course") == {other.name}
+            other.kill()
+            owner.kill()
+        finally:
+            behind.resume()
+        time.sleep(FAILOVER_SECONDS + 5)  # time enough for any promotion
+        assert owner_of(behind.url, "course") == owner.name  # nobody was promoted
+        refused = httpx.put(f"{behind.url}/repos/course/entities/page-0", json=document("late"), timeout=30)
+        assert refused.status_code == 503, refused.text
+        assert not head(copy_path(behind, "course"), "refs/drafts/page-3").startswith(acknowledged["page-3"])
+
+        other.start()  # the in-sync replica comes back: it is promoted, with every acknowledged write
+        assert wait_owner(behind.url, "course", not_=owner.name) == other.name
+        for key, etag in acknowledged.items():
+            assert is_ancestor(other.data / "course.git", etag, f"refs/drafts/{key}"), key
+        fsck(other.data / "course.git")
+
+
+def test_a_replica_killed_mid_stream_returns_and_catches_up(tmp_path: Path, cluster_dsn: str) -> None:
+    with cluster(tmp_path, cluster_dsn) as made:
+        assert httpx.post(f"{made[0].url}/repos", json={"name": "course"}).status_code == 201
+        (name,) = wait_in_sync(cluster_dsn, "course")
+        replica, owner = by_name(made, name), owner_now(made, "course")
+        with Spread("course", [n.url for n in made if n is not replica]) as writers:
+            time.sleep(1.0)
+            replica.kill()
+            time.sleep(1.0)
+            assert replica.name not in in_sync(cluster_dsn, "course")  # dropped, writes went on
+            replica.start()
+            wait_in_sync(cluster_dsn, "course")
+            time.sleep(0.5)
+        assert not writers.gave_up, writers.gave_up[:3]
+        check_acknowledged(writers, owner.data / "course.git")
+        same_refs(owner.data / "course.git", copy_path(replica, "course"))
+        check_acknowledged(writers, copy_path(replica, "course"))
+
+
+def test_a_replica_whose_disk_is_full_leaves_the_in_sync_set_before_a_write_it_lacks_is_acknowledged(
+    tmp_path: Path, cluster_dsn: str
+) -> None:
+    with cluster(tmp_path, cluster_dsn) as made:
+        assert httpx.post(f"{made[0].url}/repos", json={"name": "course"}).status_code == 201
+        (name,) = wait_in_sync(cluster_dsn, "course")
+        replica, owner = by_name(made, name), owner_now(made, "course")
+        journal = copy_path(replica, "course") / "journal" / "log"
+        limit = (journal.stat().st_size if journal.exists() else 0) + 6000
+        assert replica.proc is not None
+        # A real OS limit: every file the replica writes past it fails with EFBIG, as on a full disk.
+        resource.prlimit(replica.proc.pid, resource.RLIMIT_FSIZE, (limit, limit))
+        acknowledged = 0
+        missed = []
+        for i in range(12):
+            put = httpx.put(f"{owner.url}/repos/course/entities/page-{i % 4}", json=document(f"v{i}"), timeout=30)
+            assert put.status_code in (200, 201), put.text
+            acknowledged += 1
+            etag = put.headers["etag"].strip('"')
+            on_replica = is_ancestor(copy_path(replica, "course"), etag, f"refs/drafts/page-{i % 4}")
+            if not on_replica:
+                missed.append(etag)
+                # Acknowledged without the replica: it had left the in-sync set already.
+                assert replica.name not in in_sync(cluster_dsn, "course"), (i, etag)
+        assert missed, "the replica never ran out of room"
+        assert is_ancestor(owner.data / "course.git", missed[-1], "refs/drafts/page-3") or acknowledged
+        fsck(owner.data / "course.git")
