@@ -46,6 +46,7 @@ from api import proxying
 from api.auth import current_principal, require_admin_to_create
 from api.body import timed_out, too_large
 from api.problems import HTTPProblem, gitstore_error, problem
+from api.replica_reads import answered_by_replica
 from api.schemas import RepoCreate
 from gitstore import errors
 from gitstore.cluster.api import HEADER, LIVENESS_SECONDS, Forwarded, forwarded_header, verify_forwarded
@@ -141,6 +142,8 @@ class Forwarding:
             return await self.app(scope, receive, send)
         if forwarded is not None:
             return await self._misdirected(cluster, repo, scope, receive, send)
+        if await answered_by_replica(self.app, cluster, repo, scope, send):  # an in-sync replica's live read
+            return
         await self._forward(cluster, repo, route, scope, receive, send)
 
     async def _forward(

@@ -61,10 +61,12 @@ from gitstore.storage.api import (
     LOCK_ORDER,
     RefList,
     clone_refs,
+    commit_id,
     fetch_objects,
     fsync_dir,
     fsync_method,
     in_order,
+    is_ancestor,
     objects_held,
     pin_refs,
     receive_record,
@@ -114,6 +116,8 @@ class Replication:
         self._joining: dict[str, Path] = {}
         self._catching_up: dict[str, threading.Thread] = {}
         self._failed_at: dict[str, float] = {}
+        self._in_sync_here: set[str] = set()  # copies this node knows in sync (reads served)
+        self._readers: dict[str, tuple[int, ContentRepository]] = {}  # by name: (inode, handle)
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="gitstore-ship")
         self._stop = threading.Event()
         self._watcher = threading.Thread(target=self._watch, name="gitstore-replication", daemon=True)
@@ -222,7 +226,15 @@ class Replication:
 
     def receive(self, name: str, epoch: int, seq: int, record: bytes) -> None:
         """Take round `seq` of `name` from its owner at `epoch`. Raises ReplicaOutOfSync (and
-        takes nothing) if this copy is not the next one's place; OSError if the disk refuses."""
+        takes nothing) if this copy is not the next one's place; OSError if the disk refuses.
+        Either way this copy serves no more reads: its owner drops it from the in-sync set."""
+        try:
+            self._receive(name, epoch, seq, record)
+        except BaseException:
+            self._in_sync_here.discard(name)
+            raise
+
+    def _receive(self, name: str, epoch: int, seq: int, record: bytes) -> None:
         with self._lock_of(name):
             if name in self._promoting or self.node.fences.epoch(name) is not None:
                 raise ReplicaOutOfSync(f"node {self.node.name} owns {name!r} or is taking it over", name=name)
@@ -264,8 +276,10 @@ class Replication:
             os.rename(staging, final)
             fsync_dir(final.parent)
             self._positions[os.path.normpath(str(final))] = Position(epoch, seq)
+            self._in_sync_here.add(name)
 
     def _discard(self, path: Path) -> None:
+        self._in_sync_here.discard(path.name.removesuffix(".git"))
         if path.exists():
             release_journal(str(path))
             self._positions.pop(os.path.normpath(str(path)), None)
@@ -291,6 +305,35 @@ class Replication:
         finally:
             self._joining.pop(name, None)
             shutil.rmtree(folder, ignore_errors=True)
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def reads_served(self, name: str) -> bool:
+        """Whether this node's copy of `name` is in sync (as it last heard): it answers live reads."""
+        return name in self._in_sync_here and name not in self._promoting
+
+    def replica_repository(self, name: str) -> ContentRepository:
+        """This node's replica of `name`, to read (never written: nothing guards it, nothing
+        repairs it; rounds move its refs)."""
+        from gitstore.repository import ContentRepository
+
+        path = self.copy_of(name)
+        inode = path.stat().st_ino
+        found = self._readers.get(name)
+        if found is None or found[0] != inode:
+            found = self._readers[name] = (inode, ContentRepository(name, path))
+        return found[1]
+
+    def holds_after(self, name: str, seen: str, answered: str | None) -> bool:
+        """Whether commit `answered` is `seen` or descends from it in this replica: an answer
+        no older than what the client saw (read-your-writes)."""
+        if answered is None:
+            return False
+        try:
+            git = self.replica_repository(name).storage.git
+            return is_ancestor(git, commit_id(seen), commit_id(answered))
+        except Exception:  # an id unknown here (not replicated yet) or not a commit id at all
+            return False
 
     # -- failover -------------------------------------------------------------------------------
 
@@ -330,6 +373,7 @@ class Replication:
                 self._promoting.discard(name)
 
     def _into_place(self, name: str) -> Path:
+        self._in_sync_here.discard(name)
         node, copy = self.node, self.copy_of(name)
         release_journal(str(copy))
         self._positions.pop(os.path.normpath(str(copy)), None)
@@ -378,7 +422,9 @@ class Replication:
                 log.exception("replication watch of node %s failed", self.node.name)
 
     def _tick(self, *, top_up: bool) -> None:
-        for duty in replica_duties(self.node.plane, self.node.name):
+        duties = replica_duties(self.node.plane, self.node.name)
+        self._in_sync_here &= {duty.repo for duty in duties if duty.in_sync}
+        for duty in duties:
             if duty.state != "active":
                 continue
             if duty.in_sync and duty.owner_silent:

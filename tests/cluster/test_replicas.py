@@ -135,3 +135,29 @@ def test_a_replica_whose_disk_is_full_leaves_the_in_sync_set_before_a_write_it_l
         assert missed, "the replica never ran out of room"
         assert is_ancestor(owner.data / "course.git", missed[-1], "refs/drafts/page-3") or acknowledged
         fsck(owner.data / "course.git")
+
+
+def test_an_in_sync_replica_answers_live_reads_never_older_than_the_client_saw(
+    tmp_path: Path, cluster_dsn: str
+) -> None:
+    with cluster(tmp_path, cluster_dsn) as made:
+        assert httpx.post(f"{made[0].url}/repos", json={"name": "course"}).status_code == 201
+        (name,) = wait_in_sync(cluster_dsn, "course")
+        replica, owner = by_name(made, name), owner_now(made, "course")
+        assert httpx.put(f"{owner.url}/repos/course/entities/page", json=document("v1")).status_code == 201
+        assert httpx.post(f"{owner.url}/repos/course/entities/page/publish").status_code == 200
+        live = httpx.get(f"{owner.url}/repos/course/entities/page")
+        seen = live.headers["etag"]
+
+        read = httpx.get(f"{replica.url}/repos/course/entities/page", headers={"Gitstore-Seen": seen})
+        assert read.status_code == 200 and read.headers["gitstore-replica"] == replica.name
+        assert read.headers["etag"] == seen and read.json() == live.json()
+        # Drafts are the owner's to answer.
+        draft = httpx.get(f"{replica.url}/repos/course/entities/page", params={"state": "draft"})
+        assert draft.status_code == 200 and "gitstore-replica" not in draft.headers
+
+        # A head this replica does not hold: it waits for it, then the owner answers.
+        started = time.monotonic()
+        newer = httpx.get(f"{replica.url}/repos/course/entities/page", headers={"Gitstore-Seen": "ab" * 20})
+        assert newer.status_code == 200 and "gitstore-replica" not in newer.headers
+        assert time.monotonic() - started >= 0.9
