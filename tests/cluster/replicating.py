@@ -138,3 +138,10 @@ def owner_now(made: list[Node], repo: str) -> Node:
         except httpx.TransportError:
             continue
     raise AssertionError("no node answers")
+
+
+def replicated(made: list[Node], dsn: str, repo: str) -> tuple[Node, Node]:
+    """Create `repo` (replication factor 2) and wait until its replica is in sync: (replica, owner)."""
+    assert httpx.post(f"{made[0].url}/repos", json={"name": repo}).status_code == 201
+    (name,) = wait_in_sync(dsn, repo)
+    return by_name(made, name), owner_now(made, repo)

@@ -19,6 +19,7 @@ from tests.cluster.replicating import (
     in_sync,
     owner_now,
     replicas,
+    replicated,
     same_refs,
     wait_in_sync,
     wait_owner,
@@ -91,9 +92,7 @@ def test_a_replica_that_missed_a_write_is_never_promoted(tmp_path: Path, cluster
 
 def test_a_replica_killed_mid_stream_returns_and_catches_up(tmp_path: Path, cluster_dsn: str) -> None:
     with cluster(tmp_path, cluster_dsn) as made:
-        assert httpx.post(f"{made[0].url}/repos", json={"name": "course"}).status_code == 201
-        (name,) = wait_in_sync(cluster_dsn, "course")
-        replica, owner = by_name(made, name), owner_now(made, "course")
+        replica, owner = replicated(made, cluster_dsn, "course")
         with Spread("course", [n.url for n in made if n is not replica]) as writers:
             time.sleep(1.0)
             replica.kill()
@@ -112,9 +111,7 @@ def test_a_replica_whose_disk_is_full_leaves_the_in_sync_set_before_a_write_it_l
     tmp_path: Path, cluster_dsn: str
 ) -> None:
     with cluster(tmp_path, cluster_dsn) as made:
-        assert httpx.post(f"{made[0].url}/repos", json={"name": "course"}).status_code == 201
-        (name,) = wait_in_sync(cluster_dsn, "course")
-        replica, owner = by_name(made, name), owner_now(made, "course")
+        replica, owner = replicated(made, cluster_dsn, "course")
         journal = copy_path(replica, "course") / "journal" / "log"
         limit = (journal.stat().st_size if journal.exists() else 0) + 6000
         assert replica.proc is not None
@@ -141,9 +138,7 @@ def test_an_in_sync_replica_answers_live_reads_never_older_than_the_client_saw(
     tmp_path: Path, cluster_dsn: str
 ) -> None:
     with cluster(tmp_path, cluster_dsn) as made:
-        assert httpx.post(f"{made[0].url}/repos", json={"name": "course"}).status_code == 201
-        (name,) = wait_in_sync(cluster_dsn, "course")
-        replica, owner = by_name(made, name), owner_now(made, "course")
+        replica, owner = replicated(made, cluster_dsn, "course")
         assert httpx.put(f"{owner.url}/repos/course/entities/page", json=document("v1")).status_code == 201
         assert httpx.post(f"{owner.url}/repos/course/entities/page/publish").status_code == 200
         live = httpx.get(f"{owner.url}/repos/course/entities/page")
