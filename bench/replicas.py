@@ -36,10 +36,9 @@ from typing import Any
 import httpx2 as httpx
 import orjson
 
-from bench.cluster import PAGE, Cluster, running_cluster
+from bench.cluster import PAGE, Cluster, private_postgres, running_cluster
 from tests.cluster.moving import percentile
 from tests.cluster.nodes import Node
-from tests.cluster.postgres import Postgres
 from tests.cluster.replicating import Spread, first_acknowledged_after, owner_now, wait_in_sync, wait_owner
 
 
@@ -173,18 +172,13 @@ def failover(cluster: Cluster, kills: int) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    postgres = Postgres(Path(tempfile.mkdtemp(prefix="gitstore-bench-pg-")))
-    postgres.start()
     results: dict[str, Any] = {}
-    try:
+    with private_postgres() as postgres:
         with running_cluster(postgres, work, "writes", 3) as cluster:
             results["writes"] = writes(cluster, args.writers, args.seconds)
         if args.kills:
             with running_cluster(postgres, work, "failover", 3) as cluster:
                 results["failover"] = failover(cluster, args.kills)
-    finally:
-        postgres.stop("immediate")
-        shutil.rmtree(postgres.base, ignore_errors=True)
     return results
 
 
