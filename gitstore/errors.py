@@ -35,8 +35,13 @@
     │   ├── NodeDown              the node named is down (or not alive)
     │   ├── MoveInProgress        the repository is already moving (or fenced for a move)
     │   ├── MoveToOwner           the repository already lives on that node
-    │   └── MoveFailed            a move could not finish (the source did not answer, the copies
-    │                             differ): it was undone, the source serves on
+    │   ├── MoveFailed            a move could not finish (the source did not answer, the copies
+    │   │                         differ): it was undone, the source serves on
+    │   ├── ReplicationFactorTooHigh  more copies asked for than active nodes; nothing created
+    │   ├── ReplicaBehind         the replica is not in the in-sync set: never promoted
+    │   ├── ReplicaOutOfSync      a replica refused a round (a gap, an older epoch): it catches up
+    │   └── ReplicationFailed     a round reached neither every in-sync replica nor PostgreSQL to
+    │                             drop one: refused, nothing acknowledged (retryable)
     ├── StorageFull               the disk is full; nothing was written
     ├── CorruptObject             a git object on disk is damaged (truncated, garbled)
     ├── DamagedBackup             a backup file is missing, truncated or does not match its manifest
