@@ -271,7 +271,12 @@ class ClusterNode:
         if route.owner == self.name and route.state == "active" and route.epoch > guarded:
             log.info("node %s owns %s again, now at epoch %s", self.name, repo, route.epoch)
             self.guard(self.store.repository(repo), route.epoch)
-        elif route.owner != self.name and route.epoch > guarded and self.name in replicas_of(self.plane, repo):
+        elif (
+            route.owner != self.name
+            and route.epoch > guarded
+            and not self.replication.demoted(repo)
+            and self.name in replicas_of(self.plane, repo)
+        ):
             self.replication.demote(repo)
 
     def on_credentials_changed(self, listener: Callable[[], None]) -> None:

@@ -116,6 +116,7 @@ class Replication:
         self._joining: dict[str, Path] = {}
         self._catching_up: dict[str, threading.Thread] = {}
         self._failed_at: dict[str, float] = {}
+        self._demoted: set[str] = set()  # owned here until a promotion elsewhere: set aside once caught up
         self._in_sync_here: set[str] = set()  # copies this node knows in sync (reads served)
         self._readers: dict[str, tuple[int, ContentRepository]] = {}  # by name: (inode, handle)
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="gitstore-ship")
@@ -198,7 +199,7 @@ class Replication:
         refs."""
         node = self.node
         epoch = node.fences.epoch(name)
-        if epoch is None:
+        if epoch is None or name in self._demoted:
             raise NotOwner(f"node {node.name} does not own {name!r}", name=name)
         if fsync_method() != "journal":
             raise ReplicationFailed(f"node {node.name} does not journal its writes, so it cannot ship them", name=name)
@@ -236,7 +237,7 @@ class Replication:
 
     def _receive(self, name: str, epoch: int, seq: int, record: bytes) -> None:
         with self._lock_of(name):
-            if name in self._promoting or self.node.fences.epoch(name) is not None:
+            if name in self._promoting or self._owned_here(name):
                 raise ReplicaOutOfSync(f"node {self.node.name} owns {name!r} or is taking it over", name=name)
             path = self.copy_of(name)
             position = self._position(str(path)) if (path / STATE).is_file() else None
@@ -277,6 +278,8 @@ class Replication:
             fsync_dir(final.parent)
             self._positions[os.path.normpath(str(final))] = Position(epoch, seq)
             self._in_sync_here.add(name)
+        if name in self._demoted:
+            self._set_aside_demoted(name)
 
     def _discard(self, path: Path) -> None:
         self._in_sync_here.discard(path.name.removesuffix(".git"))
@@ -378,6 +381,8 @@ class Replication:
         release_journal(str(copy))
         self._positions.pop(os.path.normpath(str(copy)), None)
         final = node.store.data_dir / f"{name}.git"
+        self._demoted.discard(name)
+        node.store.drop(name)
         if final.exists():
             node.set_aside(name)
         os.rename(copy, final)
@@ -393,20 +398,31 @@ class Replication:
         fsync_dir(final.parent)
 
     def demote(self, name: str) -> None:
-        """This node owned `name` and another was promoted meanwhile: its copy (with whatever
-        rounds it never got acknowledged) is set aside, never merged; the watcher makes it a
-        replica again."""
+        """This node owned `name` and another was promoted meanwhile. Its guard stays (every
+        write here fails its fence: 503, retried through the new owner), its route is
+        forgotten (new requests are forwarded), its shipper and handle are dropped. Its copy,
+        with whatever rounds it never got acknowledged, is set aside (never merged) once it is
+        a replica in sync again: renaming it now would pull files from under requests in flight."""
         node = self.node
-        path = node.store.data_dir / f"{name}.git"
-        self.stop_serving(name, path)
+        self._demoted.add(name)
+        self.stop_serving(name, node.store.data_dir / f"{name}.git")
+        node.routes.invalidate(name)
         node.store.drop(name)
-        if path.exists():
+        log.warning("node %s lost %s to a promotion: it catches up as a replica", node.name, name)
+
+    def _set_aside_demoted(self, name: str) -> None:
+        node = self.node
+        self._demoted.discard(name)
+        node.store.drop(name)
+        if (node.store.data_dir / f"{name}.git").exists():
             node.set_aside(name)
         node.fences.unguard(name)
-        node.routes.invalidate(name)
-        log.warning(
-            "node %s lost %s to a promotion: its copy was set aside, it catches up as a replica", node.name, name
-        )
+
+    def demoted(self, name: str) -> bool:
+        return name in self._demoted
+
+    def _owned_here(self, name: str) -> bool:
+        return self.node.fences.epoch(name) is not None and name not in self._demoted
 
     # -- the watcher ----------------------------------------------------------------------------
 
