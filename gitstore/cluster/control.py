@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     import psycopg
     from psycopg_pool import ConnectionPool
 
-__all__ = ["LIVENESS_SECONDS", "NODE_STATES", "ControlPlane", "Node", "Route", "describe_dsn"]
+__all__ = ["LIVENESS_SECONDS", "NODE_STATES", "Checked", "ControlPlane", "Node", "Route", "describe_dsn"]
 
 T = TypeVar("T")
 
@@ -58,6 +58,14 @@ class Node:
     state: str  # active, draining, down
     heartbeat_at: datetime
     alive: bool  # heartbeat within LIVENESS_SECONDS (by PostgreSQL's clock) and not down
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """What a passed fence check read besides: the in-sync replicas (node, URL), the factor."""
+
+    in_sync: list[tuple[str, str]]
+    factor: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,16 +290,15 @@ class ControlPlane:
         else:
             self.run(lambda c: c.execute("delete from repositories where name = %s and owner = %s", (repo, owner)))
 
-    def check_owner(
-        self, repo: str, node: str, epoch: int, *, incarnation: uuid.UUID | None = None
-    ) -> list[tuple[str, str]]:
+    def check_owner(self, repo: str, node: str, epoch: int, *, incarnation: uuid.UUID | None = None) -> Checked:
         """Nothing if `node` (this incarnation of it, when named) owns `repo` at `epoch` and may
         write it (active or moving); else NotOwner. ControlPlaneUnavailable if PostgreSQL is
-        gone: the fence fails closed. Returns the repository's in-sync replicas (node, URL) in
-        the same query: a round must reach each of them before its refs move (ADR 0016)."""
+        gone: the fence fails closed. Returns the repository's in-sync replicas and replication
+        factor, read in the same query: a round must reach each of them before its refs move
+        (ADR 0016)."""
         row = self.run(
             lambda c: c.execute(
-                """select r.owner, r.epoch, r.state, n.incarnation,
+                """select r.owner, r.epoch, r.state, n.incarnation, r.replication_factor,
                         coalesce((select array_agg(array[s.node, m.url] order by s.node)
                                   from repository_replicas s join nodes m on m.name = s.node
                                   where s.repository = r.name and s.in_sync), '{}')
@@ -301,7 +308,7 @@ class ControlPlane:
         )
         if row is None:
             raise NotOwner(f"repository {repo!r} is not in the control plane", name=repo)
-        owner, current, state, holder, in_sync = row
+        owner, current, state, holder, factor, in_sync = row
         if owner != node or current != epoch or state not in ("active", "moving"):
             raise NotOwner(
                 f"node {node} may not write repository {repo!r} now: owner {owner} at epoch {current}, {state}",
@@ -310,7 +317,7 @@ class ControlPlane:
             )
         if incarnation is not None and holder != incarnation:
             raise NotOwner(f"node {node}'s name was taken over by another process", name=repo, node=owner)
-        return [(str(name), str(url)) for name, url in in_sync]
+        return Checked([(str(name), str(url)) for name, url in in_sync], int(factor))
 
     # -- moves ----------------------------------------------------------------------------------
 

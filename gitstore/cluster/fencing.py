@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from gitstore.storage.api import guard_repository, unguard_repository
 
 if TYPE_CHECKING:
-    from gitstore.cluster.control import ControlPlane
+    from gitstore.cluster.control import Checked, ControlPlane
     from gitstore.repository import ContentRepository
 
 __all__ = ["Fences"]
@@ -51,10 +51,10 @@ class Fences:
             self._epochs[name] = epoch
             self._paths[name] = str(repo.path)
 
-    def in_sync_checked(self, name: str) -> list[tuple[str, str]] | None:
-        """The in-sync replicas (node, URL) this thread's last passed check of `name` read;
-        None if it has not checked that repository."""
-        found: list[tuple[str, str]] | None = self._checked.__dict__.pop(name, None)
+    def in_sync_checked(self, name: str) -> Checked | None:
+        """The in-sync replicas and factor this thread's last passed check of `name` read; None
+        if it has not checked that repository."""
+        found: Checked | None = self._checked.__dict__.pop(name, None)
         return found
 
     def unguard(self, name: str) -> None:

@@ -94,6 +94,10 @@ SHIP_SECONDS = float(os.environ.get("GITSTORE_SHIP_SECONDS", 2.0))
 WATCH_SECONDS = 1.0
 #: A catch-up that failed is tried again after this long (a replica whose disk is full).
 RETRY_SECONDS = 5.0
+#: Copies (the owner's included) a round must be durable on to be acknowledged, at most the
+#: repository's factor. 1 (the default): the owner writes on alone while its replicas catch up;
+#: 2 or more: a round refuses (503) below that many in-sync copies instead (ADR 0016's policy).
+MIN_IN_SYNC = max(1, int(os.environ.get("GITSTORE_MIN_IN_SYNC", "1")))
 
 
 @dataclass
@@ -102,6 +106,17 @@ class Position:
 
     epoch: int
     seq: int
+
+
+def _enough(name: str, copies: int, needed: int) -> None:
+    """ReplicationFailed if `copies` durable copies of a round are fewer than `needed`."""
+    if copies < needed:
+        raise ReplicationFailed(
+            f"only {copies} in-sync cop{'y' if copies == 1 else 'ies'} of {name!r}, "
+            f"{needed} needed (GITSTORE_MIN_IN_SYNC): the write was not acknowledged",
+            name=name,
+            retry_after=2,
+        )
 
 
 class Replication:
@@ -160,10 +175,12 @@ class Replication:
         epoch = node.fences.epoch(name)
         if epoch is None:
             raise NotOwner(f"node {node.name} does not guard {name!r}", name=name)
-        targets = node.fences.in_sync_checked(name)
-        if targets is None:  # a round that did not pass through a check on this thread
-            targets = node.plane.check_owner(name, node.name, epoch, incarnation=node.plane.incarnation)
+        checked = node.fences.in_sync_checked(name)
+        if checked is None:  # a round that did not pass through a check on this thread
+            checked = node.plane.check_owner(name, node.name, epoch, incarnation=node.plane.incarnation)
+        targets, needed = checked.in_sync, min(MIN_IN_SYNC, checked.factor)
         if not targets:
+            _enough(name, 1, needed)
             return  # alone: a replica that joins later takes the position as it is then
         position = self._position(path)
         seq = position.seq + 1
@@ -180,6 +197,7 @@ class Replication:
         if failed:
             drop_from_in_sync(node.plane, name, node.name, epoch, failed)  # or ReplicationFailed: refused
             log.warning("replica(s) %s of %s left the in-sync set", ", ".join(failed), name)
+            _enough(name, 1 + len(targets) - len(failed), needed)
         self._save(path, Position(epoch, seq))
 
     def _send(self, target: str, url: str, name: str, epoch: int, seq: int, record: bytes) -> None:

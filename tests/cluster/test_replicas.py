@@ -10,6 +10,7 @@ import httpx2 as httpx
 
 from gitstore.cluster.replica_set import FAILOVER_SECONDS
 from tests.cluster.moving import cluster, document, fsck, is_ancestor, owner_of
+from tests.cluster.nodes import Node
 from tests.cluster.replicating import (
     Spread,
     check_acknowledged,
@@ -147,3 +148,28 @@ def test_an_in_sync_replica_holds_each_acknowledged_write_and_answers_live_reads
         newer = httpx.get(f"{replica.url}/repos/course/entities/page", headers={"Gitstore-Seen": "ab" * 20})
         assert newer.status_code == 200 and "gitstore-replica" not in newer.headers
         assert time.monotonic() - started >= 0.9
+
+
+def test_with_a_minimum_of_two_copies_a_write_no_replica_takes_is_refused_not_acknowledged(
+    tmp_path: Path, cluster_dsn: str
+) -> None:
+    def at_least_two(made: list[Node]) -> None:
+        for node in made:
+            node.env["GITSTORE_MIN_IN_SYNC"] = "2"
+
+    with cluster(tmp_path, cluster_dsn, before_start=at_least_two) as made:
+        replica, owner = replicated(made, cluster_dsn, "course")
+        first = httpx.put(f"{owner.url}/repos/course/entities/page", json=document("v1"))
+        assert first.status_code == 201, first.text
+        replica.kill()
+        refused = httpx.put(f"{owner.url}/repos/course/entities/page", json=document("v2"), timeout=30)
+        assert refused.status_code == 503 and refused.json()["type"].endswith("replication-failed"), refused.text
+        assert refused.headers["retry-after"]
+        # Nothing moved: the entity is where the acknowledged write left it.
+        assert head(owner.data / "course.git", "refs/drafts/page") == first.headers["etag"].strip('"')
+
+        replica.start()
+        wait_in_sync(cluster_dsn, "course")
+        again = httpx.put(f"{owner.url}/repos/course/entities/page", json=document("v2"), timeout=30)
+        assert again.status_code == 200, again.text
+        assert head(copy_path(replica, "course"), "refs/drafts/page") == again.headers["etag"].strip('"')
