@@ -10,6 +10,7 @@ live process stops the start); at shutdown, after the store's own last work, lea
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
@@ -38,7 +39,11 @@ def install(app: FastAPI, settings: Settings) -> None:
     if not settings.cluster_dsn:
         return
     from gitstore.cluster.api import ClusterCredentials, ClusterNode, ControlPlane
+    from gitstore.storage.api import use_fsync_method
 
+    if not os.environ.get("GITSTORE_FSYNC"):
+        # Replicas take the owner's journal records (ADR 0016): a node journals unless told not to.
+        use_fsync_method("journal")
     try:
         plane = ControlPlane(settings.cluster_dsn)
         node = ClusterNode(plane, settings.node_name, settings.node_url)

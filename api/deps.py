@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth import Principal, caller, require, require_visible
 from api.problems import HTTPProblem
+from api.replica_reads import REPLICA
 from api.schemas import repo_name
 from gitstore import ContentRepository, Store
 from gitstore.entities.api import IfAbsent, IfExists, IfMatch, Precondition
@@ -47,6 +48,8 @@ async def get_repo(
     less a request: ~0.1 ms of a live GET's ~1 ms). The store is the app's, not a dependency
     of its own: FastAPI solves each dependency anew for every request, ~10 us apiece here."""
     require_visible(principal, repo)
+    if request.scope.get(REPLICA) == repo:  # a live read an in-sync replica answers (api.replica_reads)
+        return await run_in_threadpool(request.app.state.cluster.replication.replica_repository, repo)
     store: Store = request.app.state.store
     opened = store.opened(repo)
     if opened is not None:

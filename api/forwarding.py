@@ -46,11 +46,12 @@ from api import proxying
 from api.auth import current_principal, require_admin_to_create
 from api.body import timed_out, too_large
 from api.problems import HTTPProblem, gitstore_error, problem
+from api.replica_reads import answered_by_replica
 from api.schemas import RepoCreate
 from gitstore import errors
 from gitstore.cluster.api import HEADER, LIVENESS_SECONDS, Forwarded, forwarded_header, verify_forwarded
 
-__all__ = ["Cluster", "Forwarding", "install", "repository_of"]
+__all__ = ["FORWARDED_BY", "Cluster", "Forwarding", "install", "repository_of"]
 
 log = logging.getLogger("gitstore.api")
 
@@ -91,6 +92,7 @@ class Cluster(Protocol):
     def routes(self) -> Routes: ...
     @property
     def plane(self) -> Placement: ...
+    def place(self, name: str, description: str = "", replication_factor: int | None = None) -> Route: ...
 
 
 def repository_of(path: str) -> str | None:
@@ -140,6 +142,8 @@ class Forwarding:
             return await self.app(scope, receive, send)
         if forwarded is not None:
             return await self._misdirected(cluster, repo, scope, receive, send)
+        if await answered_by_replica(self.app, cluster, repo, scope, send):  # an in-sync replica's live read
+            return
         await self._forward(cluster, repo, route, scope, receive, send)
 
     async def _forward(
@@ -225,7 +229,7 @@ class Forwarding:
             return await self.app(scope, body.replay(), send)
         try:
             await run_in_threadpool(_may_create, Request(scope), wanted.name)
-            route = await run_in_threadpool(cluster.plane.place, wanted.name, wanted.description)
+            route = await run_in_threadpool(cluster.place, wanted.name, wanted.description, wanted.replication_factor)
         except (HTTPProblem, errors.GitstoreError) as exc:
             return await _answer(scope, receive, send, exc)
         created = _Status(send)

@@ -40,6 +40,7 @@ from api.routers import (
     webhooks,
 )
 from api.routers import cluster as cluster_admin
+from api.routers import replicas as cluster_replicas
 from api.settings import Settings
 from gitstore import Store
 from gitstore.access.api import Credentials
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.relay = None
     cluster.install(app, settings)  # cluster mode (GITSTORE_CLUSTER_DSN); nothing when embedded
     cluster_admin.install(app)  # /admin/cluster: moves and drains (after cluster: its node runs them)
+    cluster_replicas.install(app)  # /internal/cluster/replicas: rounds shipped, joins sealed
     problems.install(app)
     readers.install(app)
     app.add_middleware(Methods)

@@ -67,6 +67,10 @@ PROBLEMS: dict[type[errors.GitstoreError], tuple[int, str, str]] = {
     errors.MoveToOwner: (409, "move-to-owner", "The repository already lives there"),
     # The other node is what failed (it did not answer, or its copy differs): a gateway's error.
     errors.MoveFailed: (502, "move-failed", "The move could not finish"),
+    errors.ReplicationFactorTooHigh: (422, "replication-factor-too-high", "More copies than nodes"),
+    errors.ReplicaBehind: (409, "replica-behind", "The replica may lack acknowledged writes"),
+    errors.ReplicaOutOfSync: (409, "replica-out-of-sync", "The replica does not follow this primary now"),
+    errors.ReplicationFailed: (503, "replication-failed", "The write could not be replicated, try again"),
     errors.StorageFull: (507, "storage-full", "Insufficient storage"),
     # Not 503: retrying cannot help until an operator restores the object (docs/decisions/0005).
     errors.CorruptObject: (500, "corrupt-object", "Stored content is damaged"),

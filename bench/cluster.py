@@ -314,12 +314,22 @@ def move_pause(cluster: Cluster, sizes: tuple[int, ...]) -> dict[str, Any]:
 # -- running ------------------------------------------------------------------------------------
 
 
-def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+@contextmanager
+def private_postgres() -> Iterator[Postgres]:
+    """A PostgreSQL of the benchmark's own, removed after it."""
     # Its own folder in /tmp: it is handed to the postgres user, who cannot enter `work` (0700).
     postgres = Postgres(Path(tempfile.mkdtemp(prefix="gitstore-bench-pg-")))
     postgres.start()
-    results: dict[str, Any] = {}
     try:
+        yield postgres
+    finally:
+        postgres.stop("immediate")
+        shutil.rmtree(postgres.base, ignore_errors=True)
+
+
+def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    with private_postgres() as postgres:
         if args.move_only:
             with running_cluster(postgres, work, "moves", 3) as cluster:
                 results["move_pause"] = move_pause(cluster, args.move_sizes)
@@ -336,9 +346,6 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         if not args.skip_move:
             with running_cluster(postgres, work, "moves", 3) as cluster:
                 results["move_pause"] = move_pause(cluster, args.move_sizes)
-    finally:
-        postgres.stop("immediate")
-        shutil.rmtree(postgres.base, ignore_errors=True)
     return results
 
 

@@ -35,8 +35,13 @@
     │   ├── NodeDown              the node named is down (or not alive)
     │   ├── MoveInProgress        the repository is already moving (or fenced for a move)
     │   ├── MoveToOwner           the repository already lives on that node
-    │   └── MoveFailed            a move could not finish (the source did not answer, the copies
-    │                             differ): it was undone, the source serves on
+    │   ├── MoveFailed            a move could not finish (the source did not answer, the copies
+    │   │                         differ): it was undone, the source serves on
+    │   ├── ReplicationFactorTooHigh  more copies asked for than active nodes; nothing created
+    │   ├── ReplicaBehind         the replica is not in the in-sync set: never promoted
+    │   ├── ReplicaOutOfSync      a replica refused a round (a gap, an older epoch): it catches up
+    │   └── ReplicationFailed     a round reached neither every in-sync replica nor PostgreSQL to
+    │                             drop one: refused, nothing acknowledged (retryable)
     ├── StorageFull               the disk is full; nothing was written
     ├── CorruptObject             a git object on disk is damaged (truncated, garbled)
     ├── DamagedBackup             a backup file is missing, truncated or does not match its manifest
@@ -233,3 +238,25 @@ class MoveFailed(Cluster):
     """Moving a repository to another node could not finish: the node it lives on did not
     answer, a git fetch from it failed, or the copy did not come out equal to it. Everything
     before the flip of its route is undone, so the repository stays where it was."""
+
+
+class ReplicationFactorTooHigh(Cluster):
+    """A repository cannot have more copies than the cluster has nodes (each copy on a node of
+    its own). Nothing was created."""
+
+
+class ReplicaBehind(Cluster):
+    """The replica named is not in the repository's in-sync set: it may lack acknowledged
+    writes, so it is never promoted (GitLab Praefect MR 3689). Nothing changed."""
+
+
+class ReplicaOutOfSync(Cluster):
+    """A replica refused a primary's record: a gap in the sequence, an older epoch, or a ref
+    that does not hold what the record expects. The primary drops it from the in-sync set, and
+    it catches up again from a sealed copy."""
+
+
+class ReplicationFailed(Cluster):
+    """A round could not be made durable on every in-sync replica, and the replica that did not
+    answer could not be taken out of the in-sync set either (the control plane did not answer,
+    or the epoch moved). Nothing was acknowledged; retry."""

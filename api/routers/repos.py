@@ -12,6 +12,7 @@ from api.readers import AudienceDep, audience
 from api.schemas import ClusterRepoList, PruneOut, RepoCreate, RepoList, RepoOut
 from gitstore import ContentRepository
 from gitstore.entities.api import draft_head_as_is
+from gitstore.errors import ReplicationFactorTooHigh
 from gitstore.repository import MAIN
 from gitstore.storage.api import read_ref
 from gitstore.upkeep.api import prune
@@ -47,9 +48,13 @@ def create_repo(
     require_admin_to_create(principal, wanted.name)
     cluster = cluster_of(request)
     if cluster is None:
+        if (wanted.replication_factor or 1) > 1:
+            raise ReplicationFactorTooHigh(
+                f"a server running alone keeps one copy, not {wanted.replication_factor}", name=wanted.name
+            )
         repo = store.create_repository(wanted.name, wanted.description)
     else:  # registered in the control plane first; api.forwarding sends it on if placed elsewhere
-        repo = cluster.create_repository(wanted.name, wanted.description)
+        repo = cluster.create_repository(wanted.name, wanted.description, wanted.replication_factor)
     response.headers["Location"] = f"/repos/{repo.name}"
     return _out(repo)
 

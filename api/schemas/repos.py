@@ -13,6 +13,13 @@ class RepoCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     name: RepoName
     description: str = Field(default="", max_length=1000)
+    replication_factor: int | None = Field(
+        default=None,
+        ge=1,
+        le=9,
+        description="Copies kept on distinct nodes in a cluster (default GITSTORE_REPLICATION_FACTOR, 2); "
+        "more than the active nodes is refused",
+    )
 
 
 class RepoOut(BaseModel):

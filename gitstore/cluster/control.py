@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     import psycopg
     from psycopg_pool import ConnectionPool
 
-__all__ = ["LIVENESS_SECONDS", "NODE_STATES", "ControlPlane", "Node", "Route", "describe_dsn"]
+__all__ = ["LIVENESS_SECONDS", "NODE_STATES", "Checked", "ControlPlane", "Node", "Route", "describe_dsn"]
 
 T = TypeVar("T")
 
@@ -58,6 +58,14 @@ class Node:
     state: str  # active, draining, down
     heartbeat_at: datetime
     alive: bool  # heartbeat within LIVENESS_SECONDS (by PostgreSQL's clock) and not down
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """What a passed fence check read besides: the in-sync replicas (node, URL), the factor."""
+
+    in_sync: list[tuple[str, str]]
+    factor: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,20 +290,25 @@ class ControlPlane:
         else:
             self.run(lambda c: c.execute("delete from repositories where name = %s and owner = %s", (repo, owner)))
 
-    def check_owner(self, repo: str, node: str, epoch: int, *, incarnation: uuid.UUID | None = None) -> None:
+    def check_owner(self, repo: str, node: str, epoch: int, *, incarnation: uuid.UUID | None = None) -> Checked:
         """Nothing if `node` (this incarnation of it, when named) owns `repo` at `epoch` and may
         write it (active or moving); else NotOwner. ControlPlaneUnavailable if PostgreSQL is
-        gone: the fence fails closed."""
+        gone: the fence fails closed. Returns the repository's in-sync replicas and replication
+        factor, read in the same query: a round must reach each of them before its refs move
+        (ADR 0016)."""
         row = self.run(
             lambda c: c.execute(
-                """select r.owner, r.epoch, r.state, n.incarnation
+                """select r.owner, r.epoch, r.state, n.incarnation, r.replication_factor,
+                        coalesce((select array_agg(array[s.node, m.url] order by s.node)
+                                  from repository_replicas s join nodes m on m.name = s.node
+                                  where s.repository = r.name and s.in_sync), '{}')
                     from repositories r join nodes n on n.name = r.owner where r.name = %s""",
                 (repo,),
             ).fetchone()
         )
         if row is None:
             raise NotOwner(f"repository {repo!r} is not in the control plane", name=repo)
-        owner, current, state, holder = row
+        owner, current, state, holder, factor, in_sync = row
         if owner != node or current != epoch or state not in ("active", "moving"):
             raise NotOwner(
                 f"node {node} may not write repository {repo!r} now: owner {owner} at epoch {current}, {state}",
@@ -304,6 +317,7 @@ class ControlPlane:
             )
         if incarnation is not None and holder != incarnation:
             raise NotOwner(f"node {node}'s name was taken over by another process", name=repo, node=owner)
+        return Checked([(str(name), str(url)) for name, url in in_sync], int(factor))
 
     # -- moves ----------------------------------------------------------------------------------
 
@@ -356,16 +370,24 @@ class ControlPlane:
     def finish_move(self, repo: str, target: str, epoch: int) -> Route:
         """Flip the route: `target` owns `repo` at `epoch` (the fence's). Raises MoveInProgress
         if the repository is not fenced for that target at that epoch."""
-        updated = self.run(
-            lambda c: (
-                c.execute(
+
+        def flip(conn: psycopg.Connection[Any]) -> int:
+            with conn.transaction():
+                flipped = conn.execute(
                     """update repositories set owner = %s, state = 'active', move_target = null, updated_at = now()
                     where name = %s and state = 'fenced' and move_target = %s and epoch = %s""",
                     (target, repo, target, epoch),
                 ).rowcount
-            ),
-            retry=False,
-        )
+                if flipped:
+                    # The replicas followed the old owner's rounds: they catch up from the new one.
+                    conn.execute("delete from repository_replicas where repository = %s and node = %s", (repo, target))
+                    conn.execute(
+                        "update repository_replicas set in_sync = false, changed_at = now() where repository = %s",
+                        (repo,),
+                    )
+                return flipped
+
+        updated = self.run(flip, retry=False)
         if not updated:
             raise MoveInProgress(f"repository {repo!r} is not fenced for node {target!r} at epoch {epoch}", name=repo)
         return self._route_or_raise(repo)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from gitstore.storage.api import guard_repository, unguard_repository
 
 if TYPE_CHECKING:
-    from gitstore.cluster.control import ControlPlane
+    from gitstore.cluster.control import Checked, ControlPlane
     from gitstore.repository import ContentRepository
 
 __all__ = ["Fences"]
@@ -32,19 +32,30 @@ class Fences:
         self._epochs: dict[str, int] = {}
         self._paths: dict[str, str] = {}
         self._lock = threading.Lock()
+        # What this thread's last check of each repository answered: its in-sync replicas, which
+        # the round that passed the check ships its record to (read in the same query).
+        self._checked = threading.local()
 
     def guard(self, repo: ContentRepository, epoch: int) -> None:
         """From now on `repo` moves a ref only while PostgreSQL says this node (this process's
         incarnation) owns it at `epoch`."""
         plane, node, name, incarnation = self._plane, self._node, repo.name, self._plane.incarnation
 
+        checked = self._checked
+
         def check() -> None:
-            plane.check_owner(name, node, epoch, incarnation=incarnation)
+            checked.__dict__[name] = plane.check_owner(name, node, epoch, incarnation=incarnation)
 
         with self._lock:
             guard_repository(repo.path, check)
             self._epochs[name] = epoch
             self._paths[name] = str(repo.path)
+
+    def in_sync_checked(self, name: str) -> Checked | None:
+        """The in-sync replicas and factor this thread's last passed check of `name` read; None
+        if it has not checked that repository."""
+        found: Checked | None = self._checked.__dict__.pop(name, None)
+        return found
 
     def unguard(self, name: str) -> None:
         with self._lock:

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 from gitstore.cluster.control import LIVENESS_SECONDS, ControlPlane, Route
 from gitstore.cluster.fencing import Fences
 from gitstore.cluster.notify import Listener
+from gitstore.cluster.replica_set import default_factor, place_replicas, replicas_of
+from gitstore.cluster.replication import Replication
 from gitstore.cluster.routes import RouteCache
 from gitstore.cluster.schema import CREDENTIALS_CHANNEL, ROUTES_CHANNEL
 from gitstore.errors import ControlPlaneUnavailable, NodeNameClash, NotOwner, RepositoryExists, RepositoryNotFound
@@ -48,6 +50,7 @@ class ClusterNode:
         self.routes = RouteCache(plane)
         self.fences = Fences(plane, name)
         self.secret = plane.secret()
+        self.replication = Replication(self)
         self._store: Store | None = None
         self._stop = threading.Event()
         self._heartbeat = threading.Thread(target=self._beat, name="gitstore-cluster-heartbeat", daemon=True)
@@ -81,10 +84,12 @@ class ClusterNode:
             raise
         self._heartbeat.start()
         self._listener.start()
+        self.replication.start()
         log.info("node %s joined the cluster at %s (%s)", self.name, self.plane.where, self.url)
 
     def stop(self) -> None:
         self._stop.set()
+        self.replication.stop()
         self._listener.stop()
         if self._heartbeat.is_alive():
             self._heartbeat.join(timeout=5)
@@ -113,7 +118,13 @@ class ClusterNode:
         self.routes.remember(routes.values())
         for name, repo in local.items():
             if routes[name].owner == self.name:
-                self.fences.guard(repo, routes[name].epoch)
+                self.guard(repo, routes[name].epoch)
+            elif self.name in replicas_of(self.plane, name):
+                # It owned this one and a replica was promoted while it was away: what it holds
+                # past the last acknowledged round is discarded, never merged (ADR 0016).
+                log.warning("repository %s was taken over by node %s: this copy is set aside", name, routes[name].owner)
+                store.drop(name)
+                self.set_aside(name)
             else:
                 log.warning(
                     "repository %s is on this node's disk but lives on node %s: this copy is not served",
@@ -134,9 +145,14 @@ class ClusterNode:
             return self.fences.epoch(repo) is not None
         return route is not None and route.owner == self.name
 
+    def guard(self, repo: ContentRepository, epoch: int) -> None:
+        """Write `repo` only as its owner at `epoch`, and ship its rounds to its in-sync replicas."""
+        self.fences.guard(repo, epoch)
+        self.replication.serve(repo)
+
     def took_ownership(self, repo: str, epoch: int) -> None:
         """A move brought `repo` here (its files in place): guard it at `epoch` and open it."""
-        self.fences.guard(self.store.repository(repo), epoch)
+        self.guard(self.store.repository(repo), epoch)
         self.routes.invalidate(repo)
 
     def gave_up(self, repo: str) -> None:
@@ -145,21 +161,30 @@ class ClusterNode:
         self.fences.unguard(repo)
         self.routes.invalidate(repo)
         store = self.store
+        self.replication.stop_serving(repo, store.data_dir / f"{repo}.git")
         store.drop(repo)
-        path = store.data_dir / f"{repo}.git"
-        if path.exists():
-            aside = store.data_dir / SET_ASIDE
-            aside.mkdir(exist_ok=True)
-            os.rename(path, aside / f"{repo}.{time.strftime('%Y%m%dT%H%M%S')}.{time.monotonic_ns()}.git")
+        if (store.data_dir / f"{repo}.git").exists():
+            self.set_aside(repo)
 
-    def create_repository(self, name: str, description: str = "") -> ContentRepository:
+    def set_aside(self, repo: str) -> None:
+        """Rename this node's copy of `repo` under SET_ASIDE (kept for an operator, not served)."""
+        aside = self.store.data_dir / SET_ASIDE
+        aside.mkdir(exist_ok=True)
+        stamp = f"{time.strftime('%Y%m%dT%H%M%S')}.{time.monotonic_ns()}"
+        os.rename(self.store.data_dir / f"{repo}.git", aside / f"{repo}.{stamp}.git")
+
+    def create_repository(
+        self, name: str, description: str = "", replication_factor: int | None = None
+    ) -> ContentRepository:
         """Create `name` here if the control plane places it here (or already did: a request
-        forwarded by the node that placed it). Raises RepositoryExists, NotOwner (placed on
-        another node), NoNodeAvailable, ControlPlaneUnavailable."""
+        forwarded by the node that placed it), with `replication_factor` copies (None: the
+        cluster's default, cut to the active nodes there are). Raises RepositoryExists, NotOwner
+        (placed on another node), NoNodeAvailable, ReplicationFactorTooHigh,
+        ControlPlaneUnavailable."""
         route = self.routes.refresh(name)
         placed_now = route is None
         if route is None:
-            route = self.plane.place(name, description)
+            route = self.place(name, description, replication_factor)
         if route.owner != self.name:
             if placed_now:
                 self.plane.forget(name, owner=route.owner)
@@ -171,9 +196,23 @@ class ClusterNode:
         except BaseException:
             self.plane.forget(name, owner=self.name)
             raise
-        self.fences.guard(repo, route.epoch)
+        self.guard(repo, route.epoch)
         self.routes.remember([route])
         return repo
+
+    def place(self, name: str, description: str = "", replication_factor: int | None = None) -> Route:
+        """Register new repository `name` on the least-loaded node, and its replicas on others
+        (`replication_factor` copies in all; None: the cluster's default, cut to the active nodes
+        there are). Raises RepositoryExists, NoNodeAvailable, ReplicationFactorTooHigh (nothing
+        registered), ControlPlaneUnavailable."""
+        route = self.plane.place(name, description)
+        try:
+            factor = replication_factor or default_factor()
+            place_replicas(self.plane, name, factor, strict=replication_factor is not None)
+        except BaseException:
+            self.plane.forget(name, owner=route.owner)
+            raise
+        return route
 
     def _on_disk(self, name: str) -> bool:
         try:
@@ -231,7 +270,14 @@ class ClusterNode:
             return
         if route.owner == self.name and route.state == "active" and route.epoch > guarded:
             log.info("node %s owns %s again, now at epoch %s", self.name, repo, route.epoch)
-            self.fences.guard(self.store.repository(repo), route.epoch)
+            self.guard(self.store.repository(repo), route.epoch)
+        elif (
+            route.owner != self.name
+            and route.epoch > guarded
+            and not self.replication.demoted(repo)
+            and self.name in replicas_of(self.plane, repo)
+        ):
+            self.replication.demote(repo)
 
     def on_credentials_changed(self, listener: Callable[[], None]) -> None:
         """Call `listener` on each NOTIFY about credentials (and after LISTEN reconnects)."""

@@ -66,6 +66,20 @@ class Peer:
         except OSError as exc:  # the answer stopped coming (timed out, connection dropped)
             raise MoveFailed(f"node {self.name} stopped answering: {exc}", node=self.name) from None
 
+    def send(
+        self, path: str, data: bytes, headers: dict[str, str], *, timeout: float = CALL_SECONDS
+    ) -> tuple[int, bytes]:
+        """A signed POST of raw bytes (a replicated round); its status and body. Raises MoveFailed
+        if the node cannot be reached or does not answer in time."""
+        try:
+            with self._open("POST", path, data, timeout, headers) as answer:
+                return answer.status, answer.read()
+        except urllib.error.HTTPError as exc:
+            with contextlib.closing(exc):
+                return exc.code, exc.read()
+        except OSError as exc:
+            raise MoveFailed(f"node {self.name} stopped answering: {exc}", node=self.name) from None
+
     def snapshot(self, repo: str, into: Path, *, seal: bool, timeout: float = CALL_SECONDS) -> Snapshot:
         """Repository `repo`'s snapshot from this node (its owner), unpacked into `into`. Raises
         MoveFailed if it cannot be had (the node refuses, is busy, or does not answer within
@@ -88,11 +102,13 @@ class Peer:
     # -- plumbing ------------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _open(self, method: str, path: str, data: bytes | None, timeout: float) -> Iterator[http.client.HTTPResponse]:
-        request = urllib.request.Request(self.url + path, data=data, method=method)
+    def _open(
+        self, method: str, path: str, data: bytes | None, timeout: float, headers: dict[str, str] | None = None
+    ) -> Iterator[http.client.HTTPResponse]:
+        request = urllib.request.Request(self.url + path, data=data, method=method, headers=headers or {})
         signed = path.split("?", 1)[0].encode()  # the signature covers the path, not the query
         request.add_header(HEADER, forwarded_header(self._secret, self.me, method, signed, self._client))
-        if data is not None:
+        if data is not None and not headers:
             request.add_header("Content-Type", "application/json")
         try:
             answer = urllib.request.urlopen(request, timeout=timeout)

@@ -6,7 +6,7 @@ start together queue there, and the second finds the work done. A failed migrati
 nothing behind (PostgreSQL's DDL is transactional).
 
 Who may write a repository is `repositories.owner` at `repositories.epoch`, nothing else:
-replicas (issue 24) will get a table of their own beside it. Every change to `repositories`
+its replicas (issue 24) are rows of `repository_replicas` beside it. Every change to `repositories`
 NOTIFYs `gitstore_routes` with the repository's name, and every change to a credential
 `gitstore_credentials`, from triggers, so no writer can forget to.
 """
@@ -94,6 +94,21 @@ MIGRATIONS: list[tuple[int, list[Step]]] = [
                 for each statement execute function gitstore_notify_credentials()""",
             """create trigger oauth_clients_notify after insert or update or delete on oauth_clients
                 for each statement execute function gitstore_notify_credentials()""",
+        ],
+    ),
+    (
+        2,
+        [
+            # Issue 24 (ADR 0016): each repository's copies besides its owner's. Only a replica
+            # `in_sync` holds every acknowledged write, and so only it may be promoted.
+            "alter table repositories add column replication_factor int not null default 1",
+            """create table repository_replicas (
+                repository text not null references repositories (name) on delete cascade,
+                node text not null references nodes (name),
+                in_sync boolean not null default false,
+                changed_at timestamptz not null default now(),
+                primary key (repository, node))""",
+            "create index repository_replicas_by_node on repository_replicas (node)",
         ],
     ),
 ]

@@ -49,6 +49,7 @@ from gitstore.storage.files import fsync_dir, sync_file_system, write_atomically
 from gitstore.storage.git import GitRepository, configure_libgit2, create_bare, init_bare, open_bare
 from gitstore.storage.history import BlamedLine, blame_file, merge_text, tree_patch
 from gitstore.storage.journal import checkpoint as checkpoint_journal
+from gitstore.storage.journal import objects_held, open_journal, receive_record, release_journal
 from gitstore.storage.lock_order import LOCK_ORDER, LockName, in_order, in_order_if_free, repo_lock
 from gitstore.storage.locks import PATIENT, LockBudget, RepoLock, try_flock
 from gitstore.storage.loose import guarded_odb, read_loose
@@ -72,6 +73,8 @@ from gitstore.storage.refs import (
     sweep_stale_locks,
     update_refs,
 )
+from gitstore.storage.replication import register as register_shipper
+from gitstore.storage.replication import unregister as unregister_shipper
 from gitstore.storage.settings import read_settings, write_settings
 from gitstore.storage.space import after_commit_point, ensure_room
 from gitstore.storage.trees import (
@@ -118,6 +121,12 @@ __all__ = [
     "blob_at",
     "check_fence",
     "checkpoint_journal",
+    "objects_held",
+    "open_journal",
+    "receive_record",
+    "register_shipper",
+    "release_journal",
+    "unregister_shipper",
     "clear_stale_ref_lock",
     "commit_id",
     "commit_message",

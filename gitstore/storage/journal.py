@@ -32,18 +32,19 @@ import fcntl
 import glob
 import logging
 import os
-import struct
 import threading
 import time
 import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import NamedTuple
 
 import pygit2
 
-from gitstore.errors import CorruptObject
+from gitstore.errors import CorruptObject, ReplicaOutOfSync
+from gitstore.storage import replication
 from gitstore.storage.files import fsync_dir, sync_file_system, write_atomically
+from gitstore.storage.records import CONTENT, KIND_NAMES, LOOSE, Move, decode_record, encode, read_records
+from gitstore.storage.records import RecordObject as _Object
 
 __all__ = [
     "CHECKPOINT_BYTES",
@@ -55,6 +56,9 @@ __all__ = [
     "note_object",
     "open_journal",
     "read_records",
+    "objects_held",
+    "receive_record",
+    "release_journal",
 ]
 
 log = logging.getLogger("gitstore.storage")
@@ -63,36 +67,6 @@ log = logging.getLogger("gitstore.storage")
 CHECKPOINT_BYTES = int(os.environ.get("GITSTORE_JOURNAL_BYTES", 8 << 20))
 #: ... and any log with records is checkpointed this long after its first.
 CHECKPOINT_SECONDS = float(os.environ.get("GITSTORE_JOURNAL_SECONDS", 30))
-
-_MAGIC = b"GSJ1"
-_HEADER = struct.Struct(">4sII")  # magic, payload length, crc32 of the payload
-_COUNT = struct.Struct(">I")
-_OBJECT = struct.Struct(">20sBBI")  # id, form, kind, length of the data that follows
-_MOVE = struct.Struct(">B20s20sH")  # checked, expected, new, length of the ref name that follows
-_NONE = b"\0" * 20
-# An object's data: the loose file's bytes as written (zlib), or its content (an object found
-# already on disk, whose file this process did not write).
-_LOOSE, _CONTENT = 0, 1
-_KIND_NAMES = {1: b"commit", 2: b"tree", 3: b"blob", 4: b"tag"}
-
-
-class Move(NamedTuple):
-    """One ref move of a record. `checked`: replayed only where the ref holds `expected`
-    (None: absent); unchecked moves (a bulk rewrite of packed-refs) are replayed as they are.
-    `new` None deletes the ref."""
-
-    ref: str
-    expected: pygit2.Oid | None
-    new: pygit2.Oid | None
-    checked: bool = True
-
-
-class _Object(NamedTuple):
-    name: str
-    form: int
-    kind: int
-    data: bytes
-
 
 # Objects written and not yet in a record, by objects folder. A record takes all of its
 # repository's: an object one thread wrote may be named by a ref another thread moves first.
@@ -112,7 +86,7 @@ def note_object(objects_dir: str, name: str, *, body: bytes | None, kind: int, c
     """An object was written without a flush (`body`: its loose file) or found on disk (its
     `kind` and `content`; another process may have written it and not journaled it yet): the
     repository's next record carries it."""
-    entry = _Object(name, _LOOSE, 0, body) if body is not None else _Object(name, _CONTENT, kind, content)
+    entry = _Object(name, LOOSE, 0, body) if body is not None else _Object(name, CONTENT, kind, content)
     with _pending_guard:
         _pending.setdefault(_folder(objects_dir), {})[name] = entry
 
@@ -125,72 +99,6 @@ def _take_pending(objects_dir: str) -> dict[str, _Object]:
 def _put_back(objects_dir: str, objects: dict[str, _Object]) -> None:
     with _pending_guard:
         _pending.setdefault(objects_dir, {}).update(objects)
-
-
-def encode(objects: Sequence[_Object], moves: Sequence[Move]) -> bytes:
-    """One record: its header, then the objects and the moves."""
-    parts = [_COUNT.pack(len(objects))]
-    for obj in objects:
-        parts += (_OBJECT.pack(bytes.fromhex(obj.name), obj.form, obj.kind, len(obj.data)), obj.data)
-    parts.append(_COUNT.pack(len(moves)))
-    for move in moves:
-        ref = move.ref.encode()
-        expected = move.expected.raw if move.expected is not None else _NONE
-        new = move.new.raw if move.new is not None else _NONE
-        parts += (_MOVE.pack(move.checked, expected, new, len(ref)), ref)
-    payload = b"".join(parts)
-    return _HEADER.pack(_MAGIC, len(payload), zlib.crc32(payload)) + payload
-
-
-def _decode(payload: bytes) -> tuple[list[_Object], list[Move]]:
-    (count,) = _COUNT.unpack_from(payload, 0)
-    at = _COUNT.size
-    objects = []
-    for _ in range(count):
-        raw, form, kind, length = _OBJECT.unpack_from(payload, at)
-        at += _OBJECT.size
-        objects.append(_Object(raw.hex(), form, kind, payload[at : at + length]))
-        at += length
-    (count,) = _COUNT.unpack_from(payload, at)
-    at += _COUNT.size
-    moves = []
-    for _ in range(count):
-        checked, expected, new, length = _MOVE.unpack_from(payload, at)
-        at += _MOVE.size
-        ref = payload[at : at + length].decode()
-        at += length
-        moves.append(Move(ref, _oid(expected), _oid(new), bool(checked)))
-    return objects, moves
-
-
-def _oid(raw: bytes) -> pygit2.Oid | None:
-    return None if raw == _NONE else pygit2.Oid(raw=raw)
-
-
-def read_records(path: str) -> Iterator[tuple[list[_Object], list[Move]]]:
-    """The whole records of a log, in order. A torn or damaged record (a writer killed in
-    its append, a power cut) is skipped: the next record starts at the next header whose
-    checksum holds."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        return
-    at = 0
-    while at + _HEADER.size <= len(data):
-        magic, length, crc = _HEADER.unpack_from(data, at)
-        start, end = at + _HEADER.size, at + _HEADER.size + length
-        if magic == _MAGIC and end <= len(data) and zlib.crc32(data[start:end]) == crc:
-            try:
-                yield _decode(data[start:end])
-                at = end
-                continue
-            except (struct.error, ValueError, UnicodeDecodeError):
-                pass
-        found = data.find(_MAGIC, at + 1)
-        if found < 0:
-            return
-        at = found
 
 
 class Journal:
@@ -242,11 +150,18 @@ class Journal:
             with self._held():
                 try:
                     fd = self._current_log()
-                    view = memoryview(record)
-                    while view:
-                        view = view[os.write(fd, view) :]
-                    os.fdatasync(fd)
+                    before = os.fstat(fd).st_size
+                    _append(fd, record)
                 except BaseException:
+                    _put_back(self.objects_dir, objects)
+                    raise
+                try:
+                    replication.ship(self.git_dir, record)
+                except BaseException:
+                    # Refused (a replica neither acked nor left the in-sync set): the record
+                    # leaves the log, so no replay ever applies a round nobody acknowledged.
+                    os.ftruncate(fd, before)
+                    os.fdatasync(fd)
                     _put_back(self.objects_dir, objects)
                     raise
                 yield
@@ -254,6 +169,41 @@ class Journal:
         if self.dirty_since is None:
             self.dirty_since = time.monotonic()
         _checkpointer.wake(self, urgent=size >= CHECKPOINT_BYTES)
+
+    def received(self, record: bytes) -> int:
+        """A replica's side of a round: check that `record` (a primary's, whole) applies here,
+        append it durably, then apply it (its objects written, its moves made). Raises
+        ReplicaOutOfSync, changing nothing, if it is damaged or a checked move finds its ref
+        holding something else than expected (this copy diverged). How many refs moved."""
+        objects, moves = decode_record(record)
+        with self._guard, self._held():
+            packed = _PackedRefs(self.git_dir)
+            values: dict[str, str | None] = {}
+            for move in moves:
+                current = values[move.ref] if move.ref in values else _current(self.git_dir, move.ref, packed)
+                expected = str(move.expected) if move.expected is not None else None
+                if move.checked and current != expected:
+                    raise ReplicaOutOfSync(f"{move.ref} holds {current}, the record expects {expected}", ref=move.ref)
+                values[move.ref] = str(move.new) if move.new is not None else None
+            _append(self._current_log(), record)
+            for obj in objects:
+                _restore_object(self.objects_dir, obj)
+            moved = sum(_replay_move(self.git_dir, move, packed) for move in moves)
+        if self.dirty_since is None:
+            self.dirty_since = time.monotonic()
+        _checkpointer.wake(self, urgent=False)
+        return moved
+
+    def objects_held(self) -> bytes:
+        """One record, without moves, of every object in this journal's logs and of those written
+        and not in a record yet. A replica joining under a seal takes it besides the objects its
+        refs reach: a round may name an object that an earlier round's record carried (a record
+        takes every object written since the last, whoever wrote it)."""
+        with self._held():
+            objects = {obj.name: obj for path in (self.old, self.log) for objs, _ in read_records(path) for obj in objs}
+        with _pending_guard:
+            objects.update(_pending.get(self.objects_dir, {}))
+        return encode(list(objects.values()), [])
 
     def _current_log(self) -> int:
         """The descriptor of `log`, opened again if a checkpoint renamed it; under the mutex."""
@@ -330,6 +280,13 @@ class Journal:
         self._log_fd = self._users = self._mutex = -1
 
 
+def _append(fd: int, record: bytes) -> None:
+    view = memoryview(record)
+    while view:
+        view = view[os.write(fd, view) :]
+    os.fdatasync(fd)
+
+
 def _restore_object(objects_dir: str, obj: _Object) -> bool:
     """Write an object back if its loose file is missing or damaged (a power cut can leave a
     renamed file empty); True if it had to."""
@@ -341,10 +298,10 @@ def _restore_object(objects_dir: str, obj: _Object) -> bool:
         return False
     except (FileNotFoundError, CorruptObject):
         pass
-    if obj.form == _LOOSE:
+    if obj.form == LOOSE:
         body = obj.data
     else:
-        body = zlib.compress(_KIND_NAMES[obj.kind] + b" %d\0" % len(obj.data) + obj.data, 1)
+        body = zlib.compress(KIND_NAMES[obj.kind] + b" %d\0" % len(obj.data) + obj.data, 1)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with contextlib.suppress(FileNotFoundError):
         os.chmod(path, 0o644)  # a damaged copy: git made it read-only
@@ -373,19 +330,10 @@ def _replay_move(git_dir: str, move: Move, packed: _PackedRefs) -> bool:
     path = f"{git_dir}/{move.ref}"
     with contextlib.suppress(FileNotFoundError):
         os.unlink(f"{path}.lock")  # its writer is gone: no other process uses the journal
-    current: str | None
     try:
-        with open(path, "rb") as f:
-            text = f.read().strip()
-        current = text.decode() if len(text) == 40 else None
-        if current is None:
-            os.unlink(path)  # damaged: what packed-refs or the chain of moves says instead
-    except FileNotFoundError:
-        current = None
+        current = _current(git_dir, move.ref, packed, repair=True)
     except IsADirectoryError:
         return False
-    if current is None:
-        current = packed.values.get(move.ref)
     if move.checked and current != (str(move.expected) if move.expected is not None else None):
         return False
     if move.new is None:
@@ -398,6 +346,22 @@ def _replay_move(git_dir: str, move: Move, packed: _PackedRefs) -> bool:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     write_atomically(path, f"{move.new}\n".encode(), durable=False)
     return True
+
+
+def _current(git_dir: str, ref: str, packed: _PackedRefs, *, repair: bool = False) -> str | None:
+    """The id `ref` holds: its loose file, else packed-refs. `repair`: a damaged loose file is
+    removed (what packed-refs or the chain of moves says instead)."""
+    path = f"{git_dir}/{ref}"
+    current: str | None
+    try:
+        with open(path, "rb") as f:
+            text = f.read().strip()
+        current = text.decode() if len(text) == 40 else None
+        if current is None and repair:
+            os.unlink(path)
+    except FileNotFoundError:
+        current = None
+    return current if current is not None else packed.values.get(ref)
 
 
 # One journal object per repository and process (a forked child opens its own: flocks taken
@@ -457,6 +421,26 @@ def checkpoint(git_dir: str) -> bool:
         if has_journal(path):
             dropped |= journal_for(path).checkpoint()
     return dropped
+
+
+def receive_record(git_dir: str, record: bytes) -> int:
+    """A replica's copy at `git_dir` takes a primary's record (Journal.received)."""
+    return journal_for(git_dir).received(record)
+
+
+def objects_held(git_dir: str) -> bytes:
+    return journal_for(git_dir).objects_held()
+
+
+def release_journal(git_dir: str) -> None:
+    """Checkpoint and close this process's journal of `git_dir`, whose folder is about to be
+    renamed (a replica promoted into place): its new name opens a journal of its own."""
+    with _journals_guard:
+        found = _journals.pop(_folder(git_dir), None)
+    if found is not None:
+        with contextlib.suppress(FileNotFoundError):
+            found.checkpoint()
+        found.close()
 
 
 def forget_journals() -> None:

@@ -70,7 +70,7 @@ class StaticCluster:
         self.plane = self
         self.forgotten: list[str] = []
 
-    def place(self, repo: str, description: str = "") -> StaticRoute:
+    def place(self, repo: str, description: str = "", replication_factor: int | None = None) -> StaticRoute:
         """Where the table says, or here."""
         return self.routes.refresh(repo) or StaticRoute(repo, self.name, "", True)
 
@@ -95,8 +95,15 @@ class StaticNode(Node):
         self.proc, _ = start_server(self.data, port=self.port, env=env, app=APP)
         return self
 
-    def write_routes(self, repos: dict[str, str], nodes: list[StaticNode], down: tuple[str, ...] = ()) -> None:
-        table = {"nodes": {n.name: n.url for n in nodes}, "repos": repos, "down": list(down)}
+    def write_routes(
+        self,
+        repos: dict[str, str],
+        nodes: list[StaticNode],
+        down: tuple[str, ...] = (),
+        others: dict[str, str] | None = None,
+    ) -> None:
+        """Routes `repos` to the `nodes` (and `others`: more node names and their URLs)."""
+        table = {"nodes": {n.name: n.url for n in nodes} | (others or {}), "repos": repos, "down": list(down)}
         self.routes.write_bytes(orjson.dumps(table))
 
 
