@@ -77,7 +77,6 @@ class Routes(Protocol):
 
 
 class Placement(Protocol):
-    def place(self, repo: str, description: str = "") -> Route: ...
     def forget(self, repo: str, *, owner: str | None = None) -> None: ...
 
 

@@ -14,49 +14,35 @@ for an empty dict). Guards are keyed by the git dir's real path, so a path spelt
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable
+
+from gitstore.storage.per_repository import PerRepository
 
 __all__ = ["check", "guard", "guarded", "unguard"]
 
 Check = Callable[[], None]
 
-_guards: dict[str, Check] = {}
-# Spellings of git dirs already resolved: realpath costs a few syscalls, a write runs this often.
-_spellings: dict[str, str] = {}
-_lock = threading.Lock()
+_guards: PerRepository[Check] = PerRepository()
 
 
 def guard(git_dir: str | os.PathLike[str], check: Check) -> None:
     """Run `check` before every ref move in the repository at `git_dir` (replacing any guard it
     had). `check` raises to refuse the move."""
-    with _lock:
-        _guards[_key(git_dir)] = check
+    _guards.set(git_dir, check)
 
 
 def unguard(git_dir: str | os.PathLike[str]) -> None:
     """Stop checking moves in the repository at `git_dir`."""
-    with _lock:
-        _guards.pop(_key(git_dir), None)
+    _guards.drop(git_dir)
 
 
 def guarded() -> list[str]:
     """The git dirs that have a guard (real paths)."""
-    with _lock:
-        return sorted(_guards)
+    return _guards.git_dirs()
 
 
 def check(git_dir: str) -> None:
     """Raise what the repository's guard raises; nothing if it has none."""
-    if not _guards:
-        return
-    key = _spellings.get(git_dir)
-    if key is None:
-        key = _spellings[git_dir] = _key(git_dir)
-    found = _guards.get(key)
+    found = _guards.get(git_dir)
     if found is not None:
         found()
-
-
-def _key(git_dir: str | os.PathLike[str]) -> str:
-    return os.path.realpath(os.fspath(git_dir))

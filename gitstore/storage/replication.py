@@ -14,42 +14,33 @@ A repository without a shipper costs one dict lookup (embedded mode has none at 
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable
+
+from gitstore.storage.per_repository import PerRepository
 
 __all__ = ["register", "registered", "ship", "unregister"]
 
 Shipper = Callable[[bytes], None]
 
-_shippers: dict[str, Shipper] = {}
-_lock = threading.Lock()
+_shippers: PerRepository[Shipper] = PerRepository()
 
 
 def register(git_dir: str | os.PathLike[str], shipper: Shipper) -> None:
     """Call `shipper(record)` with each record the repository at `git_dir` appends, before the
     record's refs move (replacing any shipper it had)."""
-    with _lock:
-        _shippers[_key(git_dir)] = shipper
+    _shippers.set(git_dir, shipper)
 
 
 def unregister(git_dir: str | os.PathLike[str]) -> None:
-    with _lock:
-        _shippers.pop(_key(git_dir), None)
+    _shippers.drop(git_dir)
 
 
 def registered() -> list[str]:
-    with _lock:
-        return sorted(_shippers)
+    return _shippers.git_dirs()
 
 
 def ship(git_dir: str, record: bytes) -> None:
     """Raise what the repository's shipper raises; nothing if it has none."""
-    if not _shippers:
-        return
-    found = _shippers.get(git_dir) or _shippers.get(_key(git_dir))
+    found = _shippers.get(git_dir)
     if found is not None:
         found(record)
-
-
-def _key(git_dir: str | os.PathLike[str]) -> str:
-    return os.path.normpath(os.path.realpath(os.fspath(git_dir)))
