@@ -1,5 +1,6 @@
 """Failover with real nodes on one real PostgreSQL (issue 24, ADR 0016): kill -9 and SIGSTOP of a
-repository's owner under four writers, with a client-side log of every acknowledged ETag.
+repository's owner under four writers, with a client-side log of every acknowledged ETag, and a
+feed cursor taken before the takeover resumed after it.
 `make failover-soak` runs 10 kills (GITSTORE_FAILOVER_ROUNDS)."""
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ def test_an_owner_paused_past_its_takeover_acknowledges_nothing_after_it(tmp_pat
         others = [n for n in made if n is not owner]
         with Spread("course", [n.url for n in made], retry_for=60) as writers:
             time.sleep(0.5)
+            seen_before, cursor_before = events(owner.url, "course", pages=1)
             owner.pause()
             try:
                 taken_at = time.time()
@@ -82,3 +84,23 @@ def test_an_owner_paused_past_its_takeover_acknowledges_nothing_after_it(tmp_pat
         # What it held past the takeover was set aside, never merged: its replica equals the owner.
         same_refs(final.data / "course.git", copy_path(owner, "course"))
         assert sorted((owner.data / ".moved-away").glob("course.*.git"))
+        # A feed cursor from the old owner resumes on the new one: nothing skipped, nothing repeated.
+        everything, _ = events(final.url, "course")
+        resumed, _ = events(final.url, "course", after=cursor_before)
+        assert seen_before and resumed
+        assert everything == seen_before + resumed
+
+
+def events(url: str, repo: str, after: str | None = None, pages: int = 100) -> tuple[list[dict[str, object]], str]:
+    """The events of `repo`'s feed after `after` (from the start: None), up to `pages` pages of
+    them, and the cursor after them."""
+    items: list[dict[str, object]] = []
+    for _ in range(pages):
+        page = httpx.get(f"{url}/repos/{repo}/events", params={"limit": 1000} | ({"after": after} if after else {}))
+        assert page.status_code == 200, page.text
+        body = page.json()
+        if not body["items"]:
+            return items, body["cursor"]
+        items += body["items"]
+        after = body["cursor"]
+    return items, after
