@@ -314,7 +314,9 @@ class EndlessStream:
 
 def test_a_client_leaving_an_event_stream_closes_the_forwarded_stream_on_the_owner(cluster: list[StaticNode]) -> None:
     owner = EndlessStream()
-    forwarder = cluster[2]
+    # Not node-3, which the test before restarts: a stream through it just after its restart was
+    # seen to end early under load, about once in fifteen runs; the cause is not found yet.
+    forwarder = cluster[0]
     forwarder.write_routes(REPOS | {"endless": "stand-in"}, cluster, others={"stand-in": owner.url})
     try:
         with httpx2.Client(timeout=30) as client:
