@@ -3,6 +3,7 @@ the real git client, requests through random nodes compared with the owner's own
 
 from __future__ import annotations
 
+import itertools
 import random
 import threading
 import time
@@ -141,9 +142,8 @@ def refs(path: Path) -> str:
     return run_git("-C", str(path), "for-each-ref", "--format=%(objectname) %(refname)").stdout
 
 
-@pytest.mark.parametrize("protocol", [0, 2])
 def test_a_clone_through_a_node_that_does_not_own_the_repository_equals_one_from_the_owner(
-    cluster: list[Node], tmp_path: Path, protocol: int
+    cluster: list[Node], tmp_path: Path
 ) -> None:
     with httpx2.Client(timeout=60) as client:
         assert client.post(cluster[0].url + "/repos", json={"name": "site"}).status_code == 201
@@ -158,16 +158,17 @@ def test_a_clone_through_a_node_that_does_not_own_the_repository_equals_one_from
                 )
                 assert published.status_code == 200, published.text
     others = [node for node in cluster if node is not owner]
-    version = ("-c", f"protocol.version={protocol}")
-    for remote in ("/git/site.git", "/git/live/site.git"):
-        direct = tmp_path / f"direct{remote.replace('/', '-')}"
+    for protocol, remote in itertools.product((0, 2), ("/git/site.git", "/git/live/site.git")):
+        version = ("-c", f"protocol.version={protocol}")
+        name = f"v{protocol}{remote.replace('/', '-')}"
+        direct = tmp_path / f"direct-{name}"
         run_git(*version, "clone", "-q", "--mirror", owner.url + remote, str(direct))
         assert refs(direct)
         for node in others:
-            through = tmp_path / f"{node.name}{remote.replace('/', '-')}"
+            through = tmp_path / f"{node.name}-{name}"
             run_git(*version, "clone", "-q", "--mirror", node.url + remote, str(through))
-            assert refs(through) == refs(direct), (node.name, remote)
-            assert object_bytes(through) == object_bytes(direct), (node.name, remote)
+            assert refs(through) == refs(direct), (node.name, protocol, remote)
+            assert object_bytes(through) == object_bytes(direct), (node.name, protocol, remote)
 
 
 @pytest.mark.timeout(300)
