@@ -38,6 +38,9 @@ __all__ = [
 #: A primary whose heartbeat is older than this (PostgreSQL's clock) is failed over.
 FAILOVER_SECONDS = float(os.environ.get("GITSTORE_FAILOVER_SECONDS", 3.0))
 
+#: How long a replica's node may stay silent, out of the in-sync set, before its place goes to
+#: another node (it is taken for gone for good; coming back later it is just a spare node).
+REPLICA_LOST_SECONDS = float(os.environ.get("GITSTORE_REPLICA_LOST_SECONDS", 600.0))
 _PLACEMENT_LOCK = 0x7265_706C_6963_6100  # "replica": one placement of replicas at a time
 _ACTIVE_ALIVE = "n.state = 'active' and n.heartbeat_at > now() - interval '5 seconds'"
 
@@ -235,6 +238,27 @@ def replica_duties(plane: ControlPlane, node: str) -> list[Duty]:
         ).fetchall()
     )
     return [Duty(*row) for row in rows]
+
+
+def drop_lost_replicas(
+    plane: ControlPlane, owner: str, silent_for: float = REPLICA_LOST_SECONDS
+) -> list[tuple[str, str]]:
+    """Forget the replicas of `owner`'s repositories held by nodes silent for `silent_for`
+    seconds and out of the in-sync set, so that the next top-up places copies on live nodes:
+    without it a node gone for good leaves its repositories on one disk for ever. An in-sync
+    replica is kept however long it is away: it holds every acknowledged write, so it may still
+    be promoted; the first write while it is away takes it out of the set. (repository, node)
+    pairs dropped."""
+    rows = plane.run(
+        lambda c: c.execute(
+            """delete from repository_replicas s using repositories r, nodes n
+                where s.repository = r.name and r.owner = %s and r.state = 'active' and s.node = n.name
+                    and not s.in_sync and n.heartbeat_at < now() - make_interval(secs => %s)
+                returning s.repository, s.node""",
+            (owner, silent_for),
+        ).fetchall()
+    )
+    return [(str(repo), str(node)) for repo, node in rows]
 
 
 def short_of_replicas(plane: ControlPlane, node: str) -> list[str]:

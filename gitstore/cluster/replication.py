@@ -50,6 +50,7 @@ from gitstore.cluster.peers import Peer
 from gitstore.cluster.replica_set import (
     Duty,
     drop_from_in_sync,
+    drop_lost_replicas,
     join_in_sync,
     place_replicas,
     promote,
@@ -502,6 +503,13 @@ class Replication:
             elif not duty.in_sync and not duty.owner_silent:
                 self._start_catch_up(duty)
         if top_up:
+            for name, gone in drop_lost_replicas(self.node.plane, self.node.name):
+                log.warning(
+                    "node %s: the replica of %s on %s is lost (silent, out of sync): placed again",
+                    self.node.name,
+                    name,
+                    gone,
+                )
             for name in short_of_replicas(self.node.plane, self.node.name):
                 place_replicas(self.node.plane, name)
 

@@ -115,6 +115,29 @@ def test_an_operator_promotes_an_in_sync_replica_under_writers_and_the_old_owner
         same_refs(replica.data / "course.git", copy_path(owner, "course"))
 
 
+def test_a_replica_node_gone_for_good_is_replaced_and_the_repository_is_on_two_disks_again(
+    tmp_path: Path, cluster_dsn: str
+) -> None:
+    def soon_lost(made: list[Node]) -> None:
+        for node in made:
+            node.env["GITSTORE_REPLICA_LOST_SECONDS"] = "3"
+
+    with cluster(tmp_path, cluster_dsn, before_start=soon_lost) as made:
+        replica, owner = replicated(made, cluster_dsn, "course")
+        spare = next(n for n in made if n not in (replica, owner))
+        replica.kill()
+        acknowledged = {}
+        for i in range(3):  # the first write takes the silent replica out of the in-sync set
+            put = httpx.put(f"{owner.url}/repos/course/entities/page-{i}", json=document(f"page {i}"), timeout=30)
+            assert put.status_code in (200, 201), put.text
+            acknowledged[f"page-{i}"] = put.headers["etag"].strip('"')
+        assert wait_in_sync(cluster_dsn, "course") == {spare.name}
+        assert replicas(cluster_dsn, "course") == {spare.name: True}  # the lost one's place is given up
+        for key, etag in acknowledged.items():
+            assert is_ancestor(copy_path(spare, "course"), etag, f"refs/drafts/{key}"), key
+        same_refs(owner.data / "course.git", copy_path(spare, "course"))
+
+
 def test_a_replica_killed_mid_stream_returns_and_catches_up(tmp_path: Path, cluster_dsn: str) -> None:
     with cluster(tmp_path, cluster_dsn) as made:
         replica, owner = replicated(made, cluster_dsn, "course")
