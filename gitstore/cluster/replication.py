@@ -503,6 +503,7 @@ class Replication:
             elif not duty.in_sync and not duty.owner_silent:
                 self._start_catch_up(duty)
         if top_up:
+            self._reclaim(duties)
             for name, gone in drop_lost_replicas(self.node.plane, self.node.name):
                 log.warning(
                     "node %s: the replica of %s on %s is lost (silent, out of sync): placed again",
@@ -512,6 +513,20 @@ class Replication:
                 )
             for name in short_of_replicas(self.node.plane, self.node.name):
                 place_replicas(self.node.plane, name)
+
+    def _reclaim(self, duties: list[Duty]) -> None:
+        """Remove the copies of repositories this node is no longer a replica of: its place went
+        to another node while it was away (drop_lost_replicas). A copy is never promoted without
+        its row, so nothing else would ever read it."""
+        held = {duty.repo for duty in duties}
+        for copy in self.folder.glob("*.git"):
+            name = copy.name.removesuffix(".git")
+            if name in held or name in self._promoting:
+                continue
+            with self._lock_of(name):
+                self._discard(copy)
+            self._readers.pop(name, None)
+            log.warning("node %s removed its copy of %s: it is no longer one of its replicas", self.node.name, name)
 
     def _start_catch_up(self, duty: Duty) -> None:
         name = duty.repo

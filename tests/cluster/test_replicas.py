@@ -136,6 +136,15 @@ def test_a_replica_node_gone_for_good_is_replaced_and_the_repository_is_on_two_d
         for key, etag in acknowledged.items():
             assert is_ancestor(copy_path(spare, "course"), etag, f"refs/drafts/{key}"), key
         same_refs(owner.data / "course.git", copy_path(spare, "course"))
+        # Back after losing its place, the node removes the copy nothing will read again.
+        stale = copy_path(replica, "course")
+        assert stale.is_dir()
+        replica.start()
+        deadline = time.monotonic() + 30
+        while stale.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not stale.exists()
+        assert replicas(cluster_dsn, "course") == {spare.name: True}
 
 
 def test_a_replica_killed_mid_stream_returns_and_catches_up(tmp_path: Path, cluster_dsn: str) -> None:
