@@ -14,8 +14,6 @@ from api.schemas.cluster import (
     MoveRound,
     NodeList,
     NodeOut,
-    PromotionCreate,
-    PromotionOut,
     RouteOut,
 )
 from api.schemas.common import RepoName, repo_name
@@ -126,8 +124,6 @@ __all__ = [
     "MemberList",
     "MemberOut",
     "MoveCreate",
-    "PromotionCreate",
-    "PromotionOut",
     "MoveOut",
     "MoveRound",
     "NodeList",
