@@ -180,16 +180,23 @@ def promote(plane: ControlPlane, repo: str, node: str, epoch: int, *, forced: bo
 
     def promotion(conn: psycopg.Connection[Any]) -> int | None:
         with conn.transaction():
+            # The row lock first, the in-sync set in a statement of its own after it: under READ
+            # COMMITTED a statement reads as of its start, even once it has waited for a lock, so
+            # read in one, a drop the owner committed while this waited would go unseen (and the
+            # round it then acknowledged be lost). Every change to the set holds this row's lock.
             row = conn.execute(
                 f"""select r.owner, r.epoch, r.state,
-                        n.state = 'down' or n.heartbeat_at < now() - interval '{FAILOVER_SECONDS} seconds',
-                        (select s.in_sync from repository_replicas s where s.repository = r.name and s.node = %s)
+                        n.state = 'down' or n.heartbeat_at < now() - interval '{FAILOVER_SECONDS} seconds'
                     from repositories r join nodes n on n.name = r.owner where r.name = %s for update of r""",
-                (node, repo),
+                (repo,),
             ).fetchone()
             if row is None:
                 return None
-            owner, current, state, silent, in_sync = row
+            owner, current, state, silent = row
+            found = conn.execute(
+                "select in_sync from repository_replicas where repository = %s and node = %s", (repo, node)
+            ).fetchone()
+            in_sync = found is not None and bool(found[0])
             if not in_sync:
                 raise ReplicaBehind(
                     f"node {node} is not in the in-sync set of {repo!r}: it may lack acknowledged writes",

@@ -70,3 +70,49 @@ def test_a_replica_out_of_sync_is_never_promoted_and_an_in_sync_one_only_over_a_
     assert replicas_of(plane, "course") == {behind: False, owner: False}
     assert [(d.repo, d.owner, d.in_sync) for d in replica_duties(plane, owner)] == [("course", in_sync, False)]
     plane.close()
+
+
+def test_a_replica_dropped_while_its_promotion_waits_for_the_row_is_not_promoted(cluster_dsn: str) -> None:
+    """The owner drops a replica from the in-sync set (and goes on to acknowledge a round that
+    replica lacks) while an operator's promotion of it waits for the repository's row: the
+    promotion must see the drop once it has the row, not the in-sync set as it was when its
+    statement began (READ COMMITTED takes a statement's snapshot before it waits for a lock)."""
+    import threading
+
+    import psycopg
+
+    plane = _three(cluster_dsn)
+    owner = plane.place("course").owner
+    (replica,) = place_replicas(plane, "course", 2)
+    assert join_in_sync(plane, "course", owner, 1, replica)
+    outcome: list[object] = []
+
+    def promotion() -> None:
+        try:
+            outcome.append(promote(plane, "course", replica, 1, forced=True))
+        except ReplicaBehind as exc:
+            outcome.append(exc)
+
+    with psycopg.connect(cluster_dsn) as dropping:
+        # drop_from_in_sync's transaction, held open at its last step.
+        dropping.execute("select 1 from repositories where name = 'course' and epoch = 1 for update")
+        dropping.execute(
+            "update repository_replicas set in_sync = false where repository = 'course' and node = %s", (replica,)
+        )
+        waiting = threading.Thread(target=promotion)
+        waiting.start()
+        with psycopg.connect(cluster_dsn, autocommit=True) as watching:
+            for _ in range(200):  # until the promotion waits for the row (at most 10 s)
+                blocked = watching.execute(
+                    "select count(*) from pg_stat_activity where wait_event_type = 'Lock' and query like '%%for update%%'"
+                ).fetchone()
+                if blocked and blocked[0]:
+                    break
+                waiting.join(0.05)
+            assert blocked and blocked[0], "the promotion never waited for the repository's row"
+        dropping.commit()
+    waiting.join(10)
+    assert len(outcome) == 1 and isinstance(outcome[0], ReplicaBehind), outcome
+    route = plane.route("course")
+    assert route is not None and (route.owner, route.epoch) == (owner, 1)
+    plane.close()
