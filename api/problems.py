@@ -69,6 +69,8 @@ PROBLEMS: dict[type[errors.GitstoreError], tuple[int, str, str]] = {
     errors.MoveFailed: (502, "move-failed", "The move could not finish"),
     errors.ReplicationFactorTooHigh: (422, "replication-factor-too-high", "More copies than nodes"),
     errors.ReplicaBehind: (409, "replica-behind", "The replica may lack acknowledged writes"),
+    errors.NotAReplica: (409, "not-a-replica", "The node holds no replica of the repository"),
+    errors.PromotionLost: (409, "promotion-lost", "The repository changed during the promotion"),
     errors.ReplicaOutOfSync: (409, "replica-out-of-sync", "The replica does not follow this primary now"),
     errors.ReplicationFailed: (503, "replication-failed", "The write could not be replicated, try again"),
     errors.StorageFull: (507, "storage-full", "Insufficient storage"),

@@ -39,6 +39,8 @@
     │   │                         differ): it was undone, the source serves on
     │   ├── ReplicationFactorTooHigh  more copies asked for than active nodes; nothing created
     │   ├── ReplicaBehind         the replica is not in the in-sync set: never promoted
+    │   ├── NotAReplica           the node named holds no replica of the repository
+    │   ├── PromotionLost         the owner changed (or the repository began to move) meanwhile
     │   ├── ReplicaOutOfSync      a replica refused a round (a gap, an older epoch): it catches up
     │   └── ReplicationFailed     a round reached neither every in-sync replica nor PostgreSQL to
     │                             drop one: refused, nothing acknowledged (retryable)
@@ -248,6 +250,16 @@ class ReplicationFactorTooHigh(Cluster):
 class ReplicaBehind(Cluster):
     """The replica named is not in the repository's in-sync set: it may lack acknowledged
     writes, so it is never promoted (GitLab Praefect MR 3689). Nothing changed."""
+
+
+class NotAReplica(Cluster):
+    """The node named holds no replica of the repository (it may own it already): there is
+    nothing there to promote."""
+
+
+class PromotionLost(Cluster):
+    """An operator's promotion found the repository changed under it: another node took it
+    over, or it began to move. Nothing changed; look at the cluster again."""
 
 
 class ReplicaOutOfSync(Cluster):

@@ -1,5 +1,6 @@
 """/admin/cluster: the cluster as the control plane has it, moves and drains (cluster mode, issue
-23, ADR 0015); and /internal/cluster, the calls the nodes make to each other for them.
+23, ADR 0015), an operator's promotions (issue 24, ADR 0016); and /internal/cluster, the calls
+the nodes make to each other for them.
 
 Any node answers the admin routes. A move runs on the node the repository moves to (it pulls),
 so a request to move names that node and is passed to it; a drain runs on the node drained (the
@@ -10,8 +11,10 @@ the admin right was checked where the request came in.
 
 from __future__ import annotations
 
+import functools
 import shutil
 import tempfile
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -29,7 +32,18 @@ from api.auth import require_everywhere
 from api.body import JsonBody, json_body, validate_body
 from api.nodes import a_node
 from api.problems import HTTPProblem
-from api.schemas import ClusterStatus, DrainCreate, DrainOut, MoveCreate, MoveOut, NodeList, NodeOut, RouteOut
+from api.schemas import (
+    ClusterStatus,
+    DrainCreate,
+    DrainOut,
+    MoveCreate,
+    MoveOut,
+    NodeList,
+    NodeOut,
+    PromotionCreate,
+    PromotionOut,
+    RouteOut,
+)
 from gitstore.access.api import Principal
 from gitstore.cluster.api import (
     ClusterNode,
@@ -231,6 +245,34 @@ def _drain_here(request: Request) -> dict[str, Any]:
 def _drains(request: Request) -> Drains:
     _node(request)
     return request.app.state.drains  # type: ignore[no-any-return]
+
+
+# -- promotions ------------------------------------------------------------------------------------
+
+
+@router.post(
+    "/promotions",
+    response_model=PromotionOut,
+    summary="Make a node's in-sync replica of a repository its owner now (runs on that node)",
+    openapi_extra=json_body(PromotionCreate),
+)
+def promote(_: AdminEverywhere, request: Request, response: Response, body: JsonBody) -> Any:
+    wanted = validate_body(PromotionCreate, body)
+    here = functools.partial(_take_over, request, wanted.repository)
+    return _on(request, response, "/admin/cluster", wanted.node, here, "/promotions", {"repository": wanted.repository})
+
+
+@internal.post("/promotions")
+def promote_here(_: FromANode, request: Request, body: JsonBody) -> dict[str, Any]:
+    wanted = validate_body(PromotionCreate, {**(body or {}), "node": _node(request).name})
+    return _take_over(request, wanted.repository)
+
+
+def _take_over(request: Request, repo: str) -> dict[str, Any]:
+    node = _node(request)
+    started = time.monotonic()
+    epoch = node.replication.take_over(repo)
+    return {"repository": repo, "owner": node.name, "epoch": epoch, "seconds": round(time.monotonic() - started, 3)}
 
 
 # -- what the owner does for a move ---------------------------------------------------------------

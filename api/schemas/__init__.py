@@ -14,6 +14,8 @@ from api.schemas.cluster import (
     MoveRound,
     NodeList,
     NodeOut,
+    PromotionCreate,
+    PromotionOut,
     RouteOut,
 )
 from api.schemas.common import RepoName, repo_name
@@ -124,6 +126,8 @@ __all__ = [
     "MemberList",
     "MemberOut",
     "MoveCreate",
+    "PromotionCreate",
+    "PromotionOut",
     "MoveOut",
     "MoveRound",
     "NodeList",

@@ -1,4 +1,5 @@
-"""The cluster's admin shapes (cluster mode): nodes, where repositories live, moves and drains."""
+"""The cluster's admin shapes (cluster mode): nodes, where repositories live, moves, drains and
+promotions."""
 
 from __future__ import annotations
 
@@ -82,6 +83,23 @@ class DrainOut(BaseModel):
     moves: list[DrainMoveOut]
     left: list[str]
     error: str | None
+
+
+class PromotionCreate(BaseModel):
+    """Make `node`'s in-sync replica of `repository` its owner now."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    repository: RepoName
+    node: str = NodeName
+
+
+class PromotionOut(BaseModel):
+    """A promotion done: the repository's owner and the epoch it owns it at."""
+
+    repository: str
+    owner: str
+    epoch: int = Field(description="the fencing epoch, one more than the old owner's")
+    seconds: float = Field(description="from the request to the copy serving as the owner")
 
 
 class NodeOut(BaseModel):

@@ -1,7 +1,9 @@
-"""`gitstore cluster`: the nodes of a cluster, where each repository lives, moves and drains.
+"""`gitstore cluster`: the nodes of a cluster, where each repository lives, moves, drains and
+promotions.
 
-Every command reads the control plane (GITSTORE_CLUSTER_DSN, or --dsn). `move` and `drain` ask
-the node that runs them (the one a repository moves to; the one drained) with a call signed by
+Every command reads the control plane (GITSTORE_CLUSTER_DSN, or --dsn). `move`, `drain` and
+`promote` ask the node that runs them (the one a repository moves to; the one drained; the
+replica promoted) with a call signed by
 the cluster's secret, as the nodes call each other: whoever holds the control plane's DSN is the
 cluster's operator. They wait for the end, showing each step (or, with --json, print the final
 status); --no-wait prints the status at once.
@@ -114,6 +116,21 @@ def drain(
     _refused(answer)
     shown = _follow(peer, "/internal/cluster/drains", answer.body, wait, timeout, json, _drain_line)
     _exit(shown, wait)
+
+
+@cluster.command("promote")
+def promote(repository: str, node: str, dsn: Dsn = "", json: Json = False) -> None:
+    """Make NODE's replica of REPOSITORY its owner now: before maintenance of the owner, or
+    rather than wait for the failover. Only an in-sync replica is promoted (one that may lack
+    acknowledged writes is refused); the old owner is fenced and becomes a replica."""
+    peer = _peer(_plane(dsn), node)
+    answer = peer.call("POST", "/internal/cluster/promotions", {"repository": repository})
+    _refused(answer)
+    if json:
+        typer.echo(orjson.dumps(answer.body).decode())
+    else:
+        done = answer.body
+        typer.echo(f"{repository}: owned by {done['owner']} at epoch {done['epoch']} ({done['seconds']:.2f} s)")
 
 
 def _nodes(plane: Any) -> list[dict[str, Any]]:

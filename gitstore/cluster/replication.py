@@ -57,7 +57,16 @@ from gitstore.cluster.replica_set import (
     replica_duties,
     short_of_replicas,
 )
-from gitstore.errors import GitstoreError, MoveFailed, NotOwner, ReplicaOutOfSync, ReplicationFailed
+from gitstore.errors import (
+    GitstoreError,
+    MoveFailed,
+    NotAReplica,
+    NotOwner,
+    PromotionLost,
+    ReplicaBehind,
+    ReplicaOutOfSync,
+    ReplicationFailed,
+)
 from gitstore.storage.api import (
     LOCK_ORDER,
     RefList,
@@ -388,11 +397,35 @@ class Replication:
             repair(repo)
             node.routes.invalidate(name)
             self.promotions[name] = time.monotonic() - started
-            log.warning("node %s is the owner of %s at epoch %d (%s was silent)", node.name, name, epoch, duty.owner)
+            why = "an operator asked" if forced else f"{duty.owner} was silent"
+            log.warning("node %s is the owner of %s at epoch %d (%s)", node.name, name, epoch, why)
             return epoch
         finally:
             with self._lock_of(name):
                 self._promoting.discard(name)
+
+    def take_over(self, name: str) -> int:
+        """An operator's promotion of this node's replica of `name`, without waiting for its
+        owner to fall silent: a switchover before maintenance, or a failover not waited for. The
+        same promotion as the watcher's (the old owner is fenced by the epoch and becomes a
+        replica), so only an in-sync replica may take over. The epoch won."""
+        duty = next((d for d in replica_duties(self.node.plane, self.node.name) if d.repo == name), None)
+        if duty is None:
+            raise NotAReplica(f"node {self.node.name} holds no replica of {name!r}", name=name, node=self.node.name)
+        if not duty.in_sync:  # asked again under the row lock by the promotion itself
+            raise ReplicaBehind(
+                f"node {self.node.name} is not in the in-sync set of {name!r}: it may lack acknowledged writes",
+                name=name,
+                node=self.node.name,
+            )
+        epoch = self.promote(duty, forced=True)
+        if epoch is None:
+            raise PromotionLost(
+                f"{name!r} changed while node {self.node.name} took it over (another node won, or it is moving)",
+                name=name,
+                node=self.node.name,
+            )
+        return epoch
 
     def _into_place(self, name: str) -> Path:
         self._in_sync_here.discard(name)

@@ -1,4 +1,4 @@
-"""`gitstore cluster status|nodes|move|drain` against real nodes and the real control plane."""
+"""`gitstore cluster status|nodes|move|drain|promote` against real nodes and the real control plane."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import httpx2 as httpx
 import orjson
 
 from tests.cluster.moving import cluster, document, owner_of
+from tests.cluster.replicating import wait_in_sync
 from tests.serving import ROOT
 
 
@@ -53,6 +54,13 @@ def test_the_cluster_command_shows_nodes_moves_and_drains(tmp_path: Path, cluste
         assert refused.returncode == 2 and "already lives on node" in refused.stderr
         unknown = _gitstore(cluster_dsn, "move", "alpha", "nowhere")
         assert unknown.returncode == 2 and "nowhere" in unknown.stderr
+
+        (replica,) = wait_in_sync(cluster_dsn, "beta")
+        promoted = _gitstore(cluster_dsn, "promote", "beta", replica, "--json")
+        assert promoted.returncode == 0, promoted.stderr
+        assert orjson.loads(promoted.stdout)["owner"] == replica == owner_of(one.url, "beta")
+        again = _gitstore(cluster_dsn, "promote", "beta", replica)  # it owns it now: no replica to promote
+        assert again.returncode == 2 and "holds no replica" in again.stderr
 
         drained = _gitstore(cluster_dsn, "drain", target)
         assert drained.returncode == 0, drained.stdout + drained.stderr

@@ -67,12 +67,52 @@ def test_a_replica_that_missed_a_write_is_never_promoted(tmp_path: Path, cluster
         refused = httpx.put(f"{behind.url}/repos/course/entities/page-0", json=document("late"), timeout=30)
         assert refused.status_code == 503, refused.text
         assert not head(copy_path(behind, "course"), "refs/drafts/page-3").startswith(acknowledged["page-3"])
+        # Nor by an operator: a promotion asked for is refused, and changes nothing.
+        asked = httpx.post(
+            f"{behind.url}/admin/cluster/promotions", json={"repository": "course", "node": behind.name}, timeout=30
+        )
+        assert asked.status_code == 409, asked.text
+        assert asked.json()["type"].endswith(":replica-behind") and behind.name in asked.json()["detail"]
+        assert owner_of(behind.url, "course") == owner.name
 
         other.start()  # the in-sync replica comes back: it is promoted, with every acknowledged write
         assert wait_owner(behind.url, "course", not_=owner.name) == other.name
         for key, etag in acknowledged.items():
             assert is_ancestor(other.data / "course.git", etag, f"refs/drafts/{key}"), key
         fsck(other.data / "course.git")
+
+
+def test_an_operator_promotes_an_in_sync_replica_under_writers_and_the_old_owner_follows_it(
+    tmp_path: Path, cluster_dsn: str
+) -> None:
+    """A switchover (before maintenance of the owner): the same promotion as a failover's, asked
+    of any node, with writers going on through every node."""
+    with cluster(tmp_path, cluster_dsn) as made:
+        replica, owner = replicated(made, cluster_dsn, "course")
+        third = next(n for n in made if n not in (replica, owner))
+        for node, why in ((third.name, ":not-a-replica"), (owner.name, ":not-a-replica"), ("nowhere", ":unknown-node")):
+            refused = httpx.post(f"{owner.url}/admin/cluster/promotions", json={"repository": "course", "node": node})
+            assert refused.status_code in (404, 409) and refused.json()["type"].endswith(why), (node, refused.text)
+        with Spread("course", [n.url for n in made]) as writers:
+            time.sleep(0.5)
+            for _ in range(20):  # a replica the load left behind is refused until it has caught up
+                wait_in_sync(cluster_dsn, "course")
+                promoted = httpx.post(
+                    f"{third.url}/admin/cluster/promotions",
+                    json={"repository": "course", "node": replica.name},
+                    timeout=60,
+                )
+                if promoted.status_code != 409 or not promoted.json()["type"].endswith(":replica-behind"):
+                    break
+            assert promoted.status_code == 200, promoted.text
+            assert promoted.json()["owner"] == replica.name and promoted.json()["epoch"] >= 2
+            assert wait_in_sync(cluster_dsn, "course") == {owner.name}  # the old owner, caught up as a replica
+            time.sleep(0.5)
+        assert owner_now(made, "course") is replica
+        assert not writers.gave_up, writers.gave_up[:3]
+        assert writers.acknowledged
+        check_acknowledged(writers, replica.data / "course.git")
+        same_refs(replica.data / "course.git", copy_path(owner, "course"))
 
 
 def test_a_replica_node_gone_for_good_is_replaced_and_the_repository_is_on_two_disks_again(
