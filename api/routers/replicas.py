@@ -5,6 +5,8 @@ sync (issue 24, ADR 0016). Signed between nodes (api.nodes), never a client's ca
                           Gitstore-Seq headers; 200 once it is durable here, 409 if this copy
                           cannot take it (a gap, an older epoch, no copy in sync), 507 if the
                           disk refused it
+    POST {repo}/relay     the owner's relay file (webhook subscriptions, sinks' cursors), whole:
+                          a SQLite database; 200 once it is durable here, 409 as for a round
     POST {repo}/join      asked of the owner by a replica that copied it: seal, hand over, add
     POST {repo}/sealed    asked of that replica by the owner inside its seal: the refs to equal
 """
@@ -59,6 +61,24 @@ async def records(_: FromANode, request: Request, repo: str) -> JSONResponse:
     return JSONResponse({"seq": seq})
 
 
+@replicas.post("/{repo}/relay")
+async def relay(_: FromANode, request: Request, repo: str) -> JSONResponse:
+    node = _node(request)
+    try:
+        epoch = int(request.headers["gitstore-epoch"])
+    except (KeyError, ValueError):
+        raise HTTPProblem(400, "bad-relay-state", "Bad relay state", "Gitstore-Epoch is needed") from None
+    data = await request.body()
+    try:
+        await run_in_threadpool(node.replication.relay.receive, repo, epoch, data)
+    except ValueError as exc:
+        raise HTTPProblem(400, "bad-relay-state", "Bad relay state", str(exc)) from None
+    except OSError as exc:
+        status = 507 if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT) else 500
+        raise HTTPProblem(status, "replica-write-failed", "The replica could not write", str(exc)) from None
+    return JSONResponse({"bytes": len(data)})
+
+
 @replicas.post("/{repo}/join")
 def join(_: FromANode, request: Request, repo: str, body: JsonBody) -> dict[str, Any]:
     replica = str((body or {}).get("node", ""))
@@ -72,7 +92,8 @@ def sealed(_: FromANode, request: Request, repo: str, body: JsonBody) -> dict[st
         refs = [(str(name), str(target)) for name, target in wanted["refs"]]
         owner, epoch, seq = str(wanted["owner"]), int(wanted["epoch"]), int(wanted["seq"])
         objects = base64.b64decode(wanted["objects"], validate=True)
+        relay = None if wanted.get("relay") is None else base64.b64decode(wanted["relay"], validate=True)
     except (KeyError, TypeError, ValueError, binascii.Error):
         raise HTTPProblem(400, "bad-seal", "Bad seal", "owner, refs, epoch, seq and objects are needed") from None
-    _node(request).replication.sealed(repo, owner, refs, epoch, seq, objects)
+    _node(request).replication.sealed(repo, owner, refs, epoch, seq, objects, relay)
     return {"refs": len(refs)}

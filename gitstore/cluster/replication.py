@@ -18,9 +18,9 @@ or not the next one, is refused: the owner drops it and it catches up again.
 
 Joining (`catch_up`, on the replica; `seal_for`, on the owner): a clone of the owner's node-only
 remote; then the owner takes every lock of the repository (the seal, as a move's), tells the
-replica its refs and sequence number, waits while the replica fetches what it lacks and sets
-its refs to exactly those, and adds it to the in-sync set before letting go: no round falls
-between.
+replica its refs, sequence number and relay file, waits while the replica fetches what it lacks
+and sets its refs to exactly those, and adds it to the in-sync set before letting go: no round
+falls between. (The relay file's own shipping is gitstore.cluster.relay_copies.)
 
 Failover (`_watch`, every second): a replica in sync whose owner has been silent for
 FAILOVER_SECONDS refuses older rounds from then on, wins the promotion by compare-and-swap in
@@ -38,8 +38,10 @@ import shutil
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from gitstore.cluster.peers import Peer
+from gitstore.cluster.relay_copies import CONTROL, RelayCopies
 from gitstore.cluster.replica_set import (
     Duty,
     drop_from_in_sync,
@@ -67,6 +70,7 @@ from gitstore.errors import (
     ReplicaOutOfSync,
     ReplicationFailed,
 )
+from gitstore.relay.api import install_snapshot
 from gitstore.storage.api import (
     LOCK_ORDER,
     RefList,
@@ -147,6 +151,8 @@ class Replication:
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="gitstore-ship")
         self._stop = threading.Event()
         self._watcher = threading.Thread(target=self._watch, name="gitstore-replication", daemon=True)
+        #: The relay's file (webhook subscriptions, sinks' cursors) on the replicas, beside the rounds.
+        self.relay = RelayCopies(node, self._pool, SHIP_SECONDS)
         #: Seconds from a promotion's compare-and-swap to serving, by repository (the last one).
         self.promotions: dict[str, float] = {}
 
@@ -175,9 +181,11 @@ class Replication:
         """Ship every round of `repo` (owned here, guarded) to its in-sync replicas."""
         name, path = repo.name, str(repo.path)
         register_shipper(path, lambda record: self._ship(name, path, record))
+        self.relay.serve(name, path)
 
     def stop_serving(self, repo: str, path: str | os.PathLike[str]) -> None:
         unregister_shipper(path)
+        self.relay.stop_serving(repo, os.fspath(path))
         self._positions.pop(os.path.normpath(os.fspath(path)), None)
 
     def _ship(self, name: str, path: str, record: bytes) -> None:
@@ -235,15 +243,14 @@ class Replication:
         from gitstore.cluster.peers import peer_of
 
         peer = peer_of(node, replica, alive=True)
-        with in_order(repo.storage, *LOCK_ORDER):
+        with in_order(repo.storage, *LOCK_ORDER), self.relay.paused(name):
             refs = ref_list(repo.path)
             position = self._position(str(repo.path))
             objects = base64.b64encode(objects_held(str(repo.path))).decode()
-            answer = peer.call(
-                "POST",
-                f"/internal/cluster/replicas/{name}/sealed",
-                {"owner": node.name, "refs": refs, "epoch": epoch, "seq": position.seq, "objects": objects},
-            )
+            relay = self.relay.snapshot_of(repo.path)  # the relay file too: no change between
+            sealed = {"owner": node.name, "refs": refs, "epoch": epoch, "seq": position.seq, "objects": objects}
+            sealed["relay"] = None if relay is None else base64.b64encode(relay).decode()
+            answer = peer.call("POST", f"/internal/cluster/replicas/{name}/sealed", sealed)
             if answer.status != 200:
                 raise MoveFailed(f"node {replica} could not take the sealed copy of {name}: {answer.body}", name=name)
             if not join_in_sync(node.plane, name, node.name, epoch, replica):
@@ -264,6 +271,17 @@ class Replication:
             raise
 
     def _receive(self, name: str, epoch: int, seq: int, record: bytes) -> None:
+        with self.in_sync_copy(name, epoch) as (path, position):
+            if seq != position.seq + 1:
+                raise ReplicaOutOfSync(f"round {seq} of {name!r} after round {position.seq}: a gap", name=name)
+            receive_record(str(path), record)
+            self._save(str(path), Position(epoch, seq))
+
+    @contextmanager
+    def in_sync_copy(self, name: str, epoch: int) -> Iterator[tuple[Path, Position]]:
+        """This node's copy of `name` and its position, for its owner at `epoch` to change, held
+        against promotion and other rounds for the block. ReplicaOutOfSync if it is owned here
+        or being promoted, holds nothing in sync, or has taken a newer epoch's rounds."""
         with self._lock_of(name):
             if name in self._promoting or self._owned_here(name):
                 raise ReplicaOutOfSync(f"node {self.node.name} owns {name!r} or is taking it over", name=name)
@@ -273,15 +291,14 @@ class Replication:
                 raise ReplicaOutOfSync(f"node {self.node.name} holds no copy of {name!r} in sync", name=name)
             if epoch < position.epoch:
                 raise ReplicaOutOfSync(f"round of epoch {epoch}, older than {position.epoch}", name=name)
-            if seq != position.seq + 1:
-                raise ReplicaOutOfSync(f"round {seq} of {name!r} after round {position.seq}: a gap", name=name)
-            receive_record(str(path), record)
-            self._save(str(path), Position(epoch, seq))
+            yield path, position
 
-    def sealed(self, name: str, owner: str, refs: RefList, epoch: int, seq: int, objects: bytes) -> None:
+    def sealed(
+        self, name: str, owner: str, refs: RefList, epoch: int, seq: int, objects: bytes, relay: bytes | None = None
+    ) -> None:
         """The last step of a join, while the owner holds its seal: take the `objects` its
         journal holds (a record), fetch what the copy lacks, set its refs to exactly `refs`,
-        make it durable and put it in place at `epoch`/`seq`."""
+        take its `relay` file, make it durable and put it in place at `epoch`/`seq`."""
         staging = self._joining.get(name)
         if staging is None:
             raise ReplicaOutOfSync(f"node {self.node.name} is not joining {name!r}", name=name)
@@ -297,6 +314,8 @@ class Replication:
         release_journal(str(staging))
         if pin_refs(staging, refs) is None or refs_differing(ref_list(staging), refs):
             raise MoveFailed(f"the copy of {name} does not hold what its owner sealed", name=name)
+        if relay is not None:
+            install_snapshot(staging / CONTROL, relay)
         sync_file_system(staging)
         with self._lock_of(name):
             final = self.copy_of(name)
@@ -490,6 +509,7 @@ class Replication:
                 log.exception("replication watch of node %s failed", self.node.name)
 
     def _tick(self, *, top_up: bool) -> None:
+        self.relay.tick()
         duties = replica_duties(self.node.plane, self.node.name)
         self._in_sync_here &= {duty.repo for duty in duties if duty.in_sync}
         for duty in duties:

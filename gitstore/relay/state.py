@@ -10,11 +10,13 @@ webhook secrets, which must be kept in the clear to sign with.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sqlite3
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +24,21 @@ from pathlib import Path
 import orjson
 
 from gitstore.errors import StorageFull
+from gitstore.storage.api import PerRepository, fsync_dir
 
-__all__ = ["Delivery", "RelayState", "Subscription", "copy_state", "install_state"]
+__all__ = [
+    "Delivery",
+    "RelayState",
+    "Subscription",
+    "copy_state",
+    "install_snapshot",
+    "install_state",
+    "register_shipper",
+    "ship_changed",
+    "signature",
+    "snapshot",
+    "unregister_shipper",
+]
 
 FILE_NAME = "relay.sqlite3"
 # The delivery log keeps this many attempts per subscription, newest first.
@@ -255,6 +270,81 @@ class RelayState:
             Delivery(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], bool(r[10]), bytes(r[11]))
             for r in rows
         ]
+
+
+#: In cluster mode, the owner's hook for each repository it ships to replicas: called once a
+#: subscription change has committed and before it is answered, it returns when every in-sync
+#: replica holds the new state, or raises (the change is then not acknowledged).
+_shippers: PerRepository[Callable[[], None]] = PerRepository()
+
+
+def register_shipper(git_dir: str | os.PathLike[str], ship: Callable[[], None]) -> None:
+    _shippers.set(git_dir, ship)
+
+
+def unregister_shipper(git_dir: str | os.PathLike[str]) -> None:
+    _shippers.drop(git_dir)
+
+
+def ship_changed(state: RelayState) -> None:
+    """A subscription of `state` changed: hand it to the repository's replicas, if it has any."""
+    found = _shippers.get(str(state.path.parent.parent))
+    if found is not None:
+        found()
+
+
+def signature(control_dir: Path) -> tuple[int, ...]:
+    """Changes whenever the relay file does (a cursor stored, a delivery logged): size and time
+    of the file and its write-ahead log. Empty if there is no file."""
+    found: list[int] = []
+    for path in (control_dir / FILE_NAME, control_dir / f"{FILE_NAME}-wal"):
+        try:
+            info = os.stat(path)
+        except FileNotFoundError:
+            continue
+        found += [info.st_size, info.st_mtime_ns]
+    return tuple(found)
+
+
+def snapshot(control_dir: Path) -> bytes | None:
+    """One committed state of the relay file, whole (SQLite's online backup, into memory, while
+    the relay and the API keep writing); None if the repository has none."""
+    state = RelayState(control_dir)
+    if not state.exists():
+        return None
+    source = sqlite3.connect(state.path, timeout=30)
+    try:
+        memory = sqlite3.connect(":memory:")
+        try:
+            source.backup(memory)
+            return memory.serialize()
+        finally:
+            memory.close()
+    finally:
+        source.close()
+
+
+def install_snapshot(control_dir: Path, data: bytes) -> None:
+    """Make `data` (a `snapshot`) the relay file of `control_dir`, durably, in one rename: a
+    replica's copy, which nothing opens until it is promoted. ValueError if it is not a SQLite
+    database."""
+    if not data.startswith(b"SQLite format 3\x00"):
+        raise ValueError("not a SQLite database")
+    control_dir.mkdir(exist_ok=True)
+    written = control_dir / f".{FILE_NAME}-{uuid.uuid4().hex[:8]}"
+    fd = os.open(written, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    for stale in (f"{FILE_NAME}-wal", f"{FILE_NAME}-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(control_dir / stale)
+    os.rename(written, control_dir / FILE_NAME)
+    fsync_dir(control_dir)
 
 
 def copy_state(control_dir: Path, dest: Path) -> bool:

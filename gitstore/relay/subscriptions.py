@@ -1,5 +1,6 @@
 """Webhook subscriptions of a repository: made, changed and removed here by the API and the CLI
-alike, each checked whole before anything is written."""
+alike, each checked whole before anything is written. In cluster mode a change is answered only
+once the repository's in-sync replicas hold it (a failover keeps every acknowledged one)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from dataclasses import replace
 from gitstore.errors import InvalidInput, NotFound
 from gitstore.events import read_events
 from gitstore.relay.relay import relay_state
-from gitstore.relay.state import Delivery, Subscription
+from gitstore.relay.state import Delivery, Subscription, ship_changed
 from gitstore.relay.webhook_sink import redeliver
 from gitstore.relay.webhooks import Allowlist, check_subscription
 from gitstore.repository import ContentRepository
@@ -34,7 +35,9 @@ def create(
     _refuse(check_subscription(url, secret, events, allow, drafts=drafts))
     sub = Subscription(secrets.token_hex(8), url, secret, tuple(events), active, False, drafts, created_by, time.time())
     start = read_events(repo, after="latest", drafts=drafts).cursor
-    relay_state(repo).add_subscription(sub, start)
+    state = relay_state(repo)
+    state.add_subscription(sub, start)
+    ship_changed(state)
     return sub
 
 
@@ -71,13 +74,17 @@ def update(
         failed=sub.failed and not active,
     )
     _refuse(check_subscription(changed.url, secret, changed.events, allow, drafts=changed.drafts))
-    relay_state(repo).update_subscription(changed)
+    state = relay_state(repo)
+    state.update_subscription(changed)
+    ship_changed(state)
     return changed
 
 
 def remove(repo: ContentRepository, sub_id: str) -> None:
     get(repo, sub_id)
-    relay_state(repo).remove_subscription(sub_id)
+    state = relay_state(repo)
+    state.remove_subscription(sub_id)
+    ship_changed(state)
 
 
 def deliveries(repo: ContentRepository, sub_id: str, *, limit: int = 50) -> list[Delivery]:

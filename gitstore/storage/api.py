@@ -58,6 +58,7 @@ from gitstore.storage.objects import copy_missing_trees, gathered, write_if_larg
 from gitstore.storage.pack_fetch import fetch_objects
 from gitstore.storage.packed_refs import LoosePacked, pack_loose_refs, read_packed_refs, update_refs_packed
 from gitstore.storage.packs import Identity, write_commit
+from gitstore.storage.per_repository import PerRepository
 from gitstore.storage.refs import (
     EVERY_REF_LOCK,
     PACKED_THRESHOLD,
@@ -96,6 +97,7 @@ from gitstore.storage.trees import (
 __all__ = [
     "EVERY_REF_LOCK",
     "LOCK_ORDER",
+    "PerRepository",
     "PACKED_THRESHOLD",
     "PATIENT",
     "BlamedLine",
