@@ -1,5 +1,5 @@
 """The backup package's public surface: `take_backup`, `restore`, `list_backups`, the targets
-and the node's parts (`node_parts`, where cluster metadata joins the credentials)."""
+and the node's parts (`node_parts`; gitstore.cluster.backup_part adds the control plane)."""
 
 from __future__ import annotations
 

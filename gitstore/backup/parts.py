@@ -2,10 +2,10 @@
 
 Each part saves its files into the backup (`parts/<name>/...`) and puts them back on restore.
 The credentials file is one: hashed tokens, OAuth clients and the key that signs the service's
-own tokens, without which every client would need new credentials. Cluster mode's metadata
-(placement, epochs: issue 23) is meant to be another, added in `node_parts` beside it; a
-restore refuses a backup holding a part it has no handler for, rather than bring a node back
-without it.
+own tokens, without which every client would need new credentials. A cluster node adds its
+control plane (gitstore.cluster.backup_part: placement, epochs, replicas, the cluster's
+credentials); a restore refuses a backup holding a part it has no handler for, rather than bring
+a node back without it.
 
 What is not a part, because it is rebuilt: each repository's index (`gitstore/index.sqlite3`,
 from refs) and live-only copy (`gitstore/live.git`, from `main`, deterministically). What is

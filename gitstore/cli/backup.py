@@ -3,14 +3,16 @@ state and credentials to a directory or S3-compatible storage, and back."""
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
+import os
 from pathlib import Path
 from typing import Annotated
 
 import orjson
 import typer
 
-from gitstore.backup.api import list_backups, node_parts, open_target, restore, take_backup
+from gitstore.backup.api import NodePart, list_backups, node_parts, open_target, restore, take_backup
 from gitstore.cli.base import CredentialsFile, DataDir, Json, app
 from gitstore.store import Store
 
@@ -29,8 +31,9 @@ def backup(
     json: Json = False,
 ) -> None:
     """Back up every repository (refs as one snapshot each, objects as git bundles incremental
-    against the newest backup in TARGET), relay state and credentials, while the service runs."""
-    report = take_backup(Store(data), open_target(target), parts=node_parts(data, credentials), full=full)
+    against the newest backup in TARGET), relay state and credentials, while the service runs;
+    on a cluster node (GITSTORE_CLUSTER_DSN) the control plane too."""
+    report = take_backup(Store(data), open_target(target), parts=_parts(data, credentials), full=full)
     if json:
         typer.echo(orjson.dumps(dataclasses.asdict(report)).decode())
         return
@@ -73,7 +76,7 @@ def restore_command(
             typer.echo(b.damaged or f"{b.id}  {built_on:<32}  {b.repositories} repositories  {b.bytes:,} bytes")
         return
     report = restore(
-        where, data, backup_id=backup_id, names=repos or None, parts=node_parts(data, credentials), force=force
+        where, data, backup_id=backup_id, names=repos or None, parts=_parts(data, credentials), force=force
     )
     if json:
         typer.echo(orjson.dumps(dataclasses.asdict(report)).decode())
@@ -84,3 +87,16 @@ def restore_command(
         typer.echo(f"  {name}: {restored.refs} refs, {restored.entities} entities{replaced}")
     for part in report.parts:
         typer.echo(f"  {part}: restored")
+
+
+def _parts(data: Path, credentials: Path | None) -> list[NodePart]:
+    """The node's parts, and on a cluster node (GITSTORE_CLUSTER_DSN) its control plane."""
+    parts = node_parts(data, credentials)
+    dsn = os.environ.get("GITSTORE_CLUSTER_DSN")
+    if dsn:
+        from gitstore.cluster.api import ClusterPart, ControlPlane
+
+        plane = ControlPlane(dsn)
+        atexit.register(plane.close)
+        parts.append(ClusterPart(plane))
+    return parts

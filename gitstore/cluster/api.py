@@ -5,6 +5,7 @@ Nothing here imports psycopg at import time: the embedded mode (no GITSTORE_CLUS
 loads it. The modules that talk to PostgreSQL import it inside their functions.
 """
 
+from gitstore.cluster.backup_part import ClusterPart
 from gitstore.cluster.control import LIVENESS_SECONDS, NODE_STATES, ControlPlane, Node, Route, describe_dsn
 from gitstore.cluster.credentials import ClusterCredentials
 from gitstore.cluster.draining import Drains, DrainStatus, least_loaded, wait_for_move
@@ -42,6 +43,7 @@ __all__ = [
     "Answer",
     "ClusterCredentials",
     "ClusterNode",
+    "ClusterPart",
     "ControlPlane",
     "CopyRound",
     "DrainStatus",
