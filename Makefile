@@ -28,8 +28,12 @@ serve: $(STAMP)
 	GITSTORE_ANONYMOUS=read $(BIN)/gitstore serve --host $(HOST) --port $(PORT)
 
 # The web app's browser tests drive Debian's Chromium (tests/ui); nothing is downloaded at test time.
+# Two workers, a test file each at a time (a file's tests share its fixtures): the cluster, relay
+# and kill tests spend most of their time waiting on servers, so two cores finish in about 60 %
+# of the time one worker takes. TEST_WORKERS=0 runs everything in this process.
+TEST_WORKERS ?= 2
 test: $(STAMP) chromium
-	$(BIN)/pytest
+	$(BIN)/pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 
 chromium:
 	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
