@@ -11,7 +11,9 @@ client had come straight to it. What it does, per request:
   request treated as from outside: a forged header buys nothing.
 - The path names a repository (`/repos/<repo>...`, `/git/<repo>.git/...`,
   `/git/live/<repo>.git/...`, `/ui/repos/<repo>...`)? Its route says who owns it. This node: the
-  app answers. Another node: the request is streamed there (api.proxying) with a fresh signature.
+  app answers. Another node: the request is streamed there (api.proxying) with a fresh signature,
+  unless this node holds an in-sync replica that answers it (a live read of an entity, a clone
+  of the public copy: api.replica_reads).
 - The owner answers 421 (its route is newer than ours: the repository moved): the route is
   refreshed and the request sent once more, to the new owner or to this node's app. A second 421
   is answered 503 with Retry-After: a stale route costs one retry, never a wrong answer.
@@ -46,7 +48,7 @@ from api import proxying
 from api.auth import current_principal, require_admin_to_create
 from api.body import timed_out, too_large
 from api.problems import HTTPProblem, gitstore_error, problem
-from api.replica_reads import answered_by_replica
+from api.replica_reads import answered_by_replica, cloned_from_replica
 from api.schemas import RepoCreate
 from gitstore import errors
 from gitstore.cluster.api import HEADER, LIVENESS_SECONDS, Forwarded, forwarded_header, verify_forwarded
@@ -142,6 +144,8 @@ class Forwarding:
         if forwarded is not None:
             return await self._misdirected(cluster, repo, scope, receive, send)
         if await answered_by_replica(self.app, cluster, repo, scope, send):  # an in-sync replica's live read
+            return
+        if await cloned_from_replica(self.app, cluster, repo, scope, receive, send):  # or its public copy
             return
         await self._forward(cluster, repo, route, scope, receive, send)
 

@@ -41,6 +41,7 @@ from api.auth import current_principal, require_preview, require_visible
 from api.body import read_body
 from api.nodes import fetching_node
 from api.problems import HTTPProblem
+from api.replica_reads import REPLICA
 from gitstore import ContentRepository, Store
 from gitstore.entities.api import folded_draft_head
 from gitstore.publishing.api import ensure_live_mirror
@@ -86,8 +87,13 @@ def _public_copy(request: Request, name: str) -> Path:
 
 
 def _visible_repository(request: Request, name: str) -> ContentRepository:
-    """The repository, if the caller has a scope on it; otherwise it does not exist for them."""
+    """The repository, if the caller has a scope on it; otherwise it does not exist for them.
+    For the public copy of a repository this node holds an in-sync replica of, that replica
+    (api.replica_reads)."""
     require_visible(current_principal(request), name)
+    if request.scope.get(REPLICA) == name:
+        replica: ContentRepository = request.app.state.cluster.replication.replica_repository(name)
+        return replica
     store: Store = request.app.state.store
     return store.repository(name)
 

@@ -1,10 +1,16 @@
-"""Live reads answered by an in-sync replica (issue 24, ADR 0016), with read-your-writes.
+"""Live reads and clones of the public copy answered by an in-sync replica (issue 24, ADR 0016),
+with read-your-writes.
 
 A live read of one entity (`GET /repos/<repo>/entities/<key>`, the published view: no `state`,
 `version`, `commit` or `as_of`) that reaches a node holding an in-sync replica of the repository
 is answered there, from the replica, instead of being forwarded to the owner. An in-sync replica
 has every acknowledged round (the owner ships each before acknowledging), though a round being
 acknowledged right now may not have reached it yet.
+
+A clone or fetch of the public copy (`/git/live/<repo>.git`) that reaches such a node is
+answered there too: the replica brings its own public copy up to its `main` first, as the owner
+does (the projection is deterministic, so both copies hold the same commits), and the pack is
+streamed as the owner would stream it.
 
 A client that must not read older data than it saw sends the commit it last saw of that entity
 (the ETag of a write's or a read's answer) in `Gitstore-Seen`. The replica answers only if its
@@ -22,9 +28,9 @@ from urllib.parse import parse_qs
 
 import anyio
 from starlette.concurrency import run_in_threadpool
-from starlette.types import ASGIApp, Message, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["REPLICA", "SEEN_HEADER", "WAIT_SECONDS", "answered_by_replica"]
+__all__ = ["REPLICA", "SEEN_HEADER", "WAIT_SECONDS", "answered_by_replica", "cloned_from_replica"]
 
 SEEN_HEADER = "Gitstore-Seen"
 #: On an answer a replica gave: the node that gave it.
@@ -33,6 +39,7 @@ REPLICA_HEADER = b"gitstore-replica"
 REPLICA = "gitstore.replica"
 WAIT_SECONDS = 1.0
 _LIVE_ENTITY = re.compile(r"/repos/([^/]+)/entities/([^/]+)$")
+_PUBLIC_COPY = re.compile(r"/git/live/([^/]+)\.git/(?:info/refs|git-upload-pack)$")
 _NOT_LIVE = {"state", "version", "commit", "as_of"}
 
 
@@ -60,6 +67,26 @@ async def answered_by_replica(app: ASGIApp, cluster: Any, repo: str, scope: Scop
         if time.monotonic() >= deadline or not replication.reads_served(repo):
             return False
         await anyio.sleep(0.05)
+
+
+async def cloned_from_replica(
+    app: ASGIApp, cluster: Any, repo: str, scope: Scope, receive: Receive, send: Send
+) -> bool:
+    """Answer `scope` from this node's replica if it asks for the public copy of `repo` (a ref
+    advertisement or a fetch) and the replica is in sync; False (nothing sent) if the owner must."""
+    replication = getattr(cluster, "replication", None)
+    if replication is None or scope["method"] not in ("GET", "POST") or not _PUBLIC_COPY.match(scope["path"]):
+        return False
+    if not replication.reads_served(repo):
+        return False
+
+    async def marked(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message["headers"], (REPLICA_HEADER, cluster.name.encode())]}
+        await send(message)
+
+    await app({**scope, REPLICA: repo}, receive, marked)
+    return True
 
 
 def _kept_in(messages: list[Message]) -> Send:

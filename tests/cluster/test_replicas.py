@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import resource
+import subprocess
 import time
 from pathlib import Path
 
 import httpx2 as httpx
 
 from gitstore.cluster.replica_set import FAILOVER_SECONDS
-from tests.cluster.moving import cluster, document, fsck, is_ancestor, owner_of
+from tests.cluster.moving import cluster, document, fsck, git, is_ancestor, owner_of
 from tests.cluster.nodes import Node
 from tests.cluster.replicating import (
     Spread,
@@ -214,6 +215,20 @@ def test_an_in_sync_replica_holds_each_acknowledged_write_and_answers_live_reads
         # Drafts are the owner's to answer.
         draft = httpx.get(f"{replica.url}/repos/course/entities/page", params={"state": "draft"})
         assert draft.status_code == 200 and "gitstore-replica" not in draft.headers
+        # The public copy is cloned from the replica, the same commits as the owner's; the full
+        # repository (drafts) is the owner's.
+        refs = httpx.get(f"{replica.url}/git/live/course.git/info/refs", params={"service": "git-upload-pack"})
+        assert refs.status_code == 200 and refs.headers["gitstore-replica"] == replica.name
+        full = httpx.get(f"{replica.url}/git/course.git/info/refs", params={"service": "git-upload-pack"})
+        assert full.status_code == 200 and "gitstore-replica" not in full.headers
+        clones = {}
+        for node in (replica, owner):
+            into = tmp_path / f"live-from-{node.name}"
+            done = run(["git", "clone", "-q", "--bare", f"{node.url}/git/live/course.git", str(into)])
+            assert done.returncode == 0, done.stderr
+            clones[node.name] = git(into, "for-each-ref").stdout
+        assert clones[replica.name] == clones[owner.name] and "refs/heads/main" in clones[owner.name]
+        assert (copy_path(replica, "course") / "gitstore" / "live.git").is_dir()
 
         # A head this replica does not hold: it waits for it, then the owner answers.
         started = time.monotonic()
@@ -245,3 +260,7 @@ def test_with_a_minimum_of_two_copies_a_write_no_replica_takes_is_refused_not_ac
         again = httpx.put(f"{owner.url}/repos/course/entities/page", json=document("v2"), timeout=30)
         assert again.status_code == 200, again.text
         assert head(copy_path(replica, "course"), "refs/drafts/page") == again.headers["etag"].strip('"')
+
+
+def run(argv: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60)
