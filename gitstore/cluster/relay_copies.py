@@ -6,8 +6,8 @@ The relay file is service state beside the repository, not content, so no round'
 it. The owner ships it whole (one consistent SQLite snapshot) to every in-sync replica:
 - a subscription change, before it is answered: a replica that does not take it leaves the
   in-sync set first, as for a round, so a promoted replica holds every acknowledged change;
-- cursors and the delivery log, on the watcher's tick when the file changed: a copy a tick
-  old only repeats a few events on failover, and the relay promises at least once anyway;
+- cursors and the delivery log, each second when the file changed: a copy a second old only
+  repeats a few events on failover, and the relay promises at least once anyway;
 - inside the seal of a join, so no change falls between a replica's copy and its joining.
 """
 
@@ -35,6 +35,7 @@ __all__ = ["RelayCopies"]
 log = logging.getLogger("gitstore.cluster")
 
 CONTROL = "gitstore"  # the relay file's folder in a git dir (GitRepository.control_dir)
+TICK_SECONDS = 1.0
 
 
 class RelayCopies:
@@ -47,6 +48,19 @@ class RelayCopies:
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self._shipped: dict[str, tuple[int, ...]] = {}  # by repository: the file's signature last shipped
+
+    def start(self, stop: threading.Event) -> None:
+        """Ship changed relay files every second on a thread of its own, until `stop` is set: a
+        replica slow to answer holds up these copies, never the replication watcher's failover."""
+
+        def run() -> None:
+            while not stop.wait(TICK_SECONDS):
+                try:
+                    self.tick()
+                except Exception:
+                    log.exception("shipping relay state from node %s failed", self.node.name)
+
+        threading.Thread(target=run, name="gitstore-relay-copies", daemon=True).start()
 
     def serve(self, name: str, git_dir: str) -> None:
         register_shipper(git_dir, lambda: self.ship(name, git_dir, urgent=True))

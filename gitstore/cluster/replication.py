@@ -165,6 +165,7 @@ class Replication:
         for leftover in self.folder.glob(".joining-*"):
             shutil.rmtree(leftover, ignore_errors=True)
         self._watcher.start()
+        self.relay.start(self._stop)
 
     def stop(self) -> None:
         self._stop.set()
@@ -509,7 +510,6 @@ class Replication:
                 log.exception("replication watch of node %s failed", self.node.name)
 
     def _tick(self, *, top_up: bool) -> None:
-        self.relay.tick()
         duties = replica_duties(self.node.plane, self.node.name)
         self._in_sync_here &= {duty.repo for duty in duties if duty.in_sync}
         for duty in duties:
