@@ -15,7 +15,9 @@ import json
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,12 +25,12 @@ from urllib.parse import quote
 
 from gitstore.cluster.signing import HEADER, forwarded_header, git_password
 from gitstore.cluster.snapshots import Snapshot, read_snapshot
-from gitstore.errors import MoveFailed, NodeDown, UnknownNode
+from gitstore.errors import GitstoreError, MoveFailed, NodeDown, ReplicaOutOfSync, UnknownNode
 
 if TYPE_CHECKING:
     from gitstore.cluster.node import ClusterNode
 
-__all__ = ["Answer", "Peer", "PeerSource", "peer_of"]
+__all__ = ["Answer", "Peer", "PeerSource", "peer_of", "send_to_each"]
 
 #: Seconds a node waits for another's answer to one internal call (a seal waits for the
 #: repository's locks, within the owner's lock budget).
@@ -178,3 +180,34 @@ def _json(raw: bytes) -> Any:
 def _detail(raw: bytes) -> str:
     body = _json(raw)
     return str(body.get("detail", body)) if isinstance(body, dict) else str(body)
+
+
+def send_to_each(
+    me: str,
+    secret: bytes,
+    pool: Executor,
+    targets: Sequence[tuple[str, str]],
+    path: str,
+    data: bytes,
+    headers: dict[str, str],
+    *,
+    timeout: float,
+) -> dict[str, str]:
+    """POST `data` to `path` on every node of `targets` (name, URL) at once, as node `me`; the
+    nodes that did not answer 200 within `timeout` (and half a second), each with why. What the
+    owner does with each round and relay file it ships to its in-sync replicas."""
+
+    def one(name: str, url: str) -> None:
+        status, body = Peer(me, secret, name, url).send(path, data, headers, timeout=timeout)
+        if status != 200:
+            raise ReplicaOutOfSync(f"node {name} answered {status}: {body[:200]!r}", node=name)
+
+    sent = {name: pool.submit(one, name, url) for name, url in targets}
+    deadline = time.monotonic() + timeout + 0.5
+    failed = {}
+    for name, future in sent.items():
+        try:
+            future.result(timeout=max(0.0, deadline - time.monotonic()))
+        except (FutureTimeout, Exception) as exc:
+            failed[name] = exc.detail if isinstance(exc, GitstoreError) else f"{type(exc).__name__}: {exc}"
+    return failed

@@ -17,14 +17,13 @@ import logging
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Executor
-from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gitstore.cluster.peers import Peer
+from gitstore.cluster.peers import send_to_each
 from gitstore.cluster.replica_set import drop_from_in_sync
-from gitstore.errors import GitstoreError, NotOwner, ReplicaOutOfSync
+from gitstore.errors import GitstoreError, NotOwner
 from gitstore.relay.api import install_snapshot, register_shipper, signature, snapshot, unregister_shipper
 
 if TYPE_CHECKING:
@@ -95,21 +94,22 @@ class RelayCopies:
                     raise NotOwner(f"node {node.name} does not own {name!r}", name=name)
                 return
             checked = node.plane.check_owner(name, node.name, epoch, incarnation=node.plane.incarnation)
-            sent = {
-                target: self._pool.submit(self._send, target, url, name, epoch, data) for target, url in checked.in_sync
-            }
-            failed = []
-            for target, future in sent.items():
-                try:
-                    future.result(timeout=self._seconds + 0.5)
-                except (FutureTimeout, Exception) as exc:
-                    detail = exc.detail if isinstance(exc, GitstoreError) else f"{type(exc).__name__}: {exc}"
-                    log.warning("replica %s did not take the relay state of %s: %s", target, name, detail)
-                    failed.append(target)
+            failed = send_to_each(
+                node.name,
+                node.secret,
+                self._pool,
+                checked.in_sync,
+                f"/internal/cluster/replicas/{name}/relay",
+                data,
+                {"Gitstore-Epoch": str(epoch)},
+                timeout=self._seconds,
+            )
+            for target, why in failed.items():
+                log.warning("replica %s did not take the relay state of %s: %s", target, name, why)
             if failed and not urgent:
                 return  # tried again next tick
             if failed:
-                drop_from_in_sync(node.plane, name, node.name, epoch, failed)  # or ReplicationFailed
+                drop_from_in_sync(node.plane, name, node.name, epoch, list(failed))  # or ReplicationFailed
                 log.warning("replica(s) %s of %s left the in-sync set", ", ".join(failed), name)
             self._shipped[name] = mark
 
@@ -133,11 +133,3 @@ class RelayCopies:
         OSError if the disk refuses; ValueError if `data` is no SQLite database."""
         with self.node.replication.in_sync_copy(name, epoch) as (path, _):
             install_snapshot(path / CONTROL, data)
-
-    def _send(self, target: str, url: str, name: str, epoch: int, data: bytes) -> None:
-        peer = Peer(self.node.name, self.node.secret, target, url)
-        status, body = peer.send(
-            f"/internal/cluster/replicas/{name}/relay", data, {"Gitstore-Epoch": str(epoch)}, timeout=self._seconds
-        )
-        if status != 200:
-            raise ReplicaOutOfSync(f"node {target} answered {status}: {body[:200]!r}", node=target)

@@ -40,7 +40,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from gitstore.cluster.peers import Peer
+from gitstore.cluster.peers import Peer, send_to_each
 from gitstore.cluster.relay_copies import CONTROL, RelayCopies
 from gitstore.cluster.replica_set import (
     Duty,
@@ -203,32 +202,23 @@ class Replication:
             return  # alone: a replica that joins later takes the position as it is then
         position = self._position(path)
         seq = position.seq + 1
-        sent = {target: self._pool.submit(self._send, target, url, name, epoch, seq, record) for target, url in targets}
-        failed = []
-        deadline = time.monotonic() + SHIP_SECONDS + 0.5
-        for target, future in sent.items():
-            try:
-                future.result(timeout=max(0.0, deadline - time.monotonic()))
-            except (FutureTimeout, Exception) as exc:
-                detail = exc.detail if isinstance(exc, GitstoreError) else f"{type(exc).__name__}: {exc}"
-                log.warning("replica %s did not take round %d of %s: %s", target, seq, name, detail)
-                failed.append(target)
-        if failed:
-            drop_from_in_sync(node.plane, name, node.name, epoch, failed)  # or ReplicationFailed: refused
-            log.warning("replica(s) %s of %s left the in-sync set", ", ".join(failed), name)
-            _enough(name, 1 + len(targets) - len(failed), needed)
-        self._save(path, Position(epoch, seq))
-
-    def _send(self, target: str, url: str, name: str, epoch: int, seq: int, record: bytes) -> None:
-        peer = Peer(self.node.name, self.node.secret, target, url)
-        status, body = peer.send(
+        failed = send_to_each(
+            node.name,
+            node.secret,
+            self._pool,
+            targets,
             f"/internal/cluster/replicas/{name}/records",
             record,
             {"Gitstore-Epoch": str(epoch), "Gitstore-Seq": str(seq)},
             timeout=SHIP_SECONDS,
         )
-        if status != 200:
-            raise ReplicaOutOfSync(f"node {target} answered {status}: {body[:200]!r}", node=target)
+        for target, why in failed.items():
+            log.warning("replica %s did not take round %d of %s: %s", target, seq, name, why)
+        if failed:
+            drop_from_in_sync(node.plane, name, node.name, epoch, list(failed))  # or ReplicationFailed: refused
+            log.warning("replica(s) %s of %s left the in-sync set", ", ".join(failed), name)
+            _enough(name, 1 + len(targets) - len(failed), needed)
+        self._save(path, Position(epoch, seq))
 
     def seal_for(self, name: str, replica: str) -> int:
         """The owner's side of a join: under every lock of `name`, hand `replica` the refs and
