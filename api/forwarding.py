@@ -35,14 +35,15 @@ import re
 from math import ceil
 from typing import Protocol
 
+import aiohttp
 import anyio
-import httpx2
 import orjson
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from yarl import URL
 
 from api import proxying
 from api.auth import current_principal, require_admin_to_create
@@ -116,9 +117,8 @@ class Forwarding:
     def __init__(self, app: ASGIApp, cluster: Cluster | None = None) -> None:
         self.app = app
         self.cluster = cluster
-        self._transport: httpx2.AsyncHTTPTransport | None = None
-        self._timeouts: dict[str, float] = {}
-        self._bases: dict[str, httpx2.URL] = {}
+        self._session: aiohttp.ClientSession | None = None
+        self._bases: dict[str, URL] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -165,34 +165,30 @@ class Forwarding:
                 answer = await self._send(cluster, current, scope, body)
             except proxying.ClientGone:
                 return
-            except (httpx2.ConnectError, httpx2.ConnectTimeout):
-                return await _answer(scope, receive, send, _owner_unavailable(repo, current.owner))
-            except httpx2.TimeoutException:
-                why = "did not answer in time (a write may or may not have happened)"
+            except proxying.SendFailed as exc:
+                why = "is not answering"  # it died or dropped the connection before answering
+                if proxying.timed_out(exc) and not proxying.never_reached(exc):
+                    why = "did not answer in time (a write may or may not have happened)"
                 return await _answer(scope, receive, send, _owner_unavailable(repo, current.owner, why))
-            except httpx2.TransportError:  # it died or dropped the connection before answering
-                return await _answer(scope, receive, send, _owner_unavailable(repo, current.owner))
-            if answer.status_code != 421:
+            if answer.status != 421:
                 try:
                     return await proxying.relay(answer, scope["method"], receive, send)
                 finally:
-                    await proxying.close_quietly(answer)
-            await proxying.close_quietly(answer)
+                    proxying.close_quietly(answer)
+            proxying.close_quietly(answer)
             if attempt == 2 or not body.replayable:
                 break
             current = await run_in_threadpool(cluster.routes.refresh, repo)
         await _answer(scope, receive, send, _still_moving(repo))
 
-    async def _send(self, cluster: Cluster, route: Route, scope: Scope, body: proxying.Body) -> httpx2.Response:
-        transport = self._transport_for(scope)
+    async def _send(self, cluster: Cluster, route: Route, scope: Scope, body: proxying.Body) -> aiohttp.ClientResponse:
         base = self._bases.get(route.owner_url)
         if base is None:
-            base = self._bases[route.owner_url] = httpx2.URL(route.owner_url)
-        request, raw_path = proxying.request_to(base, scope, body, self._timeouts)
-        # Signed once the request is built: the signature covers the raw path httpx2 sends.
+            base = self._bases[route.owner_url] = URL(route.owner_url)
+        raw_path, _ = proxying.raw_target(scope)  # sent on as it came: the signature covers it
         client_host = scope["client"][0] if scope.get("client") else ""
-        request.headers[HEADER] = forwarded_header(cluster.secret, cluster.name, scope["method"], raw_path, client_host)
-        return await transport.handle_async_request(request)
+        signature = forwarded_header(cluster.secret, cluster.name, scope["method"], raw_path, client_host)
+        return await proxying.forward_to(self._session_for(scope), base, scope, body, (HEADER, signature))
 
     async def _misdirected(self, cluster: Cluster, repo: str, scope: Scope, receive: Receive, send: Send) -> None:
         """Another node sent this here, and our cached route says it is not ours: the cache may be
@@ -253,20 +249,19 @@ class Forwarding:
             return await self.app(scope, receive, send)
         await _answer(scope, receive, send, exc)
 
-    def _transport_for(self, scope: Scope) -> httpx2.AsyncHTTPTransport:
-        if self._transport is None:
-            self._timeouts = proxying.timeouts(scope["app"].state.settings.upload_pack_timeout)
-            self._transport = proxying.new_transport()
-        return self._transport
+    def _session_for(self, scope: Scope) -> aiohttp.ClientSession:
+        if self._session is None:  # made on the event loop that uses it, as aiohttp requires
+            self._session = proxying.new_session(scope["app"].state.settings.upload_pack_timeout)
+        return self._session
 
     def _closing(self, send: Send) -> Send:
         """The lifespan's `send`, which closes the pooled connections before the app reports
         that it has shut down."""
 
         async def closing(message: Message) -> None:
-            if message["type"] == "lifespan.shutdown.complete" and self._transport is not None:
-                await self._transport.aclose()
-                self._transport = None
+            if message["type"] == "lifespan.shutdown.complete" and self._session is not None:
+                await self._session.close()
+                self._session = None
             await send(message)
 
         return closing
@@ -293,7 +288,7 @@ def _accept_signature(cluster: Cluster, scope: Scope) -> Forwarded | None:
 
 
 def _dot_segments(path: str) -> bool:
-    # httpx2 resolves `.` and `..` in a URL, so the owner would see another path than the one
+    # URL libraries resolve `.` and `..`, so the owner could see another path than the one
     # routed here: such a path is not forwarded (no route of the app matches it anyway).
     return "/./" in path or "/../" in path or path.endswith(("/.", "/.."))
 

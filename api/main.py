@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api import cluster, docs, forwarding, git_http, metrics, oauth, openapi, problems, readers, ui
 from api.background import fold_all, keep_folding, keep_house
-from api.logs import install_scrubbing
+from api.logs import install_scrubbing, log_requests_where_answered
 from api.methods import Methods
 from api.mirroring import sync_public_copies_after_publishes
 from api.negotiation import acceptable
@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
 
     install_scrubbing()
+    log_requests_where_answered()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -1,25 +1,34 @@
 """Streaming one request to another node and its answer back (api.forwarding decides when).
 
-Nothing is buffered whole: the request body goes to the owner as the client sends it, and the
-answer comes back as the owner sends it, each side paced by the other (uvicorn's `send` waits
-while the client's socket is full, and httpx2 reads the owner's socket only as fast as that).
-So a clone of a 100 MB repository through a node that does not own it costs that node a few
-socket buffers, not 100 MB. The one copy kept is of a request body up to `max_body_bytes` (what
-every route here accepts at most, apart from a bundle import), so that a request the owner
-refused as misdirected (421: the route was stale) can be sent again, once, to the right node.
+Nothing is buffered whole: a large request body goes to the owner as the client sends it, and
+the answer comes back as the owner sends it, each side paced by the other (uvicorn's `send`
+waits while the client's socket is full, and aiohttp reads the owner's socket only as fast as
+that). So a clone of a 100 MB repository through a node that does not own it costs that node a
+few socket buffers, not 100 MB. The one copy kept is of a request body up to `max_body_bytes`
+(what every route here accepts at most, apart from a bundle import), so that a request the owner
+refused as misdirected (421: the route was stale) can be sent again, once, to the right node. A
+body that small is read whole before it is sent: one write to the owner's socket, not two.
 
-One pooled `httpx2.AsyncClient` per worker process, HTTP/1.1 with keep-alive: a forwarded live
-GET costs one loopback round trip on a warm connection, not a connection setup.
+One pooled `aiohttp.ClientSession` per worker process, HTTP/1.1 with keep-alive: a forwarded
+request costs one loopback round trip on a warm connection, not a connection setup. aiohttp, not
+httpx: its C parser and lean request path cost the forwarding node about 230 us of CPU a request
+where httpx2 cost about 550 us (`make cluster-bench`, ADR 0015), and that CPU is the forwarding
+overhead on a busy node.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+import aiohttp
 import anyio
-import httpx2
+from multidict import CIMultiDict
 from starlette.types import Message, Receive, Scope, Send
+from yarl import URL
+
+from api.logs import relaying
 
 # Hop-by-hop headers (RFC 9110 section 7.6.1) belong to one connection, not to the message;
 # `expect` too: the client's 100-continue was answered by this node's server already. `date` and
@@ -60,6 +69,8 @@ class Body:
         self._kept: list[bytes] = []
         self._size = 0
         self._done = False
+        #: The client went away before its body was complete.
+        self.gone = False
         # A body known to be too large to keep is not copied at all.
         self._keeping = declared is None or declared <= keep
 
@@ -74,12 +85,17 @@ class Body:
         while not self._done:
             message = await self._receive()
             if message["type"] == "http.disconnect":
+                self.gone = True
                 raise ClientGone
             chunk = message.get("body", b"")
             self._done = not message.get("more_body", False)
             self._remember(chunk)
             if chunk:
                 yield chunk
+
+    async def whole(self) -> bytes:
+        """All of a body small enough to keep (`replayable`); raises ClientGone."""
+        return b"".join([chunk async for chunk in self.chunks()])
 
     def replay(self) -> Receive:
         """An ASGI `receive` that gives what was kept, then what the client still sends: the
@@ -114,20 +130,35 @@ class Body:
             self._kept.append(chunk)
 
 
-def new_transport() -> httpx2.AsyncHTTPTransport:
-    """httpx2's connection pool, used as it is: a client's layers over it (redirects, auth, a
-    cookie jar that would collect every caller's cookies) are what a proxy must not apply.
-    No bound on connections: each event stream holds one for its whole life, and a thousand
-    subscribers through one node are a thousand connections to the owners."""
-    return httpx2.AsyncHTTPTransport(
-        limits=httpx2.Limits(max_connections=None, max_keepalive_connections=64, keepalive_expiry=30.0),
-        retries=0,
+def new_session(read_timeout: float) -> aiohttp.ClientSession:
+    """aiohttp's connection pool with none of a client's conveniences: a proxy must not follow
+    redirects, keep cookies, decompress, or add headers of its own. No bound on connections:
+    each event stream holds one for its whole life, and a thousand subscribers through one node
+    are a thousand connections to the owners. Idle connections are dropped after 4 s, before the
+    owner's uvicorn drops them (5 s): a connection reused as its owner closes it would fail a
+    write that never reached the owner."""
+    connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=4.0, ttl_dns_cache=None)
+    return aiohttp.ClientSession(
+        connector=connector,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        auto_decompress=False,
+        skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+        # Connect quickly or report the owner down; then wait as long as the owner may take.
+        timeout=aiohttp.ClientTimeout(total=None, connect=3.0, sock_connect=3.0, sock_read=read_timeout),
     )
 
 
-def timeouts(read: float) -> dict[str, float]:
-    """Connect quickly or report the owner down; then wait as long as the owner may take."""
-    return httpx2.Timeout(connect=3.0, read=read, write=read, pool=read).as_dict()  # type: ignore[return-value]
+#: What aiohttp raises when the owner cannot be reached or stops answering (a read timeout too).
+SendFailed = (aiohttp.ClientError, asyncio.TimeoutError)
+
+
+def never_reached(exc: BaseException) -> bool:
+    """Whether the request surely never reached the owner (it refused or did not take the connection)."""
+    return isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
+
+
+def timed_out(exc: BaseException) -> bool:
+    return isinstance(exc, asyncio.TimeoutError)
 
 
 def declared_length(scope: Scope) -> int | None:
@@ -142,60 +173,94 @@ def header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
-def request_to(base: httpx2.URL, scope: Scope, body: Body, timeout: dict[str, float]) -> tuple[httpx2.Request, bytes]:
-    """The request to send on to `base` (the owner's URL), and the raw path it names: the exact
-    bytes on the wire, which is what the forwarding signature covers."""
-    raw = scope.get("raw_path") or scope["path"].encode()
-    query = scope.get("query_string", b"")
-    url = base.copy_with(raw_path=raw + b"?" + query if query else raw)
-    headers = [(k, v) for k, v in scope["headers"] if k not in _HOP_BY_HOP]
-    has_body = header(scope, b"transfer-encoding") is not None or declared_length(scope) not in (None, 0)
-    content = body.chunks() if has_body else None
-    request = httpx2.Request(scope["method"], url, headers=headers, content=content, extensions={"timeout": timeout})
-    return request, url.raw_path.partition(b"?")[0]
+def raw_target(scope: Scope) -> tuple[bytes, bytes]:
+    """The request's path and query exactly as the client sent them: what is sent on, and what
+    the forwarding signature covers."""
+    return scope.get("raw_path") or scope["path"].encode(), scope.get("query_string", b"")
 
 
-async def relay(answer: httpx2.Response, method: str, receive: Receive, send: Send) -> None:
+async def forward_to(
+    session: aiohttp.ClientSession, base: URL, scope: Scope, body: Body, signature: tuple[str, str]
+) -> aiohttp.ClientResponse:
+    """Send the request in `scope` on to `base` (the owner's URL) with the `signature` header;
+    the owner's answer once its head has arrived. Raises ClientGone, or one of `SendFailed`."""
+    raw, query = raw_target(scope)
+    url = URL.build(
+        scheme=base.scheme,
+        host=base.raw_host or "",
+        port=base.explicit_port,
+        path=raw.decode("latin-1"),
+        query_string=query.decode("latin-1"),
+        encoded=True,  # as the client sent them: not normalised, not encoded again
+    )
+    headers = CIMultiDict(
+        (k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"] if k not in _HOP_BY_HOP
+    )
+    headers[signature[0]] = signature[1]
+    content: bytes | AsyncIterator[bytes] | None = None
+    length = declared_length(scope)
+    if header(scope, b"transfer-encoding") is not None or length not in (None, 0):
+        if body.replayable:
+            content = await body.whole()  # small: read whole, so it leaves in one write
+            headers.popall("content-length", None)  # aiohttp sets it from the bytes
+        else:
+            content = body.chunks()
+    try:
+        return await session.request(
+            scope["method"], url, headers=headers, data=content, allow_redirects=False, compress=None
+        )
+    except SendFailed:
+        if body.gone:
+            raise ClientGone from None
+        raise
+
+
+async def relay(answer: aiohttp.ClientResponse, method: str, receive: Receive, send: Send) -> None:
     """Send the owner's answer on as it arrives, untouched (its bytes as sent: a gzip body stays
     gzip). An answer of unknown length (an event stream, a clone's pack) is copied while
     watching the client: one that goes away stops the copy and closes the owner's stream with
     it, so an event stream through this node ends on the owner too."""
-    headers = [(k.lower(), v) for k, v in answer.headers.raw if k.lower() not in _NOT_RELAYED_BACK]
-    await send({"type": "http.response.start", "status": answer.status_code, "headers": headers})
+    headers = [(k.lower(), v) for k, v in answer.raw_headers if k.lower() not in _NOT_RELAYED_BACK]
+    logged_by_owner = relaying.set(True)  # api.logs: the owner's access log has this request
+    try:
+        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+    finally:
+        relaying.reset(logged_by_owner)
     length = _body_length(answer, method)
     try:
         if length is None:
             await _copy_watching(answer, receive, send)
         else:
             await _copy(answer, send, length)
-    except httpx2.HTTPError as exc:
+    except SendFailed as exc:
         # Half an answer is out: the only honest end is to break the connection, so that the
         # client sees a truncated answer rather than a complete-looking short one.
         raise OwnerBroke(f"the owner's answer broke off: {exc!r}") from exc
 
 
-def _body_length(answer: httpx2.Response, method: str) -> int | None:
-    if method == "HEAD" or answer.status_code in (204, 304):
+def _body_length(answer: aiohttp.ClientResponse, method: str) -> int | None:
+    if method == "HEAD" or answer.status in (204, 304):
         return 0
     value = answer.headers.get("content-length")
     return int(value) if value is not None and value.isdigit() else None
 
 
-async def _copy(answer: httpx2.Response, send: Send, length: int) -> None:
+async def _copy(answer: aiohttp.ClientResponse, send: Send, length: int) -> None:
     """A body of known length (every REST answer): its last chunk ends the answer, and there is
     no need to watch the client, since the copy ends by itself."""
     sent = 0
-    async for chunk in answer.aiter_raw():
-        sent += len(chunk)
-        await send({"type": "http.response.body", "body": chunk, "more_body": sent < length})
+    if length:
+        async for chunk in answer.content.iter_any():
+            sent += len(chunk)
+            await send({"type": "http.response.body", "body": chunk, "more_body": sent < length})
     if sent < length:
         raise OwnerBroke(f"the owner's answer ended after {sent} of {length} bytes")
     if length == 0:
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-async def _copy_watching(answer: httpx2.Response, receive: Receive, send: Send) -> None:
-    broke: httpx2.HTTPError | None = None
+async def _copy_watching(answer: aiohttp.ClientResponse, receive: Receive, send: Send) -> None:
+    broke: BaseException | None = None
     async with anyio.create_task_group() as group:
 
         async def watch() -> None:
@@ -204,10 +269,10 @@ async def _copy_watching(answer: httpx2.Response, receive: Receive, send: Send) 
 
         group.start_soon(watch)
         try:
-            async for chunk in answer.aiter_raw():
+            async for chunk in answer.content.iter_any():
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
-        except httpx2.HTTPError as exc:
+        except SendFailed as exc:
             broke = exc  # raised outside the group, which would wrap it in an ExceptionGroup
         finally:
             group.cancel_scope.cancel()
@@ -221,6 +286,7 @@ async def _disconnected(receive: Receive) -> None:
         pass
 
 
-async def close_quietly(answer: httpx2.Response) -> None:
-    with contextlib.suppress(httpx2.HTTPError):
-        await answer.aclose()
+def close_quietly(answer: aiohttp.ClientResponse) -> None:
+    """Give the connection back to the pool if the answer was read to its end; else close it."""
+    with contextlib.suppress(*SendFailed):
+        answer.release()

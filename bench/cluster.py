@@ -6,13 +6,15 @@ Starts a PostgreSQL of its own (tests/cluster/postgres.py) and gitstore nodes (o
 worker each, the service's defaults, fsync on), and measures:
 
 forwarding   A live GET (the published view of a random entity) and a PUT, asked in turn, one
-             after another on warm keep-alive connections, three ways:
+             after another on warm keep-alive connections, three ways (a live GET four):
                  direct    of the owner
-                 forwarded through another node (api.forwarding)
+                 forwarded through the node that holds no copy (api.forwarding)
                  redirect  a 307 from another node (a real one: its `GET /repos/` answer), then
                            the request again to the owner: what the client of a redirecting
                            cluster pays at best (warm connections to both, and keeping its
                            Authorization across hosts, which git and browsers do not)
+                 replica   (live GET) through the node holding the in-sync replica, which
+                           answers it itself (api.replica_reads)
              p50/p99 of each, and what forwarding and a redirect add to the direct p50/p99.
 throughput   Acknowledged PUTs per second from `--writers` concurrent clients for `--seconds`:
              one node, then three (repositories spread by placement) written through their
@@ -49,6 +51,7 @@ from tests.cluster.moving import Writers, pauses, percentile, start_move, wait_f
 from tests.cluster.moving import seed_on_disk as seed_entities
 from tests.cluster.nodes import Node, nodes
 from tests.cluster.postgres import Postgres
+from tests.cluster.replicating import wait_in_sync
 
 NODE_ENV = {"GITSTORE_RELAY": "0"}
 PAGE = {"type": "page", "title": "A page", "fields": {"body": "<p>Hello.</p>\n"}}
@@ -102,8 +105,13 @@ def running_cluster(postgres: Postgres, base: Path, database: str, count: int) -
 
 def forwarding(cluster: Cluster, requests: int, entities: int) -> dict[str, Any]:
     owner = cluster.create("fwd")
-    other = next(node for node in cluster.nodes if node is not owner)
-    direct, through = cluster.client(owner), cluster.client(other)
+    # The repository has an in-sync replica (replication factor 2): a live read through the
+    # replica's node is answered there (api.replica_reads), so forwarding proper is measured
+    # through the third node, which holds no copy.
+    replica_name = next(iter(wait_in_sync(cluster.dsn, "fwd")))
+    replica = next(node for node in cluster.nodes if node.name == replica_name)
+    other = next(node for node in cluster.nodes if node not in (owner, replica))
+    direct, through, at_replica = cluster.client(owner), cluster.client(other), cluster.client(replica)
     for i in range(entities):
         put = direct.put(f"/repos/fwd/entities/e{i}", json=PAGE | {"title": f"Entity {i}"})
         _expect(put, 201)
@@ -131,12 +139,13 @@ def forwarding(cluster: Cluster, requests: int, entities: int) -> dict[str, Any]
 
         return write
 
-    results: dict[str, Any] = {"owner": owner.name, "through": other.name}
+    results: dict[str, Any] = {"owner": owner.name, "through": other.name, "replica": replica.name}
     gets = _in_turn(
         {
             "direct": (direct, live_get),
             "forwarded": (through, live_get),
             "redirect": (through, redirected(live_get, "GET")),
+            "replica": (at_replica, live_get),
         },
         requests,
     )
@@ -151,6 +160,7 @@ def forwarding(cluster: Cluster, requests: int, entities: int) -> dict[str, Any]
     )
     results["put"] = _summary(puts)
     results["cpu_us_per_live_get"] = _cpu_per_request(owner, other, direct, through, live_get, requests)
+    results["cpu_us_per_put"] = _cpu_per_request(owner, other, direct, through, put("w-cpu"), max(requests // 4, 50))
     return results
 
 
@@ -200,7 +210,9 @@ def _summary(times: dict[str, list[float]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, samples in times.items():
         out[name] = {"p50_ms": _round(statistics.median(samples)), "p99_ms": _round(_p99(samples)), "n": len(samples)}
-    for name in ("forwarded", "redirect"):
+    for name in ("forwarded", "redirect", "replica"):
+        if name not in times:
+            continue
         paired = [way - own for way, own in zip(times[name], times["direct"], strict=True)]
         out[f"{name}_added"] = {
             "p50_ms": _round(out[name]["p50_ms"] - out["direct"]["p50_ms"]),
@@ -336,6 +348,8 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             return results
         with running_cluster(postgres, work, "forwarding", 3) as cluster:
             results["forwarding"] = forwarding(cluster, args.requests, args.entities)
+        if args.forwarding_only:
+            return results
         tp = results["throughput"] = []
         with running_cluster(postgres, work, "one", 1) as cluster:
             tp.append(throughput(cluster, spread(cluster, 6), args.writers, args.seconds, through_random=False))
@@ -357,6 +371,7 @@ def main() -> None:
     parser.add_argument("--writers", type=int, default=8)
     parser.add_argument("--skip-move", action="store_true")
     parser.add_argument("--move-only", action="store_true", help="only the move pause")
+    parser.add_argument("--forwarding-only", action="store_true", help="only the forwarding overhead")
     parser.add_argument(
         "--move-sizes", type=lambda text: tuple(int(n) for n in text.split(",")), default=MOVE_PAUSE_SIZES
     )

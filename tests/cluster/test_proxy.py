@@ -261,6 +261,28 @@ def test_a_forged_forwarding_header_is_dropped_and_a_good_one_is_never_forwarded
         assert refused.headers["content-type"] == "application/problem+json"
 
 
+def access_log(node: StaticNode) -> str:
+    return "".join(path.read_text() for path in node.data.parent.glob(f"server-{node.port}-*.log"))
+
+
+def test_a_forwarded_request_is_logged_once_by_the_owner_with_the_path_as_sent(cluster: list[StaticNode]) -> None:
+    first, owner = cluster[0], owner_of(cluster, "site")
+    marker = f"m{time.time_ns()}"
+    key = "caf%C3%A9%20" + marker  # percent-encoded as sent: the owner must see these bytes
+    with httpx2.Client(timeout=30) as client:
+        refused = client.put(f"{first.url}/repos/site/entities/{key}", json=PAGE)
+        assert refused.status_code == 422, refused.text  # not a key: but the owner decoded the path it was sent
+        assert f"'café {marker}'" in refused.json()["detail"]
+        missing = client.get(f"{first.url}/repos/far/entities/{marker}?x=a%2Fb")
+        assert missing.status_code == 404
+    deadline = time.monotonic() + 5
+    while marker not in access_log(owner) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert f'"PUT /repos/site/entities/{key} HTTP/1.1" 422' in access_log(owner)
+    assert f'"GET /repos/far/entities/{marker}?x=a%2Fb HTTP/1.1" 404' in access_log(owner_of(cluster, "far"))
+    assert marker not in access_log(first)  # it answered neither: its owners did
+
+
 def test_a_node_that_is_down_leaves_only_its_repositories_unavailable(cluster: list[StaticNode]) -> None:
     first, second, third = cluster
     with httpx2.Client(timeout=30) as client:
