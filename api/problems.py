@@ -78,6 +78,7 @@ PROBLEMS: dict[type[errors.GitstoreError], tuple[int, str, str]] = {
     errors.CorruptObject: (500, "corrupt-object", "Stored content is damaged"),
     errors.DamagedBackup: (422, "damaged-backup", "Backup damaged or incomplete"),
     errors.BackupUnavailable: (502, "backup-unavailable", "Backup storage unavailable"),
+    errors.BadSetting: (500, "bad-setting", "The service is misconfigured"),
 }
 
 

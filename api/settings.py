@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitstore.access.api import default_path
+from gitstore.environment import seconds, whole_number
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PUBLIC_AUTHORS = ("name", "none")
@@ -92,29 +93,29 @@ class Settings:
             data_dir=Path(env.get("GITSTORE_DATA", "data")),
             load_samples=_flag(env.get("GITSTORE_SAMPLES", "1")),
             samples_dir=Path(env.get("GITSTORE_SAMPLES_DIR", str(PROJECT_ROOT / "sample_repos"))),
-            max_body_bytes=int(env.get("GITSTORE_MAX_BODY", str(10 * 1024 * 1024))),
-            max_import_bytes=int(env.get("GITSTORE_MAX_IMPORT", str(256 * 1024 * 1024))),
-            body_timeout=float(env.get("GITSTORE_BODY_TIMEOUT", "30")),
+            max_body_bytes=whole_number("GITSTORE_MAX_BODY", 10 * 1024 * 1024, minimum=1),
+            max_import_bytes=whole_number("GITSTORE_MAX_IMPORT", 256 * 1024 * 1024, minimum=1),
+            body_timeout=seconds("GITSTORE_BODY_TIMEOUT", 30),
             author_name=env.get("GITSTORE_AUTHOR_NAME", "gitstore user"),
             author_email=env.get("GITSTORE_AUTHOR_EMAIL", "user@gitstore.invalid"),
             credentials_file=Path(credentials) if credentials else None,
             anonymous_read=env.get("GITSTORE_ANONYMOUS", "none") == "read",
             public_authors=env.get("GITSTORE_PUBLIC_AUTHORS", "name"),
             rate_limit=env.get("GITSTORE_RATE_LIMIT", "100/second"),
-            access_token_seconds=int(env.get("GITSTORE_ACCESS_TOKEN_SECONDS", "900")),
+            access_token_seconds=whole_number("GITSTORE_ACCESS_TOKEN_SECONDS", 900, minimum=1),
             cors_origins=tuple(o.strip() for o in env.get("GITSTORE_CORS_ORIGINS", "").split(",") if o.strip()),
             docs=_flag(env.get("GITSTORE_DOCS", "1")),
-            max_clones=int(env.get("GITSTORE_MAX_CLONES", "4")),
-            upload_pack_timeout=float(env.get("GITSTORE_UPLOAD_PACK_TIMEOUT", "300")),
-            housekeeping_seconds=float(env.get("GITSTORE_HOUSEKEEPING", "300")),
-            fold_seconds=float(env.get("GITSTORE_FOLD_SECONDS", "1")),
-            lock_wait=float(env.get("GITSTORE_LOCK_WAIT", "5")),
-            lock_waiters=int(env.get("GITSTORE_LOCK_WAITERS", "32")),
+            max_clones=whole_number("GITSTORE_MAX_CLONES", 4, minimum=1),
+            upload_pack_timeout=seconds("GITSTORE_UPLOAD_PACK_TIMEOUT", 300),
+            housekeeping_seconds=seconds("GITSTORE_HOUSEKEEPING", 300, positive=False),  # 0: off
+            fold_seconds=seconds("GITSTORE_FOLD_SECONDS", 1, positive=False),  # 0: off
+            lock_wait=seconds("GITSTORE_LOCK_WAIT", 5, positive=False),
+            lock_waiters=whole_number("GITSTORE_LOCK_WAITERS", 32),
             amqp_url=env.get("GITSTORE_AMQP_URL") or None,
             amqp_exchange=env.get("GITSTORE_AMQP_EXCHANGE", "published_documents"),
             webhook_allow=env.get("GITSTORE_WEBHOOK_ALLOW", ""),
-            webhook_tries=int(env.get("GITSTORE_WEBHOOK_TRIES", "8")),
-            relay_retry_seconds=float(env.get("GITSTORE_RELAY_RETRY_SECONDS", "1")),
+            webhook_tries=whole_number("GITSTORE_WEBHOOK_TRIES", 8, minimum=1),
+            relay_retry_seconds=seconds("GITSTORE_RELAY_RETRY_SECONDS", 1),
             relay=_flag(env.get("GITSTORE_RELAY", "1")),
             cluster_dsn=env.get("GITSTORE_CLUSTER_DSN") or None,
             node_name=env.get("GITSTORE_NODE_NAME") or socket.gethostname(),

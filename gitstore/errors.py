@@ -47,7 +47,8 @@
     ├── StorageFull               the disk is full; nothing was written
     ├── CorruptObject             a git object on disk is damaged (truncated, garbled)
     ├── DamagedBackup             a backup file is missing, truncated or does not match its manifest
-    └── BackupUnavailable         the backup target (a directory, an S3 bucket) cannot be read or written
+    ├── BackupUnavailable         the backup target (a directory, an S3 bucket) cannot be read or written
+    └── BadSetting                a GITSTORE_* variable holds what its setting cannot be (gitstore.environment)
 
 The API layer maps each class to a status and a problem type in one table (api/problems.py);
 tests/test_architecture.py fails for a class defined here without its own row there.
@@ -272,3 +273,8 @@ class ReplicationFailed(Cluster):
     """A round could not be made durable on every in-sync replica, and the replica that did not
     answer could not be taken out of the in-sync set either (the control plane did not answer,
     or the epoch moved). Nothing was acknowledged; retry."""
+
+
+class BadSetting(GitstoreError):
+    """An environment variable (GITSTORE_*) holds what its setting cannot be: read at start, so
+    the process stops before it serves (`gitstore serve` exits 2 with the message)."""

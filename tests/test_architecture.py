@@ -26,6 +26,7 @@ from gitstore.errors import GitstoreError
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS = [
     "gitstore.errors",
+    "gitstore.environment",
     "gitstore.names",
     "gitstore.storage",
     "gitstore.index",

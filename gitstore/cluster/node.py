@@ -44,6 +44,7 @@ class ClusterNode:
     """This process as node `name` of the cluster whose control plane is `plane`."""
 
     def __init__(self, plane: ControlPlane, name: str, url: str) -> None:
+        default_factor()  # a bad GITSTORE_REPLICATION_FACTOR stops the node now, not its first placement
         self.name = name
         self.url = url
         self.plane = plane

@@ -11,10 +11,10 @@ Praefect promoted a replica by "generation" and lost acknowledged writes: their 
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from gitstore.environment import seconds, whole_number
 from gitstore.errors import ReplicaBehind, ReplicationFactorTooHigh, ReplicationFailed
 
 if TYPE_CHECKING:
@@ -36,18 +36,18 @@ __all__ = [
 ]
 
 #: A primary whose heartbeat is older than this (PostgreSQL's clock) is failed over.
-FAILOVER_SECONDS = float(os.environ.get("GITSTORE_FAILOVER_SECONDS", 3.0))
+FAILOVER_SECONDS = seconds("GITSTORE_FAILOVER_SECONDS", 3.0)
 
 #: How long a replica's node may stay silent, out of the in-sync set, before its place goes to
 #: another node (it is taken for gone for good; coming back later it is just a spare node).
-REPLICA_LOST_SECONDS = float(os.environ.get("GITSTORE_REPLICA_LOST_SECONDS", 600.0))
+REPLICA_LOST_SECONDS = seconds("GITSTORE_REPLICA_LOST_SECONDS", 600.0)
 _PLACEMENT_LOCK = 0x7265_706C_6963_6100  # "replica": one placement of replicas at a time
 _ACTIVE_ALIVE = "n.state = 'active' and n.heartbeat_at > now() - interval '5 seconds'"
 
 
 def default_factor() -> int:
     """How many copies a new repository has in cluster mode: GITSTORE_REPLICATION_FACTOR, 2."""
-    return max(1, int(os.environ.get("GITSTORE_REPLICATION_FACTOR", "2")))
+    return whole_number("GITSTORE_REPLICATION_FACTOR", 2, minimum=1)
 
 
 @dataclass(frozen=True, slots=True)

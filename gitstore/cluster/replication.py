@@ -59,6 +59,7 @@ from gitstore.cluster.replica_set import (
     replica_duties,
     short_of_replicas,
 )
+from gitstore.environment import seconds, whole_number
 from gitstore.errors import (
     GitstoreError,
     MoveFailed,
@@ -103,14 +104,14 @@ log = logging.getLogger("gitstore.cluster")
 REPLICAS = ".replicas"
 STATE = "replication.json"
 #: How long the owner waits for a replica to take a round before dropping it from the in-sync set.
-SHIP_SECONDS = float(os.environ.get("GITSTORE_SHIP_SECONDS", 2.0))
+SHIP_SECONDS = seconds("GITSTORE_SHIP_SECONDS", 2.0)
 WATCH_SECONDS = 1.0
 #: A catch-up that failed is tried again after this long (a replica whose disk is full).
 RETRY_SECONDS = 5.0
 #: Copies (the owner's included) a round must be durable on to be acknowledged, at most the
 #: repository's factor. 1 (the default): the owner writes on alone while its replicas catch up;
 #: 2 or more: a round refuses (503) below that many in-sync copies instead (ADR 0016's policy).
-MIN_IN_SYNC = max(1, int(os.environ.get("GITSTORE_MIN_IN_SYNC", "1")))
+MIN_IN_SYNC = whole_number("GITSTORE_MIN_IN_SYNC", 1, minimum=1)
 
 
 @dataclass

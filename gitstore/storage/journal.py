@@ -40,6 +40,7 @@ from contextlib import contextmanager
 
 import pygit2
 
+from gitstore.environment import seconds, whole_number
 from gitstore.errors import CorruptObject, ReplicaOutOfSync
 from gitstore.storage import replication
 from gitstore.storage.files import fsync_dir, sync_file_system, write_atomically
@@ -64,9 +65,9 @@ __all__ = [
 log = logging.getLogger("gitstore.storage")
 
 #: A log past this size is checkpointed in the background (replay reads it whole).
-CHECKPOINT_BYTES = int(os.environ.get("GITSTORE_JOURNAL_BYTES", 8 << 20))
+CHECKPOINT_BYTES = whole_number("GITSTORE_JOURNAL_BYTES", 8 << 20, minimum=1)
 #: ... and any log with records is checkpointed this long after its first.
-CHECKPOINT_SECONDS = float(os.environ.get("GITSTORE_JOURNAL_SECONDS", 30))
+CHECKPOINT_SECONDS = seconds("GITSTORE_JOURNAL_SECONDS", 30)
 
 # Objects written and not yet in a record, by objects folder. A record takes all of its
 # repository's: an object one thread wrote may be named by a ref another thread moves first.
