@@ -1,6 +1,6 @@
 """Cluster mode's costs (issue 23) on loopback: `make cluster-bench`.
 
-    python -m bench.cluster [--requests 1000] [--seconds 10] [--writers 8] [--quick]
+    python -m bench.cluster [--requests 1000] [--seconds 10] [--writers 8] [--quick] [--forwarding-only]
 
 Starts a PostgreSQL of its own (tests/cluster/postgres.py) and gitstore nodes (one uvicorn
 worker each, the service's defaults, fsync on), and measures:

@@ -148,20 +148,31 @@ class Writers:
                 key = f"w{n}-{i % self.keys_each:03d}"
                 self._one(client, self.urls[(n + i) % len(self.urls)], key, f"writer {n} write {i}")
 
+    #: The refusals a write is sent again after (every other answer ends it).
+    retryable: tuple[int, ...] = (0, 421, 503)  # 0: no answer
+    put_timeout: float = 30.0
+
+    def via(self, url: str, attempt: int) -> str:
+        """The node a write's `attempt` (1, 2, ...) is sent through: always its first."""
+        return url
+
     def _one(self, client: httpx.Client, url: str, key: str, title: str) -> None:
         first = time.time()  # wall clock: compared with the times a node reports
         deadline = first + self.retry_for
         for attempt in range(1, 100_000):
+            via = self.via(url, attempt)
             sent = time.time()
             try:
-                answer = client.put(f"{url}/repos/{self.repo}/entities/{key}", json=document(title))
+                answer = client.put(
+                    f"{via}/repos/{self.repo}/entities/{key}", json=document(title), timeout=self.put_timeout
+                )
                 status, etag = answer.status_code, answer.headers.get("etag")
             except httpx.TransportError:
                 status, etag = 0, None
-            write = Write(key, sent, time.time(), status, etag.strip('"') if etag else None, url, attempt, first)
+            write = Write(key, sent, time.time(), status, etag.strip('"') if etag else None, via, attempt, first)
             with self._guard:
                 self.log.append(write)
-            if 200 <= status < 300 or status not in (0, 421, 503) or time.time() > deadline:
+            if 200 <= status < 300 or status not in self.retryable or time.time() > deadline:
                 if not 200 <= status < 300:
                     self.gave_up.append(write)
                 return

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx2 as httpx
 import psycopg
 
-from tests.cluster.moving import RETRY_SECONDS, Write, Writers, document, fsck, git, is_ancestor, owner_of
+from tests.cluster.moving import Writers, fsck, git, is_ancestor, owner_of
 from tests.cluster.nodes import Node
 
 
@@ -83,26 +83,11 @@ class Spread(Writers):
     """Writers whose retries go to the next node each time: a write sent to a node that was just
     killed is sent again through another one (the one it reaches forwards it to the owner)."""
 
-    def _one(self, client: httpx.Client, url: str, key: str, title: str) -> None:
-        first = time.time()
-        deadline = first + self.retry_for
-        start = self.urls.index(url)
-        for attempt in range(1, 100_000):
-            via = self.urls[(start + attempt - 1) % len(self.urls)]
-            sent = time.time()
-            try:
-                answer = client.put(f"{via}/repos/{self.repo}/entities/{key}", json=document(title), timeout=15)
-                status, etag = answer.status_code, answer.headers.get("etag")
-            except httpx.TransportError:
-                status, etag = 0, None
-            write = Write(key, sent, time.time(), status, etag.strip('"') if etag else None, via, attempt, first)
-            with self._guard:
-                self.log.append(write)
-            if 200 <= status < 300 or status not in (0, 421, 502, 503, 504) or time.time() > deadline:
-                if not 200 <= status < 300:
-                    self.gave_up.append(write)
-                return
-            time.sleep(RETRY_SECONDS)
+    retryable: tuple[int, ...] = (0, 421, 502, 503, 504)
+    put_timeout: float = 15.0
+
+    def via(self, url: str, attempt: int) -> str:
+        return self.urls[(self.urls.index(url) + attempt - 1) % len(self.urls)]
 
 
 def first_acknowledged_after(writers: Writers, moment: float) -> float:
