@@ -47,14 +47,19 @@ async def get_repo(
     happens in the threadpool; every later request finds it open (one threadpool round trip
     less a request: ~0.1 ms of a live GET's ~1 ms). The store is the app's, not a dependency
     of its own: FastAPI solves each dependency anew for every request, ~10 us apiece here."""
-    require_visible(principal, repo)
-    if request.scope.get(REPLICA) == repo:  # a live read an in-sync replica answers (api.replica_reads)
-        return await run_in_threadpool(request.app.state.cluster.replication.replica_repository, repo)
+    return await open_repository(request, principal, repo)
+
+
+async def open_repository(request: Request, principal: Principal, name: str) -> ContentRepository:
+    """`get_repo` for a name already checked against the naming rule (api.live_reads)."""
+    require_visible(principal, name)
+    if request.scope.get(REPLICA) == name:  # a live read an in-sync replica answers (api.replica_reads)
+        return await run_in_threadpool(request.app.state.cluster.replication.replica_repository, name)
     store: Store = request.app.state.store
-    opened = store.opened(repo)
+    opened = store.opened(name)
     if opened is not None:
         return opened
-    return await run_in_threadpool(store.repository, repo)
+    return await run_in_threadpool(store.repository, name)
 
 
 # The forms parse_etag takes, for the document (enforced there, answering 400): "*", or a list of

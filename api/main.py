@@ -18,7 +18,7 @@ from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 
-from api import cluster, docs, forwarding, git_http, metrics, oauth, openapi, problems, readers, ui
+from api import cluster, docs, forwarding, git_http, live_reads, metrics, oauth, openapi, problems, readers, ui
 from api.background import fold_all, keep_folding, keep_house
 from api.logs import install_scrubbing, log_requests_where_answered
 from api.methods import Methods
@@ -137,6 +137,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ui.install(app)
     if settings.docs:
         docs.install(app)
+    live_reads.install(app)  # the live view of an entity, ahead of the router (after every route)
 
     # Not a threadpool route: it must answer while every thread is busy.
     @app.get("/health", tags=["service"], summary="Liveness: answers without touching git")

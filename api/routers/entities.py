@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api import caching, readers
 from api.answers import JSONAnswer, VersionPages, encode, entity_document, version_documents
-from api.auth import a_draft_view_or_a_version, a_draft_view_or_whether_drafts_differ, needs_preview
+from api.auth import Principal, a_draft_view_or_a_version, a_draft_view_or_whether_drafts_differ, needs_preview
 from api.body import JsonBody, MergePatchBody, OptionalJsonBody, json_body, validate_body
 from api.caching import list_etag
 from api.deps import PreconditionDep, PrincipalDep, RepoDep, Writer, set_etag
@@ -29,7 +29,7 @@ from api.schemas import (
     RestoreRequest,
     VersionPage,
 )
-from gitstore import ContentRepository, content
+from gitstore import ContentRepository, Entity, content
 from gitstore.entities import api as entities
 from gitstore.entities.api import Precondition, WriteResult, draft_tip, published_commit
 from gitstore.errors import InvalidInput
@@ -41,6 +41,8 @@ from gitstore.publishing.api import serve
 router = APIRouter(prefix="/repos/{repo}/entities", tags=["entities"])
 
 Key = Annotated[str, "entity key"]
+#: A versions page's length when the query does not say, and at most.
+VERSIONS_LIMIT, VERSIONS_MAX_LIMIT = 50, 500
 _document_body = json_body(EntityPut)
 _merge_patch_body = {
     "requestBody": {
@@ -142,17 +144,27 @@ async def get_entity(
         entity = serve(await run_in_threadpool(history.get_entity_as_of, repo, key, as_of))
     elif version is not None or commit is not None:
         entity = await run_in_threadpool(entities.get_entity, repo, key, state=state, version=version, commit=commit)
+    elif state == "published":
+        return live_entity(request, principal, repo, key)
     else:
         entity = entities.get_entity(repo, key, state=state)
-    live = state == "published" and version is None and commit is None and as_of is None
-    if live:
-        entity = serve(entity)  # gone answers 410, a redirect 301
+    return _answer(request, principal, repo, entity)
+
+
+def live_entity(request: Request, principal: Principal, repo: ContentRepository, key: str) -> Response:
+    """The live view of `key`: what `GET /repos/{repo}/entities/{key}` answers, by this route
+    or by api.live_reads, which answers it without FastAPI's router and dependencies."""
+    entity = serve(entities.get_entity(repo, key, state="published"))  # gone answers 410, a redirect 301
+    answer = _answer(request, principal, repo, entity)
+    caching.live(answer, entity.updated_at)
+    return answer
+
+
+def _answer(request: Request, principal: Principal, repo: ContentRepository, entity: Entity) -> Response:
     # Who sees what, asked here rather than as a dependency: FastAPI solves every dependency
     # anew on each request, and this one again solves the repository's and the caller's.
     shown = readers.audience(request, principal, repo).documents(repo, [entity_document(entity)])[0]
     answer = JSONAnswer(encode(shown))
-    if live:
-        caching.live(answer, entity.updated_at)
     set_etag(answer, entity.commit)
     return answer
 
@@ -265,8 +277,16 @@ async def list_versions(
     principal: PrincipalDep,
     request: Request,
     cursor: Annotated[int | None, Query(ge=1)] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    limit: Annotated[int, Query(ge=1, le=VERSIONS_MAX_LIMIT)] = VERSIONS_LIMIT,
 ) -> Response:
+    return await versions_page(request, repo, key, cursor, limit)
+
+
+async def versions_page(
+    request: Request, repo: ContentRepository, key: str, cursor: int | None, limit: int
+) -> Response:
+    """A page of `key`'s versions: what `GET .../{key}/versions` answers, by this route or by
+    api.live_reads (the caller may preview `repo`, and the query is valid)."""
     page_key = _version_page_key(repo, key, cursor, limit)
     found = _version_pages.get(page_key)
     if found is None:
