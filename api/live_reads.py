@@ -8,7 +8,8 @@ FastAPI finds a route after trying every route included before it, then solves i
 dependencies (the caller, the repository, each query parameter) anew for each request: in
 process, 0.2 ms of a live read's 0.3. A request here is matched by one regular expression and
 answered by the route's own function (api.routers.entities.live_entity, versions_page) after
-the same checks in the same order: the caller (authentication, rate limit), the repository
+the same checks in the same order: the Accept header (api.negotiation, FastAPI's app-wide
+dependency), the caller (authentication, rate limit), the repository
 (404 unless the caller holds a scope on it; an in-sync replica's copy when api.replica_reads
 says so), the preview right where the route needs it, then the read. Errors raise from here as
 from the route, into the same handlers. What these do not take (another method, a query they do
@@ -33,6 +34,7 @@ from starlette.types import Receive, Scope, Send
 
 from api.auth import Principal, current_principal, require_preview
 from api.deps import open_repository
+from api.negotiation import acceptable
 from api.routers.entities import (
     VERSIONS_LIMIT,
     VERSIONS_MAX_LIMIT,
@@ -77,6 +79,7 @@ class Lane(BaseRoute):
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         params = scope["path_params"]
+        await acceptable(request)  # the app-wide dependency, solved first for every route
         principal = current_principal(request)
         repo = await open_repository(request, principal, params["repo"])
         answer = await self._answer(request, principal, repo, params["key"], scope["gitstore.query"])

@@ -157,3 +157,17 @@ def test_a_versions_page_is_what_the_route_answers(served: tuple[TestClient, lis
     unknown = client.get("/repos/site/entities/never/versions", headers=editor)
     assert unknown.status_code == 404 and unknown.headers["content-type"] == "application/problem+json"
     assert answered.count("versions of pending") == 4  # the lane's three pages and `limit=1` again
+
+
+def test_an_accept_header_the_route_cannot_satisfy_is_refused_as_the_route_refuses_it(
+    served: tuple[TestClient, list[str], Path],
+) -> None:
+    client, answered, data = served
+    reader = bearer(token_for(data, {"site": ["read"]}))
+    for accept, status in (("text/html", 406), ("application/json", 200), ("text/html, */*;q=0.1", 200)):
+        assert same_answer(client, "/repos/site/entities/live", reader | {"Accept": accept}) == status
+    editor = bearer(token_for(data, {"site": ["read", "preview"]}))
+    refused = client.get("/repos/site/entities/live/versions", headers=editor | {"Accept": "text/html"})
+    routed = client.get("/repos/site/entities/live/versions?limit=050", headers=editor | {"Accept": "text/html"})
+    assert refused.status_code == routed.status_code == 406 and refused.content == routed.content
+    assert answered == ["live", "live"]  # the two it took: a refusal never reads
