@@ -138,7 +138,7 @@ def new_session(read_timeout: float) -> aiohttp.ClientSession:
     owner's uvicorn drops them (5 s): a connection reused as its owner closes it would fail a
     write that never reached the owner."""
     connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=4.0, ttl_dns_cache=None)
-    return aiohttp.ClientSession(
+    session = aiohttp.ClientSession(
         connector=connector,
         cookie_jar=aiohttp.DummyCookieJar(),
         auto_decompress=False,
@@ -146,6 +146,12 @@ def new_session(read_timeout: float) -> aiohttp.ClientSession:
         # Connect quickly or report the owner down; then wait as long as the owner may take.
         timeout=aiohttp.ClientTimeout(total=None, connect=3.0, sock_connect=3.0, sock_read=read_timeout),
     )
+    # aiohttp sends a PUT or DELETE again, unasked, when the connection breaks before the answer
+    # (RFC 9112 allows it for idempotent methods), and it has no public switch for that. Here a
+    # PUT is a new version each time, and the owner may have committed the first before the
+    # connection broke: forwarded once, answered once (a 503 the client may retry knowingly).
+    session._retry_connection = False
+    return session
 
 
 #: What aiohttp raises when the owner cannot be reached or stops answering (a read timeout too).

@@ -355,3 +355,52 @@ def test_a_client_leaving_an_event_stream_closes_the_forwarded_stream_on_the_own
         assert owner.closed.wait(10), "the owner still streams to a client that left"
     finally:
         forwarder.write_routes(REPOS, cluster)
+
+
+class HangsUp:
+    """A stand-in owner that reads each request whole and closes the connection without an
+    answer (as an owner killed mid-write would), counting the requests it took."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.requests: list[bytes] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        self.listener.settimeout(30)
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = self.listener.accept()
+                with conn:
+                    conn.settimeout(10)
+                    taken = b""
+                    while b"\r\n\r\n" not in taken or not taken.endswith(b"}"):
+                        chunk = conn.recv(4096)
+                        if not chunk:
+                            break
+                        taken += chunk
+                    self.requests.append(taken)
+
+
+def test_a_write_whose_owner_hangs_up_is_forwarded_once_and_answered_503(cluster: list[StaticNode]) -> None:
+    """The owner may have committed the write before the connection broke: sending it again
+    would make a second version the client never asked for."""
+    owner = HangsUp()
+    forwarder = cluster[0]
+    forwarder.write_routes(REPOS | {"flaky": "stand-in"}, cluster, others={"stand-in": owner.url})
+    try:
+        with httpx2.Client(timeout=30) as client:
+            for method in ("PUT", "DELETE"):
+                answer = client.request(method, f"{forwarder.url}/repos/flaky/entities/page", json=PAGE)
+                assert answer.status_code == 503, answer.text
+                assert answer.headers["content-type"] == "application/problem+json"
+                assert "retry-after" in answer.headers
+        deadline = time.monotonic() + 5
+        while len(owner.requests) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # a resend would come now
+        assert [r.split(b" ", 1)[0] for r in owner.requests] == [b"PUT", b"DELETE"]
+    finally:
+        forwarder.write_routes(REPOS, cluster)
+        owner.listener.close()
