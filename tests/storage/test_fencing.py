@@ -14,7 +14,7 @@ import pytest
 
 from gitstore import ContentRepository
 from gitstore.errors import NotOwner
-from gitstore.storage import durability
+from gitstore.storage import durability, replication
 from gitstore.storage.api import check_fence, guard_repository, unguard_repository
 from gitstore.storage.refs import delete_ref, read_ref, set_ref, set_refs, update_refs_packed
 from tests.storage.test_ref_writes import new_commit
@@ -61,10 +61,14 @@ def _ref_files(repo: ContentRepository) -> dict[str, str]:
 def test_each_commit_point_checks_with_its_lock_files_taken(repo: ContentRepository, fence: Fence, method: str) -> None:
     git = repo.storage.git
     one = new_commit(git, "one")
-    set_ref(git, "refs/drafts/a", expected=None, new=one)
-    set_refs(git, [("refs/drafts/b", None, one), ("refs/drafts/c", None, one)])
-    update_refs_packed(git, {"refs/drafts/d": one})
-    delete_ref(git, "refs/drafts/a")
+    replication.register(repo.path, lambda record: None)  # an owner's: its rounds are not checked again
+    try:
+        set_ref(git, "refs/drafts/a", expected=None, new=one)
+        set_refs(git, [("refs/drafts/b", None, one), ("refs/drafts/c", None, one)])
+        update_refs_packed(git, {"refs/drafts/d": one})
+        delete_ref(git, "refs/drafts/a")
+    finally:
+        replication.unregister(repo.path)
     assert fence.calls == 4
     assert fence.locks_seen[:3] == [["a.lock"], ["b.lock", "c.lock"], ["packed-refs.lock"]]
     assert read_ref(git, "refs/drafts/a") is None and read_ref(git, "refs/drafts/d") == one
@@ -108,3 +112,37 @@ def test_an_unguarded_repository_is_not_checked_and_a_guard_is_found_however_the
     finally:
         unguard_repository(repo.path)
     assert len(calls) == 2
+
+
+def test_a_round_whose_shipper_was_dropped_asks_its_fence_again_before_its_refs_move(
+    repo: ContentRepository, fence: Fence
+) -> None:
+    """A node that lost the repository to a promotion drops its shipper (and keeps its guard).
+    A round that passed its fence just before the promotion then reaches the journal with no
+    shipper: it must not move its refs (be acknowledged) without the replica that now owns the
+    repository having it. Seen in the cluster's promotion test: one run in eight lost a write."""
+    durability.use_method("journal")
+    try:
+        git = repo.storage.git
+        one = new_commit(git, "one")
+        two = new_commit(git, "two", one)
+        set_ref(git, "refs/drafts/a", expected=None, new=one)
+        first_call = fence.calls
+
+        def promoted_right_after_the_check() -> None:
+            fence.refusing = fence.calls > first_call  # the check at the commit point passed
+
+        shipped: list[bytes] = []
+        replication.register(repo.path, shipped.append)
+        set_ref(git, "refs/drafts/a", expected=one, new=two)  # with a shipper: shipped, not re-checked
+        assert len(shipped) == 1 and fence.calls == first_call + 1
+        replication.unregister(repo.path)  # the demotion
+        three = new_commit(git, "three", two)
+        guard_repository(repo.path, lambda: (fence(), promoted_right_after_the_check()))
+        with pytest.raises(NotOwner):
+            set_ref(git, "refs/drafts/a", expected=two, new=three)
+        assert read_ref(git, "refs/drafts/a") == two  # nothing acknowledged
+        assert not [p for p in repo.path.rglob("*.lock") if "gitstore" not in p.parts]
+    finally:
+        replication.unregister(repo.path)
+        durability.use_method(None)
