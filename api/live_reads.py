@@ -59,14 +59,13 @@ class Lane(BaseRoute):
     def __init__(self, served_as: APIRoute, query: Callable[[bytes], Query | None], answer: Answer) -> None:
         self.served_as = served_as
         self.path_format = served_as.path  # what FastAPI's telemetry labels a matched route with
-        self._path = re.compile(served_as.path.replace("{repo}", "(?P<repo>[^/]+)").replace("{key}", "(?P<key>[^/]+)"))
         self._query = query
         self._answer = answer
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
             return Match.NONE, {}
-        found = self._path.fullmatch(scope["path"])
+        found = self.served_as.path_regex.match(scope["path"])  # the route's own pattern
         if found is None or repo_name_problem(found["repo"]) is not None:
             return Match.NONE, {}
         query = self._query(scope.get("query_string", b""))
