@@ -22,10 +22,11 @@ to add one.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from gitstore.containers import api as containers
 from gitstore.containers.api import (
@@ -70,6 +71,7 @@ from gitstore.publishing.api import (
     take_down,
 )
 from gitstore.repository import ContentRepository
+from gitstore.storage.api import refusing_when_fenced
 
 __all__ = [
     "PARTS",
@@ -101,6 +103,25 @@ RULES = DraftRules(DraftSlots(), Manifests(), Links())
 PARTS = PublishParts(MembersAlong(), Dependents())
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _door(
+    operation: Callable[Concatenate[ContentRepository, _P], _R],
+) -> Callable[Concatenate[ContentRepository, _P], _R]:
+    """Every operation here: one that fails because its repository was taken from this node
+    meanwhile (a move, a promotion) raises the fence's refusal (NotOwner: retry where it lives
+    now), not the symptoms of its files going away."""
+
+    @functools.wraps(operation)
+    def door(repo: ContentRepository, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with refusing_when_fenced(repo.path):
+            return operation(repo, *args, **kwargs)
+
+    return door
+
+
 @contextmanager
 def unit_of_work(repo: ContentRepository, *, publish: bool) -> Iterator[None]:
     """Hold `repo`'s publish lock (when `publish`), then its drafts lock, each rolled forward:
@@ -116,6 +137,7 @@ def unit_of_work(repo: ContentRepository, *, publish: bool) -> Iterator[None]:
 # -- draft writes -----------------------------------------------------------------------------
 
 
+@_door
 def put_draft(
     repo: ContentRepository,
     key: str,
@@ -128,6 +150,7 @@ def put_draft(
     return write_document(repo, key, document, rules=RULES, author=author, expected=expected)
 
 
+@_door
 def patch_draft(
     repo: ContentRepository, key: str, patch: dict[str, Any], *, author: Author, expected: Precondition = None
 ) -> WriteResult:
@@ -135,6 +158,7 @@ def patch_draft(
     return write_merge_patch(repo, key, patch, rules=RULES, author=author, expected=expected)
 
 
+@_door
 def delete_entity(repo: ContentRepository, key: str, *, author: Author, expected: Precondition = None) -> WriteResult:
     """Soft delete: a tombstone commit, which also takes the entity out of every container's
     draft in the same batch. Gone from draft views; live until the delete is published. Links
@@ -142,12 +166,14 @@ def delete_entity(repo: ContentRepository, key: str, *, author: Author, expected
     return delete_leaving_containers(repo, key, rules=RULES, author=author, expected=expected)
 
 
+@_door
 def discard_draft(repo: ContentRepository, key: str, *, author: Author, expected: Precondition = None) -> WriteResult:
     """Put the published content back on the draft branch as a new commit (the discarded work
     stays in history, so it can be restored later)."""
     return write_published_back(repo, key, rules=RULES, author=author, expected=expected)
 
 
+@_door
 def restore_version(
     repo: ContentRepository,
     key: str,
@@ -162,6 +188,7 @@ def restore_version(
     return write_old_version(repo, key, version, commit=commit, rules=RULES, author=author, expected=expected)
 
 
+@_door
 def write_from_base(
     repo: ContentRepository,
     key: str,
@@ -176,6 +203,7 @@ def write_from_base(
     return write_merged(repo, key, base, rules=RULES, author=author, document=document, patch=patch)
 
 
+@_door
 def write_drafts(
     repo: ContentRepository, changes: Sequence[DraftChange], *, author: Author, summary: str
 ) -> list[WriteResult]:
@@ -188,6 +216,7 @@ def write_drafts(
 # -- publishing -------------------------------------------------------------------------------
 
 
+@_door
 def publish(
     repo: ContentRepository, targets: Sequence[PublishTarget], *, author: Author, note: PublishNote | None = None
 ) -> PublishRecord:
@@ -201,6 +230,7 @@ def publish(
     return _publish(repo, lambda: list(targets), author=author, note=note)
 
 
+@_door
 def publish_all_drafts(repo: ContentRepository, *, author: Author, note: PublishNote | None = None) -> PublishRecord:
     """Publish every entity whose draft differs from what is live, atomically."""
     return _publish(
@@ -228,6 +258,7 @@ def _publish(
     return record
 
 
+@_door
 def unpublish(
     repo: ContentRepository,
     key: str,
@@ -262,6 +293,7 @@ def unpublish(
     return record
 
 
+@_door
 def republish(repo: ContentRepository, key: str, *, author: Author, expected: IfMatch | None = None) -> PublishRecord:
     """Reverse an unpublishing: the live content, without the notice, live again."""
     remembered = PARTS.before(repo, [])
@@ -289,6 +321,7 @@ def _published(repo: ContentRepository, record: PublishRecord) -> None:
 # -- type rules -------------------------------------------------------------------------------
 
 
+@_door
 def set_container_type(
     repo: ContentRepository, name: str, allowed_member_types: list[str] | None, *, author: Author
 ) -> ContainerType:
@@ -299,6 +332,7 @@ def set_container_type(
     )
 
 
+@_door
 def set_link_type(
     repo: ContentRepository, name: str, *, reverse: str | None, breadcrumbs: bool, author: Author
 ) -> LinkType:

@@ -16,7 +16,7 @@ from gitstore.errors import CorruptObject, RepositoryExists, RepositoryNotFound
 from gitstore.links.api import draft_dependents
 from gitstore.names import validate_repo_name
 from gitstore.repository import ContentRepository
-from gitstore.storage.api import PATIENT, LockBudget, disk_errors, init_bare, object_errors
+from gitstore.storage.api import PATIENT, LockBudget, check_fence, disk_errors, init_bare, object_errors
 from gitstore.upkeep.api import RepairReport, repair
 
 __all__ = ["Store"]
@@ -65,6 +65,9 @@ class Store:
             repo = self._open.get(name)
             if repo is None:
                 if not (path / "HEAD").is_file():
+                    # One a move took from this node answers its fence's refusal: not here
+                    # now, retry (a request routed here just before the move ended).
+                    check_fence(str(path))
                     raise RepositoryNotFound(f"no repository {name!r}", name=name)
                 repo = self._open[name] = ContentRepository(name, path, self.lock_budget)
                 repo.describe_drafts = partial(draft_dependents, repo)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
+from gitstore.errors import NotOwner
 from gitstore.storage.api import guard_repository, unguard_repository
 
 if TYPE_CHECKING:
@@ -57,6 +58,22 @@ class Fences:
         found: Checked | None = self._checked.__dict__.pop(name, None)
         return found
 
+    def moved_away(self, name: str) -> None:
+        """A move took `name` to another node: from now on its path here refuses every ref move
+        (NotOwner), for good. A write that was already in flight when the copy was set aside
+        meets this refusal, or is answered with it (gitstore.entities.commit_queue), instead of
+        the symptoms of a folder gone from under it; a move back here guards it anew."""
+        node = self._node
+
+        def refuse() -> None:
+            raise NotOwner(f"repository {name!r} moved away from node {node}; try again", name=name)
+
+        with self._lock:
+            self._epochs.pop(name, None)
+            path = self._paths.get(name)
+            if path is not None:
+                guard_repository(path, refuse)
+
     def unguard(self, name: str) -> None:
         with self._lock:
             path = self._paths.pop(name, None)
@@ -73,5 +90,8 @@ class Fences:
             return dict(self._epochs)
 
     def unguard_all(self) -> None:
-        for name in list(self.guarded()):
+        """Every guard goes, those of repositories moved away with the rest."""
+        with self._lock:
+            names = list(self._paths)
+        for name in names:
             self.unguard(name)

@@ -158,15 +158,16 @@ class ClusterNode:
 
     def gave_up(self, repo: str) -> None:
         """A move took `repo` away: forget its handle, set its copy aside (under SET_ASIDE in
-        the data directory, not deleted), then unguard it. Unguarded last: a write still in
-        flight here must meet the fence (and fail, 503), never a copy with no guard at all."""
+        the data directory, not deleted). Its guard then refuses for good: a write still in
+        flight here must meet the fence (and fail, 503), never a copy with no guard at all, nor
+        a folder gone from under it."""
         self.routes.invalidate(repo)
         store = self.store
         self.replication.stop_serving(repo, store.data_dir / f"{repo}.git")
         store.drop(repo)
         if (store.data_dir / f"{repo}.git").exists():
             self.set_aside(repo)
-        self.fences.unguard(repo)
+        self.fences.moved_away(repo)
 
     def set_aside(self, repo: str) -> None:
         """Rename this node's copy of `repo` under SET_ASIDE (kept for an operator, not served)."""

@@ -25,7 +25,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gitstore.errors import Busy
 from gitstore.storage.api import GitRepository, LockName, in_order, repo_lock
 
 __all__ = ["Job", "run_queued"]
@@ -72,8 +71,8 @@ def run_queued(name: str, storage: GitRepository, job: Job, commit: Commit, *, l
             with in_order(storage, lock):
                 while not job.done:
                     _lead_round(name, commit)
-        except Busy as busy:
-            _withdraw_or_wait(name, job, busy)
+        except Exception as failure:  # Busy, or a lock file whose folder went with its repository
+            _withdraw_or_wait(name, job, failure)
     if job.error is not None:
         raise job.error
     return job.result
@@ -97,13 +96,13 @@ def _lead_round(name: str, commit: Commit) -> None:
             _round_ended.notify_all()
 
 
-def _withdraw_or_wait(name: str, job: Job, busy: Busy) -> None:
-    """Take `job` out of the queue and raise `busy`, or, if a leader has it, wait until the
+def _withdraw_or_wait(name: str, job: Job, failure: Exception) -> None:
+    """Take `job` out of the queue and raise `failure`, or, if a leader has it, wait until the
     leader's round is over with it done (committed or failed) or back in the queue."""
     with _round_ended:
         while not job.done:
             queue = _queues[name]
             if job in queue:
                 queue.remove(job)
-                raise busy
+                raise failure
             _round_ended.wait()

@@ -35,6 +35,7 @@ from gitstore.storage.durability import use_method as use_fsync_method
 from gitstore.storage.fencing import check as check_fence
 from gitstore.storage.fencing import guard as guard_repository
 from gitstore.storage.fencing import guarded as guarded_repositories
+from gitstore.storage.fencing import refusing_when_fenced
 from gitstore.storage.fencing import unguard as unguard_repository
 from gitstore.storage.fetching import (
     Fetched,
@@ -193,6 +194,7 @@ __all__ = [
     "tree_id",
     "tree_patch",
     "try_flock",
+    "refusing_when_fenced",
     "unguard_repository",
     "update_aggregate",
     "update_refs",

@@ -14,11 +14,12 @@ for an empty dict). Guards are keyed by the git dir's real path, so a path spelt
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from gitstore.storage.per_repository import PerRepository
 
-__all__ = ["check", "guard", "guarded", "unguard"]
+__all__ = ["check", "guard", "guarded", "refusing_when_fenced", "unguard"]
 
 Check = Callable[[], None]
 
@@ -46,3 +47,23 @@ def check(git_dir: str) -> None:
     found = _guards.get(git_dir)
     if found is not None:
         found()
+
+
+@contextmanager
+def refusing_when_fenced(git_dir: str | os.PathLike[str]) -> Iterator[None]:
+    """Whatever fails inside, in a repository whose guard refuses now, raises the guard's
+    refusal instead (chained to the failure). A repository taken from this node under a write
+    (a move set its folder aside, a promotion fenced it) fails in whatever way its files went
+    missing, a 500 or a 412; its caller must hear what is true: not here, retry where it lives
+    now. Costs nothing unless something failed."""
+    try:
+        yield
+    except Exception as failure:
+        found = _guards.get(os.fspath(git_dir))
+        if found is None:
+            raise
+        try:
+            found()
+        except Exception as refused:
+            raise refused from failure
+        raise

@@ -105,6 +105,7 @@ class Write:
     via: str
     attempts: int = 1
     first_sent: float = 0.0
+    problem: str = ""  # a refusal's body: what a failed run shows
 
 
 @dataclass
@@ -167,9 +168,12 @@ class Writers:
                     f"{via}/repos/{self.repo}/entities/{key}", json=document(title), timeout=self.put_timeout
                 )
                 status, etag = answer.status_code, answer.headers.get("etag")
-            except httpx.TransportError:
-                status, etag = 0, None
-            write = Write(key, sent, time.time(), status, etag.strip('"') if etag else None, via, attempt, first)
+                problem = "" if 200 <= status < 300 else answer.text[:400]
+            except httpx.TransportError as exc:
+                status, etag, problem = 0, None, repr(exc)
+            write = Write(
+                key, sent, time.time(), status, etag.strip('"') if etag else None, via, attempt, first, problem
+            )
             with self._guard:
                 self.log.append(write)
             if 200 <= status < 300 or status not in self.retryable or time.time() > deadline:

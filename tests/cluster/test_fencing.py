@@ -6,10 +6,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import pygit2
 import pytest
 
 from gitstore import ContentRepository, Store, content
 from gitstore.cluster.api import ClusterNode, ControlPlane
+from gitstore.entities import rounds
 from gitstore.errors import NotOwner
 from gitstore.publishing.api import PublishTarget
 from gitstore.storage.api import check_fence, guarded_repositories, read_ref
@@ -78,11 +80,45 @@ def test_a_write_is_refused_once_the_epoch_moved(node: ClusterNode, other: Contr
     assert _refs(repo) == before
 
 
-def test_a_repository_given_up_is_unguarded_and_set_aside(node: ClusterNode) -> None:
+def test_a_repository_given_up_is_set_aside_and_its_path_refuses_writes_for_good(node: ClusterNode) -> None:
     repo = node.create_repository("books")
     path = repo.path
     node.gave_up("books")
     assert not path.exists()
-    assert str(path.resolve()) not in guarded_repositories()
+    assert node.fences.epoch("books") is None  # no longer guarded at an epoch: not written here
     assert [p.name.split(".")[0] for p in (node.store.data_dir / ".moved-away").iterdir()] == ["books"]
-    check_fence(str(path))  # no guard, no check
+    with pytest.raises(NotOwner, match="moved away"):
+        check_fence(str(path))
+    # A request that opened the repository before the move answers the fence's refusal (503,
+    # retry where it lives now), not the missing folder's symptoms (a 500 or a 412).
+    with pytest.raises(NotOwner, match="moved away"):
+        content.put_draft(repo, "intro", PAGE, author=ADA)
+    with pytest.raises(NotOwner, match="moved away"):
+        content.publish(repo, [PublishTarget("intro")], author=ADA)
+    with pytest.raises(NotOwner, match="moved away"):  # a request routed here just before
+        node.store.repository("books")
+    assert not path.exists()  # nothing made the folder again
+    node.fences.unguard_all()  # a stopping node drops the refusals with its guards
+    check_fence(str(path))
+
+
+def test_a_write_whose_repository_is_set_aside_during_its_round_is_refused_not_failed(
+    node: ClusterNode, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = node.create_repository("books")
+    content.put_draft(repo, "intro", PAGE, author=ADA)
+    before = _refs(repo)
+    real = rounds.set_refs
+
+    def moved_at_the_commit_point(*args: object, **kwargs: object) -> None:
+        # The move ended between this round's plan (objects written) and its ref moves.
+        node.gave_up("books")
+        real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(rounds, "set_refs", moved_at_the_commit_point)
+    with pytest.raises(NotOwner, match="moved away"):
+        content.put_draft(repo, "intro", PAGE | {"title": "Changed"}, author=ADA)
+    assert not repo.path.exists()
+    (aside,) = (node.store.data_dir / ".moved-away").iterdir()
+    moved = pygit2.Repository(str(aside))
+    assert {name: str(moved.references[name].target) for name in moved.references if name.startswith("refs/")} == before
