@@ -23,7 +23,7 @@ serve: $(STAMP)
 	@echo "gitstore: serving $(GITSTORE_DATA) on http://$(HOST):$(PORT)"
 	@echo "  demo token:   $$(cat "$(GITSTORE_DATA)/demo-token")   (admin on every repository)"
 	@echo "  OpenAPI docs: http://$(HOST):$(PORT)/docs"
-	@echo "  try:          TOKEN=\$$(cat data/demo-token)"
+	@echo "  try:          TOKEN=\$$(cat '$(GITSTORE_DATA)/demo-token')"
 	@echo "                curl -s -H \"Authorization: Bearer \$$TOKEN\" 'http://$(HOST):$(PORT)/repos/demo-course/entities?state=draft' | head"
 	GITSTORE_ANONYMOUS=read $(BIN)/gitstore serve --host $(HOST) --port $(PORT)
 
