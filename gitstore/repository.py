@@ -46,6 +46,11 @@ class ContentRepository:
         #: The store shares one list among its repositories (Store.call_after_publish).
         self.after_publish: list[Callable[[ContentRepository], None]] = []
 
+    def close(self) -> None:
+        """Close the calling thread's index connection (see IndexDatabase.close); the handle
+        opens a new one if it is used again."""
+        self.index.close()
+
     @property
     def description(self) -> str:
         try:

@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
@@ -195,12 +196,23 @@ class StagingCopy:
                 os.fsync(f.fileno())
             os.replace(received, control / name)
         fsync_dir(control)
-        _in_a_thread_of_its_own(lambda: sync_live_mirror(ContentRepository(self.name, self.path)))
+        _in_a_thread_of_its_own(partial(_sync_public_copy, self.name, self.path))
 
 
 def staging_folders(data_dir: Path) -> list[Path]:
     """Copies of moves that never finished (a node killed during one), to be removed."""
     return sorted(p for p in data_dir.glob(f"{_PREFIX}*") if p.is_dir())
+
+
+def _sync_public_copy(name: str, path: Path) -> None:
+    repo = ContentRepository(name, path)  # on this thread: its index connection is this thread's
+    # Closed here, not when collected: the next round replaces the index file, and the move
+    # renames the whole copy; SQLite must not find a connection of this thread under the old
+    # name then (a move failed with "disk I/O error" opening the placed copy's index).
+    try:
+        sync_live_mirror(repo)
+    finally:
+        repo.close()
 
 
 def _in_a_thread_of_its_own(work: Callable[[], object]) -> None:

@@ -169,6 +169,16 @@ class IndexDatabase:
         db.executescript(_SCHEMA)
         db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
+    def close(self) -> None:
+        """Close the calling thread's connection now. Each closes by itself once nothing holds
+        it, which may wait for the garbage collector: a caller about to rename or replace the
+        index file must not leave SQLite an open connection (and its -shm) under the old name."""
+        local = self._local
+        db = getattr(local, "db", None)
+        if db is not None and local.pid == os.getpid():
+            db.close()
+        local.__dict__.clear()
+
     def _db(self) -> sqlite3.Connection:
         local = self._local
         if getattr(local, "pid", None) != os.getpid():

@@ -4,8 +4,10 @@ taken along, the public copy brought up to date, the copy placed into the other 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
+import os
 import socket
 import subprocess
 import tarfile
@@ -150,6 +152,33 @@ def test_a_sealed_copy_equals_its_source_refs_index_public_copy_and_relay_state(
     assert not staging_folders(target.data_dir)
     _fsck(moved.path)
     _fsck(live_mirror_path(moved))
+
+
+def _open_under(folder: Path) -> list[str]:
+    names = []
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            names.append(os.readlink(f"/proc/self/fd/{fd}"))
+    return [name for name in names if name.startswith(str(folder / "gitstore"))]
+
+
+def test_a_copy_keeps_no_file_open_under_the_name_it_is_renamed_from(
+    stores: tuple[Store, Store], tmp_path: Path, url: str
+) -> None:
+    repo, target = _course(stores, 20)
+    content.publish(repo, [PublishTarget("e0000")], author=GRACE)
+    copy = StagingCopy(target.data_dir, "course", "5")
+    source = LocalSource(repo, tmp_path / "scratch", url)
+    copy.catch_up(source)  # each round opens the copy's index to bring its public copy up
+    content.put_draft(repo, "e0001", _doc("changed"), author=GRACE)
+    content.publish(repo, [PublishTarget("e0001")], author=GRACE)
+    copy.catch_up(source, seal=True)
+    # SQLite must not keep a connection (or its -wal, -shm) under the name the copy leaves
+    # (git's open packs may stay: they never change):
+    # a placed copy's index once failed to open with "disk I/O error".
+    assert _open_under(copy.path) == []
+    copy.place(target.data_dir / "course.git")
+    assert _listing(target.repository("course"), "published") == _listing(repo, "published")
 
 
 def test_rounds_catch_up_while_writes_go_on_and_the_seal_brings_every_one(
