@@ -212,9 +212,10 @@ class _Sent:
 
 
 def _write_straight_to(
-    url: str, repo: str, count: int, stop: threading.Event, log: list[_Sent]
+    url: str, repo: str, count: int, stop: threading.Event, log: list[_Sent], *, first: int = 0
 ) -> list[threading.Thread]:
-    """`count` threads writing to one node, never retrying: every answer is logged as it came."""
+    """`count` threads writing to one node, never retrying: every answer is logged as it came.
+    Thread n (from `first`) writes keys p<n>-0 to p<n>-9."""
 
     def write(n: int) -> None:
         with httpx.Client(timeout=60) as client:
@@ -231,7 +232,7 @@ def _write_straight_to(
                 if status != 201 and status != 200:
                     time.sleep(0.05)
 
-    threads = [threading.Thread(target=write, args=(n,)) for n in range(count)]
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(first, first + count)]
     for thread in threads:
         thread.start()
     return threads
@@ -257,6 +258,9 @@ def test_an_owner_paused_while_fenced_fails_its_writes_in_flight_and_the_move_co
                 wait_for_state(three.url, "course", two.name, ("fencing",))
                 one.pause()
                 paused = time.time()
+                # The four may all be past their fencing checks when the pause lands: this
+                # writer's first write is surely sent while the owner sleeps.
+                writers += _write_straight_to(one.url, "course", 1, stop, log, first=4)
                 holder.commit()  # the fence goes through now, with the owner asleep
                 status = wait_for_state(three.url, "course", two.name, ("sealing",), timeout=10)
                 assert status["fenced_at"] > paused
