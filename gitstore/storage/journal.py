@@ -117,7 +117,8 @@ class Journal:
         self._log_ino = -1
         self.dirty_since: float | None = None  # when this process appended first since a checkpoint
         if not os.path.isdir(self.dir):
-            os.makedirs(self.dir, exist_ok=True)
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(self.dir)  # inside a repository that is there: never make one again
             fsync_dir(self.git_dir)
         self.dir_ino = os.stat(self.dir).st_ino
         self._mutex = os.open(f"{self.dir}/mutex", os.O_RDWR | os.O_CREAT, 0o644)

@@ -19,6 +19,7 @@ thread of the worker, the event loop included, stopped for each one (measured wi
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -227,7 +228,10 @@ def write_loose(objects_dir: str, name: str, kind: int, content: bytes, *, absen
         except FileNotFoundError:
             if attempt == 2:
                 raise
-            os.makedirs(folder, exist_ok=True)
+            # The fan-out folder only: a repository whose folder went (a move set it aside
+            # under this write) must not be made again, half, where it was.
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(folder)
             created = True
             continue
         if not durable:

@@ -102,20 +102,23 @@ def test_a_repository_given_up_is_set_aside_and_its_path_refuses_writes_for_good
     check_fence(str(path))
 
 
+@pytest.mark.parametrize("moment", ["commit_change", "set_refs"])
 def test_a_write_whose_repository_is_set_aside_during_its_round_is_refused_not_failed(
-    node: ClusterNode, monkeypatch: pytest.MonkeyPatch
+    node: ClusterNode, monkeypatch: pytest.MonkeyPatch, moment: str
 ) -> None:
+    """The move ends while the round writes its objects (commit_change) or between them and
+    its ref moves (set_refs): the writer is told NotOwner, and nothing makes the repository's
+    folder again where it was (a move back here would find it in the way)."""
     repo = node.create_repository("books")
     content.put_draft(repo, "intro", PAGE, author=ADA)
     before = _refs(repo)
-    real = rounds.set_refs
+    real = getattr(rounds, moment)
 
-    def moved_at_the_commit_point(*args: object, **kwargs: object) -> None:
-        # The move ended between this round's plan (objects written) and its ref moves.
+    def moved_away_now(*args: object, **kwargs: object) -> object:
         node.gave_up("books")
-        real(*args, **kwargs)  # type: ignore[arg-type]
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr(rounds, "set_refs", moved_at_the_commit_point)
+    monkeypatch.setattr(rounds, moment, moved_away_now)
     with pytest.raises(NotOwner, match="moved away"):
         content.put_draft(repo, "intro", PAGE | {"title": "Changed"}, author=ADA)
     assert not repo.path.exists()
