@@ -59,10 +59,11 @@ class Fences:
         return found
 
     def moved_away(self, name: str) -> None:
-        """A move took `name` to another node: from now on its path here refuses every ref move
-        (NotOwner), for good. A write that was already in flight when the copy was set aside
-        meets this refusal, or is answered with it (gitstore.entities.commit_queue), instead of
-        the symptoms of a folder gone from under it; a move back here guards it anew."""
+        """`name` is no longer served from its path here (a move took it to another node, a
+        promotion went elsewhere): from now on that path refuses every ref move (NotOwner), for
+        good. A write that was already in flight when the folder went meets this refusal, or is
+        answered with it (gitstore.content), instead of the symptoms of a folder gone from
+        under it; a move or promotion back here guards it anew."""
         node = self._node
 
         def refuse() -> None:

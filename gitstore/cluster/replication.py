@@ -453,12 +453,13 @@ class Replication:
         return final
 
     def _back_out(self, name: str, final: Path) -> None:
-        """The promotion was lost: the copy goes back to being a replica."""
-        self.node.fences.unguard(name)
+        """The promotion was lost: the copy goes back to being a replica (its old path refusing
+        whatever write was in flight there)."""
         self.node.store.drop(name)
         release_journal(str(final))
         os.rename(final, self.copy_of(name))
         fsync_dir(final.parent)
+        self.node.fences.moved_away(name)
 
     def demote(self, name: str) -> None:
         """This node owned `name` and another was promoted meanwhile. Its guard stays (every
@@ -479,7 +480,7 @@ class Replication:
         node.store.drop(name)
         if (node.store.data_dir / f"{name}.git").exists():
             node.set_aside(name)
-        node.fences.unguard(name)
+        node.fences.moved_away(name)  # a write still in flight meets a refusal, not a missing folder
 
     def demoted(self, name: str) -> bool:
         return name in self._demoted

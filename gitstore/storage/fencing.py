@@ -19,7 +19,7 @@ from contextlib import contextmanager
 
 from gitstore.storage.per_repository import PerRepository
 
-__all__ = ["check", "guard", "guarded", "refusing_when_fenced", "unguard"]
+__all__ = ["check", "guard", "guarded", "mark_past_commit_point", "refusing_when_fenced", "unguard"]
 
 Check = Callable[[], None]
 
@@ -49,18 +49,28 @@ def check(git_dir: str) -> None:
         found()
 
 
+#: Set on an exception raised after its write's commit point (storage.space.after_commit_point):
+#: that write is made, so its failure must never become a refusal that says nothing was.
+_PAST_COMMIT_POINT = "_gitstore_past_commit_point"
+
+
+def mark_past_commit_point(failure: BaseException) -> None:
+    setattr(failure, _PAST_COMMIT_POINT, True)
+
+
 @contextmanager
 def refusing_when_fenced(git_dir: str | os.PathLike[str]) -> Iterator[None]:
-    """Whatever fails inside, in a repository whose guard refuses now, raises the guard's
-    refusal instead (chained to the failure). A repository taken from this node under a write
-    (a move set its folder aside, a promotion fenced it) fails in whatever way its files went
-    missing, a 500 or a 412; its caller must hear what is true: not here, retry where it lives
-    now. Costs nothing unless something failed."""
+    """A failure inside, in a repository whose folder has gone from this node and whose guard
+    refuses (a move set it aside under the write), raises the guard's refusal instead, chained
+    to the failure: the caller must hear what is true, not here, retry where it lives now, not
+    the symptoms of files going away (a 500, a 412). Only before the commit point: a failure
+    after it is raised as it is. Costs nothing unless something failed."""
     try:
         yield
     except Exception as failure:
-        found = _guards.get(os.fspath(git_dir))
-        if found is None:
+        path = os.fspath(git_dir)
+        found = _guards.get(path)
+        if found is None or getattr(failure, _PAST_COMMIT_POINT, False) or os.path.isdir(path):
             raise
         try:
             found()

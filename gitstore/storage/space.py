@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from gitstore.errors import Busy, StorageFull
+from gitstore.storage.fencing import mark_past_commit_point
 from gitstore.storage.refs import disk_errors
 
 log = logging.getLogger("gitstore.storage")
@@ -56,3 +57,6 @@ def after_commit_point(what: str) -> Iterator[None]:
         log.warning("%s is committed, but the disk filled before its derived state followed; caught up later", what)
     except Busy:
         log.warning("%s is committed, but a derived ref stayed locked; caught up later", what)
+    except BaseException as failure:
+        mark_past_commit_point(failure)
+        raise

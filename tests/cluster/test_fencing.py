@@ -3,6 +3,7 @@ while the control plane says this node owns it at the epoch it took it at."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -125,3 +126,24 @@ def test_a_write_whose_repository_is_set_aside_during_its_round_is_refused_not_f
     (aside,) = (node.store.data_dir / ".moved-away").iterdir()
     moved = pygit2.Repository(str(aside))
     assert {name: str(moved.references[name].target) for name in moved.references if name.startswith("refs/")} == before
+
+
+def test_a_failure_after_the_commit_point_is_raised_as_it_is_never_as_a_refusal(
+    node: ClusterNode, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """NotOwner says nothing was written: a change already committed when its repository moved
+    away and its index write failed must not be answered so (its writer would retry it)."""
+    repo = node.create_repository("books")
+    content.put_draft(repo, "intro", PAGE, author=ADA)
+    before = _refs(repo)
+
+    def moved_away_then_failed(*args: object, **kwargs: object) -> int:
+        node.gave_up("books")
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(repo.index, "record_drafts", moved_away_then_failed)
+    with pytest.raises(sqlite3.OperationalError):
+        content.put_draft(repo, "intro", PAGE | {"title": "Changed"}, author=ADA)
+    (aside,) = (node.store.data_dir / ".moved-away").iterdir()
+    moved = pygit2.Repository(str(aside))
+    assert str(moved.references["refs/drafts/intro"].target) != before["refs/drafts/intro"]  # it was made
