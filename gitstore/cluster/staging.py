@@ -216,9 +216,10 @@ def _sync_public_copy(name: str, path: Path) -> None:
 
 
 def _in_a_thread_of_its_own(work: Callable[[], object]) -> None:
-    """Run `work` on a thread that ends with it: the index and git handles a repository opens
-    are the thread's own, so they close with it, before the next round replaces the index file
-    under them."""
+    """Run `work` on a thread that ends with it: the git handles and index connection a
+    repository opens are the thread's own, never shared with the move's later rounds. The
+    index connection must still be closed by `work` (see _sync_public_copy): a thread's end
+    leaves it to the garbage collector."""
     failure: list[BaseException] = []
 
     def run() -> None:

@@ -13,6 +13,7 @@ for an empty dict). Guards are keyed by the git dir's real path, so a path spelt
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -55,7 +56,8 @@ _PAST_COMMIT_POINT = "_gitstore_past_commit_point"
 
 
 def mark_past_commit_point(failure: BaseException) -> None:
-    setattr(failure, _PAST_COMMIT_POINT, True)
+    with contextlib.suppress(AttributeError, TypeError):  # an exception that takes no attribute stays unmarked
+        setattr(failure, _PAST_COMMIT_POINT, True)
 
 
 @contextmanager
